@@ -1,0 +1,1 @@
+"""inversion package."""
