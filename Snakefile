@@ -8,7 +8,10 @@ Stages (one rule file each): demo world -> stations -> transport -> prior -> inv
 -> products. See docs/formats.md for the file at every seam.
 """
 
-configfile: "config/config.yaml"
+import os
+
+
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"

@@ -1,1 +1,21 @@
-"""power package."""
+"""Hourly district power emission factors for Guangzhou (carbon emission flow).
+
+Public entry points:
+
+    power.emission_factors(plants, generation, load, external=None, flows=None, ...) -> xarray.Dataset
+    power.point_sources(ds_or_plants, generation=None, ...) -> DataFrame(time, plant_id, lon, lat, co2_t_per_h)
+    power.read_plants(path_or_df, districts=None) -> DataFrame
+    power.write_demo(plants, out_files, start, end, seed) -> dict      (demo inputs)
+
+Modules: registry (plants, districts), inputs (hourly input files), synthetic (demo world),
+flow (carbon emission flow kernel), factors (entry points), products (NetCDF/CSV/heat map/summary).
+"""
+
+from .factors import SOUTHERN_GRID_2022, emission_factors, point_sources
+from .registry import DISTRICTS, PowerInputError, district_names, read_plants
+from .synthetic import write_demo
+
+__all__ = [
+    "DISTRICTS", "PowerInputError", "SOUTHERN_GRID_2022", "district_names", "emission_factors",
+    "point_sources", "read_plants", "write_demo",
+]

@@ -190,6 +190,34 @@ class _World:
                 {k: np.broadcast_to(v, t_lev.shape).astype(np.float32) for k, v in levels.items()})
 
 
+def _packable(data: np.ndarray) -> np.ndarray:
+    """``data``, nudged if needed so ARL one-byte packing reproduces it.
+
+    arlmet 0.1.0b4 chooses too small an exponent when the largest neighbour difference is exactly
+    a power of two (e.g. a smooth field whose differences are all 0.125): the packed differences
+    then wrap and the field is corrupted by several units. We check the round trip and, if it
+    fails, round the field to 1e-3 (which breaks the exact power of two).
+    """
+    import arlmet
+
+    ny, nx = data.shape
+
+    def err(x):
+        b, prec, e, v0 = arlmet.pack(x)
+        y = arlmet.unpack(b.tobytes(), nx, ny, prec, e, v0)
+        return float(np.abs(y - x).max()), 4 * prec + 1e-6
+
+    e, tol = err(data)
+    if e <= tol:
+        return data
+    for fix in (lambda x: np.round(x, 3), lambda x: x + np.float32(1e-3) * np.sign(x)):
+        cand = fix(data).astype(np.float32)
+        e, tol = err(cand)
+        if e <= tol:
+            return cand
+    raise RuntimeError("ARL packing failed for a synthetic field; report this with the seed")
+
+
 def met_fields(time, bounds: dict, res: float | None = None, seed: int = 0):
     """Surface and level fields of the synthetic met at ``time`` (UTC), for tests and plots."""
     grid = MetGrid.from_bounds(bounds, res)
@@ -227,6 +255,10 @@ def write_met_day(path: str | os.PathLike, day, bounds: dict, res: float | None 
     if tmp.exists():
         tmp.unlink()
     hours = range(24) if hours is None else hours
+    if grid.nx * grid.ny < 1100:
+        raise ValueError(f"met grid {grid.nx} x {grid.ny} is too small for an ARL file (the index "
+                         "record must fit in one field record: need nx * ny >= 1100); widen the "
+                         "domain or refine `res`")
     f = arlmet.File(tmp, mode="w", source=SOURCE, grid=grid.arl_grid(), vertical_axis=axis)
     try:
         for h in hours:
@@ -234,10 +266,11 @@ def write_met_day(path: str | os.PathLike, day, bounds: dict, res: float | None 
             surface, levels = world.fields(t)
             rs = f.create_recordset(t, forecast=0)
             for name in SURFACE_FIELDS:
-                rs.create_datarecord(name, 0, forecast=0, data=surface[name])
+                rs.create_datarecord(name, 0, forecast=0, data=_packable(surface[name]))
             for k in range(len(PRESSURE_LEVELS)):
                 for name in LEVEL_FIELDS:
-                    rs.create_datarecord(name, k + 1, forecast=0, data=levels[name][k])
+                    rs.create_datarecord(name, k + 1, forecast=0,
+                                         data=_packable(levels[name][k]))
             f.flush()
     finally:
         f.close()
@@ -259,13 +292,9 @@ def _met_extent(path: Path) -> tuple[list[pd.Timestamp], tuple[float, float, flo
 
     with arlmet.File(path) as f:
         times = list(f.times)
-        g = f.grid
-        lons = np.asarray(g.lons if hasattr(g, "lons") else [])
-        lats = np.asarray(g.lats if hasattr(g, "lats") else [])
-        if lons.size == 0 or lats.size == 0:
-            p = g.projection
-            lons = np.array([p.sync_lon, p.pole_lon])
-            lats = np.array([p.sync_lat, p.pole_lat])
+        coords = f.grid.calculate_coords()
+        lons = np.asarray(coords["lon"][1], dtype=float)
+        lats = np.asarray(coords["lat"][1], dtype=float)
     return times, (float(np.min(lons)), float(np.max(lons)), float(np.min(lats)), float(np.max(lats)))
 
 

@@ -12,7 +12,8 @@ from datetime import date, datetime, timedelta, timezone
 import jsonschema
 import yaml
 
-SCHEMA_FILE = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+SCHEMA_FILE = os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml")
+REPO_DIR = os.path.abspath(os.path.join(workflow.current_basedir, "..", ".."))
 
 
 class ConfigError(Exception):
@@ -54,6 +55,8 @@ def _describe(error):
 def validate_config(cfg):
     """Fill defaults from the schema and raise ConfigError on the first bad value."""
     # `demo: true/false` is accepted as shorthand for `demo: {enabled: ...}`.
+    if isinstance(cfg.get("demo"), str) and cfg["demo"].lower() in ("true", "false"):
+        cfg["demo"] = cfg["demo"].lower() == "true"
     if isinstance(cfg.get("demo"), bool):
         cfg["demo"] = {"enabled": cfg["demo"]}
     with open(SCHEMA_FILE) as fh:
@@ -61,7 +64,13 @@ def validate_config(cfg):
     validator = _extend_with_default(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
     if errors:
-        raise ConfigError("\n".join(_describe(e) for e in errors))
+        seen, lines = set(), []
+        for e in errors:  # one message per key
+            key = tuple(e.absolute_path)
+            if key not in seen:
+                seen.add(key)
+                lines.append(_describe(e))
+        raise ConfigError("\n".join(lines))
     g = cfg["grid"]
     if not (g["lon_min"] < g["lon_max"] and g["lat_min"] < g["lat_max"]):
         raise ConfigError("config key 'grid': lon_min < lon_max and lat_min < lat_max are required.")
@@ -92,6 +101,9 @@ def validate_config(cfg):
             if not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
     for key in ("stations_file", "districts_file", "plants_file"):
+        # Relative paths are looked up in the working directory, then in the repository.
+        if not os.path.exists(cfg[key]) and os.path.exists(os.path.join(REPO_DIR, cfg[key])):
+            cfg[key] = os.path.join(REPO_DIR, cfg[key])
         if not os.path.exists(cfg[key]):
             raise ConfigError(f"config key '{key}': file '{cfg[key]}' does not exist.")
     return cfg

@@ -1,0 +1,211 @@
+"""The hourly prior flux on the state grid: inventory sectors × diurnal profiles + hourly power plants.
+
+`build_prior` turns an EDGAR-like inventory (docs/formats.md; annual-mean kg m-2 s-1 with local-time
+diurnal profiles and a biosphere NEE by local hour) and the power stage's hourly point sources
+(``time, plant_id, lon, lat, co2_t_per_h``) into ``flux(time, lat, lon)`` in µmol m-2 s-1 over the
+run's hourly axis ``[hour_start, hour_end)`` (UTC), plus one ``flux_<sector>`` field per sector
+(industry, road, residential, power, bio).
+
+Units: 1 kg CO2 = 1e9 / 44.01 µmol, so kg m-2 s-1 × 2.2722e7 = µmol m-2 s-1. A plant's t/h goes
+into the cell holding it as t/h × 1e12 / 44.01 / 3600 / cell_area µmol m-2 s-1 (tested: tonnes in =
+tonnes out).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .grid import Grid
+from .inventory import KG_TO_UMOL, M_CO2, SECTORS, read_inventory
+
+log = logging.getLogger(__name__)
+
+POINT_COLUMNS = ("time", "plant_id", "lon", "lat", "co2_t_per_h")
+ALL_SECTORS = SECTORS + ("power", "bio")
+#: t/h -> µmol s-1 : 1 t = 1e6 g = 1e6/44.01 mol = 1e12/44.01 µmol, per 3600 s
+T_PER_H_TO_UMOL_PER_S = 1.0e12 / M_CO2 / 3600.0
+
+
+class PointSourceError(ValueError):
+    """A point-source table that cannot be used; the message names the file, the field and the fix."""
+
+
+def _to_utc_naive(t) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert("UTC").tz_localize(None)
+    return ts
+
+
+def hourly_times(hour_start, hour_end) -> pd.DatetimeIndex:
+    """The run's hourly axis: UTC hours from ``hour_start`` (inclusive) to ``hour_end`` (exclusive)."""
+    t0, t1 = _to_utc_naive(hour_start), _to_utc_naive(hour_end)
+    if t0 != t0.floor("h") or t1 != t1.floor("h") or t1 <= t0:
+        raise ValueError(f"hour axis: need whole hours with start < end, got {hour_start!r}, {hour_end!r}")
+    return pd.date_range(t0, t1, freq="h", inclusive="left").as_unit("ns")
+
+
+def local_hours(times: pd.DatetimeIndex, utc_offset: int) -> np.ndarray:
+    """Local hour of day (0..23) of each UTC time."""
+    return ((np.asarray(times.hour) + int(utc_offset)) % 24).astype(np.int64)
+
+
+def read_point_sources(path) -> pd.DataFrame:
+    """Read ``point_sources.csv`` (``time, plant_id, lon, lat, co2_t_per_h``); times become UTC-naive."""
+    path = Path(path)
+    if not path.is_file():
+        raise PointSourceError(f"point sources {path}: not found; the power stage writes it (docs/formats.md).")
+    df = pd.read_csv(path)
+    missing = [c for c in POINT_COLUMNS if c not in df.columns]
+    if missing:
+        raise PointSourceError(
+            f"point sources {path}: column(s) {missing} missing; expected columns {list(POINT_COLUMNS)}."
+        )
+    try:
+        t = pd.to_datetime(df["time"], utc=True)
+    except (ValueError, TypeError) as exc:
+        raise PointSourceError(f"point sources {path}: column `time` is not ISO date-times ({exc}).") from exc
+    df = df.assign(time=t.dt.tz_localize(None).astype("datetime64[ns]"))
+    for c in ("lon", "lat", "co2_t_per_h"):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+        if df[c].isna().any():
+            raise PointSourceError(f"point sources {path}: column `{c}` has empty or non-numeric values.")
+    if (df["co2_t_per_h"] < 0).any():
+        raise PointSourceError(f"point sources {path}: `co2_t_per_h` has negative values.")
+    df["plant_id"] = df["plant_id"].astype(str)
+    if df.duplicated(["plant_id", "time"]).any():
+        dup = df[df.duplicated(["plant_id", "time"])].iloc[0]
+        raise PointSourceError(
+            f"point sources {path}: plant {dup.plant_id} has two rows at {dup.time}; one row per plant and hour."
+        )
+    pos = df.groupby("plant_id")[["lon", "lat"]].agg(["min", "max"])
+    moved = pos[(pos[("lon", "max")] - pos[("lon", "min")] > 1e-9) | (pos[("lat", "max")] - pos[("lat", "min")] > 1e-9)]
+    if len(moved):
+        raise PointSourceError(f"point sources {path}: plant(s) {list(moved.index)} change lon/lat between rows.")
+    return df
+
+
+def point_source_hourly(df: pd.DataFrame, times: pd.DatetimeIndex, path="<point sources>") -> pd.DataFrame:
+    """Hourly t/h per plant on ``times`` (rows: times, columns: plant_id).
+
+    Rows outside the axis are ignored. An hour of the axis that a plant lacks is filled with that
+    plant's mean at the same UTC hour of day (else its overall mean) and logged; a table with no row
+    in the axis at all is an error (it belongs to another period).
+    """
+    inside = df[(df["time"] >= times[0]) & (df["time"] <= times[-1])]
+    if inside.empty:
+        raise PointSourceError(
+            f"point sources {path}: no row inside the run's hours {times[0]} .. {times[-1]} (UTC); "
+            "rerun the power stage for this month."
+        )
+    table = inside.pivot(index="time", columns="plant_id", values="co2_t_per_h").reindex(times)
+    n_missing = int(table.isna().sum().sum())
+    if n_missing:
+        by_hour = table.groupby(table.index.hour).transform("mean")
+        table = table.fillna(by_hour).fillna(table.mean())
+        log.warning(
+            "point sources %s: %d plant-hours of the run's axis were missing and were filled with the "
+            "plant's mean at the same hour of day", path, n_missing,
+        )
+    return table
+
+
+def grid_point_sources(df: pd.DataFrame, grid: Grid, times: pd.DatetimeIndex, path="<point sources>"):
+    """(nt, ny, nx) µmol m-2 s-1 of the point sources in their cells, and the hourly t/h table used."""
+    table = point_source_hourly(df, times, path)
+    pos = df.drop_duplicates("plant_id").set_index("plant_id").loc[table.columns, ["lon", "lat"]]
+    iy, ix, inside = grid.locate(pos["lon"].values, pos["lat"].values)
+    if not inside.all():
+        bad = list(pos.index[~inside])
+        raise PointSourceError(
+            f"point sources {path}: plant(s) {bad} lie outside the state grid ({grid.describe()}); "
+            "enlarge config `grid` or remove them from the registry."
+        )
+    area = grid.cell_area_m2()
+    out = np.zeros((len(times), grid.ny, grid.nx))
+    vals = table.to_numpy(dtype=np.float64)  # (nt, n_plant) t/h
+    for j in range(vals.shape[1]):  # a few plants: one += per plant, so plants sharing a cell add up
+        out[:, iy[j], ix[j]] += vals[:, j] * T_PER_H_TO_UMOL_PER_S / area[iy[j], ix[j]]
+    return out, table
+
+
+def sector_hourly(emi_kg: np.ndarray, profile: np.ndarray, times: pd.DatetimeIndex, utc_offset: int) -> np.ndarray:
+    """(nt, ny, nx) µmol m-2 s-1 = annual-mean field × diurnal factor at each UTC hour's local hour."""
+    fac = np.asarray(profile, dtype=np.float64)[local_hours(times, utc_offset)]
+    return fac[:, None, None] * (np.asarray(emi_kg, dtype=np.float64) * KG_TO_UMOL)[None]
+
+
+def bio_hourly(bio_kg: np.ndarray, times: pd.DatetimeIndex, utc_offset: int) -> np.ndarray:
+    """(nt, ny, nx) µmol m-2 s-1 of the biosphere flux by local hour."""
+    return np.asarray(bio_kg, dtype=np.float64)[local_hours(times, utc_offset)] * KG_TO_UMOL
+
+
+def flux_dataset(grid: Grid, times: pd.DatetimeIndex, sectors: dict[str, np.ndarray], attrs: dict) -> xr.Dataset:
+    """Dataset with ``flux`` (sum of sectors, float64) and ``flux_<sector>`` (float32), µmol m-2 s-1."""
+    total = np.zeros((len(times), grid.ny, grid.nx))
+    for arr in sectors.values():
+        total += arr
+    ds = xr.Dataset(
+        coords={
+            "time": ("time", times.values, {"standard_name": "time", "long_name": "start of the hour (UTC)"}),
+            "lat": ("lat", grid.lat, {"units": "degrees_north", "standard_name": "latitude"}),
+            "lon": ("lon", grid.lon, {"units": "degrees_east", "standard_name": "longitude"}),
+        }
+    )
+    ds["flux"] = (("time", "lat", "lon"), total,
+                  {"units": "umol m-2 s-1", "long_name": "CO2 surface flux, all sectors (positive = emission)"})
+    for name, arr in sectors.items():
+        ds[f"flux_{name}"] = (("time", "lat", "lon"), arr.astype(np.float32),
+                              {"units": "umol m-2 s-1", "long_name": f"CO2 surface flux, {name}"})
+    ds["cell_area"] = (("lat", "lon"), grid.cell_area_m2(), {"units": "m2", "long_name": "cell area on the WGS84 ellipsoid"})
+    ds.attrs.update(attrs)
+    ds.attrs["sectors"] = ",".join(sectors)
+    ds.attrs.update({k: v for k, v in zip(("grid_lon_min", "grid_lon_max", "grid_lat_min", "grid_lat_max", "grid_res"),
+                                          (grid.lon_min, grid.lon_max, grid.lat_min, grid.lat_max, grid.res))})
+    return ds
+
+
+def flux_encoding(ds: xr.Dataset) -> dict:
+    enc = {v: {"zlib": True, "complevel": 3} for v in ds.data_vars}
+    enc["time"] = {"units": "hours since 2000-01-01 00:00:00", "calendar": "standard", "dtype": "int64"}
+    return enc
+
+
+def tonnes(flux_umol: np.ndarray, cell_area: np.ndarray, seconds: float = 3600.0) -> float:
+    """Total tonnes CO2 of an hourly µmol m-2 s-1 field (nt, ny, nx) over its hours."""
+    return float((np.asarray(flux_umol, dtype=np.float64).sum(axis=0) * cell_area).sum() * seconds / KG_TO_UMOL / 1e3)
+
+
+def build_prior(inventory_path, point_sources_csv, grid: Grid, hour_start, hour_end, utc_offset: int = 8) -> xr.Dataset:
+    """Hourly prior ``flux(time, lat, lon)`` µmol m-2 s-1 plus ``flux_<sector>`` on the state grid.
+
+    The diurnal profiles are applied at local hour = UTC hour + the inventory's ``utc_offset_hours``
+    attribute (the time its ``hour`` axis refers to); ``utc_offset`` is used only when the inventory
+    has no such attribute.
+    """
+    times = hourly_times(hour_start, hour_end)
+    inv = read_inventory(inventory_path, grid)
+    off = int(round(float(inv.attrs.get("utc_offset_hours", utc_offset))))
+    if off != int(utc_offset):
+        log.warning("inventory %s: profiles are in UTC%+d (attribute utc_offset_hours), config says UTC%+d; "
+                    "using the inventory's", inventory_path, off, int(utc_offset))
+    sectors = {s: sector_hourly(inv[f"emi_{s}"].values, inv[f"profile_{s}"].values, times, off) for s in SECTORS}
+    ps = read_point_sources(point_sources_csv)
+    sectors["power"], table = grid_point_sources(ps, grid, times, point_sources_csv)
+    sectors["bio"] = bio_hourly(inv["bio_nee"].transpose("hour", "lat", "lon").values, times, off)
+    attrs = {
+        "title": "Hourly prior CO2 flux on the state grid",
+        "source": f"inventory {inventory_path} ({inv.attrs.get('title', '')}); power point sources {point_sources_csv}",
+        "utc_offset_hours": off,
+        "power_plants": ",".join(table.columns),
+        "power_t_total": float(table.to_numpy().sum()),
+    }
+    ds = flux_dataset(grid, times, sectors, attrs)
+    log.info("prior: %d hours x %d x %d cells; domain totals (t): %s", len(times), grid.ny, grid.nx,
+             {k: round(tonnes(v, ds["cell_area"].values), 1) for k, v in sectors.items()})
+    return ds

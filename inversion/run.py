@@ -1,0 +1,252 @@
+"""The `inversion` rule's function: pipeline files in, posterior.nc / districts.csv / modelled.csv /
+diagnostics.json out (docs/formats.md, "Inversion outputs in detail").
+
+`invert` works on in-memory pieces (tested with small fakes); `run_inversion` reads the files,
+calls `invert` and writes the outputs atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import xarray as xr
+
+from . import aggregate as agg
+from .diagnostics import residuals_per_site, uncertainty_reduction
+from .solve import InversionResult, solve
+from .state import Problem, build_problem, read_selected
+
+log = logging.getLogger(__name__)
+
+CITY = "Guangzhou"
+
+
+@dataclass
+class InversionOutputs:
+    problem: Problem
+    result: InversionResult
+    districts: pd.DataFrame
+    modelled: pd.DataFrame
+    diagnostics: dict
+    posterior: xr.Dataset
+
+
+def _edges_from_centres(c: np.ndarray) -> np.ndarray:
+    c = np.asarray(c, float)
+    res = float(np.median(np.diff(c)))
+    return np.round(np.concatenate([c - res / 2, [c[-1] + res / 2]]), 10)
+
+
+def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
+           lat: np.ndarray, lon: np.ndarray, district_names: list[str], district_fractions,
+           cell_area: np.ndarray, inv_cfg: dict, period_start, period_end, truth_flux: np.ndarray | None = None,
+           missing=None, solve_options: dict | None = None) -> InversionOutputs:
+    """Solve the month's inversion from in-memory inputs.
+
+    ``prior_flux``/``truth_flux``: (n_hours, ny, nx) on ``hours``; ``lat``/``lon`` ascending cell centres;
+    ``district_fractions``: (n_district × n_cells) fractions of each cell in each district;
+    ``cell_area``: (ny, nx) m²; ``inv_cfg``: config["inversion"]; the period is [period_start, period_end).
+    """
+    t0 = time.perf_counter()
+    hours = pd.DatetimeIndex(hours)
+    lat_edges, lon_edges = _edges_from_centres(lat), _edges_from_centres(lon)
+    ny, nx = len(lat), len(lon)
+    period_start, period_end = pd.Timestamp(period_start), pd.Timestamp(period_end)
+    mask = agg.period_mask(hours, period_start, period_end)
+    if not mask.any():
+        raise ValueError(f"the period {period_start} .. {period_end} has no hour on the Jacobian's axis "
+                         f"{hours[0]} .. {hours[-1]}")
+    days = pd.date_range(period_start.normalize(), period_end - pd.Timedelta("1ns"), freq="D").normalize()
+
+    prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
+                         days, missing=missing)
+    n_extra = len(days)
+    step = prob.step_hours
+
+    # aggregation operators -----------------------------------------------------------------------
+    area = np.asarray(cell_area, float).reshape(ny, nx).ravel()
+    F = sp.csr_matrix(district_fractions, dtype=np.float64)
+    if F.shape != (len(district_names), ny * nx):
+        raise ValueError(f"district matrix has shape {F.shape}, expected ({len(district_names)}, {ny * nx})")
+    Wd = F @ sp.diags(area)
+    Wcity = sp.csr_matrix(np.asarray(Wd.sum(axis=0)))
+    Wall = sp.vstack([Wd, Wcity], format="csr")
+    names = list(district_names) + [CITY]
+    nh_step = agg.hours_per_step(mask, step)
+    A = agg.correction_total_matrix(Wall, nh_step, n_extra)
+    block = int(inv_cfg.get("coarse_block", 5))
+    Wb, nby, nbx = agg.block_mean_weights(ny, nx, block, area.reshape(ny, nx))
+    B = agg.period_mean_matrix(Wb, nh_step, n_extra)
+    # plus one unit row per background offset: their exact posterior σ comes out of the same pass
+    n_state = prob.n_flux + n_extra
+    E = sp.csr_matrix((np.ones(n_extra), (np.arange(n_extra), prob.n_flux + np.arange(n_extra))),
+                      shape=(n_extra, n_state))
+    B = sp.vstack([B, E], format="csr")
+    n_blocks = nby * nbx
+
+    opts = {"seed": int(inv_cfg.get("seed", 0))}
+    opts.update(solve_options or {})
+    res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_sigma, aggregate=A, aggregate_var=B, **opts)
+
+    # districts.csv ------------------------------------------------------------------------------
+    prior_t = agg.totals_tonnes(prior_flux, Wall, mask)
+    post_t = prior_t + res.agg_post_mean  # prior correction is 0: posterior = prior + A x̂
+    truth_t = agg.totals_tonnes(truth_flux, Wall, mask) if truth_flux is not None else np.full(len(names), np.nan)
+    districts = pd.DataFrame({
+        "district": names, "prior_t": prior_t, "posterior_t": post_t,
+        "prior_sigma_t": res.agg_prior_sigma, "posterior_sigma_t": res.agg_post_sigma, "truth_t": truth_t,
+    })
+
+    # modelled.csv -------------------------------------------------------------------------------
+    obs = prob.obs
+    n_flux = prob.n_flux
+    offsets = res.x_post[n_flux:]
+    flux_part = prob.H[:, :n_flux] @ res.x_post[:n_flux]
+    bg_post = obs["background"].to_numpy(float) + offsets[obs["day_index"].to_numpy()]
+    modelled = pd.DataFrame({
+        "site": obs["site"].to_numpy(), "time": pd.DatetimeIndex(obs["time"]).strftime("%Y-%m-%dT%H:%M:%S"),
+        "intake_height": obs["intake_height"].to_numpy(), "observed": obs["value"].to_numpy(float),
+        "background_prior": obs["background"].to_numpy(float), "background_posterior": bg_post,
+        "prior_model": obs["background"].to_numpy(float) + prob.prior_enhancement,
+        "posterior_model": bg_post + prob.prior_enhancement + flux_part,
+    })
+
+    # posterior.nc -------------------------------------------------------------------------------
+    corr = res.x_post[:n_flux].reshape(prob.n_step, ny, nx)
+    step_of_hour = np.arange(len(hours)) // step
+    post_flux = prior_flux + corr[step_of_hour]
+    per_site = residuals_per_site(modelled)
+    sites = sorted(per_site)
+    ds = xr.Dataset(coords={
+        "time": ("time", hours.values, {"long_name": "start of the hour (UTC)"}),
+        "lat": ("lat", np.asarray(lat, float), {"units": "degrees_north", "standard_name": "latitude"}),
+        "lon": ("lon", np.asarray(lon, float), {"units": "degrees_east", "standard_name": "longitude"}),
+        "step": ("step", prob.step_times.values, {"long_name": f"start of the {step}-hour flux-correction step (UTC)"}),
+        "lat_block": ("lat_block", 0.5 * (lat_edges[np.arange(nby) * block] + lat_edges[np.minimum((np.arange(nby) + 1) * block, ny)]),
+                      {"units": "degrees_north", "long_name": f"centre of {block}x{block}-cell block"}),
+        "lon_block": ("lon_block", 0.5 * (lon_edges[np.arange(nbx) * block] + lon_edges[np.minimum((np.arange(nbx) + 1) * block, nx)]),
+                      {"units": "degrees_east", "long_name": f"centre of {block}x{block}-cell block"}),
+        "day": ("day", days.values, {"long_name": "UTC day of the background offset"}),
+        "site": ("site", np.array(sites, dtype=object)),
+    })
+    fu = {"units": "umol m-2 s-1"}
+    ds["prior_flux"] = (("time", "lat", "lon"), prior_flux.astype(np.float32), {**fu, "long_name": "prior CO2 flux"})
+    ds["posterior_flux"] = (("time", "lat", "lon"), post_flux.astype(np.float32),
+                            {**fu, "long_name": "posterior CO2 flux = prior + correction of its step"})
+    ds["correction"] = (("step", "lat", "lon"), corr.astype(np.float32), {**fu, "long_name": "posterior flux correction"})
+    sd_prior = np.sqrt(np.maximum(res.var_prior, 0))
+    sd_post = np.sqrt(np.maximum(res.var_post, 0))
+    ds["prior_sigma_block"] = (("lat_block", "lon_block"), sd_prior[:n_blocks].reshape(nby, nbx),
+                               {**fu, "long_name": "prior sigma of the period-mean flux of the block (exact)"})
+    ds["posterior_sigma_block"] = (("lat_block", "lon_block"), sd_post[:n_blocks].reshape(nby, nbx),
+                                   {**fu, "long_name": "posterior sigma of the period-mean flux of the block (exact)"})
+    ds["background_offset"] = (("day",), offsets, {"units": "ppm", "long_name": "posterior daily background offset"})
+    ds["background_offset_sigma"] = (("day",), sd_post[n_blocks:],
+                                     {"units": "ppm", "long_name": "posterior sigma of the daily background offset"})
+    for key in ("prior_mean", "prior_std", "posterior_mean", "posterior_std"):
+        ds[f"residual_{key}"] = (("site",), np.array([per_site[s][key] for s in sites]),
+                                 {"units": "ppm", "long_name": f"observed - model, {key.replace('_', ' ')}"})
+    ds.attrs.update({
+        "title": "Posterior CO2 flux (analytical Bayesian inversion)",
+        "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
+        "time_step_hours": step, "solver": res.solver, "chi2_reduced": res.chi2_reduced, "dofs": res.dofs,
+        "coarse_block": block, "Conventions": "CF-1.8",
+    })
+
+    diagnostics = {
+        "n_obs": res.n_obs, "n_state": res.n_state, "chi2_reduced": res.chi2_reduced, "dofs": res.dofs,
+        "dofs_stderr": res.dofs_stderr, "solver": res.solver, "seconds": time.perf_counter() - t0,
+        "solve_timings": res.timings, "pcg_iterations": res.pcg_iterations,
+        "per_site": per_site, "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
+        "n_step": prob.n_step, "time_step_hours": step, "n_cells": ny * nx, "n_background_offsets": n_extra,
+        "uncertainty_reduction": dict(zip(names, map(float, uncertainty_reduction(res.agg_prior_sigma, res.agg_post_sigma)))),
+        "observations_dropped": int(len(selected) - len(obs)),
+    }
+    return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
+
+
+# --------------------------------------------------------------------------------------------------
+# file level
+# --------------------------------------------------------------------------------------------------
+def _atomic(path, write):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None):
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{what} {path}: cannot be opened as NetCDF ({exc})") from exc
+    with ds:
+        if "flux" not in ds:
+            raise ValueError(f"{what} {path}: variable `flux(time, lat, lon)` is missing (docs/formats.md)")
+        da = ds["flux"].transpose("time", "lat", "lon")
+        if da.lat.size > 1 and da.lat.values[1] < da.lat.values[0]:
+            da = da.isel(lat=slice(None, None, -1))
+        t = pd.DatetimeIndex(da["time"].values)
+        if hours is not None:
+            missing = hours.difference(t)
+            if len(missing):
+                raise ValueError(f"{what} {path}: {len(missing)} hour(s) of the run's axis are missing "
+                                 f"(first {missing[0]}); regenerate it on the hourly axis {hours[0]} .. {hours[-1]}")
+            da = da.sel(time=hours)
+        vals = da.values.astype(np.float64)
+        if not np.all(np.isfinite(vals)):
+            raise ValueError(f"{what} {path}: `flux` has NaN/inf values")
+        return vals, da.lat.values.astype(float), da.lon.values.astype(float)
+
+
+def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_posterior, out_districts,
+                  out_modelled, out_diagnostics, *, inversion_cfg: dict, period_start, period_end,
+                  truth_path=None, solve_options: dict | None = None) -> InversionOutputs:
+    """Read the pipeline files, invert, write the four outputs (atomically)."""
+    from transport.jacobian import load_jacobian
+
+    from .districts import district_matrix
+    from .grid import cell_area_m2
+
+    jac = load_jacobian(jacobian_path)
+    hours = pd.DatetimeIndex(jac.hours)
+    prior, lat, lon = _read_flux(prior_path, "prior", hours)
+    g = jac.grid
+    lat_edges, lon_edges = _edges_from_centres(lat), _edges_from_centres(lon)
+    if not (np.isclose(lat_edges[0], g["lat_min"]) and np.isclose(lat_edges[-1], g["lat_max"])
+            and np.isclose(lon_edges[0], g["lon_min"]) and np.isclose(lon_edges[-1], g["lon_max"])):
+        raise ValueError(f"prior {prior_path}: grid lat {lat_edges[0]}..{lat_edges[-1]}, lon {lon_edges[0]}..{lon_edges[-1]} "
+                         f"differs from the Jacobian's grid {g}; rebuild both with the same config grid")
+    selected = read_selected(selected_path)
+    names, frac = district_matrix(districts_path, lon_edges, lat_edges)
+    area = cell_area_m2(lat_edges, lon_edges)
+    truth = None
+    if truth_path:
+        truth, _, _ = _read_flux(truth_path, "truth", hours)
+    out = invert(jac.H, jac.receptors, hours, selected, prior, lat, lon, names, frac, area, inversion_cfg,
+                 period_start, period_end, truth_flux=truth, missing=getattr(jac, "missing", None),
+                 solve_options=solve_options)
+    out.diagnostics["inputs"] = [str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p]
+
+    enc = {v: {"zlib": True, "complevel": 4} for v in ("prior_flux", "posterior_flux", "correction")}
+    enc["time"] = {"units": "hours since 2000-01-01 00:00:00", "dtype": "int64"}
+    enc["step"] = {"units": "hours since 2000-01-01 00:00:00", "dtype": "int64"}
+    enc["day"] = {"units": "days since 2000-01-01", "dtype": "int64"}
+    _atomic(out_posterior, lambda p: out.posterior.to_netcdf(p, encoding=enc))
+    _atomic(out_districts, lambda p: out.districts.to_csv(p, index=False, float_format="%.6g"))
+    _atomic(out_modelled, lambda p: out.modelled.to_csv(p, index=False, float_format="%.6f"))
+    _atomic(out_diagnostics, lambda p: Path(p).write_text(json.dumps(out.diagnostics, indent=2, default=float)))
+    d = out.districts.iloc[-1]
+    log.info("city total: truth %s t, prior %.0f t, posterior %.0f ± %.0f t; chi2_r %.2f, DOFS %.1f",
+             "n/a" if not np.isfinite(d.truth_t) else f"{d.truth_t:.0f}", d.prior_t, d.posterior_t,
+             d.posterior_sigma_t, out.result.chi2_reduced, out.result.dofs)
+    return out

@@ -1,0 +1,401 @@
+"""Analytical Bayesian inversion: posterior mean, exact aggregated covariance, χ², DOFS.
+
+    x̂ = x_a + Q Hᵀ K⁻¹ (y − H x_a),                 K = H Q Hᵀ + R
+    A Q̂ Aᵀ = A Q Aᵀ − (A Q Hᵀ) K⁻¹ (H Q Aᵀ)        (exact; the full posterior covariance is never formed)
+    χ²_r = (y − H x_a)ᵀ K⁻¹ (y − H x_a) / n_obs       (= 2 J(x̂) / n_obs; expected 1 when Q and R are right)
+    DOFS = tr(H Q Hᵀ K⁻¹) = n_obs − tr(R K⁻¹)
+
+Two solvers, chosen automatically (``solver="auto"``):
+
+* ``"cholesky"`` — K is formed explicitly, in chunks of observations: Z = Q Hᵀ[:, chunk] (Q applied
+  matrix-free), K[:, chunk] = H Z. Then one Cholesky factorisation serves the mean, the aggregated
+  covariance and the exact DOFS. Used while n_obs ≤ ``max_dense_obs`` (default 20 000).
+* ``"pcg"`` — matrix-free preconditioned conjugate gradients in observation space, K·v = H(Q(Hᵀv)) + Rv,
+  Jacobi preconditioner diag(R) + (H∘H)·diag(Q), several right-hand sides solved together
+  (one block product per iteration). DOFS by Hutchinson's estimator with Rademacher probes
+  (``dofs_probes``, seeded by ``seed``), reported with its standard error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from .covariance import KroneckerCovariance, row_variances
+from .kernels import SparseOperator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InversionResult:
+    """Everything `solve` returns. Aggregates are rows of ``aggregate`` (and ``aggregate_var``)."""
+
+    x_post: np.ndarray
+    agg_prior_mean: np.ndarray | None
+    agg_post_mean: np.ndarray | None
+    agg_prior_cov: np.ndarray | None
+    agg_post_cov: np.ndarray | None
+    chi2_reduced: float
+    dofs: float
+    dofs_stderr: float
+    solver: str
+    n_obs: int
+    n_state: int
+    y_prior_model: np.ndarray  # H x_a
+    y_post_model: np.ndarray  # H x̂
+    var_prior: np.ndarray | None = None  # diag(B Q Bᵀ) for rows B of aggregate_var
+    var_post: np.ndarray | None = None  # diag(B Q̂ Bᵀ)
+    timings: dict = field(default_factory=dict)
+    pcg_iterations: int = 0
+
+    @property
+    def agg_prior_sigma(self):
+        return None if self.agg_prior_cov is None else np.sqrt(np.maximum(np.diag(self.agg_prior_cov), 0))
+
+    @property
+    def agg_post_sigma(self):
+        return None if self.agg_post_cov is None else np.sqrt(np.maximum(np.diag(self.agg_post_cov), 0))
+
+
+# ------------------------------------------------------------------------------------------------
+# input checks
+# ------------------------------------------------------------------------------------------------
+class _DenseCov:
+    def __init__(self, Q):
+        self.Q = Q
+        self.shape = Q.shape
+
+    def matmat(self, V):
+        return self.Q @ V
+
+    def diagonal(self):
+        return np.diag(self.Q).copy()
+
+
+def _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, check_pd):
+    if not sp.issparse(H):
+        if isinstance(H, np.ndarray) and H.ndim == 2:
+            H = sp.csr_matrix(H)
+        else:
+            raise TypeError("solve: argument 'H' must be a scipy.sparse matrix (n_obs × n_state)")
+    n_obs, n_state = H.shape
+    if n_obs == 0 or n_state == 0:
+        raise ValueError(f"solve: argument 'H' has shape {H.shape}; need at least one observation and state element")
+    H = sp.csr_matrix(H, dtype=np.float64)
+    if not np.all(np.isfinite(H.data)):
+        raise ValueError(f"solve: argument 'H' contains {int((~np.isfinite(H.data)).sum())} NaN/inf entries")
+
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != (n_obs,):
+        raise ValueError(f"solve: argument 'y' has shape {y.shape}, expected ({n_obs},) = rows of H")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"solve: argument 'y' contains {int((~np.isfinite(y)).sum())} NaN/inf values")
+
+    x_prior = np.asarray(x_prior, dtype=np.float64)
+    if x_prior.shape != (n_state,):
+        raise ValueError(f"solve: argument 'x_prior' has shape {x_prior.shape}, expected ({n_state},) = columns of H")
+    if not np.all(np.isfinite(x_prior)):
+        raise ValueError("solve: argument 'x_prior' contains NaN/inf values")
+
+    if isinstance(prior_cov, KroneckerCovariance):
+        if prior_cov.n != n_state:
+            raise ValueError(f"solve: argument 'prior_cov' has {prior_cov.n} state elements, H has {n_state} columns")
+        Q = prior_cov
+    else:
+        Qd = prior_cov.toarray() if sp.issparse(prior_cov) else np.asarray(prior_cov, dtype=np.float64)
+        if Qd.shape != (n_state, n_state):
+            raise ValueError(f"solve: argument 'prior_cov' has shape {Qd.shape}, expected ({n_state}, {n_state})")
+        if not np.all(np.isfinite(Qd)):
+            raise ValueError("solve: argument 'prior_cov' contains NaN/inf values")
+        if not np.allclose(Qd, Qd.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(Qd).max())):
+            raise ValueError("solve: argument 'prior_cov' is not symmetric")
+        if check_pd:
+            try:
+                np.linalg.cholesky(Qd)
+            except np.linalg.LinAlgError:
+                raise ValueError("solve: argument 'prior_cov' is not positive definite (Cholesky failed)") from None
+        Q = _DenseCov(Qd)
+
+    R = np.asarray(obs_err.toarray() if sp.issparse(obs_err) else obs_err, dtype=np.float64)
+    if R.ndim == 1:
+        if R.shape != (n_obs,):
+            raise ValueError(f"solve: argument 'obs_err' (σ vector) has shape {R.shape}, expected ({n_obs},)")
+        if not np.all(np.isfinite(R)) or np.any(R <= 0):
+            raise ValueError("solve: argument 'obs_err' must hold finite σ > 0 for every observation")
+        R = R**2  # variances
+    elif R.ndim == 2:
+        if R.shape != (n_obs, n_obs):
+            raise ValueError(f"solve: argument 'obs_err' (matrix) has shape {R.shape}, expected ({n_obs}, {n_obs})")
+        if not np.all(np.isfinite(R)) or not np.allclose(R, R.T):
+            raise ValueError("solve: argument 'obs_err' matrix must be finite and symmetric")
+        try:
+            np.linalg.cholesky(R)
+        except np.linalg.LinAlgError:
+            raise ValueError("solve: argument 'obs_err' matrix is not positive definite") from None
+    else:
+        raise ValueError("solve: argument 'obs_err' must be a vector of σ or an (n_obs × n_obs) covariance matrix")
+
+    def _agg(A, name):
+        if A is None:
+            return None
+        A = sp.csr_matrix(A, dtype=np.float64) if sp.issparse(A) else sp.csr_matrix(np.atleast_2d(np.asarray(A, np.float64)))
+        if A.shape[1] != n_state:
+            raise ValueError(f"solve: argument '{name}' has {A.shape[1]} columns, expected n_state = {n_state}")
+        if not np.all(np.isfinite(A.data)):
+            raise ValueError(f"solve: argument '{name}' contains NaN/inf values")
+        return A
+
+    return H, y, x_prior, Q, R, _agg(aggregate, "aggregate"), _agg(aggregate_var, "aggregate_var")
+
+
+# ------------------------------------------------------------------------------------------------
+# building blocks
+# ------------------------------------------------------------------------------------------------
+def _chunk_size(n_state: int, budget_bytes: float) -> int:
+    return int(max(1, min(4096, budget_bytes // (8.0 * 3 * max(n_state, 1)))))
+
+
+def _apply_R(R, V):
+    return R[:, None] * V if R.ndim == 1 else R @ V
+
+
+def _quad_full(Q, A: sp.csr_matrix, budget):
+    """A Q Aᵀ (chunks of rows of A; Z = Q Aᵀ[:, chunk])."""
+    n_a = A.shape[0]
+    AQA = np.empty((n_a, n_a))
+    At = A.T.tocsc()
+    step = _chunk_size(A.shape[1], budget)
+    for j0 in range(0, n_a, step):
+        j1 = min(n_a, j0 + step)
+        AQA[:, j0:j1] = A @ Q.matmat(At[:, j0:j1].toarray())
+    return 0.5 * (AQA + AQA.T)
+
+
+def _quad_diag(Q, B: sp.csr_matrix, budget):
+    """diag(B Q Bᵀ): local exact formula for the Kronecker operator, dense product otherwise."""
+    if isinstance(Q, KroneckerCovariance):
+        return row_variances(Q, B)
+    return np.einsum("ij,ji->i", B @ Q.Q, B.T.toarray())
+
+
+def _hq_of_rows(Q, Hop: SparseOperator, B: sp.csr_matrix, budget):
+    """H Q Bᵀ (n_obs × n_rows), chunks of rows of B."""
+    n_b = B.shape[0]
+    HQB = np.empty((Hop.shape[0], n_b))
+    Bt = B.T.tocsc()
+    step = _chunk_size(B.shape[1], budget)
+    for j0 in range(0, n_b, step):
+        j1 = min(n_b, j0 + step)
+        HQB[:, j0:j1] = Hop.matmat(Q.matmat(Bt[:, j0:j1].toarray()))
+    return HQB
+
+
+def build_hqht(Q, Hop: SparseOperator, budget_bytes=1.5e9, side=()):
+    """Explicit H Q Hᵀ (n_obs × n_obs), in chunks of observations (Z = Q Hᵀ[:, chunk]).
+
+    ``side``: extra sparse matrices M; returns also M Q Hᵀ for each (from the same Z).
+    """
+    n_obs, n_state = Hop.shape
+    K = np.empty((n_obs, n_obs))
+    MQH = [np.empty((M.shape[0], n_obs)) for M in side]
+    HT = Hop.csr_t.tocsc()  # columns of Hᵀ = observations
+    step = _chunk_size(n_state, budget_bytes)
+    for j0 in range(0, n_obs, step):
+        j1 = min(n_obs, j0 + step)
+        Z = Q.matmat(HT[:, j0:j1].toarray())
+        K[:, j0:j1] = Hop.matmat(Z)
+        for M, out in zip(side, MQH):
+            out[:, j0:j1] = M @ Z
+    K = 0.5 * (K + K.T)
+    return (K, *MQH) if side else K
+
+
+def pcg_solve(apply_K, B, precond_diag, tol=1e-10, maxiter=2000):
+    """Jacobi-preconditioned CG for SPD K on every column of B together.
+
+    Stops when every column has ‖r‖ ≤ tol ‖b‖. Returns (X, iterations).
+    """
+    B = np.asarray(B, dtype=np.float64)
+    vec = B.ndim == 1
+    if vec:
+        B = B[:, None]
+    X = np.zeros_like(B)
+    Rr = B.copy()
+    Minv = 1.0 / precond_diag[:, None]
+    Zr = Minv * Rr
+    P = Zr.copy()
+    rz = np.einsum("ij,ij->j", Rr, Zr)
+    bnorm = np.linalg.norm(B, axis=0)
+    bnorm[bnorm == 0] = 1.0
+    active = np.ones(B.shape[1], bool)
+    it = 0
+    for it in range(1, maxiter + 1):
+        idx = np.flatnonzero(active)
+        KP = apply_K(P[:, idx])
+        pKp = np.einsum("ij,ij->j", P[:, idx], KP)
+        alpha = rz[idx] / pKp
+        X[:, idx] += alpha * P[:, idx]
+        Rr[:, idx] -= alpha * KP
+        rn = np.linalg.norm(Rr[:, idx], axis=0) / bnorm[idx]
+        done = rn <= tol
+        Zi = Minv * Rr[:, idx]
+        rz_new = np.einsum("ij,ij->j", Rr[:, idx], Zi)
+        beta = rz_new / rz[idx]
+        P[:, idx] = Zi + beta * P[:, idx]
+        rz[idx] = rz_new
+        active[idx[done]] = False
+        if not active.any():
+            break
+    else:
+        log.warning("pcg: %d of %d right-hand sides did not reach tol=%g in %d iterations",
+                    int(active.sum()), B.shape[1], tol, maxiter)
+    return (X[:, 0] if vec else X), it
+
+
+# ------------------------------------------------------------------------------------------------
+# public entry point
+# ------------------------------------------------------------------------------------------------
+def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> InversionResult:
+    """Analytical Bayesian inversion (see module docstring).
+
+    Parameters
+    ----------
+    H : scipy.sparse (n_obs × n_state)
+    y, x_prior : vectors (n_obs,), (n_state,)
+    prior_cov : dense (n_state × n_state) array or `KroneckerCovariance`
+    obs_err : vector of σ (n_obs,) or covariance matrix (n_obs × n_obs)
+    aggregate : (n_agg × n_state) sparse or dense, optional — full posterior covariance of A x
+    **options :
+        solver ("auto" | "cholesky" | "pcg"), max_dense_obs (20000), aggregate_var (matrix whose rows
+        get prior/posterior variances only, e.g. coarse blocks), pcg_tol (1e-10), pcg_maxiter (2000),
+        dofs_probes (64), seed (0), memory_budget_bytes (1.5e9), check_pd (True).
+    """
+    t0 = time.perf_counter()
+    solver = options.pop("solver", "auto")
+    max_dense_obs = int(options.pop("max_dense_obs", 20000))
+    aggregate_var = options.pop("aggregate_var", None)
+    tol = float(options.pop("pcg_tol", 1e-10))
+    maxiter = int(options.pop("pcg_maxiter", 2000))
+    n_probe = int(options.pop("dofs_probes", 64))
+    seed = int(options.pop("seed", 0))
+    budget = float(options.pop("memory_budget_bytes", 1.5e9))
+    check_pd = bool(options.pop("check_pd", True))
+    if options:
+        raise TypeError(f"solve: unknown option(s) {sorted(options)}")
+    if solver not in ("auto", "cholesky", "pcg"):
+        raise ValueError(f"solve: option solver={solver!r}; allowed: 'auto', 'cholesky', 'pcg'")
+
+    H, y, x_prior, Q, R, A, B = _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, check_pd)
+    n_obs, n_state = H.shape
+    if solver == "auto":
+        solver = "cholesky" if n_obs <= max_dense_obs else "pcg"
+    timings = {"checks": time.perf_counter() - t0}
+
+    t = time.perf_counter()
+    Hop = SparseOperator(H)
+    y_prior_model = Hop.matvec(x_prior)
+    d = y - y_prior_model
+    timings["setup"] = time.perf_counter() - t
+
+    # prior covariance of the aggregates (both solvers)
+    t = time.perf_counter()
+    AQA = _quad_full(Q, A, budget) if A is not None else None
+    varB = _quad_diag(Q, B, budget) if B is not None else None
+    timings["aggregate_prior"] = time.perf_counter() - t
+
+    dofs_stderr = 0.0
+    iterations = 0
+    if solver == "cholesky":
+        t = time.perf_counter()
+        side = [M for M in (A, B) if M is not None]
+        K, *MQH = build_hqht(Q, Hop, budget, side=side)
+        HQA = MQH.pop(0).T if A is not None else None
+        HQB = MQH.pop(0).T if B is not None else None
+        timings["build_HQHt"] = time.perf_counter() - t
+        t = time.perf_counter()
+        K += np.diag(R) if R.ndim == 1 else R
+        try:
+            cf = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            raise ValueError("solve: H Q Hᵀ + R is not positive definite; check 'prior_cov' and 'obs_err'") from None
+        w = sla.cho_solve(cf, d, check_finite=False)
+        L = np.tril(cf[0])
+        Linv = sla.solve_triangular(L, np.eye(n_obs), lower=True, check_finite=False)
+        if R.ndim == 1:
+            # (K⁻¹)_ii = Σ_k (L⁻¹)_ki²  since K⁻¹ = L⁻ᵀ L⁻¹
+            dofs = n_obs - float(np.sum((Linv**2).sum(axis=0) * R))
+        else:
+            Kinv = Linv.T @ Linv
+            dofs = n_obs - float(np.sum(Kinv * R))
+        solveK = lambda M: sla.cho_solve(cf, M, check_finite=False)  # noqa: E731
+        timings["factor"] = time.perf_counter() - t
+    else:
+        t = time.perf_counter()
+        HQA = _hq_of_rows(Q, Hop, A, budget) if A is not None else None
+        HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
+        timings["aggregate_HQ"] = time.perf_counter() - t
+        t = time.perf_counter()
+
+        def apply_K(V):
+            return Hop.matmat(Q.matmat(Hop.rmatmat(V))) + _apply_R(R, V)
+
+        Rdiag = R if R.ndim == 1 else np.diag(R)
+        H2 = Hop.csr.multiply(Hop.csr)
+        precond = Rdiag + np.asarray(H2 @ Q.diagonal()).ravel()
+        info = {"it": 0}
+
+        def solveK(M):
+            X, it = pcg_solve(apply_K, M, precond, tol, maxiter)
+            info["it"] += it
+            return X
+
+        w = solveK(d)
+        rng = np.random.default_rng(seed)
+        Z = rng.choice([-1.0, 1.0], size=(n_obs, n_probe))
+        if R.ndim == 1:
+            S = np.sqrt(R)[:, None] * Z
+        else:
+            S = np.linalg.cholesky(R) @ Z
+        est = np.einsum("ij,ij->j", S, solveK(S))  # zᵀ R½ K⁻¹ R½ z
+        dofs = n_obs - float(est.mean())
+        dofs_stderr = float(est.std(ddof=1) / np.sqrt(n_probe)) if n_probe > 1 else float("nan")
+        iterations = info["it"]
+        timings["pcg"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    x_post = x_prior + Q.matmat(Hop.rmatvec(w))
+    y_post_model = Hop.matvec(x_post)
+    chi2 = float(d @ w) / n_obs
+    agg_prior_mean = agg_post_mean = agg_post_cov = None
+    if A is not None:
+        agg_prior_mean = A @ x_prior
+        agg_post_mean = A @ x_post
+        KiHQA = solveK(HQA)
+        agg_post_cov = AQA - HQA.T @ KiHQA
+        agg_post_cov = 0.5 * (agg_post_cov + agg_post_cov.T)
+    var_post = None
+    if B is not None:
+        if solver == "cholesky":
+            V = sla.solve_triangular(L, HQB, lower=True, check_finite=False)
+            var_post = varB - (V**2).sum(axis=0)
+        else:
+            var_post = varB - np.einsum("ij,ij->j", HQB, solveK(HQB))
+    if solver == "pcg":
+        iterations = info["it"]
+    timings["posterior"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    log.info("solve: %s, n_obs=%d, n_state=%d, chi2_r=%.3f, DOFS=%.2f, %.2f s",
+             solver, n_obs, n_state, chi2, dofs, timings["total"])
+    return InversionResult(
+        x_post=x_post, agg_prior_mean=agg_prior_mean, agg_post_mean=agg_post_mean,
+        agg_prior_cov=AQA, agg_post_cov=agg_post_cov, chi2_reduced=chi2, dofs=dofs,
+        dofs_stderr=dofs_stderr, solver=solver, n_obs=n_obs, n_state=n_state,
+        y_prior_model=y_prior_model, y_post_model=y_post_model, var_prior=varB, var_post=var_post,
+        timings=timings, pcg_iterations=iterations,
+    )

@@ -1,0 +1,211 @@
+"""Turn the pipeline's files into the inversion problem (state vector, H, y, Q, R).
+
+State: a flux *correction* (µmol m-2 s-1) constant within each step of ``time_step_hours`` on every
+cell, ordered ``step * n_cells + iy * nx + ix`` like the Jacobian, followed by one background offset
+(ppm) per UTC period day. The prior of the correction is 0; its σ is
+``prior_rel_sigma · |mean prior flux over the step| + prior_floor_sigma`` and its correlations are
+exponential in space (``corr_length_km``) and time (``corr_time_hours``); offsets have σ ``bg_sigma_ppm``.
+
+Observations are the rows of ``selected.csv`` matched to receptors by site and hour (a receptor is
+released at ``obs time + 30 min``). The prior enhancement is computed exactly on the hourly axis,
+``H_hourly · x_a_hourly``, so
+
+    y = observed − background − H_hourly x_a,     H = [H_hourly P | day indicator],
+
+where P maps step corrections to hours (H_step = H_hourly P, formed by re-indexing the columns).
+R is diagonal: value_std_dev² + obs_sigma_ppm² + background_sigma².
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .covariance import KroneckerCovariance
+
+log = logging.getLogger(__name__)
+
+SELECTED_COLUMNS = ("site", "time", "intake_height", "value", "value_std_dev", "background", "background_sigma")
+
+
+def step_matrix(n_hours: int, n_cells: int, step_hours: int) -> sp.csr_matrix:
+    """P (n_hours·n_cells × n_step·n_cells): hourly element (h, c) ← step element (h // step, c)."""
+    n_step = -(-n_hours // step_hours)
+    rows = np.arange(n_hours * n_cells)
+    h, c = np.divmod(rows, n_cells)
+    cols = (h // step_hours) * n_cells + c
+    return sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n_hours * n_cells, n_step * n_cells))
+
+
+def step_jacobian(H_hourly, n_cells: int, step_hours: int) -> sp.csr_matrix:
+    """H_hourly · P without forming P: column (h, c) goes to (h // step, c), duplicates summed."""
+    H = sp.coo_matrix(H_hourly)
+    n_hours = H.shape[1] // n_cells
+    if n_hours * n_cells != H.shape[1]:
+        raise ValueError(f"Jacobian has {H.shape[1]} columns, not a multiple of n_cells = {n_cells}")
+    n_step = -(-n_hours // step_hours)
+    h, c = np.divmod(H.col.astype(np.int64), n_cells)
+    cols = (h // step_hours) * n_cells + c
+    out = sp.csr_matrix((H.data, (H.row, cols)), shape=(H.shape[0], n_step * n_cells))
+    out.sum_duplicates()
+    return out
+
+
+def prior_sigma(prior_flux: np.ndarray, step_hours: int, rel: float, floor: float) -> np.ndarray:
+    """σ(step, iy, ix) = rel · |mean of the hourly prior over the step| + floor."""
+    nh, ny, nx = prior_flux.shape
+    n_step = -(-nh // step_hours)
+    pad = n_step * step_hours - nh
+    f = np.asarray(prior_flux, dtype=np.float64)
+    if pad:
+        f = np.concatenate([f, np.full((pad, ny, nx), np.nan)])
+    mean = np.nanmean(f.reshape(n_step, step_hours, ny, nx), axis=1)
+    return rel * np.abs(mean) + floor
+
+
+def _utc_naive(t) -> pd.DatetimeIndex:
+    t = pd.DatetimeIndex(pd.to_datetime(t, utc=True))
+    return t.tz_localize(None)
+
+
+def read_selected(path) -> pd.DataFrame:
+    """Read ``obs/selected.csv``; check the columns the inversion needs."""
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:  # noqa: BLE001
+        raise ValueError(f"{path}: cannot be read as CSV ({exc})") from exc
+    missing = [c for c in SELECTED_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; selected.csv needs {list(SELECTED_COLUMNS)} "
+                         "(docs/formats.md); rerun rule select")
+    df = df.copy()
+    df["time"] = _utc_naive(df["time"])
+    df["site"] = df["site"].astype(str)
+    for c in ("value", "background"):
+        bad = ~np.isfinite(df[c].to_numpy(float))
+        if bad.any():
+            raise ValueError(f"{path}: column `{c}` has {int(bad.sum())} missing/non-finite values; "
+                             "drop those rows in the selection")
+    return df
+
+
+def match_observations(selected: pd.DataFrame, receptors: pd.DataFrame, missing=None) -> pd.DataFrame:
+    """Attach the Jacobian row of each observation (receptor released at obs time + 30 min).
+
+    Observations without a receptor, or whose receptor has no footprint, are dropped (logged).
+    """
+    rec = pd.DataFrame({
+        "site": receptors["site"].astype(str).to_numpy(),
+        "hour": _utc_naive(receptors["time"]).floor("h"),
+        "row": np.arange(len(receptors)),
+    })
+    if missing is not None:
+        rec = rec[~np.asarray(missing, bool)]
+    rec = rec.drop_duplicates(["site", "hour"])
+    obs = selected.copy()
+    obs["hour"] = pd.DatetimeIndex(obs["time"]).floor("h")
+    merged = obs.merge(rec, on=["site", "hour"], how="left")
+    lost = merged["row"].isna()
+    if lost.any():
+        log.warning("%d observation(s) without a receptor/footprint were dropped (e.g. %s %s)",
+                    int(lost.sum()), merged.loc[lost, "site"].iloc[0], merged.loc[lost, "time"].iloc[0])
+    merged = merged[~lost].copy()
+    merged["row"] = merged["row"].astype(np.int64)
+    return merged.drop(columns="hour").sort_values(["time", "site"]).reset_index(drop=True)
+
+
+@dataclass
+class Problem:
+    """The inversion problem in the solver's terms, plus what is needed to write the outputs."""
+
+    H: sp.csr_matrix  # n_obs × (n_step·n_cells + n_days)
+    y: np.ndarray  # observed − background − prior enhancement
+    x_prior: np.ndarray  # zeros (correction and offsets)
+    Q: KroneckerCovariance
+    obs_sigma: np.ndarray
+    obs: pd.DataFrame  # matched observations (selected.csv rows) with `row`, `day_index`
+    prior_enhancement: np.ndarray  # H_hourly x_a per observation (ppm)
+    hours: pd.DatetimeIndex
+    step_times: pd.DatetimeIndex  # start of every step
+    days: pd.DatetimeIndex  # the background-offset days
+    step_hours: int
+    ny: int
+    nx: int
+
+    @property
+    def n_cells(self):
+        return self.ny * self.nx
+
+    @property
+    def n_step(self):
+        return len(self.step_times)
+
+    @property
+    def n_flux(self):
+        return self.n_step * self.n_cells
+
+
+def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
+                  lat_edges, lon_edges, inv_cfg: dict, days, missing=None) -> Problem:
+    """Assemble the `Problem` from in-memory pieces (see module docstring).
+
+    ``prior_flux`` is (n_hours, ny, nx) on ``hours`` (µmol m-2 s-1); ``days`` are the UTC period days
+    (one background offset each); ``inv_cfg`` is config["inversion"].
+    """
+    hours = pd.DatetimeIndex(hours)
+    ny, nx = len(lat_edges) - 1, len(lon_edges) - 1
+    n_cells = ny * nx
+    if prior_flux.shape != (len(hours), ny, nx):
+        raise ValueError(f"prior flux has shape {prior_flux.shape}, expected (n_hours={len(hours)}, {ny}, {nx}) "
+                         "on the Jacobian's hourly axis and grid")
+    if H_hourly.shape[1] != len(hours) * n_cells:
+        raise ValueError(f"Jacobian has {H_hourly.shape[1]} columns, expected n_hours*n_cells = {len(hours) * n_cells}")
+    step = int(inv_cfg["time_step_hours"])
+    if step < 1 or 24 % step:
+        raise ValueError(f"config inversion.time_step_hours = {step}: must divide 24")
+    if hours[0] != hours[0].normalize():
+        raise ValueError(f"the hourly axis starts at {hours[0]}, not 00 UTC; steps must align with UTC days")
+
+    obs = match_observations(selected, receptors, missing)
+    if obs.empty:
+        raise ValueError("no observation of selected.csv matches a receptor with a footprint; "
+                         "check that receptors.csv and selected.csv cover the same sites and hours")
+    days = pd.DatetimeIndex(pd.to_datetime(list(days))).normalize()
+    day_of = {d: i for i, d in enumerate(days)}
+    obs_day = pd.DatetimeIndex(obs["time"]).normalize()
+    keep = np.array([d in day_of for d in obs_day])
+    if not keep.all():
+        log.warning("%d observation(s) outside the period days were dropped", int((~keep).sum()))
+        obs = obs[keep].reset_index(drop=True)
+        obs_day = obs_day[keep]
+    obs["day_index"] = np.array([day_of[d] for d in obs_day], dtype=np.int64)
+
+    Hh = sp.csr_matrix(H_hourly)[obs["row"].to_numpy()]
+    prior_enh = Hh @ np.asarray(prior_flux, dtype=np.float64).ravel()
+    Hs = step_jacobian(Hh, n_cells, step)
+    n_obs = len(obs)
+    Hbg = sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), obs["day_index"].to_numpy())), shape=(n_obs, len(days)))
+    H = sp.hstack([Hs, Hbg], format="csr")
+
+    y = obs["value"].to_numpy(float) - obs["background"].to_numpy(float) - prior_enh
+    vsd = obs["value_std_dev"].to_numpy(float)
+    bgs = obs["background_sigma"].to_numpy(float)
+    for name, arr in (("value_std_dev", vsd), ("background_sigma", bgs)):
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            log.warning("selected.csv: %d missing %s treated as 0", int(bad.sum()), name)
+            arr[bad] = 0.0
+    obs_sigma = np.sqrt(vsd**2 + float(inv_cfg["obs_sigma_ppm"]) ** 2 + bgs**2)
+
+    sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]))
+    Q = KroneckerCovariance.from_grid(
+        sigma, lat_edges, lon_edges, float(inv_cfg["corr_length_km"]), step, float(inv_cfg["corr_time_hours"]),
+        extra_sigma=np.full(len(days), float(inv_cfg["bg_sigma_ppm"])))
+    step_times = hours[::step]
+    return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
+                   prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,
+                   step_hours=step, ny=ny, nx=nx)

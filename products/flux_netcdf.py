@@ -1,0 +1,292 @@
+"""The monthly CF-1.8 flux product `{R}/flux_{month}.nc`.
+
+Layout pinned by workflow/report/flux_product.cdl (checked by products.cdl_template). Built from
+`{R}/posterior.nc` and `{R}/districts.csv` (docs/formats.md, "Inversion outputs in detail") and
+the district GeoJSON (adcodes, Chinese names).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .cdl_template import check_against_template
+from .inputs import CITY, ProductInputError, load_districts_geojson, load_districts_table, load_posterior
+from .provenance import config_hash, input_list, package_versions
+
+log = logging.getLogger(__name__)
+
+TIME_UNITS = "hours since 2000-01-01 00:00:00"
+FLUX_STD = "surface_upward_mole_flux_of_carbon_dioxide"
+FLUX_UNITS = "umol m-2 s-1"
+WGS84_WKT = (
+    'GEOGCRS["WGS 84",DATUM["World Geodetic System 1984",ELLIPSOID["WGS 84",6378137,'
+    '298.257223563,LENGTHUNIT["metre",1]]],PRIMEM["Greenwich",0,ANGLEUNIT["degree",'
+    '0.0174532925199433]],CS[ellipsoidal,2],AXIS["geodetic latitude (Lat)",north,'
+    'ORDER[1],ANGLEUNIT["degree",0.0174532925199433]],AXIS["geodetic longitude (Lon)",east,'
+    'ORDER[2],ANGLEUNIT["degree",0.0174532925199433]],ID["EPSG",4326]]'
+)
+
+
+def cell_edges(centres: np.ndarray) -> np.ndarray:
+    """Edges of a regular axis of cell centres (n + 1 values)."""
+    c = np.asarray(centres, dtype=float)
+    if c.size == 1:
+        raise ProductInputError("a grid axis has a single cell; cannot infer its resolution.")
+    d = np.diff(c)
+    if not np.allclose(d, d[0], rtol=1e-6, atol=1e-9):
+        raise ProductInputError("the lat/lon axis is not regular; the flux product needs a regular grid.")
+    return np.concatenate([c - d[0] / 2, [c[-1] + d[0] / 2]])
+
+
+def block_edges(edges: np.ndarray, n_blocks: int) -> np.ndarray:
+    """Edges of `n_blocks` coarse blocks of ceil(n_cells / n_blocks) cells (last may be partial)."""
+    n = len(edges) - 1
+    size = -(-n // n_blocks)
+    idx = [min(i * size, n) for i in range(n_blocks + 1)]
+    if idx[-2] >= n:
+        raise ProductInputError(
+            f"{n_blocks} coarse blocks do not fit {n} cells; check inversion.coarse_block."
+        )
+    return edges[idx]
+
+
+def _bounds(edges: np.ndarray) -> np.ndarray:
+    return np.stack([edges[:-1], edges[1:]], axis=1)
+
+
+def _period(post: xr.Dataset) -> tuple[pd.Timestamp, pd.Timestamp]:
+    t = pd.DatetimeIndex(post["time"].values)
+    start = pd.Timestamp(post.attrs.get("period_start", t[0]))
+    end = pd.Timestamp(post.attrs.get("period_end", t[-1] + pd.Timedelta(hours=1)))
+    return start.tz_localize(None) if start.tzinfo else start, end.tz_localize(None) if end.tzinfo else end
+
+
+def _district_meta(districts: pd.DataFrame, geojson) -> tuple[list[str], list[int], list[str]]:
+    names = [d for d in districts.index if d != CITY]
+    if geojson is None:
+        return names, [-1] * len(names), names
+    g_names, g_codes, g_zh, _ = load_districts_geojson(geojson)
+    order = {n: i for i, n in enumerate(g_names)}
+    names.sort(key=lambda n: order.get(n, len(order)))
+    codes = [g_codes[order[n]] if n in order else -1 for n in names]
+    zh = [g_zh[order[n]] if n in order else n for n in names]
+    return names, codes, zh
+
+
+def build_flux_dataset(
+    posterior_path,
+    districts_path,
+    districts_geojson=None,
+    *,
+    month: str,
+    config: dict | None = None,
+    inputs=(),
+    demo: bool | None = None,
+) -> xr.Dataset:
+    """The flux product as an xarray Dataset (values, attrs; encodings set by the writer)."""
+    post = load_posterior(posterior_path)
+    table = load_districts_table(districts_path)
+    start, end = _period(post)
+    tsel = (post["time"].values >= np.datetime64(start)) & (post["time"].values < np.datetime64(end))
+    if not tsel.any():
+        raise ProductInputError(
+            f"{posterior_path}: no hourly time step in [period_start, period_end) = [{start}, {end})."
+        )
+    prior = post["prior_flux"].isel(time=tsel)
+    poster = post["posterior_flux"].isel(time=tsel)
+    times = pd.DatetimeIndex(prior["time"].values)
+    lat = post["lat"].values.astype(float)
+    lon = post["lon"].values.astype(float)
+    lat_e, lon_e = cell_edges(lat), cell_edges(lon)
+    sp = post["prior_sigma_block"].values.astype(float)
+    sq = post["posterior_sigma_block"].values.astype(float)
+    blat_e = block_edges(lat_e, sp.shape[0])
+    blon_e = block_edges(lon_e, sp.shape[1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ur = np.where(sp > 0, 1.0 - sq / sp, np.nan)
+
+    names, codes, zh = _district_meta(table, districts_geojson)
+    dt = table.loc[names]
+    city = table.loc[CITY]
+
+    t_hours = (times - pd.Timestamp("2000-01-01")) / pd.Timedelta(hours=1)
+    t_hours = np.asarray(t_hours, dtype=float)
+    tu = {"units": TIME_UNITS, "calendar": "standard"}
+
+    def flux_attrs(long_name):
+        return {"standard_name": FLUX_STD, "long_name": long_name, "units": FLUX_UNITS,
+                "grid_mapping": "crs", "cell_methods": "time: mean area: mean",
+                "coordinates": "lat lon"}
+
+    def sigma_attrs(long_name):
+        return {"standard_name": FLUX_STD + " standard_error", "long_name": long_name,
+                "units": FLUX_UNITS, "grid_mapping": "crs", "cell_methods": "time: mean area: mean"}
+
+    def total(long_name, summed=False):
+        a = {"long_name": long_name, "units": "t"}
+        if summed:
+            a["cell_methods"] = "time: sum area: sum"
+        return a
+
+    ds = xr.Dataset(
+        {
+            "time_bnds": (("time", "nv"), np.stack([t_hours, t_hours + 1.0], axis=1), {}),
+            "lat_bnds": (("lat", "nv"), _bounds(lat_e), {}),
+            "lon_bnds": (("lon", "nv"), _bounds(lon_e), {}),
+            "crs": ((), np.int32(0), {
+                "grid_mapping_name": "latitude_longitude",
+                "longitude_of_prime_meridian": 0.0,
+                "semi_major_axis": 6378137.0,
+                "inverse_flattening": 298.257223563,
+                "epsg_code": "EPSG:4326",
+                "crs_wkt": WGS84_WKT,
+            }),
+            "prior_flux": (("time", "lat", "lon"), prior.values.astype(np.float32),
+                           flux_attrs("prior CO2 flux (inventory, power point sources and biosphere)")),
+            "posterior_flux": (("time", "lat", "lon"), poster.values.astype(np.float32),
+                               flux_attrs("posterior CO2 flux (analytical Bayesian inversion)")),
+            "lat_block_bnds": (("lat_block", "nv"), _bounds(blat_e), {}),
+            "lon_block_bnds": (("lon_block", "nv"), _bounds(blon_e), {}),
+            "prior_flux_sigma_block": (("lat_block", "lon_block"), sp.astype(np.float32), sigma_attrs(
+                "prior 1-sigma uncertainty of the period-mean flux of each coarse block")),
+            "posterior_flux_sigma_block": (("lat_block", "lon_block"), sq.astype(np.float32), sigma_attrs(
+                "posterior 1-sigma uncertainty of the period-mean flux of each coarse block (exact)")),
+            "uncertainty_reduction_block": (("lat_block", "lon_block"), ur.astype(np.float32), {
+                "long_name": "uncertainty reduction 1 - posterior_sigma / prior_sigma of each coarse block",
+                "units": "1", "grid_mapping": "crs"}),
+            "district_adcode": (("district",), np.asarray(codes, dtype=np.int32),
+                                {"long_name": "administrative division code"}),
+            "district_name": (("district",), np.asarray(zh, dtype=object),
+                              {"long_name": "district name (Chinese)"}),
+            "prior_district_total": (("district",), dt["prior_t"].to_numpy(float),
+                                     total("prior CO2 emission of the district over the period", True)),
+            "prior_district_total_sigma": (("district",), dt["prior_sigma_t"].to_numpy(float), total(
+                "1-sigma uncertainty of prior_district_total")),
+            "posterior_district_total": (("district",), dt["posterior_t"].to_numpy(float), total(
+                "posterior CO2 emission of the district over the period", True)),
+            "posterior_district_total_sigma": (("district",), dt["posterior_sigma_t"].to_numpy(float), total(
+                "1-sigma uncertainty of posterior_district_total (exact)")),
+            "truth_district_total": (("district",), dt["truth_t"].to_numpy(float), total(
+                "true CO2 emission of the district over the period (demo world only)")),
+            "prior_city_total": ((), float(city["prior_t"]), total(
+                "prior CO2 emission of Guangzhou over the period")),
+            "prior_city_total_sigma": ((), float(city["prior_sigma_t"]), total(
+                "1-sigma uncertainty of prior_city_total")),
+            "posterior_city_total": ((), float(city["posterior_t"]), total(
+                "posterior CO2 emission of Guangzhou over the period")),
+            "posterior_city_total_sigma": ((), float(city["posterior_sigma_t"]), total(
+                "1-sigma uncertainty of posterior_city_total (exact)")),
+            "truth_city_total": ((), float(city["truth_t"]), total(
+                "true CO2 emission of Guangzhou over the period (demo world only)")),
+        },
+        coords={
+            "time": ("time", t_hours, {"standard_name": "time",
+                                       "long_name": "start of the hourly averaging interval (UTC)",
+                                       **tu, "axis": "T", "bounds": "time_bnds"}),
+            "lat": ("lat", lat, {"standard_name": "latitude", "long_name": "latitude of the cell centre",
+                                 "units": "degrees_north", "axis": "Y", "bounds": "lat_bnds"}),
+            "lon": ("lon", lon, {"standard_name": "longitude", "long_name": "longitude of the cell centre",
+                                 "units": "degrees_east", "axis": "X", "bounds": "lon_bnds"}),
+            "lat_block": ("lat_block", 0.5 * (blat_e[:-1] + blat_e[1:]), {
+                "standard_name": "latitude", "long_name": "latitude of the coarse block centre",
+                "units": "degrees_north", "bounds": "lat_block_bnds"}),
+            "lon_block": ("lon_block", 0.5 * (blon_e[:-1] + blon_e[1:]), {
+                "standard_name": "longitude", "long_name": "longitude of the coarse block centre",
+                "units": "degrees_east", "bounds": "lon_block_bnds"}),
+            "district": ("district", np.asarray(names, dtype=object),
+                         {"long_name": "district key (pinyin name)"}),
+        },
+    )
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    demo_flag = demo if demo is not None else bool(np.isfinite(city["truth_t"]))
+    ds.attrs = {
+        "Conventions": "CF-1.8",
+        "title": "Guangzhou CO2 flux: prior and posterior of an urban analytical Bayesian inversion",
+        "institution": "gzcarbon pipeline",
+        "source": "HYSPLIT-STILT footprints (pystilt) and analytical Bayesian inversion of tower "
+                  "and urban station CO2",
+        "references": "docs/formats.md; shared DESIGN.md section 5",
+        "product_version": "1",
+        "comment": "Flux convention: positive upward (emission). Hourly values cover [time, time + 1 h). "
+                   "District totals over [period_start, period_end).",
+        "month": str(month),
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "time_coverage_start": times[0].isoformat() + "Z",
+        "time_coverage_end": (times[-1] + pd.Timedelta(hours=1)).isoformat() + "Z",
+        "geospatial_lat_min": float(lat_e[0]),
+        "geospatial_lat_max": float(lat_e[-1]),
+        "geospatial_lon_min": float(lon_e[0]),
+        "geospatial_lon_max": float(lon_e[-1]),
+        "demo": "true" if demo_flag else "false",
+        "config_sha256": config_hash(config or {}),
+        "package_versions": package_versions(),
+        "input_files": input_list(inputs or [posterior_path, districts_path]
+                                  + ([districts_geojson] if districts_geojson else [])),
+        "date_created": now,
+        "history": f"{now} products.flux_netcdf.write_flux_product",
+    }
+    post.close()
+    return ds
+
+
+def _encoding(ds: xr.Dataset) -> dict:
+    enc = {}
+    for name, v in ds.variables.items():
+        e: dict = {}
+        if v.dtype.kind == "f" and name not in ds.coords and not name.endswith("_bnds"):
+            e["_FillValue"] = np.float32(np.nan) if v.dtype == np.float32 else np.nan
+        else:
+            e["_FillValue"] = None
+        if v.dtype == object:
+            e["dtype"] = str
+            e.pop("_FillValue")
+        if name == "district_adcode":
+            e["_FillValue"] = np.int32(-1)
+        if v.ndim == 3:
+            e.update(zlib=True, complevel=4, shuffle=True,
+                     chunksizes=(min(24, v.shape[0]), v.shape[1], v.shape[2]))
+        enc[name] = e
+    return enc
+
+
+def write_flux_product(
+    posterior_path,
+    districts_path,
+    out_path,
+    districts_geojson=None,
+    *,
+    month: str,
+    config: dict | None = None,
+    inputs=(),
+    demo: bool | None = None,
+    template=None,
+) -> Path:
+    """Build the product and write it atomically to `out_path`; returns the path.
+
+    With `template` (a CDL path), the written file is checked against it before it replaces
+    `out_path`; a mismatch raises ValueError listing the differences and leaves no output.
+    """
+    ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
+                            config=config, inputs=inputs, demo=demo)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
+    if template is not None:
+        problems = check_against_template(tmp, template)
+        if problems:
+            tmp.unlink()
+            raise ValueError(f"{out}: the product does not match the layout template {template}:\n  "
+                             + "\n  ".join(problems))
+    os.replace(tmp, out)
+    log.info("wrote %s (%d hours, %d x %d cells, %d districts)", out, ds.sizes["time"],
+             ds.sizes["lat"], ds.sizes["lon"], ds.sizes["district"])
+    return out

@@ -1,0 +1,278 @@
+"""PNG figures of a month: flux maps (cartopy, shipped district geometries only), station time
+series, district bar chart, residual histograms and data availability.
+
+Only the GeoJSON shipped in config/ is drawn: no Natural Earth data (no coastlines, no
+features), so nothing is downloaded. Matplotlib runs on the Agg backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import cartopy.crs as ccrs  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+
+from .flux_netcdf import _period, block_edges, cell_edges  # noqa: E402
+from .inputs import (  # noqa: E402
+    CITY,
+    load_districts_geojson,
+    load_districts_table,
+    load_modelled,
+    load_posterior,
+    load_selected,
+    load_stations,
+)
+
+log = logging.getLogger(__name__)
+
+PC = ccrs.PlateCarree()
+DPI = 110
+_PNG_META = {"Software": None}  # same inputs -> same bytes
+
+# file names in the maps directory (the report embeds them in this order)
+MAP_FILES = {
+    "prior_flux": "prior_flux.png",
+    "posterior_flux": "posterior_flux.png",
+    "flux_difference": "flux_difference.png",
+    "uncertainty_reduction": "uncertainty_reduction.png",
+    "district_totals": "district_totals.png",
+    "residuals": "residuals.png",
+    "availability": "availability.png",
+}
+TIMESERIES = "timeseries_{site}.png"
+
+
+def safe_name(text) -> str:
+    """A file-name-safe version of a site id."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", str(text))
+
+
+def _save(fig, path: Path) -> Path:
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=DPI, metadata=_PNG_META)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _map_axes(extent, title):
+    fig = plt.figure(figsize=(7.0, 7.2))
+    ax = fig.add_subplot(1, 1, 1, projection=PC)
+    ax.set_extent(extent, crs=PC)
+    ax.set_title(title, fontsize=11)
+    gl = ax.gridlines(draw_labels=True, linewidth=0.3, color="0.6", alpha=0.6)
+    gl.top_labels = gl.right_labels = False
+    return fig, ax
+
+
+def _overlay(ax, geoms, names, sites):
+    ax.add_geometries(geoms, crs=PC, facecolor="none", edgecolor="0.15", linewidth=0.7, zorder=3)
+    for g, n in zip(geoms, names):
+        p = g.representative_point()
+        ax.text(p.x, p.y, n, fontsize=6.5, color="0.2", ha="center", va="center",
+                transform=PC, zorder=4, alpha=0.85)
+    for s in sites:
+        ax.plot(s["lon"], s["lat"], marker="^", color="k", markerfacecolor="yellow",
+                markersize=8, transform=PC, zorder=5, linestyle="none")
+        ax.text(s["lon"] + 0.015, s["lat"] + 0.012, str(s["id"]), fontsize=8, weight="bold",
+                transform=PC, zorder=5)
+
+
+def plot_field_map(field, lat_edges, lon_edges, title, label, path, geoms, names, sites,
+                   cmap="viridis", norm=None, vmin=None, vmax=None) -> Path:
+    """One gridded field (lat, lon) on cell edges with districts and station markers."""
+    extent = [lon_edges[0], lon_edges[-1], lat_edges[0], lat_edges[-1]]
+    fig, ax = _map_axes(extent, title)
+    m = ax.pcolormesh(lon_edges, lat_edges, np.ma.masked_invalid(field), cmap=cmap, norm=norm,
+                      vmin=None if norm else vmin, vmax=None if norm else vmax,
+                      transform=PC, zorder=1, shading="flat")
+    _overlay(ax, geoms, names, sites)
+    fig.colorbar(m, ax=ax, orientation="horizontal", pad=0.06, shrink=0.8, label=label)
+    return _save(fig, Path(path))
+
+
+def flux_maps(posterior_path, geojson_path, stations, out_dir) -> list[Path]:
+    """prior, posterior, difference and uncertainty-reduction maps of the period."""
+    post = load_posterior(posterior_path)
+    start, end = _period(post)
+    sel = post.sel(time=slice(np.datetime64(start), np.datetime64(end) - np.timedelta64(1, "s")))
+    prior = sel["prior_flux"].mean("time").values
+    poster = sel["posterior_flux"].mean("time").values
+    lat_e, lon_e = cell_edges(post["lat"].values), cell_edges(post["lon"].values)
+    sp = post["prior_sigma_block"].values.astype(float)
+    sq = post["posterior_sigma_block"].values.astype(float)
+    post.close()
+    blat_e, blon_e = block_edges(lat_e, sp.shape[0]), block_edges(lon_e, sp.shape[1])
+    names, _, _, geoms = load_districts_geojson(geojson_path)
+    out = Path(out_dir)
+    period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    unit = "µmol m⁻² s⁻¹"
+    vmax = float(np.nanpercentile(np.concatenate([prior.ravel(), poster.ravel()]), 99.5))
+    vmin = float(min(np.nanmin(prior), np.nanmin(poster), 0.0))
+    if vmax <= vmin:
+        vmax = vmin + 1.0
+    paths = [
+        plot_field_map(prior, lat_e, lon_e, f"Prior CO₂ flux, mean {period}", unit,
+                       out / MAP_FILES["prior_flux"], geoms, names, stations, "magma_r",
+                       vmin=vmin, vmax=vmax),
+        plot_field_map(poster, lat_e, lon_e, f"Posterior CO₂ flux, mean {period}", unit,
+                       out / MAP_FILES["posterior_flux"], geoms, names, stations, "magma_r",
+                       vmin=vmin, vmax=vmax),
+    ]
+    diff = poster - prior
+    lim = float(np.nanmax(np.abs(diff))) or 1.0
+    paths.append(plot_field_map(diff, lat_e, lon_e, "Posterior − prior flux", unit,
+                                out / MAP_FILES["flux_difference"], geoms, names, stations,
+                                "RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ur = np.where(sp > 0, 1.0 - sq / sp, np.nan)
+    paths.append(plot_field_map(ur, blat_e, blon_e, "Uncertainty reduction 1 − σ_post/σ_prior "
+                                "(period-mean flux, coarse blocks)", "fraction",
+                                out / MAP_FILES["uncertainty_reduction"], geoms, names, stations,
+                                "YlGnBu", vmin=0.0, vmax=max(0.05, float(np.nanmax(ur)) if
+                                                            np.isfinite(ur).any() else 1.0)))
+    return paths
+
+
+def district_bar_chart(districts_path, path) -> Path:
+    """Prior ± σ, posterior ± σ and truth (when present) per district, kt CO2."""
+    t = load_districts_table(districts_path)
+    d = t.drop(index=CITY)
+    x = np.arange(len(d))
+    w = 0.38
+    kt = 1e-3
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(d) + 2), 4.5))
+    ax.bar(x - w / 2, d["prior_t"] * kt, w, yerr=d["prior_sigma_t"] * kt, capsize=3,
+           color="#bbbbbb", edgecolor="0.3", label="prior ± σ")
+    ax.bar(x + w / 2, d["posterior_t"] * kt, w, yerr=d["posterior_sigma_t"] * kt, capsize=3,
+           color="#3a78b5", edgecolor="0.2", label="posterior ± σ")
+    if d["truth_t"].notna().any():
+        ax.plot(x, d["truth_t"] * kt, "D", color="#d62728", markersize=6, label="truth (demo)")
+    ax.set_xticks(x, d.index, rotation=35, ha="right")
+    ax.set_ylabel("kt CO₂ over the period")
+    ax.axhline(0, color="0.3", linewidth=0.6)
+    ax.legend(frameon=False)
+    ax.set_title("District CO₂ emissions")
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def site_timeseries(modelled: pd.DataFrame, site: str, path) -> Path:
+    """Observed, prior-modelled, posterior-modelled and background at one site."""
+    m = modelled[modelled["site"] == site].sort_values("time")
+    fig, ax = plt.subplots(figsize=(9.0, 3.6))
+    t = m["time"].dt.tz_convert(None)
+    ax.plot(t, m["observed"], "o", color="k", markersize=3.5, label="observed")
+    ax.plot(t, m["prior_model"], "s", color="#7f7f7f", markersize=3, label="prior model")
+    ax.plot(t, m["posterior_model"], "^", color="#1f77b4", markersize=3.5, label="posterior model")
+    if m["background_prior"].notna().any():
+        ax.plot(t, m["background_prior"], "_", color="#2ca02c", markersize=8,
+                label="background (prior)")
+    if m["background_posterior"].notna().any():
+        ax.plot(t, m["background_posterior"], "_", color="#d62728", markersize=8,
+                label="background (posterior)")
+    ax.set_ylabel("CO₂ (ppm)")
+    ax.set_xlabel("time (UTC)")
+    ax.set_title(f"{site}: observed and modelled CO₂ ({len(m)} hours used)")
+    ax.legend(fontsize=7, ncol=5, frameon=False, loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def residual_histograms(modelled: pd.DataFrame, path) -> Path:
+    """Observed − modelled for prior and posterior, all sites."""
+    rp = (modelled["observed"] - modelled["prior_model"]).dropna()
+    rq = (modelled["observed"] - modelled["posterior_model"]).dropna()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    both = np.concatenate([rp.values, rq.values]) if len(rp) + len(rq) else np.zeros(1)
+    bins = np.linspace(np.nanmin(both) - 0.5, np.nanmax(both) + 0.5, 31)
+    ax.hist(rp, bins=bins, alpha=0.6, color="#7f7f7f",
+            label=f"prior: mean {rp.mean():.2f}, sd {rp.std():.2f}")
+    ax.hist(rq, bins=bins, alpha=0.6, color="#1f77b4",
+            label=f"posterior: mean {rq.mean():.2f}, sd {rq.std():.2f}")
+    ax.set_xlabel("observed − modelled (ppm)")
+    ax.set_ylabel("hours")
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Residuals, all sites")
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def availability_table(selected: pd.DataFrame, modelled: pd.DataFrame, site_ids, days,
+                       hours_per_day: int) -> pd.DataFrame:
+    """Per site: selected hours, expected hours, fraction, hours used, first/last time."""
+    rows = []
+    expected = len(days) * hours_per_day
+    for s in site_ids:
+        sel = selected[selected["site"] == s]
+        if "intake_height" in sel and len(sel):
+            sel = sel[sel["intake_height"] == sel["intake_height"].max()]
+        n_sel = int(sel["time"].nunique())
+        used = int((modelled["site"] == s).sum())
+        rows.append({
+            "site": s,
+            "selected_hours": n_sel,
+            "expected_hours": expected,
+            "fraction": n_sel / expected if expected else np.nan,
+            "used_in_inversion": used,
+            "first": sel["time"].min() if n_sel else pd.NaT,
+            "last": sel["time"].max() if n_sel else pd.NaT,
+        })
+    return pd.DataFrame(rows)
+
+
+def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int, path) -> Path:
+    """Site × day grid of the fraction of selection-window hours present."""
+    mat = np.zeros((len(site_ids), len(days)))
+    day_index = {d: j for j, d in enumerate(days)}
+    for i, s in enumerate(site_ids):
+        sel = selected[selected["site"] == s]
+        for d, n in sel.groupby(sel["time"].dt.strftime("%Y%m%d"))["time"].nunique().items():
+            if d in day_index:
+                mat[i, day_index[d]] = n / hours_per_day
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.3 * len(days) + 3), 0.45 * len(site_ids) + 1.6))
+    im = ax.imshow(mat, vmin=0, vmax=1, cmap="Greens", aspect="auto")
+    ax.set_yticks(range(len(site_ids)), site_ids)
+    step = max(1, len(days) // 10)
+    ax.set_xticks(range(0, len(days), step), [days[j][-2:] for j in range(0, len(days), step)])
+    ax.set_xlabel("day of month (UTC)")
+    ax.set_title("Selected hours / window hours")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.tight_layout()
+    return _save(fig, Path(path))
+
+
+def make_all_figures(posterior_path, districts_path, modelled_path, selected_path, stations_path,
+                     geojson_path, out_dir, *, site_ids=None, days=None,
+                     hours_per_day: int = 4) -> list[Path]:
+    """Every PNG of the month into `out_dir`; returns the paths written."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stations = load_stations(stations_path)
+    if site_ids is not None:
+        stations = [s for s in stations if s["id"] in set(site_ids)]
+    ids = [str(s["id"]) for s in stations]
+    modelled = load_modelled(modelled_path)
+    selected = load_selected(selected_path)
+    if days is None:
+        days = sorted(set(selected["time"].dt.strftime("%Y%m%d")))
+    paths = flux_maps(posterior_path, geojson_path, stations, out)
+    paths.append(district_bar_chart(districts_path, out / MAP_FILES["district_totals"]))
+    paths.append(residual_histograms(modelled, out / MAP_FILES["residuals"]))
+    paths.append(availability_plot(selected, ids, list(days), hours_per_day,
+                                   out / MAP_FILES["availability"]))
+    for s in ids:
+        if (modelled["site"] == s).any():
+            paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s))))
+    log.info("wrote %d figures to %s", len(paths), out)
+    return paths

@@ -1,0 +1,365 @@
+"""The monthly report `{R}/report.html`: one self-contained HTML file.
+
+Images are inlined as base64 data URIs and the CSS is inline, so the file makes no external
+request. Every text that comes from an input file is escaped with html.escape.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .inputs import (
+    CITY,
+    ProductInputError,
+    load_diagnostics,
+    load_districts_table,
+    load_modelled,
+    load_selected,
+    load_stations,
+)
+from .maps import MAP_FILES, TIMESERIES, availability_table, safe_name
+from .provenance import config_hash, input_list, package_versions
+
+log = logging.getLogger(__name__)
+
+CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;
+padding:1.2em 2em;color:#222;line-height:1.45}
+h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #3a78b5;padding-bottom:.15em;
+margin-top:1.8em}table{border-collapse:collapse;margin:.6em 0 1em;font-size:.92em}
+th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#eef3f8}
+td.l,th.l{text-align:left}tr.total td{font-weight:bold;background:#f6f6f6}
+.muted{color:#666;font-size:.9em}.box{background:#f3f7fb;border-left:4px solid #3a78b5;
+padding:.6em 1em;margin:1em 0}.warn{background:#fff6e5;border-left:4px solid #e69500;
+padding:.6em 1em}figure{margin:1em 0;display:inline-block;vertical-align:top}
+figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
+.grid2 figure{width:49%}code{background:#f2f2f2;padding:0 .25em}
+"""
+
+CAPTIONS = {
+    "prior_flux": "Prior CO₂ flux, mean over the inversion period, with district boundaries "
+                  "and stations (triangles).",
+    "posterior_flux": "Posterior CO₂ flux, same period and colour scale as the prior.",
+    "flux_difference": "Posterior − prior flux (red: the inversion increased emissions).",
+    "uncertainty_reduction": "Uncertainty reduction 1 − σ_post/σ_prior of the period-mean flux "
+                             "on coarse blocks.",
+    "district_totals": "District emissions over the period: prior ± σ, posterior ± σ and, in "
+                       "the demo, the truth.",
+    "residuals": "Observed − modelled CO₂ before (prior) and after (posterior) the inversion.",
+    "availability": "Fraction of the selection-window hours present per site and day.",
+}
+
+
+def esc(x) -> str:
+    """HTML-escaped text of any value (quotes too)."""
+    return html.escape("" if x is None else str(x), quote=True)
+
+
+def fmt_kt(t) -> str:
+    """Tonnes -> 'kt' string with one decimal ('–' when missing)."""
+    if t is None or (isinstance(t, float) and math.isnan(t)) or pd.isna(t):
+        return "–"
+    return f"{float(t) / 1e3:,.1f}"
+
+
+def fmt_num(x, nd=2) -> str:
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return esc(x)
+    if math.isnan(x):
+        return "–"
+    return f"{x:,.{nd}f}"
+
+
+def img_tag(path, alt: str) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def figure(path, caption: str) -> str:
+    return f"<figure>{img_tag(path, caption)}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
+def table_html(df: pd.DataFrame, left_cols=(), row_class=None) -> str:
+    """A DataFrame as an escaped HTML table (numbers formatted by the caller as strings)."""
+    head = "".join(f'<th class="{"l" if c in left_cols else ""}">{esc(c)}</th>' for c in df.columns)
+    rows = []
+    for _, r in df.iterrows():
+        cls = f' class="{row_class(r)}"' if row_class and row_class(r) else ""
+        cells = "".join(f'<td class="{"l" if c in left_cols else ""}">{esc(r[c])}</td>'
+                        for c in df.columns)
+        rows.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def district_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The district table as displayed (kt CO₂; change and uncertainty reduction in %)."""
+    has_truth = table["truth_t"].notna().any()
+    out = []
+    for name, r in table.iterrows():
+        change = (100.0 * (r["posterior_t"] - r["prior_t"]) / r["prior_t"]
+                  if r["prior_t"] else float("nan"))
+        ur = (100.0 * (1.0 - r["posterior_sigma_t"] / r["prior_sigma_t"])
+              if r["prior_sigma_t"] else float("nan"))
+        row = {
+            "district": name,
+            "prior (kt)": fmt_kt(r["prior_t"]),
+            "prior σ (kt)": fmt_kt(r["prior_sigma_t"]),
+            "posterior (kt)": fmt_kt(r["posterior_t"]),
+            "posterior σ (kt)": fmt_kt(r["posterior_sigma_t"]),
+            "change (%)": fmt_num(change, 1),
+            "σ reduction (%)": fmt_num(ur, 0),
+        }
+        if has_truth:
+            row["truth (kt)"] = fmt_kt(r["truth_t"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def recovery_sentence(city: pd.Series) -> str:
+    """How well the posterior city total recovers the truth (demo), as plain text."""
+    truth = city["truth_t"]
+    if pd.isna(truth):
+        return ""
+    post, sig, prior = city["posterior_t"], city["posterior_sigma_t"], city["prior_t"]
+    err = post - truth
+    perr = prior - truth
+    z = abs(err) / sig if sig > 0 else float("inf")
+    within = ("within 1 σ" if z <= 1 else "within 2 σ" if z <= 2 else "outside 2 σ")
+    removed = (100.0 * (1 - abs(err) / abs(perr))) if perr else float("nan")
+    rel = 100.0 * err / truth if truth else float("nan")
+    prel = 100.0 * perr / truth if truth else float("nan")
+    s = (f"The demo world's true city total is {fmt_kt(truth)} kt CO₂. The prior gives "
+         f"{fmt_kt(prior)} kt (error {prel:+.1f} %); the posterior gives {fmt_kt(post)} ± "
+         f"{fmt_kt(sig)} kt (error {rel:+.1f} %, {z:.1f} σ: {within}).")
+    if not math.isnan(removed):
+        s += (f" The inversion removed {removed:.0f} % of the prior's error."
+              if removed >= 0 else
+              f" The inversion moved the total away from the truth ({-removed:.0f} % more error "
+              "than the prior).")
+    return s
+
+
+def _diagnostics_html(diag: dict) -> str:
+    keys = [("n_obs", "observations used", 0), ("n_state", "state size", 0),
+            ("chi2_reduced", "reduced χ² (≈ 1 when errors are consistent)", 2),
+            ("dofs", "degrees of freedom for signal (DOFS)", 1), ("solver", "solver", None),
+            ("seconds", "solve time (s)", 1)]
+    rows = []
+    for k, label, nd in keys:
+        if k in diag:
+            v = diag[k]
+            val = esc(v) if nd is None or isinstance(v, str) else fmt_num(v, nd)
+            rows.append(f'<tr><td class="l">{esc(label)}</td><td>{val}</td></tr>')
+    out = f"<table><tbody>{''.join(rows)}</tbody></table>"
+    per_site = diag.get("per_site")
+    if isinstance(per_site, dict) and per_site:
+        recs = []
+        for site, st in per_site.items():
+            rec = {"site": site}
+            if isinstance(st, dict):
+                for k, v in st.items():
+                    rec[k] = fmt_num(v, 2) if isinstance(v, (int, float)) else v
+            recs.append(rec)
+        out += "<p>Residuals per site (ppm):</p>" + table_html(pd.DataFrame(recs), left_cols=("site",))
+    return out
+
+
+def _power_html(heatmap, summary, missing) -> str:
+    parts = []
+    if heatmap and Path(heatmap).is_file():
+        parts.append(figure(heatmap, "Hourly consumption-based electricity emission factor per "
+                                     "district (kg CO₂/kWh)."))
+    else:
+        missing.append(f"power factor heat map ({heatmap or 'not given'})")
+    if summary and Path(summary).is_file():
+        try:
+            df = pd.read_csv(summary)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            missing.append(f"power summary table unreadable ({summary}: {err})")
+        else:
+            shown = df.copy()
+            for c in shown.columns:
+                if pd.api.types.is_float_dtype(shown[c]):
+                    shown[c] = shown[c].map(lambda v: fmt_num(v, 3))
+            parts.append(table_html(shown, left_cols=tuple(shown.columns[:1])))
+    else:
+        missing.append(f"power summary table ({summary or 'not given'})")
+    return "".join(parts) or "<p>No power factor outputs available.</p>"
+
+
+def build_report(
+    *,
+    month: str,
+    districts_csv,
+    diagnostics_json,
+    modelled_csv,
+    selected_csv,
+    stations_yaml,
+    maps_dir,
+    flux_product=None,
+    power_heatmap=None,
+    power_summary=None,
+    site_ids=None,
+    days=None,
+    hours_per_day: int = 4,
+    config: dict | None = None,
+    demo: bool | None = None,
+) -> str:
+    """The report as an HTML string."""
+    missing: list[str] = []
+    table = load_districts_table(districts_csv)
+    city = table.loc[CITY]
+    diag = load_diagnostics(diagnostics_json)
+    modelled = load_modelled(modelled_csv)
+    selected = load_selected(selected_csv)
+    stations = load_stations(stations_yaml)
+    if site_ids is not None:
+        stations = [s for s in stations if str(s["id"]) in {str(i) for i in site_ids}]
+    ids = [str(s["id"]) for s in stations]
+    if days is None:
+        days = sorted(set(selected["time"].dt.strftime("%Y%m%d")))
+    demo = bool(pd.notna(city["truth_t"])) if demo is None else demo
+    maps_dir = Path(maps_dir)
+
+    # --- city total
+    ur_city = (100.0 * (1 - city["posterior_sigma_t"] / city["prior_sigma_t"])
+               if city["prior_sigma_t"] else float("nan"))
+    city_rows = [
+        ("Prior", f"{fmt_kt(city['prior_t'])} ± {fmt_kt(city['prior_sigma_t'])} kt"),
+        ("Posterior", f"{fmt_kt(city['posterior_t'])} ± {fmt_kt(city['posterior_sigma_t'])} kt"),
+        ("Uncertainty reduction", f"{fmt_num(ur_city, 0)} %"),
+    ]
+    if pd.notna(city["truth_t"]):
+        city_rows.append(("Truth (demo world)", f"{fmt_kt(city['truth_t'])} kt"))
+    city_html = "<table><tbody>" + "".join(
+        f'<tr><td class="l">{esc(a)}</td><td>{esc(b)}</td></tr>' for a, b in city_rows
+    ) + "</tbody></table>"
+    sentence = recovery_sentence(city)
+    if sentence:
+        city_html += f'<div class="box">{esc(sentence)}</div>'
+    elif demo:
+        missing.append("demo truth (truth_t) for the city total")
+
+    # --- district table
+    drows = district_rows(table)
+    district_html = table_html(drows, left_cols=("district",),
+                               row_class=lambda r: "total" if r["district"] == CITY else "")
+
+    # --- figures
+    def fig_or_missing(key):
+        p = maps_dir / MAP_FILES[key]
+        if p.is_file():
+            return figure(p, CAPTIONS[key])
+        missing.append(f"figure {MAP_FILES[key]}")
+        return ""
+
+    maps_html = '<div class="grid2">' + "".join(
+        fig_or_missing(k) for k in ("prior_flux", "posterior_flux", "flux_difference",
+                                    "uncertainty_reduction")) + "</div>"
+    bars_html = fig_or_missing("district_totals")
+
+    names = {str(s["id"]): s.get("name", s["id"]) for s in stations}
+    ts_parts = []
+    for s in ids:
+        p = maps_dir / TIMESERIES.format(site=safe_name(s))
+        if p.is_file():
+            ts_parts.append(figure(p, f"{s} ({names.get(s, s)}): observed, prior-modelled and "
+                                      "posterior-modelled CO₂ with background."))
+        else:
+            missing.append(f"time series of site {s} (no observation used)")
+    ts_html = "".join(ts_parts) + fig_or_missing("residuals")
+
+    # --- availability
+    av = availability_table(selected, modelled, ids, list(days), hours_per_day)
+    for _, r in av.iterrows():
+        if r["selected_hours"] == 0:
+            missing.append(f"observations of site {r['site']} (no selected hour)")
+    av_show = pd.DataFrame({
+        "site": av["site"],
+        "name": [names.get(s, s) for s in av["site"]],
+        "selected hours": av["selected_hours"],
+        "expected hours": av["expected_hours"],
+        "coverage (%)": [fmt_num(100 * f, 0) for f in av["fraction"]],
+        "used in inversion": av["used_in_inversion"],
+        "first (UTC)": [("–" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}") for t in av["first"]],
+        "last (UTC)": [("–" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}") for t in av["last"]],
+    })
+    av_html = table_html(av_show, left_cols=("site", "name")) + fig_or_missing("availability")
+
+    power_html = _power_html(power_heatmap, power_summary, missing)
+    diag_html = _diagnostics_html(diag)
+    if flux_product is not None and not Path(flux_product).is_file():
+        missing.append(f"flux product {flux_product}")
+
+    period = f"{esc(diag.get('period_start', days[0] if days else ''))} – " \
+             f"{esc(diag.get('period_end', days[-1] if days else ''))}"
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    inputs = [districts_csv, diagnostics_json, modelled_csv, selected_csv, stations_yaml]
+    inputs += [p for p in (flux_product, power_heatmap, power_summary) if p]
+    prov = (f"<p class='muted'>config sha256 <code>{esc(config_hash(config or {}))}</code><br>"
+            f"packages: {esc(package_versions())}</p><pre class='muted'>"
+            f"{esc(input_list(inputs))}</pre>")
+    missing_html = ("<ul>" + "".join(f"<li>{esc(m)}</li>" for m in missing) + "</ul>"
+                    if missing else "<p>Nothing missing.</p>")
+    demo_note = ('<p class="warn">Demo run: all inputs come from the synthetic Guangzhou world '
+                 "(station positions are demo placements); the truth is known.</p>"
+                 if demo else "")
+    flux_name = esc(Path(flux_product).name) if flux_product else "flux_{month}.nc"
+
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Guangzhou CO2 flux report {esc(month)}</title>
+<style>{CSS}</style></head>
+<body>
+<h1>Guangzhou CO₂ flux report — {esc(month)}</h1>
+<p class="muted">Inversion period {period} · generated {esc(now)} · flux product
+<code>{flux_name}</code></p>
+{demo_note}
+<h2>City total</h2>
+{city_html}
+<h2>Districts</h2>
+<p class="muted">CO₂ emitted over the period, kt; σ are 1-σ, exact posterior uncertainties of
+the district sums.</p>
+{district_html}
+{bars_html}
+<h2>Flux maps</h2>
+{maps_html}
+<h2>Stations: observed and modelled</h2>
+{ts_html}
+<h2>Power emission factors</h2>
+{power_html}
+<h2>Diagnostics</h2>
+{diag_html}
+<h2>Data availability</h2>
+{av_html}
+<h2>Missing</h2>
+{missing_html}
+<h2>Provenance</h2>
+{prov}
+</body></html>
+"""
+
+
+def write_report(out_path, **kwargs) -> Path:
+    """Build the report and write it atomically; returns the path."""
+    text = build_report(**kwargs)
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, out)
+    log.info("wrote %s (%.0f kB)", out, out.stat().st_size / 1024)
+    return out

@@ -1,0 +1,275 @@
+"""Writer and reader of Picarro G2401/G2301 raw ``DataLog_User`` ``.dat`` files.
+
+The analyser writes one whitespace-separated text file per period (usually one per hour), named
+``{serial}-{YYYYMMDD}-{HHMMSS}Z-DataLog_User.dat``. The first line holds the column names; each
+field is left-justified in a 26-character slot. ``EPOCH_TIME`` (seconds since 1970-01-01 UTC) is
+the time stamp this reader uses; ``DATE``/``TIME`` are checked against it so that files written in
+local time are reported instead of silently shifted.
+
+Reading many files (:func:`read_raw`) concatenates them in file-name order, then
+
+- counts lines that could not be parsed (fewer fields than the header, a field that is not a number:
+  usually a file truncated by a power cut) and either raises :class:`PicarroFormatError` naming the
+  file and line (``on_bad_lines="error"``) or drops them and counts them (``"skip"``);
+- removes duplicated records (same ``EPOCH_TIME``; the first copy in file-name order is kept) and
+  counts them per file;
+- counts records that are earlier than a record before them (out of order) and sorts by time.
+
+Every line read is accounted for in the per-file summary returned with the records.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+#: Columns of a G2401 ``DataLog_User`` file in the order the analyser writes them.
+G2401_COLUMNS = [
+    "DATE", "TIME", "FRAC_DAYS_SINCE_JAN1", "FRAC_HRS_SINCE_JAN1", "JULIAN_DAYS", "EPOCH_TIME",
+    "ALARM_STATUS", "INST_STATUS", "CavityPressure", "CavityTemp", "DasTemp", "EtalonTemp",
+    "WarmBoxTemp", "species", "MPVPosition", "OutletValve", "solenoid_valves",
+    "CO", "CO2", "CO2_dry", "CH4", "CH4_dry", "H2O", "h2o_reported", "b_h2o_pct",
+]
+#: Columns this package needs (the rest are carried through when present).
+REQUIRED_COLUMNS = ["DATE", "TIME", "EPOCH_TIME", "ALARM_STATUS", "CavityPressure", "CavityTemp",
+                    "MPVPosition"]
+#: Mole-fraction column used for each species (dry mole fraction when the analyser reports it).
+SPECIES_COLUMNS = {"co2": ("CO2_dry", "CO2"), "ch4": ("CH4_dry", "CH4"), "co": ("CO",)}
+FIELD_WIDTH = 26
+FILE_PATTERN = re.compile(r"^(?P<serial>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<time>\d{6})Z?-DataLog_User.*\.dat$")
+
+_FORMATS = {
+    "FRAC_DAYS_SINCE_JAN1": "%.8f", "FRAC_HRS_SINCE_JAN1": "%.8f", "JULIAN_DAYS": "%.8f",
+    "EPOCH_TIME": "%.3f", "ALARM_STATUS": "%d", "INST_STATUS": "%d", "species": "%d",
+    "MPVPosition": "%.8f", "OutletValve": "%.8f", "solenoid_valves": "%.8f",
+}
+
+
+class PicarroFormatError(ValueError):
+    """A raw file cannot be read; the message names the file, the line or column, and the fix."""
+
+
+def file_name(serial: str, start: pd.Timestamp) -> str:
+    """Name the analyser gives the file starting at ``start`` (UTC)."""
+    return f"{serial}-{start:%Y%m%d-%H%M%S}Z-DataLog_User.dat"
+
+
+def _fmt_column(name: str, values: np.ndarray) -> list[str]:
+    fmt = _FORMATS.get(name, "%.8f")
+    if fmt == "%d":
+        return [str(int(v)) for v in values]
+    return list(np.char.mod(fmt, np.asarray(values, dtype=float)))
+
+
+def format_records(df: pd.DataFrame) -> str:
+    """Text of a ``DataLog_User`` file (header and lines) for records ``df``.
+
+    ``df`` needs ``EPOCH_TIME`` and the numeric columns of :data:`G2401_COLUMNS`; ``DATE``,
+    ``TIME`` and the fractional-day columns are derived from ``EPOCH_TIME`` when absent.
+    """
+    epoch = df["EPOCH_TIME"].to_numpy(dtype=float)
+    t = pd.to_datetime(np.round(epoch * 1000).astype("int64"), unit="ms")
+    jan1 = pd.to_datetime(t.year.astype(str) + "-01-01")
+    frac_days = (t - jan1) / pd.Timedelta(days=1)
+    derived = {
+        "DATE": list(t.strftime("%Y-%m-%d")),
+        "TIME": list(t.strftime("%H:%M:%S.%f").str[:-3]),
+        "FRAC_DAYS_SINCE_JAN1": np.asarray(frac_days),
+        "FRAC_HRS_SINCE_JAN1": np.asarray(frac_days) * 24.0,
+        "JULIAN_DAYS": np.asarray(frac_days) + 1.0,
+    }
+    cols = []
+    for name in G2401_COLUMNS:
+        if name in ("DATE", "TIME"):
+            cols.append(df[name].tolist() if name in df else derived[name])
+        elif name in df:
+            cols.append(_fmt_column(name, df[name].to_numpy()))
+        elif name in derived:
+            cols.append(_fmt_column(name, derived[name]))
+        else:
+            raise KeyError(f"format_records: column {name!r} missing from the records")
+    w = FIELD_WIDTH - 1
+    header = " ".join(c.ljust(w) for c in G2401_COLUMNS)
+    lines = [" ".join(f.ljust(w) for f in row) for row in zip(*cols)]
+    return header + "\n" + "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_dat(path: str | os.PathLike, df: pd.DataFrame) -> None:
+    """Write records ``df`` as one ``DataLog_User`` file (atomically)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_text(format_records(df))
+    os.replace(tmp, path)
+
+
+@dataclass
+class RawRead:
+    """Result of :func:`read_raw`: records sorted by time and the per-file account of lines."""
+
+    records: pd.DataFrame   # column ``time`` (UTC, naive), ``file``, ``line`` + analyser columns
+    summary: pd.DataFrame   # one row per file, see :func:`read_raw`
+    problems: list[str]     # one message per dropped line ("file:line: reason")
+
+
+def list_raw_files(path: str | os.PathLike | list) -> list[Path]:
+    """The ``.dat`` files of a directory (recursively), a single file or a list of those."""
+    if isinstance(path, (list, tuple)):
+        out: list[Path] = []
+        for p in path:
+            out.extend(list_raw_files(p))
+        return sorted(set(out), key=lambda p: (p.name, str(p)))
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(p.rglob("*.dat"), key=lambda q: (q.name, str(q)))
+        if not files:
+            raise PicarroFormatError(f"{p}: no Picarro .dat files found in this directory; "
+                                     "point at the directory holding the analyser's DataLog_User files")
+        return files
+    if p.is_file():
+        return [p]
+    raise FileNotFoundError(f"{p}: no such file or directory (expected Picarro .dat files)")
+
+
+def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.DataFrame, dict]:
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    text = raw.decode("ascii", errors="replace")
+    n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    if not text.strip():
+        return pd.DataFrame(), {"file": path.name, "lines_read": 0, "lines_truncated": 0,
+                                "lines_unparsable": 0}
+    header = text.split("\n", 1)[0].split()
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise PicarroFormatError(
+            f"{path}: line 1 (header) lacks column(s) {', '.join(missing)}; a Picarro "
+            f"DataLog_User file needs {', '.join(REQUIRED_COLUMNS)}. Is this a {path.suffix} file of "
+            "another instrument or a private/synchronised log? Export the DataLog_User files.")
+    if not any(c in header for cols in SPECIES_COLUMNS.values() for c in cols):
+        raise PicarroFormatError(f"{path}: line 1 (header) has no mole-fraction column "
+                                 f"(one of {sorted(c for v in SPECIES_COLUMNS.values() for c in v)})")
+    numeric = [c for c in header if c not in ("DATE", "TIME")]
+    try:
+        try:   # fast path: every numeric field parses as a number
+            df = pd.read_csv(path, sep=r"\s+", header=0, engine="c", skip_blank_lines=False,
+                             dtype={c: "float64" for c in numeric} | {"DATE": str, "TIME": str})
+        except ValueError as exc:
+            if isinstance(exc, pd.errors.ParserError):
+                raise
+            df = pd.read_csv(path, sep=r"\s+", header=0, dtype=str, engine="c",
+                             skip_blank_lines=False)
+    except pd.errors.ParserError as exc:
+        m = re.search(r"line (\d+), saw (\d+)", str(exc))
+        where = f"line {m.group(1)} has {m.group(2)} fields, the header {len(header)}" if m else str(exc)
+        raise PicarroFormatError(f"{path}: {where}; the file is corrupted (two lines merged?). "
+                                 "Repair or remove that line.") from None
+    df["line"] = np.arange(2, len(df) + 2)
+    bad = np.zeros(len(df), bool)
+    short = df[header[-1]].isna().to_numpy().copy()
+    for c in numeric:
+        v = df[c] if df[c].dtype == "float64" else pd.to_numeric(df[c], errors="coerce")
+        bad |= v.isna().to_numpy()
+        df[c] = v.to_numpy(dtype=float)
+    if not text.endswith("\n"):
+        short[-1] = True      # the last line was cut before its newline: its last field may be cut
+    blank = df[header].isna().all(axis=1).to_numpy()
+    truncated = short & ~blank
+    unparsable = bad & ~short & ~blank
+    for kind, mask in (("truncated line (fewer fields than the header)", truncated),
+                       ("a field is not a number", unparsable)):
+        for ln in df.loc[mask, "line"].to_numpy()[:20]:
+            problems.append(f"{path}:{ln}: {kind}")
+        if mask.sum() > 20:
+            problems.append(f"{path}: ... {mask.sum() - 20} more lines: {kind}")
+    if (truncated.any() or unparsable.any()) and on_bad_lines == "error":
+        first = df.loc[truncated | unparsable, "line"].iloc[0]
+        kind = "is truncated" if truncated[df["line"].to_numpy() == first][0] else \
+            "has a field that is not a number"
+        raise PicarroFormatError(
+            f"{path}: line {first} {kind} ({int(truncated.sum())} truncated, {int(unparsable.sum())} "
+            "unparsable lines in this file). Pass on_bad_lines='skip' to drop and count such lines.")
+    keep = ~(truncated | unparsable | blank)
+    stats = {"file": path.name, "lines_read": int(n_lines - 1),
+             "lines_truncated": int(truncated.sum()), "lines_unparsable": int(unparsable.sum()),
+             "lines_blank": int(blank.sum())}
+    df = df.loc[keep]
+    # time stamps: EPOCH_TIME is UTC; DATE/TIME must agree with it
+    t = pd.to_datetime(np.round(df["EPOCH_TIME"].to_numpy() * 1000).astype("int64"), unit="ms")
+    if len(df):
+        stamp = pd.to_datetime(df["DATE"].iloc[0] + " " + df["TIME"].iloc[0], errors="coerce")
+        if pd.isna(stamp):
+            raise PicarroFormatError(f"{path}: line {df['line'].iloc[0]}: DATE/TIME "
+                                     f"{df['DATE'].iloc[0]!r} {df['TIME'].iloc[0]!r} is not a date")
+        shift = (stamp - t[0]) / pd.Timedelta(hours=1)
+        if abs(shift) > 1.0 / 3600 * 2:
+            raise PicarroFormatError(
+                f"{path}: line {df['line'].iloc[0]}: DATE/TIME {stamp} differs from EPOCH_TIME "
+                f"({t[0]} UTC) by {shift:+.2f} h: the analyser clock logs local time. Set the "
+                "analyser to UTC or convert DATE/TIME before ingest (EPOCH_TIME is used as UTC).")
+    df = df.drop(columns=["DATE", "TIME"])
+    df.insert(0, "time", t)
+    df.insert(1, "file", path.name)
+    return df, stats
+
+
+def read_raw(path, on_bad_lines: str = "error") -> RawRead:
+    """Read Picarro ``DataLog_User`` files (a directory, a file or a list of them).
+
+    Returns :class:`RawRead`: ``records`` sorted by ``time`` with duplicates removed, and a
+    ``summary`` with, per file, ``lines_read`` (data lines, header excluded), ``lines_truncated``,
+    ``lines_unparsable``, ``lines_blank``, ``lines_parsed``, ``lines_duplicate`` (records whose
+    ``EPOCH_TIME`` was already read from an earlier line or file), ``lines_out_of_order`` and
+    ``records`` (unique records kept). ``lines_read = truncated + unparsable + blank + parsed`` and
+    ``parsed = duplicate + records`` hold for every file.
+    """
+    if on_bad_lines not in ("error", "skip"):
+        raise ValueError("on_bad_lines must be 'error' or 'skip'")
+    files = list_raw_files(path)
+    problems: list[str] = []
+    frames, stats = [], []
+    for f in files:
+        df, st = _read_one(f, on_bad_lines, problems)
+        frames.append(df)
+        stats.append(st)
+    frames = [f for f in frames if len(f)]
+    summary = pd.DataFrame(stats).set_index("file")
+    if not frames:
+        raise PicarroFormatError(f"{path}: no readable records in {len(files)} file(s)")
+    rec = pd.concat(frames, ignore_index=True)
+    summary["lines_parsed"] = rec.groupby("file").size().reindex(summary.index, fill_value=0)
+    # out of order: earlier than the latest record before it (in file-name, line order)
+    tt = rec["time"].to_numpy()
+    ooo = np.zeros(len(rec), bool)
+    ooo[1:] = tt[1:] < np.maximum.accumulate(tt)[:-1]
+    dup = rec.duplicated(subset="EPOCH_TIME", keep="first").to_numpy()
+    summary["lines_duplicate"] = pd.Series(dup, index=rec["file"]).groupby(level=0).sum() \
+        .reindex(summary.index, fill_value=0).astype(int)
+    summary["lines_out_of_order"] = pd.Series(ooo & ~dup, index=rec["file"]).groupby(level=0).sum() \
+        .reindex(summary.index, fill_value=0).astype(int)
+    rec = rec.loc[~dup].sort_values("time", kind="stable").reset_index(drop=True)
+    summary["records"] = summary["lines_parsed"] - summary["lines_duplicate"]
+    n_dup, n_ooo = int(summary["lines_duplicate"].sum()), int(summary["lines_out_of_order"].sum())
+    if n_dup or n_ooo:
+        log.info("%s: %d duplicated and %d out-of-order records (removed / sorted)", path, n_dup, n_ooo)
+    for p in problems:
+        log.warning(p)
+    return RawRead(rec, summary.reset_index(), problems)
+
+
+def species_column(records: pd.DataFrame, species: str, where: str = "") -> str:
+    """Name of the column holding ``species`` (dry mole fraction preferred)."""
+    species = species.lower()
+    if species not in SPECIES_COLUMNS:
+        raise ValueError(f"species must be one of {sorted(SPECIES_COLUMNS)}, not {species!r}")
+    for c in SPECIES_COLUMNS[species]:
+        if c in records:
+            return c
+    raise PicarroFormatError(f"{where}: no column {' or '.join(SPECIES_COLUMNS[species])} for "
+                             f"species {species!r}; the files hold another species")

@@ -1,0 +1,83 @@
+"""Quality control of raw analyser records: flags, never deletion.
+
+Each record gets an integer ``qc`` bit mask. Flag codes (documented in docs/stations.md):
+
+====  ================  =================================================================
+bit   name              meaning
+====  ================  =================================================================
+1     ALARM             ``ALARM_STATUS`` != 0 (any analyser alarm)
+2     CAVITY_PRESSURE   ``CavityPressure`` outside ``pressure_torr`` ± ``pressure_tol_torr``
+4     CAVITY_TEMP       ``CavityTemp`` outside ``temp_c`` ± ``temp_tol_c``
+8     FLUSH             less than ``flush_seconds`` after a change of ``MPVPosition``
+16    SPIKE             spike filter (see :func:`flag_spikes`), ambient records only
+32    MISSING           the mole fraction is missing (NaN)
+64    CAL_EXTRAPOLATED  calibration held constant outside the span of calibration cycles
+                        (informational: not excluded)
+====  ================  =================================================================
+
+``EXCLUDE`` is the mask of bits that exclude a record from calibration and hourly means.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+ALARM, CAVITY_PRESSURE, CAVITY_TEMP, FLUSH, SPIKE, MISSING, CAL_EXTRAPOLATED = 1, 2, 4, 8, 16, 32, 64
+FLAG_NAMES = {ALARM: "alarm", CAVITY_PRESSURE: "cavity_pressure", CAVITY_TEMP: "cavity_temp",
+              FLUSH: "flush", SPIKE: "spike", MISSING: "missing", CAL_EXTRAPOLATED: "cal_extrapolated"}
+EXCLUDE = ALARM | CAVITY_PRESSURE | CAVITY_TEMP | FLUSH | SPIKE | MISSING
+
+
+def flag_instrument(rec: pd.DataFrame, value_col: str, flush_seconds: float = 60.0,
+                    pressure_torr: float = 140.0, pressure_tol_torr: float = 0.2,
+                    temp_c: float = 45.0, temp_tol_c: float = 0.1) -> np.ndarray:
+    """Alarm, cavity-range, flush and missing-value flags of records sorted by time."""
+    qc = np.zeros(len(rec), np.int64)
+    qc[rec["ALARM_STATUS"].to_numpy() != 0] |= ALARM
+    p = rec["CavityPressure"].to_numpy()
+    qc[~(np.abs(p - pressure_torr) <= pressure_tol_torr)] |= CAVITY_PRESSURE
+    t = rec["CavityTemp"].to_numpy()
+    qc[~(np.abs(t - temp_c) <= temp_tol_c)] |= CAVITY_TEMP
+    qc[np.isnan(rec[value_col].to_numpy())] |= MISSING
+    qc[flush_mask(rec["time"].to_numpy(), rec["MPVPosition"].to_numpy(), flush_seconds)] |= FLUSH
+    return qc
+
+
+def flush_mask(time: np.ndarray, valve: np.ndarray, flush_seconds: float) -> np.ndarray:
+    """True for records less than ``flush_seconds`` after the last change of valve position.
+
+    The first record of the data set counts as a switch (the previous gas is unknown).
+    """
+    v = np.rint(valve).astype(np.int64)
+    switch = np.r_[True, v[1:] != v[:-1]]
+    idx = np.maximum.accumulate(np.where(switch, np.arange(len(v)), 0))
+    t = time.astype("datetime64[ms]").astype(np.int64) / 1000.0
+    return (t - t[idx]) < flush_seconds
+
+
+def flag_spikes(time: np.ndarray, value: np.ndarray, usable: np.ndarray, window: str = "5min",
+                k: float = 6.0, floor_ppm: float = 1.0) -> np.ndarray:
+    """Spike filter on one inlet's time series; returns a boolean mask of spikes.
+
+    Method: among ``usable`` records, the residual from a centred running median over ``window``
+    is compared with ``k`` times a robust scatter (1.4826 × running median absolute residual over
+    6 × ``window``) plus ``floor_ppm``; records beyond that are spikes. The running median ignores
+    single spikes of up to half the window, so short local plumes are flagged while the slow
+    (minutes-to-hours) variation an inversion can represent is kept.
+    """
+    out = np.zeros(len(value), bool)
+    idx = np.flatnonzero(usable)
+    if len(idx) < 5:
+        return out
+    s = pd.Series(value[idx], index=pd.DatetimeIndex(time[idx]))
+    med = s.rolling(window, center=True, min_periods=1).median()
+    res = (s - med).abs()
+    win = pd.Timedelta(window) * 6
+    mad = res.rolling(win, center=True, min_periods=1).median() * 1.4826
+    out[idx] = (res > k * mad + floor_ppm).to_numpy()
+    return out
+
+
+def flag_counts(qc: np.ndarray) -> dict[str, int]:
+    """Number of records carrying each flag (a record can carry several)."""
+    return {name: int(((qc & bit) != 0).sum()) for bit, name in FLAG_NAMES.items()}

@@ -1,0 +1,252 @@
+"""Demo raw analyser files: what a Picarro G2401 at a site would log, given the true signal.
+
+The hourly true mole fraction of every inlet (``background + enhancement + noise`` from
+``{D}/truth_signal.csv``) is turned into a continuous signal with an *area-preserving* cubic
+spline: the spline interpolates the cumulative integral at hour boundaries, so its derivative (the
+signal) is smooth and its mean over every full hour equals the hourly truth exactly.
+
+The analyser then samples that signal every ``record_seconds`` (with a little jitter):
+
+- valve schedule: a tower cycles its inlets in 20-minute blocks (top inlet 15 min, the lower
+  inlets share 5 min); a single-inlet site samples its inlet all the time;
+- calibration cycles every ``cal_every_hours`` (phase drawn per site): each reference tank for
+  ``tank_minutes`` in sequence, then the target tank;
+- instrument response ``raw = offset(t) + gain(t) * x + white noise``: offset drifts by
+  ``offset_drift_ppm_per_day`` plus a slow wiggle, gain error ~1e-3 drifting slowly;
+- flush transients: after each valve switch the reading relaxes exponentially (time constant
+  ``flush_tau_s``) from the previous gas to the new one;
+- occasional alarm periods (``ALARM_STATUS`` != 0, cavity pressure off its set point, readings
+  biased and noisy), a short cavity-temperature excursion, rare positive spikes (local plumes);
+- once a day the first file after midnight repeats the last lines of the previous file (an
+  analyser restart), so readers must de-duplicate.
+
+Everything is drawn from ``numpy.random.default_rng([seed, crc32(site_id)])``.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import CubicSpline
+
+from . import picarro
+from .sites import tank_table
+
+log = logging.getLogger(__name__)
+
+TRUTH_COLUMNS = ["site", "intake_height", "time", "background", "enhancement", "noise"]
+
+
+def read_truth_signal(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``truth_signal.csv`` and check its columns."""
+    return normalize_truth(pd.read_csv(path), where=str(path))
+
+
+def normalize_truth(df: pd.DataFrame, where: str = "truth signal") -> pd.DataFrame:
+    """Check the columns of a truth-signal table; times as naive UTC datetimes."""
+    missing = [c for c in TRUTH_COLUMNS if c not in df]
+    if missing:
+        raise ValueError(f"{where}: missing column(s) {missing}; expected {TRUTH_COLUMNS} "
+                         "(see docs/formats.md, demo world)")
+    df = df.copy()
+    t = pd.to_datetime(df["time"], utc=True, errors="coerce")
+    if t.isna().any():
+        i = int(np.flatnonzero(t.isna().to_numpy())[0])
+        raise ValueError(f"{where}: row {i + 2}: time {df['time'].iloc[i]!r} is not an ISO date")
+    df["time"] = t.dt.tz_convert(None)
+    df["site"] = df["site"].astype(str)
+    return df
+
+
+def area_preserving_signal(hour_starts: pd.DatetimeIndex, values: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Smooth signal at times ``t`` (datetime64) whose mean over each hour equals ``values``."""
+    t0 = hour_starts[0]
+    b = np.arange(len(values) + 1) * 3600.0
+    cum = np.concatenate([[0.0], np.cumsum(np.asarray(values, float) * 3600.0)])
+    spl = CubicSpline(b, cum, bc_type="natural").derivative()
+    s = (pd.DatetimeIndex(t) - t0) / pd.Timedelta(seconds=1)
+    return spl(np.clip(np.asarray(s, float), 0.0, b[-1]))
+
+
+def site_rng(seed: int, site_id: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), zlib.crc32(site_id.encode())])
+
+
+def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: float = 5.0,
+                  cal_every_hours: float = 6.0, tank_minutes: float = 5.0,
+                  offset_drift_ppm_per_day: float = 0.3, noise_ppm: float = 0.07,
+                  flush_tau_s: float = 10.0, alarms_per_day: float = 1.0,
+                  spikes_per_day: float = 3.0) -> pd.DataFrame:
+    """Records of the site's analyser (Picarro columns) plus hidden truth columns.
+
+    Hidden columns (not written to files): ``true_value`` (CO2 at the analyser inlet before the
+    instrument response, ppm), ``gain``, ``offset``, ``spike`` (bool).
+    """
+    sid = site["id"]
+    rng = site_rng(seed, sid)
+    truth = normalize_truth(truth)
+    tr = truth[truth["site"] == sid]
+    if tr.empty:
+        raise ValueError(f"truth signal: no rows for site {sid!r}")
+    heights = sorted((float(i["height"]) for i in site["inlets"]), reverse=True)
+    valves = {float(i["height"]): int(i["valve"]) for i in site["inlets"]}
+    hours = pd.DatetimeIndex(sorted(tr["time"].unique()))
+    series = {}
+    for h in heights:
+        th = tr[np.isclose(tr["intake_height"].astype(float), h)].set_index("time").sort_index()
+        if th.empty:
+            raise ValueError(f"truth signal: no rows for site {sid!r} inlet {h:g} m")
+        th = th.reindex(hours)
+        if th["background"].isna().any():
+            raise ValueError(f"truth signal: site {sid} inlet {h:g} m misses hours "
+                             f"{list(th.index[th['background'].isna()][:3])}")
+        series[h] = (th["background"] + th["enhancement"] + th["noise"]).to_numpy(float)
+    t0, t1 = hours[0], hours[-1] + pd.Timedelta(hours=1)
+    n = int((t1 - t0) / pd.Timedelta(seconds=record_seconds))
+    sec = np.arange(n) * record_seconds + rng.uniform(0.0, 0.3 * record_seconds, n)
+    time = t0 + pd.to_timedelta(np.round(sec * 1000).astype("int64"), unit="ms")
+    days = sec / 86400.0
+
+    # valve schedule: ambient inlets
+    valve = np.full(n, valves[heights[0]], dtype=np.int64)
+    if len(heights) > 1:
+        m20 = (sec % 1200.0) / 60.0
+        lower = heights[1:]
+        for k, h in enumerate(lower):
+            a = 15.0 + 5.0 * k / len(lower)
+            b = 15.0 + 5.0 * (k + 1) / len(lower)
+            valve[(m20 >= a) & (m20 < b)] = valves[h]
+    # calibration cycles: reference tanks, then target
+    tanks = tank_table(site, "co2")
+    order = sorted((v for v, (_, _, tgt) in tanks.items() if not tgt)) + \
+        [v for v, (_, _, tgt) in tanks.items() if tgt]
+    phase = rng.uniform(0.0, cal_every_hours) * 3600.0
+    phase = np.floor(phase / 600.0) * 600.0          # start at a 10-minute mark
+    in_cycle = (sec - phase) % (cal_every_hours * 3600.0)
+    for k, v in enumerate(order):
+        sel = (in_cycle >= k * tank_minutes * 60) & (in_cycle < (k + 1) * tank_minutes * 60)
+        valve[sel] = v
+    # gas at the inlet
+    x = np.empty(n)
+    for h in heights:
+        sel = valve == valves[h]
+        x[sel] = area_preserving_signal(hours, series[h], time[sel])
+    for v, (_, val, _) in tanks.items():
+        x[valve == v] = val
+    true_value = x.copy()
+    # flush transient after every valve switch
+    switch = np.r_[True, valve[1:] != valve[:-1]]
+    seg = np.cumsum(switch) - 1
+    seg_start = sec[switch]
+    prev_last = np.r_[x[0], x[np.flatnonzero(switch)[1:] - 1]]
+    dt = sec - seg_start[seg]
+    x = x + (prev_last[seg] - x) * np.exp(-dt / flush_tau_s) * (seg > 0)
+    # spikes (ambient only)
+    ambient = np.isin(valve, list(valves.values()))
+    spike = np.zeros(n, bool)
+    n_spk = rng.poisson(spikes_per_day * days[-1])
+    for _ in range(n_spk):
+        i = rng.integers(0, n)
+        if not ambient[i]:
+            continue
+        ln = rng.integers(1, 3)
+        spike[i:i + ln] = True
+        x[i:i + ln] += rng.uniform(8.0, 25.0)
+    # instrument response
+    o0, g0 = rng.uniform(-0.5, 0.5), rng.uniform(-1e-3, 1e-3)
+    ph = rng.uniform(0, 2 * np.pi)
+    offset = o0 + offset_drift_ppm_per_day * days + 0.05 * np.sin(2 * np.pi * days / 1.7 + ph)
+    gain = 1.0 + g0 + 2e-4 * days
+    raw = offset + gain * x + rng.normal(0.0, noise_ppm, n)
+    # alarms: cavity pressure off set point, readings biased and noisy
+    alarm = np.zeros(n, np.int64)
+    pressure = 140.0 + rng.normal(0, 0.01, n)
+    ctemp = 45.0 + rng.normal(0, 0.002, n)
+    for _ in range(rng.poisson(alarms_per_day * days[-1]) or 1):
+        start = rng.uniform(0, sec[-1])
+        sel = (sec >= start) & (sec < start + rng.uniform(600, 1800))
+        alarm[sel] = 2 ** int(rng.integers(0, 4))
+        pressure[sel] += rng.uniform(0.5, 2.0)
+        raw[sel] += rng.normal(2.0, 0.5, sel.sum())
+    start = rng.uniform(0, sec[-1])                      # one cavity-temperature excursion
+    sel = (sec >= start) & (sec < start + 300)
+    ctemp[sel] += 0.3
+    raw[sel] += 1.0
+    # other species and water
+    amb = ambient.astype(float)
+    h2o = amb * (2.0 + 0.5 * np.sin(2 * np.pi * (days + 0.3))) + (1 - amb) * 0.002 + \
+        rng.normal(0, 0.005, n)
+    tanks_ch4 = tank_table(site, "ch4")
+    tanks_co = tank_table(site, "co")
+    ch4 = 1980.0 + 6.0 * (true_value - 420.0)
+    co = np.maximum(120.0 + 10.0 * (true_value - 420.0), 50.0)
+    for v in tanks:
+        ch4[valve == v] = tanks_ch4[v][1]
+        co[valve == v] = tanks_co[v][1]
+    ch4 = ch4 + rng.normal(0, 0.5, n)
+    co = co + rng.normal(0, 2.0, n)
+    wet = 1.0 - h2o / 100.0
+    rec = pd.DataFrame({
+        "EPOCH_TIME": (time - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1),
+        "ALARM_STATUS": alarm, "INST_STATUS": np.full(n, 963),
+        "CavityPressure": pressure, "CavityTemp": ctemp,
+        "DasTemp": 35.0 + rng.normal(0, 0.05, n), "EtalonTemp": 45.0 + rng.normal(0, 0.001, n),
+        "WarmBoxTemp": 45.0 + rng.normal(0, 0.001, n), "species": np.full(n, 2),
+        "MPVPosition": valve.astype(float), "OutletValve": 20000.0 + rng.normal(0, 50, n),
+        "solenoid_valves": np.zeros(n),
+        "CO": co / 1000.0, "CO2": raw * wet, "CO2_dry": raw, "CH4": ch4 / 1000.0 * wet,
+        "CH4_dry": ch4 / 1000.0, "H2O": h2o, "h2o_reported": h2o, "b_h2o_pct": h2o,
+    })
+    rec["EPOCH_TIME"] = np.round(rec["EPOCH_TIME"].to_numpy(), 3)
+    rec["time"] = time
+    rec["true_value"] = true_value
+    rec["gain"] = gain
+    rec["offset"] = offset
+    rec["spike"] = spike
+    return rec
+
+
+def write_site_files(records: pd.DataFrame, serial: str, outdir: str | os.PathLike,
+                     restart_overlap: int = 15) -> list[Path]:
+    """Write ``records`` as hourly ``DataLog_User`` files; return their paths.
+
+    The first file of every UTC day after the first repeats the last ``restart_overlap`` lines of
+    the previous file (a restart), as real analysers do.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    hour = records["time"].dt.floor("h")
+    paths, prev = [], None
+    for h, grp in records.groupby(hour, sort=True):
+        out = grp
+        if prev is not None and h.hour == 0 and restart_overlap:
+            out = pd.concat([prev.tail(restart_overlap), grp])
+        p = outdir / picarro.file_name(serial, h)
+        picarro.write_dat(p, out)
+        paths.append(p)
+        prev = grp
+    return paths
+
+
+def write_demo_raw(truth_signal: str | os.PathLike | pd.DataFrame, site: dict, outdir,
+                   seed: int, record_seconds: float = 5.0, **kw) -> list[Path]:
+    """Demo raw files of one site from the truth signal; returns the written paths."""
+    truth = truth_signal if isinstance(truth_signal, pd.DataFrame) else read_truth_signal(truth_signal)
+    rec = simulate_site(truth, site, seed, record_seconds=record_seconds, **kw)
+    serial = (site.get("analyser") or {}).get("serial") or f"SN{site['id']}"
+    outdir = Path(outdir)
+    tmp = outdir.with_name(outdir.name + f".tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    paths = write_site_files(rec, serial, tmp)
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    os.replace(tmp, outdir)           # the directory appears complete or not at all
+    paths = [outdir / p.name for p in paths]
+    log.info("site %s: %d records in %d files -> %s", site["id"], len(rec), len(paths), outdir)
+    return paths

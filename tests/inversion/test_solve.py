@@ -1,0 +1,157 @@
+"""inversion.solve against a dense NumPy reference (explicit Q, explicit inverse), and bad input."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from inversion import KroneckerCovariance, solve
+
+
+def dense_reference(H, y, xa, Q, R, A, B=None):
+    H = H.toarray()
+    R = np.diag(R**2) if R.ndim == 1 else R
+    K = H @ Q @ H.T + R
+    Ki = np.linalg.inv(K)
+    d = y - H @ xa
+    gain = Q @ H.T @ Ki
+    xp = xa + gain @ d
+    Qp = Q - gain @ H @ Q
+    out = dict(x_post=xp, agg_post_cov=A @ Qp @ A.T, agg_prior_cov=A @ Q @ A.T,
+               dofs=np.trace(H @ Q @ H.T @ Ki), chi2=d @ Ki @ d / len(y), agg_post_mean=A @ xp)
+    if B is not None:
+        out["var_post"] = np.diag(B @ Qp @ B.T)
+    return out
+
+
+def random_problem(rng, n_obs=40, ny=6, nx=5, n_step=4, n_extra=2, density=0.3):
+    n_flux = n_step * ny * nx
+    n_state = n_flux + n_extra
+    H = sp.random(n_obs, n_state, density=density, random_state=rng, format="csr") * 2.0
+    H = H.tolil()
+    H[np.arange(n_obs), n_flux + rng.integers(0, n_extra, n_obs)] = 1.0  # background columns
+    H = H.tocsr()
+    sigma = 0.2 + rng.random((n_step, ny, nx))
+    Q = KroneckerCovariance(sigma, 1.02, 1.1, 2.5, 6.0, 12.0, extra_sigma=np.full(n_extra, 2.0))
+    xa = rng.normal(size=n_state)
+    y = H @ xa + rng.normal(size=n_obs) * 1.5
+    A = sp.random(5, n_state, density=0.5, random_state=rng, format="csr")
+    return H, y, xa, Q, A
+
+
+def rel(a, b):
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("cov_kind", ["dense", "kronecker"])
+def test_cholesky_matches_dense_reference(seed, cov_kind):
+    rng = np.random.default_rng(seed)
+    H, y, xa, Q, A = random_problem(rng)
+    sig = 0.5 + rng.random(H.shape[0])
+    Qd = Q.to_dense()
+    B = sp.random(7, H.shape[1], density=0.3, random_state=rng, format="csr")
+    ref = dense_reference(H, y, xa, Qd, sig, A.toarray(), B.toarray())
+    res = solve(H, y, xa, Qd if cov_kind == "dense" else Q, sig, aggregate=A, aggregate_var=B, solver="cholesky")
+    assert res.solver == "cholesky"
+    assert rel(res.x_post, ref["x_post"]) < 1e-8
+    assert rel(res.agg_post_cov, ref["agg_post_cov"]) < 1e-8
+    assert rel(res.agg_prior_cov, ref["agg_prior_cov"]) < 1e-8
+    assert rel(res.agg_post_mean, ref["agg_post_mean"]) < 1e-8
+    assert abs(res.dofs - ref["dofs"]) / ref["dofs"] < 1e-8
+    assert abs(res.chi2_reduced - ref["chi2"]) / ref["chi2"] < 1e-8
+    assert rel(res.var_post, ref["var_post"]) < 1e-8
+
+
+def test_pcg_matches_dense_reference():
+    rng = np.random.default_rng(5)
+    H, y, xa, Q, A = random_problem(rng, n_obs=60)
+    sig = 0.5 + rng.random(H.shape[0])
+    ref = dense_reference(H, y, xa, Q.to_dense(), sig, A.toarray())
+    res = solve(H, y, xa, Q, sig, aggregate=A, solver="pcg", pcg_tol=1e-13, dofs_probes=400, seed=3)
+    assert res.solver == "pcg"
+    assert rel(res.x_post, ref["x_post"]) < 1e-8
+    assert rel(res.agg_post_cov, ref["agg_post_cov"]) < 1e-8
+    assert abs(res.chi2_reduced - ref["chi2"]) / ref["chi2"] < 1e-8
+    # stochastic DOFS: within 4 standard errors of the exact trace
+    assert abs(res.dofs - ref["dofs"]) < 4 * res.dofs_stderr + 1e-9
+    assert res.dofs_stderr > 0
+
+
+def test_pcg_agrees_with_cholesky_and_correlated_R():
+    rng = np.random.default_rng(9)
+    H, y, xa, Q, A = random_problem(rng, n_obs=30)
+    n = H.shape[0]
+    t = np.arange(n)
+    Rm = 1.3**2 * np.exp(-np.abs(t[:, None] - t[None, :]) / 2.0)  # correlated in time
+    ref = dense_reference(H, y, xa, Q.to_dense(), Rm, A.toarray())
+    c = solve(H, y, xa, Q, Rm, aggregate=A, solver="cholesky")
+    p = solve(H, y, xa, Q, Rm, aggregate=A, solver="pcg", pcg_tol=1e-13)
+    for r in (c, p):
+        assert rel(r.x_post, ref["x_post"]) < 1e-8
+        assert rel(r.agg_post_cov, ref["agg_post_cov"]) < 1e-8
+    assert abs(c.dofs - ref["dofs"]) / ref["dofs"] < 1e-8
+
+
+def test_posterior_shrinks_and_dofs_bounds():
+    rng = np.random.default_rng(11)
+    H, y, xa, Q, A = random_problem(rng)
+    res = solve(H, y, xa, Q, np.full(H.shape[0], 1.0), aggregate=A)
+    assert np.all(np.diag(res.agg_post_cov) <= np.diag(res.agg_prior_cov) + 1e-12)
+    assert 0 < res.dofs < H.shape[0]
+
+
+def test_recovery_of_truth_drawn_from_prior():
+    """Truth ~ N(x_a, Q): the posterior error of the aggregate is consistent with its σ."""
+    rng = np.random.default_rng(2024)
+    ny, nx, n_step = 12, 10, 4
+    n_flux = n_step * ny * nx
+    sigma = np.full((n_step, ny, nx), 1.0)
+    Q = KroneckerCovariance(sigma, 1.0, 1.0, 3.0, 6.0, 12.0)
+    Qd = Q.to_dense()
+    Lq = np.linalg.cholesky(Qd + 1e-12 * np.eye(n_flux))
+    n_obs = 200
+    H = sp.random(n_obs, n_flux, density=0.1, random_state=rng, format="csr")
+    A = np.ones((1, n_flux)) / n_flux  # domain-mean flux
+    xa = np.zeros(n_flux)
+    z = []
+    for _ in range(30):
+        truth = xa + Lq @ rng.normal(size=n_flux)
+        y = H @ truth + rng.normal(size=n_obs) * 0.3
+        r = solve(H, y, xa, Q, np.full(n_obs, 0.3), aggregate=A)
+        z.append((r.agg_post_mean[0] - A[0] @ truth) / r.agg_post_sigma[0])
+        assert r.agg_post_sigma[0] < 0.5 * r.agg_prior_sigma[0]
+    z = np.array(z)
+    # normalised errors of 30 independent draws: ~N(0, 1)
+    assert abs(z.mean()) < 0.8
+    assert 0.5 < z.std() < 1.6
+    assert np.mean(np.abs(z) < 2) >= 0.85
+
+
+def test_bad_inputs_name_the_argument():
+    rng = np.random.default_rng(0)
+    H, y, xa, Q, A = random_problem(rng, n_obs=10)
+    sig = np.ones(10)
+    with pytest.raises(ValueError, match="'y'"):
+        solve(H, y[:-1], xa, Q, sig)
+    yb = y.copy(); yb[2] = np.nan
+    with pytest.raises(ValueError, match="'y'.*NaN"):
+        solve(H, yb, xa, Q, sig)
+    Hb = H.copy(); Hb.data[0] = np.nan
+    with pytest.raises(ValueError, match="'H'.*NaN"):
+        solve(Hb, y, xa, Q, sig)
+    with pytest.raises(ValueError, match="'x_prior'"):
+        solve(H, y, xa[:-1], Q, sig)
+    with pytest.raises(ValueError, match="'obs_err'"):
+        solve(H, y, xa, Q, np.r_[sig[:-1], 0.0])
+    with pytest.raises(ValueError, match="'obs_err'"):
+        solve(H, y, xa, Q, -sig)
+    Qd = Q.to_dense()
+    Qbad = Qd.copy(); Qbad[0, 0] = -1.0
+    with pytest.raises(ValueError, match="'prior_cov' is not positive definite"):
+        solve(H, y, xa, Qbad, sig)
+    with pytest.raises(ValueError, match="'prior_cov'"):
+        solve(H, y, xa, Qd[:-1, :-1], sig)
+    with pytest.raises(ValueError, match="'aggregate'"):
+        solve(H, y, xa, Q, sig, aggregate=np.ones((2, 3)))
+    with pytest.raises(TypeError, match="unknown option"):
+        solve(H, y, xa, Q, sig, bogus=1)

@@ -1,0 +1,24 @@
+import os
+
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PLANTS = os.path.join(REPO, "config", "power_plants.csv")
+DISTRICTS_FILE = os.path.join(REPO, "config", "districts.geojson")
+
+
+@pytest.fixture
+def plants_file():
+    return PLANTS
+
+
+@pytest.fixture(scope="session")
+def demo_files(tmp_path_factory):
+    """Demo inputs for 2024-12-31 .. 2025-01-03 (72 h) written once per session."""
+    from power.synthetic import write_demo
+
+    d = tmp_path_factory.mktemp("power_demo")
+    files = {"generation": str(d / "generation.csv"), "load": str(d / "load.csv"),
+             "external": str(d / "external_intensity.csv")}
+    info = write_demo(PLANTS, files, "2024-12-31T00:00:00", "2025-01-03T00:00:00", seed=20250101)
+    return files, info

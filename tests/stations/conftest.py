@@ -1,0 +1,43 @@
+"""Shared fixtures of the stations tests: site metadata and a small, smooth truth signal."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stations.sites import get_site, load_sites
+
+STATIONS_FILE = Path(__file__).resolve().parents[2] / "config" / "stations.yaml"
+
+
+def make_truth(sites, days=1, seed=0, start="2025-01-01"):
+    """truth_signal.csv-like table: smooth background + diurnal enhancement + small noise."""
+    rng = np.random.default_rng(seed)
+    hours = pd.date_range(start, periods=24 * days, freq="h")
+    rows = []
+    for s in sites:
+        for i in s["inlets"]:
+            h = float(i["height"])
+            lt = (hours.hour + 8) % 24
+            bg = 420 + 0.5 * np.sin(np.arange(len(hours)) / 10)
+            enh = 4.0 * (1 + np.cos(2 * np.pi * (lt - 4) / 24)) * (50 / h) ** 0.3
+            rows.append(pd.DataFrame({
+                "site": s["id"], "intake_height": h, "time": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "background": bg, "enhancement": enh, "noise": rng.normal(0, 0.3, len(hours)),
+                "source": "proxy"}))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def all_sites():
+    return load_sites(STATIONS_FILE)
+
+
+@pytest.fixture(scope="session")
+def tower(all_sites):
+    return get_site(all_sites, "NST")
+
+
+@pytest.fixture(scope="session")
+def urban(all_sites):
+    return get_site(all_sites, "YXU")

@@ -1,0 +1,122 @@
+"""A tiny end-to-end run of the whole pipeline (one day, two sites, four receptors).
+
+It goes through exactly the code paths of the default run (HYSPLIT-STILT included) and checks the
+content of the products, not only that they exist.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+MONTH = "2025-01"
+
+
+def _tiny_config(tmp: Path) -> Path:
+    cfg = {
+        "month": MONTH,
+        "demo": {"enabled": True, "days": 1, "seed": 11},
+        "sites": ["NST", "YXU"],
+        "stations_file": str(ROOT / "config/stations.yaml"),
+        "districts_file": str(ROOT / "config/districts.geojson"),
+        "plants_file": str(ROOT / "config/power_plants.csv"),
+        "results_dir": str(tmp / "results"),
+        "data_dir": str(tmp / "data"),
+        "stations": {"select_hours_local": [13, 15]},
+        "transport": {"numpar": 50},
+    }
+    path = tmp / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def _snakemake(tmp: Path, cfgfile: Path, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+           str(tmp), "--configfile", str(cfgfile), "--cores", "2", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=tmp, timeout=1800)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    cfgfile = _tiny_config(tmp)
+    proc = _snakemake(tmp, cfgfile)
+    if proc.returncode != 0:
+        pytest.fail(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return tmp, cfgfile, proc
+
+
+def test_products_content(tiny_run):
+    tmp, _, proc = tiny_run
+    res = tmp / "results" / MONTH
+    assert "report.html" in proc.stdout + proc.stderr  # the run says where the results are
+
+    dist = pd.read_csv(res / "districts.csv")
+    assert len(dist) == 12 and dist["district"].iloc[-1] == "Guangzhou"
+    city = dist.iloc[-1]
+    # The city total is the sum of the districts (aggregation is linear).
+    np.testing.assert_allclose(dist["posterior_t"].iloc[:-1].sum(), city["posterior_t"], rtol=1e-6)
+    np.testing.assert_allclose(dist["prior_t"].iloc[:-1].sum(), city["prior_t"], rtol=1e-6)
+    # Observations reduce the uncertainty of the city total but cannot create certainty.
+    assert 0 < city["posterior_sigma_t"] < city["prior_sigma_t"]
+    # The truth is known in the demo; one day with four receptors is a weak constraint, so we
+    # only ask that the truth lies within 3 posterior sigma.
+    assert abs(city["posterior_t"] - city["truth_t"]) < 3 * city["posterior_sigma_t"]
+
+    mod = pd.read_csv(res / "modelled.csv")
+    assert len(mod) >= 3
+    rms_prior = np.sqrt(np.mean((mod["observed"] - mod["prior_model"]) ** 2))
+    rms_post = np.sqrt(np.mean((mod["observed"] - mod["posterior_model"]) ** 2))
+    assert rms_post < rms_prior
+
+    diag = json.loads((res / "diagnostics.json").read_text())
+    assert diag["n_obs"] == len(mod) and 0 < diag["dofs"] <= diag["n_obs"]
+
+    with xr.open_dataset(res / f"flux_{MONTH}.nc") as ds:
+        assert ds.attrs["Conventions"].startswith("CF-1.8")
+        post = ds["posterior_flux"].values
+        assert np.isfinite(post).all()
+
+    ef = pd.read_csv(res / "power" / "emission_factors.csv")
+    assert len(ef) > 0
+
+    html = (res / "report.html").read_text()
+    assert "Guangzhou" in html and "<img" in html
+    assert f"{city['posterior_t'] / 1e3:,.1f}" in html or f"{city['posterior_t']:,.0f}" in html
+
+
+def test_second_run_has_nothing_to_do(tiny_run):
+    tmp, cfgfile, _ = tiny_run
+    proc = _snakemake(tmp, cfgfile, "--dry-run")
+    assert proc.returncode == 0
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_config_typo_stops_before_any_job(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["inversion"]["time_step_hour"] = 6  # typo of time_step_hours
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = _snakemake(tmp_path, bad, "--dry-run")
+    assert proc.returncode != 0
+    msg = proc.stdout + proc.stderr
+    assert "inversion" in msg and "time_step_hour" in msg and "time_step_hours" in msg
+
+
+def test_bad_value_names_key_and_allowed(tmp_path):
+    cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    cfg["inversion"]["time_step_hours"] = 5
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(cfg))
+    proc = _snakemake(tmp_path, bad, "--dry-run")
+    assert proc.returncode != 0
+    msg = proc.stdout + proc.stderr
+    assert "inversion.time_step_hours" in msg and "24" in msg

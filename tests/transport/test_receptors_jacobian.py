@@ -1,0 +1,134 @@
+"""Receptor schedule, footprint readers and Jacobian assembly (synthetic footprints, no HYSPLIT)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from transport.footprints import read_footprint, read_site_day, write_footprint_netcdf
+from transport.grid import StateGrid
+from transport.jacobian import assemble, hour_axis, load_jacobian, save_jacobian
+from transport.receptors import read_receptors, schedule, site_day, write_receptors
+from transport.stilt_driver import combine
+
+SITES = [dict(id="NST", lon=113.56, lat=22.76, inlets=[{"height": 220}, {"height": 50}]),
+         dict(id="YXU", lon=113.28, lat=23.13, inlets=[{"height": 50}])]
+GRID = dict(lon_min=113.0, lon_max=113.3, lat_min=23.0, lat_max=23.2, res=0.01)  # 30 x 20
+
+
+def test_schedule_top_inlet_mid_hour(tmp_path):
+    rec = schedule(SITES, ["20250101", "20250102"], hours_local=(12, 16), utc_offset=8)
+    assert len(rec) == 2 * 2 * 4
+    nst = rec[rec.site == "NST"]
+    assert (nst.agl == 220).all()
+    assert list(nst.time[:4].dt.strftime("%H:%M")) == ["04:30", "05:30", "06:30", "07:30"]
+    assert nst.receptor_id.iloc[0] == "NST_202501010430_220"
+    write_receptors(tmp_path / "r.csv", rec)
+    back = read_receptors(tmp_path / "r.csv")
+    pd.testing.assert_frame_equal(back, rec)
+    assert len(site_day(back, "YXU", "20250102")) == 4
+
+
+def _foot(seed, hours, grid=GRID):
+    g = StateGrid.from_config(grid)
+    rng = np.random.default_rng(seed)
+    f = rng.random((len(hours), g.ny, g.nx)) * (rng.random((len(hours), g.ny, g.nx)) < 0.2)
+    return xr.DataArray(f.astype(np.float32), dims=("time", "lat", "lon"),
+                        coords={"time": hours, "lat": g.lats, "lon": g.lons}, name="foot",
+                        attrs={"units": "ppm m2 s umol-1"})
+
+
+def test_reader_round_trips(tmp_path):
+    hours = pd.date_range("2025-01-01 00:00", periods=3, freq="h")
+    foot = _foot(1, hours)
+    write_footprint_netcdf(tmp_path / "a.nc", foot)
+    np.testing.assert_array_equal(read_footprint(tmp_path / "a.nc").values, foot.values)
+    # legacy STILT-R: variable Footprint, dims (lon, lat, time)
+    write_footprint_netcdf(tmp_path / "b.nc", foot.transpose("lon", "lat", "time"), legacy=True)
+    b = read_footprint(tmp_path / "b.nc")
+    assert b.dims == ("time", "lat", "lon")
+    np.testing.assert_array_equal(b.values, foot.values)
+    # NAME / openghg: fp(lat, lon, time) in (mol/mol)/(mol/m2/s), south-to-north reversed
+    fp = foot.transpose("lat", "lon", "time").isel(lat=slice(None, None, -1)).rename("fp")
+    fp.attrs = {"units": "(mol/mol)/(mol/m2/s)"}
+    fp.to_dataset().to_netcdf(tmp_path / "c.nc")
+    np.testing.assert_array_equal(read_footprint(tmp_path / "c.nc").values, foot.values)
+    # unknown units -> clear error
+    fp.attrs = {"units": "furlongs"}
+    fp.to_dataset().to_netcdf(tmp_path / "d.nc")
+    with pytest.raises(ValueError, match="units 'furlongs'"):
+        read_footprint(tmp_path / "d.nc")
+
+
+def _site_day(path, ids, seeds, hours, grid=GRID, totals_extra=0.5):
+    dss = []
+    for rid, s in zip(ids, seeds):
+        f = _foot(s, hours, grid)
+        total = f.sum(("lat", "lon")).values.astype(float) + totals_extra
+        dss.append(xr.Dataset({"foot": f, "foot_total": (("time",), total)},
+                              attrs={"receptor_id": rid, "release_time": str(hours[-1])}))
+    ds = combine(dss, StateGrid.from_config(grid))
+    ds.to_netcdf(path)
+    return ds
+
+
+def test_jacobian_matches_dense_reference_and_conserves_mass(tmp_path):
+    g = StateGrid.from_config(GRID)
+    h1 = pd.date_range("2024-12-31 22:00", periods=5, freq="h")  # 2 hours before the axis
+    h2 = pd.date_range("2025-01-01 03:00", periods=4, freq="h")
+    a = _site_day(tmp_path / "A.nc", ["A1", "A2"], [1, 2], h1)
+    b = _site_day(tmp_path / "B.nc", ["B1"], [3], h2)
+    rec = pd.DataFrame(dict(receptor_id=["B1", "A2", "X9", "A1"], site=list("BAXA"),
+                            time=pd.to_datetime(["2025-01-01 06:30"] * 4), lon=113.1, lat=23.1,
+                            agl=50.0))
+    start, end = "2025-01-01T00:00:00", "2025-01-01T06:00:00"  # B1's last hour is outside
+    H, outside, missing = assemble([tmp_path / "A.nc", tmp_path / "B.nc"], rec, GRID, start, end)
+    hours = hour_axis(start, end)
+    assert H.shape == (4, len(hours) * g.n_cells)
+    assert list(missing) == [False, False, True, False]
+    assert H[2].nnz == 0 and outside[2] == 0
+    # dense reference
+    dense = np.zeros((4, len(hours), g.ny, g.nx))
+    expect_out = np.zeros(4)
+    for ds, rids in ((a, ["A1", "A2"]), (b, ["B1"])):
+        for rid in rids:
+            i = list(rec.receptor_id).index(rid)
+            f = ds.foot.sel(receptor=rid).values.astype(float)
+            for k, t in enumerate(pd.to_datetime(ds.time.values)):
+                if t in hours:
+                    dense[i, hours.get_loc(t)] += f[k]
+                else:
+                    expect_out[i] += f[k].sum()
+            expect_out[i] += ds.foot_total.sel(receptor=rid).values.sum() - f.sum()
+    np.testing.assert_allclose(H.toarray(), dense.reshape(4, -1), rtol=1e-6, atol=0)
+    np.testing.assert_allclose(outside, expect_out, rtol=1e-6)
+    # conservation: state + outside = total sensitivity of each receptor
+    for rid in ["A1", "A2", "B1"]:
+        i = list(rec.receptor_id).index(rid)
+        ds = a if rid.startswith("A") else b
+        np.testing.assert_allclose(H[i].sum() + outside[i],
+                                   ds.foot_total.sel(receptor=rid).values.sum(), rtol=1e-6)
+    # cell index = iy * nx + ix: a single non-zero lands where expected
+    i, rid = 3, "A1"
+    f = a.foot.sel(receptor=rid, time="2025-01-01 01:00").values
+    iy, ix = np.argwhere(f > 0)[0]
+    assert H[i, 1 * g.n_cells + iy * g.nx + ix] == pytest.approx(float(f[iy, ix]))
+    # save / load round trip
+    save_jacobian(tmp_path / "H.npz", H, rec, hours, GRID, outside, missing)
+    J = load_jacobian(tmp_path / "H.npz")
+    assert (J.H != H).nnz == 0
+    assert list(J.receptors.receptor_id) == list(rec.receptor_id)
+    assert J.hours.equals(hours) and J.grid == GRID
+    np.testing.assert_array_equal(J.missing, missing)
+    np.testing.assert_allclose(J.outside, outside)
+
+
+def test_site_day_reader_selects_receptor(tmp_path):
+    hours = pd.date_range("2025-01-01 03:00", periods=2, freq="h")
+    ds = _site_day(tmp_path / "S.nc", ["S1", "S2"], [5, 6], hours)
+    with read_site_day(tmp_path / "S.nc") as s:
+        assert list(s.receptor.values) == ["S1", "S2"]
+    one = read_footprint(tmp_path / "S.nc", receptor="S2")
+    np.testing.assert_allclose(one.values, ds.foot.sel(receptor="S2").values)
+    with pytest.raises(ValueError, match="pass receptor"):
+        read_footprint(tmp_path / "S.nc")

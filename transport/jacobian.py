@@ -1,0 +1,184 @@
+"""Sparse Jacobian H on the hourly state: rows = receptors, columns = hour x cell.
+
+``column = hour_index * n_cells + iy * nx + ix`` (cell index row-major from the south-west), hour
+``k`` = ``hour_start + k h`` covering ``[t, t+1h)``; ``hour_end`` is exclusive. H is assembled one
+site-day file at a time, so at most one site-day is dense in memory. Footprint mass that does not
+land in the state (hours outside ``[hour_start, hour_end)``, cells outside the grid, and the
+sensitivity outside the footprint grid recorded by the driver in ``foot_total``) is returned as a
+per-receptor ``outside`` sensitivity (ppm / (µmol m-2 s-1)): the response to a uniform unit flux
+outside the state, for the background / far-field term. Receptors without a footprint (HYSPLIT
+failed, or no file) keep an empty row and are flagged in ``missing``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .footprints import read_site_day
+from .grid import StateGrid
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Jacobian:
+    """A loaded Jacobian: ``H`` (CSR), its receptor table, hourly axis, grid and extras."""
+
+    H: sp.csr_matrix
+    receptors: pd.DataFrame
+    hours: pd.DatetimeIndex
+    grid: dict
+    outside: np.ndarray
+    missing: np.ndarray
+
+    @property
+    def n_cells(self) -> int:
+        return StateGrid.from_config(self.grid).n_cells
+
+
+def hour_axis(hour_start, hour_end) -> pd.DatetimeIndex:
+    """Hourly axis ``[hour_start, hour_end)`` (tz-naive UTC)."""
+    t0, t1 = pd.Timestamp(hour_start), pd.Timestamp(hour_end)
+    if t0.tzinfo is not None:
+        t0 = t0.tz_convert("UTC").tz_localize(None)
+    if t1.tzinfo is not None:
+        t1 = t1.tz_convert("UTC").tz_localize(None)
+    if t1 <= t0 or t0 != t0.floor("h") or t1 != t1.floor("h"):
+        raise ValueError(f"hour axis: need whole hours with start < end, got {t0} .. {t1}")
+    return pd.date_range(t0, t1, freq="h", inclusive="left")
+
+
+def _rows_of_site_day(foot: np.ndarray, times: pd.DatetimeIndex, lats: np.ndarray,
+                      lons: np.ndarray, grid: StateGrid, hours: pd.DatetimeIndex):
+    """Sparse (cols, vals) of one receptor's footprint and its mass outside the state."""
+    ix, iy = grid.index_of(lons, lats)
+    kt = ((times - hours[0]) / pd.Timedelta("1h")).to_numpy()
+    kt = np.where(np.isclose(kt, np.round(kt)), np.round(kt), -1).astype(int)
+    kt = np.where((kt >= 0) & (kt < len(hours)), kt, -1)
+    t_idx, y_idx, x_idx = np.nonzero(foot)
+    vals = foot[t_idx, y_idx, x_idx].astype(np.float64)
+    k, cy, cx = kt[t_idx], iy[y_idx], ix[x_idx]
+    inside = (k >= 0) & (cy >= 0) & (cx >= 0)
+    cols = k[inside].astype(np.int64) * grid.n_cells + cy[inside] * grid.nx + cx[inside]
+    return cols, vals[inside], float(vals[~inside].sum())
+
+
+def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame, grid: dict,
+             hour_start, hour_end):
+    """Assemble H from site-day footprint files.
+
+    Returns ``(H, outside, missing)``: CSR (n_receptors, n_hours * n_cells) float64 with rows in
+    ``receptors`` order; ``outside`` (n_receptors,) sensitivity not in the state; ``missing``
+    (n_receptors,) bool, True where no footprint was found.
+    """
+    g = StateGrid.from_config(grid)
+    hours = hour_axis(hour_start, hour_end)
+    ids = receptors["receptor_id"].astype(str).tolist()
+    row_of = {r: i for i, r in enumerate(ids)}
+    if len(row_of) != len(ids):
+        raise ValueError("receptors: duplicated receptor_id values")
+    n = len(ids)
+    rows_cols: list[tuple[int, np.ndarray, np.ndarray]] = []
+    outside = np.zeros(n)
+    found = np.zeros(n, bool)
+    for path in footprint_files:
+        with read_site_day(path) as ds:
+            rids = [str(r) for r in ds["receptor"].values]
+            if not rids:
+                continue
+            foot = ds["foot"].transpose("receptor", "time", "lat", "lon").values  # one site-day
+            times = pd.to_datetime(ds["time"].values)
+            lats, lons = ds["lat"].values, ds["lon"].values
+            if lats.size > 1 and not np.isclose(abs(lats[1] - lats[0]), g.res):
+                raise ValueError(f"{path}: footprint resolution {abs(lats[1] - lats[0])} deg differs "
+                                 f"from the state grid res {g.res}; regrid the footprints first")
+            total = ds["foot_total"].values if "foot_total" in ds else None
+        for j, rid in enumerate(rids):
+            i = row_of.get(rid)
+            if i is None:
+                logger.warning("%s: receptor %s not in receptors.csv; ignored", path, rid)
+                continue
+            cols, vals, out = _rows_of_site_day(foot[j], times, lats, lons, g, hours)
+            if total is not None:  # sensitivity that left the footprint grid
+                out += max(float(total[j].sum()) - float(foot[j].sum(dtype=np.float64)), 0.0)
+            rows_cols.append((i, cols, vals))
+            outside[i] += out
+            found[i] = True
+    nnz = sum(len(c) for _, c, _ in rows_cols)
+    row = np.empty(nnz, np.int64)
+    col = np.empty(nnz, np.int64)
+    val = np.empty(nnz, np.float64)
+    p = 0
+    for i, c, v in rows_cols:
+        row[p:p + len(c)] = i
+        col[p:p + len(c)] = c
+        val[p:p + len(c)] = v
+        p += len(c)
+    H = sp.csr_matrix((val, (row, col)), shape=(n, len(hours) * g.n_cells))
+    H.sum_duplicates()
+    missing = ~found
+    if missing.any():
+        logger.warning("%d receptor(s) without footprint (empty rows): %s", missing.sum(),
+                       ", ".join(np.asarray(ids)[missing][:10]))
+    return H, outside, missing
+
+
+def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFrame,
+                  hours: Sequence, grid: dict, outside: np.ndarray | None = None,
+                  missing: np.ndarray | None = None) -> Path:
+    """Save H (CSR) with its receptor table, hourly axis and grid to ``path`` (.npz, atomic)."""
+    path = Path(path)
+    H = sp.csr_matrix(H)
+    g = StateGrid.from_config(grid)
+    hours = pd.DatetimeIndex(pd.to_datetime(list(hours)))
+    if H.shape != (len(receptors), len(hours) * g.n_cells):
+        raise ValueError(f"H shape {H.shape} != (n_receptors={len(receptors)}, n_hours*n_cells="
+                         f"{len(hours) * g.n_cells})")
+    n = len(receptors)
+    t = pd.to_datetime(receptors["time"])
+    arrays = dict(
+        data=H.data.astype(np.float64), indices=H.indices.astype(np.int64),
+        indptr=H.indptr.astype(np.int64), shape=np.array(H.shape, np.int64),
+        receptor_id=receptors["receptor_id"].astype(str).to_numpy().astype("U"),
+        site=receptors["site"].astype(str).to_numpy().astype("U"),
+        time=t.dt.strftime("%Y-%m-%dT%H:%M:%S").to_numpy().astype("U"),
+        lon=receptors["lon"].to_numpy(float), lat=receptors["lat"].to_numpy(float),
+        agl=receptors["agl"].to_numpy(float),
+        hours=hours.strftime("%Y-%m-%dT%H:%M:%S").to_numpy().astype("U"),
+        grid=np.array([g.lon_min, g.lon_max, g.lat_min, g.lat_max, g.res]),
+        outside=np.zeros(n) if outside is None else np.asarray(outside, float),
+        missing=np.zeros(n, bool) if missing is None else np.asarray(missing, bool))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_jacobian(path: str | os.PathLike) -> Jacobian:
+    """Load a Jacobian saved by :func:`save_jacobian`."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Jacobian {path} does not exist; run rule jacobian")
+    with np.load(path, allow_pickle=False) as z:
+        need = {"data", "indices", "indptr", "shape", "receptor_id", "hours", "grid"}
+        if not need <= set(z.files):
+            raise ValueError(f"{path}: not a Jacobian file, missing {sorted(need - set(z.files))}")
+        H = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+        rec = pd.DataFrame({"receptor_id": z["receptor_id"], "site": z["site"],
+                            "time": pd.to_datetime(z["time"]), "lon": z["lon"], "lat": z["lat"],
+                            "agl": z["agl"]})
+        gv = z["grid"]
+        grid = dict(lon_min=float(gv[0]), lon_max=float(gv[1]), lat_min=float(gv[2]),
+                    lat_max=float(gv[3]), res=float(gv[4]))
+        return Jacobian(H=H, receptors=rec, hours=pd.DatetimeIndex(pd.to_datetime(z["hours"])),
+                        grid=grid, outside=z["outside"], missing=z["missing"])

@@ -1,0 +1,285 @@
+"""Run HYSPLIT-STILT (pystilt) for the receptors of one site-day and write their footprints.
+
+One call = one site-day (the Snakemake job unit). For each receptor:
+
+1. ``stilt.run_trajectories`` runs HYSPLIT backward ``n_hours`` with ``numpar`` particles, a fixed
+   seed (``krand=2``, ``seed``) and the mixing-depth option ``kmixd``, in a fresh absolute
+   directory under the work directory;
+2. ``stilt.calc_footprint`` grids the particles on the footprint grid. pystilt bins hours relative
+   to the release time (release at mm:30 gives bins mm:30-mm:30); we want clock hours, so particle
+   ages are shifted by the release minute and the receptor time moved to the next full hour, which
+   makes pystilt's ``floor(age/60)`` bins fall on clock hours (the kernel widths depend only on
+   age differences and are unchanged; the near-receptor track interpolation is done before the
+   shift, on the true ages);
+3. the total sensitivity of every clock hour (all particles, wherever they are) is kept beside the
+   gridded footprint, so the mass outside the grid is known;
+4. the result is cached as ``{work_dir}/{receptor_id}.nc`` (written atomically). A cached receptor
+   is never recomputed; a receptor HYSPLIT fails on is logged, listed in the failures CSV and
+   left out of the site-day file; the next run retries it.
+
+The site-day file ``foot(receptor, time, lat, lon)`` (float32, zlib) holds every receptor that
+succeeded, on a common hourly axis, plus ``foot_total(receptor, time)``: the sensitivity of each
+hour summed over all space (ppm / (µmol m-2 s-1)), whose difference to the grid sum is the
+sensitivity outside the grid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time as _time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .grid import StateGrid
+
+logger = logging.getLogger(__name__)
+
+FOOT_UNITS = "ppm / (umol m-2 s-1)"
+ENCODING = {"zlib": True, "complevel": 4, "dtype": "float32"}
+
+
+@dataclass
+class StiltSettings:
+    """Transport settings (config ``transport``)."""
+
+    n_hours: int = 24  # hours back (positive number)
+    numpar: int = 100
+    seed: int = 7
+    kmixd: int = 0
+    timeout: int = 1800  # seconds per receptor
+    smooth_factor: float = 1.0
+    extra: dict = field(default_factory=dict)  # further HYSPLIT namelist parameters
+
+    @classmethod
+    def from_config(cls, transport: dict) -> "StiltSettings":
+        known = {"n_hours", "numpar", "seed", "kmixd", "timeout", "smooth_factor"}
+        kw = {k: transport[k] for k in known if k in transport}
+        s = cls(**kw, extra=dict(transport.get("hysplit", {}) or {}))
+        if int(s.n_hours) <= 0:
+            raise ValueError(f"config transport.n_hours must be a positive number of hours back, "
+                             f"got {s.n_hours}")
+        return s
+
+
+def met_config(met_files: Sequence[str | os.PathLike], file_format: str = "%Y%m%d_gz.arl") -> dict:
+    """pystilt met mapping for daily ARL files named by ``file_format`` in one directory."""
+    dirs = {Path(p).resolve().parent for p in met_files}
+    if len(dirs) != 1:
+        raise ValueError(f"met files must share one directory, got {sorted(map(str, dirs))}")
+    return {"directory": str(dirs.pop()), "file_format": file_format, "file_tres": "1D"}
+
+
+def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: StateGrid,
+                          n_hours: int, smooth_factor: float):
+    """Footprint on clock-hour bins and the hourly total sensitivity of one receptor.
+
+    Returns ``(hours, foot (nt, ny, nx) float64, total (nt,))`` with ``hours`` = the clock hours
+    ``floor(release) - n_hours .. floor(release)``.
+    """
+    import stilt
+    from stilt.footprint import gridding
+
+    h0 = release.floor("h")
+    m = (release - h0) / pd.Timedelta(minutes=1)  # minutes past the hour
+    hours = pd.date_range(h0 - pd.Timedelta(hours=n_hours), h0, freq="h")
+    nt = len(hours)
+    npar = particles["particle"].nunique()
+    # Hourly total sensitivity from the raw particles (clock-hour bins).
+    bins = np.floor((particles["age"].to_numpy() + m) / 60.0).astype(int) + n_hours
+    ok = (bins >= 0) & (bins < nt)
+    total = np.bincount(bins[ok], weights=particles["foot"].to_numpy()[ok], minlength=nt) / npar
+
+    foot = np.zeros((nt, grid.ny, grid.nx))
+    sgrid = stilt.Grid(xmin=grid.lon_min, xmax=grid.lon_max, ymin=grid.lat_min,
+                       ymax=grid.lat_max, xres=grid.res, yres=grid.res)
+    # Near-receptor interpolation on the true ages, then shift ages so hours are clock hours.
+    p = particles
+    interp = getattr(gridding, "_interpolate_early_timesteps", None)
+    if interp is not None:
+        p = interp(p.copy(), xres=grid.res, yres=grid.res, time_sign=-1)
+    p = p.copy()
+    p["age"] = p["age"] - (60.0 - m)
+    rec = stilt.PointReceptor(time=h0 + pd.Timedelta(hours=1), longitude=0.0, latitude=0.0,
+                              altitude=1.0)
+    try:
+        fp = stilt.calc_footprint(p, rec, sgrid, smooth_factor=smooth_factor)
+    except Exception as exc:  # EmptyFootprint: no particle over the grid
+        if type(exc).__name__ != "EmptyFootprint":
+            raise
+        return hours, foot, total
+    ft = pd.to_datetime(fp["time"].values)
+    idx = ((ft - hours[0]) / pd.Timedelta("1h")).to_numpy()
+    if not np.allclose(idx, np.round(idx)):
+        raise RuntimeError(f"footprint hours {ft[:3]} are not clock hours (release {release})")
+    idx = np.round(idx).astype(int)
+    vals = fp.transpose("time", "lat", "lon").values
+    if vals.shape[1:] != (grid.ny, grid.nx):
+        raise RuntimeError(f"pystilt footprint shape {vals.shape} != grid {(grid.ny, grid.nx)}")
+    keep = (idx >= 0) & (idx < nt)
+    foot[idx[keep]] += vals[keep]
+    return hours, foot, total
+
+
+def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSettings,
+                 work_dir: Path) -> tuple[xr.Dataset, dict]:
+    """Run one receptor; returns its footprint dataset and timings (seconds)."""
+    import stilt
+
+    release = pd.Timestamp(rec["time"])
+    receptor = stilt.PointReceptor(time=release, longitude=float(rec["lon"]),
+                                   latitude=float(rec["lat"]), altitude=float(rec["agl"]))
+    t0 = _time.perf_counter()
+    run_dir = Path(tempfile.mkdtemp(prefix=f"run_{rec['receptor_id']}_", dir=work_dir)).resolve()
+    try:
+        particles = stilt.run_trajectories(
+            receptor, met, n_hours=-int(settings.n_hours), numpar=int(settings.numpar), krand=2,
+            seed=int(settings.seed), kmixd=int(settings.kmixd), workdir=run_dir,
+            timeout=settings.timeout, **settings.extra)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    t1 = _time.perf_counter()
+    hours, foot, total = _clock_hour_footprint(particles, release, grid, int(settings.n_hours),
+                                               settings.smooth_factor)
+    t2 = _time.perf_counter()
+    ds = xr.Dataset(
+        {"foot": (("time", "lat", "lon"), foot.astype(np.float32), {"units": FOOT_UNITS}),
+         "foot_total": (("time",), total, {"units": FOOT_UNITS, "long_name":
+                        "sensitivity of the hour summed over all space (inside and outside grid)"})},
+        coords={"time": hours.values, "lat": grid.lats, "lon": grid.lons},
+        attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
+               "n_particles": int(particles["particle"].nunique())})
+    return ds, {"trajectories_s": t1 - t0, "footprint_s": t2 - t1}
+
+
+def _write_atomic(ds: xr.Dataset, path: Path, encoding: dict) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    if tmp.exists():
+        tmp.unlink()
+    ds.to_netcdf(tmp, encoding=encoding)
+    os.replace(tmp, path)
+
+
+def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike], grid: dict,
+                 settings: StiltSettings, out_path: str | os.PathLike,
+                 work_dir: str | os.PathLike, met_file_format: str = "%Y%m%d_gz.arl",
+                 check_met: bool = True) -> dict:
+    """Footprints of one site-day's receptors -> ``out_path`` (see module docstring).
+
+    Parameters
+    ----------
+    receptors : DataFrame
+        Rows of receptors.csv for this site-day (any number, may be empty).
+    met_files : ARL files covering every receptor's window (checked first).
+    grid : config ``grid`` mapping.
+    settings : :class:`StiltSettings`.
+    out_path : the site-day NetCDF; the failures CSV is written beside it as
+        ``{stem}_failures.csv`` (header only when nothing failed).
+    work_dir : cache of per-receptor results (made absolute).
+
+    Returns a summary dict: counts and timings.
+    """
+    from .synthetic_met import check_met_coverage
+
+    g = StateGrid.from_config(grid)
+    out_path = Path(out_path)
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if check_met and len(receptors):
+        check_met_coverage(met_files, receptors, -int(settings.n_hours))
+    met = met_config(met_files, met_file_format)
+
+    done: list[xr.Dataset] = []
+    failures = []
+    timings = []
+    for i, rec in enumerate(receptors.itertuples(index=False)):
+        rec = pd.Series(rec._asdict())
+        rid = str(rec["receptor_id"])
+        cache = work_dir / f"{rid}.nc"
+        if cache.exists():
+            with xr.open_dataset(cache) as ds:
+                done.append(ds.load())
+            logger.info("[%d/%d] %s cached", i + 1, len(receptors), rid)
+            continue
+        t0 = _time.perf_counter()
+        try:
+            ds, tim = run_receptor(rec, met, g, settings, work_dir)
+        except Exception as exc:  # HYSPLIT failure: record, go on
+            msg = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+            logger.error("[%d/%d] %s FAILED: %s", i + 1, len(receptors), rid, msg)
+            failures.append({"receptor_id": rid, "time": rec["time"], "error": msg})
+            continue
+        enc = {"foot": dict(ENCODING), "foot_total": {"dtype": "float64"}}
+        _write_atomic(ds, cache, enc)
+        tim["total_s"] = _time.perf_counter() - t0
+        tim["overhead_s"] = tim["total_s"] - tim["trajectories_s"]
+        timings.append(tim)
+        done.append(ds)
+        logger.info("[%d/%d] %s: trajectories %.1f s, footprint %.2f s, total %.1f s, "
+                    "foot sum in grid %.4g of %.4g", i + 1, len(receptors), rid,
+                    tim["trajectories_s"], tim["footprint_s"], tim["total_s"],
+                    float(ds["foot"].sum()), float(ds["foot_total"].sum()))
+
+    fail_path = out_path.with_name(f"{out_path.stem}_failures.csv")
+    tmp = fail_path.with_name(f".{fail_path.name}.partial")
+    pd.DataFrame(failures, columns=["receptor_id", "time", "error"]).to_csv(tmp, index=False)
+    os.replace(tmp, fail_path)
+
+    site_day = combine(done, g)
+    site_day.attrs.update({
+        "n_hours_back": int(settings.n_hours), "numpar": int(settings.numpar),
+        "seed": int(settings.seed), "kmixd": int(settings.kmixd),
+        "failed_receptors": ",".join(f["receptor_id"] for f in failures),
+        "grid": str(g.as_dict()), "model": "HYSPLIT-STILT via pystilt"})
+    enc = {"foot": {**ENCODING, "chunksizes": (1, site_day.sizes["time"] or 1, g.ny, g.nx)},
+           "foot_total": {"dtype": "float64"}}
+    if site_day.sizes["receptor"] == 0 or site_day.sizes["time"] == 0:
+        enc["foot"].pop("chunksizes")
+    _write_atomic(site_day, out_path, enc)
+    summary = {"n_receptors": len(receptors), "n_done": len(done), "n_failed": len(failures),
+               "n_computed": len(timings)}
+    if timings:
+        for k in ("trajectories_s", "footprint_s", "overhead_s", "total_s"):
+            summary[f"mean_{k}"] = float(np.mean([t[k] for t in timings]))
+    logger.info("site-day %s: %s", out_path, summary)
+    return summary
+
+
+def combine(datasets: Sequence[xr.Dataset], grid: StateGrid) -> xr.Dataset:
+    """Stack per-receptor footprints on a common hourly axis: ``foot(receptor, time, lat, lon)``."""
+    if not datasets:
+        return xr.Dataset(
+            {"foot": (("receptor", "time", "lat", "lon"),
+                      np.zeros((0, 0, grid.ny, grid.nx), np.float32), {"units": FOOT_UNITS}),
+             "foot_total": (("receptor", "time"), np.zeros((0, 0)), {"units": FOOT_UNITS})},
+            coords={"receptor": np.array([], dtype=str), "time": pd.DatetimeIndex([]),
+                    "lat": grid.lats, "lon": grid.lons})
+    t_min = min(pd.Timestamp(ds["time"].values[0]) for ds in datasets)
+    t_max = max(pd.Timestamp(ds["time"].values[-1]) for ds in datasets)
+    hours = pd.date_range(t_min, t_max, freq="h")
+    foot = np.zeros((len(datasets), len(hours), grid.ny, grid.nx), np.float32)
+    total = np.zeros((len(datasets), len(hours)))
+    for r, ds in enumerate(datasets):
+        i0 = int((pd.Timestamp(ds["time"].values[0]) - t_min) / pd.Timedelta("1h"))
+        n = ds.sizes["time"]
+        foot[r, i0:i0 + n] = ds["foot"].values
+        total[r, i0:i0 + n] = ds["foot_total"].values
+    ids = np.array([ds.attrs["receptor_id"] for ds in datasets], dtype=str)
+    return xr.Dataset(
+        {"foot": (("receptor", "time", "lat", "lon"), foot,
+                  {"units": FOOT_UNITS, "long_name": "STILT footprint, hourly bins (time = start "
+                   "of the hour the particles spent there), cell centres"}),
+         "foot_total": (("receptor", "time"), total,
+                        {"units": FOOT_UNITS, "long_name": "hourly sensitivity summed over all "
+                         "space; minus the grid sum = sensitivity outside the grid"}),
+         "release_time": (("receptor",), pd.to_datetime([ds.attrs["release_time"]
+                                                          for ds in datasets]).values)},
+        coords={"receptor": ids, "time": hours.values, "lat": grid.lats, "lon": grid.lons})

@@ -1,0 +1,50 @@
+"""Power stage: demo inputs (demo_power) and hourly district emission factors (power_factors).
+
+Formats: docs/power.md. The point sources feed the prior (prior.smk reads
+{R}/power/point_sources.csv), so flux maps and power factors tell one story.
+"""
+
+
+rule demo_power:
+    input:
+        plants=PLANTS_FILE,
+        districts=DISTRICTS_FILE,
+    output:
+        generation=D + "/power/generation.csv",
+        load=D + "/power/load.csv",
+        external=D + "/power/external_intensity.csv",
+    params:
+        axis=lambda wc: hour_axis(wc.month),
+        seed=config["demo"]["seed"],
+        external_factor=config["power"]["external_factor"],
+    log:
+        "logs/{month}/demo_power.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_power.tsv"
+    script:
+        "../scripts/demo_power.py"
+
+
+rule power_factors:
+    input:
+        unpack(power_input_files),
+        plants=PLANTS_FILE,
+        districts=DISTRICTS_FILE,
+    output:
+        nc=R + "/power/emission_factors.nc",
+        csv=R + "/power/emission_factors.csv",
+        point_sources=R + "/power/point_sources.csv",
+        heatmap=R + "/power/heatmap.png",
+        summary=R + "/power/summary.csv",
+    params:
+        axis=lambda wc: hour_axis(wc.month),
+        month=lambda wc: wc.month,
+        external_factor=config["power"]["external_factor"],
+        utc_offset=config["stations"]["utc_offset_hours"],
+        flows=lambda wc: "" if DEMO else config["inputs"].get("power_flows", ""),
+    log:
+        "logs/{month}/power_factors.log",
+    benchmark:
+        "benchmarks/runs/{month}/power_factors.tsv"
+    script:
+        "../scripts/power_factors.py"

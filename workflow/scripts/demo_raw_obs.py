@@ -1,0 +1,12 @@
+"""Demo world: Picarro G2401-style raw files of one site from the true hourly signal."""
+
+import logging
+
+from stations.sites import get_site
+from stations.synthetic import write_demo_raw
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+
+site = get_site(snakemake.input.stations, snakemake.wildcards.site)
+write_demo_raw(snakemake.input.truth, site, snakemake.output[0], seed=snakemake.params.seed,
+               record_seconds=snakemake.params.record_seconds)

@@ -1,0 +1,23 @@
+"""Run the analytical inversion of one month (inversion.run.run_inversion) and write its four outputs."""
+
+import logging
+import os
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+os.environ.setdefault("NUMBA_NUM_THREADS", str(snakemake.threads))
+
+from inversion.run import run_inversion  # noqa: E402
+
+inp = snakemake.input
+cfg = dict(snakemake.params.inversion)
+cfg.setdefault("seed", int(snakemake.params.seed))
+run_inversion(
+    inp.jacobian, inp.selected, inp.prior, inp.districts,
+    snakemake.output.posterior, snakemake.output.districts, snakemake.output.modelled,
+    snakemake.output.diagnostics,
+    inversion_cfg=cfg,
+    period_start=snakemake.params.period_start,
+    period_end=snakemake.params.period_end,
+    truth_path=inp.get("truth"),
+)

@@ -1,0 +1,45 @@
+"""Hourly district power emission factors (carbon emission flow), point sources for the prior,
+heat map and monthly summary. Formats: docs/power.md."""
+
+import hashlib
+import json
+import logging
+from importlib import metadata
+
+import power
+from power import products
+
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,
+                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+log = logging.getLogger("power_factors")
+
+inp = snakemake.input
+start, end = snakemake.params.axis
+districts = power.district_names(inp.districts)
+external = inp.get("external") or None
+flows = snakemake.params.flows or None
+ds = power.emission_factors(
+    inp.plants, inp.generation, inp.load, external, flows, districts=districts,
+    external_factor=float(snakemake.params.external_factor), start=start, end=end,
+)
+try:
+    version = metadata.version("gzcarbon")
+except metadata.PackageNotFoundError:
+    version = "unknown"
+files = [inp.plants, inp.generation, inp.load] + ([external] if external else []) + ([flows] if flows else [])
+prov = {
+    "config_sha256": hashlib.sha256(json.dumps(snakemake.config, sort_keys=True, default=str).encode()).hexdigest()[:16],
+    "software": f"gzcarbon {version}",
+    "input_files": ", ".join(files),
+    "period": f"{start} .. {end} (end exclusive, UTC)",
+}
+products.write_netcdf(ds, snakemake.output.nc, prov)
+products.write_csv(products.to_long_table(ds), snakemake.output.csv)
+products.write_point_sources(power.point_sources(ds), snakemake.output.point_sources)
+offset = int(snakemake.params.utc_offset)
+products.plot_heatmap(products.select_month(ds, snakemake.params.month), snakemake.output.heatmap, offset)
+products.write_csv(products.monthly_summary(ds, snakemake.params.month, offset), snakemake.output.summary,
+                   float_format="%.6g")
+log.info("power factors for %s: %d hours x %d districts, max conservation residual %.2e",
+         snakemake.params.month, ds.sizes["time"], ds.sizes["district"],
+         ds.attrs["max_conservation_residual_relative"])
