@@ -97,6 +97,9 @@ def point_source_hourly(df: pd.DataFrame, times: pd.DatetimeIndex, path="<point 
     plant's mean at the same UTC hour of day (else its overall mean) and logged; a table with no row
     in the axis at all is an error (it belongs to another period).
     """
+    if df.empty:  # a table with a header and no plant: no power plant in the domain
+        log.warning("point sources %s: no rows; the power sector is zero", path)
+        return pd.DataFrame(index=times, columns=pd.Index([], name="plant_id"), dtype=float)
     inside = df[(df["time"] >= times[0]) & (df["time"] <= times[-1])]
     if inside.empty:
         raise PointSourceError(

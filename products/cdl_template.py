@@ -8,7 +8,6 @@ variables and attributes, variable types and dimension order, attribute values.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 
@@ -196,9 +195,3 @@ def _check_attrs(where: str, have: dict, want: dict[str, Attr]) -> list[str]:
         out.append(f"{where} attribute '{a}' not in template")
     return out
 
-
-def is_nan(x) -> bool:
-    try:
-        return math.isnan(float(x))
-    except (TypeError, ValueError):
-        return False

@@ -290,3 +290,28 @@ def write_flux_product(
     log.info("wrote %s (%d hours, %d x %d cells, %d districts)", out, ds.sizes["time"],
              ds.sizes["lat"], ds.sizes["lon"], ds.sizes["district"])
     return out
+
+
+def open_flux_product(path_or_month, results_dir="results") -> xr.Dataset:
+    """Open a flux product by path or by month ('2025-01' -> results/2025-01/flux_2025-01.nc).
+
+    Times are decoded to datetime64 (UTC); lat/lon are cell centres with bounds.
+    """
+    p = Path(path_or_month)
+    if not p.suffix == ".nc":
+        month = str(path_or_month)
+        p = Path(results_dir) / month / f"flux_{month}.nc"
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no flux product; run `snakemake --cores 2` for that month.")
+    return xr.open_dataset(p)
+
+
+def district_table(ds: xr.Dataset) -> pd.DataFrame:
+    """District totals of a flux product as a DataFrame (kt CO2), city total as the last row."""
+    cols = {"prior_kt": "prior_district_total", "prior_sigma_kt": "prior_district_total_sigma",
+            "posterior_kt": "posterior_district_total",
+            "posterior_sigma_kt": "posterior_district_total_sigma", "truth_kt": "truth_district_total"}
+    df = pd.DataFrame({k: ds[v].values / 1e3 for k, v in cols.items()},
+                      index=pd.Index([str(d) for d in ds["district"].values], name="district"))
+    df.loc[CITY] = [float(ds[v.replace("district", "city")]) / 1e3 for v in cols.values()]
+    return df

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 import math
 import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .inputs import (
     CITY,
-    ProductInputError,
     load_diagnostics,
     load_districts_table,
     load_modelled,

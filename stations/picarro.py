@@ -257,7 +257,8 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
     summary["records"] = summary["lines_parsed"] - summary["lines_duplicate"]
     n_dup, n_ooo = int(summary["lines_duplicate"].sum()), int(summary["lines_out_of_order"].sum())
     if n_dup or n_ooo:
-        log.info("%s: %d duplicated and %d out-of-order records (removed / sorted)", path, n_dup, n_ooo)
+        log.info("%d files from %s: %d duplicated and %d out-of-order records (removed / sorted)",
+                 len(files), files[0].parent, n_dup, n_ooo)
     for p in problems:
         log.warning(p)
     return RawRead(rec, summary.reset_index(), problems)

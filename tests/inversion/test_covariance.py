@@ -50,3 +50,19 @@ def test_bad_sigma():
         KroneckerCovariance(-np.ones((1, 2, 2)), 1, 1, 1, 1, 1)
     with pytest.raises(ValueError, match="sigma"):
         KroneckerCovariance(np.ones((2, 2)), 1, 1, 1, 1, 1)
+
+
+def test_row_variances_match_dense():
+    import scipy.sparse as sp
+
+    from inversion.covariance import row_variances
+
+    rng = np.random.default_rng(4)
+    sigma = 0.1 + rng.random((3, 8, 7))
+    Q = KroneckerCovariance(sigma, 1.02, 1.1, 2.0, 6.0, 12.0, extra_sigma=[2.0, 0.5])
+    Qd = Q.to_dense()
+    B = sp.random(9, Q.n, density=0.05, random_state=rng, format="csr")
+    B = sp.vstack([B, sp.csr_matrix(np.ones((1, Q.n)))], format="csr")  # one row with full support
+    expect = np.einsum("ij,jk,ik->i", B.toarray(), Qd, B.toarray())
+    np.testing.assert_allclose(row_variances(Q, B), expect, rtol=1e-11)
+    np.testing.assert_allclose(row_variances(Q, B, max_support=5), expect, rtol=1e-11)  # fallback path

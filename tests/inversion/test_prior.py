@@ -120,6 +120,10 @@ def test_bad_point_sources(tmp_path):
     other_month = point_csv(tmp_path, [("A", 113.031, 23.041)], TIMES + pd.Timedelta(days=40), "late.csv")
     with pytest.raises(PointSourceError, match="no row inside"):
         build_prior(inv, other_month, GRID, T0, T1)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("time,plant_id,lon,lat,co2_t_per_h\n")
+    ds = build_prior(inv, empty, GRID, T0, T1)
+    assert float(abs(ds.flux_power).max()) == 0.0 and ds.attrs["power_t_total"] == 0.0
     bad = tmp_path / "bad.csv"
     bad.write_text("time,plant,lon,lat,co2_t_per_h\n2025-01-01T00:00Z,A,113.03,23.04,1\n")
     with pytest.raises(PointSourceError, match=r"bad.csv.*plant_id"):

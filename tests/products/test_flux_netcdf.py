@@ -116,3 +116,15 @@ def test_cdl_parser_values():
     assert np.isnan(v.attrs["_FillValue"].value) and v.attrs["scale"].value == 2.5
     assert v.attrs["units"].any_value and not v.attrs["scale"].any_value
     assert tpl.attrs["title"].value == 'a "q" b'
+
+
+def test_open_and_district_table(fake_run):
+    from products import district_table, open_flux_product
+
+    _write(fake_run)
+    ds = open_flux_product("2025-01", results_dir=fake_run["R"].parent)
+    df = district_table(ds)
+    assert list(df.index) == ["Liwan", "Yuexiu", "Haizhu", "Guangzhou"]
+    np.testing.assert_allclose(df["posterior_kt"], [13.0004, 21.0009, 36.0002, 70.0015])
+    np.testing.assert_allclose(df.loc["Guangzhou", "posterior_sigma_kt"], 4.1)
+    ds.close()

@@ -1,0 +1,27 @@
+"""notebooks/flux_maps.ipynb runs on a (fake) month's product and prints the city total."""
+
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+from products.flux_netcdf import write_flux_product
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "flux_maps.ipynb"
+
+
+def test_flux_maps_notebook_executes(fake_run, monkeypatch):
+    write_flux_product(fake_run["posterior"], fake_run["districts"],
+                       fake_run["R"] / "flux_2025-01.nc", fake_run["geojson"], month="2025-01")
+    monkeypatch.setenv("GZ_MONTH", "2025-01")
+    monkeypatch.setenv("GZ_RESULTS", str(fake_run["R"].parent))
+    monkeypatch.setenv("GZ_DISTRICTS", str(fake_run["geojson"]))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
+    out = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                  for o in c.get("outputs", []))
+    assert "posterior 70.0 ± 4.1 kt, truth 69.5 kt" in out
+    images = [o for c in nb.cells for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) == 2
