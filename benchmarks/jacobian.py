@@ -18,7 +18,7 @@ import xarray as xr
 
 from transport.grid import StateGrid
 from transport.jacobian import assemble
-from transport.stilt_driver import ENCODING
+from transport.stilt_driver import foot_encoding
 
 GRID = dict(lon_min=112.9, lon_max=114.1, lat_min=22.5, lat_max=24.0, res=0.01)
 
@@ -45,7 +45,7 @@ def synthetic_site_day(path, ids, releases, grid, rng, n_hours=24):
     ds = xr.Dataset({"foot": (("receptor", "time", "lat", "lon"), foot),
                      "foot_total": (("receptor", "time"), foot.sum((2, 3), dtype=float) * 1.2)},
                     coords={"receptor": np.array(ids), "time": hours, "lat": g.lats, "lon": g.lons})
-    ds.to_netcdf(path, encoding={"foot": {**ENCODING, "chunksizes": (1, len(hours), g.ny, g.nx)}})
+    ds.to_netcdf(path, encoding={"foot": {**foot_encoding(), "chunksizes": (1, len(hours), g.ny, g.nx)}})
 
 
 def main():

@@ -127,6 +127,7 @@ class KroneckerCovariance:
         self.Qt = exponential_time_corr(self.n_step, self.step_hours, self.corr_time_hours)
         self._time_identity = self.corr_time_hours <= 0 or self.n_step == 1
         self.space = SpatialExpCorrFFT(self.ny, self.nx, self.dx_km, self.dy_km, self.corr_length_km, workers)
+        self.plane_batch = max(1, int(2e7 // max(self.n_cells * 4, 1)))  # ~0.3 GB of complex FFT planes
 
     @classmethod
     def from_grid(cls, sigma, lat_edges, lon_edges, corr_length_km, step_hours, corr_time_hours,
@@ -144,8 +145,10 @@ class KroneckerCovariance:
         s = self.sigma.reshape(self.n_step, self.n_cells, 1)
         W = V.reshape(self.n_step, self.n_cells, k) * s
         # spatial: batch over (step, k) on the (ny, nx) plane
-        W = np.moveaxis(W, 2, 1).reshape(self.n_step, k, self.ny, self.nx)
-        W = self.space.apply(W).reshape(self.n_step, k * self.n_cells)
+        W = np.moveaxis(W, 2, 1).reshape(self.n_step * k, self.ny, self.nx)
+        for p0 in range(0, W.shape[0], self.plane_batch):  # bounded FFT work arrays
+            W[p0:p0 + self.plane_batch] = self.space.apply(W[p0:p0 + self.plane_batch])
+        W = W.reshape(self.n_step, k * self.n_cells)
         if not self._time_identity:
             W = self.Qt @ W
         W = np.moveaxis(W.reshape(self.n_step, k, self.n_cells), 1, 2)

@@ -19,6 +19,7 @@ import cartopy.crs as ccrs  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib import patheffects  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
 from .flux_netcdf import _period, block_edges, cell_edges  # noqa: E402
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 PC = ccrs.PlateCarree()
 DPI = 110
 _PNG_META = {"Software": None}  # same inputs -> same bytes
+_HALO = [patheffects.withStroke(linewidth=2.2, foreground="white")]
 
 # file names in the maps directory (the report embeds them in this order)
 MAP_FILES = {
@@ -78,13 +80,13 @@ def _overlay(ax, geoms, names, sites):
     ax.add_geometries(geoms, crs=PC, facecolor="none", edgecolor="0.15", linewidth=0.7, zorder=3)
     for g, n in zip(geoms, names):
         p = g.representative_point()
-        ax.text(p.x, p.y, n, fontsize=6.5, color="0.2", ha="center", va="center",
-                transform=PC, zorder=4, alpha=0.85)
+        ax.text(p.x, p.y, n, fontsize=7, color="0.1", ha="center", va="center",
+                transform=PC, zorder=4, path_effects=_HALO)
     for s in sites:
         ax.plot(s["lon"], s["lat"], marker="^", color="k", markerfacecolor="yellow",
                 markersize=8, transform=PC, zorder=5, linestyle="none")
         ax.text(s["lon"] + 0.015, s["lat"] + 0.012, str(s["id"]), fontsize=8, weight="bold",
-                transform=PC, zorder=5)
+                transform=PC, zorder=5, path_effects=_HALO)
 
 
 def plot_field_map(field, lat_edges, lon_edges, title, label, path, geoms, names, sites,

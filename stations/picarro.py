@@ -19,6 +19,7 @@ Every line read is accounted for in the per-file summary returned with the recor
 """
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -158,65 +159,69 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
     numeric = [c for c in header if c not in ("DATE", "TIME")]
     try:
         try:   # fast path: every numeric field parses as a number
-            df = pd.read_csv(path, sep=r"\s+", header=0, engine="c", skip_blank_lines=False,
+            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, engine="c", skip_blank_lines=False,
                              dtype={c: "float64" for c in numeric} | {"DATE": str, "TIME": str})
         except ValueError as exc:
             if isinstance(exc, pd.errors.ParserError):
                 raise
-            df = pd.read_csv(path, sep=r"\s+", header=0, dtype=str, engine="c",
+            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, dtype=str, engine="c",
                              skip_blank_lines=False)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+), saw (\d+)", str(exc))
         where = f"line {m.group(1)} has {m.group(2)} fields, the header {len(header)}" if m else str(exc)
         raise PicarroFormatError(f"{path}: {where}; the file is corrupted (two lines merged?). "
                                  "Repair or remove that line.") from None
-    df["line"] = np.arange(2, len(df) + 2)
-    bad = np.zeros(len(df), bool)
-    short = df[header[-1]].isna().to_numpy().copy()
-    for c in numeric:
-        v = df[c] if df[c].dtype == "float64" else pd.to_numeric(df[c], errors="coerce")
-        bad |= v.isna().to_numpy()
-        df[c] = v.to_numpy(dtype=float)
+    n = len(df)
+    line = np.arange(2, n + 2)
+    num = np.empty((n, len(numeric)))
+    for j, c in enumerate(numeric):
+        col = df[c]
+        num[:, j] = col.to_numpy(float) if col.dtype == "float64" else \
+            pd.to_numeric(col, errors="coerce").to_numpy(float)
+    nan = np.isnan(num)
+    bad = nan.any(axis=1)
+    short = (nan[:, -1] if header[-1] in numeric else df[header[-1]].isna().to_numpy()).copy()
     if not text.endswith("\n"):
         short[-1] = True      # the last line was cut before its newline: its last field may be cut
-    blank = df[header].isna().all(axis=1).to_numpy()
+    blank = nan.all(axis=1) & df["DATE"].isna().to_numpy()
     truncated = short & ~blank
     unparsable = bad & ~short & ~blank
     for kind, mask in (("truncated line (fewer fields than the header)", truncated),
                        ("a field is not a number", unparsable)):
-        for ln in df.loc[mask, "line"].to_numpy()[:20]:
+        for ln in line[mask][:20]:
             problems.append(f"{path}:{ln}: {kind}")
         if mask.sum() > 20:
             problems.append(f"{path}: ... {mask.sum() - 20} more lines: {kind}")
     if (truncated.any() or unparsable.any()) and on_bad_lines == "error":
-        first = df.loc[truncated | unparsable, "line"].iloc[0]
-        kind = "is truncated" if truncated[df["line"].to_numpy() == first][0] else \
-            "has a field that is not a number"
+        i = int(np.flatnonzero(truncated | unparsable)[0])
+        kind = "is truncated" if truncated[i] else "has a field that is not a number"
         raise PicarroFormatError(
-            f"{path}: line {first} {kind} ({int(truncated.sum())} truncated, {int(unparsable.sum())} "
+            f"{path}: line {line[i]} {kind} ({int(truncated.sum())} truncated, {int(unparsable.sum())} "
             "unparsable lines in this file). Pass on_bad_lines='skip' to drop and count such lines.")
     keep = ~(truncated | unparsable | blank)
     stats = {"file": path.name, "lines_read": int(n_lines - 1),
              "lines_truncated": int(truncated.sum()), "lines_unparsable": int(unparsable.sum()),
              "lines_blank": int(blank.sum())}
-    df = df.loc[keep]
+    ki = np.flatnonzero(keep)
+    out = pd.DataFrame(num[ki], columns=numeric)
     # time stamps: EPOCH_TIME is UTC; DATE/TIME must agree with it
-    t = pd.to_datetime(np.round(df["EPOCH_TIME"].to_numpy() * 1000).astype("int64"), unit="ms")
-    if len(df):
-        stamp = pd.to_datetime(df["DATE"].iloc[0] + " " + df["TIME"].iloc[0], errors="coerce")
+    t = pd.to_datetime(np.round(out["EPOCH_TIME"].to_numpy() * 1000).astype("int64"), unit="ms")
+    if len(ki):
+        d0, t0 = df["DATE"].iloc[ki[0]], df["TIME"].iloc[ki[0]]
+        stamp = pd.to_datetime(f"{d0} {t0}", errors="coerce")
         if pd.isna(stamp):
-            raise PicarroFormatError(f"{path}: line {df['line'].iloc[0]}: DATE/TIME "
-                                     f"{df['DATE'].iloc[0]!r} {df['TIME'].iloc[0]!r} is not a date")
+            raise PicarroFormatError(f"{path}: line {line[ki[0]]}: DATE/TIME {d0!r} {t0!r} is not a date")
         shift = (stamp - t[0]) / pd.Timedelta(hours=1)
         if abs(shift) > 1.0 / 3600 * 2:
             raise PicarroFormatError(
-                f"{path}: line {df['line'].iloc[0]}: DATE/TIME {stamp} differs from EPOCH_TIME "
+                f"{path}: line {line[ki[0]]}: DATE/TIME {stamp} differs from EPOCH_TIME "
                 f"({t[0]} UTC) by {shift:+.2f} h: the analyser clock logs local time. Set the "
                 "analyser to UTC or convert DATE/TIME before ingest (EPOCH_TIME is used as UTC).")
-    df = df.drop(columns=["DATE", "TIME"])
-    df.insert(0, "time", t)
-    df.insert(1, "file", path.name)
-    return df, stats
+    out.insert(0, "time", t)
+    out.insert(1, "file", path.name)
+    out.insert(2, "line", line[ki])
+    return out, stats
+
 
 
 def read_raw(path, on_bad_lines: str = "error") -> RawRead:
@@ -243,6 +248,7 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
     if not frames:
         raise PicarroFormatError(f"{path}: no readable records in {len(files)} file(s)")
     rec = pd.concat(frames, ignore_index=True)
+    rec["file"] = rec["file"].astype("category")
     summary["lines_parsed"] = rec.groupby("file").size().reindex(summary.index, fill_value=0)
     # out of order: earlier than the latest record before it (in file-name, line order)
     tt = rec["time"].to_numpy()

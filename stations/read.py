@@ -10,6 +10,11 @@ Formats (``format=None`` detects them):
 ``hourly``   our ObsPack-like hourly NetCDF (``{site}_{height}m.nc``) or its directory (then the
              inlet ``intake_height``, default the top one). NOAA ObsPack files work too: a
              ``value`` in mol mol-1 is converted to ppm (CO2) / ppb (CH4, CO).
+``icos``     ICOS ATC L2 text: ``#`` header lines (``# LATITUDE: ...``), the last one holding the
+             ``;``-separated column names (``Site;SamplingHeight;Year;Month;Day;Hour;Minute;...;
+             co2;Stdev;NbPoints;Flag;...``), -999.99 (any negative) = missing, hourly UTC;
+             ``Flag`` ``O`` = valid (qcflag 0), others qcflag 1. Several heights: the top one
+             unless ``intake_height`` is passed.
 ``csv``      plain CSV: ``#`` comment lines ``# key: value`` give attrs (site, lon, lat,
              intake_height, elevation, scale); columns ``time`` (UTC ISO) and ``value`` required,
              ``value_std_dev``, ``nvalue``, ``qcflag`` optional.
@@ -29,7 +34,7 @@ from . import qc as qcm
 from .hourly import UNITS, _RAW_TO_UNITS
 from .sites import get_site, inlet_valves, tank_table
 
-FORMATS = ("picarro", "hourly", "csv")
+FORMATS = ("picarro", "hourly", "icos", "csv")
 _TO_UNITS = {"co2": 1e6, "ch4": 1e9, "co": 1e9}
 
 
@@ -51,6 +56,11 @@ def detect_format(path) -> str:
     if p.suffix in (".nc", ".nc4", ".cdf"):
         return "hourly"
     if p.suffix in (".csv", ".txt"):
+        with open(p, errors="replace") as fh:
+            head = [fh.readline() for _ in range(200)]
+        hdr = [ln for ln in head if ln.startswith("#")]
+        if hdr and any(";" in ln for ln in hdr + head[len(hdr):len(hdr) + 1]):
+            return "icos"
         return "csv"
     raise ValueError(f"{p}: cannot detect the format from the suffix {p.suffix!r}; pass format= one of {FORMATS}")
 
@@ -69,6 +79,8 @@ def read(path, format: str | None = None, species: str = "co2", site: dict | str
         return _read_picarro(path, species, site, flush_seconds, on_bad_lines)
     if fmt == "hourly":
         return _read_netcdf(path, species, intake_height)
+    if fmt == "icos":
+        return _read_icos(path, species, intake_height)
     if fmt == "csv":
         return _read_csv(path, species)
     raise ValueError(f"format must be one of {FORMATS}, not {fmt!r}")
@@ -170,3 +182,69 @@ def _read_csv(path, species) -> xr.Dataset:
     for v, fill in (("value_std_dev", np.nan), ("nvalue", 1), ("qcflag", 0)):
         ds[v] = ("time", df[v].to_numpy() if v in df else np.full(len(df), fill))
     return ds
+
+
+def _read_icos(path, species, intake_height) -> xr.Dataset:
+    meta, header = {}, None
+    n_hdr = 0
+    with open(path, errors="replace") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            n_hdr += 1
+            body = line[1:].strip()
+            if ";" in body:
+                header = [c.strip() for c in body.split(";")]
+            elif ":" in body:
+                k, v = body.split(":", 1)
+                meta[k.strip().upper()] = v.strip()
+    if header is None:
+        raise ValueError(f"{path}: no '#'-line with ';'-separated column names; not an ICOS ATC L2 file")
+    df = pd.read_csv(path, sep=";", skiprows=n_hdr, header=None, names=header, comment=None,
+                     skipinitialspace=True)
+    cols = {c.lower(): c for c in header}
+    need = ["year", "month", "day", "hour", "minute", species]
+    miss = [c for c in need if c not in cols]
+    if miss:
+        raise ValueError(f"{path}: line {n_hdr} (column header) lacks column(s) {miss}; "
+                         f"has {header}. Is this a file of another species?")
+    t = pd.to_datetime(pd.DataFrame({k: df[cols[k]] for k in ("year", "month", "day", "hour", "minute")}),
+                       errors="coerce")
+    if t.isna().any():
+        i = int(np.flatnonzero(t.isna().to_numpy())[0])
+        raise ValueError(f"{path}: line {n_hdr + i + 1}: invalid date fields")
+    if "samplingheight" in cols:
+        hts = df[cols["samplingheight"]].astype(float)
+        h = float(hts.max()) if intake_height is None else float(intake_height)
+        keep = np.isclose(hts, h)
+        if not keep.any():
+            raise ValueError(f"{path}: no rows at sampling height {h}; have {sorted(hts.unique())}")
+        df, t = df[keep], t[keep]
+    else:
+        h = float(meta.get("SAMPLING HEIGHTS", "nan").split(",")[0] or "nan")
+
+    def col(name, fill):
+        c = cols.get(name)
+        if c is None:
+            return np.full(len(df), fill)
+        v = pd.to_numeric(df[c], errors="coerce").to_numpy(float)
+        return np.where(v < 0, np.nan, v)
+
+    value = col(species, np.nan)
+    flag = df[cols["flag"]].astype(str).str.strip().to_numpy() if "flag" in cols else np.full(len(df), "O")
+    qcflag = np.where((flag == "O") & np.isfinite(value), 0, 1).astype(np.int64)
+    nval = col("nbpoints", np.nan)
+    attrs = {"site": meta.get("STATION CODE", df[cols["site"]].iloc[0] if "site" in cols else ""),
+             "intake_height": h, "species": species, "units": UNITS[species], "format": "icos",
+             "scale": meta.get("CALIBRATION SCALE", meta.get("SCALE", "unknown"))}
+    for key, name in (("lat", "LATITUDE"), ("lon", "LONGITUDE"), ("elevation", "ALTITUDE")):
+        if name in meta:
+            try:
+                attrs[key] = float(meta[name].split()[0])
+            except ValueError:
+                pass
+    ds = xr.Dataset({"value": ("time", value), "value_std_dev": ("time", col("stdev", np.nan)),
+                     "nvalue": ("time", np.nan_to_num(nval, nan=0).astype(np.int64)),
+                     "qcflag": ("time", qcflag)},
+                    coords={"time": t.to_numpy()}, attrs=attrs)
+    return ds.sortby("time")

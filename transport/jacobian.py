@@ -56,19 +56,68 @@ def hour_axis(hour_start, hour_end) -> pd.DatetimeIndex:
     return pd.date_range(t0, t1, freq="h", inclusive="left")
 
 
-def _rows_of_site_day(foot: np.ndarray, times: pd.DatetimeIndex, lats: np.ndarray,
-                      lons: np.ndarray, grid: StateGrid, hours: pd.DatetimeIndex):
-    """Sparse (cols, vals) of one receptor's footprint and its mass outside the state."""
-    ix, iy = grid.index_of(lons, lats)
-    kt = ((times - hours[0]) / pd.Timedelta("1h")).to_numpy()
-    kt = np.where(np.isclose(kt, np.round(kt)), np.round(kt), -1).astype(int)
-    kt = np.where((kt >= 0) & (kt < len(hours)), kt, -1)
+def _sparse_row(foot: np.ndarray, kt: np.ndarray, iy: np.ndarray, ix: np.ndarray, nx: int,
+                n_cells: int):
+    """Plain NumPy: (cols, vals, outside) of one footprint ``foot(time, lat, lon)``.
+
+    ``kt``/``iy``/``ix`` map the footprint's time/lat/lon indices to state hour, row and column
+    (-1 = outside the state). Columns come out ascending when the axes are ascending.
+    """
     t_idx, y_idx, x_idx = np.nonzero(foot)
     vals = foot[t_idx, y_idx, x_idx].astype(np.float64)
     k, cy, cx = kt[t_idx], iy[y_idx], ix[x_idx]
     inside = (k >= 0) & (cy >= 0) & (cx >= 0)
-    cols = k[inside].astype(np.int64) * grid.n_cells + cy[inside] * grid.nx + cx[inside]
+    cols = k[inside].astype(np.int64) * n_cells + cy[inside] * nx + cx[inside]
     return cols, vals[inside], float(vals[~inside].sum())
+
+
+try:
+    import numba
+
+    @numba.njit(cache=True, nogil=True)
+    def _sparse_row_nb(foot, kt, iy, ix, nx, n_cells):  # pragma: no cover - compiled
+        nt, ny, nxf = foot.shape
+        n = 0
+        for t in range(nt):
+            for y in range(ny):
+                for x in range(nxf):
+                    if foot[t, y, x] != 0:
+                        n += 1
+        cols = np.empty(n, np.int64)
+        vals = np.empty(n, np.float64)
+        out = 0.0
+        m = 0
+        for t in range(nt):
+            k = kt[t]
+            for y in range(ny):
+                cy = iy[y]
+                for x in range(nxf):
+                    v = foot[t, y, x]
+                    if v != 0:
+                        cx = ix[x]
+                        if k >= 0 and cy >= 0 and cx >= 0:
+                            cols[m] = k * n_cells + cy * nx + cx
+                            vals[m] = v
+                            m += 1
+                        else:
+                            out += v
+        return cols[:m], vals[:m], out
+
+    def _sparse_row_fast(foot, kt, iy, ix, nx, n_cells):
+        c, v, o = _sparse_row_nb(np.ascontiguousarray(foot), kt.astype(np.int64),
+                                 iy.astype(np.int64), ix.astype(np.int64), nx, n_cells)
+        return c, v, float(o)
+except ImportError:  # numba missing: the plain function
+    _sparse_row_fast = _sparse_row
+
+
+def _state_indices(times: pd.DatetimeIndex, lats: np.ndarray, lons: np.ndarray, grid: StateGrid,
+                   hours: pd.DatetimeIndex):
+    ix, iy = grid.index_of(lons, lats)
+    kt = ((times - hours[0]) / pd.Timedelta("1h")).to_numpy()
+    kt = np.where(np.isclose(kt, np.round(kt)), np.round(kt), -1).astype(int)
+    kt = np.where((kt >= 0) & (kt < len(hours)), kt, -1)
+    return kt, iy, ix
 
 
 def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame, grid: dict,
@@ -86,7 +135,7 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     if len(row_of) != len(ids):
         raise ValueError("receptors: duplicated receptor_id values")
     n = len(ids)
-    rows_cols: list[tuple[int, np.ndarray, np.ndarray]] = []
+    per_row: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
     outside = np.zeros(n)
     found = np.zeros(n, bool)
     for path in footprint_files:
@@ -94,6 +143,7 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
             rids = [str(r) for r in ds["receptor"].values]
             if not rids:
                 continue
+            ds = ds.sortby("time").sortby("lat").sortby("lon")
             foot = ds["foot"].transpose("receptor", "time", "lat", "lon").values  # one site-day
             times = pd.to_datetime(ds["time"].values)
             lats, lons = ds["lat"].values, ds["lon"].values
@@ -101,28 +151,36 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
                 raise ValueError(f"{path}: footprint resolution {abs(lats[1] - lats[0])} deg differs "
                                  f"from the state grid res {g.res}; regrid the footprints first")
             total = ds["foot_total"].values if "foot_total" in ds else None
+        kt, iy, ix = _state_indices(times, lats, lons, g, hours)
         for j, rid in enumerate(rids):
             i = row_of.get(rid)
             if i is None:
                 logger.warning("%s: receptor %s not in receptors.csv; ignored", path, rid)
                 continue
-            cols, vals, out = _rows_of_site_day(foot[j], times, lats, lons, g, hours)
+            cols, vals, out = _sparse_row_fast(foot[j], kt, iy, ix, g.nx, g.n_cells)
             if total is not None:  # sensitivity that left the footprint grid
                 out += max(float(total[j].sum()) - float(foot[j].sum(dtype=np.float64)), 0.0)
-            rows_cols.append((i, cols, vals))
+            per_row[i].append((cols, vals))
             outside[i] += out
             found[i] = True
-    nnz = sum(len(c) for _, c, _ in rows_cols)
-    row = np.empty(nnz, np.int64)
-    col = np.empty(nnz, np.int64)
-    val = np.empty(nnz, np.float64)
-    p = 0
-    for i, c, v in rows_cols:
-        row[p:p + len(c)] = i
-        col[p:p + len(c)] = c
-        val[p:p + len(c)] = v
-        p += len(c)
-    H = sp.csr_matrix((val, (row, col)), shape=(n, len(hours) * g.n_cells))
+        del foot
+    # CSR straight from the per-row pieces (columns ascending within a piece).
+    counts = np.array([sum(len(c) for c, _ in pieces) for pieces in per_row], np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    n_cols = len(hours) * g.n_cells
+    idx_dtype = np.int32 if n_cols < 2**31 - 1 and indptr[-1] < 2**31 - 1 else np.int64
+    indices = np.empty(indptr[-1], idx_dtype)
+    data = np.empty(indptr[-1], np.float64)
+    for i, pieces in enumerate(per_row):
+        p = indptr[i]
+        for c, v in pieces:
+            indices[p:p + len(c)] = c
+            data[p:p + len(c)] = v
+            p += len(c)
+        per_row[i] = []
+    H = sp.csr_matrix((data, indices, indptr.astype(idx_dtype)), shape=(n, n_cols))
+    if not H.has_sorted_indices:
+        H.sort_indices()
     H.sum_duplicates()
     missing = ~found
     if missing.any():

@@ -132,3 +132,19 @@ def test_site_day_reader_selects_receptor(tmp_path):
     np.testing.assert_allclose(one.values, ds.foot.sel(receptor="S2").values)
     with pytest.raises(ValueError, match="pass receptor"):
         read_footprint(tmp_path / "S.nc")
+
+
+def test_numba_kernel_matches_plain_function():
+    from transport.jacobian import _sparse_row, _sparse_row_fast
+
+    rng = np.random.default_rng(4)
+    foot = (rng.random((5, 7, 9)) * (rng.random((5, 7, 9)) < 0.3)).astype(np.float32)
+    kt = np.array([-1, 0, 1, 2, -1])
+    iy = np.array([0, 1, 2, -1, 3, 4, 5])
+    ix = np.array([-1, 0, 1, 2, 3, 4, 5, 6, 7])
+    a = _sparse_row(foot, kt, iy, ix, 8, 8 * 6)
+    b = _sparse_row_fast(foot, kt, iy, ix, 8, 8 * 6)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+    assert a[2] == pytest.approx(b[2]) and a[2] > 0
+    assert np.all(np.diff(a[0]) > 0)
