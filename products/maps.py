@@ -278,3 +278,30 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
             paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s))))
     log.info("wrote %d figures to %s", len(paths), out)
     return paths
+
+
+def budget_chart_png(table: pd.DataFrame) -> bytes:
+    """Share of the pro-rated budget used per district (± 1σ), as PNG bytes (for the report).
+
+    `table`: products.budgets.budget_table output (used_pct, used_sigma_pct by district).
+    """
+    import io
+
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * n + 2.5), 3.8))
+    x = np.arange(n)
+    colours = ["#d62728" if s == "likely over budget" else "#2ca02c" if s == "within budget"
+               else "#e69500" for s in table["status"]]
+    ax.bar(x, table["used_pct"], 0.6, yerr=table["used_sigma_pct"], capsize=4, color=colours,
+           edgecolor="0.2")
+    ax.axhline(100, color="0.2", linestyle="--", linewidth=1, label="pro-rated budget")
+    ax.set_xticks(x, table.index, rotation=30, ha="right")
+    ax.set_ylabel("% of pro-rated budget used")
+    ax.set_ylim(0, max(120.0, float(np.nanmax(table["used_pct"] + table["used_sigma_pct"])) * 1.1))
+    ax.legend(frameon=False, loc="upper left")
+    ax.set_title("Posterior emissions vs carbon budget (covered period, ± 1σ)")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
+    plt.close(fig)
+    return buf.getvalue()

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from .budgets import CoveredMonth, budget_table, missing_months, parse_budgets
 from .inputs import (
     CITY,
+    ProductInputError,
     load_diagnostics,
     load_districts_table,
     load_modelled,
     load_selected,
     load_stations,
 )
-from .maps import MAP_FILES, TIMESERIES, availability_table, safe_name
+from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name
 from .provenance import config_hash, input_list, package_versions
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,9 @@ padding:.6em 1em;margin:1em 0}.warn{background:#fff6e5;border-left:4px solid #e6
 padding:.6em 1em}figure{margin:1em 0;display:inline-block;vertical-align:top}
 figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
 .grid2 figure{width:49%}code{background:#f2f2f2;padding:0 .25em}
+@page{size:A4;margin:12mm}
+@media print{body{max-width:none;padding:0;font-size:10pt}h2{break-after:avoid}
+figure,table,.box{break-inside:avoid}.grid2 figure{width:48%}}
 """
 
 CAPTIONS = {
@@ -80,8 +85,43 @@ def fmt_num(x, nd=2) -> str:
 
 
 def img_tag(path, alt: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return png_tag(Path(path).read_bytes(), alt)
+
+
+def png_tag(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
     return f'<img alt="{esc(alt)}" src="data:image/png;base64,{data}">'
+
+
+def csv_download(df: pd.DataFrame, filename: str, label: str) -> str:
+    """A link that downloads `df` as CSV from a data: URI (no request leaves the file)."""
+    data = base64.b64encode(df.to_csv(index=False).encode("utf-8")).decode("ascii")
+    return (f'<p><a download="{esc(filename)}" href="data:text/csv;base64,{data}">'
+            f"{esc(label)}</a></p>")
+
+
+def district_csv_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The district table as numbers (kt CO₂, %), for the CSV product and the download link."""
+    out = pd.DataFrame(index=table.index)
+    for c in ("prior", "prior_sigma", "posterior", "posterior_sigma", "truth"):
+        out[f"{c}_kt"] = table[f"{c}_t"] / 1e3
+    out["change_kt"] = out["posterior_kt"] - out["prior_kt"]
+    out["change_pct"] = 100 * out["change_kt"] / out["prior_kt"].where(out["prior_kt"] != 0)
+    out["sigma_reduction_pct"] = 100 * (1 - out["posterior_sigma_kt"]
+                                        / out["prior_sigma_kt"].where(out["prior_sigma_kt"] != 0))
+    return out.reset_index()
+
+
+def write_district_csv(districts_csv, out_path) -> Path:
+    """`{R}/district_table.csv`: the district table in kt CO₂ with change and σ reduction (%)."""
+    df = district_csv_table(load_districts_table(districts_csv))
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    df.to_csv(tmp, index=False, float_format="%.6g")
+    os.replace(tmp, out)
+    log.info("wrote %s (%d rows)", out, len(df))
+    return out
 
 
 def figure(path, caption: str) -> str:
@@ -196,6 +236,84 @@ def _power_html(heatmap, summary, missing) -> str:
     return "".join(parts) or "<p>No power factor outputs available.</p>"
 
 
+def _period_of(diag: dict, days, source) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of an inverted period (UTC, naive) from diagnostics.json, else from days."""
+    def naive(t):
+        t = pd.Timestamp(t)
+        return t.tz_convert(None) if t.tzinfo else t
+
+    if "period_start" in diag and "period_end" in diag:
+        try:
+            return naive(diag["period_start"]), naive(diag["period_end"])
+        except ValueError as err:
+            raise ProductInputError(f"{source}: period_start/period_end are not ISO times ({err}).") \
+                from err
+    if days:
+        return (pd.Timestamp(str(days[0])),
+                pd.Timestamp(str(days[-1])) + pd.Timedelta(days=1))
+    raise ProductInputError(f"{source}: keys 'period_start' and 'period_end' missing; "
+                            "rerun the inversion (docs/formats.md).")
+
+
+def covered_month(districts_csv, diagnostics_json, month=None, days=None) -> CoveredMonth:
+    """An inverted month for the budget comparison ({R}/districts.csv + {R}/diagnostics.json)."""
+    month = month or Path(districts_csv).resolve().parent.name
+    diag = load_diagnostics(diagnostics_json)
+    start, end = _period_of(diag, days, diagnostics_json)
+    return CoveredMonth(month, load_districts_table(districts_csv), start, end)
+
+
+BUDGET_NOTE = (
+    "Budgets are kt CO₂ per calendar year (config <code>budgets</code>). The budget is pro-rated "
+    "evenly over the hours of the year: the covered hours (the inverted periods of this year, "
+    "up to this report) get B·T<sub>c</sub>/T<sub>year</sub>. σ of the emissions adds the months' "
+    "exact posterior σ in quadrature (months are independent). “To date” (1 January to the end "
+    "of this period) and “year at this rate” extrapolate the covered mean rate to uncovered hours; "
+    "their σ is scaled alike and does not include the error of that extrapolation. "
+    "P(exceed) = Φ((year at this rate − budget)/σ). See docs/report.md.")
+
+
+def budget_html(budgets, months: list[CoveredMonth], report_month: str, known, missing) -> str:
+    """The 'Carbon budgets' section ('' when no budget is configured for the year)."""
+    if not parse_budgets(budgets, known=known).get(int(report_month[:4])):
+        return ""
+    bt = budget_table(budgets, months, report_month)
+    gaps = missing_months(report_month, months)
+    for g in gaps:
+        missing.append(f"budget: no inversion results for {g} (extrapolated from covered hours)")
+    pm = lambda a, b, nd=1: f"{fmt_num(a, nd)} ± {fmt_num(b, nd)}"  # noqa: E731
+    show = pd.DataFrame({
+        "district": bt.index,
+        "budget (kt/yr)": [fmt_num(v, 1) for v in bt["budget_kt"]],
+        "covered": [f"{h:.0f} h ({100 * c:.0f} %)" for h, c in
+                    zip(bt["covered_hours"], bt["coverage_to_date"])],
+        "emitted (kt)": [pm(a, b, 2) for a, b in zip(bt["emitted_kt"], bt["emitted_sigma_kt"])],
+        "pro-rated budget (kt)": [fmt_num(v, 2) for v in bt["budget_covered_kt"]],
+        "used (%)": [pm(a, b, 0) for a, b in zip(bt["used_pct"], bt["used_sigma_pct"])],
+        "to date (kt)": [pm(a, b, 1) for a, b in zip(bt["to_date_kt"], bt["to_date_sigma_kt"])],
+        "budget to date (kt)": [fmt_num(v, 1) for v in bt["budget_to_date_kt"]],
+        "year at this rate (kt)": [pm(a, b, 0) for a, b in
+                                   zip(bt["projected_year_kt"], bt["projected_year_sigma_kt"])],
+        "P(exceed)": [f"{100 * p:.0f} %" for p in bt["p_exceed"]],
+        "status": bt["status"],
+    })
+    months_used = bt["months"].iloc[0] if len(bt) else ""
+    out = (f"<p class='muted'>Year {esc(report_month[:4])}; months inverted: {esc(months_used)}"
+           + (f"; not covered: {esc(', '.join(gaps))}" if gaps else "") + ".</p>")
+    out += table_html(show, left_cols=("district", "status"),
+                      row_class=lambda r: "total" if r["district"] == CITY else "")
+    out += figure_bytes(budget_chart_png(bt), "Share of the pro-rated budget used per district "
+                        "(± 1σ); dashed: 100 %.")
+    out += f"<p class='muted'>{BUDGET_NOTE}</p>"
+    out += csv_download(bt.reset_index(), f"budgets_{report_month}.csv",
+                        "Download the budget comparison (CSV)")
+    return out
+
+
+def figure_bytes(png: bytes, caption: str) -> str:
+    return f"<figure>{png_tag(png, caption)}<figcaption>{esc(caption)}</figcaption></figure>"
+
+
 def build_report(
     *,
     month: str,
@@ -213,8 +331,14 @@ def build_report(
     hours_per_day: int = 4,
     config: dict | None = None,
     demo: bool | None = None,
+    budgets: dict | None = None,
+    budget_history=(),
 ) -> str:
-    """The report as an HTML string."""
+    """The report as an HTML string.
+
+    ``budgets``: config ``budgets`` ({year: {district: kt CO₂/yr}}); ``budget_history``: pairs
+    (districts.csv, diagnostics.json) of earlier inverted months of the same year.
+    """
     missing: list[str] = []
     table = load_districts_table(districts_csv)
     city = table.loc[CITY]
@@ -253,6 +377,18 @@ def build_report(
     drows = district_rows(table)
     district_html = table_html(drows, left_cols=("district",),
                                row_class=lambda r: "total" if r["district"] == CITY else "")
+    district_html += csv_download(district_csv_table(table), f"districts_{month}.csv",
+                                  "Download the district table (CSV, kt CO₂)")
+
+    # --- carbon budgets
+    budget_part = ""
+    if budgets:
+        months = [covered_month(d, j) for d, j in budget_history]
+        months = [m for m in months if m.month != month]
+        months.append(CoveredMonth(month, table, *_period_of(diag, days, diagnostics_json)))
+        budget_part = budget_html(budgets, months, month, set(table.index), missing)
+    if budget_part:
+        budget_part = "<h2>Carbon budgets</h2>\n" + budget_part
 
     # --- figures
     def fig_or_missing(key):
@@ -304,6 +440,7 @@ def build_report(
              f"{esc(diag.get('period_end', days[-1] if days else ''))}"
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     inputs = [districts_csv, diagnostics_json, modelled_csv, selected_csv, stations_yaml]
+    inputs += [p for pair in (budget_history if budgets else ()) for p in pair]
     inputs += [p for p in (flux_product, power_heatmap, power_summary) if p]
     prov = (f"<p class='muted'>config sha256 <code>{esc(config_hash(config or {}))}</code><br>"
             f"packages: {esc(package_versions())}</p><pre class='muted'>"
@@ -332,6 +469,7 @@ def build_report(
 the district sums.</p>
 {district_html}
 {bars_html}
+{budget_part}
 <h2>Flux maps</h2>
 {maps_html}
 <h2>Stations: observed and modelled</h2>
@@ -350,8 +488,13 @@ the district sums.</p>
 """
 
 
-def write_report(out_path, **kwargs) -> Path:
-    """Build the report and write it atomically; returns the path."""
+def write_report(out_path, pdf_engine: str | None = None, **kwargs) -> Path:
+    """Build the report and write it atomically; returns the path of the HTML.
+
+    ``pdf_engine``: None = HTML only; ``auto``/``weasyprint``/``chromium`` = also write the PDF
+    beside it (products.pdf.write_pdf; skipped with a logged note when no engine is installed).
+    A PDF engine failure is logged and does not fail the report; a stale PDF is removed.
+    """
     text = build_report(**kwargs)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -359,4 +502,17 @@ def write_report(out_path, **kwargs) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, out)
     log.info("wrote %s (%.0f kB)", out, out.stat().st_size / 1024)
+    if pdf_engine is not None:
+        from .pdf import write_pdf
+
+        pdf = out.with_suffix(".pdf")
+        try:
+            written = write_pdf(out, pdf, engine=pdf_engine)
+        except Exception as err:  # noqa: BLE001 - the PDF is optional; the HTML is the product
+            log.warning("PDF of %s failed (%s: %s); only the HTML was written.", out,
+                        type(err).__name__, err)
+            written = None
+        if written is None and pdf.exists():
+            pdf.unlink()
+            log.info("removed %s from an earlier run (it no longer matches the HTML).", pdf)
     return out

@@ -94,6 +94,10 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
     kind = np.where(np.isin(valve, list(inlets)), "ambient",
                     np.where(np.isin(valve, list(tanks)), "tank", "other"))
     value, extrap, cal = calm.calibrate(rec, raw_v, qc, tanks, species=species)
+    if cal.cycles.empty:
+        log.warning("site %s: no calibration cycle found in %s (tank valves %s of stations.yaml "
+                    "never seen with usable records): every record is flagged 'missing'",
+                    site["id"], raw, sorted(tanks))
     qc[extrap] |= qcm.CAL_EXTRAPOLATED
     qc[np.isnan(value)] |= qcm.MISSING
     times = rec["time"].to_numpy()
@@ -204,3 +208,78 @@ def write_hourly_dir(ing: SiteIngest, site: dict, out_dir: str | os.PathLike, sp
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return paths
+
+
+def process_site_hourly_files(path, site: dict, species: str = "co2", min_coverage: float = 0.5,
+                              period: tuple | None = None) -> SiteIngest:
+    """Ingest already-hourly files of a site (our/ObsPack NetCDF, ICOS ATC text, plain CSV).
+
+    For every inlet of ``site`` the file (or, for ICOS, the rows) with that intake height is
+    read with :func:`stations.read`, put on the period's hourly axis (times floored to the hour;
+    several values in one hour are averaged); rows whose ``qcflag`` has bit 1 set (our
+    LOW_COVERAGE; the ICOS reader maps flags other than ``O`` to 1) are counted, not used. ``nvalue`` below ``min_coverage`` × the median ``nvalue`` of the file
+    is flagged too. The ingest summary counts per file: rows read, rows in the period, rows
+    flagged by the source, rows used.
+    """
+    from .read import detect_format, read
+    p = Path(path)
+    files = sorted(f for f in (p.iterdir() if p.is_dir() else [p])
+                   if f.suffix in (".nc", ".nc4", ".txt", ".csv"))
+    if not files:
+        raise FileNotFoundError(f"{path}: no hourly files (.nc, .txt, .csv) for site {site['id']}")
+    inlets = inlet_valves(site)
+    found: dict = {}
+    rows = []
+    for f in files:
+        fmt = detect_format(f)
+        for h in inlets.values():
+            try:
+                ds = read(f, format=fmt, species=species, intake_height=h if fmt != "csv" else None)
+            except ValueError as exc:
+                if "intake_height" in str(exc) or "sampling height" in str(exc):
+                    continue
+                raise
+            fh = float(ds.attrs.get("intake_height", h))
+            if not np.isclose(fh, h) or h in found:
+                continue
+            found[h] = (f, ds)
+    for h in inlets.values():
+        if h not in found:
+            raise ValueError(f"{path}: no file holds site {site['id']} inlet {h:g} m "
+                             f"(intake_height attribute / SamplingHeight column); files: "
+                             f"{[f.name for f in files]}")
+    if period is not None:
+        hours = pd.date_range(pd.Timestamp(period[0]), pd.Timestamp(period[1]), freq="h", inclusive="left")
+    else:
+        t_all = np.concatenate([ds["time"].values for _, ds in found.values()])
+        hours = pd.date_range(pd.Timestamp(t_all.min()).floor("h"), pd.Timestamp(t_all.max()).floor("h"), freq="h")
+    hourly_out = {}
+    for h, (f, ds) in found.items():
+        df = ds[["value", "value_std_dev", "nvalue", "qcflag"]].to_dataframe()
+        n_read = len(df)
+        df.index = pd.DatetimeIndex(df.index).floor("h")
+        inside = df.index.isin(hours)
+        df = df[inside]
+        q = pd.to_numeric(df["qcflag"], errors="coerce").fillna(1).to_numpy().astype(np.int64)
+        src_flag = ((q & LOW_COVERAGE) != 0) | ~np.isfinite(df["value"].to_numpy())
+        nv = df["nvalue"].to_numpy(float)
+        med = np.nanmedian(nv[nv > 0]) if (nv > 0).any() else 0
+        ok = df[~src_flag]
+        g = ok.groupby(level=0)
+        out = pd.DataFrame(index=hours)
+        out["value"] = g["value"].mean().reindex(hours)
+        out["value_std_dev"] = g["value_std_dev"].mean().reindex(hours)
+        out["nvalue"] = g["nvalue"].sum().reindex(hours).fillna(0).astype(np.int64)
+        out["coverage"] = (out["nvalue"] / med).clip(upper=1.0) if med > 0 else \
+            np.where(out["value"].notna(), 1.0, 0.0)
+        out["qcflag"] = np.where(out["value"].isna() | (out["coverage"] < min_coverage), LOW_COVERAGE, 0)
+        out.index.name = "time"
+        hourly_out[h] = out
+        rows.append({"file": f.name, "intake_height": h, "lines_read": n_read,
+                     "rows_in_period": int(inside.sum()), "rows_flagged_by_source": int(src_flag.sum()),
+                     "rows_used": int(len(ok))})
+    empty = calm.Calibration(pd.DataFrame(columns=["time", "gain", "offset", "n_tanks", "rms_residual", "tanks"]),
+                             pd.DataFrame(), pd.DataFrame(columns=["time", "bias"]),
+                             {"n": 0, "bias": float("nan"), "scatter": float("nan"),
+                              "goal": calm.WMO_GOAL.get(species, float("nan")), "exceeds_goal": False})
+    return SiteIngest(pd.DataFrame(), pd.DataFrame(rows), empty, hourly_out, [])

@@ -53,6 +53,9 @@ _FORMATS = {
 }
 
 
+_DTYPES = {"DATE": object, "TIME": object}    # numeric columns: inferred (float64 in C)
+
+
 class PicarroFormatError(ValueError):
     """A raw file cannot be read; the message names the file, the line or column, and the fix."""
 
@@ -158,14 +161,14 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
                                  f"(one of {sorted(c for v in SPECIES_COLUMNS.values() for c in v)})")
     numeric = [c for c in header if c not in ("DATE", "TIME")]
     try:
-        try:   # fast path: every numeric field parses as a number
-            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, engine="c", skip_blank_lines=False,
-                             dtype={c: "float64" for c in numeric} | {"DATE": str, "TIME": str})
+        try:   # fast path: every numeric field parses as a number (DATE/TIME not converted)
+            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, engine="c",
+                             skip_blank_lines=False, dtype=_DTYPES)
         except ValueError as exc:
             if isinstance(exc, pd.errors.ParserError):
                 raise
-            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, dtype=str, engine="c",
-                             skip_blank_lines=False)
+            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, engine="c",
+                             skip_blank_lines=False, dtype=object)
     except pd.errors.ParserError as exc:
         m = re.search(r"line (\d+), saw (\d+)", str(exc))
         where = f"line {m.group(1)} has {m.group(2)} fields, the header {len(header)}" if m else str(exc)
@@ -176,25 +179,33 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
     num = np.empty((n, len(numeric)))
     for j, c in enumerate(numeric):
         col = df[c]
-        num[:, j] = col.to_numpy(float) if col.dtype == "float64" else \
+        num[:, j] = col.to_numpy(float) if col.dtype.kind in "fiu" else \
             pd.to_numeric(col, errors="coerce").to_numpy(float)
     nan = np.isnan(num)
+    long = np.zeros(n, bool)      # more fields than the header: the C parser raises (see above)
     bad = nan.any(axis=1)
-    short = (nan[:, -1] if header[-1] in numeric else df[header[-1]].isna().to_numpy()).copy()
-    if not text.endswith("\n"):
+    short = nan[:, numeric.index(header[-1])].copy() if header[-1] in numeric else \
+        np.zeros(n, bool)
+    if not text.endswith("\n") and n:
         short[-1] = True      # the last line was cut before its newline: its last field may be cut
-    blank = nan.all(axis=1) & df["DATE"].isna().to_numpy()
+    blank = nan.all(axis=1)
+    if blank.any():           # all numbers missing: an empty line, or only DATE TIME left
+        text_lines = text.split("\n")
+        for i in np.flatnonzero(blank):
+            if text_lines[i + 1].strip():
+                blank[i], short[i] = False, True
     truncated = short & ~blank
     unparsable = bad & ~short & ~blank
     for kind, mask in (("truncated line (fewer fields than the header)", truncated),
-                       ("a field is not a number", unparsable)):
+                       ("a field is not a number or more fields than the header", unparsable)):
         for ln in line[mask][:20]:
             problems.append(f"{path}:{ln}: {kind}")
         if mask.sum() > 20:
             problems.append(f"{path}: ... {mask.sum() - 20} more lines: {kind}")
     if (truncated.any() or unparsable.any()) and on_bad_lines == "error":
         i = int(np.flatnonzero(truncated | unparsable)[0])
-        kind = "is truncated" if truncated[i] else "has a field that is not a number"
+        kind = "is truncated" if truncated[i] else ("has more fields than the header (merged lines?)"
+                                                     if long[i] else "has a field that is not a number")
         raise PicarroFormatError(
             f"{path}: line {line[i]} {kind} ({int(truncated.sum())} truncated, {int(unparsable.sum())} "
             "unparsable lines in this file). Pass on_bad_lines='skip' to drop and count such lines.")
@@ -207,8 +218,9 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
     # time stamps: EPOCH_TIME is UTC; DATE/TIME must agree with it
     t = pd.to_datetime(np.round(out["EPOCH_TIME"].to_numpy() * 1000).astype("int64"), unit="ms")
     if len(ki):
-        d0, t0 = df["DATE"].iloc[ki[0]], df["TIME"].iloc[ki[0]]
-        stamp = pd.to_datetime(f"{d0} {t0}", errors="coerce")
+        first = text.split("\n", ki[0] + 2)[ki[0] + 1].split()
+        d0, t0 = (first + ["", ""])[header.index("DATE")], (first + ["", ""])[header.index("TIME")]
+        stamp = pd.to_datetime(f"{d0} {t0}", format="ISO8601", errors="coerce")
         if pd.isna(stamp):
             raise PicarroFormatError(f"{path}: line {line[ki[0]]}: DATE/TIME {d0!r} {t0!r} is not a date")
         shift = (stamp - t[0]) / pd.Timedelta(hours=1)
@@ -218,8 +230,7 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
                 f"({t[0]} UTC) by {shift:+.2f} h: the analyser clock logs local time. Set the "
                 "analyser to UTC or convert DATE/TIME before ingest (EPOCH_TIME is used as UTC).")
     out.insert(0, "time", t)
-    out.insert(1, "file", path.name)
-    out.insert(2, "line", line[ki])
+    out.insert(1, "line", line[ki])
     return out, stats
 
 
@@ -239,16 +250,22 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
     files = list_raw_files(path)
     problems: list[str] = []
     frames, stats = [], []
-    for f in files:
+    codes = []
+    for k, f in enumerate(files):
         df, st = _read_one(f, on_bad_lines, problems)
         frames.append(df)
+        codes.append(np.full(len(df), k, np.int32))
         stats.append(st)
-    frames = [f for f in frames if len(f)]
+    names = [f.name for f in files]
+    if len(set(names)) < len(names):
+        names = [str(f) for f in files]
+        for st, nm in zip(stats, names):
+            st["file"] = nm
     summary = pd.DataFrame(stats).set_index("file")
-    if not frames:
+    if not any(len(f) for f in frames):
         raise PicarroFormatError(f"{path}: no readable records in {len(files)} file(s)")
-    rec = pd.concat(frames, ignore_index=True)
-    rec["file"] = rec["file"].astype("category")
+    rec = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    rec.insert(1, "file", pd.Categorical.from_codes(np.concatenate(codes), categories=names))
     summary["lines_parsed"] = rec.groupby("file").size().reindex(summary.index, fill_value=0)
     # out of order: earlier than the latest record before it (in file-name, line order)
     tt = rec["time"].to_numpy()
@@ -259,7 +276,12 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
         .reindex(summary.index, fill_value=0).astype(int)
     summary["lines_out_of_order"] = pd.Series(ooo & ~dup, index=rec["file"]).groupby(level=0).sum() \
         .reindex(summary.index, fill_value=0).astype(int)
-    rec = rec.loc[~dup].sort_values("time", kind="stable").reset_index(drop=True)
+    if dup.any():
+        rec = rec.loc[~dup]
+    if n_ooo_any := bool(ooo.any()):
+        rec = rec.sort_values("time", kind="stable")
+    if dup.any() or n_ooo_any:
+        rec = rec.reset_index(drop=True)
     summary["records"] = summary["lines_parsed"] - summary["lines_duplicate"]
     n_dup, n_ooo = int(summary["lines_duplicate"].sum()), int(summary["lines_out_of_order"].sum())
     if n_dup or n_ooo:

@@ -75,7 +75,30 @@ def _standardise(da: xr.DataArray, path: Path) -> xr.DataArray:
     return out
 
 
-def read_footprint(path: str | os.PathLike, receptor: str | None = None) -> xr.DataArray:
+def to_clock_hours(foot: xr.DataArray) -> xr.DataArray:
+    """Re-bin hourly layers that start off the hour (pystilt bins from the release time, e.g.
+    hh:30) onto clock hours, splitting each layer between the two hours it overlaps in
+    proportion to the overlap (uniform within the layer; mass is conserved exactly)."""
+    t = pd.to_datetime(foot["time"].values)
+    off = (t - t.floor("h")) / pd.Timedelta("1min")
+    if np.all(off == 0):
+        return foot
+    h0 = t.floor("h")
+    hours = pd.date_range(h0.min(), h0.max() + pd.Timedelta("1h"), freq="h")
+    out = np.zeros((len(hours),) + foot.shape[1:])
+    vals = foot.values
+    for k in range(len(t)):
+        i = hours.get_loc(h0[k])
+        w = float(off[k]) / 60.0
+        out[i] += (1 - w) * vals[k]
+        out[i + 1] += w * vals[k]
+    return xr.DataArray(out, dims=foot.dims,
+                        coords={"time": hours.values, "lat": foot["lat"].values,
+                                "lon": foot["lon"].values}, name="foot", attrs=dict(foot.attrs))
+
+
+def read_footprint(path: str | os.PathLike, receptor: str | None = None,
+                   clock_hours: bool = False) -> xr.DataArray:
     """Read one receptor's footprint as ``foot(time, lat, lon)`` in ppm / (µmol m-2 s-1).
 
     Parameters
@@ -83,7 +106,14 @@ def read_footprint(path: str | os.PathLike, receptor: str | None = None) -> xr.D
     path : footprint file (``.parquet`` or NetCDF).
     receptor : receptor id to select from a multi-receptor file (site-day files); required when
         the file holds more than one receptor.
+    clock_hours : re-bin layers that start off the hour onto clock hours (:func:`to_clock_hours`),
+        as the Jacobian needs; pystilt's own files bin from the release time.
     """
+    foot = _read_footprint(path, receptor)
+    return to_clock_hours(foot) if clock_hours else foot
+
+
+def _read_footprint(path, receptor):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"footprint file {path} does not exist")

@@ -107,3 +107,53 @@ def test_read_raw_picarro_calibrated(tower_run, tower):
     raw = stations.read(d / "raw" / "NST")
     assert raw.attrs["calibrated"] == 0
     assert ((raw["qcflag"].values & qc.ALARM) != 0).sum() == ing.summary["flag_alarm"].sum()
+
+
+def test_all_missing_day_is_flagged_not_lost(tower_run, tower, tmp_path):
+    import shutil
+    d, _, _ = tower_run
+    raw = tmp_path / "raw"
+    shutil.copytree(d / "raw" / "NST", raw)
+    for f in raw.glob("*-20250102-*.dat"):
+        f.unlink()
+    ing = hourly.process_site(raw, tower, period=("2025-01-01", "2025-01-03"))
+    hr = ing.hourly[220.0]
+    day2 = hr.loc["2025-01-02"]
+    assert len(day2) == 24 and day2["value"].isna().all() and (day2["nvalue"] == 0).all()
+    assert ((day2["qcflag"] & hourly.LOW_COVERAGE) != 0).all()
+    assert hr.loc["2025-01-01", "value"].notna().sum() >= 22
+    # files outside the period (by their names) are not read at all
+    ing1 = hourly.process_site(d / "raw" / "NST", tower, period=("2025-01-01", "2025-01-01T06:00"),
+                               margin_hours=1)
+    assert len(ing1.summary) == 8                       # files 00..07 h (period + 1 h margin)
+    assert len(ing1.hourly[220.0]) == 6
+
+
+def test_bad_site_metadata_gives_clear_error(tower_run, tower):
+    d, _, _ = tower_run
+    broken = dict(tower, calibration={"tanks": [], "target": None})
+    ing = hourly.process_site(d / "raw" / "NST", broken)
+    # no tanks: nothing is calibrated, every ambient record is flagged missing, hours low coverage
+    assert ing.calibration.cycles.empty
+    assert (ing.hourly[220.0]["qcflag"] & hourly.LOW_COVERAGE).all()
+    assert ing.summary["flag_missing"].sum() == ing.summary["records"].sum()
+
+
+def test_already_hourly_inputs(tower_run, tower, tmp_path):
+    """A site delivering ObsPack-like NetCDF (one per inlet) goes through the same output."""
+    _, _, ing = tower_run
+    src = tmp_path / "src"
+    hourly.write_hourly_dir(ing, tower, src)
+    (src / "ingest_summary.csv").unlink()
+    (src / "calibration_cycles.csv").unlink()
+    (src / "target_tank.csv").unlink()
+    again = hourly.process_site_hourly_files(src, tower, period=("2025-01-01", "2025-01-03"))
+    for h in (220.0, 50.0):
+        a, b = again.hourly[h], ing.hourly[h]
+        ok = (b["qcflag"] & hourly.LOW_COVERAGE) == 0
+        np.testing.assert_allclose(a["value"][ok], b["value"][ok])
+        assert len(a) == 48
+    assert again.summary["lines_read"].tolist() == [48, 48]
+    out = tmp_path / "out"
+    hourly.write_hourly_dir(again, tower, out)
+    assert (out / "NST_220m.nc").exists() and (out / "ingest_summary.csv").exists()

@@ -115,3 +115,29 @@ def test_other_species_file(tmp_path):
     rr = picarro.read_raw(p)
     with pytest.raises(ValueError, match="species"):
         picarro.species_column(rr.records, "n2o", where=str(p))
+
+
+def test_merged_lines_and_blank_lines(tmp_path):
+    p = tmp_path / "X-20250101-040000Z-DataLog_User.dat"
+    picarro.write_dat(p, records(10))
+    lines = p.read_text().split("\n")
+    blank = lines[:4] + [""] + lines[4:]                       # an empty line (file line 5)
+    p.write_text("\n".join(blank))
+    rr = picarro.read_raw(p)
+    s = rr.summary.iloc[0]
+    assert (s.lines_read, s.lines_blank, s.records) == (11, 1, 10)
+    merged = lines[:3] + [lines[3] + " " + lines[4]] + lines[5:]   # two records on file line 4
+    p.write_text("\n".join(merged))
+    with pytest.raises(picarro.PicarroFormatError, match=r"X-20250101-040000Z-DataLog_User.dat: line 4 has 50 fields, the header 25"):
+        picarro.read_raw(p)
+
+
+def test_only_date_time_left_is_truncated(tmp_path):
+    p = tmp_path / "X.dat"
+    picarro.write_dat(p, records(5))
+    lines = p.read_text().split("\n")
+    lines[3] = lines[3][:40]                                   # DATE and TIME only
+    p.write_text("\n".join(lines))
+    rr = picarro.read_raw(p, on_bad_lines="skip")
+    s = rr.summary.iloc[0]
+    assert (s.lines_truncated, s.lines_blank, s.records) == (1, 0, 4)

@@ -46,3 +46,8 @@ def test_one_receptor_footprint_cached_and_failure_recorded(tmp_path):
     assert s2["n_computed"] == 0 and s2["n_done"] == 1
     with xr.open_dataset(out) as ds:
         np.testing.assert_array_equal(ds.foot.values, first)
+    # deterministic: a fresh run in another work directory gives the same footprint
+    out2 = tmp_path / "fp2" / "YXU" / "20250101.nc"
+    run_site_day(rec.iloc[:1], files, GRID, settings, out2, tmp_path / "work2", check_met=False)
+    with xr.open_dataset(out2) as ds:
+        np.testing.assert_array_equal(ds.foot.values, first)

@@ -148,3 +148,30 @@ def test_numba_kernel_matches_plain_function():
     np.testing.assert_allclose(a[1], b[1])
     assert a[2] == pytest.approx(b[2]) and a[2] > 0
     assert np.all(np.diff(a[0]) > 0)
+
+
+def test_pystilt_parquet_round_trip_and_clock_hours(tmp_path):
+    import json
+
+    from stilt.footprint.io import write_footprint
+
+    g = StateGrid.from_config(GRID)
+    times = pd.date_range("2025-01-01 02:30", periods=2, freq="h")
+    foot = _foot(7, times)
+    grid = dict(crs="+proj=longlat", xmin=g.lon_min, xmax=g.lon_max, ymin=g.lat_min,
+                ymax=g.lat_max, xres=g.res, yres=g.res)
+    foot.attrs.update(
+        stilt_name="", stilt_receptor=json.dumps(
+            {"kind": "point", "time": "2025-01-01T04:30:00", "altitude_ref": "agl",
+             "longitude": 113.1, "latitude": 23.1, "altitude": 50.0}),
+        stilt_footprint=json.dumps(
+            {"cells_per_target": 4, "geometry": None, "geometry_hash": None, "grid": grid,
+             "smooth_factor": 1, "time_integrate": False, "transforms": []}))
+    write_footprint(tmp_path / "f.parquet", foot)
+    back = read_footprint(tmp_path / "f.parquet")
+    np.testing.assert_array_equal(back.values, foot.values)
+    clock = read_footprint(tmp_path / "f.parquet", clock_hours=True)
+    assert list(pd.to_datetime(clock.time.values).strftime("%H:%M")) == ["02:00", "03:00", "04:00"]
+    np.testing.assert_allclose(clock.values.sum(), foot.values.sum(dtype=float), rtol=1e-6)
+    np.testing.assert_allclose(clock.values[1], 0.5 * foot.values[0] + 0.5 * foot.values[1],
+                               rtol=1e-6)

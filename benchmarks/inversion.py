@@ -1,0 +1,208 @@
+"""Benchmarks of the inversion engine (issue 4), printing ratios measured in one run.
+
+    python benchmarks/inversion.py                 # all three sections
+    python benchmarks/inversion.py --section dense --dense-state 12000 --dense-obs 2000
+    python benchmarks/inversion.py --section month --time-budget 120
+
+1. dense: `inversion.solve` (Kronecker operator, Cholesky in observation space) against a plain dense
+   NumPy/SciPy implementation (explicit Q, explicit inverse) on the largest problem chosen; prints the
+   speed-up and the max relative difference of x_post, aggregated posterior covariance, DOFS, χ².
+2. kernels: one H·v and one Hᵀ·v (numba, parallel) on a month-scale STILT-like H, against the
+   memory-bandwidth bound = bytes of H / streaming bandwidth measured here (large-array read).
+3. month: the month-scale synthetic problem of issue 4 (4,464 obs; 17,400 cells × 248 three-hourly
+   steps = 4.3 M state elements; ~20k non-zeros per observation): posterior mean and 11 district
+   σ, wall time and peak memory against the 120 s / 8 GB target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import time
+
+# this file is named like the package: drop its own directory from the import path
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirname(os.path.abspath(__file__))]
+
+import numpy as np
+import scipy.sparse as sp
+
+from inversion import KroneckerCovariance, solve  # noqa: E402
+from inversion.kernels import SparseOperator  # noqa: E402
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def stilt_like_H(rng, n_obs, ny, nx, n_step, steps_back=9, box=47, sites=6):
+    """Footprint-like rows: for each obs, `steps_back` steps × a box×box plume drifting from a site."""
+    n_cells = ny * nx
+    site_y = rng.integers(box, ny - box, sites)
+    site_x = rng.integers(box, nx - box, sites)
+    per_obs = steps_back * box * box
+    indptr = np.arange(n_obs + 1, dtype=np.int64) * per_obs
+    indices = np.empty(n_obs * per_obs, np.int64)
+    data = np.empty(n_obs * per_obs)
+    oy, ox = np.divmod(np.arange(box * box), box)
+    obs_step = np.sort(rng.integers(steps_back - 1, n_step, n_obs))
+    for i in range(n_obs):
+        s = i % sites
+        ang = rng.uniform(0, 2 * np.pi)
+        for b in range(steps_back):
+            cy = int(np.clip(site_y[s] + 2 * b * np.sin(ang) - box // 2, 0, ny - box))
+            cx = int(np.clip(site_x[s] + 2 * b * np.cos(ang) - box // 2, 0, nx - box))
+            k0 = i * per_obs + b * box * box
+            cells = (cy + oy) * nx + (cx + ox)
+            indices[k0:k0 + box * box] = (obs_step[i] - b) * n_cells + cells
+            r2 = (oy - box / 2) ** 2 + (ox - box / 2) ** 2
+            data[k0:k0 + box * box] = 1e-3 * np.exp(-r2 / (2 * (4 + 2 * b) ** 2)) * np.exp(-b / 4)
+    H = sp.csr_matrix((data, indices, indptr), shape=(n_obs, n_step * n_cells))
+    H.sort_indices()
+    return H, obs_step
+
+
+def district_rows(rng, ny, nx, n_step, n_district=11, n_extra=0):
+    """11 'districts' = vertical strips, aggregated over all steps (t CO2-like weights)."""
+    n_cells = ny * nx
+    ix = np.arange(n_cells) % nx
+    lab = np.minimum(ix * n_district // nx, n_district - 1)
+    W = sp.csr_matrix((np.ones(n_cells), (lab, np.arange(n_cells))), shape=(n_district, n_cells))
+    A = sp.kron(sp.csr_matrix(np.ones((1, n_step))), W, format="csr")
+    if n_extra:
+        A = sp.hstack([A, sp.csr_matrix((n_district, n_extra))], format="csr")
+    return A
+
+
+# ------------------------------------------------------------------------------------------------
+def section_dense(n_state_target: int, n_obs: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    ny, nx = 40, 50
+    n_step = max(1, n_state_target // (ny * nx))
+    sigma = 0.5 + rng.random((n_step, ny, nx))
+    Q = KroneckerCovariance(sigma, 1.02, 1.106, 6.0, 3.0, 12.0)
+    H, _ = stilt_like_H(rng, n_obs, ny, nx, n_step, steps_back=min(4, n_step), box=15, sites=3)
+    A = district_rows(rng, ny, nx, n_step)
+    x_a = np.zeros(Q.n)
+    y = rng.normal(size=n_obs) * 3
+    sig = np.full(n_obs, 1.5)
+    print(f"[dense] problem: n_obs={n_obs}, n_state={Q.n} ({n_step} steps x {ny}x{nx} cells), nnz(H)={H.nnz}")
+
+    t = time.perf_counter()
+    res = solve(H, y, x_a, Q, sig, aggregate=A, solver="cholesky")
+    t_ours = time.perf_counter() - t
+
+    t = time.perf_counter()
+    Qd = Q.to_dense()
+    Hd = H.toarray()
+    Ad = A.toarray()
+    QHt = Qd @ Hd.T
+    K = Hd @ QHt + np.diag(sig**2)
+    Ki = np.linalg.inv(K)
+    d = y - Hd @ x_a
+    x_ref = x_a + QHt @ (Ki @ d)
+    AQHt = Ad @ QHt
+    cov_ref = Ad @ Qd @ Ad.T - AQHt @ Ki @ AQHt.T
+    dofs_ref = np.trace(Hd @ QHt @ Ki)
+    chi2_ref = d @ Ki @ d / n_obs
+    t_dense = time.perf_counter() - t
+    del Qd, QHt
+
+    def rel(a, b):
+        return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+    print(f"[dense] inversion.solve {t_ours:.2f} s; dense NumPy reference {t_dense:.2f} s; "
+          f"speed-up {t_dense / t_ours:.1f}x")
+    print(f"[dense] max rel. difference: x_post {rel(res.x_post, x_ref):.1e}, agg_post_cov "
+          f"{rel(res.agg_post_cov, cov_ref):.1e}, DOFS {abs(res.dofs - dofs_ref) / dofs_ref:.1e}, "
+          f"chi2 {abs(res.chi2_reduced - chi2_ref) / chi2_ref:.1e}")
+
+
+def stream_bandwidth(n_bytes=1 << 30) -> float:
+    """Read bandwidth (bytes/s) of a large-array reduction (best of 3)."""
+    a = np.ones(n_bytes // 8)
+    best = np.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        a.sum()
+        best = min(best, time.perf_counter() - t)
+    return a.nbytes / best
+
+
+def section_kernels(H: sp.csr_matrix | None = None, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    if H is None:
+        H, _ = stilt_like_H(rng, 4464, 150, 116, 248)
+    op = SparseOperator(H)
+    bw = stream_bandwidth()
+    bound = op.nbytes / bw
+    v = rng.normal(size=H.shape[1])
+    w = rng.normal(size=H.shape[0])
+    op.matvec(v), op.rmatvec(w)  # compile
+    tm = min(_timeit(lambda: op.matvec(v)) for _ in range(3))
+    tr = min(_timeit(lambda: op.rmatvec(w)) for _ in range(3))
+    ts = min(_timeit(lambda: H @ v) for _ in range(2))
+    print(f"[kernels] H {H.shape[0]}x{H.shape[1]}, nnz {H.nnz / 1e6:.1f} M ({op.nbytes / 1e9:.2f} GB CSR); "
+          f"streaming bandwidth {bw / 1e9:.1f} GB/s -> bound {bound * 1e3:.0f} ms")
+    print(f"[kernels] H.v {tm * 1e3:.0f} ms = {tm / bound:.2f}x bound; H^T.v {tr * 1e3:.0f} ms = "
+          f"{tr / bound:.2f}x bound (target <= 2x); scipy H.v {ts * 1e3:.0f} ms")
+    return H, op
+
+
+def _timeit(f):
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+def section_month(time_budget: float, seed: int = 0, H=None, pcg_maxiter=400):
+    rng = np.random.default_rng(seed)
+    ny, nx, n_step, n_obs = 150, 116, 248, 4464
+    t0 = time.perf_counter()
+    if H is None:
+        H, _ = stilt_like_H(rng, n_obs, ny, nx, n_step)
+    sigma = 0.5 + rng.random((n_step, ny, nx))
+    Q = KroneckerCovariance(sigma, 1.02, 1.106, 6.0, 3.0, 12.0)
+    A = district_rows(rng, ny, nx, n_step)
+    y = H @ (sigma.ravel() * rng.normal(size=Q.n) * 0.3) + rng.normal(size=n_obs) * 1.5
+    t_build = time.perf_counter() - t0
+    print(f"[month] problem: n_obs={n_obs}, n_state={Q.n / 1e6:.2f} M, nnz(H)={H.nnz / 1e6:.1f} M "
+          f"({H.nnz / n_obs:.0f}/obs); built in {t_build:.1f} s")
+    t = time.perf_counter()
+    Q.matvec(np.ones(Q.n))
+    t_q = time.perf_counter() - t
+    print(f"[month] one Q.v: {t_q:.2f} s (FFT on {n_step} planes of {ny}x{nx})")
+    t = time.perf_counter()
+    res = solve(H, y, np.zeros(Q.n), Q, np.full(n_obs, 1.5), aggregate=A, solver="pcg",
+                pcg_tol=1e-6, pcg_maxiter=pcg_maxiter, dofs_probes=4)
+    dt = time.perf_counter() - t
+    mem = peak_rss_gb()
+    ok = dt <= time_budget and mem <= 8
+    print(f"[month] solve (pcg, {res.pcg_iterations} iterations in total): {dt:.1f} s "
+          f"(target {time_budget:.0f} s: {dt / time_budget:.2f}x), peak RSS {mem:.1f} GB (target 8 GB) -> "
+          f"{'MET' if ok else 'NOT MET'}")
+    print(f"[month] district sigma (post/prior): "
+          + ", ".join(f"{p:.3g}" for p in res.agg_post_sigma / res.agg_prior_sigma))
+    print(f"[month] timings: " + ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--section", choices=["all", "dense", "kernels", "month"], default="all")
+    ap.add_argument("--dense-state", type=int, default=10000)
+    ap.add_argument("--dense-obs", type=int, default=2000)
+    ap.add_argument("--time-budget", type=float, default=120.0)
+    ap.add_argument("--pcg-maxiter", type=int, default=400)
+    a = ap.parse_args()
+    if a.section in ("all", "dense"):
+        section_dense(a.dense_state, a.dense_obs)
+    H = None
+    if a.section in ("all", "kernels"):
+        H, _ = section_kernels()
+    if a.section in ("all", "month"):
+        section_month(a.time_budget, H=H, pcg_maxiter=a.pcg_maxiter)
+
+
+if __name__ == "__main__":
+    main()

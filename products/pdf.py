@@ -1,0 +1,111 @@
+"""The report as PDF, beside the HTML, when a PDF engine is available.
+
+Engines, in the order tried by ``engine="auto"``:
+
+- ``weasyprint`` — the optional extra ``pip install gzcarbon[pdf]`` (needs the Pango libraries;
+  Debian: ``apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0``);
+- ``chromium`` — headless Chromium's print engine (Debian: ``apt-get install -y chromium``),
+  driven by :mod:`products.browser`.
+
+When neither is installed the PDF is skipped with a logged note and ``None`` is returned; the
+HTML report is the product, the PDF a convenience.
+
+    python -m products.pdf results/2025-01/report.html      # -> results/2025-01/report.pdf
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import sys
+from pathlib import Path
+
+from .browser import BrowserError, find_chromium, render_page
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("weasyprint", "chromium")
+
+
+def available_engines() -> list[str]:
+    """The PDF engines installed here, in order of preference."""
+    out = []
+    if importlib.util.find_spec("weasyprint") is not None:
+        out.append("weasyprint")
+    if find_chromium():
+        out.append("chromium")
+    return out
+
+
+def _weasyprint(html_path: Path, tmp: Path) -> None:
+    import weasyprint
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    # base_url only for relative links; the report has none (images are data: URIs)
+    weasyprint.HTML(filename=str(html_path), base_url=str(html_path.parent)).write_pdf(str(tmp))
+
+
+def _chromium(html_path: Path, tmp: Path) -> None:
+    res = render_page(html_path, pdf=tmp)
+    if res.failed_requests:
+        log.warning("while printing %s: failed requests %s", html_path, res.failed_requests)
+
+
+def write_pdf(html_path, pdf_path=None, engine: str = "auto") -> Path | None:
+    """Print `html_path` to `pdf_path` (default: same name, .pdf) atomically.
+
+    ``engine``: ``auto`` (first available of ENGINES), ``weasyprint``, ``chromium`` or ``none``.
+    Returns the PDF path, or None when PDF output is off or no engine is installed (logged).
+    A named engine that is not installed raises RuntimeError saying what to install.
+    """
+    html_path = Path(html_path)
+    if engine == "none":
+        log.info("PDF output is off (engine 'none'); only %s was written.", html_path)
+        return None
+    if engine not in ("auto", *ENGINES):
+        raise ValueError(f"PDF engine {engine!r} unknown; use one of auto, none, {', '.join(ENGINES)}.")
+    have = available_engines()
+    if engine == "auto":
+        if not have:
+            log.info("PDF skipped: no PDF engine installed. Install the extra "
+                     "(pip install 'gzcarbon[pdf]', i.e. weasyprint) or Chromium "
+                     "(apt-get install -y chromium) to get %s beside the HTML.",
+                     html_path.with_suffix(".pdf").name)
+            return None
+        engine = have[0]
+    elif engine not in have:
+        hint = ("pip install 'gzcarbon[pdf]'" if engine == "weasyprint"
+                else "apt-get install -y chromium (or set GZ_CHROMIUM)")
+        raise RuntimeError(f"PDF engine {engine!r} is not installed; {hint}.")
+    out = Path(pdf_path) if pdf_path else html_path.with_suffix(".pdf")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp.pdf")
+    try:
+        {"weasyprint": _weasyprint, "chromium": _chromium}[engine](html_path, tmp)
+        with open(tmp, "rb") as fh:
+            if fh.read(5) != b"%PDF-":
+                raise RuntimeError(f"{engine} wrote {tmp} but it is not a PDF.")
+        os.replace(tmp, out)
+    except (BrowserError, OSError, RuntimeError):
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("wrote %s with %s (%.0f kB)", out, engine, out.stat().st_size / 1024)
+    return out
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Print the monthly HTML report to PDF.")
+    ap.add_argument("html")
+    ap.add_argument("pdf", nargs="?")
+    ap.add_argument("--engine", default="auto", choices=("auto", "none", *ENGINES))
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    return 0 if write_pdf(a.html, a.pdf, a.engine) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""The report renders in headless Chromium with no failed or external request, and prints to PDF.
+
+Skipped when Chromium is not installed (Debian: apt-get install -y chromium).
+"""
+
+import logging
+import time
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from products.browser import BrowserError, find_chromium, render_page
+from products.maps import make_all_figures
+from products.pdf import available_engines, write_pdf
+from products.report import write_report
+
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed "
+                                    "(apt-get install -y chromium)")
+
+
+def _write(fake_run, tmp_path, **kw):
+    maps = tmp_path / "maps"
+    make_all_figures(fake_run["posterior"], fake_run["districts"], fake_run["modelled"],
+                     fake_run["selected"], fake_run["stations"], fake_run["geojson"], maps,
+                     days=["20250101"], hours_per_day=4)
+    return write_report(tmp_path / "report.html", month="2025-01",
+                        districts_csv=fake_run["districts"],
+                        diagnostics_json=fake_run["diagnostics"], modelled_csv=fake_run["modelled"],
+                        selected_csv=fake_run["selected"], stations_yaml=fake_run["stations"],
+                        maps_dir=maps, power_heatmap=fake_run["heatmap"],
+                        power_summary=fake_run["summary"], days=["20250101"], hours_per_day=4,
+                        budgets={"2025": {"Liwan": 4000}}, **kw)
+
+
+@needs_chromium
+def test_report_renders_in_chromium(fake_run, tmp_path):
+    html = _write(fake_run, tmp_path)
+    t0 = time.monotonic()
+    res = render_page(html, screenshot=tmp_path / "shot.png")
+    assert time.monotonic() - t0 < 60
+    assert res.failed_requests == []
+    assert res.external_requests == []
+    assert res.console_errors == []
+    assert res.requests[0] == html.resolve().as_uri()
+    # every inlined image is loaded (data: URIs show up as requests)
+    assert sum(u.startswith("data:image/png") for u in res.requests) >= 11
+    w, h = res.content_size
+    assert w == 1200 and h > 3000          # a long page: tables and 11 figures laid out
+    img = imread(res.screenshot)[..., :3]
+    assert img.shape[1] == 1200 and img.shape[0] > 3000
+    white = (img > 0.98).all(axis=2).mean()
+    assert 0.2 < white < 0.98, f"white fraction {white:.3f}"   # not blank, not a black page
+    assert img.std() > 0.1
+    # the headline colour of the h2 rules (#3a78b5) is drawn: CSS was applied
+    blue = (np.abs(img - np.array([0x3a, 0x78, 0xb5]) / 255).max(axis=2) < 0.03).sum()
+    assert blue > 1000
+
+
+@needs_chromium
+def test_failed_and_external_requests_are_detected(tmp_path):
+    page = tmp_path / "bad.html"
+    page.write_text('<!DOCTYPE html><html><body><p>x</p><img src="http://127.0.0.1:9/a.png">'
+                    '<img src="missing.png"></body></html>')
+    res = render_page(page)
+    assert any("127.0.0.1:9/a.png" in f for f in res.failed_requests)
+    assert any("missing.png" in f for f in res.failed_requests)
+    assert res.external_requests == ["http://127.0.0.1:9/a.png"]
+
+
+def test_render_page_without_chromium_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr("products.browser.find_chromium", lambda: None)
+    with pytest.raises(BrowserError, match="apt-get install -y chromium"):
+        render_page(tmp_path / "x.html")
+
+
+def _pages(pdf):
+    return pdf.read_bytes().count(b"/Type /Page\n") + pdf.read_bytes().count(b"/Type /Page ") + \
+        pdf.read_bytes().count(b"/Type/Page\n") + pdf.read_bytes().count(b"/Type/Page/")
+
+
+@pytest.mark.parametrize("engine", ["weasyprint", "chromium"])
+def test_pdf_beside_the_html(fake_run, tmp_path, engine):
+    if engine not in available_engines():
+        pytest.skip(f"PDF engine {engine} not installed")
+    html = _write(fake_run, tmp_path, pdf_engine=engine)
+    pdf = html.with_suffix(".pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and len(data) > 100_000   # the figures are in it
+    assert b"%%EOF" in data[-1024:]
+    assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
+
+
+def test_pdf_skipped_with_note_when_no_engine(fake_run, tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("products.pdf.available_engines", lambda: [])
+    stale = tmp_path / "report.pdf"
+    stale.write_bytes(b"%PDF-1.4 old")
+    with caplog.at_level(logging.INFO, logger="products"):
+        html = _write(fake_run, tmp_path, pdf_engine="auto")
+    assert html.is_file() and not stale.exists()
+    assert "PDF skipped: no PDF engine installed" in caplog.text
+    assert "gzcarbon[pdf]" in caplog.text
+    assert write_pdf(html, engine="none") is None
+    with pytest.raises(RuntimeError, match="not installed"):
+        write_pdf(html, engine="weasyprint")
+    with pytest.raises(ValueError, match="unknown"):
+        write_pdf(html, engine="word")

@@ -1,0 +1,173 @@
+"""The pipeline on a real one-node SLURM cluster (localhost), against a local run of the same config.
+
+Slow and needs root plus Debian's slurm-wlm and munge (``.ci/install_slurm.sh``); it skips with the
+reason otherwise. Run it with ``pytest -m slow tests/test_slurm.py``. The cluster is started and
+stopped by tests/slurm_cluster.py (daemons stopped by PID).
+"""
+
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from slurm_cluster import SlurmUnavailable, local_slurm, stopped  # noqa: E402
+from test_end_to_end import MONTH, ROOT, _tiny_config  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+# The flags of docs/slurm.md for a cluster without accounting (no sacct): squeue status checks.
+SLURM_FLAGS = [
+    "--executor", "slurm", "--jobs", "2",
+    "--default-resources", "slurm_partition=debug",
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+]
+TIMEOUT = 2400  # s, a whole snakemake run
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """A running one-node SLURM for this module; skipped (with the reason) when unavailable."""
+    if os.environ.get("GZ_SKIP_SLURM"):
+        pytest.skip("GZ_SKIP_SLURM is set")
+    workdir = tmp_path_factory.mktemp("slurm")
+    try:
+        cm = local_slurm(workdir)
+        cluster = cm.__enter__()
+    except SlurmUnavailable as err:
+        pytest.skip(f"no local SLURM: {err}")
+    try:
+        yield cluster
+    finally:
+        cm.__exit__(None, None, None)
+        assert stopped(cluster), f"daemons still alive after stop: {cluster.pids}"
+
+
+def _run(cmd, cwd, cluster=None):
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, timeout=TIMEOUT)
+    if proc.returncode != 0:
+        extra = ""
+        if cluster is not None:
+            logs = sorted(Path(cwd).glob(".snakemake/slurm_logs/**/*.log"))
+            extra = "\n".join(f"--- {p}\n{p.read_text(errors='replace')[-1500:]}" for p in logs[-4:])
+            extra += f"\n--- slurmctld.log\n{cluster.log('slurmctld')[-2000:]}"
+        pytest.fail(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
+                    f"{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}\n{extra}")
+    return proc
+
+
+def _slurm_job_ids(text: str) -> list[str]:
+    """SLURM job ids the executor reports ("Job 3 has been submitted with SLURM jobid 12 ...")."""
+    return sorted(set(re.findall(r"with SLURM jobid (\d+)", text)), key=int)
+
+
+TWO_RULES = textwrap.dedent("""
+    import socket
+
+    rule all:
+        input: "sum.txt"
+
+    rule numbers:
+        output: "numbers.txt"
+        resources: mem_mb=100, runtime=5
+        shell: "python -c 'print(*range(1, 101), sep=chr(10))' > {output}; echo $SLURM_JOB_ID > numbers.jobid"
+
+    rule total:
+        input: "numbers.txt"
+        output: "sum.txt"
+        resources: mem_mb=100, runtime=5
+        run:
+            import os
+            vals = [int(x) for x in open(input[0]).read().split()]
+            with open(output[0], "w") as fh:
+                fh.write(f"{sum(vals)} {os.environ.get('SLURM_JOB_ID', '')}\\n")
+""")
+
+
+def test_two_rule_workflow_runs_as_slurm_jobs(slurm_cluster, tmp_path):
+    (tmp_path / "Snakefile").write_text(TWO_RULES)
+    cmd = [sys.executable, "-m", "snakemake", "-s", "Snakefile", *SLURM_FLAGS]
+    proc = _run(cmd, tmp_path, slurm_cluster)
+    total, job_id = (tmp_path / "sum.txt").read_text().split()
+    assert int(total) == 5050
+    # Both rules really ran inside SLURM jobs (SLURM sets SLURM_JOB_ID), as two different jobs.
+    first_id = (tmp_path / "numbers.jobid").read_text().strip()
+    assert first_id.isdigit() and job_id.isdigit() and first_id != job_id
+    ids = _slurm_job_ids(proc.stdout + proc.stderr)
+    assert {first_id, job_id} <= set(ids), ids
+    # The controller knows them (MinJobAge keeps finished jobs visible for 300 s).
+    sq = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
+    assert sq.returncode == 0 and "JobState=COMPLETED" in sq.stdout, sq.stdout + sq.stderr
+
+
+def _snakemake_tiny(tmp: Path, *extra: str, cluster=None):
+    cfgfile = _tiny_config(tmp)
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+           str(tmp), "--configfile", str(cfgfile), *extra]
+    return _run(cmd, tmp, cluster)
+
+
+@pytest.fixture(scope="module")
+def tiny_local_and_slurm(slurm_cluster, tmp_path_factory):
+    local = tmp_path_factory.mktemp("tiny_local")
+    _snakemake_tiny(local, "--cores", "2")
+    remote = tmp_path_factory.mktemp("tiny_slurm")
+    proc = _snakemake_tiny(remote, *SLURM_FLAGS, cluster=slurm_cluster)
+    return local, remote, proc
+
+
+def _assert_csv_equal(a: Path, b: Path):
+    da, db = pd.read_csv(a), pd.read_csv(b)
+    assert list(da.columns) == list(db.columns), a.name
+    assert len(da) == len(db) and len(da) > 0, a.name
+    for col in da.columns:
+        va, vb = da[col].to_numpy(), db[col].to_numpy()
+        if np.issubdtype(va.dtype, np.number):
+            assert np.array_equal(va, vb, equal_nan=np.issubdtype(va.dtype, np.floating)), \
+                f"{a.name}: column {col} differs"
+        else:
+            assert list(va) == list(vb), f"{a.name}: column {col} differs"
+
+
+TIMESTAMP_ATTRS = {"history", "date_created", "date_modified", "date_issued", "date_metadata_modified",
+                   "created", "creation_date", "run_time", "timestamp"}
+
+
+def _assert_netcdf_equal(a: Path, b: Path):
+    with xr.open_dataset(a, decode_times=False) as da, xr.open_dataset(b, decode_times=False) as db:
+        assert sorted(da.data_vars) == sorted(db.data_vars)
+        assert sorted(da.coords) == sorted(db.coords)
+        for name in list(da.data_vars) + list(da.coords):
+            va, vb = da[name].values, db[name].values
+            assert va.shape == vb.shape, name
+            eq_nan = np.issubdtype(va.dtype, np.floating)
+            assert np.array_equal(va, vb, equal_nan=eq_nan), f"{a.name}: {name} differs"
+        ka = {k: v for k, v in da.attrs.items() if k not in TIMESTAMP_ATTRS}
+        kb = {k: v for k, v in db.attrs.items() if k not in TIMESTAMP_ATTRS}
+        assert ka.keys() == kb.keys()
+
+
+def test_tiny_pipeline_on_slurm_equals_local_run(tiny_local_and_slurm):
+    local, remote, proc = tiny_local_and_slurm
+    out = proc.stdout + proc.stderr
+    # The jobs went through SLURM: the executor reports an external SLURM job id per job.
+    ids = _slurm_job_ids(out)
+    assert len(ids) >= 10, out[-3000:]
+    for job_id in ids:  # every job ran and completed under the controller
+        sq = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
+        assert "JobState=COMPLETED" in sq.stdout, f"job {job_id}: {sq.stdout}{sq.stderr}"
+    rl, rr = local / "results" / MONTH, remote / "results" / MONTH
+    _assert_csv_equal(rl / "districts.csv", rr / "districts.csv")
+    _assert_csv_equal(rl / "power" / "emission_factors.csv", rr / "power" / "emission_factors.csv")
+    _assert_netcdf_equal(rl / "posterior.nc", rr / "posterior.nc")
+    # The city row carries a real, finite result (not two empty files that happen to agree).
+    city = pd.read_csv(rr / "districts.csv").iloc[-1]
+    assert city["district"] == "Guangzhou" and np.isfinite(city["posterior_t"])

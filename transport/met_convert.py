@@ -1,0 +1,156 @@
+"""Convert ERA5-style NetCDF meteorology on pressure levels to daily ARL files HYSPLIT reads.
+
+Input: one xarray Dataset (or paths opened together) on a regular lat/lon grid with dims
+``time``, ``pressure_level`` (or ``level``/``plev``, hPa), ``latitude``/``longitude`` (any order,
+either direction) holding, by default, ERA5 names and units:
+
+=========  ========================  ===========  ===========================================
+ARL        ERA5 variable             ERA5 units   conversion
+=========  ========================  ===========  ===========================================
+HGTS       ``z`` (levels)            m2 s-2       / g
+TEMP       ``t``                     K
+UWND/VWND  ``u``/``v``               m s-1
+WWND       ``w``                     Pa s-1       / 100 (hPa s-1)
+RELH       ``r``                     %
+SHGT       ``z_sfc`` (surface geop.) m2 s-2       / g
+PRSS/MSLP  ``sp``/``msl``            Pa           / 100
+T02M       ``t2m``                   K
+U10M/V10M  ``u10``/``v10``           m s-1
+RH2M       ``d2m`` with ``t2m``      K            Magnus formula (%)
+PBLH       ``blh``                   m
+SHTF       ``sshf``                  J m-2 / h    -sshf / 3600 (ERA5 is downward-positive,
+                                                  accumulated over the hour; ARL upward W m-2)
+USTR       ``zust``                  m s-1
+=========  ========================  ===========  ===========================================
+
+WRF output interpolated to pressure levels (e.g. with ``wrf-python`` ``vinterp``) works the same
+way once its variables are renamed with ``names=`` and its units match the table.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .synthetic_met import G, _packable
+
+logger = logging.getLogger(__name__)
+
+ERA5_NAMES = {"HGTS": "z", "TEMP": "t", "UWND": "u", "VWND": "v", "WWND": "w", "RELH": "r",
+              "SHGT": "z_sfc", "PRSS": "sp", "MSLP": "msl", "T02M": "t2m", "U10M": "u10",
+              "V10M": "v10", "D2M": "d2m", "PBLH": "blh", "SHTF": "sshf", "USTR": "zust"}
+REQUIRED = ("HGTS", "TEMP", "UWND", "VWND", "SHGT", "PRSS", "T02M", "U10M", "V10M", "PBLH",
+            "SHTF", "USTR")
+
+
+def _rh_from_dewpoint(t: np.ndarray, td: np.ndarray) -> np.ndarray:
+    es = lambda x: 6.112 * np.exp(17.67 * (x - 273.15) / (x - 29.65))  # noqa: E731  (hPa)
+    return np.clip(100.0 * es(td) / es(t), 0.0, 100.0)
+
+
+def _standard(ds: xr.Dataset, source: str) -> xr.Dataset:
+    ren = {}
+    for d in ds.dims:
+        if d in ("latitude", "lat"):
+            ren[d] = "lat"
+        elif d in ("longitude", "lon"):
+            ren[d] = "lon"
+        elif d in ("pressure_level", "level", "plev", "isobaricInhPa"):
+            ren[d] = "plev"
+        elif d in ("valid_time", "time"):
+            ren[d] = "time"
+    ds = ds.rename(ren)
+    for need in ("time", "lat", "lon", "plev"):
+        if need not in ds.dims:
+            raise ValueError(f"{source}: no `{need}` dimension (have {list(ds.dims)}); give "
+                             "time, pressure_level (hPa), latitude and longitude")
+    if float(ds["plev"].max()) > 2000:  # Pa -> hPa
+        ds = ds.assign_coords(plev=ds["plev"] / 100.0)
+    ds = ds.sortby("lat").sortby("lon").sortby("plev", ascending=False)
+    lat, lon = ds["lat"].values, ds["lon"].values
+    for name, ax in (("latitude", lat), ("longitude", lon)):
+        d = np.diff(ax)
+        if ax.size < 2 or not np.allclose(d, d[0], atol=1e-6):
+            raise ValueError(f"{source}: {name} is not a regular axis; regrid to a regular "
+                             "lat/lon grid first")
+    if not np.isclose(lat[1] - lat[0], lon[1] - lon[0]):
+        raise ValueError(f"{source}: latitude and longitude spacings differ "
+                         f"({lat[1] - lat[0]} vs {lon[1] - lon[0]}); ARL lat/lon grids need one")
+    return ds
+
+
+def era5_to_arl(ds: xr.Dataset | str | os.PathLike | list, out_dir: str | os.PathLike,
+                file_format: str = "%Y%m%d_gz.arl", names: Mapping[str, str] | None = None,
+                source: str = "ERA5") -> list[Path]:
+    """Write one ARL file per UTC day of ``ds`` into ``out_dir``; returns the paths written."""
+    import arlmet
+
+    from .synthetic_met import LEVEL_FIELDS, SURFACE_FIELDS, MetGrid
+
+    label = str(ds) if not isinstance(ds, xr.Dataset) else "met dataset"
+    if not isinstance(ds, xr.Dataset):
+        ds = xr.open_mfdataset(ds if isinstance(ds, list) else [ds], combine="by_coords")
+    nm = {**ERA5_NAMES, **(names or {})}
+    missing = [f"{k} (`{nm[k]}`)" for k in REQUIRED if nm[k] not in ds]
+    if missing:
+        raise ValueError(f"{label}: missing variable(s) {', '.join(missing)}; rename with "
+                         "names={ARL: variable} or add them (see transport.met_convert)")
+    ds = _standard(ds, label)
+    lat, lon = ds["lat"].values, ds["lon"].values
+    res = float(lat[1] - lat[0])
+    grid = MetGrid(float(lon[0]), float(lon[-1]), float(lat[0]), float(lat[-1]), res)
+    plev = [float(p) for p in ds["plev"].values]
+    axis = arlmet.PressureAxis(levels=[0.0, *plev])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    times = pd.to_datetime(ds["time"].values)
+    written = []
+    for day, idx in pd.Series(range(len(times)), index=times).groupby(times.normalize()):
+        path = out_dir / pd.Timestamp(day).strftime(file_format)
+        tmp = path.with_name(f".{path.name}.partial")
+        f = arlmet.File(tmp, mode="w", source=source[:4].ljust(4), grid=grid.arl_grid(),
+                        vertical_axis=axis)
+        try:
+            for it in idx.to_numpy():
+                snap = ds.isel(time=int(it)).load()
+                t = pd.Timestamp(times[it])
+
+                def sfc(key):
+                    v = snap[nm[key]]
+                    return np.asarray(v.values if "plev" not in v.dims else v.isel(plev=0).values,
+                                      float)
+                z_sfc = sfc("SHGT")
+                surface = {
+                    "SHGT": z_sfc / G, "PRSS": sfc("PRSS") / 100.0,
+                    "MSLP": sfc("MSLP") / 100.0 if nm["MSLP"] in snap else sfc("PRSS") / 100.0,
+                    "T02M": sfc("T02M"), "U10M": sfc("U10M"), "V10M": sfc("V10M"),
+                    "RH2M": (_rh_from_dewpoint(sfc("T02M"), sfc("D2M")) if nm["D2M"] in snap
+                             else np.full_like(z_sfc, 70.0)),
+                    "PBLH": sfc("PBLH"), "SHTF": -sfc("SHTF") / 3600.0, "USTR": sfc("USTR")}
+                lev = {"HGTS": snap[nm["HGTS"]].values / G, "TEMP": snap[nm["TEMP"]].values,
+                       "UWND": snap[nm["UWND"]].values, "VWND": snap[nm["VWND"]].values,
+                       "WWND": (snap[nm["WWND"]].values / 100.0 if nm["WWND"] in snap
+                                else np.zeros_like(snap[nm["TEMP"]].values)),
+                       "RELH": (snap[nm["RELH"]].values if nm["RELH"] in snap
+                                else np.full_like(snap[nm["TEMP"]].values, 60.0))}
+                rs = f.create_recordset(t, forecast=0)
+                for name in SURFACE_FIELDS:
+                    rs.create_datarecord(name, 0, forecast=0,
+                                         data=_packable(surface[name].astype(np.float32)))
+                for k in range(len(plev)):
+                    for name in LEVEL_FIELDS:
+                        rs.create_datarecord(name, k + 1, forecast=0,
+                                             data=_packable(np.asarray(lev[name][k], np.float32)))
+                f.flush()
+        finally:
+            f.close()
+        os.replace(tmp, path)
+        written.append(path)
+        logger.info("wrote %s (%d hours)", path, len(idx))
+    return written
