@@ -16,8 +16,8 @@ small: the baseline has no spike filter).
 from __future__ import annotations
 
 import argparse
+import warnings
 import concurrent.futures as cf
-import os
 import sys
 import time
 from pathlib import Path
@@ -97,6 +97,7 @@ def baseline(site, raw_dir, flush_seconds=60.0):
 
 
 def main():
+    warnings.simplefilter("ignore", np.exceptions.RankWarning)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--days", type=int, default=31)
     ap.add_argument("--sites", nargs="*", default=None)

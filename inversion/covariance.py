@@ -21,8 +21,21 @@ The exponential kernel is positive definite in any dimension, so Q is PD wheneve
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import scipy.fft as sfft
+
+
+def _default_workers() -> int:
+    """FFT threads: NUMBA_NUM_THREADS / OMP_NUM_THREADS if set, else the CPUs this process may use."""
+    for var in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit() and int(os.environ[var]) > 0:
+            return int(os.environ[var])
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 KM_PER_DEG_LON_EQ = 111.32
 KM_PER_DEG_LAT = 110.57
@@ -58,8 +71,9 @@ def exponential_space_corr_dense(ny: int, nx: int, dx_km: float, dy_km: float, L
 class SpatialExpCorrFFT:
     """Q_s·V for V of shape (..., ny, nx) by exact circulant embedding (zero padding)."""
 
-    def __init__(self, ny: int, nx: int, dx_km: float, dy_km: float, L_km: float, workers: int = -1):
+    def __init__(self, ny: int, nx: int, dx_km: float, dy_km: float, L_km: float, workers: int | None = None):
         self.ny, self.nx = int(ny), int(nx)
+        workers = _default_workers() if workers is None else workers
         self.L_km = float(L_km)
         self.workers = workers
         self.identity = self.L_km <= 0 or (ny * nx == 1)
@@ -102,7 +116,7 @@ class KroneckerCovariance:
     """
 
     def __init__(self, sigma, dx_km, dy_km, corr_length_km, step_hours, corr_time_hours,
-                 extra_sigma=None, workers: int = -1):
+                 extra_sigma=None, workers: int | None = None):
         sigma = np.asarray(sigma, dtype=np.float64)
         if sigma.ndim != 3:
             raise ValueError(f"KroneckerCovariance: sigma must be (n_step, ny, nx), got shape {sigma.shape}")
@@ -131,7 +145,7 @@ class KroneckerCovariance:
 
     @classmethod
     def from_grid(cls, sigma, lat_edges, lon_edges, corr_length_km, step_hours, corr_time_hours,
-                  extra_sigma=None, workers: int = -1):
+                  extra_sigma=None, workers: int | None = None):
         dx, dy = grid_spacing_km(lat_edges, lon_edges)
         return cls(sigma, dx, dy, corr_length_km, step_hours, corr_time_hours, extra_sigma, workers)
 

@@ -166,16 +166,19 @@ def _apply_R(R, V):
     return R[:, None] * V if R.ndim == 1 else R @ V
 
 
-def _quad_full(Q, A: sp.csr_matrix, budget):
-    """A Q Aᵀ (chunks of rows of A; Z = Q Aᵀ[:, chunk])."""
+def _quad_full(Q, Hop: SparseOperator, A: sp.csr_matrix, budget):
+    """(A Q Aᵀ, H Q Aᵀ) from one pass over chunks of rows of A (Z = Q Aᵀ[:, chunk])."""
     n_a = A.shape[0]
     AQA = np.empty((n_a, n_a))
+    HQA = np.empty((Hop.shape[0], n_a))
     At = A.T.tocsc()
     step = _chunk_size(A.shape[1], budget)
     for j0 in range(0, n_a, step):
         j1 = min(n_a, j0 + step)
-        AQA[:, j0:j1] = A @ Q.matmat(At[:, j0:j1].toarray())
-    return 0.5 * (AQA + AQA.T)
+        Z = Q.matmat(At[:, j0:j1].toarray())
+        AQA[:, j0:j1] = A @ Z
+        HQA[:, j0:j1] = Hop.matmat(Z)
+    return 0.5 * (AQA + AQA.T), HQA
 
 
 def _quad_diag(Q, B: sp.csr_matrix, budget):
@@ -253,7 +256,12 @@ def build_hqht_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix) -> np.ndarray
         N = np.zeros((n_obs, nc))
         L = np.zeros((n_obs, n_obs))
         D0 = np.zeros((n_obs, n_obs))
-        for t in range(int(first[has].min()), int(last[has].max()) + 1):
+        t_lo, t_hi = int(first[has].min()), int(last[has].max())
+        t_start = time.perf_counter()
+        for t in range(t_lo, t_hi + 1):
+            if (t - t_lo) % 50 == 49:
+                log.info("H Q Ht (structured): step %d/%d, %.1f s", t - t_lo + 1, t_hi - t_lo + 1,
+                         time.perf_counter() - t_start)
             run = has & (first < t) & (last >= t)
             P[run] *= rho
             act = np.flatnonzero(has & (first <= t) & (last >= t))
@@ -384,9 +392,9 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     d = y - y_prior_model
     timings["setup"] = time.perf_counter() - t
 
-    # prior covariance of the aggregates (both solvers)
+    # prior covariance of the aggregates and H Q Aᵀ (both solvers)
     t = time.perf_counter()
-    AQA = _quad_full(Q, A, budget) if A is not None else None
+    AQA, HQA = _quad_full(Q, Hop, A, budget) if A is not None else (None, None)
     varB = _quad_diag(Q, B, budget) if B is not None else None
     timings["aggregate_prior"] = time.perf_counter() - t
 
@@ -394,20 +402,17 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     iterations = 0
     if solver == "cholesky":
         t = time.perf_counter()
-        n_side = sum(M.shape[0] for M in (A, B) if M is not None)
+        n_side = B.shape[0] if B is not None else 0
         if hqht == "auto":
             hqht = "kronecker" if isinstance(Q, KroneckerCovariance) and n_obs > n_side else "chunks"
         if hqht == "kronecker":
             if not isinstance(Q, KroneckerCovariance):
                 raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance")
             K = build_hqht_kronecker(Q, Hop.csr)
-            HQA = _hq_of_rows(Q, Hop, A, budget) if A is not None else None
             HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
         else:
-            side = [M for M in (A, B) if M is not None]
-            K, *MQH = build_hqht(Q, Hop, budget, side=side)
-            HQA = MQH.pop(0).T if A is not None else None
-            HQB = MQH.pop(0).T if B is not None else None
+            K, *MQH = build_hqht(Q, Hop, budget, side=[B] if B is not None else [])
+            HQB = MQH[0].T if B is not None else None
         timings["build_HQHt"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -429,7 +434,6 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         timings["factor"] = time.perf_counter() - t
     else:
         t = time.perf_counter()
-        HQA = _hq_of_rows(Q, Hop, A, budget) if A is not None else None
         HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
         timings["aggregate_HQ"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -288,7 +288,7 @@ def budget_chart_png(table: pd.DataFrame) -> bytes:
     import io
 
     n = len(table)
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * n + 2.5), 3.8))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * n + 2.5), 3.8))
     x = np.arange(n)
     colours = ["#d62728" if s == "likely over budget" else "#2ca02c" if s == "within budget"
                else "#e69500" for s in table["status"]]
@@ -299,7 +299,8 @@ def budget_chart_png(table: pd.DataFrame) -> bytes:
     ax.set_ylabel("% of pro-rated budget used")
     ax.set_ylim(0, max(120.0, float(np.nanmax(table["used_pct"] + table["used_sigma_pct"])) * 1.1))
     ax.legend(frameon=False, loc="upper left")
-    ax.set_title("Posterior emissions vs carbon budget (covered period, ± 1σ)")
+    ax.set_xlim(-0.7, n - 0.3)
+    ax.set_title("Budget used over the covered hours (± 1σ)", fontsize=11)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)

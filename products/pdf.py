@@ -38,13 +38,28 @@ def available_engines() -> list[str]:
     return out
 
 
-def _weasyprint(html_path: Path, tmp: Path) -> None:
-    import weasyprint
+def _offline_fetcher(urls):
+    """A WeasyPrint URL fetcher that loads data: and file: URLs only (the PDF never goes online)."""
+    if hasattr(urls, "URLFetcher"):  # WeasyPrint >= 66
+        return urls.URLFetcher(allowed_protocols={"data", "file"})
 
-    logging.getLogger("weasyprint").setLevel(logging.ERROR)
+    def fetch(url, *args, **kwargs):  # older WeasyPrint: a plain function
+        if not url.startswith(("data:", "file:")):
+            raise ValueError(f"URI uses disallowed protocol: {url}")
+        return urls.default_url_fetcher(url, *args, **kwargs)
+
+    return fetch
+
+
+def _weasyprint(html_path: Path, tmp: Path) -> None:
+    # quiet before the import: WeasyPrint parses its own stylesheets when imported
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
     logging.getLogger("fontTools").setLevel(logging.ERROR)
-    # base_url only for relative links; the report has none (images are data: URIs)
-    weasyprint.HTML(filename=str(html_path), base_url=str(html_path.parent)).write_pdf(str(tmp))
+    import weasyprint
+    import weasyprint.urls
+
+    weasyprint.HTML(filename=str(html_path), base_url=str(html_path.parent),
+                    url_fetcher=_offline_fetcher(weasyprint.urls)).write_pdf(str(tmp))
 
 
 def _chromium(html_path: Path, tmp: Path) -> None:

@@ -43,6 +43,9 @@ padding:.6em 1em;margin:1em 0}.warn{background:#fff6e5;border-left:4px solid #e6
 padding:.6em 1em}figure{margin:1em 0;display:inline-block;vertical-align:top}
 figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
 .grid2 figure{width:49%}code{background:#f2f2f2;padding:0 .25em}
+figure{max-width:100%;box-sizing:border-box}figure img{height:auto}
+th{overflow-wrap:anywhere}.tw{overflow:auto;max-width:100%}pre{white-space:pre-wrap;
+overflow-wrap:anywhere}
 @page{size:A4;margin:12mm}
 @media print{body{max-width:none;padding:0;font-size:10pt}h2{break-after:avoid}
 figure,table,.box{break-inside:avoid}.grid2 figure{width:48%}}
@@ -137,7 +140,8 @@ def table_html(df: pd.DataFrame, left_cols=(), row_class=None) -> str:
         cells = "".join(f'<td class="{"l" if c in left_cols else ""}">{esc(r[c])}</td>'
                         for c in df.columns)
         rows.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    return (f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+            "</tbody></table></div>")
 
 
 def district_rows(table: pd.DataFrame) -> pd.DataFrame:
@@ -227,6 +231,7 @@ def _power_html(heatmap, summary, missing) -> str:
             missing.append(f"power summary table unreadable ({summary}: {err})")
         else:
             shown = df.copy()
+            shown.columns = [str(c).replace("_", " ") for c in shown.columns]  # wrappable headers
             for c in shown.columns:
                 if pd.api.types.is_float_dtype(shown[c]):
                     shown[c] = shown[c].map(lambda v: fmt_num(v, 3))
@@ -450,7 +455,7 @@ def build_report(
     demo_note = ('<p class="warn">Demo run: all inputs come from the synthetic Guangzhou world '
                  "(station positions are demo placements); the truth is known.</p>"
                  if demo else "")
-    flux_name = esc(Path(flux_product).name) if flux_product else "flux_{month}.nc"
+    flux_name = esc(Path(flux_product).name if flux_product else f"flux_{month}.nc")
 
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

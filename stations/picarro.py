@@ -53,9 +53,6 @@ _FORMATS = {
 }
 
 
-_DTYPES = {"DATE": object, "TIME": object}    # numeric columns: inferred (float64 in C)
-
-
 class PicarroFormatError(ValueError):
     """A raw file cannot be read; the message names the file, the line or column, and the fix."""
 
@@ -141,14 +138,39 @@ def list_raw_files(path: str | os.PathLike | list) -> list[Path]:
     raise FileNotFoundError(f"{p}: no such file or directory (expected Picarro .dat files)")
 
 
-def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.DataFrame, dict]:
+def _too_many_fields(raw: bytes, text: str, n_header: int) -> list[int]:
+    """File line numbers (1-based) of lines with more fields than the header.
+
+    Merged records (a lost newline) make a line about twice as long as the others: only lines
+    longer than 1.6 × the median line length are split and counted, which keeps this cheap.
+    """
+    b = np.frombuffer(raw, np.uint8)
+    nl = np.flatnonzero(b == 10)
+    if len(nl) < 2:
+        return []
+    ends = np.r_[nl, len(b)]
+    starts = np.r_[0, nl + 1]
+    length = ends - starts
+    suspect = np.flatnonzero(length > 1.6 * np.median(length[1:]))
+    out = []
+    for i in suspect:
+        if i == 0:
+            continue
+        if len(raw[starts[i]:ends[i]].split()) > n_header:
+            out.append(int(i) + 1)
+    return out
+
+
+def _read_one(path: Path, on_bad_lines: str, problems: list[str]):
+    """Parse one file: (numeric column names, values of kept lines, their line numbers, stats)."""
     with open(path, "rb") as fh:
         raw = fh.read()
     text = raw.decode("ascii", errors="replace")
     n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+    stats = {"file": path.name, "lines_read": max(n_lines - 1, 0), "lines_truncated": 0,
+             "lines_unparsable": 0, "lines_blank": 0}
     if not text.strip():
-        return pd.DataFrame(), {"file": path.name, "lines_read": 0, "lines_truncated": 0,
-                                "lines_unparsable": 0}
+        return None, np.empty((0, 0)), np.empty(0, np.int64), stats
     header = text.split("\n", 1)[0].split()
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -159,31 +181,34 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
     if not any(c in header for cols in SPECIES_COLUMNS.values() for c in cols):
         raise PicarroFormatError(f"{path}: line 1 (header) has no mole-fraction column "
                                  f"(one of {sorted(c for v in SPECIES_COLUMNS.values() for c in v)})")
+    long_lines = _too_many_fields(raw, text, len(header))
+    if long_lines and on_bad_lines == "error":
+        ln = long_lines[0]
+        nf = len(text.split("\n")[ln - 1].split())
+        raise PicarroFormatError(f"{path}: line {ln} has {nf} fields, the header {len(header)}; the "
+                                 "file is corrupted (two lines merged?). Repair or remove that line, or "
+                                 "pass on_bad_lines='skip' to drop and count such lines.")
     numeric = [c for c in header if c not in ("DATE", "TIME")]
+    kw = dict(sep=r"\s+", header=0, engine="c", skip_blank_lines=False, usecols=numeric)
     try:
         try:   # fast path: every numeric field parses as a number (DATE/TIME not converted)
-            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, engine="c",
-                             skip_blank_lines=False, dtype=_DTYPES)
+            df = pd.read_csv(io.BytesIO(raw), dtype="float64", **kw)
         except ValueError as exc:
             if isinstance(exc, pd.errors.ParserError):
                 raise
-            df = pd.read_csv(io.BytesIO(raw), sep=r"\s+", header=0, engine="c",
-                             skip_blank_lines=False, dtype=object)
+            df = pd.read_csv(io.BytesIO(raw), dtype=object, **kw)
     except pd.errors.ParserError as exc:
-        m = re.search(r"line (\d+), saw (\d+)", str(exc))
-        where = f"line {m.group(1)} has {m.group(2)} fields, the header {len(header)}" if m else str(exc)
-        raise PicarroFormatError(f"{path}: {where}; the file is corrupted (two lines merged?). "
-                                 "Repair or remove that line.") from None
+        raise PicarroFormatError(f"{path}: {exc}; the file is corrupted. Repair or remove the "
+                                 "offending line.") from None
     n = len(df)
     line = np.arange(2, n + 2)
-    num = np.empty((n, len(numeric)))
-    for j, c in enumerate(numeric):
-        col = df[c]
-        num[:, j] = col.to_numpy(float) if col.dtype.kind in "fiu" else \
-            pd.to_numeric(col, errors="coerce").to_numpy(float)
+    if all(df[c].dtype == "float64" for c in numeric):
+        num = df[numeric].to_numpy(float)
+    else:
+        num = np.column_stack([pd.to_numeric(df[c], errors="coerce").to_numpy(float) for c in numeric])
     nan = np.isnan(num)
-    long = np.zeros(n, bool)      # more fields than the header: the C parser raises (see above)
-    bad = nan.any(axis=1)
+    long = np.isin(line, long_lines)
+    bad = nan.any(axis=1) | long
     short = nan[:, numeric.index(header[-1])].copy() if header[-1] in numeric else \
         np.zeros(n, bool)
     if not text.endswith("\n") and n:
@@ -194,45 +219,39 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]) -> tuple[pd.Da
         for i in np.flatnonzero(blank):
             if text_lines[i + 1].strip():
                 blank[i], short[i] = False, True
-    truncated = short & ~blank
-    unparsable = bad & ~short & ~blank
+    truncated = short & ~blank & ~long
+    unparsable = bad & ~truncated & ~blank
     for kind, mask in (("truncated line (fewer fields than the header)", truncated),
-                       ("a field is not a number or more fields than the header", unparsable)):
+                       ("a field is not a number, or more fields than the header", unparsable)):
         for ln in line[mask][:20]:
             problems.append(f"{path}:{ln}: {kind}")
         if mask.sum() > 20:
             problems.append(f"{path}: ... {mask.sum() - 20} more lines: {kind}")
     if (truncated.any() or unparsable.any()) and on_bad_lines == "error":
         i = int(np.flatnonzero(truncated | unparsable)[0])
-        kind = "is truncated" if truncated[i] else ("has more fields than the header (merged lines?)"
-                                                     if long[i] else "has a field that is not a number")
+        kind = "is truncated" if truncated[i] else "has a field that is not a number"
         raise PicarroFormatError(
             f"{path}: line {line[i]} {kind} ({int(truncated.sum())} truncated, {int(unparsable.sum())} "
             "unparsable lines in this file). Pass on_bad_lines='skip' to drop and count such lines.")
     keep = ~(truncated | unparsable | blank)
-    stats = {"file": path.name, "lines_read": int(n_lines - 1),
-             "lines_truncated": int(truncated.sum()), "lines_unparsable": int(unparsable.sum()),
-             "lines_blank": int(blank.sum())}
+    stats.update(lines_truncated=int(truncated.sum()), lines_unparsable=int(unparsable.sum()),
+                 lines_blank=int(blank.sum()))
     ki = np.flatnonzero(keep)
-    out = pd.DataFrame(num[ki], columns=numeric)
-    # time stamps: EPOCH_TIME is UTC; DATE/TIME must agree with it
-    t = pd.to_datetime(np.round(out["EPOCH_TIME"].to_numpy() * 1000).astype("int64"), unit="ms")
-    if len(ki):
+    if len(ki):   # EPOCH_TIME is UTC; DATE/TIME of the first kept line must agree with it
         first = text.split("\n", ki[0] + 2)[ki[0] + 1].split()
         d0, t0 = (first + ["", ""])[header.index("DATE")], (first + ["", ""])[header.index("TIME")]
         stamp = pd.to_datetime(f"{d0} {t0}", format="ISO8601", errors="coerce")
         if pd.isna(stamp):
             raise PicarroFormatError(f"{path}: line {line[ki[0]]}: DATE/TIME {d0!r} {t0!r} is not a date")
-        shift = (stamp - t[0]) / pd.Timedelta(hours=1)
+        e0 = num[ki[0], numeric.index("EPOCH_TIME")]
+        t_epoch = pd.Timestamp(int(round(e0 * 1000)), unit="ms")
+        shift = (stamp - t_epoch) / pd.Timedelta(hours=1)
         if abs(shift) > 1.0 / 3600 * 2:
             raise PicarroFormatError(
                 f"{path}: line {line[ki[0]]}: DATE/TIME {stamp} differs from EPOCH_TIME "
-                f"({t[0]} UTC) by {shift:+.2f} h: the analyser clock logs local time. Set the "
+                f"({t_epoch} UTC) by {shift:+.2f} h: the analyser clock logs local time. Set the "
                 "analyser to UTC or convert DATE/TIME before ingest (EPOCH_TIME is used as UTC).")
-    out.insert(0, "time", t)
-    out.insert(1, "line", line[ki])
-    return out, stats
-
+    return tuple(numeric), num[ki], line[ki], stats
 
 
 def read_raw(path, on_bad_lines: str = "error") -> RawRead:
@@ -240,48 +259,58 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
 
     Returns :class:`RawRead`: ``records`` sorted by ``time`` with duplicates removed, and a
     ``summary`` with, per file, ``lines_read`` (data lines, header excluded), ``lines_truncated``,
-    ``lines_unparsable``, ``lines_blank``, ``lines_parsed``, ``lines_duplicate`` (records whose
-    ``EPOCH_TIME`` was already read from an earlier line or file), ``lines_out_of_order`` and
-    ``records`` (unique records kept). ``lines_read = truncated + unparsable + blank + parsed`` and
+    ``lines_unparsable`` (a field that is not a number, or more fields than the header),
+    ``lines_blank``, ``lines_parsed``, ``lines_duplicate`` (records whose ``EPOCH_TIME`` was
+    already read from an earlier line or file), ``lines_out_of_order`` and ``records`` (unique
+    records kept). ``lines_read = truncated + unparsable + blank + parsed`` and
     ``parsed = duplicate + records`` hold for every file.
     """
     if on_bad_lines not in ("error", "skip"):
         raise ValueError("on_bad_lines must be 'error' or 'skip'")
     files = list_raw_files(path)
     problems: list[str] = []
-    frames, stats = [], []
-    codes = []
+    groups: dict[tuple, list] = {}        # column layout -> [(file index, values, lines)]
+    stats = []
     for k, f in enumerate(files):
-        df, st = _read_one(f, on_bad_lines, problems)
-        frames.append(df)
-        codes.append(np.full(len(df), k, np.int32))
+        cols, num, line, st = _read_one(f, on_bad_lines, problems)
         stats.append(st)
+        if cols is not None and len(num):
+            groups.setdefault(cols, []).append((k, num, line))
     names = [f.name for f in files]
     if len(set(names)) < len(names):
         names = [str(f) for f in files]
         for st, nm in zip(stats, names):
             st["file"] = nm
     summary = pd.DataFrame(stats).set_index("file")
-    if not any(len(f) for f in frames):
+    if not groups:
         raise PicarroFormatError(f"{path}: no readable records in {len(files)} file(s)")
-    rec = pd.concat([f for f in frames if len(f)], ignore_index=True)
-    rec.insert(1, "file", pd.Categorical.from_codes(np.concatenate(codes), categories=names))
-    summary["lines_parsed"] = rec.groupby("file").size().reindex(summary.index, fill_value=0)
+    frames = []
+    for cols, parts in groups.items():
+        part = pd.DataFrame(np.concatenate([p[1] for p in parts]), columns=list(cols))
+        part.insert(0, "_file", np.concatenate([np.full(len(p[1]), p[0], np.int32) for p in parts]))
+        part.insert(1, "line", np.concatenate([p[2] for p in parts]))
+        frames.append(part)
+    rec = frames[0] if len(frames) == 1 else \
+        pd.concat(frames, ignore_index=True).sort_values(["_file", "line"], kind="stable")
+    fidx = rec["_file"].to_numpy()
+    epoch = rec["EPOCH_TIME"].to_numpy()
+    counts = np.bincount(fidx, minlength=len(files))
+    summary["lines_parsed"] = counts
     # out of order: earlier than the latest record before it (in file-name, line order)
-    tt = rec["time"].to_numpy()
     ooo = np.zeros(len(rec), bool)
-    ooo[1:] = tt[1:] < np.maximum.accumulate(tt)[:-1]
-    dup = rec.duplicated(subset="EPOCH_TIME", keep="first").to_numpy()
-    summary["lines_duplicate"] = pd.Series(dup, index=rec["file"]).groupby(level=0).sum() \
-        .reindex(summary.index, fill_value=0).astype(int)
-    summary["lines_out_of_order"] = pd.Series(ooo & ~dup, index=rec["file"]).groupby(level=0).sum() \
-        .reindex(summary.index, fill_value=0).astype(int)
-    if dup.any():
-        rec = rec.loc[~dup]
-    if n_ooo_any := bool(ooo.any()):
-        rec = rec.sort_values("time", kind="stable")
-    if dup.any() or n_ooo_any:
-        rec = rec.reset_index(drop=True)
+    ooo[1:] = epoch[1:] < np.maximum.accumulate(epoch)[:-1]
+    dup = pd.Series(epoch).duplicated(keep="first").to_numpy()
+    summary["lines_duplicate"] = np.bincount(fidx[dup], minlength=len(files))
+    summary["lines_out_of_order"] = np.bincount(fidx[ooo & ~dup], minlength=len(files))
+    order = np.flatnonzero(~dup)
+    if ooo.any():
+        order = order[np.argsort(epoch[order], kind="stable")]
+    if len(order) < len(rec) or ooo.any():
+        rec = rec.iloc[order]
+    rec = rec.reset_index(drop=True)
+    rec.insert(0, "time", pd.to_datetime(np.round(rec["EPOCH_TIME"].to_numpy() * 1000).astype("int64"),
+                                         unit="ms"))
+    rec.insert(1, "file", pd.Categorical.from_codes(rec.pop("_file").to_numpy(), categories=names))
     summary["records"] = summary["lines_parsed"] - summary["lines_duplicate"]
     n_dup, n_ooo = int(summary["lines_duplicate"].sum()), int(summary["lines_out_of_order"].sum())
     if n_dup or n_ooo:

@@ -8,7 +8,8 @@ bit   name              meaning
 1     ALARM             ``ALARM_STATUS`` != 0 (any analyser alarm)
 2     CAVITY_PRESSURE   ``CavityPressure`` outside ``pressure_torr`` ± ``pressure_tol_torr``
 4     CAVITY_TEMP       ``CavityTemp`` outside ``temp_c`` ± ``temp_tol_c``
-8     FLUSH             less than ``flush_seconds`` after a change of ``MPVPosition``
+8     FLUSH             less than ``flush_seconds`` after a change of ``MPVPosition`` or a
+                        data gap longer than ``flush_seconds``
 16    SPIKE             spike filter (see :func:`flag_spikes`), ambient records only
 32    MISSING           the mole fraction is missing (NaN)
 64    CAL_EXTRAPOLATED  calibration held constant outside the span of calibration cycles
@@ -46,12 +47,14 @@ def flag_instrument(rec: pd.DataFrame, value_col: str, flush_seconds: float = 60
 def flush_mask(time: np.ndarray, valve: np.ndarray, flush_seconds: float) -> np.ndarray:
     """True for records less than ``flush_seconds`` after the last change of valve position.
 
-    The first record of the data set counts as a switch (the previous gas is unknown).
+    The first record of the data set, and the first record after a gap in the data longer than
+    ``flush_seconds`` (analyser stopped, files missing), count as a switch: the gas in the cell
+    before them is unknown.
     """
     v = np.rint(valve).astype(np.int64)
-    switch = np.r_[True, v[1:] != v[:-1]]
-    idx = np.maximum.accumulate(np.where(switch, np.arange(len(v)), 0))
     t = time.astype("datetime64[ms]").astype(np.int64) / 1000.0
+    switch = np.r_[True, (v[1:] != v[:-1]) | (np.diff(t) > flush_seconds)]
+    idx = np.maximum.accumulate(np.where(switch, np.arange(len(v)), 0))
     return (t - t[idx]) < flush_seconds
 
 

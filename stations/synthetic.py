@@ -1,16 +1,21 @@
 """Demo raw analyser files: what a Picarro G2401 at a site would log, given the true signal.
 
 The hourly true mole fraction of every inlet (``background + enhancement + noise`` from
-``{D}/truth_signal.csv``) is turned into a continuous signal with an *area-preserving* cubic
-spline: the spline interpolates the cumulative integral at hour boundaries, so its derivative (the
-signal) is smooth and its mean over every full hour equals the hourly truth exactly.
+``{D}/truth_signal.csv``) is turned into a continuous signal whose mean over every full hour equals
+the hourly truth exactly: by default flat hours joined by smooth 4-minute ramps at the hour
+boundaries, with plateau levels solved so that the hourly means are exact
+(:func:`plateau_signal`); optionally an area-preserving cubic spline (interpolating the cumulative
+integral at hour boundaries, :func:`area_preserving_signal`). The plateau shape keeps the mean of
+the part of an hour a valve schedule samples close to the full-hour mean even when the hourly
+truth jumps by several ppm from hour to hour; the spline then overshoots within hours.
 
 The analyser then samples that signal every ``record_seconds`` (with a little jitter):
 
 - valve schedule: a tower cycles its inlets in 20-minute blocks (top inlet 15 min, the lower
-  inlets share 5 min); a single-inlet site samples its inlet all the time;
-- calibration cycles every ``cal_every_hours`` (phase drawn per site): each reference tank for
-  ``tank_minutes`` in sequence, then the target tank;
+  inlets share the 5 min in the middle of the block, so the top inlet sees every hour boundary);
+  a single-inlet site samples its inlet all the time;
+- calibration cycles every ``cal_every_hours`` starting at minute 20 of an hour drawn per site:
+  each reference tank for ``tank_minutes`` in sequence, then the target tank;
 - instrument response ``raw = offset(t) + gain(t) * x + white noise``: offset drifts by
   ``offset_drift_ppm_per_day`` plus a slow wiggle, gain error ~1e-3 drifting slowly;
 - flush transients: after each valve switch the reading relaxes exponentially (time constant
@@ -73,6 +78,43 @@ def area_preserving_signal(hour_starts: pd.DatetimeIndex, values: np.ndarray, t:
     return spl(np.clip(np.asarray(s, float), 0.0, b[-1]))
 
 
+def plateau_signal(hour_starts: pd.DatetimeIndex, values: np.ndarray, t: np.ndarray,
+                   ramp_seconds: float = 120.0) -> np.ndarray:
+    """Signal at times ``t``: flat within each hour, smooth ramps around hour boundaries.
+
+    Around each boundary the signal moves from one plateau to the next along
+    ``S(x) = (1 + sin(pi x / 2)) / 2`` for ``x`` in [-1, 1] (``ramp_seconds`` each side). The
+    plateaus ``z`` solve ``(I + a L) z = values`` (``L`` the second difference with flat ends,
+    ``a = ramp_seconds (1/2 - 1/pi) / 3600``), so the mean over each full hour equals ``values``
+    exactly while most of the hour sits at its own level: a valve schedule that samples only part
+    of an hour still sees close to the hourly mean.
+    """
+    y = np.asarray(values, float)
+    n = len(y)
+    w = float(ramp_seconds)
+    a = w * (0.5 - 1.0 / np.pi) / 3600.0
+    ab = np.zeros((3, n))                      # banded (I + a L), L z = z[k+1] - 2 z[k] + z[k-1]
+    ab[0, 1:] = a
+    ab[2, :-1] = a
+    ab[1, :] = 1 - 2 * a
+    ab[1, 0] += a
+    ab[1, -1] += a
+    from scipy.linalg import solve_banded
+    z = solve_banded((1, 1), ab, y) if n > 1 else y.copy()
+    sec = np.asarray((pd.DatetimeIndex(t) - hour_starts[0]) / pd.Timedelta(seconds=1), float)
+    k = np.clip((sec // 3600).astype(np.int64), 0, n - 1)
+    u = sec - k * 3600.0
+    zp = np.r_[z[0], z][k]                     # previous plateau (flat before the first hour)
+    zn = np.r_[z, z[-1]][k + 1]                # next plateau (flat after the last hour)
+    out = z[k].copy()
+    lo = u < w
+    out[lo] = zp[lo] + (z[k][lo] - zp[lo]) * 0.5 * (1 + np.sin(np.pi / 2 * (u[lo] / w)))
+    hi = u > 3600.0 - w
+    x = (u[hi] - 3600.0) / w
+    out[hi] = z[k][hi] + (zn[hi] - z[k][hi]) * 0.5 * (1 + np.sin(np.pi / 2 * x))
+    return out
+
+
 def site_rng(seed: int, site_id: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(site_id.encode())])
 
@@ -81,8 +123,12 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
                   cal_every_hours: float = 6.0, tank_minutes: float = 5.0,
                   offset_drift_ppm_per_day: float = 0.3, noise_ppm: float = 0.07,
                   flush_tau_s: float = 10.0, alarms_per_day: float = 1.0,
-                  spikes_per_day: float = 3.0) -> pd.DataFrame:
+                  spikes_per_day: float = 3.0, shape: str = "plateau") -> pd.DataFrame:
     """Records of the site's analyser (Picarro columns) plus hidden truth columns.
+
+    ``shape``: within-hour shape of the true signal, ``"plateau"`` (:func:`plateau_signal`,
+    default) or ``"spline"`` (:func:`area_preserving_signal`). Both keep every full-hour mean equal
+    to the hourly truth.
 
     Hidden columns (not written to files): ``true_value`` (CO2 at the analyser inlet before the
     instrument response, ppm), ``gain``, ``offset``, ``spike`` (bool).
@@ -114,19 +160,18 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
 
     # valve schedule: ambient inlets
     valve = np.full(n, valves[heights[0]], dtype=np.int64)
-    if len(heights) > 1:
+    if len(heights) > 1:       # lower inlets in the middle of each 20-minute block
         m20 = (sec % 1200.0) / 60.0
         lower = heights[1:]
         for k, h in enumerate(lower):
-            a = 15.0 + 5.0 * k / len(lower)
-            b = 15.0 + 5.0 * (k + 1) / len(lower)
+            a = 7.5 + 5.0 * k / len(lower)
+            b = 7.5 + 5.0 * (k + 1) / len(lower)
             valve[(m20 >= a) & (m20 < b)] = valves[h]
     # calibration cycles: reference tanks, then target
     tanks = tank_table(site, "co2")
     order = sorted((v for v, (_, _, tgt) in tanks.items() if not tgt)) + \
         [v for v, (_, _, tgt) in tanks.items() if tgt]
-    phase = rng.uniform(0.0, cal_every_hours) * 3600.0
-    phase = np.floor(phase / 600.0) * 600.0          # start at a 10-minute mark
+    phase = np.floor(rng.uniform(0.0, cal_every_hours)) * 3600.0 + 1200.0   # at hh:20
     in_cycle = (sec - phase) % (cal_every_hours * 3600.0)
     for k, v in enumerate(order):
         sel = (in_cycle >= k * tank_minutes * 60) & (in_cycle < (k + 1) * tank_minutes * 60)
@@ -135,7 +180,8 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
     x = np.empty(n)
     for h in heights:
         sel = valve == valves[h]
-        x[sel] = area_preserving_signal(hours, series[h], time[sel])
+        x[sel] = (plateau_signal(hours, series[h], time[sel]) if shape == "plateau" else
+                  area_preserving_signal(hours, series[h], time[sel]))
     for v, (_, val, _) in tanks.items():
         x[valve == v] = val
     true_value = x.copy()

@@ -102,7 +102,7 @@ def _pid_of_exe(name: str) -> list[int]:
             comm = (d / "comm").read_text().strip()
         except OSError:
             continue
-        if comm == name:
+        if comm == name and _alive(int(d.name)):  # zombies waiting for their reaper do not count
             pids.append(int(d.name))
     return pids
 
@@ -158,7 +158,7 @@ def slurm_conf_text(workdir: Path, cpus: int, real_memory_mb: int, cluster: str 
         "JobCompType=jobcomp/none",
         # squeue must still see finished jobs when the executor polls (>= 120 s, see
         # snakemake-executor-plugin-slurm: below that it falls back to sacct, which fails here).
-        "MinJobAge=300",
+        "MinJobAge=3600",
         "ReturnToService=2",
         "SlurmctldTimeout=30",
         "SlurmdTimeout=30",

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from slurm_cluster import SlurmUnavailable, local_slurm, stopped  # noqa: E402
@@ -31,6 +32,8 @@ SLURM_FLAGS = [
     "--slurm-init-seconds-before-status-checks", "2",
 ]
 TIMEOUT = 2400  # s, a whole snakemake run
+PROFILE = ROOT / "workflow" / "profiles" / "slurm"
+LOCAL_CORES = 2  # the local reference run uses --cores 2
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +73,6 @@ def _slurm_job_ids(text: str) -> list[str]:
 
 
 TWO_RULES = textwrap.dedent("""
-    import socket
 
     rule all:
         input: "sum.txt"
@@ -103,9 +105,25 @@ def test_two_rule_workflow_runs_as_slurm_jobs(slurm_cluster, tmp_path):
     assert first_id.isdigit() and job_id.isdigit() and first_id != job_id
     ids = _slurm_job_ids(proc.stdout + proc.stderr)
     assert {first_id, job_id} <= set(ids), ids
-    # The controller knows them (MinJobAge keeps finished jobs visible for 300 s).
+    # The controller knows them (MinJobAge keeps finished jobs visible for an hour).
     sq = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
     assert sq.returncode == 0 and "JobState=COMPLETED" in sq.stdout, sq.stdout + sq.stderr
+
+
+def _profile_args(cluster) -> list[str]:
+    """The SLURM profile, fitted to the one small node: memory requests capped at the node's
+    memory, threads at the local run's cores (same thread count, so the same floating-point sums).
+    Command-line --set-resources replaces the profile's entry, so all of it is repeated here."""
+    prof = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert prof["executor"] == "slurm"
+    sets = []
+    for rule, res in prof["set-resources"].items():
+        for key, val in res.items():
+            if key == "mem_mb":
+                val = min(int(val), cluster.real_memory_mb)
+            sets.append(f"{rule}:{key}={val}")
+    return ["--profile", str(PROFILE), "--max-threads", str(min(LOCAL_CORES, cluster.cpus)),
+            "--set-resources", *sets]
 
 
 def _snakemake_tiny(tmp: Path, *extra: str, cluster=None):
@@ -118,9 +136,10 @@ def _snakemake_tiny(tmp: Path, *extra: str, cluster=None):
 @pytest.fixture(scope="module")
 def tiny_local_and_slurm(slurm_cluster, tmp_path_factory):
     local = tmp_path_factory.mktemp("tiny_local")
-    _snakemake_tiny(local, "--cores", "2")
+    _snakemake_tiny(local, "--cores", str(LOCAL_CORES))
     remote = tmp_path_factory.mktemp("tiny_slurm")
-    proc = _snakemake_tiny(remote, *SLURM_FLAGS, cluster=slurm_cluster)
+    proc = _snakemake_tiny(remote, *_profile_args(slurm_cluster), *SLURM_FLAGS,
+                           cluster=slurm_cluster)
     return local, remote, proc
 
 
@@ -153,17 +172,39 @@ def _assert_netcdf_equal(a: Path, b: Path):
         ka = {k: v for k, v in da.attrs.items() if k not in TIMESTAMP_ATTRS}
         kb = {k: v for k, v in db.attrs.items() if k not in TIMESTAMP_ATTRS}
         assert ka.keys() == kb.keys()
+        for k in ka:
+            assert np.array_equal(np.asarray(ka[k]), np.asarray(kb[k])), f"{a.name}: attribute {k}"
 
 
-def test_tiny_pipeline_on_slurm_equals_local_run(tiny_local_and_slurm):
+def _scontrol_job(job_id: str) -> dict[str, str]:
+    """Fields of ``scontrol show job`` as a dict (``Key=Value`` tokens)."""
+    out = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True).stdout
+    return dict(tok.split("=", 1) for tok in out.split() if "=" in tok)
+
+
+def test_tiny_pipeline_on_slurm_equals_local_run(slurm_cluster, tiny_local_and_slurm):
+    cluster = slurm_cluster
     local, remote, proc = tiny_local_and_slurm
     out = proc.stdout + proc.stderr
     # The jobs went through SLURM: the executor reports an external SLURM job id per job.
     ids = _slurm_job_ids(out)
     assert len(ids) >= 10, out[-3000:]
-    for job_id in ids:  # every job ran and completed under the controller
-        sq = subprocess.run(["scontrol", "show", "job", job_id], capture_output=True, text=True)
-        assert "JobState=COMPLETED" in sq.stdout, f"job {job_id}: {sq.stdout}{sq.stderr}"
+    prof = yaml.safe_load((PROFILE / "config.yaml").read_text())["set-resources"]
+    seen = set()
+    for job_id in ids:  # every job ran and completed under the controller ...
+        job = _scontrol_job(job_id)
+        assert job["JobState"] == "COMPLETED", f"job {job_id}: {job}"
+        rule = re.match(r"rule_(.+?)(_wildcards_.*)?$", job["Comment"]).group(1)
+        seen.add(rule)
+        # ... with the profile's requests: memory (capped at the node), time limit, threads.
+        if rule in prof:
+            want_mem = min(int(prof[rule]["mem_mb"]), cluster.real_memory_mb)
+            assert job["MinMemoryNode"] == f"{want_mem}M", (rule, job["MinMemoryNode"])
+            h, m = divmod(int(prof[rule]["runtime"]), 60)
+            assert job["TimeLimit"] == f"{h:02d}:{m:02d}:00", (rule, job["TimeLimit"])
+        if rule == "inversion":
+            assert job["CPUs/Task"] == str(min(LOCAL_CORES, cluster.cpus)), job["CPUs/Task"]
+    assert {"footprints", "jacobian", "inversion", "power_factors", "report"} <= seen, seen
     rl, rr = local / "results" / MONTH, remote / "results" / MONTH
     _assert_csv_equal(rl / "districts.csv", rr / "districts.csv")
     _assert_csv_equal(rl / "power" / "emission_factors.csv", rr / "power" / "emission_factors.csv")

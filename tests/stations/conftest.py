@@ -10,7 +10,7 @@ from stations.sites import get_site, load_sites
 STATIONS_FILE = Path(__file__).resolve().parents[2] / "config" / "stations.yaml"
 
 
-def make_truth(sites, days=1, seed=0, start="2025-01-01"):
+def make_truth(sites, days=1, seed=0, start="2025-01-01", noise_ppm=0.3):
     """truth_signal.csv-like table: smooth background + diurnal enhancement + small noise."""
     rng = np.random.default_rng(seed)
     hours = pd.date_range(start, periods=24 * days, freq="h")
@@ -23,7 +23,7 @@ def make_truth(sites, days=1, seed=0, start="2025-01-01"):
             enh = 4.0 * (1 + np.cos(2 * np.pi * (lt - 4) / 24)) * (50 / h) ** 0.3
             rows.append(pd.DataFrame({
                 "site": s["id"], "intake_height": h, "time": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "background": bg, "enhancement": enh, "noise": rng.normal(0, 0.3, len(hours)),
+                "background": bg, "enhancement": enh, "noise": rng.normal(0, noise_ppm, len(hours)),
                 "source": "proxy"}))
     return pd.concat(rows, ignore_index=True)
 

@@ -2,13 +2,25 @@
 import numpy as np
 import pandas as pd
 import pytest
-import xarray as xr
 
 import stations
 from stations import hourly, qc
 from stations.synthetic import write_demo_raw
 
 from conftest import make_truth
+
+
+def test_demo_signal_shapes_keep_hourly_means():
+    from stations.synthetic import area_preserving_signal, plateau_signal
+    hours = pd.date_range("2025-01-01", periods=30, freq="h")
+    y = np.random.default_rng(4).normal(420, 6, 30)
+    t = pd.date_range("2025-01-01", periods=30 * 3600, freq="s").to_numpy() + np.timedelta64(500, "ms")
+    for f in (plateau_signal, area_preserving_signal):
+        v = f(hours, y, t)
+        np.testing.assert_allclose(v.reshape(30, 3600).mean(axis=1), y, atol=2e-3)
+    v = plateau_signal(hours, y, t).reshape(30, 3600)
+    # flat between the ramps (2 min each side of the hour boundaries)
+    assert np.ptp(v[:, 130:3470], axis=1).max() < 1e-9
 
 
 def test_aggregate_known_series():
@@ -35,9 +47,9 @@ def test_aggregate_known_series():
 @pytest.fixture(scope="module")
 def tower_run(tmp_path_factory, tower):
     d = tmp_path_factory.mktemp("nst")
-    truth = make_truth([tower], days=2, seed=5)
+    truth = make_truth([tower], days=2, seed=5, noise_ppm=3.0)      # hour-to-hour jumps of ppm
     truth.to_csv(d / "truth_signal.csv", index=False)
-    write_demo_raw(d / "truth_signal.csv", tower, d / "raw" / "NST", seed=20250101)
+    write_demo_raw(d / "truth_signal.csv", tower, d / "raw" / "NST", seed=20250101, record_seconds=10.0)
     ing = hourly.process_site(d / "raw" / "NST", tower, flush_seconds=60, min_coverage=0.5,
                               period=("2025-01-01", "2025-01-03"))
     return d, truth, ing

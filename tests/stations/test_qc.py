@@ -35,6 +35,11 @@ def test_flush_with_irregular_records():
                         "2025-01-01 00:01:05", "2025-01-01 00:01:59", "2025-01-01 00:02:05"]).to_numpy()
     v = np.array([1, 1, 1, 2, 2, 2])
     assert qc.flush_mask(t, v, 60).tolist() == [True, True, False, True, True, False]
+    # a gap longer than the flush time restarts the flush without a valve change
+    t2 = t.copy()
+    t2[5] = np.datetime64("2025-01-01T00:03:30")          # 91 s after the previous record
+    t2 = np.append(t2, np.datetime64("2025-01-01T00:04:20"))   # 50 s later: still flushing
+    assert qc.flush_mask(t2, np.append(v, 2), 60).tolist() == [True, True, False, True, True, True, True]
 
 
 def test_spike_filter_flags_spikes_not_slow_variation():

@@ -34,7 +34,12 @@ rule power_factors:
         nc=R + "/power/emission_factors.nc",
         csv=R + "/power/emission_factors.csv",
         point_sources=R + "/power/point_sources.csv",
-        heatmap=R + "/power/heatmap.png",
+        heatmap=report(
+            R + "/power/heatmap.png",
+            category="Power emission factors",
+            subcategory="{month}",
+            caption="../report/power_heatmap.rst",
+        ),
         summary=R + "/power/summary.csv",
     params:
         axis=lambda wc: hour_axis(wc.month),

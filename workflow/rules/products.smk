@@ -13,6 +13,29 @@ def _hours_per_day():
     return h1 - h0
 
 
+def _budget_months(month, in_this_run):
+    """Earlier months of `month`'s year for the budget comparison (docs/report.md).
+
+    in_this_run=True: months that this call also produces (declared inputs, so they run first);
+    False: months not in this call whose results already exist on disk (read as params, so a
+    monthly run never re-triggers earlier months).
+    """
+    budgets = config.get("budgets") or {}
+    year, mm = month.split("-")
+    if year not in {str(k) for k in budgets}:
+        return []
+    out = []
+    for i in range(1, int(mm)):
+        m = f"{year}-{i:02d}"
+        base = f"{config['results_dir']}/{m}"
+        if in_this_run and m in MONTHS:
+            out.append(base)
+        elif not in_this_run and m not in MONTHS and os.path.exists(base + "/districts.csv") \
+                and os.path.exists(base + "/diagnostics.json"):
+            out.append(base)
+    return out
+
+
 rule flux_product:
     input:
         posterior=R + "/posterior.nc",
@@ -44,6 +67,7 @@ rule maps:
             directory(R + "/maps"),
             patterns=["{name}.png"],
             category="Maps and figures",
+            subcategory="{month}",
             caption="../report/maps.rst",
         ),
     params:
@@ -69,17 +93,33 @@ rule report:
         flux=R + "/flux_{month}.nc",
         power_heatmap=R + "/power/heatmap.png",
         power_summary=R + "/power/summary.csv",
+        budget_districts=lambda wc: [
+            b + "/districts.csv" for b in _budget_months(wc.month, True)
+        ],
+        budget_diagnostics=lambda wc: [
+            b + "/diagnostics.json" for b in _budget_months(wc.month, True)
+        ],
     output:
-        report(
+        html=report(
             R + "/report.html",
             category="Monthly report",
+            subcategory="{month}",
             caption="../report/report.rst",
+        ),
+        table=report(
+            R + "/district_table.csv",
+            category="District table",
+            subcategory="{month}",
+            caption="../report/district_table.rst",
         ),
     params:
         site_ids=SITE_IDS,
         days=lambda wc: period_days(wc.month),
         hours_per_day=_hours_per_day(),
         demo=DEMO,
+        budgets=config.get("budgets") or {},
+        budget_existing=lambda wc: _budget_months(wc.month, False),
+        pdf_engine=config.get("report_pdf", "auto"),
     log:
         "logs/{month}/report.log",
     benchmark:

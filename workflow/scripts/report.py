@@ -1,15 +1,22 @@
-"""The self-contained monthly HTML report {R}/report.html."""
+"""The self-contained monthly HTML report {R}/report.html (PDF beside it when an engine is
+installed) and the district table {R}/district_table.csv (kt CO2)."""
 
 import logging
 
-from products.report import write_report
+from products.report import write_district_csv, write_report
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
                     format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 sm = snakemake  # noqa: F821
+# earlier months of the year for the budget comparison: produced in this run (inputs) or found
+# on disk (params); see docs/report.md
+history = [(f"{b}/districts.csv", f"{b}/diagnostics.json") for b in sm.params.budget_existing]
+history += list(zip(sm.input.budget_districts, sm.input.budget_diagnostics))
+write_district_csv(sm.input.districts, sm.output.table)
 write_report(
-    sm.output[0],
+    sm.output.html,
+    pdf_engine=sm.params.pdf_engine,
     month=sm.wildcards.month,
     districts_csv=sm.input.districts,
     diagnostics_json=sm.input.diagnostics,
@@ -25,4 +32,6 @@ write_report(
     hours_per_day=sm.params.hours_per_day,
     config=dict(sm.config),
     demo=sm.params.demo,
+    budgets=sm.params.budgets,
+    budget_history=history,
 )
