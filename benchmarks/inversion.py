@@ -194,7 +194,7 @@ def section_month(time_budget: float, seed: int = 0, H=None, pcg_maxiter=400, so
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--section", choices=["all", "dense", "kernels", "month"], default="all")
-    ap.add_argument("--dense-state", type=int, default=10000)
+    ap.add_argument("--dense-state", type=int, default=20000)
     ap.add_argument("--dense-obs", type=int, default=2000)
     ap.add_argument("--time-budget", type=float, default=120.0)
     ap.add_argument("--pcg-maxiter", type=int, default=400)

@@ -131,8 +131,13 @@ def flux_maps(posterior_path, geojson_path, stations, out_dir) -> list[Path]:
                        vmin=vmin, vmax=vmax),
     ]
     diff = poster - prior
-    lim = float(np.nanmax(np.abs(diff))) or 1.0
-    paths.append(plot_field_map(diff, lat_e, lon_e, "Posterior − prior flux", unit,
+    # A few point-source cells carry corrections far larger than the rest: scale the colours to
+    # the 99.5th percentile of |diff| so the spatial pattern stays visible (extremes saturate).
+    absd = np.abs(diff[np.isfinite(diff)])
+    lim = float(np.percentile(absd, 99.5)) if absd.size else 0.0
+    lim = lim or (float(absd.max()) if absd.size else 0.0) or 1.0
+    paths.append(plot_field_map(diff, lat_e, lon_e, "Posterior − prior flux (colours saturate at "
+                                "the 99.5th percentile)", unit,
                                 out / MAP_FILES["flux_difference"], geoms, names, stations,
                                 "RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim)))
     with np.errstate(divide="ignore", invalid="ignore"):
