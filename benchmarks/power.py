@@ -8,6 +8,7 @@ Times (best of --repeat):
   * entry      power.emission_factors from in-memory tables (validation + tracing + Dataset)
   * files      power.emission_factors from CSV files
   * reference  power.flow.trace_reference: per-hour loop with numpy.linalg.solve on the 12-node system
+  * marginal   power.marginal_factors on the year's Dataset (hour-to-hour regression; included in `entry`)
 and prints the speed-up of the kernel over the reference as a ratio, checks they agree (1e-10) and
 that the entry point meets the issue's target (< 5 s for a year).
 """
@@ -25,6 +26,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 import power  # noqa: E402
 from power.flow import trace, trace_reference  # noqa: E402
+from power.marginal import marginal_factors  # noqa: E402
 from power.synthetic import make_demo, write_csv_atomic  # noqa: E402
 
 
@@ -83,6 +85,7 @@ def main():
             write_csv_atomic(df, paths[k])
         t_f, _ = best(lambda: power.emission_factors(paths["plants"], paths["generation"], paths["load"],
                                                      paths["external"]), a.repeat)
+    t_m, mf = best(lambda: marginal_factors(ds), a.repeat)
     t_r, ref = best(lambda: trace_reference(gen, emis, load, w_ext), 1)
     t_rf, reff = best(lambda: trace_reference(gen, emis, load, w_ext, flows), 1)
     err = np.nanmax(np.abs(r["w"] - ref) / np.abs(ref))
@@ -92,6 +95,8 @@ def main():
     print(f"{'kernel (given flows)':28s} {t_kf * 1e3:9.1f} ms")
     print(f"{'emission_factors (tables)':28s} {t_e * 1e3:9.1f} ms")
     print(f"{'emission_factors (CSV files)':28s} {t_f * 1e3:9.1f} ms")
+    print(f"{'marginal factors':28s} {t_m * 1e3:9.1f} ms   (city {float(mf['city_marginal_factor']):.4f} "
+          f"+- {float(mf['city_marginal_factor_se']):.4f} kg/kWh, {int(mf['marginal_hours'])} changes)")
     print(f"{'reference per-hour loop':28s} {t_r * 1e3:9.1f} ms   (given flows {t_rf * 1e3:.1f} ms)")
     print(f"speed-up kernel vs reference: {t_r / t_k:.1f}x (pooling), {t_rf / t_kf:.1f}x (given flows)")
     print(f"speed-up full entry point (incl. validation) vs reference kernel loop: {t_r / t_e:.1f}x")

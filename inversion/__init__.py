@@ -5,6 +5,7 @@ Public entry point: ``inversion.solve(H, y, x_prior, prior_cov, obs_err, aggrega
 """
 
 from .covariance import KroneckerCovariance, grid_spacing_km  # noqa: F401
+from .hyper import tune_scaling  # noqa: F401
 from .solve import InversionResult, solve  # noqa: F401
 
-__all__ = ["solve", "InversionResult", "KroneckerCovariance", "grid_spacing_km"]
+__all__ = ["solve", "InversionResult", "KroneckerCovariance", "grid_spacing_km", "tune_scaling"]

@@ -89,13 +89,22 @@ class SpatialExpCorrFFT:
         self.kernel_hat = sfft.rfft2(np.exp(-d / self.L_km), workers=workers)
 
     def apply(self, V: np.ndarray) -> np.ndarray:
+        """Exact linear convolution of every (ny, nx) plane of V with the kernel.
+
+        Pruned 2-D FFT: the real transform along x runs only on the ny non-zero rows of the padded
+        plane, and the inverse real transform only on the ny output rows that are kept (the padded
+        rows ny..Ny-1 are known zeros on input and discarded on output) — the same result as
+        ``irfft2(rfft2(V, s) · k̂)[:ny, :nx]`` with about a quarter less work.
+        """
         if self.identity:
             return np.array(V, dtype=np.float64, copy=True)
         V = np.asarray(V, dtype=np.float64)
-        F = sfft.rfft2(V, s=(self.Ny, self.Nx), workers=self.workers)
+        w = self.workers
+        F = sfft.rfft(V, n=self.Nx, axis=-1, workers=w)  # (..., ny, Nx//2+1)
+        F = sfft.fft(F, n=self.Ny, axis=-2, workers=w, overwrite_x=True)  # zero-padded rows
         F *= self.kernel_hat
-        out = sfft.irfft2(F, s=(self.Ny, self.Nx), workers=self.workers)
-        return np.ascontiguousarray(out[..., : self.ny, : self.nx])
+        F = sfft.ifft(F, axis=-2, workers=w, overwrite_x=True)[..., : self.ny, :]
+        return sfft.irfft(F, n=self.Nx, axis=-1, workers=w)[..., : self.nx]
 
 
 class KroneckerCovariance:

@@ -21,6 +21,7 @@ import xarray as xr
 
 from . import aggregate as agg
 from .diagnostics import residuals_per_site, uncertainty_reduction
+from .positivity import apply_positivity
 from .solve import InversionResult, solve
 from .state import Problem, build_problem, read_selected
 
@@ -48,12 +49,16 @@ def _edges_from_centres(c: np.ndarray) -> np.ndarray:
 def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
            lat: np.ndarray, lon: np.ndarray, district_names: list[str], district_fractions,
            cell_area: np.ndarray, inv_cfg: dict, period_start, period_end, truth_flux: np.ndarray | None = None,
-           missing=None, solve_options: dict | None = None) -> InversionOutputs:
+           missing=None, solve_options: dict | None = None,
+           prior_power_flux: np.ndarray | None = None) -> InversionOutputs:
     """Solve the month's inversion from in-memory inputs.
 
     ``prior_flux``/``truth_flux``: (n_hours, ny, nx) on ``hours``; ``lat``/``lon`` ascending cell centres;
     ``district_fractions``: (n_district × n_cells) fractions of each cell in each district;
     ``cell_area``: (ny, nx) m²; ``inv_cfg``: config["inversion"]; the period is [period_start, period_end).
+    ``prior_power_flux``: the prior's power-sector part (same shape as ``prior_flux``), for the sector-aware
+    prior σ (``inv_cfg.get("power_rel_sigma", 0.1)``). Optional keys of ``inv_cfg`` read with defaults:
+    ``power_rel_sigma`` (0.1), ``tune_hyperparameters`` (False), ``positivity`` ("none").
     """
     t0 = time.perf_counter()
     hours = pd.DatetimeIndex(hours)
@@ -67,7 +72,7 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     days = pd.date_range(period_start.normalize(), period_end - pd.Timedelta("1ns"), freq="D").normalize()
 
     prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
-                         days, missing=missing)
+                         days, missing=missing, prior_power=prior_power_flux)
     n_extra = len(days)
     step = prob.step_hours
 
@@ -92,13 +97,22 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     B = sp.vstack([B, E], format="csr")
     n_blocks = nby * nbx
 
-    opts = {"seed": int(inv_cfg.get("seed", 0))}
+    opts = {"seed": int(inv_cfg.get("seed", 0)), "tune": bool(inv_cfg.get("tune_hyperparameters", False))}
     opts.update(solve_options or {})
     res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_sigma, aggregate=A, aggregate_var=B, **opts)
 
     # districts.csv ------------------------------------------------------------------------------
     prior_t = agg.totals_tonnes(prior_flux, Wall, mask)
     post_t = prior_t + res.agg_post_mean  # prior correction is 0: posterior = prior + A x̂
+    # hourly posterior flux and the optional positivity bound (inversion/positivity.py)
+    n_flux = prob.n_flux
+    corr = res.x_post[:n_flux].reshape(prob.n_step, ny, nx)
+    step_of_hour = np.arange(len(hours)) // step
+    post_flux = prior_flux + corr[step_of_hour]
+    positivity = str(inv_cfg.get("positivity", "none"))
+    post_flux, pos_report = apply_positivity(positivity, prior_flux, post_flux, mask, Wall, names)
+    if pos_report["applied"]:
+        post_t = post_t + np.array([pos_report["added_t"][n] for n in names])
     truth_t = agg.totals_tonnes(truth_flux, Wall, mask) if truth_flux is not None else np.full(len(names), np.nan)
     districts = pd.DataFrame({
         "district": names, "prior_t": prior_t, "posterior_t": post_t,
@@ -107,9 +121,11 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
 
     # modelled.csv -------------------------------------------------------------------------------
     obs = prob.obs
-    n_flux = prob.n_flux
     offsets = res.x_post[n_flux:]
-    flux_part = prob.H[:, :n_flux] @ res.x_post[:n_flux]
+    if pos_report["applied"]:  # the model of the truncated flux, exactly on the hourly axis
+        flux_part = prob.H_hourly @ (post_flux - prior_flux).ravel()
+    else:
+        flux_part = prob.H[:, :n_flux] @ res.x_post[:n_flux]
     bg_post = obs["background"].to_numpy(float) + offsets[obs["day_index"].to_numpy()]
     modelled = pd.DataFrame({
         "site": obs["site"].to_numpy(), "time": pd.DatetimeIndex(obs["time"]).strftime("%Y-%m-%dT%H:%M:%S"),
@@ -120,9 +136,6 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     })
 
     # posterior.nc -------------------------------------------------------------------------------
-    corr = res.x_post[:n_flux].reshape(prob.n_step, ny, nx)
-    step_of_hour = np.arange(len(hours)) // step
-    post_flux = prior_flux + corr[step_of_hour]
     per_site = residuals_per_site(modelled)
     sites = sorted(per_site)
     ds = xr.Dataset(coords={
@@ -140,7 +153,8 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     fu = {"units": "umol m-2 s-1"}
     ds["prior_flux"] = (("time", "lat", "lon"), prior_flux.astype(np.float32), {**fu, "long_name": "prior CO2 flux"})
     ds["posterior_flux"] = (("time", "lat", "lon"), post_flux.astype(np.float32),
-                            {**fu, "long_name": "posterior CO2 flux = prior + correction of its step"})
+                            {**fu, "long_name": "posterior CO2 flux = prior + correction of its step"
+                             + (", truncated at min(prior, 0)" if pos_report["applied"] else "")})
     ds["correction"] = (("step", "lat", "lon"), corr.astype(np.float32), {**fu, "long_name": "posterior flux correction"})
     sd_prior = np.sqrt(np.maximum(res.var_prior, 0))
     sd_post = np.sqrt(np.maximum(res.var_post, 0))
@@ -158,7 +172,8 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         "title": "Posterior CO2 flux (analytical Bayesian inversion)",
         "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
         "time_step_hours": step, "solver": res.solver, "chi2_reduced": res.chi2_reduced, "dofs": res.dofs,
-        "coarse_block": block, "Conventions": "CF-1.8",
+        "coarse_block": block, "Conventions": "CF-1.8", "positivity": positivity,
+        "prior_cov_scale": res.scale_Q, "obs_cov_scale": res.scale_R,
     })
 
     diagnostics = {
@@ -169,6 +184,10 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         "n_step": prob.n_step, "time_step_hours": step, "n_cells": ny * nx, "n_background_offsets": n_extra,
         "uncertainty_reduction": dict(zip(names, map(float, uncertainty_reduction(res.agg_prior_sigma, res.agg_post_sigma)))),
         "observations_dropped": int(len(selected) - len(obs)),
+        "hyperparameters": res.hyper if res.hyper is not None else {"method": "none", "scale_Q": 1.0, "scale_R": 1.0},
+        "positivity": pos_report,
+        "prior_sigma": {"power_sector": prior_power_flux is not None,
+                        "power_rel_sigma": float(inv_cfg.get("power_rel_sigma", 0.1)) if prior_power_flux is not None else None},
     }
     return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
 
@@ -184,15 +203,18 @@ def _atomic(path, write):
     os.replace(tmp, path)
 
 
-def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None):
+def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None, var: str = "flux", optional: bool = False):
+    """(values (time, lat, lon) float64 on ``hours``, lat, lon) of ``var``; None if ``optional`` and absent."""
     try:
         ds = xr.open_dataset(path)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"{what} {path}: cannot be opened as NetCDF ({exc})") from exc
     with ds:
-        if "flux" not in ds:
-            raise ValueError(f"{what} {path}: variable `flux(time, lat, lon)` is missing (docs/formats.md)")
-        da = ds["flux"].transpose("time", "lat", "lon")
+        if var not in ds:
+            if optional:
+                return None
+            raise ValueError(f"{what} {path}: variable `{var}(time, lat, lon)` is missing (docs/formats.md)")
+        da = ds[var].transpose("time", "lat", "lon")
         if da.lat.size > 1 and da.lat.values[1] < da.lat.values[0]:
             da = da.isel(lat=slice(None, None, -1))
         t = pd.DatetimeIndex(da["time"].values)
@@ -204,7 +226,7 @@ def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None):
             da = da.sel(time=hours)
         vals = da.values.astype(np.float64)
         if not np.all(np.isfinite(vals)):
-            raise ValueError(f"{what} {path}: `flux` has NaN/inf values")
+            raise ValueError(f"{what} {path}: `{var}` has NaN/inf values")
         return vals, da.lat.values.astype(float), da.lon.values.astype(float)
 
 
@@ -220,6 +242,11 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
     jac = load_jacobian(jacobian_path)
     hours = pd.DatetimeIndex(jac.hours)
     prior, lat, lon = _read_flux(prior_path, "prior", hours)
+    power = _read_flux(prior_path, "prior", hours, var="flux_power", optional=True)
+    if power is None:
+        log.warning("prior %s has no `flux_power`; prior sigma = prior_rel_sigma * |flux| + floor everywhere", prior_path)
+    else:
+        power = power[0]
     g = jac.grid
     lat_edges, lon_edges = _edges_from_centres(lat), _edges_from_centres(lon)
     if not (np.isclose(lat_edges[0], g["lat_min"]) and np.isclose(lat_edges[-1], g["lat_max"])
@@ -234,7 +261,7 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
         truth, _, _ = _read_flux(truth_path, "truth", hours)
     out = invert(jac.H, jac.receptors, hours, selected, prior, lat, lon, names, frac, area, inversion_cfg,
                  period_start, period_end, truth_flux=truth, missing=getattr(jac, "missing", None),
-                 solve_options=solve_options)
+                 solve_options=solve_options, prior_power_flux=power)
     out.diagnostics["inputs"] = [str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p]
 
     enc = {v: {"zlib": True, "complevel": 4} for v in ("prior_flux", "posterior_flux", "correction")}

@@ -27,6 +27,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .covariance import KroneckerCovariance, row_variances
+from .hyper import tune_scaling
 from .kernels import SparseOperator
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class InversionResult:
     timings: dict = field(default_factory=dict)
     pcg_iterations: int = 0
     hqht: str = ""  # how the Cholesky solver formed H Q Hᵀ ("chunks" | "kronecker")
+    hyper: dict | None = None  # hyperparameter tuning (`inversion.hyper.HyperResult.as_dict()`), if asked
+    scale_Q: float = 1.0  # the posterior used a·Q and b·R (1, 1 without tuning)
+    scale_R: float = 1.0
 
     @property
     def agg_prior_sigma(self):
@@ -233,14 +237,35 @@ def build_hqht_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix) -> np.ndarray
     ρ^(first_j − last_i) · n_jᵀ (Q_s c_i), n_j = Σ_t ρ^(t−first_j) g_{t,j}, c_i = Σ_t ρ^(last_i−t) g_{t,i}:
     one dense GEMM. Near pairs are accumulated step by step. Extra (diagonal) elements are added
     as H_e diag(σ_e²) H_eᵀ. Agrees with `build_hqht` to rounding (tested).
+
+    The observations are processed in the order of their first step (rows permuted, K permuted back),
+    so the far pairs of a block of rows lie among a prefix of the earlier rows and their GEMM
+    skips the (near and reversed) half that is not needed.
     """
     H = sp.csr_matrix(H, dtype=np.float64)
     H.sum_duplicates()
+    H.indptr, H.indices = H.indptr.astype(np.int64), H.indices.astype(np.int64)
+    nc, nf = Q.n_cells, Q.n_flux
+    n_obs = H.shape[0]
+    first = np.full(n_obs, -1, np.int64)  # first step of every row (-1: no flux entry)
+    ok = np.diff(H.indptr) > 0
+    fi = H.indices[H.indptr[:-1][ok]]
+    first[ok] = np.where(fi < nf, fi // nc, -1)
+    perm = np.argsort(first, kind="stable")
+    if np.array_equal(perm, np.arange(n_obs)):
+        return _hqht_kronecker_sorted(Q, H)
+    K = _hqht_kronecker_sorted(Q, H[perm])
+    inv = np.argsort(perm)
+    return K[np.ix_(inv, inv)]
+
+
+def _hqht_kronecker_sorted(Q: KroneckerCovariance, H: sp.csr_matrix, row_block: int = 512) -> np.ndarray:
+    """`build_hqht_kronecker` on rows already sorted by their first step (sorted, summed CSR)."""
     n_obs = H.shape[0]
     nc, nf, ny, nx = Q.n_cells, Q.n_flux, Q.ny, Q.nx
     rho = 0.0 if Q.corr_time_hours <= 0 else float(np.exp(-Q.step_hours / Q.corr_time_hours))
     sig = Q.sigma.reshape(Q.n_step, nc)
-    indptr, indices, data = H.indptr.astype(np.int64), H.indices.astype(np.int64), H.data
+    indptr, indices, data = H.indptr.astype(np.int64, copy=False), H.indices.astype(np.int64, copy=False), H.data
     # flux entries come first in every row (sorted indices)
     nflux = np.array([np.searchsorted(indices[indptr[i]:indptr[i + 1]], nf) for i in range(n_obs)], np.int64)
     has = nflux > 0
@@ -289,10 +314,21 @@ def build_hqht_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix) -> np.ndarray
             blk *= np.power(rho, np.maximum(0, t - last[I]))[None, :]
             blk *= last[I][None, :] >= first[J][:, None]  # near pairs only
             L[np.ix_(J, I)] += blk
-        F = N @ P.T
-        gap = first[:, None] - last[None, :]
-        far = (gap > 0) & has[:, None] & has[None, :]
-        L += np.where(far, F * np.power(rho, np.where(far, gap, 0)), 0.0)
+        # far pairs (first_i > last_j): rows are sorted by first, and last_j >= first_j, so the
+        # columns of a block of rows lie in the prefix of rows with first_j < max first of the block
+        G = W = None  # free the last step's work arrays
+        fsort = np.where(has, first, -1)  # sorted: rows without flux entries come first
+        for i0 in range(0, n_obs, row_block):
+            i1 = min(n_obs, i0 + row_block)
+            if not has[i0:i1].any():
+                continue
+            jmax = int(np.searchsorted(fsort, first[i0:i1][has[i0:i1]].max(), side="left"))
+            if jmax == 0:
+                continue
+            F = N[i0:i1] @ P[:jmax].T
+            gap = first[i0:i1, None] - last[None, :jmax]
+            far = (gap > 0) & has[i0:i1, None] & has[None, :jmax]
+            L[i0:i1, :jmax] += np.where(far, F * np.power(rho, np.where(far, gap, 0)), 0.0)
         K = L + L.T - D0
     if Q.n_extra:
         He = H[:, nf:]
@@ -360,7 +396,9 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         get prior/posterior variances only, e.g. coarse blocks), pcg_tol (1e-10), pcg_maxiter (2000),
         dofs_probes (64), seed (0), memory_budget_bytes (1.5e9), check_pd (True), hqht ("auto" |
         "chunks" | "kronecker": how the Cholesky solver forms H Q Hᵀ; "kronecker" = `build_hqht_kronecker`,
-        chosen automatically for a KroneckerCovariance when n_obs exceeds the aggregate rows).
+        chosen automatically for a KroneckerCovariance when n_obs exceeds the aggregate rows),
+        tune (False | True | "ml" | "chi2": scale Q and R from the data before solving, see
+        `inversion.hyper`; True = "ml"; Cholesky solver only).
     """
     t0 = time.perf_counter()
     solver = options.pop("solver", "auto")
@@ -373,6 +411,11 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     budget = float(options.pop("memory_budget_bytes", 1.5e9))
     check_pd = bool(options.pop("check_pd", True))
     hqht = options.pop("hqht", "auto")
+    tune = options.pop("tune", False)
+    if tune is True:
+        tune = "ml"
+    if tune not in (False, None, "ml", "chi2"):
+        raise ValueError(f"solve: option tune={tune!r}; allowed: False, True, 'ml', 'chi2'")
     if hqht not in ("auto", "chunks", "kronecker"):
         raise ValueError(f"solve: option hqht={hqht!r}; allowed: 'auto', 'chunks', 'kronecker'")
     if options:
@@ -384,6 +427,9 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     n_obs, n_state = H.shape
     if solver == "auto":
         solver = "cholesky" if n_obs <= max_dense_obs else "pcg"
+    if tune and solver != "cholesky":
+        raise ValueError(f"solve: option tune={tune!r} needs the explicit H Q Hᵀ of the Cholesky solver "
+                         f"(n_obs = {n_obs} > max_dense_obs or solver='pcg'); raise max_dense_obs or drop tune")
     timings = {"checks": time.perf_counter() - t0}
 
     t = time.perf_counter()
@@ -400,6 +446,7 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
 
     dofs_stderr = 0.0
     iterations = 0
+    hyper, scale_Q, scale_R = None, 1.0, 1.0
     if solver == "cholesky":
         t = time.perf_counter()
         n_side = B.shape[0] if B is not None else 0
@@ -414,6 +461,18 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
             K, *MQH = build_hqht(Q, Hop, budget, side=[B] if B is not None else [])
             HQB = MQH[0].T if B is not None else None
         timings["build_HQHt"] = time.perf_counter() - t
+
+        if tune:
+            t = time.perf_counter()
+            hp = tune_scaling(K, R, d, method=tune)
+            hyper, scale_Q, scale_R = hp.as_dict(), hp.scale_Q, hp.scale_R
+            K *= scale_Q
+            R = R * scale_R
+            if A is not None:
+                AQA, HQA = AQA * scale_Q, HQA * scale_Q
+            if B is not None:
+                varB, HQB = varB * scale_Q, HQB * scale_Q
+            timings["tune"] = time.perf_counter() - t
 
         t = time.perf_counter()
         K += np.diag(R) if R.ndim == 1 else R
@@ -465,7 +524,7 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         timings["pcg"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    x_post = x_prior + Q.matmat(Hop.rmatvec(w))
+    x_post = x_prior + scale_Q * Q.matmat(Hop.rmatvec(w))
     y_post_model = Hop.matvec(x_post)
     chi2 = float(d @ w) / n_obs
     agg_prior_mean = agg_post_mean = agg_post_cov = None
@@ -494,4 +553,5 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         dofs_stderr=dofs_stderr, solver=solver, n_obs=n_obs, n_state=n_state,
         y_prior_model=y_prior_model, y_post_model=y_post_model, var_prior=varB, var_post=var_post,
         timings=timings, pcg_iterations=iterations, hqht=hqht if solver == "cholesky" else "",
+        hyper=hyper, scale_Q=scale_Q, scale_R=scale_R,
     )

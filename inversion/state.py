@@ -3,7 +3,9 @@
 State: a flux *correction* (µmol m-2 s-1) constant within each step of ``time_step_hours`` on every
 cell, ordered ``step * n_cells + iy * nx + ix`` like the Jacobian, followed by one background offset
 (ppm) per UTC period day. The prior of the correction is 0; its σ is
-``prior_rel_sigma · |mean prior flux over the step| + prior_floor_sigma`` and its correlations are
+``prior_rel_sigma · |mean non-power prior flux over the step| + power_rel_sigma · |mean power-sector
+prior flux| + prior_floor_sigma`` (without a power field: ``prior_rel_sigma · |mean prior| + floor``) and
+its correlations are
 exponential in space (``corr_length_km``) and time (``corr_time_hours``); offsets have σ ``bg_sigma_ppm``.
 
 Observations are the rows of ``selected.csv`` matched to receptors by site and hour (a receptor is
@@ -55,16 +57,35 @@ def step_jacobian(H_hourly, n_cells: int, step_hours: int) -> sp.csr_matrix:
     return out
 
 
-def prior_sigma(prior_flux: np.ndarray, step_hours: int, rel: float, floor: float) -> np.ndarray:
-    """σ(step, iy, ix) = rel · |mean of the hourly prior over the step| + floor."""
-    nh, ny, nx = prior_flux.shape
+def _step_mean(f: np.ndarray, step_hours: int) -> np.ndarray:
+    """Mean of an hourly field (n_hours, ny, nx) over every step (the last step may be partial)."""
+    nh, ny, nx = f.shape
     n_step = -(-nh // step_hours)
     pad = n_step * step_hours - nh
-    f = np.asarray(prior_flux, dtype=np.float64)
+    f = np.asarray(f, dtype=np.float64)
     if pad:
         f = np.concatenate([f, np.full((pad, ny, nx), np.nan)])
-    mean = np.nanmean(f.reshape(n_step, step_hours, ny, nx), axis=1)
-    return rel * np.abs(mean) + floor
+    return np.nanmean(f.reshape(n_step, step_hours, ny, nx), axis=1)
+
+
+def prior_sigma(prior_flux: np.ndarray, step_hours: int, rel: float, floor: float,
+                power_flux: np.ndarray | None = None, power_rel: float = 0.1) -> np.ndarray:
+    """Prior σ(step, iy, ix) of the flux correction.
+
+    Without ``power_flux``: rel · |mean of the hourly prior over the step| + floor.
+    With ``power_flux`` (the prior's power-sector part, same shape): the power plants' point sources
+    are known much better (metered generation × emission factor) than the diffuse sectors, so
+
+        σ = rel · |mean(prior − power)| + power_rel · |mean(power)| + floor.
+    """
+    f = np.asarray(prior_flux, dtype=np.float64)
+    if power_flux is None:
+        return rel * np.abs(_step_mean(f, step_hours)) + floor
+    p = np.asarray(power_flux, dtype=np.float64)
+    if p.shape != f.shape:
+        raise ValueError(f"prior flux_power has shape {p.shape}, expected {f.shape} like `flux`")
+    return (rel * np.abs(_step_mean(f - p, step_hours)) + float(power_rel) * np.abs(_step_mean(p, step_hours))
+            + floor)
 
 
 def _utc_naive(t) -> pd.DatetimeIndex:
@@ -135,6 +156,7 @@ class Problem:
     step_hours: int
     ny: int
     nx: int
+    H_hourly: sp.csr_matrix | None = None  # the matched observations' rows of the hourly Jacobian
 
     @property
     def n_cells(self):
@@ -150,11 +172,13 @@ class Problem:
 
 
 def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
-                  lat_edges, lon_edges, inv_cfg: dict, days, missing=None) -> Problem:
+                  lat_edges, lon_edges, inv_cfg: dict, days, missing=None,
+                  prior_power: np.ndarray | None = None) -> Problem:
     """Assemble the `Problem` from in-memory pieces (see module docstring).
 
     ``prior_flux`` is (n_hours, ny, nx) on ``hours`` (µmol m-2 s-1); ``days`` are the UTC period days
-    (one background offset each); ``inv_cfg`` is config["inversion"].
+    (one background offset each); ``inv_cfg`` is config["inversion"]; ``prior_power`` (optional, same
+    shape) is the prior's power-sector part, whose σ is ``inv_cfg.get("power_rel_sigma", 0.1)`` × |flux|.
     """
     hours = pd.DatetimeIndex(hours)
     ny, nx = len(lat_edges) - 1, len(lon_edges) - 1
@@ -201,11 +225,12 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
             arr[bad] = 0.0
     obs_sigma = np.sqrt(vsd**2 + float(inv_cfg["obs_sigma_ppm"]) ** 2 + bgs**2)
 
-    sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]))
+    sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]),
+                        power_flux=prior_power, power_rel=float(inv_cfg.get("power_rel_sigma", 0.1)))
     Q = KroneckerCovariance.from_grid(
         sigma, lat_edges, lon_edges, float(inv_cfg["corr_length_km"]), step, float(inv_cfg["corr_time_hours"]),
         extra_sigma=np.full(len(days), float(inv_cfg["bg_sigma_ppm"])))
     step_times = hours[::step]
     return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
                    prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,
-                   step_hours=step, ny=ny, nx=nx)
+                   step_hours=step, ny=ny, nx=nx, H_hourly=Hh)

@@ -15,6 +15,7 @@ import pandas as pd
 import xarray as xr
 
 from . import flow
+from .marginal import marginal_factors
 from .inputs import load_times, read_external, read_flows, read_generation, read_load
 from .registry import DISTRICTS, read_plants
 
@@ -43,7 +44,8 @@ def _times(load, start, end) -> pd.DatetimeIndex:
 
 
 def emission_factors(plants, generation, load, external=None, flows=None, *, districts=None,
-                     external_factor: float = SOUTHERN_GRID_2022, start=None, end=None) -> xr.Dataset:
+                     external_factor: float = SOUTHERN_GRID_2022, start=None, end=None,
+                     utc_offset_hours: int = 8) -> xr.Dataset:
     """Production- and consumption-based hourly emission factors per district.
 
     Parameters
@@ -55,9 +57,12 @@ def emission_factors(plants, generation, load, external=None, flows=None, *, dis
     flows : optional known inter-district flows (path/DataFrame); None = pooling rule.
     districts : district keys (default: the 11 Guangzhou districts).
     start, end : optional hourly axis [start, end) (UTC); default = the hours of the load file.
+    utc_offset_hours : local time offset, used to bin the marginal factor by local hour of day.
 
     Returns an xarray.Dataset with dims (time, district) (and `plant` for plant-level series);
-    see docs/power.md for every variable. Raises PowerInputError on bad inputs and RuntimeError
+    see docs/power.md for every variable. The marginal emission factors (`power.marginal`) over
+    all hours of the axis are included (`marginal_factor(district)` and friends). Raises
+    PowerInputError on bad inputs and RuntimeError
     if emissions are not conserved to 1e-9 (relative) in some hour.
     """
     districts = list(districts) if districts is not None else list(DISTRICTS)
@@ -142,6 +147,9 @@ def emission_factors(plants, generation, load, external=None, flows=None, *, dis
             "conventions": "times UTC, value at t covers [t, t+1h); transmission losses not modelled",
         },
     )
+    ds.update(marginal_factors(ds, utc_offset_hours))
+    ds.attrs["marginal_method"] = ("regression of the hour-to-hour change of supply emissions on the load change, "
+                                   "by local hour of day, weighted by each district's load changes (docs/power.md)")
     return ds
 
 

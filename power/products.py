@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .marginal import marginal_factors
+
 #: (time, district) variables written to the CSV, in column order.
 CSV_VARIABLES = [
     "generation_mwh", "load_mwh", "production_emissions_t", "production_factor",
@@ -124,7 +126,9 @@ def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: 
     Columns: month, district, hours, generation_mwh, load_mwh, production_emissions_t,
     consumption_emissions_t, production_factor (generation-weighted), consumption_factor
     (load-weighted), consumption_factor_min, consumption_factor_max, peak_hour_local (local hour of
-    the highest mean consumption factor), import_share and external_share (energy-weighted).
+    the highest mean consumption factor), import_share and external_share (energy-weighted),
+    marginal_factor, marginal_factor_se and marginal_hours (power.marginal, from the hours of the
+    month; the city row holds the city's all-hours marginal factor).
     """
     ds = select_month(ds, month)
     months = pd.DatetimeIndex(ds["time"].to_numpy()).strftime("%Y-%m")
@@ -132,6 +136,8 @@ def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: 
     for m in sorted(set(months)):
         sub = ds.isel(time=np.flatnonzero(months == m))
         hod = hour_of_day_table(sub, utc_offset_hours)
+        mf = marginal_factors(sub, utc_offset_hours)
+        n_marg = int(mf["marginal_hours"])
         for d in sub["district"].to_numpy().astype(str):
             s = sub.sel(district=d)
             L = s["load_mwh"].to_numpy()
@@ -148,6 +154,9 @@ def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: 
                 "peak_hour_local": int(np.nanargmax(hod.loc[d].to_numpy())) if hod.loc[d].notna().any() else -1,
                 "import_share": _wmean(s["import_share"], s["import_mwh"] + s["generation_mwh"]),
                 "external_share": _wmean(s["external_share"], L),
+                "marginal_factor": float(mf["marginal_factor"].sel(district=d)),
+                "marginal_factor_se": float(mf["marginal_factor_se"].sel(district=d)),
+                "marginal_hours": n_marg,
             })
         L = sub["load_mwh"].sum("district").to_numpy()
         G = sub["generation_mwh"].sum("district").to_numpy()
@@ -166,5 +175,8 @@ def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: 
             "peak_hour_local": int(city_hod.idxmax()) if city_hod.notna().any() else -1,
             "import_share": float(sub["external_import_mwh"].sum() / L.sum()) if L.sum() > 0 else np.nan,
             "external_share": _wmean((sub["external_share"] * sub["load_mwh"]).sum("district") / np.where(L > 0, L, np.nan), L),
+            "marginal_factor": float(mf["city_marginal_factor"]),
+            "marginal_factor_se": float(mf["city_marginal_factor_se"]),
+            "marginal_hours": n_marg,
         })
     return pd.DataFrame(rows)

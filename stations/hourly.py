@@ -37,6 +37,11 @@ UNITS = {"co2": "ppm", "ch4": "ppb", "co": "ppb"}
 _RAW_TO_UNITS = {"co2": 1.0, "ch4": 1000.0, "co": 1000.0}
 
 
+#: raw columns the chain uses (the reader still checks every field of every line)
+USED_COLUMNS = tuple(picarro.REQUIRED_COLUMNS) + tuple(
+    c for cols in picarro.SPECIES_COLUMNS.values() for c in cols)
+
+
 @dataclass
 class SiteIngest:
     records: pd.DataFrame                 # time, file, valve, kind, raw, value, qc
@@ -83,7 +88,7 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
         files = [f for f in files if _file_in(f, p0, p1)]
         if not files:
             raise FileNotFoundError(f"{raw}: no raw files dated between {p0} and {p1}")
-    rr = picarro.read_raw(files, on_bad_lines=on_bad_lines)
+    rr = picarro.read_raw(files, on_bad_lines=on_bad_lines, columns=USED_COLUMNS, species=species)
     rec = rr.records
     col = picarro.species_column(rec, species, where=str(raw))
     raw_v = rec[col].to_numpy(float) * _RAW_TO_UNITS[species]
@@ -91,8 +96,8 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
     valve = np.rint(rec["MPVPosition"].to_numpy()).astype(np.int64)
     inlets = inlet_valves(site)
     tanks = tank_table(site, species)
-    kind = np.where(np.isin(valve, list(inlets)), "ambient",
-                    np.where(np.isin(valve, list(tanks)), "tank", "other"))
+    kind_code = np.where(np.isin(valve, list(inlets)), 0, np.where(np.isin(valve, list(tanks)), 1, 2))
+    kind = pd.Categorical.from_codes(kind_code, categories=["ambient", "tank", "other"])
     value, extrap, cal = calm.calibrate(rec, raw_v, qc, tanks, species=species)
     if cal.cycles.empty:
         log.warning("site %s: no calibration cycle found in %s (tank valves %s of stations.yaml "
@@ -146,21 +151,30 @@ def _file_in(path: Path, p0: pd.Timestamp, p1: pd.Timestamp) -> bool:
 
 def _summary(files: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     s = files.set_index("file").copy()
-    amb = out["kind"] == "ambient"
-    excl = (out["qc"] & qcm.EXCLUDE) != 0
+    fc = out["file"].cat
+    code = fc.codes.to_numpy()
+    # categories are the file names of the summary, in the same order (see picarro.read_raw)
+    reorder = pd.Index(fc.categories).get_indexer(s.index)
+    kind = out["kind"].to_numpy()
+    amb = kind == "ambient"
+    qc = out["qc"].to_numpy()
+    excl = (qc & qcm.EXCLUDE) != 0
+    in_period = out["in_period"].to_numpy()
+    used = out["used"].to_numpy()
+    ncat = len(fc.categories)
 
     def cnt(mask):
-        return mask.groupby(out["file"]).sum().reindex(s.index, fill_value=0).astype(int)
+        return np.bincount(code[mask], minlength=ncat)[reorder].astype(int)
 
     s["records_ambient"] = cnt(amb)
-    s["records_tank"] = cnt(out["kind"] == "tank")
-    s["records_other_valve"] = cnt(out["kind"] == "other")
+    s["records_tank"] = cnt(kind == "tank")
+    s["records_other_valve"] = cnt(kind == "other")
     for bit, name in qcm.FLAG_NAMES.items():
-        s[f"flag_{name}"] = cnt((out["qc"] & bit) != 0)
+        s[f"flag_{name}"] = cnt((qc & bit) != 0)
     s["ambient_excluded"] = cnt(amb & excl)
-    s["ambient_outside_period"] = cnt(amb & ~excl & ~out["in_period"])
-    s["ambient_low_coverage"] = cnt(amb & ~excl & out["in_period"] & ~out["used"])
-    s["ambient_used"] = cnt(out["used"])
+    s["ambient_outside_period"] = cnt(amb & ~excl & ~in_period)
+    s["ambient_low_coverage"] = cnt(amb & ~excl & in_period & ~used)
+    s["ambient_used"] = cnt(used)
     return s.reset_index()
 
 

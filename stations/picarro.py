@@ -19,7 +19,6 @@ Every line read is accounted for in the per-file summary returned with the recor
 """
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
@@ -28,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from . import fields
 
 log = logging.getLogger(__name__)
 
@@ -138,40 +139,25 @@ def list_raw_files(path: str | os.PathLike | list) -> list[Path]:
     raise FileNotFoundError(f"{p}: no such file or directory (expected Picarro .dat files)")
 
 
-def _too_many_fields(raw: bytes, text: str, n_header: int) -> list[int]:
-    """File line numbers (1-based) of lines with more fields than the header.
+def _line_text(raw: bytes, start: int) -> str:
+    end = raw.find(b"\n", start)
+    return raw[start:end if end >= 0 else len(raw)].decode("ascii", errors="replace")
 
-    Merged records (a lost newline) make a line about twice as long as the others: only lines
-    longer than 1.6 × the median line length are split and counted, which keeps this cheap.
+
+def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, species=None):
+    """Parse one file: (stored column names, values of kept lines, their line numbers, stats).
+
+    ``columns``: numeric columns to return (``None``: every numeric column of the header). Every
+    field of every line is still checked (count of fields, numbers), so the accounting does not
+    depend on ``columns``.
     """
-    b = np.frombuffer(raw, np.uint8)
-    nl = np.flatnonzero(b == 10)
-    if len(nl) < 2:
-        return []
-    ends = np.r_[nl, len(b)]
-    starts = np.r_[0, nl + 1]
-    length = ends - starts
-    suspect = np.flatnonzero(length > 1.6 * np.median(length[1:]))
-    out = []
-    for i in suspect:
-        if i == 0:
-            continue
-        if len(raw[starts[i]:ends[i]].split()) > n_header:
-            out.append(int(i) + 1)
-    return out
-
-
-def _read_one(path: Path, on_bad_lines: str, problems: list[str]):
-    """Parse one file: (numeric column names, values of kept lines, their line numbers, stats)."""
-    with open(path, "rb") as fh:
-        raw = fh.read()
-    text = raw.decode("ascii", errors="replace")
-    n_lines = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
-    stats = {"file": path.name, "lines_read": max(n_lines - 1, 0), "lines_truncated": 0,
+    raw = Path(path).read_bytes()
+    stats = {"file": path.name, "lines_read": 0, "lines_truncated": 0,
              "lines_unparsable": 0, "lines_blank": 0}
-    if not text.strip():
+    if re.search(rb"\S", raw) is None:      # empty or whitespace only (no copy of the file)
         return None, np.empty((0, 0)), np.empty(0, np.int64), stats
-    header = text.split("\n", 1)[0].split()
+    nl = raw.find(b"\n")
+    header = raw[:nl if nl >= 0 else len(raw)].decode("ascii", errors="replace").split()
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise PicarroFormatError(
@@ -180,47 +166,38 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]):
             "another instrument or a private/synchronised log? Export the DataLog_User files.")
     if not any(c in header for cols in SPECIES_COLUMNS.values() for c in cols):
         raise PicarroFormatError(f"{path}: line 1 (header) has no mole-fraction column "
-                                 f"(one of {sorted(c for v in SPECIES_COLUMNS.values() for c in v)})")
-    long_lines = _too_many_fields(raw, text, len(header))
-    if long_lines and on_bad_lines == "error":
-        ln = long_lines[0]
-        nf = len(text.split("\n")[ln - 1].split())
-        raise PicarroFormatError(f"{path}: line {ln} has {nf} fields, the header {len(header)}; the "
+                                 f"(one of {sorted(c for v in SPECIES_COLUMNS.values() for c in v)}); "
+                                 "the file holds another species or is not a DataLog_User file")
+    if species is not None and not any(c in header for c in SPECIES_COLUMNS[species]):
+        held = [sp for sp, cols in SPECIES_COLUMNS.items() if any(c in header for c in cols)]
+        raise PicarroFormatError(
+            f"{path}: line 1 (header) has no {species.upper()} column ({' or '.join(SPECIES_COLUMNS[species])}); "
+            f"the file holds {', '.join(held)}: a file of another analyser or species. Remove it from "
+            f"the site's directory or read it with species={held[0]!r}.")
+    numeric = [c for c in header if c not in ("DATE", "TIME")]
+    keep_cols = numeric if columns is None else [c for c in numeric if c in set(columns) | {"EPOCH_TIME"}]
+    out_index = {c: k for k, c in enumerate(keep_cols)}
+    col_out = np.array([fields.SKIP_VALIDATE if c in ("DATE", "TIME") else out_index.get(c, fields.SKIP_NUMERIC)
+                        for c in header], np.int64)
+    buf = np.frombuffer(raw, np.uint8)
+    start = nl + 1 if nl >= 0 else len(raw)
+    values, nf, badnum, lstart = fields.scan_fields(buf, start, col_out, len(keep_cols))
+    n = len(nf)
+    n_hdr = len(header)
+    line = np.arange(2, n + 2)
+    stats["lines_read"] = n
+    blank = nf == 0
+    long = nf > n_hdr
+    short = (nf > 0) & (nf < n_hdr)
+    if n and not raw.endswith(b"\n") and nf[-1] > 0 and not long[-1]:
+        short[-1] = True      # the last line was cut before its newline: its last field may be cut
+    truncated = short
+    unparsable = ~blank & ~truncated & (long | badnum)
+    if long.any() and on_bad_lines == "error":
+        i = int(np.flatnonzero(long)[0])
+        raise PicarroFormatError(f"{path}: line {line[i]} has {nf[i]} fields, the header {n_hdr}; the "
                                  "file is corrupted (two lines merged?). Repair or remove that line, or "
                                  "pass on_bad_lines='skip' to drop and count such lines.")
-    numeric = [c for c in header if c not in ("DATE", "TIME")]
-    kw = dict(sep=r"\s+", header=0, engine="c", skip_blank_lines=False, usecols=numeric)
-    try:
-        try:   # fast path: every numeric field parses as a number (DATE/TIME not converted)
-            df = pd.read_csv(io.BytesIO(raw), dtype="float64", **kw)
-        except ValueError as exc:
-            if isinstance(exc, pd.errors.ParserError):
-                raise
-            df = pd.read_csv(io.BytesIO(raw), dtype=object, **kw)
-    except pd.errors.ParserError as exc:
-        raise PicarroFormatError(f"{path}: {exc}; the file is corrupted. Repair or remove the "
-                                 "offending line.") from None
-    n = len(df)
-    line = np.arange(2, n + 2)
-    if all(df[c].dtype == "float64" for c in numeric):
-        num = df[numeric].to_numpy(float)
-    else:
-        num = np.column_stack([pd.to_numeric(df[c], errors="coerce").to_numpy(float) for c in numeric])
-    nan = np.isnan(num)
-    long = np.isin(line, long_lines)
-    bad = nan.any(axis=1) | long
-    short = nan[:, numeric.index(header[-1])].copy() if header[-1] in numeric else \
-        np.zeros(n, bool)
-    if not text.endswith("\n") and n:
-        short[-1] = True      # the last line was cut before its newline: its last field may be cut
-    blank = nan.all(axis=1)
-    if blank.any():           # all numbers missing: an empty line, or only DATE TIME left
-        text_lines = text.split("\n")
-        for i in np.flatnonzero(blank):
-            if text_lines[i + 1].strip():
-                blank[i], short[i] = False, True
-    truncated = short & ~blank & ~long
-    unparsable = bad & ~truncated & ~blank
     for kind, mask in (("truncated line (fewer fields than the header)", truncated),
                        ("a field is not a number, or more fields than the header", unparsable)):
         for ln in line[mask][:20]:
@@ -238,12 +215,15 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]):
                  lines_blank=int(blank.sum()))
     ki = np.flatnonzero(keep)
     if len(ki):   # EPOCH_TIME is UTC; DATE/TIME of the first kept line must agree with it
-        first = text.split("\n", ki[0] + 2)[ki[0] + 1].split()
+        first = _line_text(raw, int(lstart[ki[0]])).split()
         d0, t0 = (first + ["", ""])[header.index("DATE")], (first + ["", ""])[header.index("TIME")]
-        stamp = pd.to_datetime(f"{d0} {t0}", format="ISO8601", errors="coerce")
+        try:
+            stamp = pd.Timestamp(np.datetime64(f"{d0}T{t0}", "ms"))
+        except ValueError:
+            stamp = pd.to_datetime(f"{d0} {t0}", format="ISO8601", errors="coerce")
         if pd.isna(stamp):
             raise PicarroFormatError(f"{path}: line {line[ki[0]]}: DATE/TIME {d0!r} {t0!r} is not a date")
-        e0 = num[ki[0], numeric.index("EPOCH_TIME")]
+        e0 = values[ki[0], out_index["EPOCH_TIME"]]
         t_epoch = pd.Timestamp(int(round(e0 * 1000)), unit="ms")
         shift = (stamp - t_epoch) / pd.Timedelta(hours=1)
         if abs(shift) > 1.0 / 3600 * 2:
@@ -251,10 +231,10 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str]):
                 f"{path}: line {line[ki[0]]}: DATE/TIME {stamp} differs from EPOCH_TIME "
                 f"({t_epoch} UTC) by {shift:+.2f} h: the analyser clock logs local time. Set the "
                 "analyser to UTC or convert DATE/TIME before ingest (EPOCH_TIME is used as UTC).")
-    return tuple(numeric), num[ki], line[ki], stats
+    return tuple(keep_cols), values[ki], line[ki], stats
 
 
-def read_raw(path, on_bad_lines: str = "error") -> RawRead:
+def read_raw(path, on_bad_lines: str = "error", columns=None, species: str | None = None) -> RawRead:
     """Read Picarro ``DataLog_User`` files (a directory, a file or a list of them).
 
     Returns :class:`RawRead`: ``records`` sorted by ``time`` with duplicates removed, and a
@@ -263,7 +243,9 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
     ``lines_blank``, ``lines_parsed``, ``lines_duplicate`` (records whose ``EPOCH_TIME`` was
     already read from an earlier line or file), ``lines_out_of_order`` and ``records`` (unique
     records kept). ``lines_read = truncated + unparsable + blank + parsed`` and
-    ``parsed = duplicate + records`` hold for every file.
+    ``parsed = duplicate + records`` hold for every file. ``columns``: the numeric columns to keep
+    (default all; ``EPOCH_TIME`` always); every field is checked either way. ``species``: every
+    file must hold that species (else :class:`PicarroFormatError` naming the file).
     """
     if on_bad_lines not in ("error", "skip"):
         raise ValueError("on_bad_lines must be 'error' or 'skip'")
@@ -272,7 +254,7 @@ def read_raw(path, on_bad_lines: str = "error") -> RawRead:
     groups: dict[tuple, list] = {}        # column layout -> [(file index, values, lines)]
     stats = []
     for k, f in enumerate(files):
-        cols, num, line, st = _read_one(f, on_bad_lines, problems)
+        cols, num, line, st = _read_one(f, on_bad_lines, problems, columns, species)
         stats.append(st)
         if cols is not None and len(num):
             groups.setdefault(cols, []).append((k, num, line))

@@ -59,7 +59,7 @@ def flush_mask(time: np.ndarray, valve: np.ndarray, flush_seconds: float) -> np.
 
 
 def flag_spikes(time: np.ndarray, value: np.ndarray, usable: np.ndarray, window: str = "5min",
-                k: float = 6.0, floor_ppm: float = 1.0) -> np.ndarray:
+                k: float = 6.0, floor_ppm: float = 1.0, max_candidate_share: float = 0.05) -> np.ndarray:
     """Spike filter on one inlet's time series; returns a boolean mask of spikes.
 
     Method: among ``usable`` records, the residual from a centred running median over ``window``
@@ -67,7 +67,38 @@ def flag_spikes(time: np.ndarray, value: np.ndarray, usable: np.ndarray, window:
     6 × ``window``) plus ``floor_ppm``; records beyond that are spikes. The running median ignores
     single spikes of up to half the window, so short local plumes are flagged while the slow
     (minutes-to-hours) variation an inversion can represent is kept.
+
+    Speed: a record whose residual is at most ``floor_ppm`` can never be a spike, so the scatter
+    is evaluated only at the other records (candidates), each as the median of its own window —
+    the same numbers as the running median (:func:`flag_spikes_reference`), at a fraction of the
+    cost while candidates are fewer than ``max_candidate_share`` of the records.
     """
+    out = np.zeros(len(value), bool)
+    idx = np.flatnonzero(usable)
+    if len(idx) < 5:
+        return out
+    s = pd.Series(value[idx], index=pd.DatetimeIndex(time[idx]))
+    med = s.rolling(window, center=True, min_periods=1).median()
+    res = (s - med).abs().to_numpy()
+    cand = np.flatnonzero(res > floor_ppm)
+    if len(cand) > max_candidate_share * len(res):
+        return flag_spikes_reference(time, value, usable, window, k, floor_ppm)
+    if len(cand) == 0:
+        return out
+    t = s.index.asi8
+    half = pd.Timedelta(window).value * 6 / 2
+    # pandas' centred time window: (t - half, t + half]
+    lo = np.searchsorted(t, t[cand] - half, side="right")
+    hi = np.searchsorted(t, t[cand] + half, side="right")
+    mad = np.array([np.median(res[a:b]) for a, b in zip(lo, hi)]) * 1.4826
+    spike = res[cand] > k * mad + floor_ppm
+    out[idx[cand[spike]]] = True
+    return out
+
+
+def flag_spikes_reference(time: np.ndarray, value: np.ndarray, usable: np.ndarray, window: str = "5min",
+                          k: float = 6.0, floor_ppm: float = 1.0) -> np.ndarray:
+    """Plain version of :func:`flag_spikes` (running median of the residuals at every record)."""
     out = np.zeros(len(value), bool)
     idx = np.flatnonzero(usable)
     if len(idx) < 5:

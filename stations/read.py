@@ -7,9 +7,11 @@ Formats (``format=None`` detects them):
              given, else the raw reading (attr ``calibrated = 0``); ``raw``, ``valve``,
              ``intake_height`` (NaN on tank valves), ``qcflag`` = record QC bits of
              :mod:`stations.qc`, ``nvalue`` = 1, ``value_std_dev`` = NaN.
-``hourly``   our ObsPack-like hourly NetCDF (``{site}_{height}m.nc``) or its directory (then the
-             inlet ``intake_height``, default the top one). NOAA ObsPack files work too: a
-             ``value`` in mol mol-1 is converted to ppm (CO2) / ppb (CH4, CO).
+``hourly``   NetCDF: our ObsPack-like hourly files (``{site}_{height}m.nc``), NOAA ObsPack files
+             (time convention from the ``time`` comment, several inlets per file) and ICOS ATC
+             NetCDF (see :mod:`stations.netcdf`), or a directory of them (then the inlet
+             ``intake_height``, default the top one). Values are converted from the unit their
+             attribute names to ppm (CO2) / ppb (CH4, CO).
 ``icos``     ICOS ATC L2 text: ``#`` header lines (``# LATITUDE: ...``), the last one holding the
              ``;``-separated column names (``Site;SamplingHeight;Year;Month;Day;Hour;Minute;...;
              co2;Stdev;NbPoints;Flag;...``), -999.99 (any negative) = missing, hourly UTC;
@@ -29,13 +31,13 @@ import pandas as pd
 import xarray as xr
 
 from . import calibration as calm
+from . import netcdf as ncm
 from . import picarro
 from . import qc as qcm
 from .hourly import UNITS, _RAW_TO_UNITS
 from .sites import get_site, inlet_valves, tank_table
 
 FORMATS = ("picarro", "hourly", "icos", "csv")
-_TO_UNITS = {"co2": 1e6, "ch4": 1e9, "co": 1e9}
 
 
 def detect_format(path) -> str:
@@ -87,7 +89,7 @@ def read(path, format: str | None = None, species: str = "co2", site: dict | str
 
 
 def _read_picarro(path, species, site, flush_seconds, on_bad_lines) -> xr.Dataset:
-    rr = picarro.read_raw(path, on_bad_lines=on_bad_lines)
+    rr = picarro.read_raw(path, on_bad_lines=on_bad_lines, species=species)
     rec = rr.records
     col = picarro.species_column(rec, species, where=str(path))
     raw = rec[col].to_numpy(float) * _RAW_TO_UNITS[species]
@@ -119,36 +121,25 @@ def _read_picarro(path, species, site, flush_seconds, on_bad_lines) -> xr.Datase
     return ds
 
 
-def _read_netcdf(path, species, intake_height) -> xr.Dataset:
-    p = Path(path)
-    if p.is_dir():
-        files = sorted(p.glob("*.nc"))
-        dss = []
-        for f in files:
-            with xr.open_dataset(f) as d:
-                dss.append(d.load())
-        if intake_height is None:
-            ds = max(dss, key=lambda d: float(d.attrs.get("intake_height", -1)))
-        else:
-            match = [d for d in dss if np.isclose(float(d.attrs.get("intake_height", -1)), intake_height)]
-            if not match:
-                raise ValueError(f"{p}: no file with intake_height {intake_height}; have "
-                                 f"{[d.attrs.get('intake_height') for d in dss]}")
-            ds = match[0]
-    else:
-        with xr.open_dataset(p) as d:
-            ds = d.load()
-    if "value" not in ds:
-        raise ValueError(f"{path}: no variable 'value'; not an ObsPack-like file")
+def _read_one_netcdf(path, species, intake_height) -> xr.Dataset:
+    ds = ncm.read_netcdf_file(path, species, intake_height)
+    if ds is not None:          # ObsPack or ICOS ATC NetCDF
+        return ds
+    with xr.open_dataset(path) as d:   # our hourly files (one inlet per file)
+        ds = d.load()
     fsp = str(ds.attrs.get("species", ds.attrs.get("dataset_parameter", species))).lower()
     if fsp in UNITS and fsp != species:
-        raise ValueError(f"{path}: the file holds {fsp}, not {species}; pass species={fsp!r}")
-    units = str(ds["value"].attrs.get("units", ds.attrs.get("units", UNITS[species])))
-    if units.replace(" ", "") in ("molmol-1", "mol/mol", "mol.mol-1"):
-        ds["value"] = ds["value"] * _TO_UNITS[species]
+        raise ncm.StationFileError(f"{path}: the file holds {fsp}, not {species}; pass species={fsp!r}")
+    fh = ds.attrs.get("intake_height")
+    if intake_height is not None and fh is not None and not np.isclose(float(fh), intake_height):
+        raise ncm.StationFileError(f"{path}: intake_height {float(fh):g} m, not {intake_height:g}")
+    units = ds["value"].attrs.get("units", ds.attrs.get("units", UNITS[species]))
+    fac = ncm.unit_factor(units, species, str(path))
+    if fac != 1.0:
+        ds["value"] = ds["value"] * fac
         if "value_std_dev" in ds:
-            ds["value_std_dev"] = ds["value_std_dev"] * _TO_UNITS[species]
-        ds["value"].attrs["units"] = UNITS[species]
+            ds["value_std_dev"] = ds["value_std_dev"] * fac
+    ds["value"].attrs["units"] = UNITS[species]
     for v in ("value_std_dev", "nvalue", "qcflag"):
         if v not in ds:
             ds[v] = ("time", np.full(ds.sizes["time"], np.nan if v == "value_std_dev" else 0))
@@ -156,29 +147,101 @@ def _read_netcdf(path, species, intake_height) -> xr.Dataset:
     return ds
 
 
+def _read_netcdf(path, species, intake_height) -> xr.Dataset:
+    """A NetCDF file (ours, ObsPack, ICOS ATC) or a directory of them (one inlet returned)."""
+    p = Path(path)
+    if not p.is_dir():
+        return _read_one_netcdf(p, species, intake_height)
+    found = []
+    for f in sorted(p.glob("*.nc")):
+        try:
+            found.append(_read_one_netcdf(f, species, intake_height))
+        except ncm.StationFileError as exc:
+            if "intake_height" not in str(exc):
+                raise
+    if not found:
+        raise ValueError(f"{p}: no file with intake_height {intake_height}")
+    return max(found, key=lambda d: float(d.attrs.get("intake_height", -1)))
+
+
+def _text_lines(path) -> list[str]:
+    with open(path, errors="replace") as fh:
+        return fh.read().split("\n")
+
+
+def _check_fields(path, lines: list[str], first: int, sep: str, n_fields: int) -> None:
+    """Every non-empty line from index ``first`` must have ``n_fields`` fields (``sep``)."""
+    for i in range(first, len(lines)):
+        ln = lines[i]
+        if not ln.strip() or ln.startswith("#"):
+            continue
+        nf = ln.count(sep) + 1
+        if nf != n_fields:
+            what = "is truncated" if nf < n_fields else "has more fields than the header"
+            end = "" if i < len(lines) - 1 else " (last line, no newline: the file was cut)"
+            raise ncm.StationFileError(
+                f"{path}: line {i + 1} {what}: {nf} fields, the header {n_fields}{end}. Repair or "
+                "remove that line.")
+
+
+def _check_times(path, t: pd.DatetimeIndex, lines: np.ndarray, key=None) -> np.ndarray:
+    """Order that sorts ``t``; a repeated time (per ``key``) stops with both line numbers."""
+    df = pd.DataFrame({"t": t, "k": 0 if key is None else key, "line": lines})
+    dup = df.duplicated(["t", "k"], keep=False).to_numpy()
+    if dup.any():
+        d = df[dup].sort_values(["t", "k", "line"])
+        first = d.iloc[0]
+        other = d[(d["t"] == first["t"]) & (d["k"] == first["k"])]["line"].tolist()
+        raise ncm.StationFileError(
+            f"{path}: line {other[1]} repeats the time {first['t']} of line {other[0]} "
+            f"({int(dup.sum())} lines with repeated times); remove the duplicates (keep the valid copy).")
+    return np.argsort(t.to_numpy(), kind="stable")
+
+
 def _read_csv(path, species) -> xr.Dataset:
     attrs = {}
-    with open(path) as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            if ":" in line:
-                k, v = line[1:].split(":", 1)
-                attrs[k.strip()] = v.strip()
-    df = pd.read_csv(path, comment="#")
+    lines = _text_lines(path)
+    n_hdr = 0
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        n_hdr += 1
+        if ":" in line:
+            k, v = line[1:].split(":", 1)
+            attrs[k.strip()] = v.strip()
+    fsp = attrs.get("species", species).lower()
+    if fsp != species:
+        raise ncm.StationFileError(f"{path}: line 1-{n_hdr} (# species: {fsp}) the file holds {fsp}, "
+                                   f"not {species}; pass species={fsp!r} or give the {species} file")
+    if n_hdr >= len(lines) or not lines[n_hdr].strip():
+        raise ncm.StationFileError(f"{path}: line {n_hdr + 1}: no column header (time,value,...)")
+    header = [c.strip() for c in lines[n_hdr].split(",")]
     for c in ("time", "value"):
-        if c not in df:
-            raise ValueError(f"{path}: column {c!r} missing; a station CSV needs time (UTC ISO) and value")
-    t = pd.to_datetime(df["time"], utc=True, errors="coerce")
+        if c not in header:
+            raise ValueError(f"{path}: column {c!r} missing in the header (line {n_hdr + 1}); a station "
+                             f"CSV needs time (UTC ISO) and value, has {header}")
+    _check_fields(path, lines, n_hdr + 1, ",", len(header))
+    df = pd.read_csv(path, comment="#", skip_blank_lines=True)
+    line_no = np.array([i + 1 for i in range(n_hdr + 1, len(lines))
+                        if lines[i].strip() and not lines[i].startswith("#")])[:len(df)]
+    t = pd.to_datetime(df["time"], utc=True, errors="coerce", format="ISO8601")
     if t.isna().any():
         bad = int(np.flatnonzero(t.isna().to_numpy())[0])
-        raise ValueError(f"{path}: row {bad + 1}: time {df['time'].iloc[bad]!r} is not an ISO date")
+        raise ValueError(f"{path}: row {bad + 1} (line {line_no[bad]}): time {df['time'].iloc[bad]!r} "
+                         "is not an ISO date")
+    v = pd.to_numeric(df["value"], errors="coerce")
+    if (v.isna() & df["value"].notna()).any():
+        bad = int(np.flatnonzero((v.isna() & df["value"].notna()).to_numpy())[0])
+        raise ncm.StationFileError(f"{path}: line {line_no[bad]}: value {df['value'].iloc[bad]!r} is not a number")
+    ti = pd.DatetimeIndex(t.dt.tz_convert(None))
+    order = _check_times(path, ti, line_no)
+    df, ti = df.iloc[order].reset_index(drop=True), ti[order]
     for k in ("lon", "lat", "intake_height", "elevation"):
         if k in attrs:
             attrs[k] = float(attrs[k])
     attrs.update({"species": species, "units": UNITS[species], "format": "csv"})
-    ds = xr.Dataset({"value": ("time", df["value"].to_numpy(float))},
-                    coords={"time": t.dt.tz_convert(None).to_numpy()}, attrs=attrs)
+    ds = xr.Dataset({"value": ("time", pd.to_numeric(df["value"]).to_numpy(float))},
+                    coords={"time": ti.to_numpy()}, attrs=attrs)
     for v, fill in (("value_std_dev", np.nan), ("nvalue", 1), ("qcflag", 0)):
         ds[v] = ("time", df[v].to_numpy() if v in df else np.full(len(df), fill))
     return ds
@@ -200,6 +263,7 @@ def _read_icos(path, species, intake_height) -> xr.Dataset:
                 meta[k.strip().upper()] = v.strip()
     if header is None:
         raise ValueError(f"{path}: no '#'-line with ';'-separated column names; not an ICOS ATC L2 file")
+    _check_fields(path, _text_lines(path), n_hdr, ";", len(header))
     df = pd.read_csv(path, sep=";", skiprows=n_hdr, header=None, names=header, comment=None,
                      skipinitialspace=True)
     cols = {c.lower(): c for c in header}
@@ -213,6 +277,10 @@ def _read_icos(path, species, intake_height) -> xr.Dataset:
     if t.isna().any():
         i = int(np.flatnonzero(t.isna().to_numpy())[0])
         raise ValueError(f"{path}: line {n_hdr + i + 1}: invalid date fields")
+    line_no = n_hdr + 1 + np.arange(len(df))
+    order = _check_times(path, pd.DatetimeIndex(t), line_no,
+                         df[cols["samplingheight"]].to_numpy(float) if "samplingheight" in cols else None)
+    df, t = df.iloc[order].reset_index(drop=True), t.iloc[order].reset_index(drop=True)
     if "samplingheight" in cols:
         hts = df[cols["samplingheight"]].astype(float)
         h = float(hts.max()) if intake_height is None else float(intake_height)

@@ -1,29 +1,32 @@
-"""Selection of the observations the inversion uses, with a basic background estimate.
+"""Selection of the observations the inversion uses, with their hourly background.
 
 Selection: the top inlet of every site, hours whose *local* start hour (UTC + ``utc_offset_hours``)
 lies in ``[start, end)`` of ``select_hours_local`` (a window with start > end wraps midnight),
 usable hourly values (finite, ``qcflag`` without LOW_COVERAGE).
 
-Background (method ``network_minimum``): a statistical baseline from the lowest values of the
-network.
-1. For every hour, ``b0(t)`` = the lowest hourly value of all sites' top inlets within
-   ``t ± half_window_hours`` (usable hours, all local times).
-2. ``b(t)`` = centred running mean of ``b0`` over ``2 * half_window_hours + 1`` hours.
-The lowest site is the least influenced by the city, but still carries some enhancement (bias
-high) while the minimum over many noisy values is biased low; the inversion therefore also solves
-a daily background offset per site with prior σ ``inversion.bg_sigma_ppm``. The uncertainty
-reported per hour is ``background_sigma_ppm`` from config (constant, 1 σ).
+Optional night-time tower use (``stations.night_tower``, off by default): the top inlet of tower
+sites also in the local hours ``hours_local`` (default ``[22, 6)``) when the inlet lies above the
+stable nocturnal layer: ``intake_height > PBLH + min_height_above_pbl_m`` at the start and the end
+of the hour (PBLH of the ARL meteorology, bilinear at the site). The tower top then samples the
+residual layer, which keeps the daytime mixed air.
+
+Background: :mod:`stations.background` (methods ``upwind`` and ``baseline``).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+import logging
+
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import background as bgm
 from .hourly import LOW_COVERAGE
+
+log = logging.getLogger(__name__)
 
 COLUMNS = ["site", "time", "intake_height", "lon", "lat", "value", "value_std_dev", "nvalue",
            "background", "background_sigma"]
@@ -62,28 +65,82 @@ def in_local_window(time: pd.Series, utc_offset_hours: float, window: tuple[int,
 
 
 def network_minimum_background(table: pd.DataFrame, half_window_hours: int = 2) -> pd.Series:
-    """Background per hour (index: time) from the lowest network values, see module doc."""
-    ok = table[np.isfinite(table["value"]) & ((table["qcflag"] & LOW_COVERAGE) == 0)]
-    if ok.empty:
-        raise ValueError("no usable hourly values in any site: cannot estimate a background")
-    per_hour = ok.groupby("time")["value"].min()
-    hours = pd.date_range(per_hour.index.min(), per_hour.index.max(), freq="h")
-    per_hour = per_hour.reindex(hours)
-    w = 2 * half_window_hours + 1
-    b0 = per_hour.rolling(w, center=True, min_periods=1).min()
-    b = b0.rolling(w, center=True, min_periods=1).mean()
-    return b.interpolate(limit_direction="both")
+    """The statistical baseline (kept name; see :func:`stations.background.baseline`)."""
+    return bgm.baseline(table, half_window_hours)
+
+
+NIGHT_DEFAULTS = {"enabled": False, "hours_local": [22, 6], "min_height_above_pbl_m": 0.0, "sites": []}
+
+
+def night_settings(cfg: dict | None) -> dict:
+    out = dict(NIGHT_DEFAULTS)
+    out.update(cfg or {})
+    return out
+
+
+def night_tower_mask(tab: pd.DataFrame, utc_offset_hours: float, night: dict, wind: dict,
+                     tower_ids) -> np.ndarray:
+    """Rows of ``tab`` that are night hours of a tower whose top inlet is above the PBL."""
+    ids = list(night.get("sites") or tower_ids)
+    m = np.zeros(len(tab), bool)
+    if not ids:
+        return m
+    in_night = in_local_window(tab["time"], utc_offset_hours, night["hours_local"])
+    for s in ids:
+        rows = np.flatnonzero((tab["site"] == s).to_numpy() & in_night)
+        if not len(rows):
+            continue
+        if s not in wind:
+            raise ValueError(f"night_tower: no PBL height for site {s}; pass the met files")
+        pbl = wind[s]["pblh"]
+        t = pd.DatetimeIndex(tab["time"].to_numpy()[rows])
+        p0 = pbl.reindex(t).to_numpy()
+        p1 = pbl.reindex(t + pd.Timedelta(hours=1)).to_numpy()
+        p = np.fmax(p0, p1)
+        h = tab["intake_height"].to_numpy(float)[rows]
+        m[rows] = np.isfinite(p) & (h > p + float(night["min_height_above_pbl_m"]))
+    return m
 
 
 def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(12, 16),
-           background_sigma_ppm: float = 2.0, half_window_hours: int = 2) -> pd.DataFrame:
-    """The table of ``{R}/obs/selected.csv`` (columns :data:`COLUMNS`), sorted by time and site."""
+           background_sigma_ppm: float = 2.0, half_window_hours: int | None = None,
+           background: dict | None = None, wind: dict | None = None, met_files=None,
+           night_tower: dict | None = None, tower_ids=()) -> pd.DataFrame:
+    """The table of ``{R}/obs/selected.csv`` (columns :data:`COLUMNS`), sorted by time and site.
+
+    ``background``: ``stations.background`` settings (default :data:`stations.background.DEFAULTS`,
+    i.e. the upwind method); ``half_window_hours`` overrides its window. ``wind``: output of
+    :func:`stations.background.wind_at_sites`, else read from ``met_files`` when the upwind method
+    or the night-time tower selection needs it. ``night_tower``: ``stations.night_tower``
+    settings; ``tower_ids``: sites with role ``tower`` (used when ``night_tower.sites`` is empty).
+    """
     tab = top_inlet_table(hourly_dirs)
-    bg = network_minimum_background(tab, half_window_hours)
-    sel = tab[in_local_window(tab["time"], utc_offset_hours, select_hours_local)
-              & np.isfinite(tab["value"]) & ((tab["qcflag"] & LOW_COVERAGE) == 0)].copy()
-    sel["background"] = bg.reindex(pd.DatetimeIndex(sel["time"])).to_numpy()
-    sel["background_sigma"] = float(background_sigma_ppm)
+    bcfg = dict(background or {})
+    if half_window_hours is not None:
+        bcfg["half_window_hours"] = half_window_hours
+    night = night_settings(night_tower)
+    site_ids = list(dict.fromkeys(tab["site"]))
+    if wind is None and (bgm.needs_met(bcfg, site_ids) or night["enabled"]) and met_files:
+        pts = tab.groupby("site")[["lon", "lat"]].first()
+        wind = bgm.wind_at_sites(list(met_files), {k: (r.lon, r.lat) for k, r in pts.iterrows()})
+    t = pd.DatetimeIndex(tab["time"])
+    hours = pd.date_range(t.min(), t.max(), freq="h")
+    bgs = bgm.site_backgrounds(tab, bcfg, wind, background_sigma_ppm, hours)
+    ok = np.isfinite(tab["value"]).to_numpy() & ((tab["qcflag"] & LOW_COVERAGE) == 0).to_numpy()
+    day = in_local_window(tab["time"], utc_offset_hours, select_hours_local)
+    keep = day.copy()
+    if night["enabled"]:
+        nm = night_tower_mask(tab, utc_offset_hours, night, wind or {}, tower_ids)
+        log.info("night-time tower hours selected: %d", int((nm & ok & ~day).sum()))
+        keep |= nm
+    sel = tab[keep & ok].copy()
+    ti = pd.DatetimeIndex(sel["time"])
+    sel["background"] = np.nan
+    sel["background_sigma"] = np.nan
+    for s, df in bgs.items():
+        r = (sel["site"] == s).to_numpy()
+        sel.loc[r, "background"] = df["background"].reindex(ti[r]).to_numpy()
+        sel.loc[r, "background_sigma"] = df["background_sigma"].reindex(ti[r]).to_numpy()
     sel = sel.sort_values(["time", "site"]).reset_index(drop=True)
     sel["time"] = pd.DatetimeIndex(sel["time"]).strftime("%Y-%m-%dT%H:%M:%SZ")
     return sel[COLUMNS]

@@ -1,5 +1,6 @@
 """Transport: synthetic ARL met, receptors, HYSPLIT-STILT footprints (pystilt), Jacobian."""
 
 from .footprints import read_footprint, read_site_day
+from .regrid import regrid_footprint
 
-__all__ = ["read_footprint", "read_site_day"]
+__all__ = ["read_footprint", "read_site_day", "regrid_footprint"]

@@ -158,7 +158,13 @@ def read_site_day(path: str | os.PathLike) -> xr.Dataset:
     if not path.exists():
         raise FileNotFoundError(f"site-day footprint file {path} does not exist; run rule "
                                 "footprints")
-    ds = xr.open_dataset(path)
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as exc:  # netCDF4/h5py raise OSError, ValueError, ...
+        raise FootprintFormatError(
+            f"{path}: cannot be opened as NetCDF ({exc}); the file is truncated or corrupt. Delete "
+            "it and re-run with `--forcerun jacobian`: Snakemake recomputes only this site-day "
+            "(cached receptors in footprints/work are reused) and what depends on it.") from exc
     for v in ("foot",):
         if v not in ds:
             ds.close()
@@ -169,6 +175,13 @@ def read_site_day(path: str | os.PathLike) -> xr.Dataset:
         ds.close()
         raise FootprintFormatError(f"{path}: foot has dims {dims}; expected "
                                    "(receptor, time, lat, lon)")
+    units = str(ds["foot"].attrs.get("units", "")).strip()
+    if _UNIT_FACTORS.get(units) != 1.0:
+        ds.close()
+        raise FootprintFormatError(
+            f"{path}: foot has units {units!r}; site-day files must be in {FOOT_UNITS!r}. Convert "
+            "the footprints (read_footprint knows the factors of other units) or recompute them "
+            "with rule footprints.")
     return ds
 
 

@@ -16,7 +16,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ import scipy.sparse as sp
 
 from .footprints import read_site_day
 from .grid import StateGrid
+from .regrid import apply_weights, is_aligned, regrid_weights
 
 logger = logging.getLogger(__name__)
 
@@ -38,10 +39,39 @@ class Jacobian:
     grid: dict
     outside: np.ndarray
     missing: np.ndarray
+    left_domain_fraction: np.ndarray | None = None
 
     @property
     def n_cells(self) -> int:
         return StateGrid.from_config(self.grid).n_cells
+
+
+class Assembled(NamedTuple):
+    """What :func:`assemble` returns."""
+
+    H: sp.csr_matrix
+    outside: np.ndarray
+    missing: np.ndarray
+    left_domain_fraction: np.ndarray
+
+
+#: Warn when more than this share of a receptor's particles left the met domain early.
+LEFT_DOMAIN_WARN = 0.1
+
+
+def warn_left_domain(left_frac: np.ndarray, ids, threshold: float = LEFT_DOMAIN_WARN) -> int:
+    """Log a warning naming the receptors whose particles left the met domain early (share above
+    ``threshold``); their sensitivity after leaving is lost. Returns how many there are."""
+    lf = np.asarray(left_frac, float)
+    bad = np.flatnonzero(np.nan_to_num(lf, nan=0.0) > threshold)
+    if bad.size:
+        worst = bad[np.argsort(-lf[bad])][:5]
+        logger.warning(
+            "%d receptor(s) lost more than %.0f%% of their particles out of the met domain before "
+            "the end of the run (their later sensitivity is missing; widen the met domain): %s",
+            bad.size, 100 * threshold,
+            ", ".join(f"{np.asarray(ids)[k]} ({100 * lf[k]:.0f}%)" for k in worst))
+    return int(bad.size)
 
 
 def hour_axis(hour_start, hour_end) -> pd.DatetimeIndex:
@@ -124,9 +154,15 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
              hour_start, hour_end):
     """Assemble H from site-day footprint files.
 
-    Returns ``(H, outside, missing)``: CSR (n_receptors, n_hours * n_cells) float64 with rows in
-    ``receptors`` order; ``outside`` (n_receptors,) sensitivity not in the state; ``missing``
-    (n_receptors,) bool, True where no footprint was found.
+    Returns :class:`Assembled` ``(H, outside, missing, left_domain_fraction)``: CSR
+    (n_receptors, n_hours * n_cells) float64 with rows in ``receptors`` order; ``outside``
+    (n_receptors,) sensitivity not in the state; ``missing`` (n_receptors,) bool, True where no
+    footprint was found; ``left_domain_fraction`` (n_receptors,) share of particles that left the
+    met domain before the end of the run (NaN when unknown: missing, or files without it).
+
+    Footprints on another grid (other resolution, offset, larger domain) are regridded
+    conservatively (:mod:`transport.regrid`); their mass outside the state domain goes to
+    ``outside``.
     """
     g = StateGrid.from_config(grid)
     hours = hour_axis(hour_start, hour_end)
@@ -137,6 +173,7 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     n = len(ids)
     per_row: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
     outside = np.zeros(n)
+    left_frac = np.full(n, np.nan)
     found = np.zeros(n, bool)
     for path in footprint_files:
         with read_site_day(path) as ds:
@@ -147,10 +184,19 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
             foot = ds["foot"].transpose("receptor", "time", "lat", "lon").values  # one site-day
             times = pd.to_datetime(ds["time"].values)
             lats, lons = ds["lat"].values, ds["lon"].values
-            if lats.size > 1 and not np.isclose(abs(lats[1] - lats[0]), g.res):
-                raise ValueError(f"{path}: footprint resolution {abs(lats[1] - lats[0])} deg differs "
-                                 f"from the state grid res {g.res}; regrid the footprints first")
             total = ds["foot_total"].values if "foot_total" in ds else None
+            left = (ds["left_domain_fraction"].values if "left_domain_fraction" in ds
+                    else np.full(len(rids), np.nan))
+        grid_sum = foot.sum(axis=(1, 2, 3), dtype=np.float64)
+        regrid_out = np.zeros(len(rids))
+        if not is_aligned(lons, lats, g):  # another resolution or offset: conservative regrid
+            wy, wx = regrid_weights(lons, lats, g)
+            logger.info("%s: footprint grid %d x %d (%.4g deg) regridded conservatively onto the "
+                        "state grid", path, len(lons), len(lats),
+                        float(np.diff(lons).mean()) if len(lons) > 1 else float("nan"))
+            foot, o = apply_weights(foot, wy, wx)
+            regrid_out = o.sum(axis=1)
+            lats, lons = g.lats, g.lons
         kt, iy, ix = _state_indices(times, lats, lons, g, hours)
         for j, rid in enumerate(rids):
             i = row_of.get(rid)
@@ -158,10 +204,12 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
                 logger.warning("%s: receptor %s not in receptors.csv; ignored", path, rid)
                 continue
             cols, vals, out = _sparse_row_fast(foot[j], kt, iy, ix, g.nx, g.n_cells)
+            out += regrid_out[j]
             if total is not None:  # sensitivity that left the footprint grid
-                out += max(float(total[j].sum()) - float(foot[j].sum(dtype=np.float64)), 0.0)
+                out += max(float(total[j].sum()) - float(grid_sum[j]), 0.0)
             per_row[i].append((cols, vals))
             outside[i] += out
+            left_frac[i] = left[j]
             found[i] = True
         del foot
     # CSR straight from the per-row pieces (columns ascending within a piece).
@@ -186,12 +234,14 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     if missing.any():
         logger.warning("%d receptor(s) without footprint (empty rows): %s", missing.sum(),
                        ", ".join(np.asarray(ids)[missing][:10]))
-    return H, outside, missing
+    warn_left_domain(left_frac, ids)
+    return Assembled(H, outside, missing, left_frac)
 
 
 def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFrame,
                   hours: Sequence, grid: dict, outside: np.ndarray | None = None,
-                  missing: np.ndarray | None = None) -> Path:
+                  missing: np.ndarray | None = None,
+                  left_domain_fraction: np.ndarray | None = None) -> Path:
     """Save H (CSR) with its receptor table, hourly axis and grid to ``path`` (.npz, atomic)."""
     path = Path(path)
     H = sp.csr_matrix(H)
@@ -213,7 +263,9 @@ def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFra
         hours=hours.strftime("%Y-%m-%dT%H:%M:%S").to_numpy().astype("U"),
         grid=np.array([g.lon_min, g.lon_max, g.lat_min, g.lat_max, g.res]),
         outside=np.zeros(n) if outside is None else np.asarray(outside, float),
-        missing=np.zeros(n, bool) if missing is None else np.asarray(missing, bool))
+        missing=np.zeros(n, bool) if missing is None else np.asarray(missing, bool),
+        left_domain_fraction=(np.full(n, np.nan) if left_domain_fraction is None
+                              else np.asarray(left_domain_fraction, float)))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     with open(tmp, "wb") as fh:
@@ -239,4 +291,7 @@ def load_jacobian(path: str | os.PathLike) -> Jacobian:
         grid = dict(lon_min=float(gv[0]), lon_max=float(gv[1]), lat_min=float(gv[2]),
                     lat_max=float(gv[3]), res=float(gv[4]))
         return Jacobian(H=H, receptors=rec, hours=pd.DatetimeIndex(pd.to_datetime(z["hours"])),
-                        grid=grid, outside=z["outside"], missing=z["missing"])
+                        grid=grid, outside=z["outside"], missing=z["missing"],
+                        left_domain_fraction=(z["left_domain_fraction"]
+                                              if "left_domain_fraction" in z.files
+                                              else np.full(H.shape[0], np.nan)))

@@ -146,6 +146,23 @@ def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: 
     return hours, foot, total
 
 
+def left_domain_fraction(particles: pd.DataFrame, n_hours: int) -> float:
+    """Share of particles that stopped before the end of the ``n_hours`` backward run.
+
+    HYSPLIT drops a particle when it leaves the met domain (or its top); pystilt's particle table
+    then ends early for it (its oldest ``age`` is younger than ``-60 n_hours`` minutes by more than
+    one output step). Their sensitivity after leaving is lost, so this is the share of the
+    footprint that a too-small met domain misses.
+    """
+    if particles.empty:
+        return float("nan")
+    age = particles["age"].to_numpy(float)
+    ages = np.unique(np.abs(age))
+    step = float(np.median(np.diff(ages))) if ages.size > 1 else 1.0
+    oldest = particles.assign(a=np.abs(age)).groupby("particle")["a"].max().to_numpy()
+    return float(np.mean(oldest < 60.0 * abs(int(n_hours)) - 1.5 * step))
+
+
 def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSettings,
                  work_dir: Path) -> tuple[xr.Dataset, dict]:
     """Run one receptor; returns its footprint dataset and timings (seconds)."""
@@ -173,7 +190,8 @@ def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSett
                         "sensitivity of the hour summed over all space (inside and outside grid)"})},
         coords={"time": hours.values, "lat": grid.lats, "lon": grid.lons},
         attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
-               "n_particles": int(particles["particle"].nunique())})
+               "n_particles": int(particles["particle"].nunique()),
+               "left_domain_fraction": left_domain_fraction(particles, int(settings.n_hours))})
     return ds, {"trajectories_s": t1 - t0, "footprint_s": t2 - t1}
 
 
@@ -188,7 +206,7 @@ def _write_atomic(ds: xr.Dataset, path: Path, encoding: dict) -> None:
 def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike], grid: dict,
                  settings: StiltSettings, out_path: str | os.PathLike,
                  work_dir: str | os.PathLike, met_file_format: str = "%Y%m%d_gz.arl",
-                 check_met: bool = True) -> dict:
+                 check_met: bool = True, left_domain_warn: float = 0.1) -> dict:
     """Footprints of one site-day's receptors -> ``out_path`` (see module docstring).
 
     Parameters
@@ -201,6 +219,10 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     out_path : the site-day NetCDF; the failures CSV is written beside it as
         ``{stem}_failures.csv`` (header only when nothing failed).
     work_dir : cache of per-receptor results (made absolute).
+    check_met : check met coverage of every receptor's window and position first
+        (:func:`transport.synthetic_met.check_met_coverage`); raises before any HYSPLIT run.
+    left_domain_warn : warn for receptors whose share of particles that left the met domain
+        before ``n_hours`` exceeds this.
 
     Returns a summary dict: counts and timings.
     """
@@ -212,7 +234,8 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     work_dir.mkdir(parents=True, exist_ok=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if check_met and len(receptors):
-        check_met_coverage(met_files, receptors, -int(settings.n_hours))
+        check_met_coverage(met_files, receptors, -int(settings.n_hours),
+                           file_format=met_file_format)
     met = met_config(met_files, met_file_format)
 
     done: list[xr.Dataset] = []
@@ -267,6 +290,14 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     if timings:
         for k in ("trajectories_s", "footprint_s", "overhead_s", "total_s"):
             summary[f"mean_{k}"] = float(np.mean([t[k] for t in timings]))
+        summary["sum_trajectories_s"] = float(np.sum([t["trajectories_s"] for t in timings]))
+    if site_day.sizes["receptor"]:
+        from .jacobian import warn_left_domain
+
+        lf = site_day["left_domain_fraction"].values
+        summary["max_left_domain_fraction"] = float(np.nanmax(lf)) if np.isfinite(lf).any() else None
+        summary["n_left_domain_warn"] = warn_left_domain(lf, site_day["receptor"].values,
+                                                         left_domain_warn)
     logger.info("site-day %s: %s", out_path, summary)
     return summary
 
@@ -277,7 +308,8 @@ def combine(datasets: Sequence[xr.Dataset], grid: StateGrid) -> xr.Dataset:
         return xr.Dataset(
             {"foot": (("receptor", "time", "lat", "lon"),
                       np.zeros((0, 0, grid.ny, grid.nx), np.float32), {"units": FOOT_UNITS}),
-             "foot_total": (("receptor", "time"), np.zeros((0, 0)), {"units": FOOT_UNITS})},
+             "foot_total": (("receptor", "time"), np.zeros((0, 0)), {"units": FOOT_UNITS}),
+             "left_domain_fraction": (("receptor",), np.zeros(0), {"units": "1"})},
             coords={"receptor": np.array([], dtype=str), "time": pd.DatetimeIndex([]),
                     "lat": grid.lats, "lon": grid.lons})
     t_min = min(pd.Timestamp(ds["time"].values[0]) for ds in datasets)
@@ -299,5 +331,46 @@ def combine(datasets: Sequence[xr.Dataset], grid: StateGrid) -> xr.Dataset:
                         {"units": FOOT_UNITS, "long_name": "hourly sensitivity summed over all "
                          "space; minus the grid sum = sensitivity outside the grid"}),
          "release_time": (("receptor",), pd.to_datetime([ds.attrs["release_time"]
-                                                          for ds in datasets]).values)},
+                                                          for ds in datasets]).values),
+         "left_domain_fraction": (("receptor",), np.array(
+             [float(ds.attrs.get("left_domain_fraction", np.nan)) for ds in datasets]),
+             {"units": "1", "long_name": "share of particles that left the met domain before the "
+              "end of the backward run (their later sensitivity is not in foot/foot_total)"})},
         coords={"receptor": ids, "time": hours.values, "lat": grid.lats, "lon": grid.lons})
+
+
+FAILURE_COLUMNS = ["site", "day", "receptor_id", "time", "error"]
+
+
+def failures_path(site_day_path: str | os.PathLike) -> Path:
+    """The failures CSV written beside a site-day file: ``{stem}_failures.csv``."""
+    p = Path(site_day_path)
+    return p.with_name(f"{p.stem}_failures.csv")
+
+
+def collect_failures(site_day_files: Sequence[str | os.PathLike], out_path=None) -> pd.DataFrame:
+    """All receptors HYSPLIT failed on, from the failures CSVs beside the site-day files.
+
+    Returns a table ``site, day, receptor_id, time, error`` (one row per failed receptor; empty
+    when none failed) and writes it to ``out_path`` (atomically) when given. A missing failures
+    CSV (site-day files from elsewhere) counts as no failures.
+    """
+    parts = []
+    for f in site_day_files:
+        fp = failures_path(f)
+        if not fp.exists():
+            continue
+        df = pd.read_csv(fp, dtype=str)
+        if len(df):
+            df.insert(0, "day", Path(f).stem)
+            df.insert(0, "site", Path(f).parent.name)
+            parts.append(df)
+    out = (pd.concat(parts, ignore_index=True) if parts
+           else pd.DataFrame(columns=FAILURE_COLUMNS))[FAILURE_COLUMNS]
+    if out_path is not None:
+        out_path = Path(out_path)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_name(f".{out_path.name}.partial")
+        out.to_csv(tmp, index=False)
+        os.replace(tmp, out_path)
+    return out

@@ -299,13 +299,16 @@ def _met_extent(path: Path) -> tuple[list[pd.Timestamp], tuple[float, float, flo
 
 
 def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.DataFrame,
-                       n_hours: int, bounds: dict | None = None) -> None:
+                       n_hours: int, bounds: dict | None = None,
+                       file_format: str | None = None) -> None:
     """Check that the met covers every receptor's run window and position.
 
     A backward run of ``n_hours`` from release time ``t`` needs every hour from
     ``floor(t) - |n_hours|`` to ``floor(t) + 1h``. Raises :class:`MetCoverageError` naming the
     missing files/hours or the receptors outside the met domain (``bounds`` = the met grid
-    extent; read from the first file when not given).
+    extent; read from the first file when not given). With ``file_format`` (e.g.
+    ``"%Y%m%d_gz.arl"``, one file per UTC day) each missing hour is listed with the file that
+    should hold it and whether that file was given.
     """
     files = [Path(p) for p in met_files]
     missing_files = [str(p) for p in files if not p.exists()]
@@ -315,6 +318,13 @@ def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.Dat
             "point inputs.met_dir at ARL files covering the period.")
     if not files:
         raise MetCoverageError("no met files given; set inputs.met_dir (config) to ARL files")
+    if file_format and len(receptors):  # open only the files of the needed days
+        t = pd.to_datetime(receptors["time"], utc=True).dt.tz_localize(None).dt.floor("h")
+        span = pd.Timedelta(hours=abs(int(n_hours)))
+        lo = (t - span).min() if n_hours < 0 else t.min()
+        hi = t.max() + pd.Timedelta(hours=1) + (span if n_hours > 0 else pd.Timedelta(0))
+        wanted = {h.strftime(file_format) for h in pd.date_range(lo, hi, freq="h")}
+        files = [p for p in files if p.name in wanted] or files
     have: set[pd.Timestamp] = set()
     extent = None
     for p in files:
@@ -348,9 +358,20 @@ def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.Dat
     if need:
         hours = sorted(need)
         first = need[hours[0]][0]
+        if file_format:
+            names = {p.name: p for p in files}
+            where = []
+            for h in hours[:12]:
+                fname = h.strftime(file_format)
+                state = ("given but lacks this hour" if fname in names
+                         else "file not given")
+                where.append(f"{h:%Y-%m-%d %H:00} -> {fname} ({state})")
+            listing = "; ".join(where)
+        else:
+            listing = (f"{', '.join(h.strftime('%Y-%m-%d %H:00') for h in hours[:12])} "
+                       f"(files given: {', '.join(p.name for p in files)})")
         raise MetCoverageError(
-            f"met files {', '.join(p.name for p in files)} lack {len(hours)} hour(s) needed by "
-            f"{len({r for v in need.values() for r in v})} receptor(s): "
-            f"{', '.join(h.strftime('%Y-%m-%d %H:00') for h in hours[:12])}"
+            f"met lacks {len(hours)} hour(s) needed by "
+            f"{len({r for v in need.values() for r in v})} receptor(s): {listing}"
             f"{' ...' if len(hours) > 12 else ''} (e.g. receptor {first}). Add the ARL files of "
             "those UTC days.")

@@ -88,6 +88,26 @@ def test_prior_sigma_is_rel_of_step_mean_plus_floor():
     np.testing.assert_allclose(s.ravel(), [0.5 * abs(np.mean(f[:6])) + 0.1, 0.5 * abs(np.mean(f[6:])) + 0.1])
 
 
+def test_prior_sigma_sector_aware_power():
+    rng = np.random.default_rng(4)
+    f = rng.normal(2.0, 1.0, (12, 2, 3))
+    p = np.zeros_like(f)
+    p[:, 0, 0] = 50.0  # a power plant's point-source cell
+    tot = f + p
+    s = prior_sigma(tot, 6, 0.6, 0.5, power_flux=p, power_rel=0.1)
+    m = lambda a: a.reshape(2, 6, 2, 3).mean(axis=1)  # noqa: E731
+    np.testing.assert_allclose(s, 0.6 * np.abs(m(f)) + 0.1 * np.abs(m(p)) + 0.5, rtol=1e-13)
+    # the plant's cell: 0.1 x 50 instead of 0.6 x 50; other cells unchanged
+    old = prior_sigma(tot, 6, 0.6, 0.5)
+    assert np.all(s[:, 0, 0] < 0.3 * old[:, 0, 0])
+    np.testing.assert_allclose(s.reshape(2, -1)[:, 1:], old.reshape(2, -1)[:, 1:], rtol=1e-13)
+    # power_rel = rel reproduces the sector-blind sigma where both parts have one sign
+    np.testing.assert_allclose(prior_sigma(np.abs(f) + p, 6, 0.6, 0.5, power_flux=p, power_rel=0.6),
+                               prior_sigma(np.abs(f) + p, 6, 0.6, 0.5), rtol=1e-13)
+    with pytest.raises(ValueError, match="flux_power"):
+        prior_sigma(tot, 6, 0.6, 0.5, power_flux=p[:5])
+
+
 def test_aggregation_units_and_correction_matrix():
     hours = pd.date_range("2025-01-01", periods=48, freq="h")
     mask = period_mask(hours, "2025-01-02", "2025-01-03")

@@ -1,6 +1,19 @@
-import os
+"""Shared fixtures of the power tests.
 
-import pytest
+``tests/conftest.py`` puts ``tests/`` on ``sys.path``, where ``tests/power`` would shadow the
+``power`` package as a namespace package: the repository root goes first, and a namespace
+``power`` imported by accident is dropped.
+"""
+import os
+import sys
+
+_REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+if _REPO not in sys.path:
+    sys.path.insert(0, _REPO)
+if "power" in sys.modules and getattr(sys.modules["power"], "__file__", None) is None:
+    del sys.modules["power"]
+
+import pytest  # noqa: E402
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PLANTS = os.path.join(REPO, "config", "power_plants.csv")

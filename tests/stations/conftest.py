@@ -1,31 +1,23 @@
-"""Shared fixtures of the stations tests: site metadata and a small, smooth truth signal."""
+"""Shared fixtures of the stations tests: site metadata (the truth helper is station_truth.py).
+
+``tests/conftest.py`` puts ``tests/`` on ``sys.path``, where ``tests/stations`` would shadow the
+``stations`` package as a namespace package: the repository root goes first, and a namespace
+``stations`` imported by accident is dropped.
+"""
+import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import pytest
+_REPO = Path(__file__).resolve().parents[2]
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+if "stations" in sys.modules and getattr(sys.modules["stations"], "__file__", None) is None:
+    del sys.modules["stations"]
 
-from stations.sites import get_site, load_sites
+import pytest  # noqa: E402
+
+from stations.sites import get_site, load_sites  # noqa: E402
 
 STATIONS_FILE = Path(__file__).resolve().parents[2] / "config" / "stations.yaml"
-
-
-def make_truth(sites, days=1, seed=0, start="2025-01-01", noise_ppm=0.3):
-    """truth_signal.csv-like table: smooth background + diurnal enhancement + small noise."""
-    rng = np.random.default_rng(seed)
-    hours = pd.date_range(start, periods=24 * days, freq="h")
-    rows = []
-    for s in sites:
-        for i in s["inlets"]:
-            h = float(i["height"])
-            lt = (hours.hour + 8) % 24
-            bg = 420 + 0.5 * np.sin(np.arange(len(hours)) / 10)
-            enh = 4.0 * (1 + np.cos(2 * np.pi * (lt - 4) / 24)) * (50 / h) ** 0.3
-            rows.append(pd.DataFrame({
-                "site": s["id"], "intake_height": h, "time": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "background": bg, "enhancement": enh, "noise": rng.normal(0, noise_ppm, len(hours)),
-                "source": "proxy"}))
-    return pd.concat(rows, ignore_index=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from stations import calibration, qc
 from stations.sites import tank_table
 from stations.synthetic import simulate_site
 
-from conftest import make_truth
+from station_truth import make_truth
 
 
 def test_recovers_known_gain_and_offset(urban):

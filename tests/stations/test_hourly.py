@@ -7,7 +7,7 @@ import stations
 from stations import hourly, qc
 from stations.synthetic import write_demo_raw
 
-from conftest import make_truth
+from station_truth import make_truth
 
 
 def test_demo_signal_shapes_keep_hourly_means():

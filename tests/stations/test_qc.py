@@ -55,3 +55,17 @@ def test_spike_filter_flags_spikes_not_slow_variation():
     usable = np.ones(n, bool)
     usable[100] = False                                      # not usable -> not tested, not flagged
     assert not qc.flag_spikes(t, w, usable)[100]
+
+
+def test_fast_spike_filter_equals_running_median_reference():
+    rng = np.random.default_rng(8)
+    for noise, share in ((0.1, 0.05), (0.8, 0.05), (0.8, 0.0)):    # share 0: always the fallback
+        n = 8000
+        t = (pd.Timestamp("2025-01-01") + pd.to_timedelta(np.cumsum(rng.uniform(1.5, 3.5, n)), unit="s")).to_numpy()
+        v = 420 + 5 * np.sin(np.arange(n) / 500) + rng.normal(0, noise, n)
+        v[rng.integers(0, n, 20)] += rng.uniform(3, 20, 20)
+        usable = rng.random(n) > 0.1
+        fast = qc.flag_spikes(t, v, usable, max_candidate_share=share)
+        ref = qc.flag_spikes_reference(t, v, usable)
+        assert fast.sum() >= 10
+        np.testing.assert_array_equal(fast, ref)

@@ -52,7 +52,7 @@ def test_plain_csv(tmp_path):
     with pytest.raises(ValueError, match=r"bad.csv: column 'value' missing"):
         stations.read(bad)
     bad.write_text("time,value\n2025-01-01,1\nyesterday,2\n")
-    with pytest.raises(ValueError, match=r"bad.csv: row 2: time 'yesterday'"):
+    with pytest.raises(ValueError, match=r"bad.csv: row 2 \(line 3\): time 'yesterday'"):
         stations.read(bad)
 
 

@@ -26,7 +26,8 @@ def test_selection_hours_and_background(tmp_path, tower, urban):
     d1 = write_site(tmp_path, tower, {220.0: bg.copy(), 50.0: bg + 9.0})
     d2 = write_site(tmp_path, urban, {50.0: bg + enh_urban}, qcflag=flags)
     sel = selection.select([d1, d2], utc_offset_hours=8, select_hours_local=(12, 16),
-                           background_sigma_ppm=2.0, half_window_hours=2)
+                           background_sigma_ppm=2.0, half_window_hours=2,
+                           background={"method": "baseline"})
     assert list(sel.columns) == selection.COLUMNS
     t = pd.to_datetime(sel["time"])
     assert sorted(set(((t.dt.hour + 8) % 24).tolist())) == [12, 13, 14, 15]

@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 from stations import hourly, selection
 from stations.synthetic import write_demo_raw
 
-from conftest import make_truth
+from station_truth import make_truth
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "station_exploration.ipynb"
 

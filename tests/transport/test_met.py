@@ -89,3 +89,29 @@ def test_missing_hours_and_files_are_named(met_dir):
     with pytest.raises(MetCoverageError, match="20241231_gz.arl"):
         check_met_coverage([met_dir / "20241231_gz.arl"],
                            _rec("OK_1", "2025-01-01 06:30", 113.0, 23.0), n_hours=-1)
+
+
+def test_missing_hour_names_hour_and_file(met_dir):
+    """With the file naming pattern, each missing hour is listed with the file that should hold it."""
+    rec = _rec("OK_1", "2025-01-01 00:30", 113.0, 23.0)
+    with pytest.raises(MetCoverageError) as e:
+        check_met_coverage([met_dir / "20250101_gz.arl"], rec, n_hours=-2,
+                           file_format="%Y%m%d_gz.arl")
+    msg = str(e.value)
+    assert "2024-12-31 22:00 -> 20241231_gz.arl (file not given)" in msg
+    assert "2025-01-01 01:00 -> 20250101_gz.arl (given but lacks this hour)" in msg
+    assert "OK_1" in msg
+
+
+def test_site_day_checks_met_before_any_run(met_dir, tmp_path):
+    """run_site_day (the footprints rule) stops on missing met before HYSPLIT runs: no output,
+    no cache, no failures file."""
+    from transport.stilt_driver import StiltSettings, run_site_day
+
+    out = tmp_path / "fp" / "X" / "20250101.nc"
+    with pytest.raises(MetCoverageError, match="20241231_gz.arl"):
+        run_site_day(_rec("OK_1", "2025-01-01 00:30", 113.0, 23.0), [met_dir / "20250101_gz.arl"],
+                     dict(lon_min=112.9, lon_max=113.1, lat_min=22.9, lat_max=23.1, res=0.01),
+                     StiltSettings(n_hours=2), out, tmp_path / "work")
+    assert not out.exists() and not out.with_name("20250101_failures.csv").exists()
+    assert not any((tmp_path / "work").glob("*.nc"))

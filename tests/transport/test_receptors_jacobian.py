@@ -82,7 +82,7 @@ def test_jacobian_matches_dense_reference_and_conserves_mass(tmp_path):
                             time=pd.to_datetime(["2025-01-01 06:30"] * 4), lon=113.1, lat=23.1,
                             agl=50.0))
     start, end = "2025-01-01T00:00:00", "2025-01-01T06:00:00"  # B1's last hour is outside
-    H, outside, missing = assemble([tmp_path / "A.nc", tmp_path / "B.nc"], rec, GRID, start, end)
+    H, outside, missing, left = assemble([tmp_path / "A.nc", tmp_path / "B.nc"], rec, GRID, start, end)
     hours = hour_axis(start, end)
     assert H.shape == (4, len(hours) * g.n_cells)
     assert list(missing) == [False, False, True, False]

@@ -41,18 +41,23 @@ rule receptors:
 
 
 rule footprints:
-    """HYSPLIT-STILT footprints of one site-day (resumable: per-receptor cache in footprints/work)."""
+    """HYSPLIT-STILT footprints of one site-day (resumable: per-receptor cache in footprints/work).
+
+    Checks first that the met covers every receptor's window and position (names missing hours and
+    files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal."""
     input:
         met=met_files,
         receptors=R + "/receptors.csv",
     output:
-        R + "/footprints/{site}/{day}.nc",
+        footprints=R + "/footprints/{site}/{day}.nc",
+        failures=R + "/footprints/{site}/{day}_failures.csv",
     params:
         work_dir=lambda wc: os.path.abspath(
             R.format(month=wc.month) + f"/footprints/work/{wc.site}"),
         grid=config["grid"],
         transport=config["transport"],
         met_file_format=lambda wc: "%Y%m%d_gz.arl" if DEMO else config["inputs"]["met_file_format"],
+        left_domain_warn=config["transport"].get("left_domain_warn", 0.1),
     threads: 1
     resources:
         mem_mb=1500,
@@ -66,12 +71,15 @@ rule footprints:
 
 
 rule jacobian:
-    """Sparse hourly Jacobian from all site-day footprints of the month."""
+    """Sparse hourly Jacobian from all site-day footprints of the month (footprints on another grid
+    are regridded conservatively), and the month's table of receptors HYSPLIT failed on."""
     input:
         footprints=footprint_files,
+        failures=lambda wc: [f[:-3] + "_failures.csv" for f in footprint_files(wc)],
         receptors=R + "/receptors.csv",
     output:
-        R + "/jacobian_hourly.npz",
+        jacobian=R + "/jacobian_hourly.npz",
+        failures=R + "/footprints/failures.csv",
     params:
         grid=config["grid"],
         hours=lambda wc: hour_axis(wc.month),

@@ -1,5 +1,5 @@
-"""Hourly district power emission factors (carbon emission flow), point sources for the prior,
-heat map and monthly summary. Formats: docs/power.md."""
+"""Hourly district power emission factors (carbon emission flow) and marginal factors, point
+sources for the prior, heat map and monthly summary. Formats: docs/power.md."""
 
 import hashlib
 import json
@@ -18,9 +18,11 @@ start, end = snakemake.params.axis
 districts = power.district_names(inp.districts)
 external = inp.get("external") or None
 flows = snakemake.params.flows or None
+offset = int(snakemake.params.utc_offset)
 ds = power.emission_factors(
     inp.plants, inp.generation, inp.load, external, flows, districts=districts,
     external_factor=float(snakemake.params.external_factor), start=start, end=end,
+    utc_offset_hours=offset,
 )
 try:
     version = metadata.version("gzcarbon")
@@ -36,10 +38,11 @@ prov = {
 products.write_netcdf(ds, snakemake.output.nc, prov)
 products.write_csv(products.to_long_table(ds), snakemake.output.csv)
 products.write_point_sources(power.point_sources(ds), snakemake.output.point_sources)
-offset = int(snakemake.params.utc_offset)
 products.plot_heatmap(products.select_month(ds, snakemake.params.month), snakemake.output.heatmap, offset)
 products.write_csv(products.monthly_summary(ds, snakemake.params.month, offset), snakemake.output.summary,
                    float_format="%.6g")
-log.info("power factors for %s: %d hours x %d districts, max conservation residual %.2e",
+log.info("power factors for %s: %d hours x %d districts, max conservation residual %.2e, "
+         "city marginal factor %.4f +- %.4f kg/kWh from %d hour-to-hour changes",
          snakemake.params.month, ds.sizes["time"], ds.sizes["district"],
-         ds.attrs["max_conservation_residual_relative"])
+         ds.attrs["max_conservation_residual_relative"], float(ds["city_marginal_factor"]),
+         float(ds["city_marginal_factor_se"]), int(ds["marginal_hours"]))
