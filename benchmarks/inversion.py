@@ -200,6 +200,8 @@ def main():
     ap.add_argument("--pcg-maxiter", type=int, default=400)
     ap.add_argument("--month-solver", choices=["auto", "cholesky", "pcg"], default="auto")
     a = ap.parse_args()
+    print("load average at start (1, 5, 15 min): %.2f %.2f %.2f on %d CPUs (timings assume a quiet machine)"
+          % (*os.getloadavg(), os.cpu_count() or 0))
     if a.section in ("all", "dense"):
         section_dense(a.dense_state, a.dense_obs)
     H = None
@@ -207,6 +209,7 @@ def main():
         H, _ = section_kernels()
     if a.section in ("all", "month"):
         section_month(a.time_budget, H=H, pcg_maxiter=a.pcg_maxiter, solver=a.month_solver)
+    print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":

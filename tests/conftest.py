@@ -1,6 +1,8 @@
 """Shared helpers and fixtures of the pipeline-level tests (resume, determinism, failures).
 
-Importable from any test module in ``tests/`` (``from conftest import ...``) or used as fixtures:
+Importable from any test module as ``from pipeline_conftest import ...`` (this module registers
+itself under that name: ``conftest`` alone is ambiguous, tests/stations and tests/power have their
+own conftest.py), or used as fixtures:
 
 - :func:`tiny_config` writes the tiny end-to-end configuration of ``test_end_to_end`` with
   *relative* ``results_dir``/``data_dir``, so a run directory can be copied (``copy_run``) and
@@ -29,10 +31,37 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
-if str(TESTS) not in sys.path:
-    sys.path.insert(0, str(TESTS))
+
+
+def _import_project_packages() -> None:
+    """Import the project's packages before ``tests/`` is searched for them.
+
+    pytest puts ``tests/`` first on sys.path because of this file; the package is installed
+    editable through a finder hook, so ``tests/inversion`` (a directory without __init__.py) would
+    otherwise be taken as a namespace package ``inversion`` and hide the real one
+    (``cannot import name ... from 'inversion' (unknown location)``).
+    """
+    import importlib
+
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != TESTS]
+    try:
+        for name in ("inversion", "transport", "stations", "power", "products"):
+            mod = sys.modules.get(name)
+            if mod is not None and getattr(mod, "__file__", None) is None:
+                del sys.modules[name]          # a namespace stand-in imported too early
+            importlib.import_module(name)
+    finally:
+        sys.path[:] = saved
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+
+
+_import_project_packages()
 
 from test_end_to_end import MONTH, _tiny_config  # noqa: E402
+
+sys.modules.setdefault("pipeline_conftest", sys.modules[__name__])
 
 #: Attributes that legitimately change from run to run (creation time stamps).
 TIME_ATTRS = {"date_created", "date_modified", "date_issued", "history", "created", "creation_date",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from conftest import MONTH, product_differences, product_files, run_tiny
+from pipeline_conftest import MONTH, product_differences, product_files, run_tiny
 
 
 @pytest.mark.slow

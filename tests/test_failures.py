@@ -18,7 +18,7 @@ import pytest
 import xarray as xr
 import yaml
 
-from conftest import MONTH, ROOT, copy_run, run_snakemake, tiny_config
+from pipeline_conftest import MONTH, ROOT, copy_run, run_snakemake, tiny_config
 
 GRID = {"lon_min": 112.90, "lon_max": 114.10, "lat_min": 22.50, "lat_max": 24.00, "res": 0.01}
 SMALL_GRID = {"lon_min": 113.0, "lon_max": 113.2, "lat_min": 23.0, "lat_max": 23.2, "res": 0.01}
@@ -375,7 +375,7 @@ def test_pipeline_truncated_footprint_is_named_and_fixed_by_deleting(tiny_refere
     that site-day from the receptor cache (no HYSPLIT run) and the run completes with the same
     products. (Deleting alone is not enough once the products exist: Snakemake does not rebuild
     a missing intermediate file whose consumers are up to date.)"""
-    from conftest import product_differences
+    from pipeline_conftest import product_differences
 
     run = copy_run(tiny_reference_run, tmp_path / "run")
     cfg = tiny_config(run)

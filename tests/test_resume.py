@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 
-from conftest import MONTH, product_differences, run_snakemake, snakemake_cmd, tiny_config
+from pipeline_conftest import MONTH, product_differences, run_snakemake, snakemake_cmd, tiny_config
 
 pytestmark = pytest.mark.slow
 
