@@ -85,7 +85,7 @@ def flag_spikes(time: np.ndarray, value: np.ndarray, usable: np.ndarray, window:
         return flag_spikes_reference(time, value, usable, window, k, floor_ppm)
     if len(cand) == 0:
         return out
-    t = s.index.asi8
+    t = s.index.as_unit("ns").asi8          # ns whatever the unit of ``time``
     half = pd.Timedelta(window).value * 6 / 2
     # pandas' centred time window: (t - half, t + half]
     lo = np.searchsorted(t, t[cand] - half, side="right")

@@ -73,6 +73,35 @@ def schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequence[int
     return df
 
 
+def night_schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequence[int] = (22, 6),
+                   utc_offset: float = 8) -> pd.DataFrame:
+    """Night-time receptors of tower top inlets (``stations.night_tower``).
+
+    ``hours_local = (start, end)`` may wrap midnight (22-6 local). Every hour of the window whose
+    observation hour falls on one of the UTC ``days`` becomes a receptor, so the footprints of a
+    site-day cover exactly its UTC day. The station stage keeps only the night hours in which the
+    inlet is above the boundary layer; the other receptors cost HYSPLIT time but no observation.
+    """
+    start, end = int(hours_local[0]) % 24, int(hours_local[1]) % 24
+    local_hours = list(range(start, end)) if start < end else list(range(start, 24)) + list(range(0, end))
+    days = [pd.Timestamp(str(d)).normalize() for d in days]
+    rows = []
+    for site in sites:
+        agl = top_inlet(site)
+        for day in days:
+            for hour in range(24):
+                t_obs = day + pd.Timedelta(hours=hour)
+                if (hour + float(utc_offset)) % 24 not in local_hours:
+                    continue
+                t_rel = t_obs + pd.Timedelta(minutes=30)
+                rows.append(dict(receptor_id=receptor_id(site["id"], t_rel, agl), site=site["id"],
+                                 time=t_rel, lon=float(site["lon"]), lat=float(site["lat"]),
+                                 agl=agl))
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    df["time"] = pd.to_datetime(df["time"])
+    return df
+
+
 def write_receptors(path: str | os.PathLike, receptors: pd.DataFrame) -> Path:
     """Write receptors.csv (atomically); time as ISO ``YYYY-mm-ddTHH:MM:SS``."""
     path = Path(path)

@@ -175,3 +175,16 @@ def test_pystilt_parquet_round_trip_and_clock_hours(tmp_path):
     np.testing.assert_allclose(clock.values.sum(), foot.values.sum(dtype=float), rtol=1e-6)
     np.testing.assert_allclose(clock.values[1], 0.5 * foot.values[0] + 0.5 * foot.values[1],
                                rtol=1e-6)
+
+
+def test_night_schedule_wraps_midnight_and_stays_in_utc_days():
+    from transport.receptors import night_schedule
+
+    site = {"id": "NST", "lon": 113.56, "lat": 22.76, "inlets": [{"height": 220}, {"height": 50}]}
+    rec = night_schedule([site], ["20250101", "20250102"], (22, 6), utc_offset=8)
+    # 8 night hours a day (22..5 local) = 14..21 UTC, all inside the two UTC days
+    assert len(rec) == 16
+    t = pd.to_datetime(rec["time"])
+    assert set(((t.dt.hour + 8) % 24).unique()) == {22, 23, 0, 1, 2, 3, 4, 5}
+    assert (t >= pd.Timestamp("2025-01-01")).all() and (t < pd.Timestamp("2025-01-03")).all()
+    assert (rec["agl"] == 220).all() and (t.dt.minute == 30).all()

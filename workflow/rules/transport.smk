@@ -32,6 +32,7 @@ rule receptors:
         days=lambda wc: period_days(wc.month),
         hours_local=config["stations"]["select_hours_local"],
         utc_offset=config["stations"]["utc_offset_hours"],
+        night_tower=config["stations"].get("night_tower", {}),
     log:
         "logs/{month}/receptors.log",
     benchmark:

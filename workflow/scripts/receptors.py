@@ -2,11 +2,24 @@
 
 import logging
 
-from transport.receptors import schedule, write_receptors
+import pandas as pd
+
+from transport.receptors import night_schedule, schedule, write_receptors
 
 logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
 
 rec = schedule(snakemake.params.sites, snakemake.params.days,
                hours_local=snakemake.params.hours_local, utc_offset=snakemake.params.utc_offset)
+night = snakemake.params.night_tower
+if night.get("enabled"):
+    towers = [s for s in snakemake.params.sites
+              if (s["id"] in night.get("sites", [])) or (not night.get("sites") and s.get("role") == "tower")]
+    extra = night_schedule(towers, snakemake.params.days, night.get("hours_local", (22, 6)),
+                           snakemake.params.utc_offset)
+    order = {s["id"]: i for i, s in enumerate(snakemake.params.sites)}
+    rec = pd.concat([rec, extra]).drop_duplicates("receptor_id")
+    rec = (rec.assign(_order=rec["site"].map(order)).sort_values(["_order", "time"])
+           .drop(columns="_order").reset_index(drop=True))
+    logging.info("night-time tower receptors added: %d", len(extra))
 write_receptors(snakemake.output[0], rec)
 logging.info("%d receptors written to %s", len(rec), snakemake.output[0])
