@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import cartopy.crs as ccrs  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
@@ -262,9 +264,17 @@ def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int
 def make_all_figures(posterior_path, districts_path, modelled_path, selected_path, stations_path,
                      geojson_path, out_dir, *, site_ids=None, days=None,
                      hours_per_day: int = 4) -> list[Path]:
-    """Every PNG of the month into `out_dir`; returns the paths written."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    """Every PNG of the month into `out_dir`; returns the paths written.
+
+    The figures are drawn into a temporary sibling directory that replaces `out_dir` only when
+    all are written, so a killed job never leaves a half-filled directory that looks finished.
+    """
+    final = Path(out_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = final.with_name(f".{final.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
     stations = load_stations(stations_path)
     if site_ids is not None:
         stations = [s for s in stations if s["id"] in set(site_ids)]
@@ -281,7 +291,11 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
     for s in ids:
         if (modelled["site"] == s).any():
             paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s))))
-    log.info("wrote %d figures to %s", len(paths), out)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
+    paths = [final / p.name for p in paths]
+    log.info("wrote %d figures to %s", len(paths), final)
     return paths
 
 

@@ -133,6 +133,7 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
         nm = night_tower_mask(tab, utc_offset_hours, night, wind or {}, tower_ids)
         log.info("night-time tower hours selected: %d", int((nm & ok & ~day).sum()))
         keep |= nm
+    _warn_empty_days(tab, day, ok, utc_offset_hours)
     sel = tab[keep & ok].copy()
     ti = pd.DatetimeIndex(sel["time"])
     sel["background"] = np.nan
@@ -144,6 +145,27 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
     sel = sel.sort_values(["time", "site"]).reset_index(drop=True)
     sel["time"] = pd.DatetimeIndex(sel["time"]).strftime("%Y-%m-%dT%H:%M:%SZ")
     return sel[COLUMNS]
+
+
+def _warn_empty_days(tab: pd.DataFrame, window: np.ndarray, ok: np.ndarray,
+                     utc_offset_hours: float) -> list[tuple[str, str]]:
+    """Log (and return) the site-days with window hours but no usable value (e.g. a NaN-only day).
+
+    Days before the first usable value of the whole network (the spin-up day of the hourly axis)
+    are not reported.
+    """
+    local_day = (pd.DatetimeIndex(tab["time"]) + pd.Timedelta(hours=utc_offset_hours)).normalize()
+    if not ok.any():
+        return []
+    first = local_day[ok].min()
+    frame = pd.DataFrame({"site": tab["site"].to_numpy(), "day": local_day,
+                          "usable": window & ok})[window & (local_day >= first)]
+    empty = frame.groupby(["site", "day"])["usable"].sum()
+    empty = [(s, d.strftime("%Y-%m-%d")) for (s, d), n in empty.items() if n == 0]
+    for s, d in empty:
+        log.warning("site %s: no usable hourly value on %s (local) in the selection window; "
+                    "check the ingest summary of that day (alarms, missing files, low coverage)", s, d)
+    return empty
 
 
 def write_selected(df: pd.DataFrame, path: str | os.PathLike) -> None:

@@ -45,3 +45,22 @@ def test_local_window_wraps_midnight():
     t = pd.Series(pd.date_range("2025-01-01", periods=24, freq="h"))
     m = selection.in_local_window(t, 8, (22, 2))          # 22, 23, 0, 1 LT = 14, 15, 16, 17 UTC
     assert np.flatnonzero(m).tolist() == [14, 15, 16, 17]
+
+
+def test_nan_only_day_is_reported(caplog):
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    from stations.selection import _warn_empty_days
+
+    t = pd.date_range("2025-01-01T04:00", periods=52, freq="h")  # two days + 4 hours
+    tab = pd.DataFrame({"site": "YXU", "time": t})
+    window = ((t.hour + 8) % 24 >= 12) & ((t.hour + 8) % 24 < 16)
+    ok = np.ones(len(t), bool)
+    ok[(t >= "2025-01-02") & (t < "2025-01-03")] = False  # NaN-only 2 January (UTC)
+    with caplog.at_level(logging.WARNING):
+        empty = _warn_empty_days(tab, np.asarray(window), ok, 8)
+    assert empty == [("YXU", "2025-01-02")]
+    assert "no usable hourly value on 2025-01-02" in caplog.text
