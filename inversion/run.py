@@ -208,7 +208,8 @@ def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None, var: str 
     try:
         ds = xr.open_dataset(path)
     except Exception as exc:  # noqa: BLE001
-        raise ValueError(f"{what} {path}: cannot be opened as NetCDF ({exc})") from exc
+        raise ValueError(f"{what} {path}: cannot be opened as NetCDF ({exc}); the file is truncated "
+                         f"or corrupt. Delete it and re-run with --forcerun {what}") from exc
     with ds:
         if var not in ds:
             if optional:
