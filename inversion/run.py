@@ -99,7 +99,7 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
 
     opts = {"seed": int(inv_cfg.get("seed", 0)), "tune": bool(inv_cfg.get("tune_hyperparameters", False))}
     opts.update(solve_options or {})
-    res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_sigma, aggregate=A, aggregate_var=B, **opts)
+    res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_err, aggregate=A, aggregate_var=B, **opts)
 
     # districts.csv ------------------------------------------------------------------------------
     prior_t = agg.totals_tonnes(prior_flux, Wall, mask)

@@ -15,7 +15,8 @@ released at ``obs time + 30 min``). The prior enhancement is computed exactly on
     y = observed − background − H_hourly x_a,     H = [H_hourly P | day indicator],
 
 where P maps step corrections to hours (H_step = H_hourly P, formed by re-indexing the columns).
-R is diagonal: value_std_dev² + obs_sigma_ppm² + background_sigma².
+R is diagonal: value_std_dev² + obs_sigma_ppm² + background_sigma², or (``obs_corr_hours`` > 0)
+the mismatch part correlated exponentially in time within each site (:func:`obs_error_covariance`).
 """
 
 from __future__ import annotations
@@ -139,6 +140,22 @@ def match_observations(selected: pd.DataFrame, receptors: pd.DataFrame, missing=
     return merged.drop(columns="hour").sort_values(["time", "site"]).reset_index(drop=True)
 
 
+def obs_error_covariance(sites, times, value_std_dev, mismatch_sigma, corr_hours: float) -> np.ndarray:
+    """R with the model-data mismatch correlated in time within each site.
+
+    R_ij = δ_ij s_i² + m_i m_j exp(−|t_i − t_j| / τ) [site_i = site_j], with s the measurement σ
+    (value_std_dev), m the mismatch σ (transport and background) and τ = ``corr_hours``.
+    Observations of different sites stay uncorrelated. τ → 0 gives the diagonal R.
+    """
+    sites = np.asarray(sites)
+    times = pd.DatetimeIndex(times)
+    t = np.asarray((times - times.min()) / pd.Timedelta(hours=1), dtype=np.float64)  # hours
+    same = sites[:, None] == sites[None, :]
+    corr = np.exp(-np.abs(t[:, None] - t[None, :]) / float(corr_hours)) * same
+    m = np.asarray(mismatch_sigma, dtype=np.float64)
+    return np.diag(np.asarray(value_std_dev, dtype=np.float64) ** 2) + m[:, None] * m[None, :] * corr
+
+
 @dataclass
 class Problem:
     """The inversion problem in the solver's terms, plus what is needed to write the outputs."""
@@ -157,6 +174,12 @@ class Problem:
     ny: int
     nx: int
     H_hourly: sp.csr_matrix | None = None  # the matched observations' rows of the hourly Jacobian
+    obs_cov: np.ndarray | None = None  # full R when the mismatch is correlated in time, else None
+
+    @property
+    def obs_err(self):
+        """What `solve` takes as `obs_err`: the full R when built, else the σ vector."""
+        return self.obs_cov if self.obs_cov is not None else self.obs_sigma
 
     @property
     def n_cells(self):
@@ -224,6 +247,12 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
             log.warning("selected.csv: %d missing %s treated as 0", int(bad.sum()), name)
             arr[bad] = 0.0
     obs_sigma = np.sqrt(vsd**2 + float(inv_cfg["obs_sigma_ppm"]) ** 2 + bgs**2)
+    corr_hours = float(inv_cfg.get("obs_corr_hours", 0.0))
+    obs_cov = None
+    if corr_hours > 0:
+        mismatch = np.sqrt(float(inv_cfg["obs_sigma_ppm"]) ** 2 + bgs**2)
+        obs_cov = obs_error_covariance(obs["site"].to_numpy(), pd.to_datetime(obs["time"]), vsd,
+                                       mismatch, corr_hours)
 
     sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]),
                         power_flux=prior_power, power_rel=float(inv_cfg.get("power_rel_sigma", 0.1)))
@@ -233,4 +262,4 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     step_times = hours[::step]
     return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
                    prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,
-                   step_hours=step, ny=ny, nx=nx, H_hourly=Hh)
+                   step_hours=step, ny=ny, nx=nx, H_hourly=Hh, obs_cov=obs_cov)

@@ -120,3 +120,34 @@ def test_bad_value_names_key_and_allowed(tmp_path):
     assert proc.returncode != 0
     msg = proc.stdout + proc.stderr
     assert "inversion.time_step_hours" in msg and "24" in msg
+
+
+def _execute_notebook(name: str, env: dict, monkeypatch) -> str:
+    import nbformat
+    from nbclient import NotebookClient
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # keep the kernel's inline backend
+    path = ROOT / "notebooks" / name
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3",
+                   resources={"metadata": {"path": str(path.parent)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the notebook drew its plots
+    return "".join(o.get("text", "") for o in outputs)
+
+
+def test_notebooks_run_on_the_tiny_run(tiny_run, monkeypatch):
+    """Both notebooks open the products of a real (tiny) pipeline run and show the numbers."""
+    tmp, _, _ = tiny_run
+    res = tmp / "results"
+    text = _execute_notebook("station_exploration.ipynb", {"GZ_RESULTS": str(res / MONTH)},
+                             monkeypatch)
+    assert "selected hours from 2 sites" in text
+    city = pd.read_csv(res / MONTH / "districts.csv").iloc[-1]
+    text = _execute_notebook("flux_maps.ipynb", {"GZ_RESULTS": str(res), "GZ_MONTH": MONTH,
+                                                 "GZ_DISTRICTS": str(ROOT / "config/districts.geojson")},
+                             monkeypatch)
+    assert f"posterior {city['posterior_t'] / 1e3:.1f} ± {city['posterior_sigma_t'] / 1e3:.1f} kt" in text
