@@ -132,8 +132,19 @@ MONTHS = list(config["months"]) or [config["month"]]
 STATIONS_FILE = config["stations_file"]
 DISTRICTS_FILE = config["districts_file"]
 PLANTS_FILE = config["plants_file"]
-R = config["results_dir"] + "/{month}"
-D = config["data_dir"] + "/demo/{month}"
+R = os.path.join(config["results_dir"], "{month}")
+D = os.path.join(config["data_dir"], "demo", "{month}")
+
+
+def res(path):
+    """A path under the month's results directory (keeps the {month} wildcard)."""
+    return os.path.join(R, path)
+
+
+def demo(path):
+    """A path under the month's demo-world directory (keeps the {month} wildcard)."""
+    return os.path.join(D, path)
+
 
 wildcard_constraints:
     month=r"\d{4}-\d{2}",
@@ -176,7 +187,7 @@ def met_days(month):
 
 def met_files(wildcards):
     if DEMO:
-        return expand(D + "/met/{metday}_gz.arl", month=wildcards.month,
+        return expand(demo("met/{metday}_gz.arl"), month=wildcards.month,
                       metday=met_days(wildcards.month))
     fmt = config["inputs"]["met_file_format"]
     return [os.path.join(config["inputs"]["met_dir"],
@@ -186,21 +197,21 @@ def met_files(wildcards):
 
 def raw_obs_dir(wildcards):
     if DEMO:
-        return D.format(month=wildcards.month) + f"/raw/{wildcards.site}"
+        return os.path.join(D.format(month=wildcards.month), "raw", wildcards.site)
     return os.path.join(config["inputs"]["raw_obs_dir"], wildcards.site)
 
 
 def inventory_file(wildcards):
     if DEMO:
-        return D.format(month=wildcards.month) + "/inventory.nc"
+        return demo("inventory.nc").format(month=wildcards.month)
     return config["inputs"]["inventory"]
 
 
 def power_input_files(wildcards):
     if DEMO:
-        base = D.format(month=wildcards.month) + "/power/"
-        return {"generation": base + "generation.csv", "load": base + "load.csv",
-                "external": base + "external_intensity.csv"}
+        return {key: demo(os.path.join("power", name)).format(month=wildcards.month)
+                for key, name in (("generation", "generation.csv"), ("load", "load.csv"),
+                                  ("external", "external_intensity.csv"))}
     files = {"generation": config["inputs"]["power_generation"],
              "load": config["inputs"]["power_load"]}
     if config["inputs"]["power_external"]:
@@ -209,7 +220,7 @@ def power_input_files(wildcards):
 
 
 def footprint_files(wildcards):
-    return expand(R + "/footprints/{site}/{day}.nc", month=wildcards.month,
+    return expand(res("footprints/{site}/{day}.nc"), month=wildcards.month,
                   site=SITE_IDS, day=period_days(wildcards.month))
 
 

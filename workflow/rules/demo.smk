@@ -7,11 +7,11 @@ power.smk, inventory and truth: prior.smk, raw analyser files: stations.smk).
 
 rule demo_truth_signal:
     input:
-        truth=D + "/truth.nc",
-        jacobian=R + "/jacobian_hourly.npz",
+        truth=demo("truth.nc"),
+        jacobian=res("jacobian_hourly.npz"),
         stations=STATIONS_FILE,
     output:
-        D + "/truth_signal.csv",
+        demo("truth_signal.csv"),
     params:
         sites=SITES,
         period=lambda wc: period_days(wc.month),

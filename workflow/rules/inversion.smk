@@ -7,13 +7,13 @@ true flux, to report `truth_t`). Outputs per docs/formats.md "Inversion outputs 
 
 def _inversion_inputs(wildcards):
     files = {
-        "jacobian": R.format(month=wildcards.month) + "/jacobian_hourly.npz",
-        "selected": R.format(month=wildcards.month) + "/obs/selected.csv",
-        "prior": R.format(month=wildcards.month) + "/prior.nc",
+        "jacobian": res("jacobian_hourly.npz").format(month=wildcards.month),
+        "selected": res("obs/selected.csv").format(month=wildcards.month),
+        "prior": res("prior.nc").format(month=wildcards.month),
         "districts": DISTRICTS_FILE,
     }
     if DEMO:
-        files["truth"] = D.format(month=wildcards.month) + "/truth.nc"
+        files["truth"] = demo("truth.nc").format(month=wildcards.month)
     return files
 
 
@@ -22,10 +22,10 @@ rule inversion:
     input:
         unpack(_inversion_inputs),
     output:
-        posterior=R + "/posterior.nc",
-        districts=R + "/districts.csv",
-        modelled=R + "/modelled.csv",
-        diagnostics=R + "/diagnostics.json",
+        posterior=res("posterior.nc"),
+        districts=res("districts.csv"),
+        modelled=res("modelled.csv"),
+        diagnostics=res("diagnostics.json"),
     params:
         inversion=config["inversion"],
         period_start=lambda wc: period_days(wc.month)[0],

@@ -10,9 +10,9 @@ rule demo_power:
         plants=PLANTS_FILE,
         districts=DISTRICTS_FILE,
     output:
-        generation=D + "/power/generation.csv",
-        load=D + "/power/load.csv",
-        external=D + "/power/external_intensity.csv",
+        generation=demo("power/generation.csv"),
+        load=demo("power/load.csv"),
+        external=demo("power/external_intensity.csv"),
     params:
         axis=lambda wc: hour_axis(wc.month),
         seed=config["demo"]["seed"],
@@ -31,16 +31,16 @@ rule power_factors:
         plants=PLANTS_FILE,
         districts=DISTRICTS_FILE,
     output:
-        nc=R + "/power/emission_factors.nc",
-        csv=R + "/power/emission_factors.csv",
-        point_sources=R + "/power/point_sources.csv",
+        nc=res("power/emission_factors.nc"),
+        csv=res("power/emission_factors.csv"),
+        point_sources=res("power/point_sources.csv"),
         heatmap=report(
-            R + "/power/heatmap.png",
+            res("power/heatmap.png"),
             category="Power emission factors",
             subcategory="{month}",
             caption="../report/power_heatmap.rst",
         ),
-        summary=R + "/power/summary.csv",
+        summary=res("power/summary.csv"),
     params:
         axis=lambda wc: hour_axis(wc.month),
         month=lambda wc: wc.month,

@@ -5,10 +5,10 @@ rule demo_inventory:
     """Demo world: the EDGAR-like prior inventory and the hourly true flux + background."""
     input:
         districts=DISTRICTS_FILE,
-        point_sources=R + "/power/point_sources.csv",
+        point_sources=res("power/point_sources.csv"),
     output:
-        inventory=D + "/inventory.nc",
-        truth=D + "/truth.nc",
+        inventory=demo("inventory.nc"),
+        truth=demo("truth.nc"),
     params:
         grid=config["grid"],
         seed=config["demo"]["seed"],
@@ -25,9 +25,9 @@ rule prior:
     """Hourly prior flux on the state grid: inventory sectors x diurnal profiles + power point sources."""
     input:
         inventory=inventory_file,
-        point_sources=R + "/power/point_sources.csv",
+        point_sources=res("power/point_sources.csv"),
     output:
-        prior=R + "/prior.nc",
+        prior=res("prior.nc"),
     params:
         grid=config["grid"],
         utc_offset=config["stations"]["utc_offset_hours"],

@@ -30,20 +30,20 @@ def _budget_months(month, in_this_run):
         base = f"{config['results_dir']}/{m}"
         if in_this_run and m in MONTHS:
             out.append(base)
-        elif not in_this_run and m not in MONTHS and os.path.exists(base + "/districts.csv") \
-                and os.path.exists(base + "/diagnostics.json"):
+        elif not in_this_run and m not in MONTHS and os.path.exists(os.path.join(base, "districts.csv")) \
+                and os.path.exists(os.path.join(base, "diagnostics.json")):
             out.append(base)
     return out
 
 
 rule flux_product:
     input:
-        posterior=R + "/posterior.nc",
-        districts=R + "/districts.csv",
+        posterior=res("posterior.nc"),
+        districts=res("districts.csv"),
         geojson=DISTRICTS_FILE,
         template=FLUX_TEMPLATE,
     output:
-        R + "/flux_{month}.nc",
+        res("flux_{month}.nc"),
     params:
         demo=DEMO,
     log:
@@ -56,15 +56,15 @@ rule flux_product:
 
 rule maps:
     input:
-        posterior=R + "/posterior.nc",
-        districts=R + "/districts.csv",
-        modelled=R + "/modelled.csv",
-        selected=R + "/obs/selected.csv",
+        posterior=res("posterior.nc"),
+        districts=res("districts.csv"),
+        modelled=res("modelled.csv"),
+        selected=res("obs/selected.csv"),
         stations=STATIONS_FILE,
         geojson=DISTRICTS_FILE,
     output:
         report(
-            directory(R + "/maps"),
+            directory(res("maps")),
             patterns=["{name}.png"],
             category="Maps and figures",
             subcategory="{month}",
@@ -84,30 +84,30 @@ rule maps:
 
 rule report:
     input:
-        districts=R + "/districts.csv",
-        diagnostics=R + "/diagnostics.json",
-        modelled=R + "/modelled.csv",
-        selected=R + "/obs/selected.csv",
+        districts=res("districts.csv"),
+        diagnostics=res("diagnostics.json"),
+        modelled=res("modelled.csv"),
+        selected=res("obs/selected.csv"),
         stations=STATIONS_FILE,
-        maps=R + "/maps",
-        flux=R + "/flux_{month}.nc",
-        power_heatmap=R + "/power/heatmap.png",
-        power_summary=R + "/power/summary.csv",
+        maps=res("maps"),
+        flux=res("flux_{month}.nc"),
+        power_heatmap=res("power/heatmap.png"),
+        power_summary=res("power/summary.csv"),
         budget_districts=lambda wc: [
-            b + "/districts.csv" for b in _budget_months(wc.month, True)
+            os.path.join(b, "districts.csv") for b in _budget_months(wc.month, True)
         ],
         budget_diagnostics=lambda wc: [
-            b + "/diagnostics.json" for b in _budget_months(wc.month, True)
+            os.path.join(b, "diagnostics.json") for b in _budget_months(wc.month, True)
         ],
     output:
         html=report(
-            R + "/report.html",
+            res("report.html"),
             category="Monthly report",
             subcategory="{month}",
             caption="../report/report.rst",
         ),
         table=report(
-            R + "/district_table.csv",
+            res("district_table.csv"),
             category="District table",
             subcategory="{month}",
             caption="../report/district_table.rst",

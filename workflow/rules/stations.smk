@@ -6,10 +6,10 @@ Formats: docs/formats.md (Stations) and docs/stations.md (flags, calibration, ba
 
 rule demo_raw_obs:
     input:
-        truth=D + "/truth_signal.csv",
+        truth=demo("truth_signal.csv"),
         stations=STATIONS_FILE,
     output:
-        directory(D + "/raw/{site}"),
+        directory(demo("raw/{site}")),
     params:
         seed=config["demo"]["seed"],
         record_seconds=5.0,
@@ -26,7 +26,7 @@ rule hourly_obs:
         raw=raw_obs_dir,
         stations=STATIONS_FILE,
     output:
-        directory(R + "/obs/hourly/{site}"),
+        directory(res("obs/hourly/{site}")),
     params:
         axis=lambda wc: hour_axis(wc.month),
         flush_seconds=config["stations"]["flush_seconds"],
@@ -77,10 +77,10 @@ def select_met_files(wildcards):
 
 rule select_obs:
     input:
-        hourly=expand(R + "/obs/hourly/{site}", site=SITE_IDS, allow_missing=True),
+        hourly=expand(res("obs/hourly/{site}"), site=SITE_IDS, allow_missing=True),
         met=select_met_files,
     output:
-        R + "/obs/selected.csv",
+        res("obs/selected.csv"),
     params:
         utc_offset=config["stations"]["utc_offset_hours"],
         hours_local=config["stations"]["select_hours_local"],

@@ -7,7 +7,7 @@ See docs/transport.md and docs/formats.md (Transport).
 rule demo_met:
     """Synthetic ARL meteorology of one UTC day (demo world only)."""
     output:
-        D + "/met/{metday}_gz.arl",
+        demo("met/{metday}_gz.arl"),
     params:
         bounds=config["met"],
         seed=config["demo"]["seed"],
@@ -26,7 +26,7 @@ rule receptors:
     input:
         stations=STATIONS_FILE,
     output:
-        R + "/receptors.csv",
+        res("receptors.csv"),
     params:
         sites=SITES,
         days=lambda wc: period_days(wc.month),
@@ -48,13 +48,13 @@ rule footprints:
     files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal."""
     input:
         met=met_files,
-        receptors=R + "/receptors.csv",
+        receptors=res("receptors.csv"),
     output:
-        footprints=R + "/footprints/{site}/{day}.nc",
-        failures=R + "/footprints/{site}/{day}_failures.csv",
+        footprints=res("footprints/{site}/{day}.nc"),
+        failures=res("footprints/{site}/{day}_failures.csv"),
     params:
         work_dir=lambda wc: os.path.abspath(
-            R.format(month=wc.month) + f"/footprints/work/{wc.site}"),
+            os.path.join(R.format(month=wc.month), "footprints", "work", wc.site)),
         grid=config["grid"],
         transport=config["transport"],
         met_file_format=lambda wc: "%Y%m%d_gz.arl" if DEMO else config["inputs"]["met_file_format"],
@@ -76,11 +76,11 @@ rule jacobian:
     are regridded conservatively), and the month's table of receptors HYSPLIT failed on."""
     input:
         footprints=footprint_files,
-        failures=lambda wc: [f[:-3] + "_failures.csv" for f in footprint_files(wc)],
-        receptors=R + "/receptors.csv",
+        failures=lambda wc: [f.removesuffix(".nc") + "_failures.csv" for f in footprint_files(wc)],
+        receptors=res("receptors.csv"),
     output:
-        jacobian=R + "/jacobian_hourly.npz",
-        failures=R + "/footprints/failures.csv",
+        jacobian=res("jacobian_hourly.npz"),
+        failures=res("footprints/failures.csv"),
     params:
         grid=config["grid"],
         hours=lambda wc: hour_axis(wc.month),
