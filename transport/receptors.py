@@ -57,17 +57,21 @@ def schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequence[int
     if not 0 <= start < end <= 24:
         raise ValueError(f"stations.select_hours_local: need 0 <= start < end <= 24, got "
                          f"{list(hours_local)}")
-    rows = []
     days = [pd.Timestamp(str(d)).normalize() for d in days]
+    obs_hours = [day + pd.Timedelta(hours=h) - pd.Timedelta(hours=float(utc_offset))
+                 for day in days for h in range(start, end)]
+    return _table(sites, obs_hours)
+
+
+def _table(sites: Sequence[Mapping], obs_hours: list) -> pd.DataFrame:
+    """Receptors of the top inlet of every site at every observation hour (release mid-hour)."""
+    rows = []
     for site in sites:
         agl = top_inlet(site)
-        for day in days:
-            for h in range(start, end):
-                t_obs = day + pd.Timedelta(hours=h) - pd.Timedelta(hours=float(utc_offset))
-                t_rel = t_obs + pd.Timedelta(minutes=30)
-                rows.append(dict(receptor_id=receptor_id(site["id"], t_rel, agl), site=site["id"],
-                                 time=t_rel, lon=float(site["lon"]), lat=float(site["lat"]),
-                                 agl=agl))
+        for t_obs in obs_hours:
+            t_rel = t_obs + pd.Timedelta(minutes=30)
+            rows.append(dict(receptor_id=receptor_id(site["id"], t_rel, agl), site=site["id"],
+                             time=t_rel, lon=float(site["lon"]), lat=float(site["lat"]), agl=agl))
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["time"] = pd.to_datetime(df["time"])
     return df
@@ -85,21 +89,9 @@ def night_schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequen
     start, end = int(hours_local[0]) % 24, int(hours_local[1]) % 24
     local_hours = list(range(start, end)) if start < end else list(range(start, 24)) + list(range(0, end))
     days = [pd.Timestamp(str(d)).normalize() for d in days]
-    rows = []
-    for site in sites:
-        agl = top_inlet(site)
-        for day in days:
-            for hour in range(24):
-                t_obs = day + pd.Timedelta(hours=hour)
-                if (hour + float(utc_offset)) % 24 not in local_hours:
-                    continue
-                t_rel = t_obs + pd.Timedelta(minutes=30)
-                rows.append(dict(receptor_id=receptor_id(site["id"], t_rel, agl), site=site["id"],
-                                 time=t_rel, lon=float(site["lon"]), lat=float(site["lat"]),
-                                 agl=agl))
-    df = pd.DataFrame(rows, columns=COLUMNS)
-    df["time"] = pd.to_datetime(df["time"])
-    return df
+    obs_hours = [day + pd.Timedelta(hours=hour) for day in days for hour in range(24)
+                 if (hour + float(utc_offset)) % 24 in local_hours]
+    return _table(sites, obs_hours)
 
 
 def write_receptors(path: str | os.PathLike, receptors: pd.DataFrame) -> Path:
