@@ -62,9 +62,10 @@ def test_products_content(tiny_run):
     dist = pd.read_csv(res / "districts.csv")
     assert len(dist) == 12 and dist["district"].iloc[-1] == "Guangzhou"
     city = dist.iloc[-1]
-    # The city total is the sum of the districts (aggregation is linear).
-    np.testing.assert_allclose(dist["posterior_t"].iloc[:-1].sum(), city["posterior_t"], rtol=1e-6)
-    np.testing.assert_allclose(dist["prior_t"].iloc[:-1].sum(), city["prior_t"], rtol=1e-6)
+    # The city total is the sum of the districts (aggregation is linear); districts.csv carries 6
+    # significant digits, so the sum of 11 rounded values agrees to ~1e-5.
+    np.testing.assert_allclose(dist["posterior_t"].iloc[:-1].sum(), city["posterior_t"], rtol=2e-5)
+    np.testing.assert_allclose(dist["prior_t"].iloc[:-1].sum(), city["prior_t"], rtol=2e-5)
     # Observations reduce the uncertainty of the city total but cannot create certainty.
     assert 0 < city["posterior_sigma_t"] < city["prior_sigma_t"]
     # The truth is known in the demo; one day with four receptors is a weak constraint, so we
