@@ -51,12 +51,34 @@ def grid_spacing_km(lat_edges, lon_edges) -> tuple[float, float]:
     return res_lon * KM_PER_DEG_LON_EQ * np.cos(np.deg2rad(lat0)), res_lat * KM_PER_DEG_LAT
 
 
-def exponential_time_corr(n_step: int, step_hours: float, corr_time_hours: float) -> np.ndarray:
-    """Q_t[s, s'] = exp(-|s - s'| · step / τ); identity when τ = 0."""
+def exponential_time_corr(n_step: int, step_hours: float, corr_time_hours: float,
+                          diurnal_corr: float = 1.0) -> np.ndarray:
+    """Q_t[s, s'] = exp(-|s - s'| · step / τ) · (c + (1 − c) · [slot(s) = slot(s')]); identity when τ = 0.
+
+    ``slot(s) = s mod (24 / step)`` is the time of day of step s (steps start at 00 UTC). With
+    ``diurnal_corr`` c = 1 this is the plain exponential; with c < 1 errors at different times of day
+    are only partly correlated (an inventory's diurnal profile is wrong in a persistent way: the same
+    afternoon error every day, a different one at night). A negative c down to −1/(n − 1), n steps per
+    day, describes a *shape* error: temporal profiles are normalised, so an error in them moves
+    emissions between times of day and largely cancels over the day (at c = −1/(n − 1) exactly, the
+    daily sum would have no variance at all). The slot kernel c + (1 − c)·δ is positive definite for
+    c > −1/(n − 1), and its Schur product with the exponential kernel stays positive definite.
+    """
+    c = float(diurnal_corr)
+    per_day = max(1, int(round(24.0 / float(step_hours))))
+    c_min = -1.0 / (per_day - 1) if per_day > 1 else -np.inf
+    if not (c_min < c <= 1.0):
+        raise ValueError(f"diurnal_corr = {c}: must lie in ({c_min:.4g}, 1] for {per_day} steps per day "
+                         "(below, the slot correlation is not positive definite)")
     if corr_time_hours <= 0:
         return np.eye(n_step)
-    lag = np.abs(np.arange(n_step)[:, None] - np.arange(n_step)[None, :]) * float(step_hours)
-    return np.exp(-lag / float(corr_time_hours))
+    idx = np.arange(n_step)
+    lag = np.abs(idx[:, None] - idx[None, :]) * float(step_hours)
+    Qt = np.exp(-lag / float(corr_time_hours))
+    if c < 1.0:
+        slot = idx % per_day
+        Qt = Qt * (c + (1.0 - c) * (slot[:, None] == slot[None, :]))
+    return Qt
 
 
 def exponential_space_corr_dense(ny: int, nx: int, dx_km: float, dy_km: float, L_km: float) -> np.ndarray:
@@ -120,12 +142,14 @@ class KroneckerCovariance:
         e-folding length L of the exponential spatial correlation (0 = uncorrelated).
     step_hours, corr_time_hours : float
         Time step of the state and e-folding time τ of the temporal correlation (0 = uncorrelated).
+    diurnal_corr : float
+        Correlation between different times of day (see `exponential_time_corr`); 1 = plain exponential.
     extra_sigma : array (n_extra,), optional
         σ of uncorrelated extra elements appended after the flux elements (background offsets).
     """
 
     def __init__(self, sigma, dx_km, dy_km, corr_length_km, step_hours, corr_time_hours,
-                 extra_sigma=None, workers: int | None = None):
+                 extra_sigma=None, workers: int | None = None, diurnal_corr: float = 1.0):
         sigma = np.asarray(sigma, dtype=np.float64)
         if sigma.ndim != 3:
             raise ValueError(f"KroneckerCovariance: sigma must be (n_step, ny, nx), got shape {sigma.shape}")
@@ -147,16 +171,22 @@ class KroneckerCovariance:
         self.corr_time_hours = float(corr_time_hours)
         if self.corr_length_km < 0 or self.corr_time_hours < 0:
             raise ValueError("KroneckerCovariance: correlation length and time must be >= 0")
-        self.Qt = exponential_time_corr(self.n_step, self.step_hours, self.corr_time_hours)
+        self.diurnal_corr = float(diurnal_corr)
+        self.Qt = exponential_time_corr(self.n_step, self.step_hours, self.corr_time_hours, self.diurnal_corr)
         self._time_identity = self.corr_time_hours <= 0 or self.n_step == 1
         self.space = SpatialExpCorrFFT(self.ny, self.nx, self.dx_km, self.dy_km, self.corr_length_km, workers)
         self.plane_batch = max(1, int(2e7 // max(self.n_cells * 4, 1)))  # ~0.3 GB of complex FFT planes
 
     @classmethod
     def from_grid(cls, sigma, lat_edges, lon_edges, corr_length_km, step_hours, corr_time_hours,
-                  extra_sigma=None, workers: int | None = None):
+                  extra_sigma=None, workers: int | None = None, diurnal_corr: float = 1.0):
         dx, dy = grid_spacing_km(lat_edges, lon_edges)
-        return cls(sigma, dx, dy, corr_length_km, step_hours, corr_time_hours, extra_sigma, workers)
+        return cls(sigma, dx, dy, corr_length_km, step_hours, corr_time_hours, extra_sigma, workers, diurnal_corr)
+
+    @property
+    def markov_time(self) -> bool:
+        """True when Q_t = ρ^|s−s'| (what `build_hqht_kronecker` exploits)."""
+        return self.diurnal_corr >= 1.0 or self.corr_time_hours <= 0 or self.n_step == 1
 
     # ----------------------------------------------------------------------------------------
     def diagonal(self) -> np.ndarray:

@@ -46,11 +46,43 @@ def _edges_from_centres(c: np.ndarray) -> np.ndarray:
     return np.round(np.concatenate([c - res / 2, [c[-1] + res / 2]]), 10)
 
 
+def build_factors(inv_cfg: dict, hours, prior_flux, power=None, bio=None, district_names=None,
+                  district_fractions=None, utc_offset_hours: float = 0.0):
+    """The scaling factors asked for by ``inv_cfg`` (`inversion.factors`), or None.
+
+    District factors scale prior − power − bio (the parts that exist); biosphere day factors need
+    ``bio`` (without it they are skipped with a warning).
+    """
+    from .factors import FactorSet, biosphere_day_factors, district_factors
+
+    sd = float(inv_cfg.get("district_scale_sigma", 0.0) or 0.0)
+    sb = float(inv_cfg.get("bio_day_scale_sigma", 0.0) or 0.0)
+    if sd < 0 or sb < 0:
+        raise ValueError(f"config inversion.district_scale_sigma = {sd}, bio_day_scale_sigma = {sb}: must be >= 0")
+    fs = FactorSet()
+    if sd > 0 and district_fractions is not None:
+        anthro = np.array(prior_flux, dtype=np.float64, copy=True)
+        for part in (power, bio):
+            if part is not None:
+                anthro -= part
+        if power is None or bio is None:
+            log.warning("the prior lacks `flux_power` and/or `flux_bio`: the district factors scale the prior "
+                        "flux without those parts removed")
+        fs.extend(*district_factors(anthro, district_names, district_fractions, sd))
+    if sb > 0:
+        if bio is None:
+            log.warning("inversion.bio_day_scale_sigma > 0 but the prior has no `flux_bio`: no biosphere day factors")
+        else:
+            fs.extend(*biosphere_day_factors(bio, hours, utc_offset_hours, sb))
+    return fs if len(fs) else None
+
+
 def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
            lat: np.ndarray, lon: np.ndarray, district_names: list[str], district_fractions,
            cell_area: np.ndarray, inv_cfg: dict, period_start, period_end, truth_flux: np.ndarray | None = None,
            missing=None, solve_options: dict | None = None,
-           prior_power_flux: np.ndarray | None = None) -> InversionOutputs:
+           prior_power_flux: np.ndarray | None = None, prior_bio_flux: np.ndarray | None = None,
+           utc_offset_hours: float = 0.0) -> InversionOutputs:
     """Solve the month's inversion from in-memory inputs.
 
     ``prior_flux``/``truth_flux``: (n_hours, ny, nx) on ``hours``; ``lat``/``lon`` ascending cell centres;
@@ -58,7 +90,10 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     ``cell_area``: (ny, nx) m²; ``inv_cfg``: config["inversion"]; the period is [period_start, period_end).
     ``prior_power_flux``: the prior's power-sector part (same shape as ``prior_flux``), for the sector-aware
     prior σ (``inv_cfg.get("power_rel_sigma", 0.1)``). Optional keys of ``inv_cfg`` read with defaults:
-    ``power_rel_sigma`` (0.1), ``tune_hyperparameters`` (False), ``positivity`` ("none").
+    ``power_rel_sigma`` (0.1), ``tune_hyperparameters`` (False), ``positivity`` ("none"),
+    ``diurnal_corr`` (1), ``district_scale_sigma`` (0: no district factors), ``bio_day_scale_sigma`` (0: no
+    biosphere day factors). ``prior_bio_flux``: the prior's biosphere part (same shape; the district factors
+    scale prior − power − bio, the day factors min(bio, 0)); ``utc_offset_hours``: local time of the day factors.
     """
     t0 = time.perf_counter()
     hours = pd.DatetimeIndex(hours)
@@ -71,9 +106,12 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
                          f"{hours[0]} .. {hours[-1]}")
     days = pd.date_range(period_start.normalize(), period_end - pd.Timedelta("1ns"), freq="D").normalize()
 
+    factors = build_factors(inv_cfg, hours, prior_flux, prior_power_flux, prior_bio_flux, district_names,
+                            district_fractions, utc_offset_hours)
     prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
-                         days, missing=missing, prior_power=prior_power_flux)
-    n_extra = len(days)
+                         days, missing=missing, prior_power=prior_power_flux, factors=factors)
+    n_days, n_scales = prob.n_offsets, prob.n_factors
+    n_extra = n_days + n_scales
     step = prob.step_hours
 
     # aggregation operators -----------------------------------------------------------------------
@@ -86,11 +124,15 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     Wall = sp.vstack([Wd, Wcity], format="csr")
     names = list(district_names) + [CITY]
     nh_step = agg.hours_per_step(mask, step)
-    A = agg.correction_total_matrix(Wall, nh_step, n_extra)
+    A = agg.correction_total_matrix(Wall, nh_step, n_days)
     block = int(inv_cfg.get("coarse_block", 5))
     Wb, nby, nbx = agg.block_mean_weights(ny, nx, block, area.reshape(ny, nx))
-    B = agg.period_mean_matrix(Wb, nh_step, n_extra)
-    # plus one unit row per background offset: their exact posterior σ comes out of the same pass
+    B = agg.period_mean_matrix(Wb, nh_step, n_days)
+    if n_scales:  # factor j adds s_j g_j to the flux: its totals and block means
+        A = sp.hstack([A, sp.csr_matrix(prob.factors.totals_matrix(Wall, mask))], format="csr")
+        B = sp.hstack([B, sp.csr_matrix(prob.factors.mean_matrix(Wb, mask))], format="csr")
+    # plus one unit row per background offset and scaling factor: their exact posterior σ comes
+    # out of the same pass
     n_state = prob.n_flux + n_extra
     E = sp.csr_matrix((np.ones(n_extra), (np.arange(n_extra), prob.n_flux + np.arange(n_extra))),
                       shape=(n_extra, n_state))
@@ -109,6 +151,9 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     corr = res.x_post[:n_flux].reshape(prob.n_step, ny, nx)
     step_of_hour = np.arange(len(hours)) // step
     post_flux = prior_flux + corr[step_of_hour]
+    scales = res.x_post[n_flux + n_days:]
+    if n_scales:
+        post_flux = post_flux + prob.factors.flux_change(scales)
     positivity = str(inv_cfg.get("positivity", "none"))
     post_flux, pos_report = apply_positivity(positivity, prior_flux, post_flux, mask, Wall, names)
     if pos_report["applied"]:
@@ -121,11 +166,13 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
 
     # modelled.csv -------------------------------------------------------------------------------
     obs = prob.obs
-    offsets = res.x_post[n_flux:]
+    offsets = res.x_post[n_flux:n_flux + n_days]
     if pos_report["applied"]:  # the model of the truncated flux, exactly on the hourly axis
         flux_part = prob.H_hourly @ (post_flux - prior_flux).ravel()
-    else:
-        flux_part = prob.H[:, :n_flux] @ res.x_post[:n_flux]
+    else:  # every state element but the background offsets
+        x_flux = res.x_post.copy()
+        x_flux[n_flux:n_flux + n_days] = 0.0
+        flux_part = prob.H @ x_flux
     bg_post = obs["background"].to_numpy(float) + offsets[obs["day_index"].to_numpy()]
     modelled = pd.DataFrame({
         "site": obs["site"].to_numpy(), "time": pd.DatetimeIndex(obs["time"]).strftime("%Y-%m-%dT%H:%M:%S"),
@@ -163,8 +210,18 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     ds["posterior_sigma_block"] = (("lat_block", "lon_block"), sd_post[:n_blocks].reshape(nby, nbx),
                                    {**fu, "long_name": "posterior sigma of the period-mean flux of the block (exact)"})
     ds["background_offset"] = (("day",), offsets, {"units": "ppm", "long_name": "posterior daily background offset"})
-    ds["background_offset_sigma"] = (("day",), sd_post[n_blocks:],
+    ds["background_offset_sigma"] = (("day",), sd_post[n_blocks:n_blocks + n_days],
                                      {"units": "ppm", "long_name": "posterior sigma of the daily background offset"})
+    if n_scales:
+        ds = ds.assign_coords(factor=("factor", np.array(prob.factors.names, dtype=object)),
+                              factor_kind=("factor", np.array(prob.factors.kinds, dtype=object)))
+        ds["factor_posterior"] = (("factor",), scales,
+                                  {"units": "1", "long_name": "posterior relative change s of the scaled prior field "
+                                   "(district: diffuse anthropogenic flux; biosphere_day: uptake), flux x (1 + s)"})
+        ds["factor_prior_sigma"] = (("factor",), sd_prior[n_blocks + n_days:],
+                                    {"units": "1", "long_name": "prior sigma of the scaling factor"})
+        ds["factor_posterior_sigma"] = (("factor",), sd_post[n_blocks + n_days:],
+                                        {"units": "1", "long_name": "posterior sigma of the scaling factor (exact)"})
     for key in ("prior_mean", "prior_std", "posterior_mean", "posterior_std"):
         ds[f"residual_{key}"] = (("site",), np.array([per_site[s][key] for s in sites]),
                                  {"units": "ppm", "long_name": f"observed - model, {key.replace('_', ' ')}"})
@@ -181,7 +238,11 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         "dofs_stderr": res.dofs_stderr, "solver": res.solver, "seconds": time.perf_counter() - t0,
         "solve_timings": res.timings, "pcg_iterations": res.pcg_iterations,
         "per_site": per_site, "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
-        "n_step": prob.n_step, "time_step_hours": step, "n_cells": ny * nx, "n_background_offsets": n_extra,
+        "n_step": prob.n_step, "time_step_hours": step, "n_cells": ny * nx, "n_background_offsets": n_days,
+        "factors": ({n: {"kind": k, "posterior": float(v), "prior_sigma": float(p), "posterior_sigma": float(e)}
+                     for n, k, v, p, e in zip(prob.factors.names, prob.factors.kinds, scales,
+                                              sd_prior[n_blocks + n_days:], sd_post[n_blocks + n_days:])}
+                    if n_scales else None),
         "uncertainty_reduction": dict(zip(names, map(float, uncertainty_reduction(res.agg_prior_sigma, res.agg_post_sigma)))),
         "observations_dropped": int(len(selected) - len(obs)),
         "hyperparameters": res.hyper if res.hyper is not None else {"method": "none", "scale_Q": 1.0, "scale_R": 1.0},
@@ -233,7 +294,7 @@ def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None, var: str 
 
 def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_posterior, out_districts,
                   out_modelled, out_diagnostics, *, inversion_cfg: dict, period_start, period_end,
-                  truth_path=None, solve_options: dict | None = None) -> InversionOutputs:
+                  truth_path=None, solve_options: dict | None = None, utc_offset_hours: float = 0.0) -> InversionOutputs:
     """Read the pipeline files, invert, write the four outputs (atomically)."""
     from transport.jacobian import load_jacobian
 
@@ -248,6 +309,8 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
         log.warning("prior %s has no `flux_power`; prior sigma = prior_rel_sigma * |flux| + floor everywhere", prior_path)
     else:
         power = power[0]
+    bio = _read_flux(prior_path, "prior", hours, var="flux_bio", optional=True)
+    bio = None if bio is None else bio[0]
     g = jac.grid
     lat_edges, lon_edges = _edges_from_centres(lat), _edges_from_centres(lon)
     if not (np.isclose(lat_edges[0], g["lat_min"]) and np.isclose(lat_edges[-1], g["lat_max"])
@@ -262,7 +325,8 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
         truth, _, _ = _read_flux(truth_path, "truth", hours)
     out = invert(jac.H, jac.receptors, hours, selected, prior, lat, lon, names, frac, area, inversion_cfg,
                  period_start, period_end, truth_flux=truth, missing=getattr(jac, "missing", None),
-                 solve_options=solve_options, prior_power_flux=power)
+                 solve_options=solve_options, prior_power_flux=power, prior_bio_flux=bio,
+                 utc_offset_hours=utc_offset_hours)
     out.diagnostics["inputs"] = [str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p]
 
     enc = {v: {"zlib": True, "complevel": 4} for v in ("prior_flux", "posterior_flux", "correction")}

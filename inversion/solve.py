@@ -242,6 +242,9 @@ def build_hqht_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix) -> np.ndarray
     so the far pairs of a block of rows lie among a prefix of the earlier rows and their GEMM
     skips the (near and reversed) half that is not needed.
     """
+    if not Q.markov_time:
+        raise ValueError("build_hqht_kronecker: Q_t must be the plain exponential (diurnal_corr = 1); "
+                         "use build_hqht")
     H = sp.csr_matrix(H, dtype=np.float64)
     H.sum_duplicates()
     H.indptr, H.indices = H.indptr.astype(np.int64), H.indices.astype(np.int64)
@@ -451,10 +454,12 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         t = time.perf_counter()
         n_side = B.shape[0] if B is not None else 0
         if hqht == "auto":
-            hqht = "kronecker" if isinstance(Q, KroneckerCovariance) and n_obs > n_side else "chunks"
+            hqht = ("kronecker" if isinstance(Q, KroneckerCovariance) and Q.markov_time and n_obs > n_side
+                    else "chunks")
         if hqht == "kronecker":
-            if not isinstance(Q, KroneckerCovariance):
-                raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance")
+            if not isinstance(Q, KroneckerCovariance) or not Q.markov_time:
+                raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance "
+                                 "with a plain exponential time correlation (diurnal_corr = 1)")
             K = build_hqht_kronecker(Q, Hop.csr)
             HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
         else:

@@ -6,7 +6,13 @@ cell, ordered ``step * n_cells + iy * nx + ix`` like the Jacobian, followed by o
 ``prior_rel_sigma · |mean non-power prior flux over the step| + power_rel_sigma · |mean power-sector
 prior flux| + prior_floor_sigma`` (without a power field: ``prior_rel_sigma · |mean prior| + floor``) and
 its correlations are
-exponential in space (``corr_length_km``) and time (``corr_time_hours``); offsets have σ ``bg_sigma_ppm``.
+exponential in space (``corr_length_km``) and time (``corr_time_hours``, times of day correlated by
+``diurnal_corr``); offsets have σ ``bg_sigma_ppm``.
+
+Optionally the state ends with scaling factors (`inversion.factors`): one per district for the whole
+period on the diffuse anthropogenic prior (σ ``district_scale_sigma``) and one per local day for the
+domain's biospheric uptake (σ ``bio_day_scale_sigma``); their Jacobian columns are exact on the hourly
+axis (H_hourly · g_j).
 
 Observations are the rows of ``selected.csv`` matched to receptors by site and hour (a receptor is
 released at ``obs time + 30 min``). The prior enhancement is computed exactly on the hourly axis,
@@ -175,6 +181,7 @@ class Problem:
     nx: int
     H_hourly: sp.csr_matrix | None = None  # the matched observations' rows of the hourly Jacobian
     obs_cov: np.ndarray | None = None  # full R when the mismatch is correlated in time, else None
+    factors: "FactorSet | None" = None  # scaling factors after the offsets (inversion.factors), or None
 
     @property
     def obs_err(self):
@@ -193,15 +200,25 @@ class Problem:
     def n_flux(self):
         return self.n_step * self.n_cells
 
+    @property
+    def n_offsets(self):
+        return len(self.days)
+
+    @property
+    def n_factors(self):
+        return 0 if self.factors is None else len(self.factors)
+
 
 def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
                   lat_edges, lon_edges, inv_cfg: dict, days, missing=None,
-                  prior_power: np.ndarray | None = None) -> Problem:
+                  prior_power: np.ndarray | None = None, factors=None) -> Problem:
     """Assemble the `Problem` from in-memory pieces (see module docstring).
 
     ``prior_flux`` is (n_hours, ny, nx) on ``hours`` (µmol m-2 s-1); ``days`` are the UTC period days
     (one background offset each); ``inv_cfg`` is config["inversion"]; ``prior_power`` (optional, same
     shape) is the prior's power-sector part, whose σ is ``inv_cfg.get("power_rel_sigma", 0.1)`` × |flux|.
+    ``factors``: an `inversion.factors.FactorSet` (or None) whose factors are appended to the state
+    after the background offsets.
     """
     hours = pd.DatetimeIndex(hours)
     ny, nx = len(lat_edges) - 1, len(lon_edges) - 1
@@ -236,7 +253,10 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     Hs = step_jacobian(Hh, n_cells, step)
     n_obs = len(obs)
     Hbg = sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), obs["day_index"].to_numpy())), shape=(n_obs, len(days)))
-    H = sp.hstack([Hs, Hbg], format="csr")
+    blocks = [Hs, Hbg]
+    if factors is not None and len(factors):
+        blocks.append(sp.csr_matrix(factors.columns(Hh)))
+    H = sp.hstack(blocks, format="csr")
 
     y = obs["value"].to_numpy(float) - obs["background"].to_numpy(float) - prior_enh
     vsd = obs["value_std_dev"].to_numpy(float)
@@ -256,10 +276,14 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
 
     sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]),
                         power_flux=prior_power, power_rel=float(inv_cfg.get("power_rel_sigma", 0.1)))
+    extra = np.full(len(days), float(inv_cfg["bg_sigma_ppm"]))
+    if factors is not None and len(factors):
+        extra = np.concatenate([extra, factors.sigma])
     Q = KroneckerCovariance.from_grid(
         sigma, lat_edges, lon_edges, float(inv_cfg["corr_length_km"]), step, float(inv_cfg["corr_time_hours"]),
-        extra_sigma=np.full(len(days), float(inv_cfg["bg_sigma_ppm"])))
+        extra_sigma=extra, diurnal_corr=float(inv_cfg.get("diurnal_corr", 1.0)))
     step_times = hours[::step]
     return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
                    prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,
-                   step_hours=step, ny=ny, nx=nx, H_hourly=Hh, obs_cov=obs_cov)
+                   step_hours=step, ny=ny, nx=nx, H_hourly=Hh, obs_cov=obs_cov,
+                   factors=factors if factors is not None and len(factors) else None)

@@ -85,6 +85,14 @@ def validate_config(cfg):
     if not (m["lon_min"] <= g["lon_min"] and m["lon_max"] >= g["lon_max"]
             and m["lat_min"] <= g["lat_min"] and m["lat_max"] >= g["lat_max"]):
         raise ConfigError("config key 'met': the met domain must contain the state 'grid'.")
+    inv = cfg["inversion"]
+    per_day = 24 // inv["time_step_hours"]
+    if per_day > 1 and not inv["diurnal_corr"] > -1.0 / (per_day - 1):
+        raise ConfigError(
+            f"config key 'inversion.diurnal_corr': {inv['diurnal_corr']} must be > {-1.0 / (per_day - 1):.4g} "
+            f"with {per_day} steps per day (time_step_hours {inv['time_step_hours']}); below that the "
+            "prior time correlation is not positive definite."
+        )
     h0, h1 = cfg["stations"]["select_hours_local"]
     if not h0 < h1:
         raise ConfigError(

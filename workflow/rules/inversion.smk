@@ -31,6 +31,7 @@ rule inversion:
         period_start=lambda wc: period_days(wc.month)[0],
         period_end=lambda wc: hour_axis(wc.month)[1],
         seed=config["demo"]["seed"],
+        utc_offset_hours=config["stations"]["utc_offset_hours"],
     threads: 2
     resources:
         mem_mb=4000,

@@ -20,4 +20,5 @@ run_inversion(
     period_start=snakemake.params.period_start,
     period_end=snakemake.params.period_end,
     truth_path=inp.get("truth"),
+    utc_offset_hours=snakemake.params.utc_offset_hours,
 )
