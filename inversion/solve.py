@@ -56,6 +56,7 @@ class InversionResult:
     pcg_iterations: int = 0
     hqht: str = ""  # how the Cholesky solver formed H Q Hᵀ ("chunks" | "kronecker")
     hyper: dict | None = None  # hyperparameter tuning (`inversion.hyper.HyperResult.as_dict()`), if asked
+    agg_post_mean_ensemble: np.ndarray | None = None  # (n_agg × k) A x̂ for every column of option y_ensemble
     scale_Q: float = 1.0  # the posterior used a·Q and b·R (1, 1 without tuning)
     scale_R: float = 1.0
 
@@ -401,7 +402,9 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         "chunks" | "kronecker": how the Cholesky solver forms H Q Hᵀ; "kronecker" = `build_hqht_kronecker`,
         chosen automatically for a KroneckerCovariance when n_obs exceeds the aggregate rows),
         tune (False | True | "ml" | "chi2": scale Q and R from the data before solving, see
-        `inversion.hyper`; True = "ml"; Cholesky solver only).
+        `inversion.hyper`; True = "ml"; Cholesky solver only), y_ensemble (n_obs × k: further data
+        vectors, e.g. noise draws of an OSSE, whose aggregated posterior means A x̂_k are returned in
+        ``agg_post_mean_ensemble``; they share K, so k members cost little more than one solve).
     """
     t0 = time.perf_counter()
     solver = options.pop("solver", "auto")
@@ -415,6 +418,7 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     check_pd = bool(options.pop("check_pd", True))
     hqht = options.pop("hqht", "auto")
     tune = options.pop("tune", False)
+    y_ens = options.pop("y_ensemble", None)
     if tune is True:
         tune = "ml"
     if tune not in (False, None, "ml", "chi2"):
@@ -428,6 +432,12 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
 
     H, y, x_prior, Q, R, A, B = _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, check_pd)
     n_obs, n_state = H.shape
+    if y_ens is not None:
+        y_ens = np.asarray(y_ens, dtype=np.float64)
+        if y_ens.ndim != 2 or y_ens.shape[0] != n_obs or not np.all(np.isfinite(y_ens)):
+            raise ValueError(f"solve: option 'y_ensemble' must be a finite (n_obs={n_obs} × k) array, got shape {y_ens.shape}")
+        if A is None:
+            raise ValueError("solve: option 'y_ensemble' needs 'aggregate' (its result is A x̂ per member)")
     if solver == "auto":
         solver = "cholesky" if n_obs <= max_dense_obs else "pcg"
     if tune and solver != "cholesky":
@@ -532,13 +542,15 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     x_post = x_prior + scale_Q * Q.matmat(Hop.rmatvec(w))
     y_post_model = Hop.matvec(x_post)
     chi2 = float(d @ w) / n_obs
-    agg_prior_mean = agg_post_mean = agg_post_cov = None
+    agg_prior_mean = agg_post_mean = agg_post_cov = agg_ens = None
     if A is not None:
         agg_prior_mean = A @ x_prior
         agg_post_mean = A @ x_post
         KiHQA = solveK(HQA)
         agg_post_cov = AQA - HQA.T @ KiHQA
         agg_post_cov = 0.5 * (agg_post_cov + agg_post_cov.T)
+        if y_ens is not None:  # A x̂_k = A x_a + (H Q Aᵀ)ᵀ K⁻¹ (y_k − H x_a), K⁻¹ symmetric
+            agg_ens = agg_prior_mean[:, None] + KiHQA.T @ (y_ens - y_prior_model[:, None])
     var_post = None
     if B is not None:
         if solver == "cholesky":
@@ -558,5 +570,5 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         dofs_stderr=dofs_stderr, solver=solver, n_obs=n_obs, n_state=n_state,
         y_prior_model=y_prior_model, y_post_model=y_post_model, var_prior=varB, var_post=var_post,
         timings=timings, pcg_iterations=iterations, hqht=hqht if solver == "cholesky" else "",
-        hyper=hyper, scale_Q=scale_Q, scale_R=scale_R,
+        hyper=hyper, scale_Q=scale_Q, scale_R=scale_R, agg_post_mean_ensemble=agg_ens,
     )

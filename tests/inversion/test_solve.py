@@ -192,3 +192,17 @@ def test_structured_hqht_matches_dense(tau):
     a = solve(H, y, np.zeros(Q.n), Q, sig, hqht="kronecker")
     b = solve(H, y, np.zeros(Q.n), Q, sig, hqht="chunks")
     assert rel(a.x_post, b.x_post) < 1e-10 and abs(a.dofs - b.dofs) < 1e-10 * b.dofs
+
+
+def test_y_ensemble_equals_separate_solves():
+    rng = np.random.default_rng(11)
+    H, y, xa, Q, A = random_problem(rng)
+    sig = 0.5 + rng.random(H.shape[0])
+    Y = y[:, None] + rng.normal(size=(H.shape[0], 3))
+    for solver in ("cholesky", "pcg"):
+        res = solve(H, y, xa, Q, sig, aggregate=A, y_ensemble=Y, solver=solver)
+        for k in range(3):
+            one = solve(H, Y[:, k], xa, Q, sig, aggregate=A, solver=solver)
+            assert rel(res.agg_post_mean_ensemble[:, k], one.agg_post_mean) < 1e-8
+    with pytest.raises(ValueError, match="y_ensemble"):
+        solve(H, y, xa, Q, sig, aggregate=A, y_ensemble=Y[:-1])

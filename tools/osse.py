@@ -1,0 +1,152 @@
+"""How much can this network tell about district totals? An OSSE on a finished demo run.
+
+    python tools/osse.py RUN_DIR [--draws 20] [--set key=value ...] [--month 2025-01]
+
+RUN_DIR holds ``results/<month>`` and ``data/demo/<month>`` of a finished demo run (e.g. the
+directory ``snakemake --directory RUN_DIR`` ran in, or the repository for the default run). The
+inversion (`inversion.run.invert`, the pipeline's configuration plus ``--set`` overrides) is solved
+once; the same posterior gain is applied to
+
+* the run's actual observations,
+* *perfect* data: the true flux seen through the Jacobian, with the true background (no noise), and
+* ``--draws`` new realisations of the demo's transport noise (``transport.demo_signal``: N(0, 0.5 ppm ⊕
+  15 % of the enhancement)) on the true signal, keeping the run's estimated background,
+
+(`inversion.solve` option ``y_ensemble``). It prints, per district, the prior error, the posterior
+error for the actual and perfect data, and over the noise draws the mean absolute error and the share
+of draws in which the district's error shrinks; then how many districts improve per draw and where
+the city total falls in σ. Only the demo world has a truth, so this is a network-design tool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--month", default=None, help="month directory under results/ (default: the first)")
+    ap.add_argument("--draws", type=int, default=20, help="noise realisations (default 20)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an inversion config key, e.g. --set corr_length_km=20")
+    ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
+    args = ap.parse_args(argv)
+
+    from inversion.districts import district_matrix
+    from inversion.grid import cell_area_m2
+    from inversion.run import _edges_from_centres, _read_flux, build_factors, invert
+    from inversion.state import build_problem, read_selected
+    from transport.demo_signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
+    from transport.jacobian import load_jacobian
+
+    cfg_all = yaml.safe_load(args.config.read_text())
+    inv = dict(cfg_all["inversion"])
+    for kv in args.set:
+        k, _, v = kv.partition("=")
+        inv[k.strip()] = _value(v.strip())
+    inv.setdefault("seed", 1)
+    utc_offset = float(cfg_all.get("stations", {}).get("utc_offset_hours", 8))
+
+    months = sorted(p.name for p in (args.run_dir / "results").glob("*") if (p / "jacobian_hourly.npz").exists())
+    if not months:
+        sys.exit(f"{args.run_dir}/results/*/jacobian_hourly.npz: no finished run here")
+    month = args.month or months[0]
+    R, D = args.run_dir / "results" / month, args.run_dir / "data" / "demo" / month
+    truth_path = D / "truth.nc"
+    if not truth_path.exists():
+        sys.exit(f"{truth_path}: missing — the OSSE needs a demo run (it knows the truth)")
+
+    jac = load_jacobian(R / "jacobian_hourly.npz")
+    hours = pd.DatetimeIndex(jac.hours)
+    prior, lat, lon = _read_flux(R / "prior.nc", "prior", hours)
+    power = _read_flux(R / "prior.nc", "prior", hours, var="flux_power", optional=True)
+    bio = _read_flux(R / "prior.nc", "prior", hours, var="flux_bio", optional=True)
+    power, bio = (None if p is None else p[0] for p in (power, bio))
+    truth, _, _ = _read_flux(truth_path, "truth", hours)
+    with xr.open_dataset(truth_path) as ds:
+        bg_truth = ds["background"].to_series()
+    sel = read_selected(R / "obs" / "selected.csv")
+    le, lo = _edges_from_centres(lat), _edges_from_centres(lon)
+    names, frac = district_matrix(cfg_all.get("districts_file", ROOT / "config" / "districts.geojson")
+                                  if Path(cfg_all.get("districts_file", "")).is_absolute()
+                                  else ROOT / cfg_all.get("districts_file", "config/districts.geojson"), lo, le)
+    area = cell_area_m2(le, lo)
+    days = int((hours[-1] + pd.Timedelta("1h") - hours[0]) / pd.Timedelta("1D")) - 1
+    start = hours[0] + pd.Timedelta("1D")  # the spin-up day is not part of the period
+    end = start + pd.Timedelta(days=days)
+    period_days = pd.date_range(start, end - pd.Timedelta("1ns"), freq="D").normalize()
+    missing = getattr(jac, "missing", None)
+
+    # the problem's observation order (build_problem is deterministic; invert rebuilds the same)
+    factors = build_factors(inv, hours, prior, power, bio, names, frac, utc_offset)
+    prob = build_problem(jac.H, jac.receptors, hours, sel, prior, le, lo, inv, period_days, missing=missing,
+                         prior_power=power, factors=factors)
+    Hh = prob.H_hourly
+    enh_true = Hh @ truth.ravel()
+    enh_prior = prob.prior_enhancement
+    t_obs = pd.DatetimeIndex(prob.obs["time"])
+    bgt = np.interp(t_obs.asi8, pd.DatetimeIndex(bg_truth.index).asi8, bg_truth.to_numpy(float))
+    bg_est = prob.obs["background"].to_numpy(float)
+    perfect = enh_true - enh_prior  # true background known: no background error, no noise
+    rng = np.random.default_rng(args.seed)
+    sd = np.sqrt(TRANSPORT_NOISE_PPM**2 + (TRANSPORT_NOISE_REL * enh_true) ** 2)
+    draws = (bgt - bg_est + enh_true - enh_prior)[:, None] + rng.normal(size=(len(sd), args.draws)) * sd[:, None]
+    Y = np.column_stack([perfect, draws])
+
+    out = invert(jac.H, jac.receptors, hours, sel, prior, lat, lon, names, frac, area, inv, start, end,
+                 truth_flux=truth, missing=missing, prior_power_flux=power, prior_bio_flux=bio,
+                 utc_offset_hours=utc_offset, solve_options={"y_ensemble": Y})
+    d = out.districts.set_index("district")
+    ens = d["prior_t"].to_numpy()[:, None] + out.result.agg_post_mean_ensemble  # t
+    truth_t, prior_t = d["truth_t"].to_numpy(), d["prior_t"].to_numpy()
+    err_prior = prior_t - truth_t
+    err_actual = d["posterior_t"].to_numpy() - truth_t
+    err_perfect = ens[:, 0] - truth_t
+    err_draw = ens[:, 1:] - truth_t[:, None]
+    better = np.abs(err_draw) < np.abs(err_prior)[:, None]
+
+    print(f"OSSE on {R} — {prob.obs.shape[0]} observations, {args.draws} noise draws; "
+          f"chi2_r {out.diagnostics['chi2_reduced']:.2f}, DOFS {out.diagnostics['dofs']:.1f}")
+    print(f"inversion settings: {json.dumps({k: inv[k] for k in sorted(inv) if k != 'seed'})}")
+    print(f"{'district':<12}{'prior err':>11}{'actual':>10}{'perfect':>10}{'draws |err|':>13}{'improves':>10}"
+          f"{'σ prior':>10}{'σ post':>9}   (kt)")
+    for i, n in enumerate(d.index):
+        print(f"{n:<12}{err_prior[i] / 1e3:>+11.1f}{err_actual[i] / 1e3:>+10.1f}{err_perfect[i] / 1e3:>+10.1f}"
+              f"{np.abs(err_draw[i]).mean() / 1e3:>13.1f}{better[i].mean():>10.0%}"
+              f"{d['prior_sigma_t'].iloc[i] / 1e3:>10.1f}{d['posterior_sigma_t'].iloc[i] / 1e3:>9.1f}")
+    nd = len(d.index) - 1  # districts (without the city row)
+    n_better = better[:nd].sum(axis=0)
+    z = err_draw[nd] / d["posterior_sigma_t"].iloc[nd]
+    sum_prior = np.abs(err_prior[:nd]).sum()
+    print(f"districts improved: actual {int((np.abs(err_actual[:nd]) < np.abs(err_prior[:nd])).sum())}/{nd}, "
+          f"perfect {int((np.abs(err_perfect[:nd]) < np.abs(err_prior[:nd])).sum())}/{nd}, draws median "
+          f"{np.median(n_better):.0f}/{nd} (range {n_better.min()}–{n_better.max()}; ≥ {nd // 2 + 1} in "
+          f"{np.mean(n_better >= nd // 2 + 1):.0%} of draws)")
+    print(f"sum of |district error|: prior {sum_prior / 1e3:.1f} kt, actual {np.abs(err_actual[:nd]).sum() / 1e3:.1f}, "
+          f"perfect {np.abs(err_perfect[:nd]).sum() / 1e3:.1f}, draws mean {np.abs(err_draw[:nd]).sum(axis=0).mean() / 1e3:.1f}")
+    print(f"city (post − truth)/σ_post over draws: mean {z.mean():+.2f}, |z| < 2 in {np.mean(np.abs(z) < 2):.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
