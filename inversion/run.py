@@ -109,7 +109,8 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     factors = build_factors(inv_cfg, hours, prior_flux, prior_power_flux, prior_bio_flux, district_names,
                             district_fractions, utc_offset_hours)
     prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
-                         days, missing=missing, prior_power=prior_power_flux, factors=factors)
+                         days, missing=missing, prior_power=prior_power_flux, factors=factors,
+                         prior_bio=prior_bio_flux)
     n_days, n_scales = prob.n_offsets, prob.n_factors
     n_extra = n_days + n_scales
     step = prob.step_hours

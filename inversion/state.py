@@ -75,8 +75,22 @@ def _step_mean(f: np.ndarray, step_hours: int) -> np.ndarray:
     return np.nanmean(f.reshape(n_step, step_hours, ny, nx), axis=1)
 
 
+def _day_mean(f: np.ndarray, step_hours: int) -> np.ndarray:
+    """Mean of an hourly field over each UTC day, repeated for every step of that day (n_step, ny, nx)."""
+    nh, ny, nx = f.shape
+    n_day = -(-nh // 24)
+    pad = n_day * 24 - nh
+    f = np.asarray(f, dtype=np.float64)
+    if pad:
+        f = np.concatenate([f, np.full((pad, ny, nx), np.nan)])
+    day = np.nanmean(f.reshape(n_day, 24, ny, nx), axis=1)
+    n_step = -(-nh // step_hours)
+    return np.repeat(day, 24 // step_hours, axis=0)[:n_step]
+
+
 def prior_sigma(prior_flux: np.ndarray, step_hours: int, rel: float, floor: float,
-                power_flux: np.ndarray | None = None, power_rel: float = 0.1) -> np.ndarray:
+                power_flux: np.ndarray | None = None, power_rel: float = 0.1,
+                bio_flux: np.ndarray | None = None, anthro_basis: str = "step") -> np.ndarray:
     """Prior σ(step, iy, ix) of the flux correction.
 
     Without ``power_flux``: rel · |mean of the hourly prior over the step| + floor.
@@ -84,15 +98,31 @@ def prior_sigma(prior_flux: np.ndarray, step_hours: int, rel: float, floor: floa
     are known much better (metered generation × emission factor) than the diffuse sectors, so
 
         σ = rel · |mean(prior − power)| + power_rel · |mean(power)| + floor.
+
+    With ``bio_flux`` too, the biosphere gets its own term rel · |mean(bio)| (so uptake does not cancel
+    the anthropogenic σ), and ``anthro_basis="day"`` takes the anthropogenic term from the *daily* mean
+    |prior − power − bio| instead of the step mean: errors of a temporal profile move emissions between
+    times of day, so their size scales with the day's emissions — a night step whose prior is small can
+    still be corrected by as much as an afternoon step (what ``diurnal_corr`` < 0 needs to conserve a
+    daily total in flux units).
     """
     f = np.asarray(prior_flux, dtype=np.float64)
+    if anthro_basis not in ("step", "day"):
+        raise ValueError(f"config inversion.sigma_basis = {anthro_basis!r}: use step or day")
     if power_flux is None:
         return rel * np.abs(_step_mean(f, step_hours)) + floor
     p = np.asarray(power_flux, dtype=np.float64)
     if p.shape != f.shape:
         raise ValueError(f"prior flux_power has shape {p.shape}, expected {f.shape} like `flux`")
-    return (rel * np.abs(_step_mean(f - p, step_hours)) + float(power_rel) * np.abs(_step_mean(p, step_hours))
-            + floor)
+    out = float(power_rel) * np.abs(_step_mean(p, step_hours)) + floor
+    if bio_flux is None:
+        return out + rel * np.abs(_step_mean(f - p, step_hours))
+    b = np.asarray(bio_flux, dtype=np.float64)
+    if b.shape != f.shape:
+        raise ValueError(f"prior flux_bio has shape {b.shape}, expected {f.shape} like `flux`")
+    anthro = f - p - b
+    a = np.abs(_day_mean(anthro, step_hours)) if anthro_basis == "day" else np.abs(_step_mean(anthro, step_hours))
+    return out + rel * (a + np.abs(_step_mean(b, step_hours)))
 
 
 def _utc_naive(t) -> pd.DatetimeIndex:
@@ -211,7 +241,7 @@ class Problem:
 
 def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
                   lat_edges, lon_edges, inv_cfg: dict, days, missing=None,
-                  prior_power: np.ndarray | None = None, factors=None) -> Problem:
+                  prior_power: np.ndarray | None = None, factors=None, prior_bio: np.ndarray | None = None) -> Problem:
     """Assemble the `Problem` from in-memory pieces (see module docstring).
 
     ``prior_flux`` is (n_hours, ny, nx) on ``hours`` (µmol m-2 s-1); ``days`` are the UTC period days
@@ -274,8 +304,10 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
         obs_cov = obs_error_covariance(obs["site"].to_numpy(), pd.to_datetime(obs["time"]), vsd,
                                        mismatch, corr_hours)
 
+    basis = str(inv_cfg.get("sigma_basis", "step"))
     sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]),
-                        power_flux=prior_power, power_rel=float(inv_cfg.get("power_rel_sigma", 0.1)))
+                        power_flux=prior_power, power_rel=float(inv_cfg.get("power_rel_sigma", 0.1)),
+                        bio_flux=prior_bio if basis == "day" else None, anthro_basis=basis if prior_bio is not None else "step")
     extra = np.full(len(days), float(inv_cfg["bg_sigma_ppm"]))
     if factors is not None and len(factors):
         extra = np.concatenate([extra, factors.sigma])

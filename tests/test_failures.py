@@ -367,6 +367,12 @@ def test_config_unknown_site(tmp_path):
     assert "config key 'sites': unknown site id(s) ['NTS']" in msg and "'NST'" in msg
 
 
+def test_config_diurnal_corr_below_positive_definite_limit(tmp_path):
+    msg = _dry_run_with(tmp_path, lambda cfg: cfg["inversion"].update(diurnal_corr=-0.5))
+    assert "config key 'inversion.diurnal_corr': -0.5 must be > -0.3333" in msg and "4 steps per day" in msg
+    assert "jobid" not in msg
+
+
 # --------------------------------------------------------------------------- pipeline level
 @pytest.mark.slow
 def test_pipeline_truncated_footprint_is_named_and_fixed_by_deleting(tiny_reference_run, tmp_path):

@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     # the problem's observation order (build_problem is deterministic; invert rebuilds the same)
     factors = build_factors(inv, hours, prior, power, bio, names, frac, utc_offset)
     prob = build_problem(jac.H, jac.receptors, hours, sel, prior, le, lo, inv, period_days, missing=missing,
-                         prior_power=power, factors=factors)
+                         prior_power=power, factors=factors, prior_bio=bio)
     Hh = prob.H_hourly
     enh_true = Hh @ truth.ravel()
     enh_prior = prob.prior_enhancement

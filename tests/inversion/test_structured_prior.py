@@ -159,3 +159,26 @@ def test_district_factors_off_by_default_and_equal_dense_prior():
     ref = dense_reference(Hcell, prob.y, np.zeros(n_flux + n_days), Q_cell, prob.obs_sigma, np.eye(n_flux + n_days)[:1])
     x_cell = on.result.x_post @ M
     assert rel(x_cell, ref["x_post"]) < 1e-8
+
+
+def test_prior_sigma_day_basis_and_separate_biosphere():
+    from inversion.state import prior_sigma
+
+    rng = np.random.default_rng(7)
+    nh, step = 48, 6
+    anthro = rng.random((nh, 2, 3)) * np.r_[np.full(12, 0.2), np.full(12, 2.0)].repeat(2)[:nh, None, None]
+    bio = rng.normal(0, 1, (nh, 2, 3))
+    power = np.zeros_like(anthro)
+    power[:, 0, 0] = 30.0
+    tot = anthro + bio + power
+    m = lambda a: a.reshape(nh // step, step, 2, 3).mean(axis=1)  # noqa: E731
+    day = np.repeat(anthro.reshape(2, 24, 2, 3).mean(axis=1), 24 // step, axis=0)
+    s = prior_sigma(tot, step, 0.6, 0.5, power_flux=power, power_rel=0.1, bio_flux=bio, anthro_basis="day")
+    np.testing.assert_allclose(s, 0.6 * (np.abs(day) + np.abs(m(bio))) + 0.1 * np.abs(m(power)) + 0.5, rtol=1e-13)
+    # within a day, every step gets the same anthropogenic σ (the night is not smaller than the afternoon)
+    s_no_bio = prior_sigma(anthro + power, step, 0.6, 0.5, power_flux=power, bio_flux=np.zeros_like(bio), anthro_basis="day")
+    assert np.ptp(s_no_bio[:4], axis=0).max() < 1e-12
+    step_basis = prior_sigma(tot, step, 0.6, 0.5, power_flux=power, bio_flux=bio, anthro_basis="step")
+    np.testing.assert_allclose(step_basis, 0.6 * (np.abs(m(anthro)) + np.abs(m(bio))) + 0.1 * np.abs(m(power)) + 0.5, rtol=1e-13)
+    with pytest.raises(ValueError, match="sigma_basis"):
+        prior_sigma(tot, step, 0.6, 0.5, power_flux=power, bio_flux=bio, anthro_basis="hour")
