@@ -214,6 +214,17 @@ def _diagnostics_html(diag: dict) -> str:
                     rec[k] = fmt_num(v, 2) if isinstance(v, (int, float)) else v
             recs.append(rec)
         out += "<p>Residuals per site (ppm):</p>" + table_html(pd.DataFrame(recs), left_cols=("site",))
+    factors = diag.get("factors")
+    if isinstance(factors, dict) and factors:
+        recs = [{"factor": name, "kind": f.get("kind", ""),
+                 "posterior change (%)": fmt_num(100 * f["posterior"], 1),
+                 "σ prior (%)": fmt_num(100 * f["prior_sigma"], 1),
+                 "σ posterior (%)": fmt_num(100 * f["posterior_sigma"], 1)}
+                for name, f in factors.items() if isinstance(f, dict) and "posterior" in f]
+        if recs:
+            out += ("<p>Scaling factors (relative change of the district's diffuse anthropogenic prior, "
+                    "or of the day's biospheric uptake):</p>"
+                    + table_html(pd.DataFrame(recs), left_cols=("factor", "kind")))
     return out
 
 

@@ -100,6 +100,7 @@ def fake_run(tmp_path):
         "seconds": 0.12, "period_start": "2025-01-01T00:00:00", "period_end": "2025-01-02T00:00:00",
         "per_site": {"AAA": {"prior_mean": 3.1, "prior_std": 2.0, "posterior_mean": 0.1,
                              "posterior_std": 0.5}},
+        "factors": {"Liwan": {"kind": "district", "posterior": 0.0837, "prior_sigma": 0.25, "posterior_sigma": 0.2114}},
     }))
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.imshow(rng.random((11, 24)))

@@ -36,6 +36,8 @@ def test_report_content(fake_run, tmp_path):
     assert "error +0.7 %" in html and "0.1 σ: within 1 σ" in html and "error +1.3 %" in html
     # diagnostics, availability (AAA 4/4 hours, BBB 3/4 hours), power summary
     assert "0.93" in html and "4.2" in html
+    # the district factor as a percentage change with its sigma
+    assert re.search(r">Liwan<.*?>district<.*?>8\.4</td><td class=\"\">25\.0</td><td class=\"\">21\.1</td>", html, re.S)
     assert re.search(r">AAA<.*?>4</td><td class=\"\">4</td><td class=\"\">100</td>", html, re.S)
     assert re.search(r">BBB<.*?>3</td><td class=\"\">4</td><td class=\"\">75</td>", html, re.S)
     assert "0.412" in html
