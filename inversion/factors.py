@@ -132,3 +132,38 @@ def biosphere_day_factors(bio_flux: np.ndarray, hours, utc_offset_hours: float, 
         if np.any(uptake[m] < 0):
             facs.append(Factor(f"biosphere {d:%Y-%m-%d}", "biosphere_day", "biosphere_uptake", ones, m, float(sigma)))
     return {"biosphere_uptake": uptake}, facs
+
+
+#: harmonics of the local hour used by `profile_factors` (period in hours, cos|sin)
+PROFILE_HARMONICS = ((24, "cos"), (24, "sin"), (12, "cos"), (12, "sin"))
+
+
+def profile_factors(sector_fluxes: dict, hours, utc_offset_hours: float, sigma: float) -> tuple[dict, list]:
+    """Total-conserving modulations of each sector's diurnal profile, domain-wide.
+
+    For a sector flux f(h, c) and a harmonic b(ℓ) of the local hour ℓ (24 h and 12 h, cos and sin),
+    the factor's field is f(h, c) · b̃(ℓ(h)) with b̃ = b − Σ_ℓ p(ℓ) b(ℓ) / Σ_ℓ p(ℓ), p the sector's mean
+    domain-total profile: the modulation moves emissions between times of day and leaves the daily
+    total unchanged (exactly when the prior is a profile times a map). Temporal profiles of
+    inventories are generic; a city's traffic or heating day differs, and an afternoon-only network
+    cannot otherwise tell "less traffic in the afternoon" from "less traffic".
+    """
+    hours = pd.DatetimeIndex(hours)
+    lh = ((hours.hour + int(round(float(utc_offset_hours)))) % 24).to_numpy()
+    fields, facs = {}, []
+    every = np.ones(len(hours), bool)
+    for name, f in sector_fluxes.items():
+        f = np.asarray(f, dtype=np.float64)
+        tot = f.reshape(len(hours), -1).sum(axis=1)
+        p = np.array([tot[lh == h].mean() if np.any(lh == h) else 0.0 for h in range(24)])
+        if not np.any(p > 0):
+            continue
+        ones = np.ones(f.shape[1] * f.shape[2])
+        for period, kind in PROFILE_HARMONICS:
+            ang = 2 * np.pi * np.arange(24) / period
+            b = np.cos(ang) if kind == "cos" else np.sin(ang)
+            b = b - (p * b).sum() / p.sum()
+            key = f"profile {name} {kind} {period}h"
+            fields[key] = f * b[lh][:, None, None]
+            facs.append(Factor(key, "profile", key, ones, every, float(sigma)))
+    return fields, facs

@@ -28,6 +28,7 @@ from .state import Problem, build_problem, read_selected
 log = logging.getLogger(__name__)
 
 CITY = "Guangzhou"
+DIFFUSE_SECTORS = ("industry", "road", "residential")  # prior.nc `flux_<sector>` the profile factors modulate
 
 
 @dataclass
@@ -47,18 +48,20 @@ def _edges_from_centres(c: np.ndarray) -> np.ndarray:
 
 
 def build_factors(inv_cfg: dict, hours, prior_flux, power=None, bio=None, district_names=None,
-                  district_fractions=None, utc_offset_hours: float = 0.0):
+                  district_fractions=None, utc_offset_hours: float = 0.0, sectors: dict | None = None):
     """The scaling factors asked for by ``inv_cfg`` (`inversion.factors`), or None.
 
     District factors scale prior − power − bio (the parts that exist); biosphere day factors need
     ``bio`` (without it they are skipped with a warning).
     """
-    from .factors import FactorSet, biosphere_day_factors, district_factors
+    from .factors import FactorSet, biosphere_day_factors, district_factors, profile_factors
 
     sd = float(inv_cfg.get("district_scale_sigma", 0.0) or 0.0)
     sb = float(inv_cfg.get("bio_day_scale_sigma", 0.0) or 0.0)
-    if sd < 0 or sb < 0:
-        raise ValueError(f"config inversion.district_scale_sigma = {sd}, bio_day_scale_sigma = {sb}: must be >= 0")
+    sp_ = float(inv_cfg.get("profile_scale_sigma", 0.0) or 0.0)
+    if sd < 0 or sb < 0 or sp_ < 0:
+        raise ValueError(f"config inversion.district_scale_sigma = {sd}, bio_day_scale_sigma = {sb}, "
+                         f"profile_scale_sigma = {sp_}: must be >= 0")
     fs = FactorSet()
     if sd > 0 and district_fractions is not None:
         anthro = np.array(prior_flux, dtype=np.float64, copy=True)
@@ -74,6 +77,12 @@ def build_factors(inv_cfg: dict, hours, prior_flux, power=None, bio=None, distri
             log.warning("inversion.bio_day_scale_sigma > 0 but the prior has no `flux_bio`: no biosphere day factors")
         else:
             fs.extend(*biosphere_day_factors(bio, hours, utc_offset_hours, sb))
+    if sp_ > 0:
+        if not sectors:
+            log.warning("inversion.profile_scale_sigma > 0 but the prior has no diffuse sector fields "
+                        "(flux_industry, flux_road, flux_residential): no profile factors")
+        else:
+            fs.extend(*profile_factors(sectors, hours, utc_offset_hours, sp_))
     return fs if len(fs) else None
 
 
@@ -82,7 +91,7 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
            cell_area: np.ndarray, inv_cfg: dict, period_start, period_end, truth_flux: np.ndarray | None = None,
            missing=None, solve_options: dict | None = None,
            prior_power_flux: np.ndarray | None = None, prior_bio_flux: np.ndarray | None = None,
-           utc_offset_hours: float = 0.0) -> InversionOutputs:
+           utc_offset_hours: float = 0.0, prior_sector_fluxes: dict | None = None) -> InversionOutputs:
     """Solve the month's inversion from in-memory inputs.
 
     ``prior_flux``/``truth_flux``: (n_hours, ny, nx) on ``hours``; ``lat``/``lon`` ascending cell centres;
@@ -107,7 +116,7 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     days = pd.date_range(period_start.normalize(), period_end - pd.Timedelta("1ns"), freq="D").normalize()
 
     factors = build_factors(inv_cfg, hours, prior_flux, prior_power_flux, prior_bio_flux, district_names,
-                            district_fractions, utc_offset_hours)
+                            district_fractions, utc_offset_hours, prior_sector_fluxes)
     prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
                          days, missing=missing, prior_power=prior_power_flux, factors=factors,
                          prior_bio=prior_bio_flux)
@@ -312,6 +321,13 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
         power = power[0]
     bio = _read_flux(prior_path, "prior", hours, var="flux_bio", optional=True)
     bio = None if bio is None else bio[0]
+    sectors = None
+    if float(inversion_cfg.get("profile_scale_sigma", 0.0) or 0.0) > 0:
+        sectors = {}
+        for k in DIFFUSE_SECTORS:
+            v = _read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
+            if v is not None:
+                sectors[k] = v[0]
     g = jac.grid
     lat_edges, lon_edges = _edges_from_centres(lat), _edges_from_centres(lon)
     if not (np.isclose(lat_edges[0], g["lat_min"]) and np.isclose(lat_edges[-1], g["lat_max"])
@@ -327,7 +343,7 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
     out = invert(jac.H, jac.receptors, hours, selected, prior, lat, lon, names, frac, area, inversion_cfg,
                  period_start, period_end, truth_flux=truth, missing=getattr(jac, "missing", None),
                  solve_options=solve_options, prior_power_flux=power, prior_bio_flux=bio,
-                 utc_offset_hours=utc_offset_hours)
+                 utc_offset_hours=utc_offset_hours, prior_sector_fluxes=sectors)
     out.diagnostics["inputs"] = [str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p]
 
     enc = {v: {"zlib": True, "complevel": 4} for v in ("prior_flux", "posterior_flux", "correction")}

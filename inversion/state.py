@@ -21,7 +21,7 @@ released at ``obs time + 30 min``). The prior enhancement is computed exactly on
     y = observed − background − H_hourly x_a,     H = [H_hourly P | day indicator],
 
 where P maps step corrections to hours (H_step = H_hourly P, formed by re-indexing the columns).
-R is diagonal: value_std_dev² + obs_sigma_ppm² + background_sigma², or (``obs_corr_hours`` > 0)
+R is diagonal: value_std_dev² + obs_sigma_ppm² + (obs_rel_sigma · |H_hourly x_a|)² + background_sigma², or (``obs_corr_hours`` > 0)
 the mismatch part correlated exponentially in time within each site (:func:`obs_error_covariance`).
 """
 
@@ -296,11 +296,17 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
         if bad.any():
             log.warning("selected.csv: %d missing %s treated as 0", int(bad.sum()), name)
             arr[bad] = 0.0
-    obs_sigma = np.sqrt(vsd**2 + float(inv_cfg["obs_sigma_ppm"]) ** 2 + bgs**2)
+    # model-data mismatch: a floor plus a part proportional to the modelled enhancement (transport
+    # errors grow with the signal: a plume missed by a few km costs more next to a power plant)
+    rel = float(inv_cfg.get("obs_rel_sigma", 0.0) or 0.0)
+    if rel < 0:
+        raise ValueError(f"config inversion.obs_rel_sigma = {rel}: must be >= 0")
+    transport = np.sqrt(float(inv_cfg["obs_sigma_ppm"]) ** 2 + (rel * np.abs(prior_enh)) ** 2)
+    obs_sigma = np.sqrt(vsd**2 + transport**2 + bgs**2)
     corr_hours = float(inv_cfg.get("obs_corr_hours", 0.0))
     obs_cov = None
     if corr_hours > 0:
-        mismatch = np.sqrt(float(inv_cfg["obs_sigma_ppm"]) ** 2 + bgs**2)
+        mismatch = np.sqrt(transport**2 + bgs**2)
         obs_cov = obs_error_covariance(obs["site"].to_numpy(), pd.to_datetime(obs["time"]), vsd,
                                        mismatch, corr_hours)
 

@@ -82,6 +82,11 @@ def main(argv=None) -> int:
     power = _read_flux(R / "prior.nc", "prior", hours, var="flux_power", optional=True)
     bio = _read_flux(R / "prior.nc", "prior", hours, var="flux_bio", optional=True)
     power, bio = (None if p is None else p[0] for p in (power, bio))
+    sectors = {}
+    for k in ("industry", "road", "residential"):
+        v = _read_flux(R / "prior.nc", "prior", hours, var=f"flux_{k}", optional=True)
+        if v is not None:
+            sectors[k] = v[0]
     truth, _, _ = _read_flux(truth_path, "truth", hours)
     with xr.open_dataset(truth_path) as ds:
         bg_truth = ds["background"].to_series()
@@ -98,7 +103,7 @@ def main(argv=None) -> int:
     missing = getattr(jac, "missing", None)
 
     # the problem's observation order (build_problem is deterministic; invert rebuilds the same)
-    factors = build_factors(inv, hours, prior, power, bio, names, frac, utc_offset)
+    factors = build_factors(inv, hours, prior, power, bio, names, frac, utc_offset, sectors)
     prob = build_problem(jac.H, jac.receptors, hours, sel, prior, le, lo, inv, period_days, missing=missing,
                          prior_power=power, factors=factors, prior_bio=bio)
     Hh = prob.H_hourly
@@ -115,7 +120,7 @@ def main(argv=None) -> int:
 
     out = invert(jac.H, jac.receptors, hours, sel, prior, lat, lon, names, frac, area, inv, start, end,
                  truth_flux=truth, missing=missing, prior_power_flux=power, prior_bio_flux=bio,
-                 utc_offset_hours=utc_offset, solve_options={"y_ensemble": Y})
+                 utc_offset_hours=utc_offset, prior_sector_fluxes=sectors, solve_options={"y_ensemble": Y})
     d = out.districts.set_index("district")
     ens = d["prior_t"].to_numpy()[:, None] + out.result.agg_post_mean_ensemble  # t
     truth_t, prior_t = d["truth_t"].to_numpy(), d["prior_t"].to_numpy()

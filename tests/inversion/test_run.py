@@ -207,3 +207,17 @@ def test_bad_selected_file(tmp_path):
     pd.DataFrame({"site": ["A"], "time": ["2025-01-01T00:00:00Z"]}).to_csv(p, index=False)
     with pytest.raises(ValueError, match="selected.csv.*missing column"):
         read_selected(p)
+
+
+def test_obs_rel_sigma_grows_with_the_prior_enhancement():
+    w = fake_world(seed=3)
+    sel = w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None))
+    lat_edges = LAT0 + RES * np.arange(NY + 1)
+    lon_edges = LON0 + RES * np.arange(NX + 1)
+    days = pd.date_range("2025-01-02", periods=2, freq="D")
+    base = build_problem(w["H"], w["rec"], w["hours"], sel, w["prior"], lat_edges, lon_edges, CFG, days)
+    rel = build_problem(w["H"], w["rec"], w["hours"], sel, w["prior"], lat_edges, lon_edges,
+                        {**CFG, "obs_rel_sigma": 0.2}, days)
+    np.testing.assert_allclose(rel.obs_sigma**2 - base.obs_sigma**2, (0.2 * base.prior_enhancement) ** 2, rtol=1e-12)
+    with pytest.raises(ValueError, match="obs_rel_sigma"):
+        build_problem(w["H"], w["rec"], w["hours"], sel, w["prior"], lat_edges, lon_edges, {**CFG, "obs_rel_sigma": -1}, days)

@@ -182,3 +182,24 @@ def test_prior_sigma_day_basis_and_separate_biosphere():
     np.testing.assert_allclose(step_basis, 0.6 * (np.abs(m(anthro)) + np.abs(m(bio))) + 0.1 * np.abs(m(power)) + 0.5, rtol=1e-13)
     with pytest.raises(ValueError, match="sigma_basis"):
         prior_sigma(tot, step, 0.6, 0.5, power_flux=power, bio_flux=bio, anthro_basis="hour")
+
+
+def test_profile_factors_conserve_daily_totals():
+    from inversion.factors import profile_factors
+
+    rng = np.random.default_rng(9)
+    hours = pd.date_range("2025-01-01 16:00", periods=72, freq="h")  # 3 whole local days at UTC+8
+    prof = 0.3 + rng.random(24)
+    lh = (hours.hour + 8) % 24
+    road = prof[lh][:, None, None] * rng.random((1, 3, 4))
+    fields, facs = profile_factors({"road": road}, hours, 8, 0.3)
+    assert len(facs) == 4 and all(f.kind == "profile" for f in facs)
+    for f in facs:
+        g = fields[f.field]
+        daily = g.reshape(3, 24, -1).sum(axis=1)  # per local day and cell
+        assert np.abs(daily).max() < 1e-12 * np.abs(g).max() * 24
+        assert np.abs(g).max() > 0.05 * road.max()  # a real modulation, not zero
+    # the modulation of a unit factor is the harmonic (minus its profile-weighted mean) times the flux
+    b = np.cos(2 * np.pi * np.arange(24) / 24)
+    b = b - (prof * b).sum() / prof.sum()
+    np.testing.assert_allclose(fields[facs[0].field], road * b[lh][:, None, None], rtol=1e-12)
