@@ -6,7 +6,7 @@ In covariance terms this adds the low-rank term σ_j² g_j g_jᵀ (g_j = f_j · 
 errors that are coherent over a whole district or the whole domain, which a km-scale exponential
 correlation cannot carry without also smearing them across district borders.
 
-Two kinds are built from the prior:
+Three kinds are built from the prior (the third, `profile_factors`, is described there):
 
 * ``district`` (:func:`district_factors`): one factor per district for all hours, on the diffuse
   anthropogenic field (total − power − biosphere). Inventories are disaggregated from district
@@ -33,7 +33,7 @@ from .aggregate import SECONDS_PER_HOUR, T_CO2_PER_UMOL
 @dataclass
 class Factor:
     name: str
-    kind: str  # "district" | "biosphere_day"
+    kind: str  # "district" | "profile" | "biosphere_day"
     field: str  # key of FactorSet.fields
     weights: np.ndarray  # (n_cells,)
     hours: np.ndarray  # (n_hours,) bool

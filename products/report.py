@@ -222,8 +222,9 @@ def _diagnostics_html(diag: dict) -> str:
                  "σ posterior (%)": fmt_num(100 * f["posterior_sigma"], 1)}
                 for name, f in factors.items() if isinstance(f, dict) and "posterior" in f]
         if recs:
-            out += ("<p>Scaling factors (relative change of the district's diffuse anthropogenic prior, "
-                    "or of the day's biospheric uptake):</p>"
+            out += ("<p>Scaling factors (relative change of a district's diffuse anthropogenic prior; "
+                    "amplitude of a total-conserving diurnal-profile harmonic of a sector; relative "
+                    "change of a day's biospheric uptake):</p>"
                     + table_html(pd.DataFrame(recs), left_cols=("factor", "kind")))
     return out
 
