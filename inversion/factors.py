@@ -36,7 +36,7 @@ class Factor:
     kind: str  # "district" | "profile" | "biosphere_day"
     field: str  # key of FactorSet.fields
     weights: np.ndarray  # (n_cells,)
-    hours: np.ndarray  # (n_hours,) bool
+    hours: np.ndarray  # (n_hours,) bool mask, or float weights of every hour (profile harmonics)
     sigma: float
 
 
@@ -151,19 +151,18 @@ def profile_factors(sector_fluxes: dict, hours, utc_offset_hours: float, sigma: 
     hours = pd.DatetimeIndex(hours)
     lh = ((hours.hour + int(round(float(utc_offset_hours)))) % 24).to_numpy()
     fields, facs = {}, []
-    every = np.ones(len(hours), bool)
     for name, f in sector_fluxes.items():
         f = np.asarray(f, dtype=np.float64)
         tot = f.reshape(len(hours), -1).sum(axis=1)
         p = np.array([tot[lh == h].mean() if np.any(lh == h) else 0.0 for h in range(24)])
         if not np.any(p > 0):
             continue
+        key = f"sector {name}"
+        fields[key] = f  # one copy per sector; the harmonic is the factor's hour weights
         ones = np.ones(f.shape[1] * f.shape[2])
         for period, kind in PROFILE_HARMONICS:
             ang = 2 * np.pi * np.arange(24) / period
             b = np.cos(ang) if kind == "cos" else np.sin(ang)
             b = b - (p * b).sum() / p.sum()
-            key = f"profile {name} {kind} {period}h"
-            fields[key] = f * b[lh][:, None, None]
-            facs.append(Factor(key, "profile", key, ones, every, float(sigma)))
+            facs.append(Factor(f"profile {name} {kind} {period}h", "profile", key, ones, b[lh], float(sigma)))
     return fields, facs

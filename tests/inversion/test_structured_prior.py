@@ -194,12 +194,14 @@ def test_profile_factors_conserve_daily_totals():
     road = prof[lh][:, None, None] * rng.random((1, 3, 4))
     fields, facs = profile_factors({"road": road}, hours, 8, 0.3)
     assert len(facs) == 4 and all(f.kind == "profile" for f in facs)
+    fs = FactorSet().extend(fields, facs)
     for f in facs:
-        g = fields[f.field]
+        g = fs._g(f).reshape(road.shape)
         daily = g.reshape(3, 24, -1).sum(axis=1)  # per local day and cell
         assert np.abs(daily).max() < 1e-12 * np.abs(g).max() * 24
         assert np.abs(g).max() > 0.05 * road.max()  # a real modulation, not zero
     # the modulation of a unit factor is the harmonic (minus its profile-weighted mean) times the flux
     b = np.cos(2 * np.pi * np.arange(24) / 24)
     b = b - (prof * b).sum() / prof.sum()
-    np.testing.assert_allclose(fields[facs[0].field], road * b[lh][:, None, None], rtol=1e-12)
+    np.testing.assert_allclose(fs._g(facs[0]).reshape(road.shape), road * b[lh][:, None, None], rtol=1e-12)
+    assert len(fields) == 1  # one stored field per sector, the harmonics are hour weights
