@@ -244,8 +244,7 @@ def build_hqht_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix) -> np.ndarray
     skips the (near and reversed) half that is not needed.
     """
     if not Q.markov_time:
-        raise ValueError("build_hqht_kronecker: Q_t must be the plain exponential (diurnal_corr = 1); "
-                         "use build_hqht")
+        return _hqht_kronecker_diurnal(Q, H)
     H = sp.csr_matrix(H, dtype=np.float64)
     H.sum_duplicates()
     H.indptr, H.indices = H.indptr.astype(np.int64), H.indices.astype(np.int64)
@@ -261,6 +260,43 @@ def build_hqht_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix) -> np.ndarray
     K = _hqht_kronecker_sorted(Q, H[perm])
     inv = np.argsort(perm)
     return K[np.ix_(inv, inv)]
+
+
+def _hqht_kronecker_diurnal(Q: KroneckerCovariance, H) -> np.ndarray:
+    """`build_hqht_kronecker` for Q_t = E ∘ (c + (1 − c) S) (``diurnal_corr`` c, see
+    `covariance.exponential_time_corr`): E = ρ^|Δs| is Markov, and E ∘ S restricted to the steps of one
+    time of day k is again Markov (ρ^n per day, n steps a day), so
+
+        H Q Hᵀ = c · H D (E ⊗ Q_s) D Hᵀ + (1 − c) · Σ_k H_k D_k (E_k ⊗ Q_s) D_k H_kᵀ + extras,
+
+    each term by the structured Markov builder (H_k: the columns of the steps of slot k, re-indexed).
+    About twice the cost of the plain case; exact (tested against the dense product).
+    """
+    H = sp.csr_matrix(H, dtype=np.float64)
+    nf, nc = Q.n_flux, Q.n_cells
+    c = Q.diurnal_corr
+    per_day = max(1, int(round(24.0 / Q.step_hours)))
+    workers = Q.space.workers
+
+    def plain(sigma, step_hours):
+        return KroneckerCovariance(sigma, Q.dx_km, Q.dy_km, Q.corr_length_km, step_hours, Q.corr_time_hours,
+                                   workers=workers)
+
+    Hf = sp.coo_matrix(H[:, :nf])
+    K = c * build_hqht_kronecker(plain(Q.sigma, Q.step_hours), Hf.tocsr()) if c != 0 else np.zeros((H.shape[0],) * 2)
+    step, cell = np.divmod(Hf.col.astype(np.int64), nc)
+    for k in range(per_day):
+        steps = np.arange(k, Q.n_step, per_day)
+        on = step % per_day == k
+        if steps.size == 0 or not on.any():
+            continue
+        Hk = sp.csr_matrix((Hf.data[on], (Hf.row[on], (step[on] // per_day) * nc + cell[on])),
+                           shape=(H.shape[0], steps.size * nc))
+        K += (1.0 - c) * build_hqht_kronecker(plain(Q.sigma[steps], Q.step_hours * per_day), Hk)
+    if Q.n_extra:
+        He = H[:, nf:]
+        K += (He @ sp.diags(Q.extra_sigma**2) @ He.T).toarray()
+    return 0.5 * (K + K.T)
 
 
 def _hqht_kronecker_sorted(Q: KroneckerCovariance, H: sp.csr_matrix, row_block: int = 512) -> np.ndarray:
@@ -464,12 +500,10 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         t = time.perf_counter()
         n_side = B.shape[0] if B is not None else 0
         if hqht == "auto":
-            hqht = ("kronecker" if isinstance(Q, KroneckerCovariance) and Q.markov_time and n_obs > n_side
-                    else "chunks")
+            hqht = "kronecker" if isinstance(Q, KroneckerCovariance) and n_obs > n_side else "chunks"
         if hqht == "kronecker":
-            if not isinstance(Q, KroneckerCovariance) or not Q.markov_time:
-                raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance "
-                                 "with a plain exponential time correlation (diurnal_corr = 1)")
+            if not isinstance(Q, KroneckerCovariance):
+                raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance")
             K = build_hqht_kronecker(Q, Hop.csr)
             HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
         else:

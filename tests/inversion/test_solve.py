@@ -159,14 +159,15 @@ def test_bad_inputs_name_the_argument():
         solve(H, y, xa, Q, sig, bogus=1)
 
 
-@pytest.mark.parametrize("tau", [12.0, 0.0])
-def test_structured_hqht_matches_dense(tau):
+@pytest.mark.parametrize("tau,diurnal", [(12.0, 1.0), (0.0, 1.0), (48.0, -0.12), (30.0, 0.4)])
+def test_structured_hqht_matches_dense(tau, diurnal):
     """build_hqht_kronecker (per-step slices, far pairs by one GEMM) == H Q Hᵀ, with gaps in the
     footprint windows, a row without flux entries and background columns."""
     rng = np.random.default_rng(0)
     ny, nx, nst = 9, 7, 10
     nc = ny * nx
-    Q = KroneckerCovariance(0.2 + rng.random((nst, ny, nx)), 1.02, 1.1, 2.0, 3.0, tau, extra_sigma=[1.0, 2.0])
+    Q = KroneckerCovariance(0.2 + rng.random((nst, ny, nx)), 1.02, 1.1, 2.0, 3.0, tau, extra_sigma=[1.0, 2.0],
+                            diurnal_corr=diurnal)  # 3-hour steps: 8 times of day
     rows, cols, vals = [], [], []
     for i in range(30):
         f, w = rng.integers(0, nst - 2), rng.integers(1, 4)
