@@ -84,19 +84,20 @@ class FactorSet:
             out[:, j] = H @ g
         return out
 
-    def totals_matrix(self, cell_weights_m2, period_mask) -> np.ndarray:
-        """(n_agg × n_factors): t CO2 over the period hours added by a unit factor."""
-        W = sp.csr_matrix(cell_weights_m2)
+    def period_sums(self, period_mask) -> np.ndarray:
+        """(n_cells × n_factors): Σ over the period hours of g_j (µmol m-2 s-1 · h)."""
         m = np.asarray(period_mask, bool)
-        S = np.stack([self._g(f)[m].sum(axis=0) for f in self.factors], axis=1)  # (n_cells, n_f), µmol m-2 s-1 h
-        return np.asarray(W @ S) * SECONDS_PER_HOUR * T_CO2_PER_UMOL
+        return np.stack([self._g(f)[m].sum(axis=0) for f in self.factors], axis=1)
 
-    def mean_matrix(self, cell_mean_weights, period_mask) -> np.ndarray:
+    def totals_matrix(self, cell_weights_m2, period_mask, sums=None) -> np.ndarray:
+        """(n_agg × n_factors): t CO2 over the period hours added by a unit factor (``sums``: `period_sums`)."""
+        S = self.period_sums(period_mask) if sums is None else sums
+        return np.asarray(sp.csr_matrix(cell_weights_m2) @ S) * SECONDS_PER_HOUR * T_CO2_PER_UMOL
+
+    def mean_matrix(self, cell_mean_weights, period_mask, sums=None) -> np.ndarray:
         """(n_rows × n_factors): period-mean flux (weighted cell mean) added by a unit factor."""
-        W = sp.csr_matrix(cell_mean_weights)
-        m = np.asarray(period_mask, bool)
-        S = np.stack([self._g(f)[m].mean(axis=0) for f in self.factors], axis=1)
-        return np.asarray(W @ S)
+        S = self.period_sums(period_mask) if sums is None else sums
+        return np.asarray(sp.csr_matrix(cell_mean_weights) @ S) / float(np.sum(period_mask))
 
     def flux_change(self, s) -> np.ndarray:
         """Σ_j s_j g_j as (n_hours, ny, nx)."""

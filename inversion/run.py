@@ -120,8 +120,8 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
                          days, missing=missing, prior_power=prior_power_flux, factors=factors,
                          prior_bio=prior_bio_flux)
-    n_days, n_scales = prob.n_offsets, prob.n_factors
-    n_extra = n_days + n_scales
+    n_days, n_factors = prob.n_offsets, prob.n_factors
+    n_extra = n_days + n_factors
     step = prob.step_hours
 
     # aggregation operators -----------------------------------------------------------------------
@@ -138,9 +138,10 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     block = int(inv_cfg.get("coarse_block", 5))
     Wb, nby, nbx = agg.block_mean_weights(ny, nx, block, area.reshape(ny, nx))
     B = agg.period_mean_matrix(Wb, nh_step, n_days)
-    if n_scales:  # factor j adds s_j g_j to the flux: its totals and block means
-        A = sp.hstack([A, sp.csr_matrix(prob.factors.totals_matrix(Wall, mask))], format="csr")
-        B = sp.hstack([B, sp.csr_matrix(prob.factors.mean_matrix(Wb, mask))], format="csr")
+    if n_factors:  # factor j adds s_j g_j to the flux: its totals and block means
+        sums = prob.factors.period_sums(mask)
+        A = sp.hstack([A, sp.csr_matrix(prob.factors.totals_matrix(Wall, mask, sums))], format="csr")
+        B = sp.hstack([B, sp.csr_matrix(prob.factors.mean_matrix(Wb, mask, sums))], format="csr")
     # plus one unit row per background offset and scaling factor: their exact posterior σ comes
     # out of the same pass
     n_state = prob.n_flux + n_extra
@@ -161,9 +162,9 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     corr = res.x_post[:n_flux].reshape(prob.n_step, ny, nx)
     step_of_hour = np.arange(len(hours)) // step
     post_flux = prior_flux + corr[step_of_hour]
-    scales = res.x_post[n_flux + n_days:]
-    if n_scales:
-        post_flux = post_flux + prob.factors.flux_change(scales)
+    factor_values = res.x_post[n_flux + n_days:]
+    if n_factors:
+        post_flux = post_flux + prob.factors.flux_change(factor_values)
     positivity = str(inv_cfg.get("positivity", "none"))
     post_flux, pos_report = apply_positivity(positivity, prior_flux, post_flux, mask, Wall, names)
     if pos_report["applied"]:
@@ -222,10 +223,10 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     ds["background_offset"] = (("day",), offsets, {"units": "ppm", "long_name": "posterior daily background offset"})
     ds["background_offset_sigma"] = (("day",), sd_post[n_blocks:n_blocks + n_days],
                                      {"units": "ppm", "long_name": "posterior sigma of the daily background offset"})
-    if n_scales:
+    if n_factors:
         ds = ds.assign_coords(factor=("factor", np.array(prob.factors.names, dtype=object)),
                               factor_kind=("factor", np.array(prob.factors.kinds, dtype=object)))
-        ds["factor_posterior"] = (("factor",), scales,
+        ds["factor_posterior"] = (("factor",), factor_values,
                                   {"units": "1", "long_name": "posterior relative change s of the scaled prior field "
                                    "(district: diffuse anthropogenic flux; biosphere_day: uptake), flux x (1 + s)"})
         ds["factor_prior_sigma"] = (("factor",), sd_prior[n_blocks + n_days:],
@@ -250,9 +251,9 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         "per_site": per_site, "period_start": period_start.isoformat(), "period_end": period_end.isoformat(),
         "n_step": prob.n_step, "time_step_hours": step, "n_cells": ny * nx, "n_background_offsets": n_days,
         "factors": ({n: {"kind": k, "posterior": float(v), "prior_sigma": float(p), "posterior_sigma": float(e)}
-                     for n, k, v, p, e in zip(prob.factors.names, prob.factors.kinds, scales,
+                     for n, k, v, p, e in zip(prob.factors.names, prob.factors.kinds, factor_values,
                                               sd_prior[n_blocks + n_days:], sd_post[n_blocks + n_days:])}
-                    if n_scales else None),
+                    if n_factors else None),
         "uncertainty_reduction": dict(zip(names, map(float, uncertainty_reduction(res.agg_prior_sigma, res.agg_post_sigma)))),
         "observations_dropped": int(len(selected) - len(obs)),
         "hyperparameters": res.hyper if res.hyper is not None else {"method": "none", "scale_Q": 1.0, "scale_R": 1.0},
@@ -302,6 +303,24 @@ def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None, var: str 
         return vals, da.lat.values.astype(float), da.lon.values.astype(float)
 
 
+def read_prior_parts(prior_path, hours, inv_cfg: dict):
+    """(power, bio, sectors) of ``prior.nc`` on ``hours``: the optional `flux_power` and `flux_bio`
+    (None when absent) and, when ``inv_cfg`` asks for profile factors, the diffuse sectors present
+    ({name: field}, else None)."""
+    power = _read_flux(prior_path, "prior", hours, var="flux_power", optional=True)
+    if power is None:
+        log.warning("prior %s has no `flux_power`; prior sigma = prior_rel_sigma * |flux| + floor everywhere", prior_path)
+    bio = _read_flux(prior_path, "prior", hours, var="flux_bio", optional=True)
+    sectors = None
+    if float(inv_cfg.get("profile_scale_sigma", 0.0) or 0.0) > 0:
+        sectors = {}
+        for k in DIFFUSE_SECTORS:
+            v = _read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
+            if v is not None:
+                sectors[k] = v[0]
+    return (None if power is None else power[0]), (None if bio is None else bio[0]), sectors
+
+
 def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_posterior, out_districts,
                   out_modelled, out_diagnostics, *, inversion_cfg: dict, period_start, period_end,
                   truth_path=None, solve_options: dict | None = None, utc_offset_hours: float = 0.0) -> InversionOutputs:
@@ -314,20 +333,7 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
     jac = load_jacobian(jacobian_path)
     hours = pd.DatetimeIndex(jac.hours)
     prior, lat, lon = _read_flux(prior_path, "prior", hours)
-    power = _read_flux(prior_path, "prior", hours, var="flux_power", optional=True)
-    if power is None:
-        log.warning("prior %s has no `flux_power`; prior sigma = prior_rel_sigma * |flux| + floor everywhere", prior_path)
-    else:
-        power = power[0]
-    bio = _read_flux(prior_path, "prior", hours, var="flux_bio", optional=True)
-    bio = None if bio is None else bio[0]
-    sectors = None
-    if float(inversion_cfg.get("profile_scale_sigma", 0.0) or 0.0) > 0:
-        sectors = {}
-        for k in DIFFUSE_SECTORS:
-            v = _read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
-            if v is not None:
-                sectors[k] = v[0]
+    power, bio, sectors = read_prior_parts(prior_path, hours, inversion_cfg)
     g = jac.grid
     lat_edges, lon_edges = _edges_from_centres(lat), _edges_from_centres(lon)
     if not (np.isclose(lat_edges[0], g["lat_min"]) and np.isclose(lat_edges[-1], g["lat_max"])

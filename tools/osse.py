@@ -54,7 +54,7 @@ def main(argv=None) -> int:
 
     from inversion.districts import district_matrix
     from inversion.grid import cell_area_m2
-    from inversion.run import _edges_from_centres, _read_flux, build_factors, invert
+    from inversion.run import _edges_from_centres, _read_flux, build_factors, invert, read_prior_parts
     from inversion.state import build_problem, read_selected
     from transport.demo_signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
     from transport.jacobian import load_jacobian
@@ -79,22 +79,14 @@ def main(argv=None) -> int:
     jac = load_jacobian(R / "jacobian_hourly.npz")
     hours = pd.DatetimeIndex(jac.hours)
     prior, lat, lon = _read_flux(R / "prior.nc", "prior", hours)
-    power = _read_flux(R / "prior.nc", "prior", hours, var="flux_power", optional=True)
-    bio = _read_flux(R / "prior.nc", "prior", hours, var="flux_bio", optional=True)
-    power, bio = (None if p is None else p[0] for p in (power, bio))
-    sectors = {}
-    for k in ("industry", "road", "residential"):
-        v = _read_flux(R / "prior.nc", "prior", hours, var=f"flux_{k}", optional=True)
-        if v is not None:
-            sectors[k] = v[0]
+    power, bio, sectors = read_prior_parts(R / "prior.nc", hours, inv)
     truth, _, _ = _read_flux(truth_path, "truth", hours)
     with xr.open_dataset(truth_path) as ds:
         bg_truth = ds["background"].to_series()
     sel = read_selected(R / "obs" / "selected.csv")
     le, lo = _edges_from_centres(lat), _edges_from_centres(lon)
-    names, frac = district_matrix(cfg_all.get("districts_file", ROOT / "config" / "districts.geojson")
-                                  if Path(cfg_all.get("districts_file", "")).is_absolute()
-                                  else ROOT / cfg_all.get("districts_file", "config/districts.geojson"), lo, le)
+    districts_file = Path(cfg_all.get("districts_file", "config/districts.geojson"))
+    names, frac = district_matrix(districts_file if districts_file.is_absolute() else ROOT / districts_file, lo, le)
     area = cell_area_m2(le, lo)
     days = int((hours[-1] + pd.Timedelta("1h") - hours[0]) / pd.Timedelta("1D")) - 1
     start = hours[0] + pd.Timedelta("1D")  # the spin-up day is not part of the period
