@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from .covariance import KroneckerCovariance, row_variances
 from .hyper import tune_scaling
 from .kernels import SparseOperator
+from .separable import hq_separable, separable_flux_rows
 
 log = logging.getLogger(__name__)
 
@@ -193,8 +194,20 @@ def _quad_diag(Q, B: sp.csr_matrix, budget):
     return np.einsum("ij,ji->i", B @ Q.Q, B.T.toarray())
 
 
-def _hq_of_rows(Q, Hop: SparseOperator, B: sp.csr_matrix, budget):
-    """H Q Bᵀ (n_obs × n_rows), chunks of rows of B."""
+def _separable_rows(Q, B):
+    """(w, W, B_extra) when B's flux part is kron(w, W) and Q is a `KroneckerCovariance`, else None."""
+    if B is None or not isinstance(Q, KroneckerCovariance):
+        return None
+    sep = separable_flux_rows(B, Q.n_step, Q.n_cells)
+    return None if sep is None else (*sep, B[:, Q.n_flux:])
+
+
+def _hq_of_rows(Q, Hop: SparseOperator, B: sp.csr_matrix, budget, separable=None):
+    """H Q Bᵀ (n_obs × n_rows): by footprint slices when B is separable (`inversion.separable`),
+    else by chunks of rows of B (Q applied to each row)."""
+    if separable is not None:
+        w, W, B_extra = separable
+        return hq_separable(Q, Hop.csr, w, W, B_extra)
     n_b = B.shape[0]
     HQB = np.empty((Hop.shape[0], n_b))
     Bt = B.T.tocsc()
@@ -436,7 +449,9 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         get prior/posterior variances only, e.g. coarse blocks), pcg_tol (1e-10), pcg_maxiter (2000),
         dofs_probes (64), seed (0), memory_budget_bytes (1.5e9), check_pd (True), hqht ("auto" |
         "chunks" | "kronecker": how the Cholesky solver forms H Q Hᵀ; "kronecker" = `build_hqht_kronecker`,
-        chosen automatically for a KroneckerCovariance when n_obs exceeds the aggregate rows),
+        chosen automatically for a KroneckerCovariance when n_obs exceeds the rows of ``aggregate_var`` or
+        when those rows are time weights ⊗ spatial rows, whose H Q Bᵀ then comes from footprint slices,
+        `inversion.separable`),
         tune (False | True | "ml" | "chi2": scale Q and R from the data before solving, see
         `inversion.hyper`; True = "ml"; Cholesky solver only), y_ensemble (n_obs × k: further data
         vectors, e.g. noise draws of an OSSE, whose aggregated posterior means A x̂_k are returned in
@@ -499,17 +514,22 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     if solver == "cholesky":
         t = time.perf_counter()
         n_side = B.shape[0] if B is not None else 0
-        if hqht == "auto":
-            hqht = "kronecker" if isinstance(Q, KroneckerCovariance) and n_obs > n_side else "chunks"
+        sepB = _separable_rows(Q, B)
+        if hqht == "auto":  # chunks: H Q Bᵀ comes from the same Q applications as K (cheap while n_obs is small)
+            hqht = ("kronecker" if isinstance(Q, KroneckerCovariance) and (n_obs > n_side or sepB is not None)
+                    else "chunks")
         if hqht == "kronecker":
             if not isinstance(Q, KroneckerCovariance):
                 raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance")
             K = build_hqht_kronecker(Q, Hop.csr)
-            HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
+            timings["build_HQHt"] = time.perf_counter() - t
+            t = time.perf_counter()
+            HQB = _hq_of_rows(Q, Hop, B, budget, sepB) if B is not None else None
+            timings["aggregate_HQ"] = time.perf_counter() - t
         else:
             K, *MQH = build_hqht(Q, Hop, budget, side=[B] if B is not None else [])
             HQB = MQH[0].T if B is not None else None
-        timings["build_HQHt"] = time.perf_counter() - t
+            timings["build_HQHt"] = time.perf_counter() - t
 
         if tune:
             t = time.perf_counter()
@@ -542,7 +562,7 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         timings["factor"] = time.perf_counter() - t
     else:
         t = time.perf_counter()
-        HQB = _hq_of_rows(Q, Hop, B, budget) if B is not None else None
+        HQB = _hq_of_rows(Q, Hop, B, budget, _separable_rows(Q, B)) if B is not None else None
         timings["aggregate_HQ"] = time.perf_counter() - t
         t = time.perf_counter()
 
