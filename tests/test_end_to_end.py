@@ -172,3 +172,9 @@ def test_osse_tool_reproduces_the_run_and_reports_draws(tiny_run, capsys):
         assert float(rows[name][2]) == pytest.approx((r.posterior_t - r.truth_t) / 1e3, abs=0.051)
         assert float(rows[name][7]) == pytest.approx(r.posterior_sigma_t / 1e3, abs=0.051)
     assert "draws median" in out and "4 noise draws" in out
+    # signal budget: one row per site, and the sector parts of truth − prior add up to the whole
+    sites = pd.read_csv(tmp / "results" / MONTH / "obs" / "selected.csv")["site"].unique()
+    table = out.split("signal at the sites")[1].splitlines()
+    assert {ln.split()[0] for ln in table[2:2 + len(sites)]} == set(sites)
+    gap = float(table[2 + len(sites)].split("within")[1].split()[0])
+    assert gap < 1e-3

@@ -15,7 +15,10 @@ once; the same posterior gain is applied to
 (`inversion.solve` option ``y_ensemble``). It prints, per district, the prior error, the posterior
 error for the actual and perfect data, and over the noise draws the mean absolute error and the share
 of draws in which the district's error shrinks; then how many districts improve per draw and where
-the city total falls in σ. Only the demo world has a truth, so this is a network-design tool.
+the city total falls in σ. Last, a signal budget: per site, the mean and spread (ppm) of what each
+part of the truth's difference from the prior (sector by sector, the unreported source, the background
+error) adds to the observations, beside the model-data mismatch σ. Only the demo world has a truth,
+so this is a network-design tool.
 """
 
 from __future__ import annotations
@@ -39,6 +42,48 @@ def _value(text: str):
         return json.loads(text)
     except json.JSONDecodeError:
         return text
+
+
+def signal_budget(Hh, obs: pd.DataFrame, truth_path: Path, prior_path: Path, hours, background_error,
+                  obs_err) -> pd.DataFrame:
+    """Per site, mean and standard deviation (ppm) of what each part of the truth's difference from the
+    prior adds to the observations: H·(truth_k − prior_k) for every ``flux_<k>`` of ``truth.nc`` (a part
+    the prior lacks, e.g. ``unreported``, counts whole), the background error, their sum, and the
+    model-data mismatch σ the inversion assumes. A part whose signal is small against the mismatch cannot
+    be found by this network, whatever the inversion does."""
+    from inversion.run import _read_flux
+
+    with xr.open_dataset(truth_path) as ds:
+        parts = [v[len("flux_"):] for v in ds.data_vars if v.startswith("flux_")]
+    cols = {}
+    for k in parts:
+        t = _read_flux(truth_path, "truth", hours, var=f"flux_{k}")[0]
+        p = _read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
+        cols[k] = Hh @ (t - (0.0 if p is None else p[0])).ravel()
+    total = Hh @ (_read_flux(truth_path, "truth", hours)[0] - _read_flux(prior_path, "prior", hours)[0]).ravel()
+    rest = total - np.sum([cols[k] for k in parts], axis=0)  # what the parts miss (0 when they add up)
+    cols["background"] = np.asarray(background_error, float)
+    cols["sum"] = np.sum([cols[k] for k in cols], axis=0) + rest
+    site = obs["site"].to_numpy()
+    rows = {}
+    for s in pd.unique(site):
+        m = site == s
+        r = {(k, stat): f(v[m]) for k, v in cols.items() for stat, f in (("mean", np.mean), ("std", np.std))}
+        r[("mismatch", "sigma")] = float(np.sqrt(np.mean(np.asarray(obs_err, float)[m] ** 2)))
+        r[("rest", "max")] = float(np.abs(rest[m]).max())
+        rows[s] = r
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def print_signal_budget(b: pd.DataFrame) -> None:
+    parts = [k for k in dict.fromkeys(b.columns.get_level_values(0)) if k not in ("mismatch", "rest")]
+    print("signal at the sites, ppm: mean ± std over the observations of H·(truth − prior) by part "
+          "(prior lacks 'unreported'), background error, their sum; mismatch σ assumed")
+    print(f"{'site':<6}" + "".join(f"{k[:11]:>13}" for k in parts) + f"{'mismatch σ':>12}")
+    for s, r in b.iterrows():
+        print(f"{s:<6}" + "".join(f"{r[(k, 'mean')]:>+7.2f}±{r[(k, 'std')]:<5.2f}" for k in parts)
+              + f"{r[('mismatch', 'sigma')]:>12.2f}")
+    print(f"the parts add up to H·(truth − prior) within {b[('rest', 'max')].max():.2g} ppm")
 
 
 def main(argv=None) -> int:
@@ -142,6 +187,8 @@ def main(argv=None) -> int:
     print(f"sum of |district error|: prior {sum_prior / 1e3:.1f} kt, actual {np.abs(err_actual[:nd]).sum() / 1e3:.1f}, "
           f"perfect {np.abs(err_perfect[:nd]).sum() / 1e3:.1f}, draws mean {np.abs(err_draw[:nd]).sum(axis=0).mean() / 1e3:.1f}")
     print(f"city (post − truth)/σ_post over draws: mean {z.mean():+.2f}, |z| < 2 in {np.mean(np.abs(z) < 2):.0%}")
+    print()
+    print_signal_budget(signal_budget(Hh, prob.obs, truth_path, R / "prior.nc", hours, bgt - bg_est, prob.obs_err))
     return 0
 
 
