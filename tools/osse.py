@@ -15,7 +15,8 @@ once; the same posterior gain is applied to
 (`inversion.solve` option ``y_ensemble``). It prints, per district, the prior error, the posterior
 error for the actual and perfect data, and over the noise draws the mean absolute error and the share
 of draws in which the district's error shrinks; then how many districts improve per draw and where
-the city total falls in σ. Last, a signal budget: per site, the mean and spread (ppm) of what each
+the city total falls in σ, and the coverage of the district σ (share of district errors within 1σ and
+2σ over the draws, against the Gaussian 68 % / 95 %). Last, a signal budget: per site, the mean and spread (ppm) of what each
 part of the truth's difference from the prior (sector by sector, the unreported source, the background
 error) adds to the observations, beside the model-data mismatch σ. Only the demo world has a truth,
 so this is a network-design tool.
@@ -187,6 +188,11 @@ def main(argv=None) -> int:
     print(f"sum of |district error|: prior {sum_prior / 1e3:.1f} kt, actual {np.abs(err_actual[:nd]).sum() / 1e3:.1f}, "
           f"perfect {np.abs(err_perfect[:nd]).sum() / 1e3:.1f}, draws mean {np.abs(err_draw[:nd]).sum(axis=0).mean() / 1e3:.1f}")
     print(f"city (post − truth)/σ_post over draws: mean {z.mean():+.2f}, |z| < 2 in {np.mean(np.abs(z) < 2):.0%}")
+    zd = err_draw[:nd] / d["posterior_sigma_t"].to_numpy()[:nd, None]
+    zp = err_prior[:nd] / d["prior_sigma_t"].to_numpy()[:nd]
+    print(f"coverage of the district σ (a Gaussian puts 68 % within 1σ, 95 % within 2σ): posterior over "
+          f"districts × draws {np.mean(np.abs(zd) < 1):.0%} / {np.mean(np.abs(zd) < 2):.0%}; "
+          f"prior {np.mean(np.abs(zp) < 1):.0%} / {np.mean(np.abs(zp) < 2):.0%} of {nd} districts")
     print()
     print_signal_budget(signal_budget(Hh, prob.obs, truth_path, R / "prior.nc", hours, bgt - bg_est, prob.obs_err))
     return 0
