@@ -172,6 +172,9 @@ def test_osse_tool_reproduces_the_run_and_reports_draws(tiny_run, capsys):
         assert float(rows[name][2]) == pytest.approx((r.posterior_t - r.truth_t) / 1e3, abs=0.051)
         assert float(rows[name][7]) == pytest.approx(r.posterior_sigma_t / 1e3, abs=0.051)
     assert "draws median" in out and "4 noise draws" in out
+    cov = out.split("coverage of the district σ")[1].split("draws ")[1].split()[0:3]  # "a% / b%;"
+    within1, within2 = float(cov[0].rstrip("%")), float(cov[2].rstrip("%;"))
+    assert 0 <= within1 <= within2 <= 100
     # signal budget: one row per site, and the sector parts of truth − prior add up to the whole
     sites = pd.read_csv(tmp / "results" / MONTH / "obs" / "selected.csv")["site"].unique()
     table = out.split("signal at the sites")[1].splitlines()
