@@ -15,6 +15,7 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/functions.smk"
 include: "workflow/rules/power.smk"
 include: "workflow/rules/transport.smk"
 include: "workflow/rules/demo.smk"

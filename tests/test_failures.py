@@ -373,6 +373,14 @@ def test_config_diurnal_corr_below_positive_definite_limit(tmp_path):
     assert "jobid" not in msg
 
 
+def test_config_unknown_upwind_background_site(tmp_path):
+    def edit(cfg):
+        cfg["stations"]["background"] = {"sites": {"YXU": {"method": "upwind", "upwind_site": "XXX"}}}
+    msg = _dry_run_with(tmp_path, edit)
+    assert "config key 'stations.background.sites.YXU.upwind_site': 'XXX' is not a site" in msg
+    assert "'CHU'" in msg and "jobid" not in msg
+
+
 # --------------------------------------------------------------------------- pipeline level
 @pytest.mark.slow
 def test_pipeline_truncated_footprint_is_named_and_fixed_by_deleting(tiny_reference_run, tmp_path):

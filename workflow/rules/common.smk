@@ -1,4 +1,4 @@
-"""Helpers shared by every rule file: config validation (with defaults), paths and periods.
+"""Helpers shared by all stage files — config validation (with defaults), paths and periods.
 
 Validation runs when the Snakefile is parsed, so a missing or malformed value stops the run
 before any job starts, with one message naming the key and what is allowed.

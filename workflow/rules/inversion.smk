@@ -5,18 +5,6 @@ true flux, to report `truth_t`). Outputs per docs/formats.md "Inversion outputs 
 """
 
 
-def _inversion_inputs(wildcards):
-    files = {
-        "jacobian": res("jacobian_hourly.npz").format(month=wildcards.month),
-        "selected": res("obs/selected.csv").format(month=wildcards.month),
-        "prior": res("prior.nc").format(month=wildcards.month),
-        "districts": DISTRICTS_FILE,
-    }
-    if DEMO:
-        files["truth"] = demo("truth.nc").format(month=wildcards.month)
-    return files
-
-
 rule inversion:
     """Posterior flux, district totals with exact sigma, modelled series and diagnostics."""
     input:

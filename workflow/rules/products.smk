@@ -8,34 +8,6 @@ import os
 FLUX_TEMPLATE = os.path.join(workflow.basedir, "workflow", "report", "flux_product.cdl")
 
 
-def _hours_per_day():
-    h0, h1 = config["stations"]["select_hours_local"]
-    return h1 - h0
-
-
-def _budget_months(month, in_this_run):
-    """Earlier months of `month`'s year for the budget comparison (docs/report.md).
-
-    in_this_run=True: months that this call also produces (declared inputs, so they run first);
-    False: months not in this call whose results already exist on disk (read as params, so a
-    monthly run never re-triggers earlier months).
-    """
-    budgets = config.get("budgets") or {}
-    year, mm = month.split("-")
-    if year not in {str(k) for k in budgets}:
-        return []
-    out = []
-    for i in range(1, int(mm)):
-        m = f"{year}-{i:02d}"
-        base = f"{config['results_dir']}/{m}"
-        if in_this_run and m in MONTHS:
-            out.append(base)
-        elif not in_this_run and m not in MONTHS and os.path.exists(os.path.join(base, "districts.csv")) \
-                and os.path.exists(os.path.join(base, "diagnostics.json")):
-            out.append(base)
-    return out
-
-
 rule flux_product:
     input:
         posterior=res("posterior.nc"),

@@ -39,40 +39,7 @@ rule hourly_obs:
         "../scripts/hourly_obs.py"
 
 
-def _stations_cfg(key, default=None):
-    """config['stations'][key] read with a default (keys the schema may not list yet)."""
-    return config["stations"].get(key, default) or default
-
-
-def _check_background_config():
-    """Stop at parse time on a bad stations.background (unknown upwind site, bad sectors)."""
-    from stations.background import BackgroundConfigError, settings
-    cfg = _stations_cfg("background", {})
-    for sid in [None] + list((cfg.get("sites") or {})):
-        try:
-            st = settings(cfg, sid)
-        except BackgroundConfigError as err:
-            raise SystemExit(f"\nConfiguration error:\n{err}\n(see docs/stations.md, Background)\n")
-        if st["method"] == "upwind" and st["upwind_site"] not in _ALL_SITE_IDS:
-            raise SystemExit(
-                f"\nConfiguration error:\nconfig key 'stations.background"
-                f"{'.sites.' + sid if sid else ''}.upwind_site': {st['upwind_site']!r} is not a site "
-                f"of {STATIONS_FILE}; allowed: {_ALL_SITE_IDS}\n")
-
-
 _check_background_config()
-
-
-def _select_needs_met():
-    from stations.background import needs_met
-    return needs_met(_stations_cfg("background", {}), SITE_IDS) or \
-        bool(_stations_cfg("night_tower", {}).get("enabled", False))
-
-
-def select_met_files(wildcards):
-    """ARL files the selection reads (10-m wind, PBL height) when the upwind background or the
-    night-time tower selection is configured; none otherwise."""
-    return met_files(wildcards) if _select_needs_met() else []
 
 
 rule select_obs:

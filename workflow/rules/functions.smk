@@ -1,0 +1,80 @@
+"""Functions of the stage files: inputs, parameters and parse-time checks.
+
+Kept apart from the rules themselves (`snakemake --lint` asks for this). Included by the Snakefile
+right after common.smk, so every stage file can use them.
+"""
+
+import os
+
+
+def _stations_cfg(key, default=None):
+    """config['stations'][key] read with a default (keys the schema may not list yet)."""
+    return config["stations"].get(key, default) or default
+
+
+def _check_background_config():
+    """Stop at parse time on a bad stations.background (unknown upwind site, bad sectors)."""
+    from stations.background import BackgroundConfigError, settings
+    cfg = _stations_cfg("background", {})
+    for sid in [None] + list((cfg.get("sites") or {})):
+        try:
+            st = settings(cfg, sid)
+        except BackgroundConfigError as err:
+            raise SystemExit(f"\nConfiguration error:\n{err}\n(see docs/stations.md, Background)\n")
+        if st["method"] == "upwind" and st["upwind_site"] not in _ALL_SITE_IDS:
+            raise SystemExit(
+                f"\nConfiguration error:\nconfig key 'stations.background"
+                f"{f'.sites.{sid}' if sid else ''}.upwind_site': {st['upwind_site']!r} is not a site "
+                f"of {STATIONS_FILE}; allowed: {_ALL_SITE_IDS}\n")
+
+
+def _select_needs_met():
+    from stations.background import needs_met
+    return needs_met(_stations_cfg("background", {}), SITE_IDS) or \
+        bool(_stations_cfg("night_tower", {}).get("enabled", False))
+
+
+def select_met_files(wildcards):
+    """ARL files the selection reads (10-m wind, PBL height) when the upwind background or the
+    night-time tower selection is configured; none otherwise."""
+    return met_files(wildcards) if _select_needs_met() else []
+
+
+def _inversion_inputs(wildcards):
+    files = {
+        "jacobian": res("jacobian_hourly.npz").format(month=wildcards.month),
+        "selected": res("obs/selected.csv").format(month=wildcards.month),
+        "prior": res("prior.nc").format(month=wildcards.month),
+        "districts": DISTRICTS_FILE,
+    }
+    if DEMO:
+        files["truth"] = demo("truth.nc").format(month=wildcards.month)
+    return files
+
+
+def _hours_per_day():
+    h0, h1 = config["stations"]["select_hours_local"]
+    return h1 - h0
+
+
+def _budget_months(month, in_this_run):
+    """Earlier months of `month`'s year for the budget comparison (docs/report.md).
+
+    in_this_run=True: months that this call also produces (declared inputs, so they run first);
+    False: months not in this call whose results already exist on disk (read as params, so a
+    monthly run never re-triggers earlier months).
+    """
+    budgets = config.get("budgets") or {}
+    year, mm = month.split("-")
+    if year not in {str(k) for k in budgets}:
+        return []
+    out = []
+    for i in range(1, int(mm)):
+        m = f"{year}-{i:02d}"
+        base = f"{config['results_dir']}/{m}"
+        if in_this_run and m in MONTHS:
+            out.append(base)
+        elif not in_this_run and m not in MONTHS and os.path.exists(os.path.join(base, "districts.csv")) \
+                and os.path.exists(os.path.join(base, "diagnostics.json")):
+            out.append(base)
+    return out
