@@ -152,6 +152,13 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
 
     opts = {"seed": int(inv_cfg.get("seed", 0)), "tune": bool(inv_cfg.get("tune_hyperparameters", False))}
     opts.update(solve_options or {})
+    site_of_obs = prob.obs["site"].astype(str).to_numpy()
+    obs_sites = sorted(set(site_of_obs))
+    if (bool(inv_cfg.get("station_contributions", True)) and len(obs_sites) > 1 and "obs_subsets" not in opts
+            and opts.get("solver", "auto") != "pcg" and len(site_of_obs) <= int(opts.get("max_dense_obs", 20000))):
+        # each station left out, and each alone: exact district σ from the same H Q Hᵀ (cheap)
+        opts["obs_subsets"] = {**{f"without {s}": site_of_obs != s for s in obs_sites},
+                               **{f"only {s}": site_of_obs == s for s in obs_sites}}
     res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_err, aggregate=A, aggregate_var=B, **opts)
 
     # districts.csv ------------------------------------------------------------------------------
@@ -258,10 +265,31 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         "observations_dropped": int(len(selected) - len(obs)),
         "hyperparameters": res.hyper if res.hyper is not None else {"method": "none", "scale_Q": 1.0, "scale_R": 1.0},
         "positivity": pos_report,
+        "station_contributions": station_contributions(res, names, obs_sites),
         "prior_sigma": {"power_sector": prior_power_flux is not None,
                         "power_rel_sigma": float(inv_cfg.get("power_rel_sigma", 0.1)) if prior_power_flux is not None else None},
     }
     return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
+
+
+def station_contributions(res: InversionResult, names: list[str], sites: list[str]) -> dict | None:
+    """What each station adds: exact posterior σ (t) of every district and the city with all stations,
+    with each station left out (``without``) and with each station alone (``only``), from the solve's
+    option ``obs_subsets`` (None when it was not asked for)."""
+    subsets = res.agg_post_cov_subsets
+    if not subsets:
+        return None
+
+    def sd(C):
+        return [float(v) for v in np.sqrt(np.maximum(np.diag(C), 0))]
+
+    return {
+        "aggregates": list(names), "sites": list(sites),
+        "prior_sigma_t": [float(v) for v in res.agg_prior_sigma],
+        "posterior_sigma_t": [float(v) for v in res.agg_post_sigma],
+        "without": {s: sd(subsets[f"without {s}"]) for s in sites if f"without {s}" in subsets},
+        "only": {s: sd(subsets[f"only {s}"]) for s in sites if f"only {s}" in subsets},
+    }
 
 
 # --------------------------------------------------------------------------------------------------

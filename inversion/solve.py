@@ -58,6 +58,7 @@ class InversionResult:
     hqht: str = ""  # how the Cholesky solver formed H Q Hᵀ ("chunks" | "kronecker")
     hyper: dict | None = None  # hyperparameter tuning (`inversion.hyper.HyperResult.as_dict()`), if asked
     agg_post_mean_ensemble: np.ndarray | None = None  # (n_agg × k) A x̂ for every column of option y_ensemble
+    agg_post_cov_subsets: dict | None = None  # {name: A Q̂ Aᵀ from that subset of observations} (option obs_subsets)
     scale_Q: float = 1.0  # the posterior used a·Q and b·R (1, 1 without tuning)
     scale_R: float = 1.0
 
@@ -164,6 +165,18 @@ def _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, c
 # ------------------------------------------------------------------------------------------------
 # building blocks
 # ------------------------------------------------------------------------------------------------
+def _subset_index(v, n_obs: int, name) -> np.ndarray:
+    """Indices of an observation subset given as indices or a boolean mask (option obs_subsets)."""
+    v = np.asarray(v)
+    if v.dtype == bool:
+        if v.shape != (n_obs,):
+            raise ValueError(f"solve: obs_subsets[{name!r}] is a boolean mask of shape {v.shape}, expected ({n_obs},)")
+        return np.flatnonzero(v)
+    if v.size and (v.dtype.kind not in "iu" or v.min() < 0 or v.max() >= n_obs):
+        raise ValueError(f"solve: obs_subsets[{name!r}] must hold observation indices in [0, {n_obs})")
+    return np.unique(v.astype(np.int64))
+
+
 def _chunk_size(n_state: int, budget_bytes: float) -> int:
     return int(max(1, min(4096, budget_bytes // (8.0 * 3 * max(n_state, 1)))))
 
@@ -455,7 +468,11 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         tune (False | True | "ml" | "chi2": scale Q and R from the data before solving, see
         `inversion.hyper`; True = "ml"; Cholesky solver only), y_ensemble (n_obs × k: further data
         vectors, e.g. noise draws of an OSSE, whose aggregated posterior means A x̂_k are returned in
-        ``agg_post_mean_ensemble``; they share K, so k members cost little more than one solve).
+        ``agg_post_mean_ensemble``; they share K, so k members cost little more than one solve),
+        obs_subsets ({name: indices or boolean mask of observations}: the exact posterior covariance of
+        A that each subset of the observations alone would give, from the same H Q Hᵀ and H Q Aᵀ —
+        one small Cholesky factorisation per subset; returned in ``agg_post_cov_subsets``; Cholesky
+        solver only; for observing-system design, e.g. each station left out).
     """
     t0 = time.perf_counter()
     solver = options.pop("solver", "auto")
@@ -470,6 +487,7 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     hqht = options.pop("hqht", "auto")
     tune = options.pop("tune", False)
     y_ens = options.pop("y_ensemble", None)
+    subsets = options.pop("obs_subsets", None)
     if tune is True:
         tune = "ml"
     if tune not in (False, None, "ml", "chi2"):
@@ -491,6 +509,13 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
             raise ValueError("solve: option 'y_ensemble' needs 'aggregate' (its result is A x̂ per member)")
     if solver == "auto":
         solver = "cholesky" if n_obs <= max_dense_obs else "pcg"
+    if subsets is not None:
+        if A is None:
+            raise ValueError("solve: option 'obs_subsets' needs 'aggregate' (its result is a covariance of A x)")
+        subsets = {str(k): _subset_index(v, n_obs, k) for k, v in dict(subsets).items()}
+        if solver != "cholesky":
+            raise ValueError("solve: option 'obs_subsets' needs the explicit H Q Hᵀ of the Cholesky solver "
+                             f"(n_obs = {n_obs} > max_dense_obs or solver='pcg')")
     if tune and solver != "cholesky":
         raise ValueError(f"solve: option tune={tune!r} needs the explicit H Q Hᵀ of the Cholesky solver "
                          f"(n_obs = {n_obs} > max_dense_obs or solver='pcg'); raise max_dense_obs or drop tune")
@@ -545,6 +570,7 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
 
         t = time.perf_counter()
         K += np.diag(R) if R.ndim == 1 else R
+        K_subsets = K.copy() if subsets else None  # the factorisation below overwrites K
         try:
             cf = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
         except np.linalg.LinAlgError:
@@ -605,6 +631,18 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         agg_post_cov = 0.5 * (agg_post_cov + agg_post_cov.T)
         if y_ens is not None:  # A x̂_k = A x_a + (H Q Aᵀ)ᵀ K⁻¹ (y_k − H x_a), K⁻¹ symmetric
             agg_ens = agg_prior_mean[:, None] + KiHQA.T @ (y_ens - y_prior_model[:, None])
+    agg_cov_subsets = None
+    if subsets:
+        agg_cov_subsets = {}
+        for name, idx in subsets.items():
+            if idx.size == 0:
+                agg_cov_subsets[name] = AQA.copy()
+                continue
+            Ls = sla.cholesky(K_subsets[np.ix_(idx, idx)], lower=True, check_finite=False)
+            V = sla.solve_triangular(Ls, HQA[idx], lower=True, check_finite=False)
+            cov = AQA - V.T @ V
+            agg_cov_subsets[name] = 0.5 * (cov + cov.T)
+        K_subsets = None
     var_post = None
     if B is not None:
         if solver == "cholesky":
@@ -625,4 +663,5 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         y_prior_model=y_prior_model, y_post_model=y_post_model, var_prior=varB, var_post=var_post,
         timings=timings, pcg_iterations=iterations, hqht=hqht if solver == "cholesky" else "",
         hyper=hyper, scale_Q=scale_Q, scale_R=scale_R, agg_post_mean_ensemble=agg_ens,
+        agg_post_cov_subsets=agg_cov_subsets,
     )

@@ -325,3 +325,32 @@ def budget_chart_png(table: pd.DataFrame) -> bytes:
     fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
     plt.close(fig)
     return buf.getvalue()
+
+
+def station_contribution_png(loss: pd.DataFrame) -> bytes:
+    """Heat map of the uncertainty reduction lost without each station (PNG bytes, for the report).
+
+    ``loss``: stations × aggregates (districts and the city), percentage points of σ_prior
+    (`products.report.station_contribution_tables`).
+    """
+    import io
+
+    n_s, n_a = loss.shape
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.62 * n_a + 2.2), max(2.4, 0.42 * n_s + 1.4)))
+    vmax = max(1.0, float(np.nanmax(loss.to_numpy())))
+    im = ax.imshow(loss.to_numpy(), cmap="Blues", vmin=0.0, vmax=vmax, aspect="auto")
+    for i in range(n_s):
+        for j in range(n_a):
+            v = float(loss.iat[i, j])
+            ax.text(j, i, f"{v:.0f}" if abs(v) >= 0.5 else "", ha="center", va="center", fontsize=8,
+                    color="white" if v > 0.6 * vmax else "0.15")
+    ax.set_xticks(np.arange(n_a), loss.columns, rotation=35, ha="right")
+    ax.set_yticks(np.arange(n_s), loss.index)
+    cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
+    cb.set_label("points of σ reduction lost")
+    ax.set_title("Uncertainty reduction lost without each station", fontsize=11)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
+    plt.close(fig)
+    return buf.getvalue()

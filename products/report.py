@@ -14,6 +14,7 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .budgets import CoveredMonth, budget_table, missing_months, parse_budgets
@@ -26,7 +27,7 @@ from .inputs import (
     load_selected,
     load_stations,
 )
-from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name
+from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name, station_contribution_png
 from .provenance import config_hash, input_list, package_versions
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,55 @@ def _diagnostics_html(diag: dict) -> str:
                     "change of a day's biospheric uptake):</p>"
                     + table_html(pd.DataFrame(recs), left_cols=("factor", "kind")))
     return out
+
+
+def station_contribution_tables(contrib: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loss, summary) from diagnostics ``station_contributions`` (inversion.run.station_contributions).
+
+    ``loss``: stations × aggregates, the uncertainty reduction (1 − σ_post/σ_prior, in points of
+    σ_prior) lost when the station is left out, = 100 (σ_without − σ_all) / σ_prior.
+    ``summary``: per station, the city's uncertainty reduction with that station alone, the city's
+    loss without it, and the district it constrains most with that loss.
+    """
+    names = list(contrib["aggregates"])
+    pr = np.asarray(contrib["prior_sigma_t"], float)
+    po = np.asarray(contrib["posterior_sigma_t"], float)
+    sites = [s for s in contrib["sites"] if s in contrib.get("without", {})]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = pd.DataFrame([100.0 * (np.asarray(contrib["without"][s], float) - po) / pr for s in sites],
+                            index=sites, columns=names)
+        alone = {s: 100.0 * (1.0 - np.asarray(contrib["only"][s], float) / pr)
+                 for s in sites if s in contrib.get("only", {})}
+    city = names.index(CITY) if CITY in names else len(names) - 1
+    district_cols = [n for i, n in enumerate(names) if i != city]
+    rows = []
+    for s in sites:
+        top = loss.loc[s, district_cols].astype(float).idxmax() if district_cols else ""
+        rows.append({"station": s,
+                     "city σ reduction with this station alone (%)": alone[s][city] if s in alone else np.nan,
+                     "city σ reduction lost without it (points)": loss.loc[s, names[city]],
+                     "district it constrains most": top,
+                     "σ reduction lost there (points)": loss.loc[s, top] if top else np.nan})
+    return loss, pd.DataFrame(rows)
+
+
+def _station_contribution_html(diag: dict, names: dict) -> str:
+    contrib = diag.get("station_contributions")
+    if not isinstance(contrib, dict) or not contrib.get("without"):
+        return ""
+    loss, summary = station_contribution_tables(contrib)
+    show = summary.copy()
+    show.insert(1, "name", [names.get(s, s) for s in show["station"]])
+    for c in show.columns[2:]:
+        if c != "district it constrains most":
+            show[c] = [fmt_num(v, 1) for v in show[c]]
+    return ("<p class='muted'>Exact posterior σ of every district and of the city recomputed from the "
+            "same inversion with one station left out, and with one station alone. A station's value "
+            "is the uncertainty reduction (1 − σ_post/σ_prior) lost without it; stations that see the "
+            "same air share their value, so the losses do not add up to the total.</p>"
+            + table_html(show, left_cols=("station", "name", "district it constrains most"))
+            + figure_bytes(station_contribution_png(loss), "Uncertainty reduction (points of the prior σ) "
+                           "lost when the station is left out, per district and for the city."))
 
 
 def _power_html(heatmap, summary, missing) -> str:
@@ -430,6 +480,9 @@ def build_report(
         else:
             missing.append(f"time series of site {s} (no observation used)")
     ts_html = "".join(ts_parts) + fig_or_missing("residuals")
+    contrib_html = _station_contribution_html(diag, names)
+    if contrib_html:
+        contrib_html = "<h2>What each station contributes</h2>\n" + contrib_html
 
     # --- availability
     av = availability_table(selected, modelled, ids, list(days), hours_per_day)
@@ -491,6 +544,7 @@ the district sums.</p>
 {maps_html}
 <h2>Stations: observed and modelled</h2>
 {ts_html}
+{contrib_html}
 <h2>Power emission factors</h2>
 {power_html}
 <h2>Diagnostics</h2>

@@ -160,6 +160,28 @@ def test_invert_recovers_truth_and_outputs_are_consistent():
     assert out.diagnostics["n_obs"] == 16 and 0 < out.diagnostics["dofs"] < 16
 
 
+def test_station_contributions_equal_inversions_without_the_station():
+    """diagnostics station_contributions: the district σ with a station left out (or alone) equal a
+    separate inversion on the other stations' (that station's) observations only."""
+    w = fake_world()
+    names, F = two_districts()
+    sel = w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None))
+    args = (w["H"], w["rec"], w["hours"])
+    rest = (w["prior"], w["lat"], w["lon"], names, F, area(), CFG, "2025-01-02", "2025-01-04")
+    out = invert(*args, sel, *rest)
+    sc = out.diagnostics["station_contributions"]
+    assert sc["aggregates"] == ["West", "East", "Guangzhou"] and sc["sites"] == ["AAA", "BBB"]
+    np.testing.assert_allclose(sc["posterior_sigma_t"], out.districts["posterior_sigma_t"], rtol=1e-12)
+    for site, other in (("AAA", "BBB"), ("BBB", "AAA")):
+        alone_other = invert(*args, sel[sel.site == other], *rest).districts["posterior_sigma_t"]
+        np.testing.assert_allclose(sc["without"][site], alone_other, rtol=1e-8)
+        np.testing.assert_allclose(sc["only"][other], alone_other, rtol=1e-8)
+        # a station left out never makes any σ smaller
+        assert np.all(np.asarray(sc["without"][site]) >= np.asarray(sc["posterior_sigma_t"]) * (1 - 1e-12))
+    off = invert(*args, sel, *rest[:6], {**CFG, "station_contributions": False}, *rest[7:])
+    assert off.diagnostics["station_contributions"] is None
+
+
 def test_run_inversion_files(tmp_path):
     from transport.jacobian import save_jacobian
 

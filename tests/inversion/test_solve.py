@@ -207,3 +207,30 @@ def test_y_ensemble_equals_separate_solves():
             assert rel(res.agg_post_mean_ensemble[:, k], one.agg_post_mean) < 1e-8
     with pytest.raises(ValueError, match="y_ensemble"):
         solve(H, y, xa, Q, sig, aggregate=A, y_ensemble=Y[:-1])
+
+
+def test_obs_subsets_equal_separate_solves():
+    """The aggregated posterior of a subset of the observations, from the full problem's H Q Hᵀ,
+    equals solving with that subset alone (and the dense reference)."""
+    rng = np.random.default_rng(7)
+    H, y, xa, Q, A = random_problem(rng, n_obs=30)
+    sig = 0.5 + rng.random(H.shape[0])
+    first_half = np.arange(H.shape[0]) < 15
+    subsets = {"first": first_half, "odd": np.arange(1, 30, 2), "none": np.zeros(0, int)}
+    res = solve(H, y, xa, Q, sig, aggregate=A, obs_subsets=subsets)
+    for name, idx in subsets.items():
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx
+        got = res.agg_post_cov_subsets[name]
+        if idx.size == 0:
+            assert np.array_equal(got, res.agg_prior_cov)
+            continue
+        alone = solve(H[idx], y[idx], xa, Q, sig[idx], aggregate=A)
+        ref = dense_reference(H[idx], y[idx], xa, Q.to_dense(), sig[idx], A.toarray())
+        assert rel(got, alone.agg_post_cov) < 1e-10
+        assert rel(got, ref["agg_post_cov"]) < 1e-8
+    # fewer observations never give a smaller variance than all of them
+    assert np.all(np.diag(res.agg_post_cov_subsets["first"]) >= np.diag(res.agg_post_cov) - 1e-12)
+    with pytest.raises(ValueError, match="obs_subsets\\['bad'\\]"):
+        solve(H, y, xa, Q, sig, aggregate=A, obs_subsets={"bad": np.array([0, 99])})
+    with pytest.raises(ValueError, match="Cholesky"):
+        solve(H, y, xa, Q, sig, aggregate=A, obs_subsets={"first": first_half}, solver="pcg")

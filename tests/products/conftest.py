@@ -101,6 +101,12 @@ def fake_run(tmp_path):
         "per_site": {"AAA": {"prior_mean": 3.1, "prior_std": 2.0, "posterior_mean": 0.1,
                              "posterior_std": 0.5}},
         "factors": {"Liwan": {"kind": "district", "posterior": 0.0837, "prior_sigma": 0.25, "posterior_sigma": 0.2114}},
+        "station_contributions": {
+            "aggregates": ["Liwan", "Yuexiu", "Haizhu", "Guangzhou"], "sites": ["AAA", "BBB"],
+            "prior_sigma_t": [5000.0, 6000.0, 7000.0, 11000.0],
+            "posterior_sigma_t": [2000.0, 2500.0, 3000.0, 4100.0],
+            "without": {"AAA": [4000.0, 2600.0, 3100.0, 6000.0], "BBB": [2100.0, 5000.0, 6000.0, 5000.0]},
+            "only": {"AAA": [2100.0, 5500.0, 6500.0, 7000.0], "BBB": [4500.0, 2700.0, 3200.0, 9000.0]}},
     }))
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.imshow(rng.random((11, 24)))

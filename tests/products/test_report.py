@@ -41,8 +41,15 @@ def test_report_content(fake_run, tmp_path):
     assert re.search(r">AAA<.*?>4</td><td class=\"\">4</td><td class=\"\">100</td>", html, re.S)
     assert re.search(r">BBB<.*?>3</td><td class=\"\">4</td><td class=\"\">75</td>", html, re.S)
     assert "0.412" in html
-    # every figure inlined: 9 from maps + power heat map
-    assert html.count("data:image/png;base64,") == 10
+    # station contributions: AAA alone 1 − 7000/11000 = 36.4 %, loses 100·(6000 − 4100)/11000 = 17.3 points
+    # for the city and most in Liwan (100·(4000 − 2000)/5000 = 40.0); BBB: 18.2 %, 8.2, Haizhu 42.9
+    assert "What each station contributes" in html
+    assert re.search(r">AAA<.*?>36\.4</td><td class=\"\">17\.3</td><td class=\"l\">Liwan</td>"
+                     r"<td class=\"\">40\.0</td>", html, re.S)
+    assert re.search(r">BBB<.*?>18\.2</td><td class=\"\">8\.2</td><td class=\"l\">Haizhu</td>"
+                     r"<td class=\"\">42\.9</td>", html, re.S)
+    # every figure inlined: 9 from maps + power heat map + station contributions
+    assert html.count("data:image/png;base64,") == 11
     assert "Nothing missing." in html
 
 
