@@ -119,8 +119,9 @@ def test_report_budget_section(fake_run, tmp_path):
     assert "24 h (100 %)" in sec
     assert sec.count("data:image/png;base64,") == 1
     assert 'download="budgets_2025-01.csv"' in sec
-    # budget chart + power heat map (the map figures are not made here: listed as missing)
-    assert html.count("data:image/png;base64,") == 2
+    # budget chart + power heat map + station contributions (the map figures are not made here:
+    # listed as missing)
+    assert html.count("data:image/png;base64,") == 3
     # district CSV download in the district section
     assert 'download="districts_2025-01.csv"' in html
     # no budgets -> no section
