@@ -37,19 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def truth_table(sites, days, start="2025-01-01", seed=0):
-    rng = np.random.default_rng(seed)
-    hours = pd.date_range(start, periods=24 * days, freq="h")
-    rows = []
-    for s in sites:
-        for i in s["inlets"]:
-            h = float(i["height"])
-            lt = (hours.hour + 8) % 24
-            rows.append(pd.DataFrame({
-                "site": s["id"], "intake_height": h, "time": hours,
-                "background": 420 + 2 * np.sin(np.arange(len(hours)) / 50),
-                "enhancement": 4.0 * (1 + np.cos(2 * np.pi * (lt - 4) / 24)) * (50 / h) ** 0.3,
-                "noise": rng.normal(0, 0.5, len(hours)), "source": "proxy"}))
-    return pd.concat(rows, ignore_index=True)
+    return synthetic.proxy_truth(sites, days, start, seed, noise_ppm=0.5, background_amplitude_ppm=2.0,
+                                 background_period_hours=50.0)
 
 
 def generate(site, truth, outdir, record_seconds):

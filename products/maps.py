@@ -299,13 +299,22 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
     return paths
 
 
+def _png_bytes(fig) -> bytes:
+    """The figure as PNG bytes (tight layout, the module's DPI and metadata); closes it."""
+    import io
+
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
+    plt.close(fig)
+    return buf.getvalue()
+
+
 def budget_chart_png(table: pd.DataFrame) -> bytes:
     """Share of the pro-rated budget used per district (± 1σ), as PNG bytes (for the report).
 
     `table`: products.budgets.budget_table output (used_pct, used_sigma_pct by district).
     """
-    import io
-
     n = len(table)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * n + 2.5), 3.8))
     x = np.arange(n)
@@ -320,11 +329,7 @@ def budget_chart_png(table: pd.DataFrame) -> bytes:
     ax.legend(frameon=False, loc="upper left")
     ax.set_xlim(-0.7, n - 0.3)
     ax.set_title("Budget used over the covered hours (± 1σ)", fontsize=11)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png_bytes(fig)
 
 
 def station_contribution_png(loss: pd.DataFrame) -> bytes:
@@ -333,8 +338,6 @@ def station_contribution_png(loss: pd.DataFrame) -> bytes:
     ``loss``: stations × aggregates (districts and the city), percentage points of σ_prior
     (`products.report.station_contribution_tables`).
     """
-    import io
-
     n_s, n_a = loss.shape
     fig, ax = plt.subplots(figsize=(max(5.0, 0.62 * n_a + 2.2), max(2.4, 0.42 * n_s + 1.4)))
     vmax = max(1.0, float(np.nanmax(loss.to_numpy())))
@@ -349,8 +352,4 @@ def station_contribution_png(loss: pd.DataFrame) -> bytes:
     cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     cb.set_label("points of σ reduction lost")
     ax.set_title("Uncertainty reduction lost without each station", fontsize=11)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata=_PNG_META)
-    plt.close(fig)
-    return buf.getvalue()
+    return _png_bytes(fig)

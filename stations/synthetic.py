@@ -47,6 +47,28 @@ log = logging.getLogger(__name__)
 TRUTH_COLUMNS = ["site", "intake_height", "time", "background", "enhancement", "noise"]
 
 
+def proxy_truth(sites, days: int, start="2025-01-01", seed: int = 0, noise_ppm: float = 0.3,
+                background_amplitude_ppm: float = 0.5, background_period_hours: float = 10.0,
+                utc_offset_hours: int = 8) -> pd.DataFrame:
+    """A smooth truth-signal table (``TRUTH_COLUMNS`` + ``source``) without a transport model, for tests
+    and benchmarks of the station chain: background 420 ppm + a sine of ``background_amplitude_ppm``
+    (argument hour / ``background_period_hours``), a diurnal enhancement peaking at 04 local time
+    (8 ppm at a 50 m inlet, × (50 / height)^0.3) and N(0, ``noise_ppm``) hourly noise."""
+    rng = np.random.default_rng(seed)
+    hours = pd.date_range(start, periods=24 * int(days), freq="h")
+    lt = (hours.hour + utc_offset_hours) % 24
+    rows = []
+    for s in sites:
+        for i in s["inlets"]:
+            h = float(i["height"])
+            rows.append(pd.DataFrame({
+                "site": s["id"], "intake_height": h, "time": hours.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "background": 420 + background_amplitude_ppm * np.sin(np.arange(len(hours)) / background_period_hours),
+                "enhancement": 4.0 * (1 + np.cos(2 * np.pi * (lt - 4) / 24)) * (50 / h) ** 0.3,
+                "noise": rng.normal(0, noise_ppm, len(hours)), "source": "proxy"}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def read_truth_signal(path: str | os.PathLike) -> pd.DataFrame:
     """Read ``truth_signal.csv`` and check its columns."""
     return normalize_truth(pd.read_csv(path), where=str(path))
