@@ -152,6 +152,7 @@ def test_notebooks_run_on_the_tiny_run(tiny_run, monkeypatch):
                                                  "GZ_DISTRICTS": str(ROOT / "config/districts.geojson")},
                              monkeypatch)
     assert f"posterior {city['posterior_t'] / 1e3:.1f} ± {city['posterior_sigma_t'] / 1e3:.1f} kt" in text
+    assert "district it constrains most" in text  # the station-contribution table (2 sites)
 
 
 def test_osse_tool_reproduces_the_run_and_reports_draws(tiny_run, capsys):
