@@ -154,11 +154,14 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     opts.update(solve_options or {})
     site_of_obs = prob.obs["site"].astype(str).to_numpy()
     obs_sites = sorted(set(site_of_obs))
-    if (bool(inv_cfg.get("station_contributions", True)) and len(obs_sites) > 1 and "obs_subsets" not in opts
-            and opts.get("solver", "auto") != "pcg" and len(site_of_obs) <= int(opts.get("max_dense_obs", 20000))):
-        # each station left out, and each alone: exact district σ from the same H Q Hᵀ (cheap)
-        opts["obs_subsets"] = {**{f"without {s}": site_of_obs != s for s in obs_sites},
-                               **{f"only {s}": site_of_obs == s for s in obs_sites}}
+    if bool(inv_cfg.get("station_contributions", True)) and len(obs_sites) > 1 and "obs_subsets" not in opts:
+        if opts.get("solver", "auto") != "pcg" and len(site_of_obs) <= int(opts.get("max_dense_obs", 20000)):
+            # each station left out, and each alone: exact district σ from the same H Q Hᵀ (cheap)
+            opts["obs_subsets"] = {**{f"without {s}": site_of_obs != s for s in obs_sites},
+                                   **{f"only {s}": site_of_obs == s for s in obs_sites}}
+        else:
+            log.info("station contributions skipped: they need the Cholesky solver (%d observations)",
+                     len(site_of_obs))
     res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_err, aggregate=A, aggregate_var=B, **opts)
 
     # districts.csv ------------------------------------------------------------------------------
