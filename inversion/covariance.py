@@ -51,6 +51,11 @@ def grid_spacing_km(lat_edges, lon_edges) -> tuple[float, float]:
     return res_lon * KM_PER_DEG_LON_EQ * np.cos(np.deg2rad(lat0)), res_lat * KM_PER_DEG_LAT
 
 
+def steps_per_day(step_hours: float) -> int:
+    """Number of time-of-day slots of a state with ``step_hours`` steps (steps start at 00 UTC)."""
+    return max(1, int(round(24.0 / float(step_hours))))
+
+
 def exponential_time_corr(n_step: int, step_hours: float, corr_time_hours: float,
                           diurnal_corr: float = 1.0) -> np.ndarray:
     """Q_t[s, s'] = exp(-|s - s'| · step / τ) · (c + (1 − c) · [slot(s) = slot(s')]); identity when τ = 0.
@@ -65,7 +70,7 @@ def exponential_time_corr(n_step: int, step_hours: float, corr_time_hours: float
     c > −1/(n − 1), and its Schur product with the exponential kernel stays positive definite.
     """
     c = float(diurnal_corr)
-    per_day = max(1, int(round(24.0 / float(step_hours))))
+    per_day = steps_per_day(step_hours)
     c_min = -1.0 / (per_day - 1) if per_day > 1 else -np.inf
     if not (c_min < c <= 1.0):
         raise ValueError(f"diurnal_corr = {c}: must lie in ({c_min:.4g}, 1] for {per_day} steps per day "

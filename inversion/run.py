@@ -91,7 +91,8 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
            cell_area: np.ndarray, inv_cfg: dict, period_start, period_end, truth_flux: np.ndarray | None = None,
            missing=None, solve_options: dict | None = None,
            prior_power_flux: np.ndarray | None = None, prior_bio_flux: np.ndarray | None = None,
-           utc_offset_hours: float = 0.0, prior_sector_fluxes: dict | None = None) -> InversionOutputs:
+           utc_offset_hours: float = 0.0, prior_sector_fluxes: dict | None = None,
+           problem: Problem | None = None) -> InversionOutputs:
     """Solve the month's inversion from in-memory inputs.
 
     ``prior_flux``/``truth_flux``: (n_hours, ny, nx) on ``hours``; ``lat``/``lon`` ascending cell centres;
@@ -103,6 +104,8 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
     ``diurnal_corr`` (1), ``district_scale_sigma`` (0: no district factors), ``bio_day_scale_sigma`` (0: no
     biosphere day factors). ``prior_bio_flux``: the prior's biosphere part (same shape; the district factors
     scale prior − power − bio, the day factors min(bio, 0)); ``utc_offset_hours``: local time of the day factors.
+    ``problem``: the `Problem` these same arguments build (`build_factors` + `build_problem`), when the
+    caller has already built it (e.g. to know the observation order); it is then not built again.
     """
     t0 = time.perf_counter()
     hours = pd.DatetimeIndex(hours)
@@ -115,11 +118,13 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
                          f"{hours[0]} .. {hours[-1]}")
     days = pd.date_range(period_start.normalize(), period_end - pd.Timedelta("1ns"), freq="D").normalize()
 
-    factors = build_factors(inv_cfg, hours, prior_flux, prior_power_flux, prior_bio_flux, district_names,
-                            district_fractions, utc_offset_hours, prior_sector_fluxes)
-    prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
-                         days, missing=missing, prior_power=prior_power_flux, factors=factors,
-                         prior_bio=prior_bio_flux)
+    prob = problem
+    if prob is None:
+        factors = build_factors(inv_cfg, hours, prior_flux, prior_power_flux, prior_bio_flux, district_names,
+                                district_fractions, utc_offset_hours, prior_sector_fluxes)
+        prob = build_problem(H_hourly, receptors, hours, selected, prior_flux, lat_edges, lon_edges, inv_cfg,
+                             days, missing=missing, prior_power=prior_power_flux, factors=factors,
+                             prior_bio=prior_bio_flux)
     n_days, n_factors = prob.n_offsets, prob.n_factors
     n_extra = n_days + n_factors
     step = prob.step_hours

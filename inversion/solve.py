@@ -26,7 +26,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from .covariance import KroneckerCovariance, row_variances
+from .covariance import KroneckerCovariance, row_variances, steps_per_day
 from .hyper import tune_scaling
 from .kernels import SparseOperator
 from .separable import hq_separable, separable_flux_rows
@@ -301,7 +301,7 @@ def _hqht_kronecker_diurnal(Q: KroneckerCovariance, H) -> np.ndarray:
     H = sp.csr_matrix(H, dtype=np.float64)
     nf, nc = Q.n_flux, Q.n_cells
     c = Q.diurnal_corr
-    per_day = max(1, int(round(24.0 / Q.step_hours)))
+    per_day = steps_per_day(Q.step_hours)
     workers = Q.space.workers
 
     def plain(sigma, step_hours):

@@ -45,13 +45,14 @@ def _value(text: str):
         return text
 
 
-def signal_budget(Hh, obs: pd.DataFrame, truth_path: Path, prior_path: Path, hours, background_error,
-                  obs_err) -> pd.DataFrame:
+def signal_budget(Hh, obs: pd.DataFrame, truth_path: Path, prior_path: Path, hours, total_signal,
+                  background_error, obs_err) -> pd.DataFrame:
     """Per site, mean and standard deviation (ppm) of what each part of the truth's difference from the
     prior adds to the observations: H·(truth_k − prior_k) for every ``flux_<k>`` of ``truth.nc`` (a part
     the prior lacks, e.g. ``unreported``, counts whole), the background error, their sum, and the
-    model-data mismatch σ the inversion assumes. A part whose signal is small against the mismatch cannot
-    be found by this network, whatever the inversion does."""
+    model-data mismatch σ the inversion assumes. ``total_signal`` is H·(truth − prior) of the whole flux
+    (what the parts must add up to). A part whose signal is small against the mismatch cannot be found by
+    this network, whatever the inversion does."""
     from inversion.run import _read_flux
 
     with xr.open_dataset(truth_path) as ds:
@@ -61,8 +62,7 @@ def signal_budget(Hh, obs: pd.DataFrame, truth_path: Path, prior_path: Path, hou
         t = _read_flux(truth_path, "truth", hours, var=f"flux_{k}")[0]
         p = _read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
         cols[k] = Hh @ (t - (0.0 if p is None else p[0])).ravel()
-    total = Hh @ (_read_flux(truth_path, "truth", hours)[0] - _read_flux(prior_path, "prior", hours)[0]).ravel()
-    rest = total - np.sum([cols[k] for k in parts], axis=0)  # what the parts miss (0 when they add up)
+    rest = np.asarray(total_signal, float) - np.sum([cols[k] for k in parts], axis=0)  # what the parts miss (0 when they add up)
     cols["background"] = np.asarray(background_error, float)
     cols["sum"] = np.sum([cols[k] for k in cols], axis=0) + rest
     site = obs["site"].to_numpy()
@@ -140,7 +140,7 @@ def main(argv=None) -> int:
     period_days = pd.date_range(start, end - pd.Timedelta("1ns"), freq="D").normalize()
     missing = getattr(jac, "missing", None)
 
-    # the problem's observation order (build_problem is deterministic; invert rebuilds the same)
+    # the problem, built once: its observation order fixes the data vectors, and invert reuses it
     factors = build_factors(inv, hours, prior, power, bio, names, frac, utc_offset, sectors)
     prob = build_problem(jac.H, jac.receptors, hours, sel, prior, le, lo, inv, period_days, missing=missing,
                          prior_power=power, factors=factors, prior_bio=bio)
@@ -158,7 +158,8 @@ def main(argv=None) -> int:
 
     out = invert(jac.H, jac.receptors, hours, sel, prior, lat, lon, names, frac, area, inv, start, end,
                  truth_flux=truth, missing=missing, prior_power_flux=power, prior_bio_flux=bio,
-                 utc_offset_hours=utc_offset, prior_sector_fluxes=sectors, solve_options={"y_ensemble": Y})
+                 utc_offset_hours=utc_offset, prior_sector_fluxes=sectors, solve_options={"y_ensemble": Y},
+                 problem=prob)
     d = out.districts.set_index("district")
     ens = d["prior_t"].to_numpy()[:, None] + out.result.agg_post_mean_ensemble  # t
     truth_t, prior_t = d["truth_t"].to_numpy(), d["prior_t"].to_numpy()
@@ -194,7 +195,8 @@ def main(argv=None) -> int:
           f"districts × draws {np.mean(np.abs(zd) < 1):.0%} / {np.mean(np.abs(zd) < 2):.0%}; "
           f"prior {np.mean(np.abs(zp) < 1):.0%} / {np.mean(np.abs(zp) < 2):.0%} of {nd} districts")
     print()
-    print_signal_budget(signal_budget(Hh, prob.obs, truth_path, R / "prior.nc", hours, bgt - bg_est, prob.obs_err))
+    print_signal_budget(signal_budget(Hh, prob.obs, truth_path, R / "prior.nc", hours, enh_true - enh_prior,
+                                      bgt - bg_est, prob.obs_err))
     return 0
 
 
