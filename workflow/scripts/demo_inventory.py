@@ -11,8 +11,9 @@ from inversion.grid import Grid
 from inversion.inventory import write_inventory, write_netcdf_atomic
 from inversion.prior import flux_encoding, read_point_sources
 from inversion.synthetic_inventory import make_inventory, make_truth
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("demo_inventory")
 
 grid = Grid.from_config(snakemake.params.grid)

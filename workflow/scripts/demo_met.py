@@ -3,8 +3,9 @@
 import logging
 
 from transport.synthetic_met import write_met_day
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 
 write_met_day(snakemake.output[0], snakemake.wildcards.metday, dict(snakemake.params.bounds),
               seed=int(snakemake.params.seed))

@@ -5,9 +5,9 @@ import logging
 
 from power import district_names
 from power.synthetic import write_demo
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("demo_power")
 
 start, end = snakemake.params.axis

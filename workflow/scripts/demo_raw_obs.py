@@ -4,8 +4,9 @@ import logging
 
 from stations.sites import get_site
 from stations.synthetic import write_demo_raw
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 
 site = get_site(snakemake.input.stations, snakemake.wildcards.site)
 write_demo_raw(snakemake.input.truth, site, snakemake.output[0], seed=snakemake.params.seed,

@@ -9,8 +9,9 @@ import xarray as xr
 
 from transport.demo_signal import receptor_enhancements, truth_signal
 from transport.jacobian import load_jacobian
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("demo_truth_signal")
 
 jac = load_jacobian(snakemake.input.jacobian)

@@ -3,9 +3,9 @@
 import logging
 
 from products.flux_netcdf import write_flux_product
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
 write_flux_product(

@@ -8,9 +8,9 @@ import logging
 
 from transport.receptors import read_receptors, site_day
 from transport.stilt_driver import StiltSettings, failures_path, run_site_day
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 
 out = snakemake.output.footprints
 assert str(failures_path(out)) == str(snakemake.output.failures), "failures CSV path mismatch"

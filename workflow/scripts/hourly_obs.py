@@ -5,8 +5,9 @@ import logging
 from stations.hourly import process_site, process_site_hourly_files, write_hourly_dir
 from stations.read import detect_format
 from stations.sites import get_site
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("hourly_obs")
 
 site = get_site(snakemake.input.stations, snakemake.wildcards.site)

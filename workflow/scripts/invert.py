@@ -3,11 +3,11 @@
 import logging
 import os
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 os.environ.setdefault("NUMBA_NUM_THREADS", str(snakemake.threads))
 
 from inversion.run import run_inversion  # noqa: E402
+from gzcarbon.logs import script_logging
 
 inp = snakemake.input
 cfg = dict(snakemake.params.inversion)

@@ -8,9 +8,9 @@ import numpy as np
 from transport.jacobian import assemble, hour_axis, save_jacobian
 from transport.receptors import read_receptors
 from transport.stilt_driver import collect_failures
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True,
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 
 rec = read_receptors(snakemake.input.receptors)
 start, end = snakemake.params.hours

@@ -3,9 +3,9 @@
 import logging
 
 from products.maps import make_all_figures
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
 make_all_figures(

@@ -8,9 +8,9 @@ from importlib import metadata
 
 import power
 from power import products
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,
-                    format="%(asctime)s %(name)s %(levelname)s %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("power_factors")
 
 inp = snakemake.input

@@ -8,8 +8,9 @@ import logging
 from inversion.grid import Grid
 from inversion.inventory import write_netcdf_atomic
 from inversion.prior import build_prior, flux_encoding
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 
 hour_start, hour_end = snakemake.params.hours
 prior = build_prior(

@@ -5,8 +5,9 @@ import logging
 import pandas as pd
 
 from transport.receptors import night_schedule, schedule, write_receptors
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 
 rec = schedule(snakemake.params.sites, snakemake.params.days,
                hours_local=snakemake.params.hours_local, utc_offset=snakemake.params.utc_offset)

@@ -4,9 +4,9 @@ installed) and the district table {R}/district_table.csv (kt CO2)."""
 import logging
 
 from products.report import write_district_csv, write_report
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO,  # noqa: F821
-                    format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
 # earlier months of the year for the budget comparison: produced in this run (inputs) or found

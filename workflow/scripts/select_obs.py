@@ -7,8 +7,9 @@ docs/stations.md); the ARL files are an input only when one of them needs the wi
 import logging
 
 from stations.selection import select, write_selected
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("select_obs")
 
 df = select(list(snakemake.input.hourly), utc_offset_hours=snakemake.params.utc_offset,
