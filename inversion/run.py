@@ -20,8 +20,9 @@ import scipy.sparse as sp
 import xarray as xr
 
 from . import aggregate as agg
-from .diagnostics import residuals_per_site, uncertainty_reduction
+from .diagnostics import observation_losses, residuals_per_site, uncertainty_reduction
 from .positivity import apply_positivity
+from .screening import chi2_test, hqht_diagonal, innovation_statistics, screen_settings
 from .solve import InversionResult, solve
 from .state import Problem, build_problem, read_selected
 
@@ -127,6 +128,36 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
                              prior_bio=prior_bio_flux)
     n_days, n_factors = prob.n_offsets, prob.n_factors
     n_extra = n_days + n_factors
+
+    # innovation screening (inversion/screening.py) -------------------------------------------------
+    scr = screen_settings(inv_cfg)
+    t_scr = time.perf_counter()
+    innov = prob.y - prob.H @ prob.x_prior
+    innov_sigma, z = innovation_statistics(innov, hqht_diagonal(prob.Q, prob.H), prob.obs_err)
+    flagged = np.abs(z) > scr["threshold_sigma"] if scr["action"] != "off" else np.zeros(z.size, bool)
+    used = ~flagged if scr["action"] == "exclude" else np.ones(z.size, bool)
+    scr_seconds = time.perf_counter() - t_scr
+    obs_table = _obs_records(prob, innov, innov_sigma, z, flagged, used)
+    if flagged.any():
+        order = np.argsort(-np.abs(z[flagged]))
+        recs = [obs_table[i] for i in np.flatnonzero(flagged)[order]]
+        log.warning("innovation screen: %d of %d observation(s) lie beyond %.1f sigma of their prior "
+                    "prediction and are %s: %s%s", int(flagged.sum()), z.size, scr["threshold_sigma"],
+                    "excluded from the solve" if scr["action"] == "exclude" else "flagged (kept in the solve)",
+                    "; ".join(f"{r['site']} {r['time']} observed {r['observed']:.2f} ppm, innovation "
+                              f"{r['innovation_ppm']:+.2f} ppm = {r['normalised']:+.1f} sigma" for r in recs[:20]),
+                    f"; and {len(recs) - 20} more (diagnostics.json)" if len(recs) > 20 else "")
+    if not used.any():
+        raise ValueError(f"innovation screen: all {z.size} observations lie beyond "
+                         f"{scr['threshold_sigma']} sigma of their prior prediction (largest "
+                         f"|observed - prior model| / sigma = {np.abs(z).max():.3g}); nothing is left to invert. "
+                         "Check selected.csv (units, background) and the prior; to invert anyway set "
+                         "inversion.innovation_screen.action: flag")
+    if used.all():
+        H_s, y_s, err_s = prob.H, prob.y, prob.obs_err
+    else:
+        H_s, y_s = prob.H[used], prob.y[used]
+        err_s = prob.obs_cov[np.ix_(used, used)] if prob.obs_cov is not None else prob.obs_sigma[used]
     step = prob.step_hours
 
     # aggregation operators -----------------------------------------------------------------------
@@ -157,7 +188,7 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
 
     opts = {"seed": int(inv_cfg.get("seed", 0)), "tune": bool(inv_cfg.get("tune_hyperparameters", False))}
     opts.update(solve_options or {})
-    site_of_obs = prob.obs["site"].astype(str).to_numpy()
+    site_of_obs = prob.obs["site"].astype(str).to_numpy()[used]
     obs_sites = sorted(set(site_of_obs))
     if bool(inv_cfg.get("station_contributions", True)) and len(obs_sites) > 1 and "obs_subsets" not in opts:
         if opts.get("solver", "auto") != "pcg" and len(site_of_obs) <= int(opts.get("max_dense_obs", 20000)):
@@ -167,7 +198,14 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         else:
             log.info("station contributions skipped: they need the Cholesky solver (%d observations)",
                      len(site_of_obs))
-    res = solve(prob.H, prob.y, prob.x_prior, prob.Q, prob.obs_err, aggregate=A, aggregate_var=B, **opts)
+    res = solve(H_s, y_s, prob.x_prior, prob.Q, err_s, aggregate=A, aggregate_var=B, **opts)
+    chi2 = chi2_test(res.chi2, res.n_obs, scr["chi2_p_min"])
+    (log.warning if chi2["out_of_range"] else log.info)(
+        "innovation chi2 = %.1f for %d observations (chi2_r %.3f): p-value %.3g%s", chi2["value"], chi2["dof"],
+        chi2["reduced"], chi2["p_value"],
+        f" < {chi2['p_min']:g}: the data disagree with the prior and observation errors more than chance "
+        "allows (errors too small, or bad data); see the largest normalised residuals in diagnostics.json"
+        if chi2["out_of_range"] else "")
 
     # districts.csv ------------------------------------------------------------------------------
     prior_t = agg.totals_tonnes(prior_flux, Wall, mask)
@@ -206,10 +244,12 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
         "background_prior": obs["background"].to_numpy(float), "background_posterior": bg_post,
         "prior_model": obs["background"].to_numpy(float) + prob.prior_enhancement,
         "posterior_model": bg_post + prob.prior_enhancement + flux_part,
+        "innovation": innov, "innovation_sigma": innov_sigma, "normalised_innovation": z,
+        "screened": flagged.astype(int), "used": used.astype(int),
     })
 
     # posterior.nc -------------------------------------------------------------------------------
-    per_site = residuals_per_site(modelled)
+    per_site = residuals_per_site(modelled[used])
     sites = sorted(per_site)
     ds = xr.Dataset(coords={
         "time": ("time", hours.values, {"long_name": "start of the hour (UTC)"}),
@@ -271,6 +311,14 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
                     if n_factors else None),
         "uncertainty_reduction": dict(zip(names, map(float, uncertainty_reduction(res.agg_prior_sigma, res.agg_post_sigma)))),
         "observations_dropped": int(len(selected) - len(obs)),
+        "n_obs_matched": int(len(obs)),
+        "innovation_screen": {**scr, "n_flagged": int(flagged.sum()), "n_excluded": int((flagged & ~used).sum()),
+                              "seconds": scr_seconds,
+                              "flagged": [obs_table[i] for i in np.flatnonzero(flagged)[np.argsort(-np.abs(z[flagged]))]]},
+        "chi2_test": chi2,
+        "largest_normalised_residuals": [obs_table[i] for i in np.argsort(-np.abs(z), kind="stable")[:5]],
+        "observations_lost": _losses(selected, receptors, missing, days, obs_table, flagged & ~used, scr),
+        "receptors": _receptor_summary(receptors, missing),
         "hyperparameters": res.hyper if res.hyper is not None else {"method": "none", "scale_Q": 1.0, "scale_R": 1.0},
         "positivity": pos_report,
         "station_contributions": station_contributions(res, names, obs_sites),
@@ -278,6 +326,39 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
                         "power_rel_sigma": float(inv_cfg.get("power_rel_sigma", 0.1)) if prior_power_flux is not None else None},
     }
     return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
+
+
+def _obs_records(prob: Problem, innov, sigma, z, flagged, used) -> list[dict]:
+    """Per matched observation: what diagnostics.json says about it (innovation screening)."""
+    o = prob.obs
+    t = pd.DatetimeIndex(o["time"]).strftime("%Y-%m-%dT%H:%M:%S")
+    return [{"site": str(s), "time": str(tt), "observed": float(v), "background": float(b),
+             "prior_model": float(b + e), "innovation_ppm": float(d), "sigma_ppm": float(sg),
+             "normalised": float(zz), "screened": bool(f), "used": bool(u)}
+            for s, tt, v, b, e, d, sg, zz, f, u in zip(o["site"], t, o["value"].to_numpy(float),
+                                                        o["background"].to_numpy(float), prob.prior_enhancement,
+                                                        innov, sigma, z, flagged, used)]
+
+
+def _losses(selected, receptors, missing, days, obs_table, excluded, scr) -> dict:
+    """diagnostics ``observations_lost``: every selected observation that was not used, with its reason."""
+    lost = observation_losses(selected, receptors, missing, days)
+    recs = lost.to_dict("records")
+    reason = f"screened: |innovation| > {scr['threshold_sigma']:g} sigma"
+    recs += [{"site": obs_table[i]["site"], "time": obs_table[i]["time"], "reason": reason, "receptor_id": ""}
+             for i in np.flatnonzero(excluded)]
+    counts: dict[str, int] = {}
+    for r in recs:
+        counts[r["reason"]] = counts.get(r["reason"], 0) + 1
+    return {"n_selected": int(len(selected)), "n_used": int(len(obs_table) - int(np.sum(excluded))),
+            "counts": counts, "observations": recs}
+
+
+def _receptor_summary(receptors: pd.DataFrame, missing) -> dict:
+    miss = np.zeros(len(receptors), bool) if missing is None else np.asarray(missing, bool)
+    ids = receptors["receptor_id"].astype(str).to_numpy() if "receptor_id" in receptors else np.array([], str)
+    return {"n": int(len(receptors)), "n_without_footprint": int(miss.sum()),
+            "without_footprint": [str(i) for i in ids[miss]] if ids.size else []}
 
 
 def station_contributions(res: InversionResult, names: list[str], sites: list[str]) -> dict | None:

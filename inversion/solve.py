@@ -3,6 +3,7 @@
     x̂ = x_a + Q Hᵀ K⁻¹ (y − H x_a),                 K = H Q Hᵀ + R
     A Q̂ Aᵀ = A Q Aᵀ − (A Q Hᵀ) K⁻¹ (H Q Aᵀ)        (exact; the full posterior covariance is never formed)
     χ²_r = (y − H x_a)ᵀ K⁻¹ (y − H x_a) / n_obs       (= 2 J(x̂) / n_obs; expected 1 when Q and R are right)
+    p    = P(χ²_{n_obs} ≥ n_obs χ²_r)                  (upper-tail p-value of the innovation χ²)
     DOFS = tr(H Q Hᵀ K⁻¹) = n_obs − tr(R K⁻¹)
 
 Two solvers, chosen automatically (``solver="auto"``):
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy import stats
 
 from .covariance import KroneckerCovariance, row_variances, steps_per_day
 from .hyper import tune_scaling
@@ -61,6 +63,8 @@ class InversionResult:
     agg_post_cov_subsets: dict | None = None  # {name: A Q̂ Aᵀ from that subset of observations} (option obs_subsets)
     scale_Q: float = 1.0  # the posterior used a·Q and b·R (1, 1 without tuning)
     scale_R: float = 1.0
+    chi2: float = float("nan")  # innovation χ² = dᵀ K⁻¹ d (n_obs degrees of freedom)
+    chi2_pvalue: float = float("nan")  # P(χ²_n ≥ chi2): upper-tail p-value (inversion.screening.chi2_test)
 
     @property
     def agg_prior_sigma(self):
@@ -621,7 +625,8 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     t = time.perf_counter()
     x_post = x_prior + scale_Q * Q.matmat(Hop.rmatvec(w))
     y_post_model = Hop.matvec(x_post)
-    chi2 = float(d @ w) / n_obs
+    chi2_total = float(d @ w)
+    chi2 = chi2_total / n_obs
     agg_prior_mean = agg_post_mean = agg_post_cov = agg_ens = None
     if A is not None:
         agg_prior_mean = A @ x_prior
@@ -654,8 +659,8 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         iterations = info["it"]
     timings["posterior"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    log.info("solve: %s, n_obs=%d, n_state=%d, chi2_r=%.3f, DOFS=%.2f, %.2f s",
-             solver, n_obs, n_state, chi2, dofs, timings["total"])
+    log.info("solve: %s, n_obs=%d, n_state=%d, chi2_r=%.3f (p=%.3g), DOFS=%.2f, %.2f s",
+             solver, n_obs, n_state, chi2, float(stats.chi2.sf(chi2_total, n_obs)), dofs, timings["total"])
     return InversionResult(
         x_post=x_post, agg_prior_mean=agg_prior_mean, agg_post_mean=agg_post_mean,
         agg_prior_cov=AQA, agg_post_cov=agg_post_cov, chi2_reduced=chi2, dofs=dofs,
@@ -663,5 +668,6 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
         y_prior_model=y_prior_model, y_post_model=y_post_model, var_prior=varB, var_post=var_post,
         timings=timings, pcg_iterations=iterations, hqht=hqht if solver == "cholesky" else "",
         hyper=hyper, scale_Q=scale_Q, scale_R=scale_R, agg_post_mean_ensemble=agg_ens,
-        agg_post_cov_subsets=agg_cov_subsets,
+        agg_post_cov_subsets=agg_cov_subsets, chi2=chi2_total,
+        chi2_pvalue=float(stats.chi2.sf(chi2_total, n_obs)),
     )

@@ -219,7 +219,8 @@ def test_run_inversion_files(tmp_path):
         assert ds.attrs["period_start"].startswith("2025-01-02")
     m = pd.read_csv(o / "modelled.csv")
     assert list(m.columns) == ["site", "time", "intake_height", "observed", "background_prior",
-                               "background_posterior", "prior_model", "posterior_model"]
+                               "background_posterior", "prior_model", "posterior_model", "innovation",
+                               "innovation_sigma", "normalised_innovation", "screened", "used"]
     assert not list(o.glob(".*partial"))
 
 
