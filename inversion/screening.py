@@ -45,6 +45,8 @@ def screen_settings(inv_cfg: dict | None) -> dict:
             raise ValueError(f"config inversion.innovation_screen: unknown key(s) {unknown}; "
                              f"allowed: {sorted(DEFAULT_SCREEN)}")
         out.update(raw)
+    if out["action"] is False:  # YAML 1.1 reads a bare `off` as false
+        out["action"] = "off"
     out["threshold_sigma"] = float(out["threshold_sigma"])
     out["chi2_p_min"] = float(out["chi2_p_min"])
     out["action"] = str(out["action"])
