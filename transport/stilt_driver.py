@@ -13,9 +13,18 @@ One call = one site-day (the Snakemake job unit). For each receptor:
    shift, on the true ages);
 3. the total sensitivity of every clock hour (all particles, wherever they are) is kept beside the
    gridded footprint, so the mass outside the grid is known;
-4. the result is cached as ``{work_dir}/{receptor_id}.nc`` (written atomically). A cached receptor
-   is never recomputed; a receptor HYSPLIT fails on is logged, listed in the failures CSV and
-   left out of the site-day file; the next run retries it.
+4. the result is cached as ``{work_dir}/{receptor_id}.nc`` (written atomically) with the attribute
+   ``cache_key``: a hash of everything the footprint depends on (:func:`receptor_cache_inputs`:
+   receptor position, height and time, every setting that changes the result, the grid, the
+   content checksums of the met files its window needs, the pystilt and HYSPLIT versions and the
+   HYSPLIT binary, the gridding algorithm). A cached receptor whose key matches is reused; any
+   other is recomputed and overwritten (logged as ``stale cache: <what changed>``). A receptor
+   HYSPLIT fails on is logged, listed in the failures CSV and left out of the site-day file; the
+   next run retries it;
+5. an I/O fault (disk full, no permission, read-only file system) while HYSPLIT runs, while a
+   cache or site-day file is written or while the met is read stops the job with
+   :class:`transport.atomic.FileIOError` naming the file and the cause; it is never recorded as a
+   HYSPLIT failure.
 
 The site-day file ``foot(receptor, time, lat, lon)`` (float32, zlib) holds every receptor that
 succeeded, on a common hourly axis, plus ``foot_total(receptor, time)``: the sensitivity of each
@@ -25,6 +34,9 @@ sensitivity outside the grid.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 import os
 import shutil
@@ -38,6 +50,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
 from .grid import StateGrid
 
 logger = logging.getLogger(__name__)
@@ -93,6 +106,177 @@ def met_config(met_files: Sequence[str | os.PathLike], file_format: str = "%Y%m%
     if len(dirs) != 1:
         raise ValueError(f"met files must share one directory, got {sorted(map(str, dirs))}")
     return {"directory": str(dirs.pop()), "file_format": file_format, "file_tres": "1D"}
+
+
+# --------------------------------------------------------------------------------------------------
+# cache key: everything a receptor's footprint depends on
+# --------------------------------------------------------------------------------------------------
+#: Version of our own gridding of pystilt's particles (clock-hour shift, hourly totals, left-domain
+#: count). Bump it when ``_clock_hour_footprint``, ``left_domain_fraction`` or ``run_receptor``
+#: change the numbers they produce: every cached footprint is then recomputed.
+FOOTPRINT_ALGORITHM = "clock-hour-v1"
+#: Version of the key layout itself.
+CACHE_KEY_VERSION = 1
+#: StiltSettings fields that cannot change a footprint that was computed (only whether it is).
+NOT_IN_KEY = {"timeout"}
+
+_SOFTWARE: dict[str, dict] = {}
+_MET_SUMS: dict[tuple, str] = {}
+
+
+def _blake2b_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def software_identity(settings: "StiltSettings | None" = None) -> dict:
+    """pystilt version, HYSPLIT version and a content hash of the ``hycs_std`` binary that runs.
+
+    The binary is the one in ``hysplit.exe_dir`` (config) or pystilt's bundled build; computed once
+    per process. Unknown parts are ``"unknown: <why>"`` (e.g. no bundled build for the platform:
+    HYSPLIT cannot run there either)."""
+    exe_dir = (settings.extra.get("exe_dir") if settings is not None else None) or None
+    memo = str(exe_dir)
+    if memo not in _SOFTWARE:
+        out = {}
+        try:
+            import stilt
+
+            out["pystilt"] = str(getattr(stilt, "__version__", "unknown"))
+        except Exception as exc:  # pystilt missing: no run possible, but keys still comparable
+            out["pystilt"] = f"unknown: {type(exc).__name__}"
+        try:
+            from stilt.transport.hysplit.driver import HYCS_STD_FILE, _bundled_exe_dir
+            from stilt.transport.hysplit.model import hysplit_version
+
+            d = Path(exe_dir) if exe_dir else _bundled_exe_dir()
+            out["hysplit"] = hysplit_version(exe_dir)
+            out["hycs_std_blake2b"] = _blake2b_file(d / HYCS_STD_FILE)
+        except Exception as exc:
+            out.setdefault("hysplit", f"unknown: {type(exc).__name__}: {exc}"[:200])
+            out.setdefault("hycs_std_blake2b", "unknown")
+        _SOFTWARE[memo] = out
+    return dict(_SOFTWARE[memo])
+
+
+def settings_identity(settings: "StiltSettings") -> dict:
+    """Every :class:`StiltSettings` field that changes a footprint (all but ``timeout``)."""
+    d = dataclasses.asdict(settings)
+    return {k: v for k, v in sorted(d.items()) if k not in NOT_IN_KEY}
+
+
+def met_checksum(path: str | os.PathLike, memo_dir: str | os.PathLike | None = None) -> str:
+    """blake2b content hash of a met file.
+
+    Memoised per process and, with ``memo_dir``, in a small JSON per met file there, valid while the
+    file's size, mtime, ctime and inode are unchanged (any rewrite, copy or ``touch`` changes
+    ctime), so a month of met is read once, not once per site-day job. An I/O fault while reading
+    raises :class:`FileIOError` naming the met file."""
+    path = Path(path).resolve()
+    try:
+        st = path.stat()
+        ident = (str(path), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        if ident in _MET_SUMS:
+            return _MET_SUMS[ident]
+        memo = None
+        if memo_dir is not None:
+            tag = hashlib.blake2b(str(path).encode(), digest_size=4).hexdigest()
+            memo = Path(memo_dir) / f"{path.name}.{tag}.json"
+            try:
+                m = json.loads(memo.read_text())
+                if tuple(m["ident"]) == ident:
+                    _MET_SUMS[ident] = m["blake2b"]
+                    return m["blake2b"]
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # no memo yet, or another file's: hash the file
+        value = _blake2b_file(path)
+    except OSError as exc:
+        fault = read_fault(path, exc, "met file")
+        if fault is not None:
+            raise fault from exc
+        raise
+    _MET_SUMS[ident] = value
+    if memo is not None:
+        atomic_write(memo, lambda p: Path(p).write_text(json.dumps(
+            {"ident": list(ident), "blake2b": value})))
+    return value
+
+
+def needed_met_names(release, n_hours: int, file_format: str) -> list[str]:
+    """Names of the met files a backward run of ``n_hours`` from ``release`` reads: every hour
+    from ``floor(release) - n_hours`` to ``floor(release) + 1h`` (as :func:`check_met_coverage`)."""
+    t0 = pd.Timestamp(release).floor("h")
+    hours = pd.date_range(t0 - pd.Timedelta(hours=abs(int(n_hours))), t0 + pd.Timedelta(hours=1),
+                          freq="h")
+    return sorted({h.strftime(file_format) for h in hours})
+
+
+def receptor_cache_inputs(rec, grid: StateGrid, settings: "StiltSettings", met_sums: dict,
+                          met_file_format: str, software: dict | None = None) -> dict:
+    """Everything a receptor's footprint depends on, as a JSON-able dict (see module docstring).
+
+    ``met_sums`` maps met file names to content checksums; files of the receptor's window that are
+    not in it count as ``"absent"``."""
+    release = pd.Timestamp(rec["time"])
+    met = {n: met_sums.get(n, "absent")
+           for n in needed_met_names(release, int(settings.n_hours), met_file_format)}
+    return {
+        "key_version": CACHE_KEY_VERSION,
+        "receptor": {"receptor_id": str(rec["receptor_id"]), "time": release.isoformat(),
+                     "lon": float(rec["lon"]), "lat": float(rec["lat"]),
+                     "agl": float(rec["agl"])},
+        "settings": settings_identity(settings),
+        "grid": {k: float(v) for k, v in grid.as_dict().items()},
+        "met": met,
+        "software": dict(software if software is not None else software_identity(settings)),
+        "algorithm": FOOTPRINT_ALGORITHM,
+    }
+
+
+def cache_key(inputs: dict) -> str:
+    """Hash of the canonical JSON of :func:`receptor_cache_inputs`."""
+    text = json.dumps(inputs, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def stale_reason(old: dict | None, new: dict) -> str:
+    """What differs between the stored inputs of a cache file and the current ones (short)."""
+    if not old:
+        return "no cache key (written by an older version)"
+    diffs = []
+
+    def walk(a, b, where):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for k in sorted(set(a) | set(b)):
+                walk(a.get(k, "<none>"), b.get(k, "<none>"), f"{where}.{k}" if where else k)
+        elif a != b:
+            diffs.append(f"{where} {a} -> {b}")
+
+    walk(old, new, "")
+    return "; ".join(diffs)[:400] or "key differs"
+
+
+def _read_cache(cache: Path, key: str, inputs: dict) -> tuple[xr.Dataset | None, str]:
+    """The cached footprint when its key matches, else ``(None, why it is stale)``."""
+    try:
+        with xr.open_dataset(cache) as ds:
+            if ds.attrs.get("cache_key") == key:
+                return ds.load(), ""
+            if "cache_key" not in ds.attrs:
+                return None, "no cache key (written by an older version: provenance unknown)"
+            try:
+                old = json.loads(ds.attrs.get("cache_inputs", "null"))
+            except ValueError:
+                old = None
+    except Exception as exc:
+        fault = read_fault(cache, exc, "cached footprint")
+        if fault is not None:
+            raise fault from exc
+        return None, f"unreadable ({type(exc).__name__}: {exc})"[:300]
+    return None, stale_reason(old, inputs)
 
 
 def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: StateGrid,
@@ -172,12 +356,28 @@ def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSett
     receptor = stilt.PointReceptor(time=release, longitude=float(rec["lon"]),
                                    latitude=float(rec["lat"]), altitude=float(rec["agl"]))
     t0 = _time.perf_counter()
-    run_dir = Path(tempfile.mkdtemp(prefix=f"run_{rec['receptor_id']}_", dir=work_dir)).resolve()
+    try:
+        run_dir = Path(tempfile.mkdtemp(prefix=f"run_{rec['receptor_id']}_", dir=work_dir)).resolve()
+    except OSError as exc:
+        err = fault_errno(exc)
+        if err is None:
+            raise
+        raise FileIOError(io_message(work_dir, err, str(exc), "create a HYSPLIT run directory in"),
+                          err, work_dir) from exc
     try:
         particles = stilt.run_trajectories(
             receptor, met, n_hours=-int(settings.n_hours), numpar=int(settings.numpar), krand=2,
             seed=int(settings.seed), kmixd=int(settings.kmixd), workdir=run_dir,
             timeout=settings.timeout, **settings.extra)
+    except Exception as exc:
+        # A full disk or a permission problem makes HYSPLIT/pystilt fail too: find out before the
+        # run directory (and the space it holds) is removed, and stop the job naming the cause.
+        err = diagnose(exc, run_dir)
+        if err is not None:
+            raise FileIOError(io_message(run_dir, err, f"{type(exc).__name__}: {exc}"[:300],
+                                         f"run HYSPLIT for {rec['receptor_id']} in"),
+                              err, run_dir) from exc
+        raise
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     t1 = _time.perf_counter()
@@ -196,11 +396,9 @@ def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSett
 
 
 def _write_atomic(ds: xr.Dataset, path: Path, encoding: dict) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    if tmp.exists():
-        tmp.unlink()
-    ds.to_netcdf(tmp, encoding=encoding)
-    os.replace(tmp, path)
+    """NetCDF through :func:`transport.atomic.atomic_write` (unique temporary name; an I/O fault
+    raises :class:`FileIOError` naming the file and the cause)."""
+    atomic_write(path, lambda p: ds.to_netcdf(p, encoding=encoding))
 
 
 def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike], grid: dict,
@@ -218,48 +416,90 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     settings : :class:`StiltSettings`.
     out_path : the site-day NetCDF; the failures CSV is written beside it as
         ``{stem}_failures.csv`` (header only when nothing failed).
-    work_dir : cache of per-receptor results (made absolute).
+    work_dir : cache of per-receptor results (made absolute); met checksums are memoised in
+        ``{work_dir}/../.met_checksums/``.
     check_met : check met coverage of every receptor's window and position first
         (:func:`transport.synthetic_met.check_met_coverage`); raises before any HYSPLIT run.
     left_domain_warn : warn for receptors whose share of particles that left the met domain
         before ``n_hours`` exceeds this.
 
     Returns a summary dict: counts and timings.
+
+    Raises :class:`transport.atomic.FileIOError` (naming the file and the cause) on an I/O fault
+    while reading met, running HYSPLIT or writing a cache or output file; only HYSPLIT/pystilt
+    failures of a receptor are recorded in the failures CSV.
     """
     from .synthetic_met import check_met_coverage
 
     g = StateGrid.from_config(grid)
     out_path = Path(out_path)
     work_dir = Path(work_dir).resolve()
-    work_dir.mkdir(parents=True, exist_ok=True)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
+    for d in (work_dir, out_path.parent):
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            err = fault_errno(exc)
+            if err is None:
+                raise
+            raise FileIOError(io_message(d, err, str(exc), "create directory"), err, d) from exc
     if check_met and len(receptors):
-        check_met_coverage(met_files, receptors, -int(settings.n_hours),
-                           file_format=met_file_format)
+        try:
+            check_met_coverage(met_files, receptors, -int(settings.n_hours),
+                               file_format=met_file_format)
+        except OSError as exc:
+            fault = read_fault(getattr(exc, "filename", None) or "met file", exc, "met file")
+            if fault is None:
+                raise
+            raise fault from exc
     met = met_config(met_files, met_file_format)
+    # Content checksums of the met files the receptors' windows need (read once per job, memoised
+    # by size/mtime/ctime/inode beside the cache), the software identity, once per job.
+    by_name = {Path(f).name: Path(f) for f in met_files}
+    needed = sorted({n for t in receptors["time"] for n in
+                     needed_met_names(t, int(settings.n_hours), met_file_format)} & set(by_name))
+    memo_dir = work_dir.parent / ".met_checksums"
+    met_sums = {n: met_checksum(by_name[n], memo_dir) for n in needed}
+    software = software_identity(settings)
 
     done: list[xr.Dataset] = []
+    keys: list[str] = []
     failures = []
     timings = []
+    n_stale = 0
     for i, rec in enumerate(receptors.itertuples(index=False)):
         rec = pd.Series(rec._asdict())
         rid = str(rec["receptor_id"])
         cache = work_dir / f"{rid}.nc"
+        inputs = receptor_cache_inputs(rec, g, settings, met_sums, met_file_format, software)
+        key = cache_key(inputs)
         if cache.exists():
-            with xr.open_dataset(cache) as ds:
-                done.append(ds.load())
-            logger.info("[%d/%d] %s cached", i + 1, len(receptors), rid)
-            continue
+            ds, why = _read_cache(cache, key, inputs)
+            if ds is not None:
+                done.append(ds)
+                keys.append(key)
+                logger.info("[%d/%d] %s cached", i + 1, len(receptors), rid)
+                continue
+            n_stale += 1
+            logger.info("[%d/%d] %s stale cache: %s; recomputing", i + 1, len(receptors), rid, why)
         t0 = _time.perf_counter()
         try:
             ds, tim = run_receptor(rec, met, g, settings, work_dir)
+        except FileIOError:
+            raise  # disk full / permission: stop the job, it is not a HYSPLIT failure
         except Exception as exc:  # HYSPLIT failure: record, go on
+            err = fault_errno(exc)
+            if err is not None:
+                raise FileIOError(io_message(work_dir, err, f"{type(exc).__name__}: {exc}"[:300],
+                                             f"run HYSPLIT for {rid} in"), err, work_dir) from exc
             msg = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
             logger.error("[%d/%d] %s FAILED: %s", i + 1, len(receptors), rid, msg)
             failures.append({"receptor_id": rid, "time": rec["time"], "error": msg})
             continue
+        ds.attrs["cache_key"] = key
+        ds.attrs["cache_inputs"] = json.dumps(inputs, sort_keys=True, default=str)
         enc = {"foot": foot_encoding(), "foot_total": {"dtype": "float64"}}
         _write_atomic(ds, cache, enc)
+        keys.append(key)
         tim["total_s"] = _time.perf_counter() - t0
         tim["overhead_s"] = tim["total_s"] - tim["trajectories_s"]
         timings.append(tim)
@@ -270,14 +510,23 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
                     float(ds["foot"].sum()), float(ds["foot_total"].sum()))
 
     fail_path = out_path.with_name(f"{out_path.stem}_failures.csv")
-    tmp = fail_path.with_name(f".{fail_path.name}.partial")
-    pd.DataFrame(failures, columns=["receptor_id", "time", "error"]).to_csv(tmp, index=False)
-    os.replace(tmp, fail_path)
+    failed = pd.DataFrame(failures, columns=["receptor_id", "time", "error"])
+    atomic_write(fail_path, lambda p: failed.to_csv(p, index=False))
 
     site_day = combine(done, g)
+    # Every receptor in the file was computed (now or earlier) with exactly these inputs: the cache
+    # keys of its receptors match them.
     site_day.attrs.update({
         "n_hours_back": int(settings.n_hours), "numpar": int(settings.numpar),
         "seed": int(settings.seed), "kmixd": int(settings.kmixd),
+        "smooth_factor": float(settings.smooth_factor),
+        "hysplit_settings": json.dumps(settings.extra, sort_keys=True, default=str),
+        "pystilt_version": software.get("pystilt", ""),
+        "hysplit_version": software.get("hysplit", ""),
+        "hycs_std_blake2b": software.get("hycs_std_blake2b", ""),
+        "footprint_algorithm": FOOTPRINT_ALGORITHM,
+        "met_files_blake2b": ",".join(f"{n}:{met_sums[n]}" for n in needed),
+        "receptor_cache_keys": ",".join(keys),
         "failed_receptors": ",".join(f["receptor_id"] for f in failures),
         "grid": str(g.as_dict()), "model": "HYSPLIT-STILT via pystilt"})
     enc = {"foot": {**foot_encoding(), "chunksizes": (1, site_day.sizes["time"] or 1, g.ny, g.nx)},
@@ -286,7 +535,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
         enc["foot"].pop("chunksizes")
     _write_atomic(site_day, out_path, enc)
     summary = {"n_receptors": len(receptors), "n_done": len(done), "n_failed": len(failures),
-               "n_computed": len(timings)}
+               "n_computed": len(timings), "n_stale": n_stale}
     if timings:
         for k in ("trajectories_s", "footprint_s", "overhead_s", "total_s"):
             summary[f"mean_{k}"] = float(np.mean([t[k] for t in timings]))
@@ -368,9 +617,5 @@ def collect_failures(site_day_files: Sequence[str | os.PathLike], out_path=None)
     out = (pd.concat(parts, ignore_index=True) if parts
            else pd.DataFrame(columns=FAILURE_COLUMNS))[FAILURE_COLUMNS]
     if out_path is not None:
-        out_path = Path(out_path)
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out_path.with_name(f".{out_path.name}.partial")
-        out.to_csv(tmp, index=False)
-        os.replace(tmp, out_path)
+        atomic_write(out_path, lambda p: out.to_csv(p, index=False))
     return out
