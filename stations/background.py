@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .hourly import LOW_COVERAGE
+from .hourly import HOUR_EXCLUDE
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,11 @@ def wind_at_sites(met_files: list, points: dict) -> dict[str, pd.DataFrame]:
 
 
 def usable(table: pd.DataFrame) -> pd.DataFrame:
-    return table[np.isfinite(table["value"]) & ((table["qcflag"] & LOW_COVERAGE) == 0)]
+    """Rows with a finite value and no excluding hourly flag (low coverage, implausible, target tank)."""
+    ok = np.isfinite(table["value"]) & ((table["qcflag"] & HOUR_EXCLUDE) == 0)
+    if "plausible" in table:
+        ok &= table["plausible"].astype(bool)
+    return table[ok]
 
 
 def baseline(table: pd.DataFrame, half_window_hours: int = 2) -> pd.Series:

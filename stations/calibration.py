@@ -116,3 +116,74 @@ def calibrate(rec: pd.DataFrame, value: np.ndarray, qc: np.ndarray, tanks: dict,
                "scatter": float(b.std()) if len(b) > 1 else float("nan"), "goal": goal,
                "exceeds_goal": bool(len(b) and abs(b.mean()) > goal)}
     return cal, extrap, Calibration(cycles, runs, tgt, summary)
+
+
+#: WMO/GAW *extended* compatibility goals (GAW Report No. 255, 2020: CO2 0.2 ppm, CH4 5 ppb,
+#: CO 5 ppb): the default limit of a target-tank bias beyond which a period is flagged.
+WMO_EXTENDED_GOAL = {"co2": 0.2, "ch4": 5.0, "co": 5.0}
+#: ``stations.target_tank`` defaults: ``action`` ``flag`` (records of a failing period are
+#: flagged ``target`` and left out) or ``warn`` (logged only); ``max_bias`` per species.
+TARGET_DEFAULTS = {"action": "flag", "max_bias": dict(WMO_EXTENDED_GOAL)}
+
+
+def target_settings(cfg: dict | None) -> dict:
+    """:data:`TARGET_DEFAULTS` updated with ``stations.target_tank``; checked."""
+    cfg = dict(cfg or {})
+    out = {"action": TARGET_DEFAULTS["action"], "max_bias": dict(TARGET_DEFAULTS["max_bias"])}
+    bad = sorted(set(cfg) - set(out))
+    if bad:
+        raise ValueError(f"stations.target_tank: unknown key(s) {bad}; allowed {sorted(out)}")
+    if "action" in cfg:
+        if cfg["action"] not in ("flag", "warn"):
+            raise ValueError(f"stations.target_tank.action: {cfg['action']!r}; allowed 'flag' or 'warn'")
+        out["action"] = cfg["action"]
+    for sp, v in (cfg.get("max_bias") or {}).items():
+        if sp not in out["max_bias"] or not float(v) > 0:
+            raise ValueError(f"stations.target_tank.max_bias.{sp}: {v!r}; a species of "
+                             f"{sorted(out['max_bias'])} and a value > 0")
+        out["max_bias"][sp] = float(v)
+    return out
+
+
+def target_failed_periods(target: pd.DataFrame, max_bias: float) -> pd.DataFrame:
+    """Periods a failing target run puts in doubt: from the last passing target run before it to
+    the next passing one after it (the calibration was last confirmed then and is confirmed again
+    there); open-ended at the start or end of the data. Columns ``start``, ``end`` (NaT = open),
+    ``runs`` (failing runs), ``max_abs_bias``, ``first_run`` (time of the first failing run)."""
+    cols = ["start", "end", "runs", "max_abs_bias", "first_run"]
+    if target is None or target.empty or "bias" not in target:
+        return pd.DataFrame(columns=cols)
+    t = target[np.isfinite(target["bias"].to_numpy(float))].sort_values("time").reset_index(drop=True)
+    if t.empty:
+        return pd.DataFrame(columns=cols)
+    fail = (t["bias"].abs() > max_bias).to_numpy()
+    rows = []
+    i = 0
+    while i < len(t):
+        if not fail[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(t) and fail[j + 1]:
+            j += 1
+        start = t["end"].iloc[i - 1] if i > 0 else pd.NaT
+        end = t["start"].iloc[j + 1] if j + 1 < len(t) else pd.NaT
+        rows.append({"start": start, "end": end, "runs": j - i + 1,
+                     "max_abs_bias": float(t["bias"].iloc[i:j + 1].abs().max()),
+                     "first_run": t["time"].iloc[i]})
+        i = j + 1
+    return pd.DataFrame(rows, columns=cols)
+
+
+def in_periods(time: np.ndarray, periods: pd.DataFrame) -> np.ndarray:
+    """True for times inside any of ``periods`` (``start`` < t < ``end``; NaT = open end)."""
+    t = pd.DatetimeIndex(time)
+    out = np.zeros(len(t), bool)
+    for _, p in periods.iterrows():
+        m = np.ones(len(t), bool)
+        if pd.notna(p["start"]):
+            m &= t > p["start"]
+        if pd.notna(p["end"]):
+            m &= t < p["end"]
+        out |= m
+    return out

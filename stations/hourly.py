@@ -26,12 +26,19 @@ import xarray as xr
 
 from . import calibration as calm
 from . import picarro
+from . import plausibility as plm
 from . import qc as qcm
 from .sites import inlet_valves, site_path_name, tank_table
 
 log = logging.getLogger(__name__)
 
 LOW_COVERAGE, HOUR_CAL_EXTRAPOLATED = 1, 2
+HOUR_IMPLAUSIBLE_RECORDS, HOUR_OUT_OF_RANGE, HOUR_STEP, HOUR_TARGET = 4, 8, 16, 32
+HOUR_FLAG_NAMES = {LOW_COVERAGE: "low_coverage", HOUR_CAL_EXTRAPOLATED: "calibration_extrapolated",
+                   HOUR_IMPLAUSIBLE_RECORDS: "implausible_records", HOUR_OUT_OF_RANGE: "out_of_range",
+                   HOUR_STEP: "step", HOUR_TARGET: "target_tank"}
+#: hourly bits that keep an hour out of the selection and the background
+HOUR_EXCLUDE = LOW_COVERAGE | HOUR_OUT_OF_RANGE | HOUR_STEP | HOUR_TARGET
 UNITS = {"co2": "ppm", "ch4": "ppb", "co": "ppb"}
 # the analyser writes CH4 and CO in ppm; the hourly files hold them in ppb
 _RAW_TO_UNITS = {"co2": 1.0, "ch4": 1000.0, "co": 1000.0}
@@ -39,7 +46,7 @@ _RAW_TO_UNITS = {"co2": 1.0, "ch4": 1000.0, "co": 1000.0}
 
 #: raw columns the chain uses (the reader still checks every field of every line)
 USED_COLUMNS = tuple(picarro.REQUIRED_COLUMNS) + tuple(
-    c for cols in picarro.SPECIES_COLUMNS.values() for c in cols)
+    c for cols in picarro.SPECIES_COLUMNS.values() for c in cols) + ("H2O",)
 
 
 @dataclass
@@ -49,6 +56,8 @@ class SiteIngest:
     calibration: calm.Calibration
     hourly: dict = field(default_factory=dict)   # height -> hourly DataFrame
     problems: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (file, reason, status) not read
+    info: dict = field(default_factory=dict)     # attributes of the hourly files (provenance, counts)
 
 
 def aggregate(time: np.ndarray, value: np.ndarray, usable: np.ndarray, extrap: np.ndarray,
@@ -74,30 +83,79 @@ def aggregate(time: np.ndarray, value: np.ndarray, usable: np.ndarray, extrap: n
 def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 60.0,
                  min_coverage: float = 0.5, on_bad_lines: str = "skip",
                  qc_kw: dict | None = None, spike_kw: dict | None = None,
-                 period: tuple | None = None, margin_hours: float = 12.0) -> SiteIngest:
+                 period: tuple | None = None, margin_hours: float = 12.0,
+                 plausibility: dict | None = None, target_tank: dict | None = None,
+                 allow_wet_correction: bool = True, sites: list | None = None,
+                 stations_file: str = "config/stations.yaml") -> SiteIngest:
     """Read, QC, calibrate and aggregate the raw files ``raw`` (directory/files) of ``site``.
 
     ``period`` = (start, end) UTC, end exclusive: the hourly axis of the output. Files whose
     name dates them (``...-YYYYMMDD-HHMMSSZ-DataLog_User.dat``) more than ``margin_hours`` outside
-    the period are not read; records in the margin still serve calibration.
+    the period are not read (listed in the summary with that reason); records in the margin
+    still serve calibration. Files that are not raw files are listed with the reason too.
+    ``plausibility``: ``stations.plausibility`` (:mod:`stations.plausibility`); ``target_tank``:
+    ``stations.target_tank`` (:func:`stations.calibration.target_settings`); ``sites``: all site
+    entries (names the owner of a foreign analyser serial in the error).
     """
-    files = picarro.list_raw_files(raw)
+    pset = plm.settings(plausibility)
+    tset = calm.target_settings(target_tank)
+    files, skipped = picarro.find_raw_files(raw)
+    skipped = [(f, why, "not_raw") for f, why in skipped]
+    if not files:
+        raise picarro.PicarroFormatError(
+            f"{raw}: no Picarro raw files ({', '.join(picarro.RAW_SUFFIXES)}) for site {site['id']}; "
+            f"{len(skipped)} other file(s): {[str(f) for f, *_ in skipped[:5]]}")
+    srcs, zsk = picarro.expand_archives(files)
+    skipped += [(f, why, "not_raw") for f, why in zsk]
     if period is not None:
         p0 = pd.Timestamp(period[0]) - pd.Timedelta(hours=margin_hours)
         p1 = pd.Timestamp(period[1]) + pd.Timedelta(hours=margin_hours)
-        files = [f for f in files if _file_in(f, p0, p1)]
-        if not files:
+        inside = [f for f in srcs if _file_in(f, p0, p1)]
+        skipped += [(f, f"dated outside the run's period {period[0]} - {period[1]} (+- {margin_hours:g} h)",
+                     "outside_period") for f in srcs if not _file_in(f, p0, p1)]
+        srcs = inside
+        if not srcs:
             raise FileNotFoundError(f"{raw}: no raw files dated between {p0} and {p1}")
-    rr = picarro.read_raw(files, on_bad_lines=on_bad_lines, columns=USED_COLUMNS, species=species)
+    counts, unnamed = picarro.check_serials(srcs, site, sites, stations_file)
+    if unnamed:
+        log.warning("site %s: %d raw file(s) carry no analyser serial in their name (not checked "
+                    "against analyser.serial), e.g. %s", site["id"], len(unnamed), unnamed[0])
+    log.info("site %s: analyser serial(s) in the file names: %s (expected %s)", site["id"], counts,
+             picarro.expected_serials(site) or "not configured: not checked")
+    for f, why, _ in skipped:
+        if _ != "outside_period":
+            log.warning("site %s: not read: %s: %s", site["id"], f, why)
+    n_out = sum(1 for *_, k in skipped if k == "outside_period")
+    if n_out:
+        log.info("site %s: %d raw file(s) dated outside the period not read (listed in ingest_summary.csv)",
+                 site["id"], n_out)
+    rr = picarro.read_raw(srcs, on_bad_lines=on_bad_lines, columns=USED_COLUMNS, species=species)
     rec = rr.records
-    col = picarro.species_column(rec, species, where=str(raw))
-    raw_v = rec[col].to_numpy(float) * _RAW_TO_UNITS[species]
-    qc = qcm.flag_instrument(rec, col, flush_seconds=flush_seconds, **(qc_kw or {}))
+    values, corrected, sources = picarro.dry_mole_fraction(rr, species, allow_wet_correction)
+    if corrected.any():
+        wet_files = [n for n, src in zip(rr.summary["file"], sources) if "+H2O" in src]
+        log.warning("site %s: %d file(s) lack %s: the wet value is corrected with H2O for %d records "
+                    "(%s), e.g. %s", site["id"], len(wet_files), picarro.SPECIES_COLUMNS[species][0],
+                    int(corrected.sum()), picarro.WATER_CORRECTION_REF, wet_files[0])
+    raw_v = values * _RAW_TO_UNITS[species]
+    qc = qcm.flag_instrument(rec, raw_v, flush_seconds=flush_seconds, **(qc_kw or {}))
     valve = np.rint(rec["MPVPosition"].to_numpy()).astype(np.int64)
     inlets = inlet_valves(site)
     tanks = tank_table(site, species)
     kind_code = np.where(np.isin(valve, list(inlets)), 0, np.where(np.isin(valve, list(tanks)), 1, 2))
     kind = pd.Categorical.from_codes(kind_code, categories=["ambient", "tank", "other"])
+    ambient = kind_code == 0
+    times = rec["time"].to_numpy()
+    # plausibility of the readings, before they enter the calibration
+    unit = plm.unit_switch(raw_v, species, pset)
+    qc[unit] |= qcm.UNIT
+    src_vals = values.copy()
+    if corrected.any():       # a stuck analyser repeats its reading; H2O may still vary
+        wcol = picarro.WATER_CORRECTION[species][0]
+        src_vals[corrected] = rec[wcol].to_numpy(float)[corrected]
+    stk = plm.stuck(times, src_vals, pset["stuck_minutes"])
+    qc[stk] |= qcm.STUCK
+    qc[ambient & plm.out_of_range(raw_v, species, pset)] |= qcm.RANGE
     value, extrap, cal = calm.calibrate(rec, raw_v, qc, tanks, species=species)
     if cal.cycles.empty:
         log.warning("site %s: no calibration cycle found in %s (tank valves %s of stations.yaml "
@@ -105,7 +163,18 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
                     site["id"], raw, sorted(tanks))
     qc[extrap] |= qcm.CAL_EXTRAPOLATED
     qc[np.isnan(value)] |= qcm.MISSING
-    times = rec["time"].to_numpy()
+    qc[ambient & plm.out_of_range(value, species, pset)] |= qcm.RANGE
+    _log_implausible(site["id"], rec, qc, raw_v, species, pset)
+    periods = calm.target_failed_periods(cal.target, tset["max_bias"][species])
+    for _, pr in periods.iterrows():
+        log.warning("site %s: target tank bias up to %.3f %s (limit %g, stations.target_tank.max_bias) "
+                    "in %d run(s) from %s: period %s - %s %s", site["id"], pr["max_abs_bias"],
+                    UNITS[species], tset["max_bias"][species], pr["runs"], pr["first_run"],
+                    pr["start"] if pd.notna(pr["start"]) else "start of data",
+                    pr["end"] if pd.notna(pr["end"]) else "end of data",
+                    "flagged 'target'" if tset["action"] == "flag" else "NOT flagged (action: warn)")
+    if tset["action"] == "flag" and len(periods):
+        qc[ambient & calm.in_periods(times, periods)] |= qcm.TARGET
     for v in inlets:
         sel = valve == v
         ok = sel & ((qc & qcm.EXCLUDE) == 0)
@@ -124,25 +193,118 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
                               freq="h")
     hourly = {}
     used = np.zeros(len(out), bool)
+    hour_flagged = np.zeros(len(out), bool)
+    rec_hour = pd.DatetimeIndex(times).floor("h")
     for v, h in inlets.items():
         sel = valve == v
         duty = sel.sum() / n_amb
         ok = sel & ((qc & qcm.EXCLUDE) == 0)
         hr = aggregate(times, value, ok, extrap, dt, duty, min_coverage, hours)
+        hr["qcflag"] = hr["qcflag"].to_numpy() | hour_plausibility(
+            hr["value"].to_numpy(), hr["qcflag"].to_numpy(), species, pset,
+            implausible=hours.isin(rec_hour[sel & ((qc & qcm.IMPLAUSIBLE) != 0)]),
+            target=hours.isin(rec_hour[sel & ((qc & qcm.TARGET) != 0)]))
         hourly[h] = hr
-        good_hours = hr.index[(hr["qcflag"] & LOW_COVERAGE) == 0]
-        used |= ok & pd.DatetimeIndex(times).floor("h").isin(good_hours)
+        good_hours = hr.index[(hr["qcflag"] & HOUR_EXCLUDE) == 0]
+        low_hours = hr.index[(hr["qcflag"] & LOW_COVERAGE) != 0]
+        in_good = rec_hour.isin(good_hours)
+        used |= ok & in_good
+        hour_flagged |= ok & ~in_good & ~rec_hour.isin(low_hours) & rec_hour.isin(hours)
     out["used"] = used
-    out["in_period"] = pd.DatetimeIndex(times).floor("h").isin(hours)
+    out["hour_flagged"] = hour_flagged
+    out["in_period"] = rec_hour.isin(hours)
     summary = _summary(rr.summary, out)
-    log.info("site %s: %d records, %d used, %d calibration cycles, target bias %.3f (%s)",
-             site["id"], len(out), int(used.sum()), len(cal.cycles),
-             cal.target_summary["bias"], species)
-    return SiteIngest(out, summary, cal, hourly, rr.problems)
+    summary.insert(1, "status", "read")
+    summary.insert(2, "reason", "")
+    summary["serial"] = [picarro.file_serial(f) or "" for f in srcs]
+    summary["dry_source"] = sources
+    summary["records_wet_corrected"] = np.bincount(rec["file"].cat.codes.to_numpy()[corrected],
+                                                   minlength=len(summary)).astype(int) \
+        if len(rec) else 0
+    if skipped:
+        extra = pd.DataFrame({"file": [getattr(f, "name", str(f)) if isinstance(f, picarro.ZipMember)
+                                       else str(Path(f).relative_to(raw)) if _under(f, raw) else str(f)
+                                       for f, *_ in skipped],
+                              "status": [k for *_, k in skipped],
+                              "reason": [why for _, why, _ in skipped],
+                              "serial": [picarro.file_serial(f) or "" for f, *_ in skipped]})
+        summary = pd.concat([summary, extra], ignore_index=True)
+        for c in summary.columns:
+            if c not in ("file", "status", "reason", "serial", "dry_source"):
+                summary[c] = summary[c].fillna(0).astype(np.int64)
+        summary["dry_source"] = summary["dry_source"].fillna("")
+    n_hours_flag = {h: {nm: int(((hr["qcflag"] & b) != 0).sum()) for b, nm in HOUR_FLAG_NAMES.items()}
+                    for h, hr in hourly.items()}
+    log.info("site %s: %d records, %d used, %d calibration cycles, target bias %.3f (%s); hours "
+             "flagged per inlet: %s", site["id"], len(out), int(used.sum()), len(cal.cycles),
+             cal.target_summary["bias"], species, n_hours_flag)
+    info = {"dry_mole_fraction": _dry_note(sources, corrected, species),
+            "records_wet_corrected": int(corrected.sum()),
+            "raw_files_read": int((summary["status"] == "read").sum()),
+            "raw_files_not_raw": int((summary["status"] == "not_raw").sum()),
+            "raw_files_outside_period": int((summary["status"] == "outside_period").sum()),
+            "analyser_serials": ",".join(sorted(counts)),
+            "target_tank_action": tset["action"],
+            "target_tank_max_bias": tset["max_bias"][species],
+            "target_failed_periods": int(len(periods)),
+            "plausible_range": list(pset["range"][species]),
+            "max_hourly_step": pset["max_hourly_step"][species],
+            "stuck_minutes": pset["stuck_minutes"]}
+    return SiteIngest(out, summary, cal, hourly, rr.problems, skipped=skipped, info=info)
 
 
-def _file_in(path: Path, p0: pd.Timestamp, p1: pd.Timestamp) -> bool:
-    m = picarro.FILE_PATTERN.match(Path(path).name)
+def _under(f, root) -> bool:
+    try:
+        Path(f).relative_to(root)
+        return not isinstance(root, (list, tuple))
+    except (ValueError, TypeError):
+        return False
+
+
+def _dry_note(sources: list, corrected: np.ndarray, species: str) -> str:
+    dry = picarro.SPECIES_COLUMNS[species][0]
+    n_wet = sum("+H2O" in s for s in sources)
+    if not n_wet:
+        return f"{dry} column of the analyser"
+    return (f"{dry} column of the analyser; {n_wet} of {len(sources)} files without it: wet value "
+            f"corrected with H2O for {int(corrected.sum())} records ({picarro.WATER_CORRECTION_REF})")
+
+
+def _log_implausible(site_id, rec, qc, raw_v, species, pset) -> None:
+    """One warning per run of implausible records: the file, its first line, the time and values."""
+    files = rec["file"].astype(str).to_numpy()
+    lines = rec["line"].to_numpy()
+    t = rec["time"].to_numpy()
+    for bit, what in ((qcm.UNIT, "in another unit (ppm <-> ppb switch: 1000 x the range)"),
+                      (qcm.STUCK, f"stuck: the same reading for >= {pset['stuck_minutes']:g} min"),
+                      (qcm.RANGE, f"outside the plausible range {pset['range'][species]} {UNITS[species]}")):
+        rs = plm.runs((qc & bit) != 0)
+        for a, b in rs[:10]:
+            log.warning("site %s: %d records %s: %s line %d (%s) to %s line %d (%s), values %.6g to %.6g; "
+                        "flagged '%s', not used", site_id, b - a + 1, what, files[a], lines[a], t[a],
+                        files[b], lines[b], t[b], np.nanmin(raw_v[a:b + 1]), np.nanmax(raw_v[a:b + 1]),
+                        qcm.FLAG_NAMES[bit])
+        if len(rs) > 10:
+            log.warning("site %s: ... %d more runs flagged '%s'", site_id, len(rs) - 10, qcm.FLAG_NAMES[bit])
+
+
+def hour_plausibility(value: np.ndarray, qcflag: np.ndarray, species: str, pset: dict,
+                      implausible=None, target=None) -> np.ndarray:
+    """Hourly plausibility bits: OUT_OF_RANGE, STEP (on hours not otherwise excluded),
+    IMPLAUSIBLE_RECORDS and TARGET from the hours' record flags (boolean arrays on the hours)."""
+    f = np.zeros(len(value), np.int64)
+    f[plm.out_of_range(value, species, pset)] |= HOUR_OUT_OF_RANGE
+    if implausible is not None:
+        f[np.asarray(implausible, bool)] |= HOUR_IMPLAUSIBLE_RECORDS
+    if target is not None:
+        f[np.asarray(target, bool)] |= HOUR_TARGET
+    ok = ((np.asarray(qcflag) | f) & (LOW_COVERAGE | HOUR_OUT_OF_RANGE | HOUR_TARGET)) == 0
+    f[plm.hourly_step(value, ok, pset["max_hourly_step"][species])] |= HOUR_STEP
+    return f
+
+
+def _file_in(path, p0: pd.Timestamp, p1: pd.Timestamp) -> bool:
+    m = picarro.FILE_PATTERN.match(picarro.dat_name(path))
     if not m:
         return True
     t = pd.Timestamp(m.group("date") + "T" + m.group("time"))
@@ -161,6 +323,7 @@ def _summary(files: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     excl = (qc & qcm.EXCLUDE) != 0
     in_period = out["in_period"].to_numpy()
     used = out["used"].to_numpy()
+    hflag = out["hour_flagged"].to_numpy() if "hour_flagged" in out else np.zeros(len(out), bool)
     ncat = len(fc.categories)
 
     def cnt(mask):
@@ -173,27 +336,39 @@ def _summary(files: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
         s[f"flag_{name}"] = cnt((qc & bit) != 0)
     s["ambient_excluded"] = cnt(amb & excl)
     s["ambient_outside_period"] = cnt(amb & ~excl & ~in_period)
-    s["ambient_low_coverage"] = cnt(amb & ~excl & in_period & ~used)
+    s["ambient_low_coverage"] = cnt(amb & ~excl & in_period & ~used & ~hflag)
+    s["ambient_hour_flagged"] = cnt(hflag)
     s["ambient_used"] = cnt(used)
     return s.reset_index()
 
 
 def to_dataset(hr: pd.DataFrame, site: dict, height: float, species: str, scale: str,
-               target: dict | None = None) -> xr.Dataset:
-    """ObsPack-like dataset of one inlet (see docs/formats.md)."""
+               target: dict | None = None, info: dict | None = None) -> xr.Dataset:
+    """ObsPack-like dataset of one inlet (see docs/formats.md).
+
+    Attributes count the hours per hourly flag (``hours_<flag name>``, ``hours_total``,
+    ``hours_usable``) and carry ``info`` (provenance of the dry mole fraction, raw files read and
+    not read, plausibility and target-tank settings; see docs/stations.md)."""
     units = UNITS[species]
     ds = xr.Dataset(
         {"value": ("time", hr["value"].to_numpy(float), {"units": units, "long_name": f"{species} dry mole fraction, hourly mean"}),
          "value_std_dev": ("time", hr["value_std_dev"].to_numpy(float), {"units": units, "long_name": "standard deviation of the records in the hour"}),
          "nvalue": ("time", hr["nvalue"].to_numpy(np.int64), {"long_name": "number of records averaged"}),
          "coverage": ("time", hr["coverage"].to_numpy(float), {"long_name": "fraction of the inlet's scheduled sampling time with usable records"}),
-         "qcflag": ("time", hr["qcflag"].to_numpy(np.int64), {"flag_masks": [1, 2], "flag_meanings": "low_coverage calibration_extrapolated"})},
+         "qcflag": ("time", hr["qcflag"].to_numpy(np.int64), {"flag_masks": list(HOUR_FLAG_NAMES), "flag_meanings": " ".join(HOUR_FLAG_NAMES.values()), "exclude_mask": HOUR_EXCLUDE})},
         coords={"time": ("time", hr.index.to_numpy(), {"long_name": "start of the hour (UTC); the value covers [time, time+1h)"})})
     ds.attrs = {"site": site["id"], "site_name": site.get("name", site["id"]),
                 "lon": float(site["lon"]), "lat": float(site["lat"]),
                 "intake_height": float(height), "elevation": float(site["elevation"]),
                 "scale": scale, "species": species, "units": units,
                 "time_convention": "start of averaging interval, UTC"}
+    q = hr["qcflag"].to_numpy(np.int64)
+    ds.attrs["hours_total"] = int(len(q))
+    ds.attrs["hours_usable"] = int((((q & HOUR_EXCLUDE) == 0) & np.isfinite(hr["value"].to_numpy(float))).sum())
+    for b, nm in HOUR_FLAG_NAMES.items():
+        ds.attrs[f"hours_{nm}"] = int(((q & b) != 0).sum())
+    for k, v in (info or {}).items():
+        ds.attrs[k] = v
     if target:
         ds.attrs.update({"target_bias": target["bias"], "target_scatter": target["scatter"],
                          "target_n": target["n"], "target_goal": target["goal"],
@@ -211,7 +386,7 @@ def write_hourly_dir(ing: SiteIngest, site: dict, out_dir: str | os.PathLike, sp
     scale = (site.get("calibration") or {}).get("scale", "unknown")
     paths = []
     for h, hr in ing.hourly.items():
-        ds = to_dataset(hr, site, h, species, scale, ing.calibration.target_summary)
+        ds = to_dataset(hr, site, h, species, scale, ing.calibration.target_summary, ing.info)
         p = tmp / site_path_name(site["id"], h)
         ds.to_netcdf(p, encoding={"time": {"units": "seconds since 1970-01-01 00:00:00", "dtype": "int64"}})
         paths.append(out_dir / p.name)
@@ -225,16 +400,19 @@ def write_hourly_dir(ing: SiteIngest, site: dict, out_dir: str | os.PathLike, sp
 
 
 def process_site_hourly_files(path, site: dict, species: str = "co2", min_coverage: float = 0.5,
-                              period: tuple | None = None) -> SiteIngest:
+                              period: tuple | None = None, plausibility: dict | None = None) -> SiteIngest:
     """Ingest already-hourly files of a site (our/ObsPack NetCDF, ICOS ATC text, plain CSV).
 
     For every inlet of ``site`` the file (or, for ICOS, the rows) with that intake height is
     read with :func:`stations.read`, put on the period's hourly axis (times floored to the hour;
     several values in one hour are averaged); rows whose ``qcflag`` has bit 1 set (our
     LOW_COVERAGE; the ICOS reader maps flags other than ``O`` to 1) are counted, not used. ``nvalue`` below ``min_coverage`` × the median ``nvalue`` of the file
-    is flagged too. The ingest summary counts per file: rows read, rows in the period, rows
-    flagged by the source, rows used.
+    is flagged too. Hours outside the plausible range or isolated steps (``plausibility``,
+    :mod:`stations.plausibility`) get the hourly bits ``out_of_range`` / ``step``. The ingest
+    summary counts per file: rows read, rows in the period, rows flagged by the source, hours
+    flagged out of range / step, rows used, usable hours.
     """
+    pset = plm.settings(plausibility)
     from .read import detect_format, read
     p = Path(path)
     files = sorted(f for f in (p.iterdir() if p.is_dir() else [p])
@@ -287,11 +465,22 @@ def process_site_hourly_files(path, site: dict, species: str = "co2", min_covera
         out["coverage"] = (out["nvalue"] / med).clip(upper=1.0) if med > 0 else \
             np.where(out["value"].notna(), 1.0, 0.0)
         out["qcflag"] = np.where(out["value"].isna() | (out["coverage"] < min_coverage), LOW_COVERAGE, 0)
+        out["qcflag"] = out["qcflag"].to_numpy() | hour_plausibility(
+            out["value"].to_numpy(float), out["qcflag"].to_numpy(), species, pset)
         out.index.name = "time"
         hourly_out[h] = out
+        q = out["qcflag"].to_numpy()
+        for b, what in ((HOUR_OUT_OF_RANGE, f"outside the plausible range {pset['range'][species]}"),
+                        (HOUR_STEP, f"an isolated step of more than {pset['max_hourly_step'][species]:g}")):
+            if ((q & b) != 0).any():
+                log.warning("site %s: %s: %d hour(s) %s %s, flagged, not used: %s", site["id"], f,
+                            int(((q & b) != 0).sum()), what, UNITS[species], list(out.index[(q & b) != 0][:5]))
         rows.append({"file": f.name, "intake_height": h, "lines_read": n_read,
                      "rows_in_period": int(inside.sum()), "rows_flagged_by_source": int(src_flag.sum()),
-                     "rows_used": int(len(ok))})
+                     "hours_out_of_range": int(((q & HOUR_OUT_OF_RANGE) != 0).sum()),
+                     "hours_step": int(((q & HOUR_STEP) != 0).sum()),
+                     "rows_used": int(len(ok)),
+                     "hours_usable": int((((q & HOUR_EXCLUDE) == 0) & out["value"].notna().to_numpy()).sum())})
     empty = calm.Calibration(pd.DataFrame(columns=["time", "gain", "offset", "n_tanks", "rms_residual", "tanks"]),
                              pd.DataFrame(), pd.DataFrame(columns=["time", "bias"]),
                              {"n": 0, "bias": float("nan"), "scatter": float("nan"),

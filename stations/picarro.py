@@ -22,7 +22,9 @@ from __future__ import annotations
 import logging
 import os
 import re
-from dataclasses import dataclass
+import zipfile
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -118,25 +120,160 @@ class RawRead:
     records: pd.DataFrame   # column ``time`` (UTC, naive), ``file``, ``line`` + analyser columns
     summary: pd.DataFrame   # one row per file, see :func:`read_raw`
     problems: list[str]     # one message per dropped line ("file:line: reason")
+    file_columns: list = field(default_factory=list)   # per file: the numeric columns it holds (of those kept)
+    skipped: list = field(default_factory=list)        # (zip member, reason) not read
+
+
+#: suffixes of the files the raw-file search reads (gzip-compressed files and zip archives too)
+RAW_SUFFIXES = (".dat", ".dat.gz", ".zip")
+
+
+class ZipMember:
+    """A ``.dat`` file inside a zip archive (Picarro's daily archives): ``archive.zip!member``."""
+
+    def __init__(self, archive: Path, member: str):
+        self.archive, self.member = Path(archive), member
+        self.name = f"{self.archive.name}!{member}"
+        self.parent = self.archive.parent
+        self.suffix = ".dat"
+
+    def read_bytes(self) -> bytes:
+        with zipfile.ZipFile(self.archive) as z:
+            return z.read(self.member)
+
+    def __str__(self):
+        return f"{self.archive}!{self.member}"
+
+    __fspath__ = __str__
+
+    def __repr__(self):
+        return f"ZipMember({str(self)!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, ZipMember) and (self.archive, self.member) == (other.archive, other.member)
+
+    def __hash__(self):
+        return hash((self.archive, self.member))
+
+
+def dat_name(src) -> str:
+    """Base name of the ``.dat`` file ``src`` holds (``.gz`` removed, zip member's own name)."""
+    name = Path(src.member).name if isinstance(src, ZipMember) else Path(src).name
+    return name[:-3] if name.endswith(".gz") else name
+
+
+def file_serial(src) -> str | None:
+    """Analyser serial in the file name (``{serial}-{YYYYMMDD}-{HHMMSS}Z-DataLog_User.dat``)."""
+    m = FILE_PATTERN.match(dat_name(src))
+    return m.group("serial") if m else None
+
+
+def _skip_reason(p: Path) -> str | None:
+    """Why ``p`` is not read as a raw file (``None``: it is read)."""
+    n = p.name
+    if n.endswith(RAW_SUFFIXES):
+        if n.endswith(".zip") and not zipfile.is_zipfile(p):
+            return "not a zip archive (damaged or incomplete copy?); re-copy it or remove it"
+        return None
+    if n.endswith(".part"):
+        return "incomplete file (.part: a copy or the analyser's write was interrupted)"
+    if n.endswith(".h5"):
+        return "Picarro private HDF5 file, not a DataLog_User file"
+    if n.startswith("."):
+        return "hidden file"
+    return f"not a raw data file (read are {', '.join(RAW_SUFFIXES)})"
+
+
+def find_raw_files(path: str | os.PathLike | list) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The raw files of a site folder, and every other file found with the reason it is not read.
+
+    ``path``: a directory (searched recursively), a file, or a list of those. Returns
+    ``(files, skipped)``: ``files`` the ``.dat``, ``.dat.gz`` and ``.zip`` files sorted by their
+    ``.dat`` name, ``skipped`` a list of ``(path, reason)`` for every other file. Raises
+    ``FileNotFoundError`` for a path that does not exist. Cheap enough for the Snakefile's parse
+    time (directory listing only; zip archives are only checked for their end record).
+    """
+    items = list(path) if isinstance(path, (list, tuple)) else [path]
+    found: list = []
+    for it in items:
+        if isinstance(it, ZipMember):     # already expanded by expand_archives
+            found.append(it)
+            continue
+        p = Path(it)
+        if p.is_dir():
+            found.extend(q for q in p.rglob("*") if q.is_file())
+        elif p.is_file():
+            found.append(p)
+        else:
+            raise FileNotFoundError(f"{p}: no such file or directory (expected Picarro raw files "
+                                    f"{', '.join(RAW_SUFFIXES)})")
+    files, skipped = [], []
+    for f in sorted(set(found), key=lambda q: (dat_name(q), str(q))):
+        why = None if isinstance(f, ZipMember) else _skip_reason(f)
+        if why is None:
+            files.append(f)
+        else:
+            skipped.append((f, why))
+    return files, skipped
+
+
+def expand_archives(files: list) -> tuple[list, list[tuple[object, str]]]:
+    """Zip archives replaced by their ``.dat`` / ``.dat.gz`` members; other members are skipped."""
+    out, skipped = [], []
+    for f in files:
+        if isinstance(f, ZipMember) or not str(f).endswith(".zip"):
+            out.append(f)
+            continue
+        with zipfile.ZipFile(f) as z:
+            for info in z.infolist():
+                if info.is_dir():
+                    continue
+                m = ZipMember(Path(f), info.filename)
+                if info.filename.endswith((".dat", ".dat.gz")):
+                    out.append(m)
+                else:
+                    skipped.append((m, "zip member that is not a .dat file"))
+    return sorted(out, key=lambda q: (dat_name(q), str(q))), skipped
 
 
 def list_raw_files(path: str | os.PathLike | list) -> list[Path]:
-    """The ``.dat`` files of a directory (recursively), a single file or a list of those."""
-    if isinstance(path, (list, tuple)):
-        out: list[Path] = []
-        for p in path:
-            out.extend(list_raw_files(p))
-        return sorted(set(out), key=lambda p: (p.name, str(p)))
-    p = Path(path)
-    if p.is_dir():
-        files = sorted(p.rglob("*.dat"), key=lambda q: (q.name, str(q)))
-        if not files:
-            raise PicarroFormatError(f"{p}: no Picarro .dat files found in this directory; "
-                                     "point at the directory holding the analyser's DataLog_User files")
-        return files
-    if p.is_file():
-        return [p]
-    raise FileNotFoundError(f"{p}: no such file or directory (expected Picarro .dat files)")
+    """The raw files (``.dat``, ``.dat.gz``, ``.zip``) of a directory (recursively), a file or a list.
+
+    Other files are left out here; :func:`find_raw_files` names them with the reason.
+    """
+    files, _ = find_raw_files(path)
+    if not files:
+        raise PicarroFormatError(f"{path}: no Picarro raw files ({', '.join(RAW_SUFFIXES)}) found; "
+                                 "point at the directory holding the analyser's DataLog_User files")
+    return files
+
+
+def read_bytes(src, problems: list[str] | None = None) -> tuple[bytes, bool]:
+    """Content of a raw file (gzip and zip members decompressed) and whether it was complete.
+
+    A gzip stream that ends early (a copy cut off) gives the bytes up to the cut, ``False`` and a
+    message in ``problems``; the last line is then counted as truncated by the reader.
+    """
+    if isinstance(src, ZipMember):
+        data = src.read_bytes()
+        if not src.member.endswith(".gz"):
+            return data, True
+    else:
+        data = Path(src).read_bytes()
+        if not str(src).endswith(".gz"):
+            return data, True
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(data)
+    except zlib.error as exc:
+        raise PicarroFormatError(f"{src}: not a valid gzip file ({exc}); re-copy it from the "
+                                 "analyser or remove it") from None
+    if not d.eof:
+        if problems is not None:
+            problems.append(f"{src}: gzip stream ends early (the compressed file was cut); "
+                            f"{len(out)} bytes read, the last line counted as truncated")
+        return out, False
+    return out, True
 
 
 def _line_text(raw: bytes, start: int) -> str:
@@ -151,7 +288,10 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, 
     field of every line is still checked (count of fields, numbers), so the accounting does not
     depend on ``columns``.
     """
-    raw = Path(path).read_bytes()
+    raw, complete = read_bytes(path, problems)
+    if not complete and on_bad_lines == "error":
+        raise PicarroFormatError(f"{path}: the gzip file is cut off (incomplete copy); re-copy it, or "
+                                 "pass on_bad_lines='skip' to read it up to the cut")
     stats = {"file": path.name, "lines_read": 0, "lines_truncated": 0,
              "lines_unparsable": 0, "lines_blank": 0}
     if re.search(rb"\S", raw) is None:      # empty or whitespace only (no copy of the file)
@@ -249,13 +389,18 @@ def read_raw(path, on_bad_lines: str = "error", columns=None, species: str | Non
     """
     if on_bad_lines not in ("error", "skip"):
         raise ValueError("on_bad_lines must be 'error' or 'skip'")
-    files = list_raw_files(path)
+    files, zskipped = expand_archives(list_raw_files(path))
+    if not files:
+        raise PicarroFormatError(f"{path}: the zip archive(s) hold no .dat files "
+                                 f"({len(zskipped)} other members)")
     problems: list[str] = []
     groups: dict[tuple, list] = {}        # column layout -> [(file index, values, lines)]
     stats = []
+    file_columns = []
     for k, f in enumerate(files):
         cols, num, line, st = _read_one(f, on_bad_lines, problems, columns, species)
         stats.append(st)
+        file_columns.append(cols or ())
         if cols is not None and len(num):
             groups.setdefault(cols, []).append((k, num, line))
     names = [f.name for f in files]
@@ -297,10 +442,10 @@ def read_raw(path, on_bad_lines: str = "error", columns=None, species: str | Non
     n_dup, n_ooo = int(summary["lines_duplicate"].sum()), int(summary["lines_out_of_order"].sum())
     if n_dup or n_ooo:
         log.info("%d files from %s: %d duplicated and %d out-of-order records (removed / sorted)",
-                 len(files), files[0].parent, n_dup, n_ooo)
+                 len(files), Path(str(files[0])).parent, n_dup, n_ooo)
     for p in problems:
         log.warning(p)
-    return RawRead(rec, summary.reset_index(), problems)
+    return RawRead(rec, summary.reset_index(), problems, file_columns, zskipped)
 
 
 def species_column(records: pd.DataFrame, species: str, where: str = "") -> str:
@@ -313,3 +458,109 @@ def species_column(records: pd.DataFrame, species: str, where: str = "") -> str:
             return c
     raise PicarroFormatError(f"{where}: no column {' or '.join(SPECIES_COLUMNS[species])} for "
                              f"species {species!r}; the files hold another species")
+
+
+#: Water-vapour correction of a wet mole fraction, ``X_wet / X_dry = 1 + a H2O + b H2O^2`` with
+#: ``H2O`` the analyser's reported water vapour in % (column ``H2O``): Chen et al. (2010), Atmos.
+#: Meas. Tech. 3, 375-386, eq. 2 and Table 2 (the coefficients the G2301/G2401 firmware uses for
+#: ``CO2_dry`` and ``CH4_dry``; Rella et al. 2013, AMT 6, 837-860, confirm them to ~0.1 ppm
+#: below 3 % H2O). Species -> (wet column, a, b).
+WATER_CORRECTION = {"co2": ("CO2", -0.012, -2.674e-4), "ch4": ("CH4", -0.00982, -2.393e-4)}
+WATER_CORRECTION_REF = "Chen et al. 2010, AMT 3, 375-386: X_dry = X_wet / (1 + a H2O + b H2O^2)"
+
+
+def wet_to_dry(wet: np.ndarray, h2o_percent: np.ndarray, species: str) -> np.ndarray:
+    """Dry mole fraction from the wet one and the reported H2O (%), :data:`WATER_CORRECTION`."""
+    _, a, b = WATER_CORRECTION[species]
+    h = np.asarray(h2o_percent, float)
+    return np.asarray(wet, float) / (1.0 + a * h + b * h * h)
+
+
+def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = True):
+    """Dry mole fraction of ``species`` (analyser units) of every record of ``rr``, per file.
+
+    A file holding the dry column (``CO2_dry``, ``CH4_dry``) gives it; a file with only the wet
+    column and ``H2O`` gives the wet value corrected with :func:`wet_to_dry` (when
+    ``allow_wet_correction``); a file with neither stops with :class:`PicarroFormatError` naming
+    it. CO has a single column (``CO``) and is used as written. Returns ``(values, corrected,
+    sources)``: ``corrected`` marks records whose value was corrected, ``sources`` the source of
+    each file of ``rr.summary`` (``"CO2_dry"``, ``"CO2+H2O"``, ...).
+    """
+    species = species.lower()
+    rec = rr.records
+    names = list(rr.summary["file"])
+    code = rec["file"].cat.codes.to_numpy() if len(rec) else np.zeros(0, int)
+    cols = SPECIES_COLUMNS[species]
+    dry = cols[0]
+    values = np.full(len(rec), np.nan)
+    corrected = np.zeros(len(rec), bool)
+    sources = []
+    for k, fc in enumerate(rr.file_columns or [tuple(rec.columns)] * len(names)):
+        sel = code == k
+        if dry in fc:
+            values[sel] = rec[dry].to_numpy(float)[sel]
+            sources.append(dry)
+            continue
+        wet = WATER_CORRECTION.get(species, (None,))[0]
+        if wet is not None and wet in fc and "H2O" in fc and allow_wet_correction:
+            values[sel] = wet_to_dry(rec[wet].to_numpy(float)[sel], rec["H2O"].to_numpy(float)[sel], species)
+            corrected[sel] = True
+            sources.append(f"{wet}+H2O")
+            continue
+        if not fc:                       # empty file: no records
+            sources.append("")
+            continue
+        if wet is not None and wet in fc:
+            why = ("and no H2O column to correct it" if "H2O" not in fc else
+                   "and stations.allow_wet_correction is false")
+            raise PicarroFormatError(
+                f"{names[k]}: line 1 (header) has the wet {wet} column but no {dry} {why}; the wet "
+                f"value reads about 1.2 % low per % of water vapour (-12 ppm at 2.5 % H2O). Export "
+                f"the DataLog_User files with {dry}, or with H2O so that the wet value is corrected "
+                f"({WATER_CORRECTION_REF}; allowed by stations.allow_wet_correction).")
+        raise PicarroFormatError(f"{names[k]}: line 1 (header) has no column {' or '.join(cols)} for "
+                                 f"species {species!r}; the file holds another species")
+    return values, corrected, sources
+
+
+class SerialMismatchError(PicarroFormatError):
+    """A raw file was written by another analyser than the site's (``analyser.serial``)."""
+
+
+def expected_serials(site: dict) -> list[str]:
+    """``analyser.serial`` of a site entry as a list (a string, or a list after an exchange)."""
+    ser = (site.get("analyser") or {}).get("serial")
+    if ser is None:
+        return []
+    return [str(x) for x in (ser if isinstance(ser, (list, tuple)) else [ser])]
+
+
+def check_serials(files: list, site: dict, sites: list[dict] | None = None,
+                  stations_file: str = "config/stations.yaml") -> tuple[dict, list]:
+    """Check the analyser serial in every raw file's name against the site's ``analyser.serial``.
+
+    Picarro names each file ``{serial}-{YYYYMMDD}-{HHMMSS}Z-DataLog_User.dat``. A file of another
+    serial stops with :class:`SerialMismatchError` naming the file, the serial found, the one
+    expected and, when ``sites`` is given, the site that analyser belongs to. Returns
+    ``(counts, unnamed)``: files per serial, and the files whose name carries no serial (not
+    checked; the caller logs them). A site without ``analyser.serial`` is not checked.
+    """
+    want = expected_serials(site)
+    counts: dict[str, int] = {}
+    unnamed = []
+    for f in files:
+        ser = file_serial(f)
+        if ser is None:
+            unnamed.append(f)
+            continue
+        counts[ser] = counts.get(ser, 0) + 1
+        if want and ser not in want:
+            owner = [s["id"] for s in (sites or []) if ser in expected_serials(s)]
+            where = (f"that is the analyser of site {owner[0]}: move the file to {owner[0]}'s raw folder"
+                     if owner else "no site of the stations file has that analyser: move the file "
+                     "out of this folder")
+            raise SerialMismatchError(
+                f"{f}: analyser serial {ser} (from the file name), but site {site['id']} expects "
+                f"{' or '.join(want)} (analyser.serial in {stations_file}); {where}. If {site['id']}'s "
+                f"analyser was exchanged, set its analyser.serial to [{', '.join(want + [ser])}].")
+    return counts, unnamed

@@ -14,6 +14,11 @@ bit   name              meaning
 32    MISSING           the mole fraction is missing (NaN)
 64    CAL_EXTRAPOLATED  calibration held constant outside the span of calibration cycles
                         (informational: not excluded)
+128   RANGE             ambient value outside the plausible range of the species
+                        (:mod:`stations.plausibility`)
+256   UNIT              value in another unit than the series (ppm <-> ppb switch)
+512   STUCK             the analyser repeated exactly the same reading for ``stuck_minutes``
+1024  TARGET            in a period the target tank check failed (``stations.target_tank``)
 ====  ================  =================================================================
 
 ``EXCLUDE`` is the mask of bits that exclude a record from calibration and hourly means.
@@ -24,22 +29,29 @@ import numpy as np
 import pandas as pd
 
 ALARM, CAVITY_PRESSURE, CAVITY_TEMP, FLUSH, SPIKE, MISSING, CAL_EXTRAPOLATED = 1, 2, 4, 8, 16, 32, 64
+RANGE, UNIT, STUCK, TARGET = 128, 256, 512, 1024
 FLAG_NAMES = {ALARM: "alarm", CAVITY_PRESSURE: "cavity_pressure", CAVITY_TEMP: "cavity_temp",
-              FLUSH: "flush", SPIKE: "spike", MISSING: "missing", CAL_EXTRAPOLATED: "cal_extrapolated"}
-EXCLUDE = ALARM | CAVITY_PRESSURE | CAVITY_TEMP | FLUSH | SPIKE | MISSING
+              FLUSH: "flush", SPIKE: "spike", MISSING: "missing", CAL_EXTRAPOLATED: "cal_extrapolated",
+              RANGE: "range", UNIT: "unit", STUCK: "stuck", TARGET: "target"}
+EXCLUDE = ALARM | CAVITY_PRESSURE | CAVITY_TEMP | FLUSH | SPIKE | MISSING | RANGE | UNIT | STUCK | TARGET
+#: flags of implausible readings (range, unit switch, stuck analyser)
+IMPLAUSIBLE = RANGE | UNIT | STUCK
 
 
 def flag_instrument(rec: pd.DataFrame, value_col: str, flush_seconds: float = 60.0,
                     pressure_torr: float = 140.0, pressure_tol_torr: float = 0.2,
                     temp_c: float = 45.0, temp_tol_c: float = 0.1) -> np.ndarray:
-    """Alarm, cavity-range, flush and missing-value flags of records sorted by time."""
+    """Alarm, cavity-range, flush and missing-value flags of records sorted by time.
+
+    ``value_col``: the column of ``rec`` holding the mole fraction, or the values themselves."""
     qc = np.zeros(len(rec), np.int64)
     qc[rec["ALARM_STATUS"].to_numpy() != 0] |= ALARM
     p = rec["CavityPressure"].to_numpy()
     qc[~(np.abs(p - pressure_torr) <= pressure_tol_torr)] |= CAVITY_PRESSURE
     t = rec["CavityTemp"].to_numpy()
     qc[~(np.abs(t - temp_c) <= temp_tol_c)] |= CAVITY_TEMP
-    qc[np.isnan(rec[value_col].to_numpy())] |= MISSING
+    v = rec[value_col].to_numpy() if isinstance(value_col, str) else np.asarray(value_col, float)
+    qc[np.isnan(v)] |= MISSING
     qc[flush_mask(rec["time"].to_numpy(), rec["MPVPosition"].to_numpy(), flush_seconds)] |= FLUSH
     return qc
 

@@ -33,6 +33,7 @@ import xarray as xr
 from . import calibration as calm
 from . import netcdf as ncm
 from . import picarro
+from .picarro import find_raw_files  # noqa: F401  (raw-file listing, also for the Snakefile)
 from . import qc as qcm
 from .hourly import UNITS, _RAW_TO_UNITS
 from .sites import get_site, inlet_valves, tank_table
@@ -46,14 +47,14 @@ def detect_format(path) -> str:
         return detect_format(path[0])
     p = Path(path)
     if p.is_dir():
-        if any(p.rglob("*.dat")):
+        if picarro.find_raw_files(p)[0]:
             return "picarro"
         if any(p.glob("*.nc")):
             return "hourly"
         raise ValueError(f"{p}: neither Picarro .dat files nor hourly .nc files in this directory")
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such file or directory")
-    if p.suffix == ".dat":
+    if p.name.endswith(picarro.RAW_SUFFIXES):
         return "picarro"
     if p.suffix in (".nc", ".nc4", ".cdf"):
         return "hourly"
@@ -91,11 +92,12 @@ def read(path, format: str | None = None, species: str = "co2", site: dict | str
 def _read_picarro(path, species, site, flush_seconds, on_bad_lines) -> xr.Dataset:
     rr = picarro.read_raw(path, on_bad_lines=on_bad_lines, species=species)
     rec = rr.records
-    col = picarro.species_column(rec, species, where=str(path))
-    raw = rec[col].to_numpy(float) * _RAW_TO_UNITS[species]
-    qc = qcm.flag_instrument(rec, col, flush_seconds=flush_seconds)
+    dry, corrected, _ = picarro.dry_mole_fraction(rr, species)
+    raw = dry * _RAW_TO_UNITS[species]
+    qc = qcm.flag_instrument(rec, raw, flush_seconds=flush_seconds)
     valve = np.rint(rec["MPVPosition"].to_numpy()).astype(np.int64)
-    attrs = {"species": species, "units": UNITS[species], "calibrated": 0, "format": "picarro"}
+    attrs = {"species": species, "units": UNITS[species], "calibrated": 0, "format": "picarro",
+             "records_wet_corrected": int(corrected.sum())}
     height = np.full(len(rec), np.nan)
     value = raw
     if site is not None:

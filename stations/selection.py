@@ -2,7 +2,8 @@
 
 Selection: the top inlet of every site, hours whose *local* start hour (UTC + ``utc_offset_hours``)
 lies in ``[start, end)`` of ``select_hours_local`` (a window with start > end wraps midnight),
-usable hourly values (finite, ``qcflag`` without LOW_COVERAGE).
+usable hourly values (finite, ``qcflag`` without an excluding bit: low coverage, out of range,
+step, target tank; value inside the plausible range of :mod:`stations.plausibility`).
 
 Optional night-time tower use (``stations.night_tower``, off by default): the top inlet of tower
 sites also in the local hours ``hours_local`` (default ``[22, 6)``) when the inlet lies above the
@@ -24,7 +25,8 @@ import pandas as pd
 import xarray as xr
 
 from . import background as bgm
-from .hourly import LOW_COVERAGE
+from . import plausibility as plm
+from .hourly import HOUR_EXCLUDE, HOUR_FLAG_NAMES, LOW_COVERAGE  # noqa: F401 (kept for importers)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,7 @@ def top_inlet_table(hourly_dirs: list) -> pd.DataFrame:
         df = top[["value", "value_std_dev", "nvalue", "qcflag"]].to_dataframe().reset_index()
         for k in ("site", "intake_height", "lon", "lat"):
             df[k] = top.attrs[k]
+        df["species"] = str(top.attrs.get("species", "co2")).lower()
         frames.append(df)
     return pd.concat(frames, ignore_index=True)
 
@@ -105,7 +108,7 @@ def night_tower_mask(tab: pd.DataFrame, utc_offset_hours: float, night: dict, wi
 def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(12, 16),
            background_sigma_ppm: float = 2.0, half_window_hours: int | None = None,
            background: dict | None = None, wind: dict | None = None, met_files=None,
-           night_tower: dict | None = None, tower_ids=()) -> pd.DataFrame:
+           night_tower: dict | None = None, tower_ids=(), plausibility: dict | None = None) -> pd.DataFrame:
     """The table of ``{R}/obs/selected.csv`` (columns :data:`COLUMNS`), sorted by time and site.
 
     ``background``: ``stations.background`` settings (default :data:`stations.background.DEFAULTS`,
@@ -113,8 +116,18 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
     :func:`stations.background.wind_at_sites`, else read from ``met_files`` when the upwind method
     or the night-time tower selection needs it. ``night_tower``: ``stations.night_tower``
     settings; ``tower_ids``: sites with role ``tower`` (used when ``night_tower.sites`` is empty).
+    ``plausibility``: ``stations.plausibility``; hours whose value lies outside the range are not
+    selected (nor used for the background) even when the hourly file did not flag them. Hours
+    with an excluding hourly flag (:data:`stations.hourly.HOUR_EXCLUDE`) are not selected. The
+    result's ``attrs["dropped"]`` ({site: {reason: count}}) counts, per site, the window hours not selected by reason
+    (:func:`dropped_counts`); the log names them.
     """
     tab = top_inlet_table(hourly_dirs)
+    pset = plm.settings(plausibility)
+    tab["plausible"] = True
+    for sp in tab["species"].unique():
+        r = (tab["species"] == sp).to_numpy()
+        tab.loc[r, "plausible"] = ~plm.out_of_range(tab.loc[r, "value"].to_numpy(float), sp, pset)
     bcfg = dict(background or {})
     if half_window_hours is not None:
         bcfg["half_window_hours"] = half_window_hours
@@ -126,7 +139,8 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
     t = pd.DatetimeIndex(tab["time"])
     hours = pd.date_range(t.min(), t.max(), freq="h")
     bgs = bgm.site_backgrounds(tab, bcfg, wind, background_sigma_ppm, hours)
-    ok = np.isfinite(tab["value"]).to_numpy() & ((tab["qcflag"] & LOW_COVERAGE) == 0).to_numpy()
+    ok = np.isfinite(tab["value"]).to_numpy() & ((tab["qcflag"] & HOUR_EXCLUDE) == 0).to_numpy() \
+        & tab["plausible"].to_numpy(bool)
     day = in_local_window(tab["time"], utc_offset_hours, select_hours_local)
     keep = day.copy()
     if night["enabled"]:
@@ -134,6 +148,17 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
         log.info("night-time tower hours selected: %d", int((nm & ok & ~day).sum()))
         keep |= nm
     _warn_empty_days(tab, day, ok, utc_offset_hours)
+    dropped = dropped_counts(tab, keep)
+    for site, row in dropped.iterrows():
+        if row.drop("window_hours").sum():
+            log.warning("site %s: of %d hours in the selection window, not selected: %s", site,
+                        row["window_hours"], ", ".join(f"{k} {v}" for k, v in row.items()
+                                                       if k != "window_hours" and v))
+    bad = tab[keep & ~tab["plausible"].to_numpy(bool) & np.isfinite(tab["value"]).to_numpy()]
+    for _, r in bad.head(20).iterrows():
+        log.warning("site %s %s: hourly value %.6g outside the plausible range %s of %s (unflagged in "
+                    "the hourly file): not selected", r["site"], r["time"], r["value"],
+                    pset["range"][r["species"]], r["species"])
     sel = tab[keep & ok].copy()
     ti = pd.DatetimeIndex(sel["time"])
     sel["background"] = np.nan
@@ -144,7 +169,30 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
         sel.loc[r, "background_sigma"] = df["background_sigma"].reindex(ti[r]).to_numpy()
     sel = sel.sort_values(["time", "site"]).reset_index(drop=True)
     sel["time"] = pd.DatetimeIndex(sel["time"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return sel[COLUMNS]
+    out = sel[COLUMNS]
+    out.attrs["dropped"] = {s: {k: int(v) for k, v in r.items()} for s, r in dropped.iterrows()}
+    return out
+
+
+def dropped_counts(tab: pd.DataFrame, window: np.ndarray) -> pd.DataFrame:
+    """Per site: hours in the selection window(s) and, by reason, those not selected.
+
+    Columns ``window_hours``, ``no_value`` (NaN value, no other flag), one per excluding hourly
+    flag (``low_coverage``, ``out_of_range``, ``step``, ``target_tank``; an hour can carry several)
+    and ``implausible_unflagged`` (value outside the plausible range in a file that did not flag it).
+    """
+    w = np.asarray(window, bool)
+    q = tab["qcflag"].to_numpy(np.int64)
+    fin = np.isfinite(tab["value"].to_numpy(float))
+    cols = {"window_hours": w}
+    cols["no_value"] = w & ~fin & ((q & HOUR_EXCLUDE) == 0)
+    for b, nm in HOUR_FLAG_NAMES.items():
+        if b & HOUR_EXCLUDE:
+            cols[nm] = w & ((q & b) != 0)
+    cols["implausible_unflagged"] = w & fin & ((q & HOUR_EXCLUDE) == 0) & ~tab["plausible"].to_numpy(bool)
+    df = pd.DataFrame({k: v.astype(int) for k, v in cols.items()})
+    df["site"] = tab["site"].to_numpy()
+    return df.groupby("site").sum()
 
 
 def _warn_empty_days(tab: pd.DataFrame, window: np.ndarray, ok: np.ndarray,
@@ -169,8 +217,6 @@ def _warn_empty_days(tab: pd.DataFrame, window: np.ndarray, ok: np.ndarray,
 
 
 def write_selected(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    df.to_csv(tmp, index=False, float_format="%.4f")
-    os.replace(tmp, path)
+    from gzcarbon.atomic import write_csv  # unique temporary name; disk full/permission named
+
+    write_csv(df, path, index=False, float_format="%.4f")

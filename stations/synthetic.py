@@ -258,7 +258,10 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
         co[valve == v] = tanks_co[v][1]
     ch4 = ch4 + rng.normal(0, 0.5, n)
     co = co + rng.normal(0, 2.0, n)
-    wet = 1.0 - h2o / 100.0
+    # the analyser's wet readings: dilution and pressure broadening, the relation its firmware
+    # inverts for CO2_dry / CH4_dry (picarro.WATER_CORRECTION, Chen et al. 2010)
+    wet = 1.0 + picarro.WATER_CORRECTION["co2"][1] * h2o + picarro.WATER_CORRECTION["co2"][2] * h2o ** 2
+    wet_ch4 = 1.0 + picarro.WATER_CORRECTION["ch4"][1] * h2o + picarro.WATER_CORRECTION["ch4"][2] * h2o ** 2
     rec = pd.DataFrame({
         "EPOCH_TIME": (time - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1),
         "ALARM_STATUS": alarm, "INST_STATUS": np.full(n, 963),
@@ -267,7 +270,7 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
         "WarmBoxTemp": 45.0 + rng.normal(0, 0.001, n), "species": np.full(n, 2),
         "MPVPosition": valve.astype(float), "OutletValve": 20000.0 + rng.normal(0, 50, n),
         "solenoid_valves": np.zeros(n),
-        "CO": co / 1000.0, "CO2": raw * wet, "CO2_dry": raw, "CH4": ch4 / 1000.0 * wet,
+        "CO": co / 1000.0, "CO2": raw * wet, "CO2_dry": raw, "CH4": ch4 / 1000.0 * wet_ch4,
         "CH4_dry": ch4 / 1000.0, "H2O": h2o, "h2o_reported": h2o, "b_h2o_pct": h2o,
     })
     rec["EPOCH_TIME"] = np.round(rec["EPOCH_TIME"].to_numpy(), 3)

@@ -134,10 +134,13 @@ def test_all_missing_day_is_flagged_not_lost(tower_run, tower, tmp_path):
     assert len(day2) == 24 and day2["value"].isna().all() and (day2["nvalue"] == 0).all()
     assert ((day2["qcflag"] & hourly.LOW_COVERAGE) != 0).all()
     assert hr.loc["2025-01-01", "value"].notna().sum() >= 22
-    # files outside the period (by their names) are not read at all
+    # files outside the period (by their names) are not read, but listed with the reason
     ing1 = hourly.process_site(d / "raw" / "NST", tower, period=("2025-01-01", "2025-01-01T06:00"),
                                margin_hours=1)
-    assert len(ing1.summary) == 8                       # files 00..07 h (period + 1 h margin)
+    st = ing1.summary["status"]
+    assert (st == "read").sum() == 8                    # files 00..07 h (period + 1 h margin)
+    assert (st == "outside_period").sum() == 40 and len(st) == 48
+    assert ing1.summary.loc[st == "outside_period", "records"].sum() == 0
     assert len(ing1.hourly[220.0]) == 6
 
 

@@ -1,28 +1,67 @@
-"""Raw analyser files (or already-hourly files) of one site -> hourly NetCDF per inlet + summaries."""
+"""Raw analyser files (or already-hourly files) of one site -> hourly NetCDF per inlet + summaries.
+
+``snakemake.input.raw``: the site's raw directory, or the list of its raw files (then
+``params.raw_dir``, else the files' common folder, is searched again so that files that are not
+read are still named in the log and the ingest summary). Plausibility, target-tank and wet
+correction settings come from ``params`` when the rule passes them, else from
+``config['stations']`` (docs/stations.md).
+"""
 
 import logging
+import os
+from pathlib import Path
 
 from stations.hourly import process_site, process_site_hourly_files, write_hourly_dir
 from stations.read import detect_format
-from stations.sites import get_site
-from gzcarbon.logs import script_logging
+from stations.sites import get_site, load_sites
 
-script_logging(snakemake.log[0])  # noqa: F821
+logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
 log = logging.getLogger("hourly_obs")
 
+
+def _setting(name, default=None):
+    if hasattr(snakemake.params, name):
+        return getattr(snakemake.params, name)
+    return (snakemake.config.get("stations") or {}).get(name, default)
+
+
 site = get_site(snakemake.input.stations, snakemake.wildcards.site)
-raw = snakemake.input.raw
+raw_in = snakemake.input.raw
+raw = list(raw_in) if not isinstance(raw_in, str) else raw_in
+if isinstance(raw, list) and len(raw) == 1 and Path(raw[0]).is_dir():
+    raw = raw[0]
+if isinstance(raw, list):
+    # the rule lists the raw files: search their folder so that the other files are counted too
+    raw_dir = _setting("raw_dir") or os.path.commonpath([str(Path(f).parent) for f in raw])
+    listed = {str(Path(f)) for f in raw}
+    from stations.picarro import find_raw_files
+    on_disk, _ = find_raw_files(raw_dir)
+    extra = [f for f in on_disk if str(f) not in listed]
+    if extra:
+        log.warning("site %s: %d raw file(s) in %s are not in the rule's input list (added after the "
+                    "workflow was parsed?); they are read too, e.g. %s", site["id"], len(extra),
+                    raw_dir, extra[0])
+    raw = raw_dir
 fmt = detect_format(raw)
 log.info("site %s: %s holds %s files", site["id"], raw, fmt)
 if fmt == "picarro":
     ing = process_site(raw, site, flush_seconds=snakemake.params.flush_seconds,
                        min_coverage=snakemake.params.min_coverage, on_bad_lines="skip",
-                       period=snakemake.params.axis)
+                       period=snakemake.params.axis,
+                       plausibility=_setting("plausibility"),
+                       target_tank=_setting("target_tank"),
+                       allow_wet_correction=bool(_setting("allow_wet_correction", True)),
+                       sites=load_sites(snakemake.input.stations),
+                       stations_file=str(snakemake.input.stations))
 else:
     ing = process_site_hourly_files(raw, site, min_coverage=snakemake.params.min_coverage,
-                                    period=snakemake.params.axis)
+                                    period=snakemake.params.axis,
+                                    plausibility=_setting("plausibility"))
 for p in ing.problems:
     log.warning("dropped: %s", p)
 log.info("ingest totals:\n%s", ing.summary.sum(numeric_only=True).to_string())
+if "status" in ing.summary:
+    log.info("raw files: %s", ing.summary["status"].value_counts().to_dict())
 log.info("target tank: %s", ing.calibration.target_summary)
+log.info("hourly-file attributes: %s", ing.info)
 write_hourly_dir(ing, site, snakemake.output[0])
