@@ -13,8 +13,8 @@ written and synced beside the temporary file, before that is removed): when the 
 its errno is the cause. Errors that are not I/O faults (a bad encoding, a bug) are re-raised as
 they are.
 
-This module imports neither Snakemake nor any stage package; stations, inversion, products and
-power writers import it from here (issue 14 may move it to a shared core package).
+Part of the core package: imports neither Snakemake nor any stage package; the writers of
+transport, inversion and stations use it (products and power may follow).
 """
 
 from __future__ import annotations
@@ -128,12 +128,17 @@ def probe_writable(directory: str | os.PathLike, nbytes: int = PROBE_BYTES) -> i
 def diagnose(exc: BaseException, directory: str | os.PathLike) -> int | None:
     """The errno of the I/O fault behind ``exc`` (raised while writing in ``directory``), or None.
 
-    The exception's own errno or text first; else a probe write in ``directory`` (call it before
-    removing what the failed write left, or the space it took is free again)."""
-    err = fault_errno(exc)
+    A probe write in ``directory`` first (call it before removing what the failed write left, or
+    the space it took is free again): its errno is the state of the file system now, and writers
+    misreport it (netCDF4 raises ``PermissionError: [Errno 13]`` when HDF5 cannot create a file on
+    a full disk). When the probe succeeds, the exception's own errno or text (a large write can
+    fail for lack of space while 1 MiB still fits)."""
+    if isinstance(exc, FileIOError):
+        return exc.errno
+    err = probe_writable(directory)
     if err is not None:
         return err
-    return probe_writable(directory)
+    return fault_errno(exc)
 
 
 def tmp_path(path: str | os.PathLike) -> Path:

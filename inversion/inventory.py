@@ -12,8 +12,6 @@ conversion constants).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -47,21 +45,13 @@ def umol_m2_s_to_kg_m2_s(x):
 
 
 def write_netcdf_atomic(ds: xr.Dataset, path, encoding: Mapping | None = None) -> None:
-    """Write ``ds`` to a temporary file beside ``path`` then rename it, so no half-written file remains."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, encoding=dict(encoding or {}), engine="netcdf4")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``ds`` to a temporary file beside ``path`` then rename it, so no half-written file remains.
+
+    Through :func:`gzcarbon.atomic.write_netcdf`: an I/O fault (disk full, permission) raises
+    ``FileIOError`` naming the file and the cause."""
+    from gzcarbon.atomic import write_netcdf
+
+    write_netcdf(ds, path, encoding, engine="netcdf4")
 
 
 def inventory_dataset(

@@ -385,11 +385,10 @@ def station_contributions(res: InversionResult, names: list[str], sites: list[st
 # file level
 # --------------------------------------------------------------------------------------------------
 def _atomic(path, write):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
+    """``write(tmp)`` then rename (gzcarbon.atomic: unique temporary name, I/O faults named)."""
+    from gzcarbon.atomic import atomic_write
+
+    atomic_write(path, write)
 
 
 def _read_flux(path, what: str, hours: pd.DatetimeIndex | None = None, var: str = "flux", optional: bool = False):

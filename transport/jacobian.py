@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from gzcarbon.atomic import atomic_write, read_fault
 from .footprints import read_site_day
 from .grid import StateGrid
 from .regrid import apply_weights, is_aligned, regrid_weights
@@ -266,12 +267,15 @@ def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFra
         missing=np.zeros(n, bool) if missing is None else np.asarray(missing, bool),
         left_domain_fraction=(np.full(n, np.nan) if left_domain_fraction is None
                               else np.asarray(left_domain_fraction, float)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
-    os.replace(tmp, path)
-    return path
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+    return atomic_write(path, write)
+
+
+class JacobianFileError(ValueError):
+    """A Jacobian file that cannot be read (truncated, corrupt); the message names file and fix."""
 
 
 def load_jacobian(path: str | os.PathLike) -> Jacobian:
@@ -279,19 +283,30 @@ def load_jacobian(path: str | os.PathLike) -> Jacobian:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Jacobian {path} does not exist; run rule jacobian")
-    with np.load(path, allow_pickle=False) as z:
-        need = {"data", "indices", "indptr", "shape", "receptor_id", "hours", "grid"}
-        if not need <= set(z.files):
-            raise ValueError(f"{path}: not a Jacobian file, missing {sorted(need - set(z.files))}")
-        H = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
-        rec = pd.DataFrame({"receptor_id": z["receptor_id"], "site": z["site"],
-                            "time": pd.to_datetime(z["time"]), "lon": z["lon"], "lat": z["lat"],
-                            "agl": z["agl"]})
-        gv = z["grid"]
-        grid = dict(lon_min=float(gv[0]), lon_max=float(gv[1]), lat_min=float(gv[2]),
-                    lat_max=float(gv[3]), res=float(gv[4]))
-        return Jacobian(H=H, receptors=rec, hours=pd.DatetimeIndex(pd.to_datetime(z["hours"])),
-                        grid=grid, outside=z["outside"], missing=z["missing"],
-                        left_domain_fraction=(z["left_domain_fraction"]
-                                              if "left_domain_fraction" in z.files
-                                              else np.full(H.shape[0], np.nan)))
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            z = {k: npz[k] for k in npz.files}  # read (and CRC-check) every array now
+    except Exception as exc:  # BadZipFile, zlib.error, EOFError, ValueError of a damaged file
+        fault = read_fault(path, exc, "the Jacobian")
+        if fault is not None:
+            raise fault from exc
+        raise JacobianFileError(
+            f"{path}: the Jacobian file is truncated or corrupt ({type(exc).__name__}: {exc}); "
+            f"delete it and re-run the same command with `--forcerun jacobian` "
+            f"(e.g. rm {path}; snakemake ... --forcerun jacobian)") from exc
+    need = {"data", "indices", "indptr", "shape", "receptor_id", "hours", "grid"}
+    if not need <= set(z):
+        raise JacobianFileError(f"{path}: not a Jacobian file, missing {sorted(need - set(z))}; "
+                                "delete it and re-run with `--forcerun jacobian`")
+    H = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+    rec = pd.DataFrame({"receptor_id": z["receptor_id"], "site": z["site"],
+                        "time": pd.to_datetime(z["time"]), "lon": z["lon"], "lat": z["lat"],
+                        "agl": z["agl"]})
+    gv = z["grid"]
+    grid = dict(lon_min=float(gv[0]), lon_max=float(gv[1]), lat_min=float(gv[2]),
+                lat_max=float(gv[3]), res=float(gv[4]))
+    return Jacobian(H=H, receptors=rec, hours=pd.DatetimeIndex(pd.to_datetime(z["hours"])),
+                    grid=grid, outside=z["outside"], missing=z["missing"],
+                    left_domain_fraction=(z["left_domain_fraction"]
+                                          if "left_domain_fraction" in z
+                                          else np.full(H.shape[0], np.nan)))

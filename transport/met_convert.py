@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gzcarbon.atomic import atomic_write
 from .synthetic_met import G, _packable
 
 logger = logging.getLogger(__name__)
@@ -113,44 +114,45 @@ def era5_to_arl(ds: xr.Dataset | str | os.PathLike | list, out_dir: str | os.Pat
     written = []
     for day, idx in pd.Series(range(len(times)), index=times).groupby(times.normalize()):
         path = out_dir / pd.Timestamp(day).strftime(file_format)
-        tmp = path.with_name(f".{path.name}.partial")
-        f = arlmet.File(tmp, mode="w", source=source[:4].ljust(4), grid=grid.arl_grid(),
-                        vertical_axis=axis)
-        try:
-            for it in idx.to_numpy():
-                snap = ds.isel(time=int(it)).load()
-                t = pd.Timestamp(times[it])
+        def _write(tmp):
+            f = arlmet.File(tmp, mode="w", source=source[:4].ljust(4), grid=grid.arl_grid(),
+                            vertical_axis=axis)
+            try:
+                for it in idx.to_numpy():
+                    snap = ds.isel(time=int(it)).load()
+                    t = pd.Timestamp(times[it])
 
-                def sfc(key):
-                    v = snap[nm[key]]
-                    return np.asarray(v.values if "plev" not in v.dims else v.isel(plev=0).values,
-                                      float)
-                z_sfc = sfc("SHGT")
-                surface = {
-                    "SHGT": z_sfc / G, "PRSS": sfc("PRSS") / 100.0,
-                    "MSLP": sfc("MSLP") / 100.0 if nm["MSLP"] in snap else sfc("PRSS") / 100.0,
-                    "T02M": sfc("T02M"), "U10M": sfc("U10M"), "V10M": sfc("V10M"),
-                    "RH2M": (_rh_from_dewpoint(sfc("T02M"), sfc("D2M")) if nm["D2M"] in snap
-                             else np.full_like(z_sfc, 70.0)),
-                    "PBLH": sfc("PBLH"), "SHTF": -sfc("SHTF") / 3600.0, "USTR": sfc("USTR")}
-                lev = {"HGTS": snap[nm["HGTS"]].values / G, "TEMP": snap[nm["TEMP"]].values,
-                       "UWND": snap[nm["UWND"]].values, "VWND": snap[nm["VWND"]].values,
-                       "WWND": (snap[nm["WWND"]].values / 100.0 if nm["WWND"] in snap
-                                else np.zeros_like(snap[nm["TEMP"]].values)),
-                       "RELH": (snap[nm["RELH"]].values if nm["RELH"] in snap
-                                else np.full_like(snap[nm["TEMP"]].values, 60.0))}
-                rs = f.create_recordset(t, forecast=0)
-                for name in SURFACE_FIELDS:
-                    rs.create_datarecord(name, 0, forecast=0,
-                                         data=_packable(surface[name].astype(np.float32)))
-                for k in range(len(plev)):
-                    for name in LEVEL_FIELDS:
-                        rs.create_datarecord(name, k + 1, forecast=0,
-                                             data=_packable(np.asarray(lev[name][k], np.float32)))
-                f.flush()
-        finally:
-            f.close()
-        os.replace(tmp, path)
+                    def sfc(key):
+                        v = snap[nm[key]]
+                        return np.asarray(v.values if "plev" not in v.dims else v.isel(plev=0).values,
+                                          float)
+                    z_sfc = sfc("SHGT")
+                    surface = {
+                        "SHGT": z_sfc / G, "PRSS": sfc("PRSS") / 100.0,
+                        "MSLP": sfc("MSLP") / 100.0 if nm["MSLP"] in snap else sfc("PRSS") / 100.0,
+                        "T02M": sfc("T02M"), "U10M": sfc("U10M"), "V10M": sfc("V10M"),
+                        "RH2M": (_rh_from_dewpoint(sfc("T02M"), sfc("D2M")) if nm["D2M"] in snap
+                                 else np.full_like(z_sfc, 70.0)),
+                        "PBLH": sfc("PBLH"), "SHTF": -sfc("SHTF") / 3600.0, "USTR": sfc("USTR")}
+                    lev = {"HGTS": snap[nm["HGTS"]].values / G, "TEMP": snap[nm["TEMP"]].values,
+                           "UWND": snap[nm["UWND"]].values, "VWND": snap[nm["VWND"]].values,
+                           "WWND": (snap[nm["WWND"]].values / 100.0 if nm["WWND"] in snap
+                                    else np.zeros_like(snap[nm["TEMP"]].values)),
+                           "RELH": (snap[nm["RELH"]].values if nm["RELH"] in snap
+                                    else np.full_like(snap[nm["TEMP"]].values, 60.0))}
+                    rs = f.create_recordset(t, forecast=0)
+                    for name in SURFACE_FIELDS:
+                        rs.create_datarecord(name, 0, forecast=0,
+                                             data=_packable(surface[name].astype(np.float32)))
+                    for k in range(len(plev)):
+                        for name in LEVEL_FIELDS:
+                            rs.create_datarecord(name, k + 1, forecast=0,
+                                                 data=_packable(np.asarray(lev[name][k], np.float32)))
+                    f.flush()
+            finally:
+                f.close()
+
+        atomic_write(path, _write)
         written.append(path)
         logger.info("wrote %s (%d hours)", path, len(idx))
     return written

@@ -44,7 +44,9 @@ def schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequence[int
         UTC days of the period. The local window of a day is taken on the local date equal to it
         (12-16 local = 04-08 UTC for UTC+8, so it stays inside the UTC day).
     hours_local : (start, end)
-        Local hours ``[start, end)`` of the selection window.
+        Local hours ``[start, end)`` of the selection window; ``start > end`` wraps midnight
+        (receptors at every hour of each UTC day whose local hour is in the window, as
+        :func:`night_schedule`).
     utc_offset : float
         Local time minus UTC, hours.
 
@@ -54,9 +56,11 @@ def schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequence[int
     then time; ``time`` is the UTC release time (obs hour + 30 min), tz-naive.
     """
     start, end = int(hours_local[0]), int(hours_local[1])
-    if not 0 <= start < end <= 24:
-        raise ValueError(f"stations.select_hours_local: need 0 <= start < end <= 24, got "
-                         f"{list(hours_local)}")
+    if not (0 <= start < 24 and 0 <= end <= 24 and start != end):
+        raise ValueError(f"stations.select_hours_local: need 0 <= start < 24, 0 <= end <= 24 and "
+                         f"start != end, got {list(hours_local)}")
+    if start > end:  # wraps midnight (e.g. 22-6 local): the hours of each UTC day in the window
+        return night_schedule(sites, days, (start, end), utc_offset)
     days = [pd.Timestamp(str(d)).normalize() for d in days]
     obs_hours = [day + pd.Timedelta(hours=h) - pd.Timedelta(hours=float(utc_offset))
                  for day in days for h in range(start, end)]
@@ -96,14 +100,12 @@ def night_schedule(sites: Sequence[Mapping], days: Iterable, hours_local: Sequen
 
 def write_receptors(path: str | os.PathLike, receptors: pd.DataFrame) -> Path:
     """Write receptors.csv (atomically); time as ISO ``YYYY-mm-ddTHH:MM:SS``."""
+    from gzcarbon.atomic import write_csv
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     out = receptors[COLUMNS].copy()
     out["time"] = pd.to_datetime(out["time"]).dt.strftime("%Y-%m-%dT%H:%M:%S")
-    tmp = path.with_name(f".{path.name}.partial")
-    out.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-    return path
+    return write_csv(out, path, index=False)
 
 
 def read_receptors(path: str | os.PathLike) -> pd.DataFrame:

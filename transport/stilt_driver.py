@@ -23,7 +23,7 @@ One call = one site-day (the Snakemake job unit). For each receptor:
    next run retries it;
 5. an I/O fault (disk full, no permission, read-only file system) while HYSPLIT runs, while a
    cache or site-day file is written or while the met is read stops the job with
-   :class:`transport.atomic.FileIOError` naming the file and the cause; it is never recorded as a
+   :class:`gzcarbon.atomic.FileIOError` naming the file and the cause; it is never recorded as a
    HYSPLIT failure.
 
 The site-day file ``foot(receptor, time, lat, lon)`` (float32, zlib) holds every receptor that
@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
+from gzcarbon.atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
 from .grid import StateGrid
 
 logger = logging.getLogger(__name__)
@@ -396,7 +396,7 @@ def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSett
 
 
 def _write_atomic(ds: xr.Dataset, path: Path, encoding: dict) -> None:
-    """NetCDF through :func:`transport.atomic.atomic_write` (unique temporary name; an I/O fault
+    """NetCDF through :func:`gzcarbon.atomic.atomic_write` (unique temporary name; an I/O fault
     raises :class:`FileIOError` naming the file and the cause)."""
     atomic_write(path, lambda p: ds.to_netcdf(p, encoding=encoding))
 
@@ -425,7 +425,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
 
     Returns a summary dict: counts and timings.
 
-    Raises :class:`transport.atomic.FileIOError` (naming the file and the cause) on an I/O fault
+    Raises :class:`gzcarbon.atomic.FileIOError` (naming the file and the cause) on an I/O fault
     while reading met, running HYSPLIT or writing a cache or output file; only HYSPLIT/pystilt
     failures of a receptor are recorded in the failures CSV.
     """

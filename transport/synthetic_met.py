@@ -31,6 +31,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from gzcarbon.atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 #: Pressure levels (hPa) above the surface level 0, GDAS-like.
@@ -251,30 +253,29 @@ def write_met_day(path: str | os.PathLike, day, bounds: dict, res: float | None 
     world = _World(grid, seed)
     axis = arlmet.PressureAxis(levels=[0.0, *PRESSURE_LEVELS])
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    if tmp.exists():
-        tmp.unlink()
     hours = range(24) if hours is None else hours
     if grid.nx * grid.ny < 1100:
         raise ValueError(f"met grid {grid.nx} x {grid.ny} is too small for an ARL file (the index "
                          "record must fit in one field record: need nx * ny >= 1100); widen the "
                          "domain or refine `res`")
-    f = arlmet.File(tmp, mode="w", source=SOURCE, grid=grid.arl_grid(), vertical_axis=axis)
-    try:
-        for h in hours:
-            t = day + pd.Timedelta(hours=int(h))
-            surface, levels = world.fields(t)
-            rs = f.create_recordset(t, forecast=0)
-            for name in SURFACE_FIELDS:
-                rs.create_datarecord(name, 0, forecast=0, data=_packable(surface[name]))
-            for k in range(len(PRESSURE_LEVELS)):
-                for name in LEVEL_FIELDS:
-                    rs.create_datarecord(name, k + 1, forecast=0,
-                                         data=_packable(levels[name][k]))
-            f.flush()
-    finally:
-        f.close()
-    os.replace(tmp, path)
+    def _write(tmp):
+        f = arlmet.File(tmp, mode="w", source=SOURCE, grid=grid.arl_grid(), vertical_axis=axis)
+        try:
+            for h in hours:
+                t = day + pd.Timedelta(hours=int(h))
+                surface, levels = world.fields(t)
+                rs = f.create_recordset(t, forecast=0)
+                for name in SURFACE_FIELDS:
+                    rs.create_datarecord(name, 0, forecast=0, data=_packable(surface[name]))
+                for k in range(len(PRESSURE_LEVELS)):
+                    for name in LEVEL_FIELDS:
+                        rs.create_datarecord(name, k + 1, forecast=0,
+                                             data=_packable(levels[name][k]))
+                f.flush()
+        finally:
+            f.close()
+
+    atomic_write(path, _write)
     logger.info("wrote %s (%d hours, %d x %d points)", path, len(hours), grid.nx, grid.ny)
     return path
 
