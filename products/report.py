@@ -28,6 +28,7 @@ from .inputs import (
     load_stations,
 )
 from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name, station_contribution_png
+from .problems import collect as collect_problems
 from .provenance import config_hash, input_list, package_versions
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ th,td{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#e
 td.l,th.l{text-align:left}tr.total td{font-weight:bold;background:#f6f6f6}
 .muted{color:#666;font-size:.9em}.box{background:#f3f7fb;border-left:4px solid #3a78b5;
 padding:.6em 1em;margin:1em 0}.warn{background:#fff6e5;border-left:4px solid #e69500;
-padding:.6em 1em}figure{margin:1em 0;display:inline-block;vertical-align:top}
+padding:.6em 1em}.problems{background:#fdecea;border:2px solid #c62828;border-left-width:6px;
+padding:.6em 1em;margin:1em 0}.problems h2{border:none;margin-top:.2em;color:#b71c1c}figure{margin:1em 0;display:inline-block;vertical-align:top}
 figure img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.85em;color:#555}
 .grid2 figure{width:49%}code{background:#f2f2f2;padding:0 .25em}
 figure{max-width:100%;box-sizing:border-box}figure img{height:auto}
@@ -194,7 +196,8 @@ def recovery_sentence(city: pd.Series) -> str:
 
 
 def _diagnostics_html(diag: dict) -> str:
-    keys = [("n_obs", "observations used", 0), ("n_state", "state size", 0),
+    keys = [("n_obs", "observations used", 0), ("n_obs_matched", "observations with a footprint", 0),
+            ("n_state", "state size", 0),
             ("chi2_reduced", "reduced χ² (≈ 1 when errors are consistent)", 2),
             ("dofs", "degrees of freedom for signal (DOFS)", 1), ("solver", "solver", None),
             ("seconds", "solve time (s)", 1)]
@@ -204,7 +207,29 @@ def _diagnostics_html(diag: dict) -> str:
             v = diag[k]
             val = esc(v) if nd is None or isinstance(v, str) else fmt_num(v, nd)
             rows.append(f'<tr><td class="l">{esc(label)}</td><td>{val}</td></tr>')
+    chi = diag.get("chi2_test")
+    if isinstance(chi, dict) and "p_value" in chi:
+        rows.append('<tr><td class="l">innovation χ² = dᵀ(H Q Hᵀ + R)⁻¹d, degrees of freedom</td>'
+                    f"<td>{fmt_num(chi.get('value'), 1)}, {esc(chi.get('dof'))}</td></tr>")
+        rows.append('<tr><td class="l">p-value P(χ² ≥ observed) (a problem below '
+                    f"{esc(chi.get('p_min'))}); P(χ² ≤ observed)</td>"
+                    f"<td>{float(chi['p_value']):.3g}; {float(chi.get('p_value_lower', float('nan'))):.3g}</td></tr>")
+    scr = diag.get("innovation_screen")
+    if isinstance(scr, dict) and "n_flagged" in scr:
+        rows.append(f'<tr><td class="l">innovation screen (|d| > {esc(scr.get("threshold_sigma"))} σ, '
+                    f'action {esc(scr.get("action"))}): flagged, excluded</td>'
+                    f"<td>{esc(scr['n_flagged'])}, {esc(scr.get('n_excluded', 0))}</td></tr>")
     out = f"<table><tbody>{''.join(rows)}</tbody></table>"
+    top = diag.get("largest_normalised_residuals")
+    if isinstance(top, list) and top:
+        recs = [{"site": o.get("site"), "time (UTC)": o.get("time"), "observed (ppm)": fmt_num(o.get("observed"), 2),
+                 "prior model (ppm)": fmt_num(o.get("prior_model"), 2),
+                 "innovation (ppm)": fmt_num(o.get("innovation_ppm"), 2), "σ (ppm)": fmt_num(o.get("sigma_ppm"), 2),
+                 "normalised": fmt_num(o.get("normalised"), 2),
+                 "used": "yes" if o.get("used", True) else "no (screened)"}
+                for o in top if isinstance(o, dict)]
+        out += ("<p>Largest normalised residuals (innovation d = observed − prior model over its prior-predicted "
+                "σ = √((H Q Hᵀ)ᵢᵢ + Rᵢᵢ)):</p>" + table_html(pd.DataFrame(recs), left_cols=("site", "time (UTC)")))
     per_site = diag.get("per_site")
     if isinstance(per_site, dict) and per_site:
         recs = []
@@ -228,6 +253,14 @@ def _diagnostics_html(diag: dict) -> str:
                     "change of a day's biospheric uptake):</p>"
                     + table_html(pd.DataFrame(recs), left_cols=("factor", "kind")))
     return out
+
+
+def _losses_html(losses: pd.DataFrame, recorded: bool = True) -> str:
+    """The table stage → reason → count of receptors and observations that did not make it."""
+    if losses is None or not len(losses):
+        return ("<p>Nothing: every receptor has a footprint and every selected observation was used.</p>"
+                if recorded else "<p class='muted'>Not recorded by this run's inversion (rerun it).</p>")
+    return table_html(losses, left_cols=("stage", "reason"))
 
 
 def station_contribution_tables(contrib: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -400,11 +433,18 @@ def build_report(
     demo: bool | None = None,
     budgets: dict | None = None,
     budget_history=(),
+    failures_csv=None,
+    hourly_dirs=None,
+    utc_offset_hours: float = 8.0,
+    select_hours_local=(12, 16),
 ) -> str:
     """The report as an HTML string.
 
     ``budgets``: config ``budgets`` ({year: {district: kt CO₂/yr}}); ``budget_history``: pairs
     (districts.csv, diagnostics.json) of earlier inverted months of the same year.
+    ``failures_csv`` (footprints/failures.csv), ``hourly_dirs`` (obs/hourly/<site>), the UTC offset and
+    selection window: what the problem box and the table of what did not make it read
+    (`products.problems`); any of them may be absent.
     """
     missing: list[str] = []
     table = load_districts_table(districts_csv)
@@ -502,6 +542,15 @@ def build_report(
     av_html = table_html(av_show, left_cols=("site", "name")) + fig_or_missing("availability")
 
     power_html = _power_html(power_heatmap, power_summary, missing)
+    probs = collect_problems(diag, selected, failures_csv, hourly_dirs, days, utc_offset_hours,
+                             select_hours_local)
+    losses_html = _losses_html(probs["losses"], recorded="observations_lost" in diag)
+    problems_html = ""
+    if probs["problems"]:
+        problems_html = ('<div class="problems" id="problems"><h2>Problems in this run</h2><ul>'
+                         + "".join(f"<li>{esc(p)}</li>" for p in probs["problems"]) + "</ul>"
+                         + "<p><b>What did not make it into the inversion</b> (count per reason):</p>"
+                         + losses_html + "</div>")
     diag_html = _diagnostics_html(diag)
     if flux_product is not None and not Path(flux_product).is_file():
         missing.append(f"flux product {flux_product}")
@@ -510,6 +559,7 @@ def build_report(
              f"{esc(diag.get('period_end', days[-1] if days else ''))}"
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     inputs = [districts_csv, diagnostics_json, modelled_csv, selected_csv, stations_yaml]
+    inputs += [p for p in (failures_csv,) if p and Path(p).is_file()]
     inputs += [p for pair in (budget_history if budgets else ()) for p in pair]
     inputs += [p for p in (flux_product, power_heatmap, power_summary) if p]
     prov = (f"<p class='muted'>config sha256 <code>{esc(config_hash(config or {}))}</code><br>"
@@ -531,6 +581,7 @@ def build_report(
 <h1>Guangzhou CO₂ flux report — {esc(month)}</h1>
 <p class="muted">Inversion period {period} · generated {esc(now)} · flux product
 <code>{flux_name}</code></p>
+{problems_html}
 {demo_note}
 <h2>City total</h2>
 {city_html}
@@ -551,6 +602,8 @@ the district sums.</p>
 {diag_html}
 <h2>Data availability</h2>
 {av_html}
+<p><b>What did not make it into the inversion</b> (receptors and observations, count per reason):</p>
+{losses_html}
 <h2>Missing</h2>
 {missing_html}
 <h2>Provenance</h2>

@@ -65,6 +65,9 @@ rule report:
         flux=res("flux_{month}.nc"),
         power_heatmap=res("power/heatmap.png"),
         power_summary=res("power/summary.csv"),
+        # what the problem box and the table of losses read (products/problems.py)
+        failures=res("footprints/failures.csv"),
+        hourly=expand(res("obs/hourly/{site}"), site=SITE_IDS, allow_missing=True),
         budget_districts=lambda wc: [
             os.path.join(b, "districts.csv") for b in _budget_months(wc.month, True)
         ],
@@ -92,6 +95,8 @@ rule report:
         budgets=config.get("budgets") or {},
         budget_existing=lambda wc: _budget_months(wc.month, False),
         pdf_engine=config.get("report_pdf", "auto"),
+        utc_offset=config["stations"]["utc_offset_hours"],
+        hours_local=config["stations"]["select_hours_local"],
     log:
         "logs/{month}/report.log",
     benchmark:

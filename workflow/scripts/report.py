@@ -34,4 +34,8 @@ write_report(
     demo=sm.params.demo,
     budgets=sm.params.budgets,
     budget_history=history,
+    failures_csv=sm.input.failures,
+    hourly_dirs=list(sm.input.hourly),
+    utc_offset_hours=sm.params.utc_offset,
+    select_hours_local=sm.params.hours_local,
 )

@@ -1,0 +1,236 @@
+"""What went wrong in a month, for the top of the report: flagged problems and, per reason, every
+receptor and observation that did not make it into the inversion.
+
+Everything is read from what the earlier stages record, and read robustly — a file or a column
+that does not exist (older runs, a stage that does not record it yet) is simply not shown:
+
+* ``diagnostics.json`` (rule ``inversion``): ``innovation_screen`` (screened observations),
+  ``chi2_test`` (innovation χ² and its p-value), ``largest_normalised_residuals``,
+  ``observations_lost`` (selected observations without a receptor, whose receptor has no footprint,
+  outside the period, screened) and ``receptors`` (receptors without a footprint);
+* ``footprints/failures.csv`` (rule ``jacobian``): receptors HYSPLIT failed on (``receptor_id``,
+  optional ``error``), to tell those apart from receptors without a footprint for another reason;
+* the hourly files ``obs/hourly/<site>/*.nc`` (rule ``hourly_obs``): hours of the top inlet in the
+  selection window that are not in ``selected.csv``, by their ``qcflag`` bits (named by the
+  variable's ``flag_masks`` / ``flag_meanings`` attributes), or without a value;
+* ``obs/hourly/<site>/ingest_summary.csv``: raw-record counts; the implausibility flags (columns
+  ``flag_range``, ``flag_unit``, ``flag_stuck``, ``flag_target``) are problems when not zero.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+HYSPLIT_FAILED = "HYSPLIT failed"
+NO_FOOTPRINT = "receptor without footprint (not a HYSPLIT failure)"
+NO_VALUE = "no hourly value (no usable raw data)"
+NOT_SELECTED = "not selected (no QC flag)"
+#: hourly flags that do not exclude an hour from the selection
+INFORMATIONAL_FLAGS = {"calibration_extrapolated", "cal_extrapolated"}
+#: raw-record flags of the ingest summary that are problems when not zero
+PROBLEM_RECORD_FLAGS = ("range", "unit", "stuck", "target")
+
+
+def read_failures(path) -> pd.DataFrame | None:
+    """``footprints/failures.csv`` (None when absent or unreadable; logged)."""
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        df = pd.read_csv(path, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+        log.warning("%s: not read (%s)", path, err)
+        return None
+    if "receptor_id" not in df:
+        log.warning("%s: no column receptor_id; HYSPLIT failures not shown", path)
+        return None
+    return df
+
+
+def _flag_names(da) -> dict[int, str]:
+    masks = da.attrs.get("flag_masks")
+    meanings = da.attrs.get("flag_meanings")
+    if masks is None or meanings is None:
+        return {}
+    masks = np.atleast_1d(np.asarray(masks)).astype(np.int64).tolist()
+    names = str(meanings).split()
+    return dict(zip(masks, names)) if len(names) == len(masks) else {}
+
+
+def station_hours_lost(hourly_dirs, selected: pd.DataFrame, days, utc_offset_hours: float,
+                       select_hours_local) -> pd.DataFrame:
+    """Per site and reason, the hours of the top inlet in the selection window of the period days that
+    are not in ``selected.csv``: ``site, reason, count`` (reason ``QC flag <names>``, ``no hourly
+    value …`` or ``not selected …``). Unreadable directories are skipped (logged)."""
+    import xarray as xr
+
+    rows = []
+    days = {str(d).replace("-", "") for d in (days or [])}
+    a, b = (int(select_hours_local[0]), int(select_hours_local[1])) if select_hours_local else (0, 24)
+    sel = selected.assign(hour=pd.to_datetime(selected["time"], utc=True).dt.tz_localize(None).dt.floor("h"))
+    have = set(zip(sel["site"].astype(str), sel["hour"]))
+    for d in hourly_dirs or []:
+        files = sorted(Path(d).glob("*.nc"))
+        if not files:
+            continue
+        try:
+            dss = [xr.open_dataset(f) for f in files]
+        except (OSError, ValueError) as err:
+            log.warning("%s: hourly files not read (%s)", d, err)
+            continue
+        try:
+            top = max(dss, key=lambda ds: float(ds.attrs.get("intake_height", 0.0)))
+            site = str(top.attrs.get("site", Path(d).name))
+            t = pd.DatetimeIndex(top["time"].values)
+            if t.tz is not None:
+                t = t.tz_convert(None)
+            value = top["value"].values.astype(float) if "value" in top else np.full(t.size, np.nan)
+            qc = (top["qcflag"].values.astype(np.int64) if "qcflag" in top else np.zeros(t.size, np.int64))
+            names = _flag_names(top["qcflag"]) if "qcflag" in top else {}
+        finally:
+            for ds in dss:
+                ds.close()
+        local = (t + pd.Timedelta(hours=float(utc_offset_hours))).hour
+        win = (local >= a) & (local < b) if a <= b else (local >= a) | (local < b)
+        inper = np.array([x.strftime("%Y%m%d") in days for x in t]) if days else np.ones(t.size, bool)
+        for i in np.flatnonzero(win & inper):
+            if (site, t[i]) in have:
+                continue
+            bits = [n for m, n in sorted(names.items()) if qc[i] & m and n not in INFORMATIONAL_FLAGS]
+            if bits or (qc[i] and not names):
+                reason = "QC flag " + ("+".join(bits) if bits else f"{int(qc[i])}")
+            elif not np.isfinite(value[i]):
+                reason = NO_VALUE
+            else:
+                reason = NOT_SELECTED
+            rows.append((site, reason))
+    df = pd.DataFrame(rows, columns=["site", "reason"])
+    return df.groupby(["site", "reason"]).size().rename("count").reset_index() if len(df) else \
+        pd.DataFrame(columns=["site", "reason", "count"])
+
+
+def ingest_counts(hourly_dirs) -> pd.DataFrame:
+    """Per site, the sums of the numeric columns of ``ingest_summary.csv`` (empty when none exists)."""
+    recs = []
+    for d in hourly_dirs or []:
+        p = Path(d) / "ingest_summary.csv"
+        if not p.is_file():
+            continue
+        try:
+            df = pd.read_csv(p)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as err:
+            log.warning("%s: not read (%s)", p, err)
+            continue
+        num = df.select_dtypes(include=[np.number])
+        recs.append({"site": Path(d).name, **{c: int(num[c].sum()) for c in num.columns}})
+    return pd.DataFrame(recs)
+
+
+def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None, hourly_dirs=None,
+            days=None, utc_offset_hours: float = 8.0, select_hours_local=(12, 16)) -> dict:
+    """Problems and losses of a month.
+
+    Returns ``{"problems": [text, …], "losses": DataFrame(stage, reason, count), "ingest": DataFrame,
+    "read": [what was read, …]}``; ``problems`` is empty when nothing was flagged.
+    """
+    problems: list[str] = []
+    losses: list[tuple[str, str, int]] = []
+    read: list[str] = []
+    fails = read_failures(failures_csv)
+    failed_ids = set(fails["receptor_id"].astype(str)) if fails is not None else set()
+    if fails is not None:
+        read.append(f"{failures_csv}: {len(fails)} receptor(s)")
+
+    # receptors -----------------------------------------------------------------------------------
+    rec = diag.get("receptors") if isinstance(diag.get("receptors"), dict) else None
+    if fails is not None and len(fails):
+        losses.append(("receptors", HYSPLIT_FAILED, len(fails)))
+        err = fails["error"].astype(str) if "error" in fails else pd.Series([""] * len(fails))
+        ex = "; ".join(f"{r} ({e})" if e and e != "nan" else str(r)
+                       for r, e in zip(fails["receptor_id"].head(5), err.head(5)))
+        problems.append(f"{len(fails)} receptor(s) HYSPLIT failed on (their observations are not used): {ex}"
+                        + (" …" if len(fails) > 5 else ""))
+    if rec is not None:
+        other = [r for r in rec.get("without_footprint", []) if str(r) not in failed_ids]
+        if other:
+            losses.append(("receptors", NO_FOOTPRINT, len(other)))
+            problems.append(f"{len(other)} receptor(s) without a footprint that are not HYSPLIT failures "
+                            f"(footprint missing or empty): {', '.join(map(str, other[:5]))}"
+                            + (" …" if len(other) > 5 else ""))
+        read.append(f"diagnostics.json receptors: {rec.get('n')} receptor(s), "
+                    f"{rec.get('n_without_footprint')} without footprint")
+
+    # station side --------------------------------------------------------------------------------
+    if hourly_dirs and selected is not None:
+        st = station_hours_lost(hourly_dirs, selected, days, utc_offset_hours, select_hours_local)
+        read.append(f"hourly files of {len(list(hourly_dirs))} site(s): qcflag (flag_meanings), value")
+        for reason, n in st.groupby("reason")["count"].sum().items():
+            losses.append(("station hours (selection window)", str(reason), int(n)))
+        qc = st[st["reason"].str.startswith("QC flag")]
+        if len(qc):
+            per = "; ".join(f"{s}: " + ", ".join(f"{r.removeprefix('QC flag ')} {n}" for r, n in
+                                                 zip(g["reason"], g["count"]))
+                            for s, g in qc.groupby("site"))
+            problems.append(f"{int(qc['count'].sum())} hour(s) in the selection window flagged by station QC "
+                            f"and not used ({per})")
+    ing = ingest_counts(hourly_dirs)
+    if len(ing):
+        read.append("ingest_summary.csv columns: " + ", ".join(c for c in ing.columns if c != "site"))
+        cols = [f"flag_{f}" for f in PROBLEM_RECORD_FLAGS if f"flag_{f}" in ing]
+        bad = ing[ing[cols].sum(axis=1) > 0] if cols else ing.iloc[0:0]
+        for _, r in bad.iterrows():
+            problems.append(f"station {r['site']}: raw records flagged as implausible ("
+                            + ", ".join(f"{c.removeprefix('flag_')} {int(r[c])}" for c in cols if r[c]) + ")")
+
+    # selection -> inversion ----------------------------------------------------------------------
+    lost = diag.get("observations_lost") if isinstance(diag.get("observations_lost"), dict) else None
+    if lost is not None:
+        obs = lost.get("observations") or []
+        counts: dict[str, int] = {}
+        for o in obs:
+            reason = str(o.get("reason", "?"))
+            if reason == "receptor without footprint":
+                reason = (f"{HYSPLIT_FAILED} (receptor)" if str(o.get("receptor_id", "")) in failed_ids
+                          else "receptor without footprint (not a HYSPLIT failure)")
+            counts[reason] = counts.get(reason, 0) + 1
+        for reason, n in counts.items():
+            losses.append(("observations (selected.csv → inversion)", reason, n))
+        dropped = {r: n for r, n in counts.items() if not r.startswith("screened")}
+        if dropped:
+            problems.append(f"{sum(dropped.values())} selected observation(s) not used in the inversion: "
+                            + ", ".join(f"{r} {n}" for r, n in dropped.items()))
+        read.append(f"diagnostics.json observations_lost: {lost.get('n_selected')} selected, "
+                    f"{lost.get('n_used')} used")
+    elif "observations_dropped" in diag and int(diag["observations_dropped"] or 0) > 0:
+        n = int(diag["observations_dropped"])
+        losses.append(("observations (selected.csv → inversion)", "no receptor or no footprint", n))
+        problems.append(f"{n} selected observation(s) not used in the inversion (no receptor or no footprint)")
+
+    scr = diag.get("innovation_screen") if isinstance(diag.get("innovation_screen"), dict) else None
+    if scr is not None and int(scr.get("n_flagged", 0)):
+        k = scr.get("threshold_sigma", 3)
+        fl = scr.get("flagged") or []
+        what = ("excluded from the solve" if scr.get("action") == "exclude" else "flagged, kept in the solve")
+        ex = "; ".join(f"{o.get('site')} {o.get('time')}: observed {float(o.get('observed', np.nan)):.2f} ppm, "
+                       f"prior model {float(o.get('prior_model', np.nan)):.2f} ppm "
+                       f"({float(o.get('normalised', np.nan)):+.1f} σ)" for o in fl[:10])
+        problems.append(f"{int(scr['n_flagged'])} observation(s) beyond {k:g} σ of their prior prediction, {what}: "
+                        f"{ex}" + (" …" if len(fl) > 10 else ""))
+        if lost is None and int(scr.get("n_excluded", 0)):
+            losses.append(("observations (selected.csv → inversion)", f"screened: |innovation| > {k:g} sigma",
+                           int(scr["n_excluded"])))
+    chi = diag.get("chi2_test") if isinstance(diag.get("chi2_test"), dict) else None
+    if chi is not None and chi.get("out_of_range"):
+        problems.append(f"innovation χ² = {float(chi['value']):.4g} for {int(chi['dof'])} observations "
+                        f"(χ²_r {float(chi['reduced']):.3g}): p-value {float(chi['p_value']):.3g} < "
+                        f"{float(chi.get('p_min', 0)):g}. The data disagree with the prior and observation "
+                        "errors more than chance allows (errors too small, or bad data); see the largest "
+                        "normalised residuals under Diagnostics.")
+    return {"problems": problems,
+            "losses": pd.DataFrame(losses, columns=["stage", "reason", "count"]),
+            "ingest": ing, "read": read}
