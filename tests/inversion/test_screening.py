@@ -102,3 +102,26 @@ def test_screen_settings():
         screen_settings({"innovation_screen": {"threshold_sigma": 0}})
     with pytest.raises(ValueError, match="unknown key"):
         screen_settings({"innovation_screen": {"treshold_sigma": 3}})
+
+
+@pytest.mark.parametrize("L", [3.0, 0.0])
+def test_hqht_diagonal_compact_footprints_on_their_bounding_box(L):
+    """Plumes much smaller than the grid (the FFT runs on each row's box), some at the grid's edges."""
+    rng = np.random.default_rng(11)
+    ny, nx, nt = 23, 29, 5
+    nc = ny * nx
+    Q = KroneckerCovariance(0.3 + rng.random((nt, ny, nx)), 1.02, 1.1, L, 6.0, 48.0,
+                            extra_sigma=np.array([2.0]), diurnal_corr=0.2)
+    H = sp.lil_matrix((12, nt * nc + 1))
+    for i in range(12):
+        cy, cx = [(0, 0), (ny - 1, nx - 1), (0, nx - 1)][i % 3] if i < 6 else (rng.integers(ny), rng.integers(nx))
+        t0 = rng.integers(0, nt - 1)
+        for b, t in enumerate(range(t0, min(nt, t0 + 3))):
+            ys = np.clip(cy + rng.integers(-3, 4, 6) + b, 0, ny - 1)
+            xs = np.clip(cx + rng.integers(-3, 4, 6) - b, 0, nx - 1)
+            H[i, t * nc + ys * nx + xs] = rng.random(6)
+        H[i, -1] = 1.0
+    H = H.tocsr()
+    ref = np.diag(H.toarray() @ Q.to_dense() @ H.toarray().T)
+    got = hqht_diagonal(Q, H)
+    assert np.max(np.abs(got - ref)) / ref.max() < 1e-12
