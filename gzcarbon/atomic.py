@@ -174,8 +174,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
             pass
         if err is None:
             raise
-        raise FileIOError(io_message(path, err, f"{type(exc).__name__}: {exc}"), err,
-                          path) from exc
+        own = getattr(exc, "errno", None)
+        # the writer's own words only when they do not contradict the cause found (netCDF4 says
+        # "Permission denied" for a full disk); the original stays chained (``__cause__``)
+        detail = f"{type(exc).__name__}: {exc}" if own in (None, err) else ""
+        raise FileIOError(io_message(path, err, detail), err, path) from exc
     return path
 
 
