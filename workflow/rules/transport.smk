@@ -4,6 +4,49 @@ See docs/transport.md and docs/formats.md (Transport).
 """
 
 
+def _transport_software():
+    """pystilt version, HYSPLIT version and binary hash, read without importing pystilt (parse
+    time): a `footprints` param, so a new pystilt or HYSPLIT re-runs the site-days (the
+    per-receptor cache key then recomputes every receptor)."""
+    import hashlib
+    import platform
+    from importlib import metadata
+    from pathlib import Path
+
+    try:
+        dist = metadata.distribution("pystilt")
+    except metadata.PackageNotFoundError:
+        return {"pystilt": "not installed"}
+    out = {"pystilt": dist.version}
+    exe_dir = (config["transport"].get("hysplit") or {}).get("exe_dir")
+    base = (Path(exe_dir) if exe_dir else
+            Path(dist.locate_file("stilt/transport/hysplit/bin")))
+    sub = {"Linux": "linux_x64", "Darwin": "macos_x64"}.get(platform.system(), "none")
+    binary = base / "hycs_std" if exe_dir else base / sub / "hycs_std"
+    for key, f in (("hysplit", (base / "version")), ("hycs_std_blake2b", binary)):
+        try:
+            out[key] = (f.read_text().strip() if key == "hysplit" else
+                        hashlib.blake2b(f.read_bytes(), digest_size=16).hexdigest())
+        except OSError:
+            out[key] = "unknown"
+    return out
+
+
+TRANSPORT_SOFTWARE = _transport_software()
+
+
+def _station_position(wildcards):
+    """Position and top inlet of the footprint job's site (stations file): a param, so moving a
+    station re-runs its site-days even when receptors.csv is older than the outputs."""
+    for s in SITES:
+        if s["id"] == wildcards.site:
+            heights = [float(i["height"]) if isinstance(i, dict) else float(i)
+                       for i in (s.get("inlets") or [])]
+            return {"lon": float(s["lon"]), "lat": float(s["lat"]),
+                    "top_inlet": max(heights) if heights else None}
+    return {}
+
+
 rule demo_met:
     """Synthetic ARL meteorology of one UTC day (demo world only)."""
     output:
@@ -42,10 +85,14 @@ rule receptors:
 
 
 rule footprints:
-    """HYSPLIT-STILT footprints of one site-day (resumable: per-receptor cache in footprints/work).
+    """HYSPLIT-STILT footprints of one site-day (resumable: per-receptor cache in footprints/work,
+    keyed by everything a footprint depends on; stale entries are recomputed).
 
     Checks first that the met covers every receptor's window and position (names missing hours and
-    files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal."""
+    files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal; an I/O fault
+    (disk full, permission) stops the job naming the file and the cause.
+    Re-run triggers: receptors.csv and the met files (input), the station's position and top inlet,
+    the transport settings, the grid and the pystilt/HYSPLIT identity (params)."""
     input:
         met=met_files,
         receptors=res("receptors.csv"),
@@ -57,6 +104,8 @@ rule footprints:
             os.path.join(R.format(month=wc.month), "footprints", "work", wc.site)),
         grid=config["grid"],
         transport=config["transport"],
+        station=_station_position,
+        software=TRANSPORT_SOFTWARE,
         met_file_format=lambda wc: "%Y%m%d_gz.arl" if DEMO else config["inputs"]["met_file_format"],
         left_domain_warn=config["transport"].get("left_domain_warn", 0.1),
     threads: 1
