@@ -3,11 +3,12 @@
 import logging
 import os
 
+from gzcarbon.logs import script_logging
+
 script_logging(snakemake.log[0])  # noqa: F821
 os.environ.setdefault("NUMBA_NUM_THREADS", str(snakemake.threads))
 
-from inversion.run import run_inversion  # noqa: E402
-from gzcarbon.logs import script_logging
+from inversion.run import run_inversion  # noqa: E402  (after NUMBA_NUM_THREADS is set)
 
 inp = snakemake.input
 cfg = dict(snakemake.params.inversion)
