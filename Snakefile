@@ -35,6 +35,18 @@ rule all:
         )
 
 
+onstart:
+    # One run at a time per results/data directory, across working directories (gzcarbon.locks).
+    from gzcarbon.locks import RunLockError, acquire_run_lock
+
+    try:
+        acquire_run_lock(config["results_dir"], "results directory")
+        if DEMO:
+            acquire_run_lock(config["data_dir"], "data directory")
+    except RunLockError as err:
+        raise SystemExit(f"\nError: {err}\n")
+
+
 onsuccess:
     for m in MONTHS:
         print(

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
 
 import yaml
+
+#: Site ids name files and directories and are Snakemake wildcards: capitals and digits only.
+SITE_ID_PATTERN = re.compile(r"^[A-Z0-9]+$")
 
 
 def load_sites(stations_file: str | os.PathLike) -> list[dict]:
@@ -13,10 +17,22 @@ def load_sites(stations_file: str | os.PathLike) -> list[dict]:
     sites = doc.get("sites") if isinstance(doc, dict) else None
     if not sites:
         raise ValueError(f"{stations_file}: no 'sites' list; see config/stations.yaml for the layout")
-    for s in sites:
+    seen = {}
+    for i, s in enumerate(sites):
         for key in ("id", "lon", "lat", "elevation", "inlets"):
             if key not in s:
                 raise ValueError(f"{stations_file}: site {s.get('id', '?')!r} lacks field {key!r}")
+        sid = s["id"]
+        if not isinstance(sid, str) or not SITE_ID_PATTERN.match(sid):
+            raise ValueError(
+                f"{stations_file}: site id {sid!r} (entry {i + 1} of 'sites') is not allowed: ids name "
+                "files and directories, so use capital letters and digits only (e.g. 'NST', 'HPU2').")
+        if sid in seen:
+            raise ValueError(
+                f"{stations_file}: site id {sid!r} appears twice (entries {seen[sid] + 1} and {i + 1} of "
+                "'sites'); each site needs its own id, or its observations would be counted twice. "
+                "Rename or remove one entry.")
+        seen[sid] = i
     return sites
 
 

@@ -7,123 +7,29 @@ before any job starts, with one message naming the key and what is allowed.
 import calendar
 import math
 import os
+import sys
 from datetime import date, datetime, timedelta, timezone
 
-import jsonschema
 import yaml
 
 SCHEMA_FILE = os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml")
 REPO_DIR = os.path.abspath(os.path.join(workflow.current_basedir, "..", ".."))
 
 
-class ConfigError(Exception):
-    """A bad configuration value: the message names the key and the fix."""
-
-
-def _extend_with_default(validator_class):
-    validate_properties = validator_class.VALIDATORS["properties"]
-
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for prop, subschema in properties.items():
-                if "default" in subschema and prop not in instance:
-                    instance[prop] = (
-                        dict(subschema["default"])
-                        if isinstance(subschema["default"], dict)
-                        else subschema["default"]
-                    )
-        yield from validate_properties(validator, properties, instance, schema)
-
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
-
-
-def _describe(error):
-    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    sch = error.schema
-    if error.validator == "additionalProperties":
-        allowed = ", ".join(sorted(sch.get("properties", {})))
-        return f"config key '{key}': {error.message}. Allowed keys here: {allowed}."
-    allowed = []
-    for k in ("enum", "pattern", "type", "minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems"):
-        if k in sch:
-            allowed.append(f"{k}={sch[k]}")
-    hint = f" Allowed: {', '.join(allowed)}." if allowed else ""
-    desc = f" ({sch['description']})" if "description" in sch else ""
-    return f"config key '{key}'{desc}: {error.message}.{hint}"
-
-
-def validate_config(cfg):
-    """Fill defaults from the schema and raise ConfigError on the first bad value."""
-    # `demo: true/false` is accepted as shorthand for `demo: {enabled: ...}`.
-    if isinstance(cfg.get("demo"), str) and cfg["demo"].lower() in ("true", "false"):
-        cfg["demo"] = cfg["demo"].lower() == "true"
-    if isinstance(cfg.get("demo"), bool):
-        cfg["demo"] = {"enabled": cfg["demo"]}
-    with open(SCHEMA_FILE) as fh:
-        schema = yaml.safe_load(fh)
-    validator = _extend_with_default(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
-    if errors:
-        seen, lines = set(), []
-        for e in errors:  # one message per key
-            key = tuple(e.absolute_path)
-            if key not in seen:
-                seen.add(key)
-                lines.append(_describe(e))
-        raise ConfigError("\n".join(lines))
-    g = cfg["grid"]
-    if not (g["lon_min"] < g["lon_max"] and g["lat_min"] < g["lat_max"]):
-        raise ConfigError("config key 'grid': lon_min < lon_max and lat_min < lat_max are required.")
-    for k in ("lon", "lat"):
-        n = (g[f"{k}_max"] - g[f"{k}_min"]) / g["res"]
-        if abs(n - round(n)) > 1e-6:
-            raise ConfigError(
-                f"config key 'grid.res': ({k}_max - {k}_min) / res = {n:.4f} is not a whole number "
-                "of cells; adjust the bounds or the resolution."
-            )
-    m = cfg["met"]
-    if not (m["lon_min"] <= g["lon_min"] and m["lon_max"] >= g["lon_max"]
-            and m["lat_min"] <= g["lat_min"] and m["lat_max"] >= g["lat_max"]):
-        raise ConfigError("config key 'met': the met domain must contain the state 'grid'.")
-    inv = cfg["inversion"]
-    per_day = 24 // inv["time_step_hours"]
-    if per_day > 1 and not inv["diurnal_corr"] > -1.0 / (per_day - 1):
-        raise ConfigError(
-            f"config key 'inversion.diurnal_corr': {inv['diurnal_corr']} must be > {-1.0 / (per_day - 1):.4g} "
-            f"with {per_day} steps per day (time_step_hours {inv['time_step_hours']}); below that the "
-            "prior time correlation is not positive definite."
-        )
-    h0, h1 = cfg["stations"]["select_hours_local"]
-    if not h0 < h1:
-        raise ConfigError(
-            f"config key 'stations.select_hours_local': [{h0}, {h1}] must be [start, end) with start < end."
-        )
-    if not cfg["demo"]["enabled"]:
-        for key in ("met_dir", "raw_obs_dir", "inventory", "power_generation", "power_load"):
-            val = cfg["inputs"][key]
-            if not val:
-                raise ConfigError(
-                    f"config key 'inputs.{key}' is empty but demo.enabled is false: "
-                    "give the path of your data, or set demo.enabled: true."
-                )
-            if not os.path.exists(val):
-                raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
-    for key in ("stations_file", "districts_file", "plants_file"):
-        # Relative paths are looked up in the working directory, then in the repository.
-        if not os.path.exists(cfg[key]) and os.path.exists(os.path.join(REPO_DIR, cfg[key])):
-            cfg[key] = os.path.join(REPO_DIR, cfg[key])
-        if not os.path.exists(cfg[key]):
-            raise ConfigError(f"config key '{key}': file '{cfg[key]}' does not exist.")
-    return cfg
+from gzcarbon.config import ConfigError, validate_config  # noqa: E402
 
 
 try:
-    validate_config(config)
+    validate_config(config, SCHEMA_FILE, REPO_DIR)
 except ConfigError as err:
     raise SystemExit(f"\nConfiguration error:\n{err}\n(see config/README.md)\n")
 
-with open(config["stations_file"]) as _fh:
-    _STATIONS = yaml.safe_load(_fh)
+from stations.sites import load_sites  # noqa: E402
+
+try:
+    _STATIONS = {"sites": load_sites(config["stations_file"])}
+except ValueError as err:
+    raise SystemExit(f"\nConfiguration error:\n{err}\n")
 
 _ALL_SITE_IDS = [s["id"] for s in _STATIONS["sites"]]
 _unknown = [s for s in config["sites"] if s not in _ALL_SITE_IDS]
@@ -136,6 +42,14 @@ if _unknown:
 SITES = [s for s in _STATIONS["sites"] if not config["sites"] or s["id"] in config["sites"]]
 SITE_IDS = [s["id"] for s in SITES]
 DEMO = bool(config["demo"]["enabled"])
+# Which months: `--config month=…` on the command line wins over `months:` of a config file
+# (the monthly cron script passes month=… and must get that month, whatever the operations
+# config lists); otherwise a non-empty `months` list wins over `month`. docs/schedule.md.
+_CLI_CONFIG = dict(workflow.config_settings.config or {})
+if "month" in _CLI_CONFIG and "months" not in _CLI_CONFIG and config["months"]:
+    print(f"Note: month={config['month']} from the command line replaces months "
+          f"{list(config['months'])} of the config file.", file=sys.stderr)
+    config["months"] = []
 MONTHS = list(config["months"]) or [config["month"]]
 STATIONS_FILE = config["stations_file"]
 DISTRICTS_FILE = config["districts_file"]
@@ -207,6 +121,27 @@ def raw_obs_dir(wildcards):
     if DEMO:
         return os.path.join(D.format(month=wildcards.month), "raw", wildcards.site)
     return os.path.join(config["inputs"]["raw_obs_dir"], wildcards.site)
+
+
+def raw_obs_inputs(wildcards):
+    """What rule hourly_obs depends on: every file under the site's raw folder (real data).
+
+    Listed one by one, at any depth, so that a file arriving late (also in a sub-folder) changes
+    the input set and a file corrected in place changes its mtime: either re-runs the site's
+    hourly job (a directory input would only see the folder's own mtime). Hidden files
+    (temporaries of a copy in progress) are left out. The demo folder is the output of rule
+    demo_raw_obs, so it stays a directory.
+    """
+    top = raw_obs_dir(wildcards)
+    if DEMO or not os.path.isdir(top):
+        return top  # a missing folder: Snakemake's MissingInputException names it
+    files = []
+    for root, dirs, names in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        files += [os.path.join(root, n) for n in sorted(names) if not n.startswith(".")]
+    if not files:
+        return top
+    return files
 
 
 def inventory_file(wildcards):

@@ -54,7 +54,7 @@ def _inversion_inputs(wildcards):
 
 def _hours_per_day():
     h0, h1 = config["stations"]["select_hours_local"]
-    return h1 - h0
+    return (h1 - h0) % 24 or 24  # a window with start > end wraps midnight
 
 
 def _budget_months(month, in_this_run):

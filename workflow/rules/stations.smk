@@ -23,14 +23,18 @@ rule demo_raw_obs:
 
 rule hourly_obs:
     input:
-        raw=raw_obs_dir,
+        raw=raw_obs_inputs,
         stations=STATIONS_FILE,
     output:
         directory(res("obs/hourly/{site}")),
     params:
+        raw_dir=raw_obs_dir,
         axis=lambda wc: hour_axis(wc.month),
         flush_seconds=config["stations"]["flush_seconds"],
         min_coverage=config["stations"]["min_coverage"],
+        plausibility=_stations_cfg("plausibility", {}),
+        target_tank=_stations_cfg("target_tank", {}),
+        allow_wet_correction=config["stations"]["allow_wet_correction"],
     log:
         "logs/{month}/hourly_obs_{site}.log",
     benchmark:
@@ -55,6 +59,7 @@ rule select_obs:
         background=_stations_cfg("background", {}),
         night_tower=_stations_cfg("night_tower", {}),
         tower_ids=[s["id"] for s in SITES if s.get("role") == "tower"],
+        plausibility=_stations_cfg("plausibility", {}),
     log:
         "logs/{month}/select_obs.log",
     benchmark:

@@ -3,8 +3,7 @@
 ``snakemake.input.raw``: the site's raw directory, or the list of its raw files (then
 ``params.raw_dir``, else the files' common folder, is searched again so that files that are not
 read are still named in the log and the ingest summary). Plausibility, target-tank and wet
-correction settings come from ``params`` when the rule passes them, else from
-``config['stations']`` (docs/stations.md).
+correction settings are rule params (docs/stations.md).
 """
 
 import logging
@@ -14,15 +13,17 @@ from pathlib import Path
 from stations.hourly import process_site, process_site_hourly_files, write_hourly_dir
 from stations.read import detect_format
 from stations.sites import get_site, load_sites
+from gzcarbon.logs import script_logging
 
-logging.basicConfig(filename=snakemake.log[0], level=logging.INFO, force=True)
+script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("hourly_obs")
 
 
 def _setting(name, default=None):
-    if hasattr(snakemake.params, name):
-        return getattr(snakemake.params, name)
-    return (snakemake.config.get("stations") or {}).get(name, default)
+    """A rule parameter (rule hourly_obs passes every station setting it uses as params, so that
+    a changed setting re-runs the site)."""
+    value = getattr(snakemake.params, name, None)
+    return default if value is None else value
 
 
 site = get_site(snakemake.input.stations, snakemake.wildcards.site)

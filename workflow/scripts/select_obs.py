@@ -19,8 +19,7 @@ df = select(list(snakemake.input.hourly), utc_offset_hours=snakemake.params.utc_
             met_files=list(snakemake.input.met),
             night_tower=dict(snakemake.params.night_tower or {}),
             tower_ids=list(snakemake.params.tower_ids),
-            plausibility=(getattr(snakemake.params, "plausibility", None)
-                          or (snakemake.config.get("stations") or {}).get("plausibility")))
+            plausibility=dict(snakemake.params.plausibility or {}))
 log.info("selected %d hourly observations from %d sites; background mean %.2f ppm, sigma %.2f ppm",
          len(df), df["site"].nunique(), df["background"].mean(), df["background_sigma"].mean())
 for site, counts in df.attrs.get("dropped", {}).items():
