@@ -14,7 +14,8 @@ that does not exist (older runs, a stage that does not record it yet) is simply 
   selection window that are not in ``selected.csv``, by their ``qcflag`` bits (named by the
   variable's ``flag_masks`` / ``flag_meanings`` attributes), or without a value;
 * ``obs/hourly/<site>/ingest_summary.csv``: raw-record counts; the implausibility flags (columns
-  ``flag_range``, ``flag_unit``, ``flag_stuck``, ``flag_target``) are problems when not zero.
+  ``flag_range``, ``flag_unit``, ``flag_stuck``, ``flag_target``) are problems when not zero, and so
+  are raw files whose ``status`` is not ``read`` or ``outside_period`` (named with their ``reason``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ NOT_SELECTED = "not selected (no QC flag)"
 INFORMATIONAL_FLAGS = {"calibration_extrapolated", "cal_extrapolated"}
 #: raw-record flags of the ingest summary that are problems when not zero
 PROBLEM_RECORD_FLAGS = ("range", "unit", "stuck", "target")
+#: raw-file statuses of the ingest summary that are not problems
+OK_FILE_STATUS = ("read", "outside_period")
 
 
 def read_failures(path) -> pd.DataFrame | None:
@@ -114,6 +117,25 @@ def station_hours_lost(hourly_dirs, selected: pd.DataFrame, days, utc_offset_hou
         pd.DataFrame(columns=["site", "reason", "count"])
 
 
+def skipped_raw_files(hourly_dirs) -> list[tuple[str, str, str, str]]:
+    """(site, file, status, reason) of the raw files ``ingest_summary.csv`` marks as not read (column
+    ``status`` other than ``read`` and ``outside_period``; nothing when the column does not exist)."""
+    out = []
+    for d in hourly_dirs or []:
+        p = Path(d) / "ingest_summary.csv"
+        if not p.is_file():
+            continue
+        try:
+            df = pd.read_csv(p, dtype=str, keep_default_na=False)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError):
+            continue
+        if "status" not in df or "file" not in df:
+            continue
+        bad = df[~df["status"].isin(OK_FILE_STATUS)]
+        out += [(Path(d).name, r["file"], r["status"], r.get("reason", "")) for _, r in bad.iterrows()]
+    return out
+
+
 def ingest_counts(hourly_dirs) -> pd.DataFrame:
     """Per site, the sums of the numeric columns of ``ingest_summary.csv`` (empty when none exists)."""
     recs = []
@@ -186,6 +208,14 @@ def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None,
         for _, r in bad.iterrows():
             problems.append(f"station {r['site']}: raw records flagged as implausible ("
                             + ", ".join(f"{c.removeprefix('flag_')} {int(r[c])}" for c in cols if r[c]) + ")")
+    skipped = skipped_raw_files(hourly_dirs)
+    for site in dict.fromkeys(s for s, *_ in skipped):
+        files = [(f, st, why) for s, f, st, why in skipped if s == site]
+        problems.append(f"station {site}: {len(files)} raw file(s) not read: "
+                        + "; ".join(f"{f} ({st}{': ' + why if why else ''})" for f, st, why in files[:5])
+                        + (" …" if len(files) > 5 else ""))
+        for st in dict.fromkeys(st for _, st, _ in files):
+            losses.append(("raw files", f"not read: {st}", sum(1 for _, s2, _ in files if s2 == st)))
 
     # selection -> inversion ----------------------------------------------------------------------
     lost = diag.get("observations_lost") if isinstance(diag.get("observations_lost"), dict) else None

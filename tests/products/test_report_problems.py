@@ -36,8 +36,9 @@ def _hourly_dir(root, site, height, flagged_utc_hours, nan_utc_hours=()):
                      "flag_meanings": "low_coverage calibration_extrapolated"})}, coords={"time": t},
                     attrs={"site": site, "intake_height": float(height)})
     ds.to_netcdf(d / f"{site}_{height}m.nc")
-    pd.DataFrame({"file": ["a.dat", "b.dat"], "records_ambient": [100, 90], "flag_spike": [1, 0],
-                  "flag_range": [0, 3 if site == "BBB" else 0]}).to_csv(d / "ingest_summary.csv", index=False)
+    pd.DataFrame({"file": ["a.dat", "b.dat", "old.dat", "x.dat"], "status": ["read", "read", "outside_period", "read"],
+                  "reason": ["", "", "", ""], "records_ambient": [100, 90, 0, 5], "flag_spike": [1, 0, 0, 0],
+                  "flag_range": [0, 3 if site == "BBB" else 0, 0, 0]}).to_csv(d / "ingest_summary.csv", index=False)
     return d
 
 
@@ -69,6 +70,9 @@ def _with_problems(fake_run, tmp_path):
         R / "footprints" / "failures.csv", index=False)
     # BBB: 07 UTC (15 local) flagged low coverage, 20 UTC (outside the window) flagged too; AAA: 04-07 all selected
     dirs = [_hourly_dir(R, "AAA", 100, [20]), _hourly_dir(R, "BBB", 30, [7, 20])]
+    ing = pd.read_csv(dirs[0] / "ingest_summary.csv", keep_default_na=False)
+    ing.loc[3, ["status", "reason"]] = ["not_raw", "serial CFKADS9999 is not AAA's analyser"]
+    ing.to_csv(dirs[0] / "ingest_summary.csv", index=False)
     return dict(failures_csv=R / "footprints" / "failures.csv", hourly_dirs=dirs, utc_offset_hours=8,
                 select_hours_local=[12, 16])
 
@@ -93,11 +97,14 @@ def test_report_shows_problem_box_with_counts(fake_run, tmp_path):
     assert "1 receptor(s) without a footprint that are not HYSPLIT failures" in box
     assert "1 hour(s) in the selection window flagged by station QC" in box and "BBB: low_coverage 1" in box
     assert "station BBB: raw records flagged as implausible (range 3)" in box
+    assert "station AAA: 1 raw file(s) not read: x.dat (not_raw: serial CFKADS9999 is not AAA&#x27;s analyser)" in box
+    assert "old.dat" not in box  # a file of another period is not a problem
     counts = _table_counts(box)
     assert counts == {
         ("receptors", "HYSPLIT failed"): 1,
         ("receptors", "receptor without footprint (not a HYSPLIT failure)"): 1,
         ("station hours (selection window)", "QC flag low_coverage"): 1,
+        ("raw files", "not read: not_raw"): 1,
         ("observations (selected.csv → inversion)", "HYSPLIT failed (receptor)"): 1,
         ("observations (selected.csv → inversion)", "receptor without footprint (not a HYSPLIT failure)"): 1,
         ("observations (selected.csv → inversion)", "no receptor"): 1,
