@@ -188,6 +188,19 @@ def invert(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, pri
 
     opts = {"seed": int(inv_cfg.get("seed", 0)), "tune": bool(inv_cfg.get("tune_hyperparameters", False))}
     opts.update(solve_options or {})
+    if not used.all():  # caller's per-observation options refer to every matched observation: keep the used rows
+        if opts.get("y_ensemble") is not None:
+            opts["y_ensemble"] = np.asarray(opts["y_ensemble"])[used]
+        if opts.get("obs_subsets") is not None:
+            full = {}
+            for name, v in dict(opts["obs_subsets"]).items():
+                v = np.asarray(v)
+                if v.dtype != bool:
+                    m = np.zeros(used.size, bool)
+                    m[v.astype(np.int64)] = True
+                    v = m
+                full[name] = v[used]
+            opts["obs_subsets"] = full
     site_of_obs = prob.obs["site"].astype(str).to_numpy()[used]
     obs_sites = sorted(set(site_of_obs))
     if bool(inv_cfg.get("station_contributions", True)) and len(obs_sites) > 1 and "obs_subsets" not in opts:

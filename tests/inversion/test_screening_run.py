@@ -115,3 +115,25 @@ def test_observations_lost_are_counted_with_their_reason():
     assert nf["receptor_id"] == rec.loc[3, "receptor_id"]
     assert out.diagnostics["receptors"] == {"n": 17, "n_without_footprint": 1,
                                             "without_footprint": [rec.loc[3, "receptor_id"]]}
+
+
+def test_per_observation_solve_options_follow_the_screen():
+    """tools/osse.py passes y_ensemble (and callers obs_subsets) over every matched observation: after
+    screening, the same rows as the solve are used (the actual data as a member gives the posterior)."""
+    from inversion.state import build_problem
+    w = fake_world()
+    bad = _sel(w)
+    bad.loc[5, "value"] = 10000.0
+    names, F = two_districts()
+    days = pd.date_range(PERIOD[0], "2025-01-03", freq="D")
+    le = np.round(np.r_[w["lat"] - 0.005, w["lat"][-1] + 0.005], 10)
+    lo = np.round(np.r_[w["lon"] - 0.005, w["lon"][-1] + 0.005], 10)
+    prob = build_problem(w["H"], w["rec"], w["hours"], bad, w["prior"], le, lo, CFG, days)
+    Y = np.column_stack([prob.y, prob.y * 0.5])
+    site = prob.obs["site"].to_numpy()
+    out = invert(w["H"], w["rec"], w["hours"], bad, w["prior"], w["lat"], w["lon"], names, F, area(), CFG,
+                 *PERIOD, truth_flux=w["truth"], problem=prob,
+                 solve_options={"y_ensemble": Y, "obs_subsets": {"a": site == "AAA", "b": np.flatnonzero(site == "BBB")}})
+    assert out.diagnostics["innovation_screen"]["n_excluded"] == 1
+    np.testing.assert_allclose(out.result.agg_post_mean_ensemble[:, 0], out.result.agg_post_mean, rtol=1e-10)
+    assert set(out.result.agg_post_cov_subsets) == {"a", "b"}
