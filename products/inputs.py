@@ -97,6 +97,9 @@ def load_modelled(path) -> pd.DataFrame:
     for c in ("background_prior", "background_posterior", "intake_height"):
         if c not in df:
             df[c] = np.nan
+    # innovation screening (docs/inversion.md): files written before it used every row
+    for c, default in (("used", 1), ("screened", 0)):
+        df[c] = pd.to_numeric(df[c]).fillna(default).astype(int) if c in df else default
     df = _to_num(df, ("observed", "prior_model", "posterior_model", "background_prior",
                       "background_posterior"), p)
     df["site"] = df["site"].astype(str)

@@ -525,7 +525,7 @@ def build_report(
         contrib_html = "<h2>What each station contributes</h2>\n" + contrib_html
 
     # --- availability
-    av = availability_table(selected, modelled, ids, list(days), hours_per_day)
+    av = availability_table(selected, modelled[modelled["used"] == 1], ids, list(days), hours_per_day)
     for _, r in av.iterrows():
         if r["selected_hours"] == 0:
             missing.append(f"observations of site {r['site']} (no selected hour)")

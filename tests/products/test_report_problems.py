@@ -155,3 +155,16 @@ def test_station_hours_lost_reads_flag_meanings_and_wrapping_window(tmp_path):
     # missing inputs are simply not shown
     out = collect({"n_obs": 1}, sel, tmp_path / "nope.csv", [tmp_path / "none"], ["20250101"])
     assert out["problems"] == [] and out["losses"].empty
+
+
+def test_availability_counts_only_observations_used(fake_run, tmp_path):
+    m = pd.read_csv(fake_run["modelled"])
+    m["used"] = 1
+    m["screened"] = 0
+    m.loc[m.index[m.site == "BBB"][0], ["used", "screened"]] = [0, 1]
+    m.to_csv(fake_run["modelled"], index=False)
+    page = _report(fake_run, tmp_path)
+    av = page[page.index("<h2>Data availability</h2>"):]
+    row = re.search(r'<td class="l">BBB</td><td class="l">[^<]*</td>(.*?)</tr>', av).group(1)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[0] == "3" and cells[3] == "2"  # 3 selected hours, 2 used (one screened)
