@@ -124,13 +124,13 @@ def raw_obs_dir(wildcards):
 
 
 def raw_obs_inputs(wildcards):
-    """What rule hourly_obs depends on: every file under the site's raw folder (real data).
+    """Inputs of the hourly_obs job of a site: every file under its raw folder (real data).
 
     Listed one by one, at any depth, so that a file arriving late (also in a sub-folder) changes
     the input set and a file corrected in place changes its mtime: either re-runs the site's
     hourly job (a directory input would only see the folder's own mtime). Hidden files
-    (temporaries of a copy in progress) are left out. The demo folder is the output of rule
-    demo_raw_obs, so it stays a directory.
+    (temporaries of a copy in progress) are left out. The demo folder is an output of the
+    demo_raw_obs job, so it stays a directory.
     """
     top = raw_obs_dir(wildcards)
     if DEMO or not os.path.isdir(top):

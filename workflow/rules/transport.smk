@@ -4,49 +4,6 @@ See docs/transport.md and docs/formats.md (Transport).
 """
 
 
-def _transport_software():
-    """pystilt version, HYSPLIT version and binary hash, read without importing pystilt (parse
-    time): a `footprints` param, so a new pystilt or HYSPLIT re-runs the site-days (the
-    per-receptor cache key then recomputes every receptor)."""
-    import hashlib
-    import platform
-    from importlib import metadata
-    from pathlib import Path
-
-    try:
-        dist = metadata.distribution("pystilt")
-    except metadata.PackageNotFoundError:
-        return {"pystilt": "not installed"}
-    out = {"pystilt": dist.version}
-    exe_dir = (config["transport"].get("hysplit") or {}).get("exe_dir")
-    base = (Path(exe_dir) if exe_dir else
-            Path(dist.locate_file("stilt/transport/hysplit/bin")))
-    sub = {"Linux": "linux_x64", "Darwin": "macos_x64"}.get(platform.system(), "none")
-    binary = base / "hycs_std" if exe_dir else base / sub / "hycs_std"
-    for key, f in (("hysplit", (base / "version")), ("hycs_std_blake2b", binary)):
-        try:
-            out[key] = (f.read_text().strip() if key == "hysplit" else
-                        hashlib.blake2b(f.read_bytes(), digest_size=16).hexdigest())
-        except OSError:
-            out[key] = "unknown"
-    return out
-
-
-TRANSPORT_SOFTWARE = _transport_software()
-
-
-def _station_position(wildcards):
-    """Position and top inlet of the footprint job's site (stations file): a param, so moving a
-    station re-runs its site-days even when receptors.csv is older than the outputs."""
-    for s in SITES:
-        if s["id"] == wildcards.site:
-            heights = [float(i["height"]) if isinstance(i, dict) else float(i)
-                       for i in (s.get("inlets") or [])]
-            return {"lon": float(s["lon"]), "lat": float(s["lat"]),
-                    "top_inlet": max(heights) if heights else None}
-    return {}
-
-
 rule demo_met:
     """Synthetic ARL meteorology of one UTC day (demo world only)."""
     output:
