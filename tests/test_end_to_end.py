@@ -94,6 +94,34 @@ def test_products_content(tiny_run):
     assert f"{city['posterior_t'] / 1e3:,.1f}" in html or f"{city['posterior_t']:,.0f}" in html
 
 
+GOLDEN = ROOT / "tests" / "data" / "golden" / "tiny"
+
+
+def test_products_equal_the_golden_copies(tiny_run):
+    """Behaviour kept through refactoring (issue 14): the tiny run's district table and CF flux
+    product equal the copies committed before it (tests/data/golden/tiny, made by this very
+    configuration after issue 13). Numbers to 1e-12 relative (districts.csv holds 6 significant
+    digits: equal as printed). A deliberate change of numbers replaces the golden files in its own
+    commit, naming the test of the defect it fixes (tests/data/README.md)."""
+    tmp = tiny_run[0]
+    res = tmp / "results" / MONTH
+    new = pd.read_csv(res / "districts.csv")
+    old = pd.read_csv(GOLDEN / "districts.csv")
+    pd.testing.assert_frame_equal(new, old, check_exact=False, rtol=1e-12, atol=0)
+    with xr.open_dataset(res / f"flux_{MONTH}.nc") as a, \
+            xr.open_dataset(GOLDEN / f"flux_{MONTH}.nc") as b:
+        assert sorted(a.data_vars) == sorted(b.data_vars)
+        for name in b.variables:
+            va, vb = a[name].values, b[name].values
+            assert va.shape == vb.shape, name
+            if np.issubdtype(vb.dtype, np.number):
+                scale = float(np.nanmax(np.abs(vb))) if vb.size else 0.0
+                np.testing.assert_allclose(va, vb, rtol=1e-12, atol=1e-12 * scale,
+                                           equal_nan=True, err_msg=name)
+            else:
+                assert (va == vb).all(), name
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
     tmp, cfgfile, _ = tiny_run
     proc = _snakemake(tmp, cfgfile, "--dry-run")
