@@ -1,28 +1,8 @@
-"""Power stage: demo inputs (demo_power) and hourly district emission factors (power_factors).
+"""Power stage: hourly district emission factors (power_factors; demo inputs: demo.smk).
 
 Formats: docs/power.md. The point sources feed the prior (prior.smk reads
 {R}/power/point_sources.csv), so flux maps and power factors tell one story.
 """
-
-
-rule demo_power:
-    input:
-        plants=PLANTS_FILE,
-        districts=DISTRICTS_FILE,
-    output:
-        generation=demo("power/generation.csv"),
-        load=demo("power/load.csv"),
-        external=demo("power/external_intensity.csv"),
-    params:
-        axis=lambda wc: hour_axis(wc.month),
-        seed=config["demo"]["seed"],
-        external_factor=config["power"]["external_factor"],
-    log:
-        "logs/{month}/demo_power.log",
-    benchmark:
-        "benchmarks/runs/{month}/demo_power.tsv"
-    script:
-        "../scripts/demo_power.py"
 
 
 rule power_factors:

@@ -1,24 +1,7 @@
-"""Stations stage: demo raw analyser files, calibrated QC-flagged hourly data, selection.
+"""Stations stage: calibrated QC-flagged hourly data, selection.
 
 Formats: docs/formats.md (Stations) and docs/stations.md (flags, calibration, background).
 """
-
-
-rule demo_raw_obs:
-    input:
-        truth=demo("truth_signal.csv"),
-        stations=STATIONS_FILE,
-    output:
-        directory(demo("raw/{site}")),
-    params:
-        seed=config["demo"]["seed"],
-        record_seconds=5.0,
-    log:
-        "logs/{month}/demo_raw_obs_{site}.log",
-    benchmark:
-        "benchmarks/runs/{month}/demo_raw_obs_{site}.tsv"
-    script:
-        "../scripts/demo_raw_obs.py"
 
 
 rule hourly_obs:

@@ -1,24 +1,7 @@
-"""Transport: demo meteorology, receptors, HYSPLIT-STILT footprints per site-day, hourly Jacobian.
+"""Transport: receptors, HYSPLIT-STILT footprints per site-day, hourly Jacobian.
 
 See docs/transport.md and docs/formats.md (Transport).
 """
-
-
-rule demo_met:
-    """Synthetic ARL meteorology of one UTC day (demo world only)."""
-    output:
-        demo("met/{metday}_gz.arl"),
-    params:
-        bounds=config["met"],
-        seed=config["demo"]["seed"],
-    log:
-        "logs/{month}/demo_met_{metday}.log",
-    benchmark:
-        "benchmarks/runs/{month}/demo_met_{metday}.tsv"
-    resources:
-        mem_mb=500,
-    script:
-        "../scripts/demo_met.py"
 
 
 rule receptors:
