@@ -28,7 +28,7 @@ from .state import Problem, build_problem, read_selected
 
 log = logging.getLogger(__name__)
 
-CITY = "Guangzhou"
+from gzcarbon.names import CITY  # noqa: E402  (one definition for every stage)
 DIFFUSE_SECTORS = ("industry", "road", "residential")  # prior.nc `flux_<sector>` the profile factors modulate
 
 
@@ -456,7 +456,7 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
     """Read the pipeline files, invert, write the four outputs (atomically)."""
     from transport.jacobian import load_jacobian
 
-    from .districts import district_matrix
+    from gzcarbon.districts import district_matrix
     from .grid import cell_area_m2
 
     jac = load_jacobian(jacobian_path)

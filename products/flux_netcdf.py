@@ -18,7 +18,7 @@ import xarray as xr
 
 from .cdl_template import check_against_template
 from .inputs import CITY, ProductInputError, load_districts_geojson, load_districts_table, load_posterior
-from .provenance import config_hash, input_list, package_versions
+from gzcarbon.provenance import config_hash, input_list, package_versions
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-CITY = "Guangzhou"
+from gzcarbon.names import CITY  # noqa: E402,F401  (re-exported for the products modules)
 
 POSTERIOR_VARS = ("prior_flux", "posterior_flux", "prior_sigma_block", "posterior_sigma_block")
 DISTRICT_COLUMNS = ("district", "prior_t", "posterior_t", "prior_sigma_t", "posterior_sigma_t")

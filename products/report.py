@@ -29,7 +29,7 @@ from .inputs import (
 )
 from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name, station_contribution_png
 from .problems import collect as collect_problems
-from .provenance import config_hash, input_list, package_versions
+from gzcarbon.provenance import config_hash, input_list, package_versions
 
 log = logging.getLogger(__name__)
 

@@ -122,6 +122,18 @@ def test_products_equal_the_golden_copies(tiny_run):
                 assert (va == vb).all(), name
 
 
+def test_one_config_hash_in_every_product(tiny_run):
+    """The flux product, the power product and the report of one run carry the same config hash
+    (the power product used to hash with other separators and keep 16 hex digits)."""
+    res = tiny_run[0] / "results" / MONTH
+    with xr.open_dataset(res / f"flux_{MONTH}.nc") as ds:
+        flux_hash = ds.attrs["config_sha256"]
+    with xr.open_dataset(res / "power" / "emission_factors.nc") as ds:
+        power_hash = ds.attrs["config_sha256"]
+    assert len(flux_hash) == 64 and power_hash == flux_hash
+    assert flux_hash in (res / "report.html").read_text()
+
+
 def test_second_run_has_nothing_to_do(tiny_run):
     tmp, cfgfile, _ = tiny_run
     proc = _snakemake(tmp, cfgfile, "--dry-run")

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
     args = ap.parse_args(argv)
 
-    from inversion.districts import district_matrix
+    from gzcarbon.districts import district_matrix
     from inversion.grid import cell_area_m2
     from inversion.run import _edges_from_centres, _read_flux, build_factors, invert, read_prior_parts
     from inversion.state import build_problem, read_selected

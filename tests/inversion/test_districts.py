@@ -8,7 +8,7 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import Point, Polygon
 
-from inversion.districts import DistrictFileError, district_matrix, polygon_fractions, read_districts
+from gzcarbon.districts import DistrictFileError, district_matrix, polygon_fractions, read_districts
 from inversion.grid import Grid
 
 

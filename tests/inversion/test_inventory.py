@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from inversion.districts import district_matrix
+from gzcarbon.districts import district_matrix
 from inversion.grid import Grid
 from inversion.inventory import KG_TO_UMOL, SECONDS_PER_YEAR, SECTORS, read_inventory, write_inventory
 from inversion.prior import build_prior, tonnes

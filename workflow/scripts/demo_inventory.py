@@ -6,7 +6,7 @@ hourly point sources × the documented factor.
 
 import logging
 
-from inversion.districts import district_matrix
+from gzcarbon.districts import district_matrix
 from inversion.grid import Grid
 from inversion.inventory import write_inventory, write_netcdf_atomic
 from inversion.prior import flux_encoding, read_point_sources

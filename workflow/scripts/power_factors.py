@@ -1,14 +1,13 @@
 """Hourly district power emission factors (carbon emission flow) and marginal factors, point
 sources for the prior, heat map and monthly summary. Formats: docs/power.md."""
 
-import hashlib
-import json
 import logging
 from importlib import metadata
 
 import power
 from power import products
 from gzcarbon.logs import script_logging
+from gzcarbon.provenance import config_hash
 
 script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("power_factors")
@@ -30,7 +29,7 @@ except metadata.PackageNotFoundError:
     version = "unknown"
 files = [inp.plants, inp.generation, inp.load] + ([external] if external else []) + ([flows] if flows else [])
 prov = {
-    "config_sha256": hashlib.sha256(json.dumps(snakemake.config, sort_keys=True, default=str).encode()).hexdigest()[:16],
+    "config_sha256": config_hash(snakemake.config),  # the same hash as every product of the run
     "software": f"gzcarbon {version}",
     "input_files": ", ".join(files),
     "period": f"{start} .. {end} (end exclusive, UTC)",

@@ -3,7 +3,7 @@
 `read_districts(path)` reads the district GeoJSON (docs/formats.md: WGS84, properties ``adcode``,
 ``name``, ``name_en``; ``name_en`` is the district key). `district_matrix` turns the polygons into a
 sparse (n_district × n_cells) matrix whose entry (d, c) is the fraction of cell c's area inside
-district d, cell index ``iy * nx + ix`` (row-major from the south-west, as `inversion.grid.Grid`).
+district d, cell index ``iy * nx + ix`` (row-major from the south-west, as `gzcarbon.grid.Grid`).
 
 Fractions are computed in lon-lat degrees: cells fully inside a polygon (vectorised
 ``shapely.contains``) get exactly 1, boundary cells get the exact polygon-box intersection area divided
