@@ -30,7 +30,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from stations import hourly, synthetic  # noqa: E402
+from stations import hourly  # noqa: E402
+from gzcarbon.demo import stations as synthetic  # noqa: E402
 from stations.sites import inlet_valves, load_sites, tank_table  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

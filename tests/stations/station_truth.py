@@ -1,5 +1,5 @@
 """Helper of the stations tests: a small, smooth truth_signal.csv-like table."""
-from stations.synthetic import proxy_truth
+from gzcarbon.demo.stations import proxy_truth
 
 
 def make_truth(sites, days=1, seed=0, start="2025-01-01", noise_ppm=0.3):

@@ -4,7 +4,7 @@ import pandas as pd
 
 from stations import calibration, qc
 from stations.sites import tank_table
-from stations.synthetic import simulate_site
+from gzcarbon.demo.stations import simulate_site
 
 from station_truth import make_truth
 

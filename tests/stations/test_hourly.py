@@ -5,13 +5,13 @@ import pytest
 
 import stations
 from stations import hourly, qc
-from stations.synthetic import write_demo_raw
+from gzcarbon.demo.stations import write_demo_raw
 
 from station_truth import make_truth
 
 
 def test_demo_signal_shapes_keep_hourly_means():
-    from stations.synthetic import area_preserving_signal, plateau_signal
+    from gzcarbon.demo.stations import area_preserving_signal, plateau_signal
     hours = pd.date_range("2025-01-01", periods=30, freq="h")
     y = np.random.default_rng(4).normal(420, 6, 30)
     t = pd.date_range("2025-01-01", periods=30 * 3600, freq="s").to_numpy() + np.timedelta64(500, "ms")

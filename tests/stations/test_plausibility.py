@@ -10,7 +10,7 @@ import pytest
 import xarray as xr
 
 from stations import calibration, hourly, picarro, plausibility, qc, selection
-from stations.synthetic import write_demo_raw
+from gzcarbon.demo.stations import write_demo_raw
 
 from station_truth import make_truth
 

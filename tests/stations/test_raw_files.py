@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from stations import hourly, picarro
-from stations.synthetic import write_demo_raw
+from gzcarbon.demo.stations import write_demo_raw
 
 from station_truth import make_truth
 

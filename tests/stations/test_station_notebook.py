@@ -7,7 +7,7 @@ import pytest
 from nbclient import NotebookClient
 
 from stations import hourly, selection
-from stations.synthetic import write_demo_raw
+from gzcarbon.demo.stations import write_demo_raw
 
 from station_truth import make_truth
 

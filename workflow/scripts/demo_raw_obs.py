@@ -3,7 +3,7 @@
 import logging
 
 from stations.sites import get_site
-from stations.synthetic import write_demo_raw
+from gzcarbon.demo.stations import write_demo_raw
 from gzcarbon.logs import script_logging
 
 script_logging(snakemake.log[0])  # noqa: F821

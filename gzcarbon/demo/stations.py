@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy.interpolate import CubicSpline
 
-from . import picarro
-from .sites import tank_table
+from stations import picarro
+from stations.sites import tank_table
 
 log = logging.getLogger(__name__)
 
