@@ -28,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 import xarray as xr
 
-from transport.grid import StateGrid
+from gzcarbon.grid import Grid
 from transport.jacobian import _state_indices, assemble, hour_axis
 from transport.stilt_driver import foot_encoding
 
@@ -36,7 +36,7 @@ GRID = dict(lon_min=112.9, lon_max=114.1, lat_min=22.5, lat_max=24.0, res=0.01)
 
 
 def synthetic_site_day(path, ids, releases, grid, rng, n_hours=24):
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     t0 = min(releases).floor("h") - pd.Timedelta(hours=n_hours)
     hours = pd.date_range(t0, max(releases).floor("h"), freq="h")
     foot = np.zeros((len(ids), len(hours), g.ny, g.nx), np.float32)
@@ -56,7 +56,7 @@ def synthetic_site_day(path, ids, releases, grid, rng, n_hours=24):
                 block[...] = rng.random(block.shape) * (rng.random(block.shape) < 0.5) * 1e-3 / w
     ds = xr.Dataset({"foot": (("receptor", "time", "lat", "lon"), foot),
                      "foot_total": (("receptor", "time"), foot.sum((2, 3), dtype=float) * 1.2)},
-                    coords={"receptor": np.array(ids), "time": hours, "lat": g.lats, "lon": g.lons})
+                    coords={"receptor": np.array(ids), "time": hours, "lat": g.lat, "lon": g.lon})
     ds.to_netcdf(path, encoding={"foot": {**foot_encoding(), "chunksizes": (1, len(hours), g.ny, g.nx)}})
 
 
@@ -118,7 +118,7 @@ def main():
 
 def reference_assemble(files, rec, grid, hour_start, hour_end):
     """The plain way: COO per receptor from the dense footprint, vstack, tocsr."""
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     hours = hour_axis(hour_start, hour_end)
     row_of = {r: i for i, r in enumerate(rec["receptor_id"].astype(str))}
     n_cols = len(hours) * g.n_cells

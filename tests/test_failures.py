@@ -33,10 +33,10 @@ def _cut_in_half(path: Path) -> Path:
 # --------------------------------------------------------------------------- NetCDF files
 def _site_day_file(path: Path, units="ppm / (umol m-2 s-1)") -> Path:
     """A real site-day footprint file (two receptors, 3 hours) in the format of rule footprints."""
-    from transport.grid import StateGrid
+    from gzcarbon.grid import Grid
     from transport.stilt_driver import combine
 
-    g = StateGrid.from_config(SMALL_GRID)
+    g = Grid.from_config(SMALL_GRID)
     rng = np.random.default_rng(0)
     dss = []
     for k, rid in enumerate(["NST_202501010530_220", "NST_202501010630_220"]):
@@ -44,7 +44,7 @@ def _site_day_file(path: Path, units="ppm / (umol m-2 s-1)") -> Path:
         foot = rng.gamma(0.5, 1e-3, (3, g.ny, g.nx)).astype(np.float32)
         dss.append(xr.Dataset(
             {"foot": (("time", "lat", "lon"), foot), "foot_total": (("time",), foot.sum((1, 2)) * 1.1)},
-            coords={"time": hours.values, "lat": g.lats, "lon": g.lons},
+            coords={"time": hours.values, "lat": g.lat, "lon": g.lon},
             attrs={"receptor_id": rid, "release_time": (hours[-1] + pd.Timedelta("30min")).isoformat()}))
     ds = combine(dss, g)
     ds["foot"].attrs["units"] = units
@@ -358,7 +358,7 @@ def test_config_typo_in_a_section(tmp_path):
         cfg["transport"]["numpars"] = cfg["transport"].pop("numpar")
     msg = _dry_run_with(tmp_path, edit)
     assert "Configuration error" in msg and "config key 'transport'" in msg
-    assert "'numpars' was unexpected" in msg and "numpar" in msg.split("Allowed keys here:")[1]
+    assert "unknown key 'numpars'" in msg and "numpar" in msg.split("Allowed keys here:")[1]
     assert "Missing output" not in msg and "jobid" not in msg   # stopped before any job
 
 

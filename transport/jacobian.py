@@ -23,8 +23,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from gzcarbon.atomic import atomic_write, read_fault
+from gzcarbon.grid import Grid
 from .footprints import read_site_day
-from .grid import StateGrid
 from .regrid import apply_weights, is_aligned, regrid_weights
 
 logger = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class Jacobian:
 
     @property
     def n_cells(self) -> int:
-        return StateGrid.from_config(self.grid).n_cells
+        return Grid.from_config(self.grid).n_cells
 
 
 class Assembled(NamedTuple):
@@ -142,9 +142,9 @@ except ImportError:  # numba missing: the plain function
     _sparse_row_fast = _sparse_row
 
 
-def _state_indices(times: pd.DatetimeIndex, lats: np.ndarray, lons: np.ndarray, grid: StateGrid,
+def _state_indices(times: pd.DatetimeIndex, lats: np.ndarray, lons: np.ndarray, grid: Grid,
                    hours: pd.DatetimeIndex):
-    ix, iy = grid.index_of(lons, lats)
+    ix, iy = grid.centre_index(lons, lats)
     kt = ((times - hours[0]) / pd.Timedelta("1h")).to_numpy()
     kt = np.where(np.isclose(kt, np.round(kt)), np.round(kt), -1).astype(int)
     kt = np.where((kt >= 0) & (kt < len(hours)), kt, -1)
@@ -165,7 +165,7 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     conservatively (:mod:`transport.regrid`); their mass outside the state domain goes to
     ``outside``.
     """
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     hours = hour_axis(hour_start, hour_end)
     ids = receptors["receptor_id"].astype(str).tolist()
     row_of = {r: i for i, r in enumerate(ids)}
@@ -197,7 +197,7 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
                         float(np.diff(lons).mean()) if len(lons) > 1 else float("nan"))
             foot, o = apply_weights(foot, wy, wx)
             regrid_out = o.sum(axis=1)
-            lats, lons = g.lats, g.lons
+            lats, lons = g.lat, g.lon
         kt, iy, ix = _state_indices(times, lats, lons, g, hours)
         for j, rid in enumerate(rids):
             i = row_of.get(rid)
@@ -246,7 +246,7 @@ def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFra
     """Save H (CSR) with its receptor table, hourly axis and grid to ``path`` (.npz, atomic)."""
     path = Path(path)
     H = sp.csr_matrix(H)
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     hours = pd.DatetimeIndex(pd.to_datetime(list(hours)))
     if H.shape != (len(receptors), len(hours) * g.n_cells):
         raise ValueError(f"H shape {H.shape} != (n_receptors={len(receptors)}, n_hours*n_cells="

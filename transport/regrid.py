@@ -23,24 +23,17 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from .grid import StateGrid
+from gzcarbon.grid import Grid, edges_from_centres
 
 
-def edges_from_centres(centres: np.ndarray, name: str = "axis") -> np.ndarray:
-    """Cell edges of ascending cell centres (midpoints; end cells mirrored). Rounded to 10
-    decimals like pystilt's centres, so edges that coincide with state edges compare equal."""
+def _ascending_edges(centres: np.ndarray, what: str) -> np.ndarray:
+    """Edges of ascending, regularly spaced footprint cell centres (:func:`gzcarbon.grid.
+    edges_from_centres`, the one centre-to-edge rule); descending centres are refused here because
+    the overlap weights assume ascending edges (callers sort first)."""
     c = np.asarray(centres, float)
-    if c.ndim != 1 or c.size == 0:
-        raise ValueError(f"footprint {name}: need a 1-D axis of cell centres, got shape {c.shape}")
-    if c.size == 1:
-        raise ValueError(f"footprint {name}: a single cell centre does not define the cell size; "
-                         "give at least two cells")
-    d = np.diff(c)
-    if np.any(d <= 0):
-        raise ValueError(f"footprint {name}: cell centres must be strictly ascending")
-    mid = 0.5 * (c[1:] + c[:-1])
-    e = np.concatenate([[c[0] - 0.5 * d[0]], mid, [c[-1] + 0.5 * d[-1]]])
-    return np.round(e, 10)
+    if c.size > 1 and np.any(np.diff(c) <= 0):
+        raise ValueError(f"footprint {what}: cell centres must be strictly ascending")
+    return edges_from_centres(c, f"footprint {what}")
 
 
 def overlap_weights(src_edges: np.ndarray, dst_edges: np.ndarray, lat: bool = False) -> np.ndarray:
@@ -60,18 +53,10 @@ def overlap_weights(src_edges: np.ndarray, dst_edges: np.ndarray, lat: bool = Fa
     return ov / width[None, :]
 
 
-def state_edges(grid: StateGrid) -> tuple[np.ndarray, np.ndarray]:
-    """(lon_edges, lat_edges) of the state grid, rounded to 10 decimals."""
-    lon = np.round(grid.lon_min + grid.res * np.arange(grid.nx + 1), 10)
-    lat = np.round(grid.lat_min + grid.res * np.arange(grid.ny + 1), 10)
-    return lon, lat
-
-
-def regrid_weights(src_lons: np.ndarray, src_lats: np.ndarray, grid: StateGrid):
+def regrid_weights(src_lons: np.ndarray, src_lats: np.ndarray, grid: Grid):
     """``(W_lat (ny, ny_src), W_lon (nx, nx_src))`` from source cell centres to ``grid``."""
-    lon_e, lat_e = state_edges(grid)
-    wx = overlap_weights(edges_from_centres(src_lons, "lon"), lon_e, lat=False)
-    wy = overlap_weights(edges_from_centres(src_lats, "lat"), lat_e, lat=True)
+    wx = overlap_weights(_ascending_edges(src_lons, "longitudes"), grid.lon_edges, lat=False)
+    wy = overlap_weights(_ascending_edges(src_lats, "latitudes"), grid.lat_edges, lat=True)
     return wy, wx
 
 
@@ -88,7 +73,7 @@ def apply_weights(foot: np.ndarray, wy: np.ndarray, wx: np.ndarray):
     return g, outside
 
 
-def is_aligned(src_lons: np.ndarray, src_lats: np.ndarray, grid: StateGrid) -> bool:
+def is_aligned(src_lons: np.ndarray, src_lats: np.ndarray, grid: Grid) -> bool:
     """True when every source cell centre is a state cell centre (same resolution and offset,
     any extent): then no regridding is needed, only index mapping."""
     if len(src_lons) > 1 and not np.isclose(np.diff(src_lons), grid.res, rtol=1e-6).all():
@@ -101,17 +86,17 @@ def is_aligned(src_lons: np.ndarray, src_lats: np.ndarray, grid: StateGrid) -> b
 
 
 def regrid_footprint(foot: xr.DataArray, grid: dict) -> tuple[xr.DataArray, np.ndarray]:
-    """Conservatively regrid ``foot(time, lat, lon)`` (any regular or irregular lon/lat cell
-    centres) onto the state ``grid``.
+    """Conservatively regrid ``foot(time, lat, lon)`` (regularly spaced lon/lat cell
+    centres, any resolution, offset and extent) onto the state ``grid``.
 
     Returns ``(foot on the state grid, outside(time))``: ``outside`` is the footprint mass of each
     hour that falls outside the state domain (``Σ foot_state + outside = Σ foot`` per hour).
     """
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     foot = foot.transpose("time", "lat", "lon").sortby("lat").sortby("lon")
     wy, wx = regrid_weights(foot["lon"].values, foot["lat"].values, g)
     out, outside = apply_weights(foot.values, wy, wx)
     da = xr.DataArray(out, dims=("time", "lat", "lon"),
-                      coords={"time": foot["time"].values, "lat": g.lats, "lon": g.lons},
+                      coords={"time": foot["time"].values, "lat": g.lat, "lon": g.lon},
                       name="foot", attrs=dict(foot.attrs))
     return da, outside

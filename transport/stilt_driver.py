@@ -51,7 +51,7 @@ import pandas as pd
 import xarray as xr
 
 from gzcarbon.atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
-from .grid import StateGrid
+from gzcarbon.grid import Grid
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def needed_met_names(release, n_hours: int, file_format: str) -> list[str]:
     return sorted({h.strftime(file_format) for h in hours})
 
 
-def receptor_cache_inputs(rec, grid: StateGrid, settings: "StiltSettings", met_sums: dict,
+def receptor_cache_inputs(rec, grid: Grid, settings: "StiltSettings", met_sums: dict,
                           met_file_format: str, software: dict | None = None) -> dict:
     """Everything a receptor's footprint depends on, as a JSON-able dict (see module docstring).
 
@@ -279,7 +279,7 @@ def _read_cache(cache: Path, key: str, inputs: dict) -> tuple[xr.Dataset | None,
     return None, stale_reason(old, inputs)
 
 
-def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: StateGrid,
+def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: Grid,
                           n_hours: int, smooth_factor: float):
     """Footprint on clock-hour bins and the hourly total sensitivity of one receptor.
 
@@ -347,7 +347,7 @@ def left_domain_fraction(particles: pd.DataFrame, n_hours: int) -> float:
     return float(np.mean(oldest < 60.0 * abs(int(n_hours)) - 1.5 * step))
 
 
-def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSettings,
+def run_receptor(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
                  work_dir: Path) -> tuple[xr.Dataset, dict]:
     """Run one receptor; returns its footprint dataset and timings (seconds)."""
     import stilt
@@ -388,7 +388,7 @@ def run_receptor(rec: pd.Series, met: dict, grid: StateGrid, settings: StiltSett
         {"foot": (("time", "lat", "lon"), foot.astype(np.float32), {"units": FOOT_UNITS}),
          "foot_total": (("time",), total, {"units": FOOT_UNITS, "long_name":
                         "sensitivity of the hour summed over all space (inside and outside grid)"})},
-        coords={"time": hours.values, "lat": grid.lats, "lon": grid.lons},
+        coords={"time": hours.values, "lat": grid.lat, "lon": grid.lon},
         attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
                "n_particles": int(particles["particle"].nunique()),
                "left_domain_fraction": left_domain_fraction(particles, int(settings.n_hours))})
@@ -431,7 +431,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     """
     from .synthetic_met import check_met_coverage
 
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     out_path = Path(out_path)
     work_dir = Path(work_dir).resolve()
     for d in (work_dir, out_path.parent):
@@ -551,7 +551,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     return summary
 
 
-def combine(datasets: Sequence[xr.Dataset], grid: StateGrid) -> xr.Dataset:
+def combine(datasets: Sequence[xr.Dataset], grid: Grid) -> xr.Dataset:
     """Stack per-receptor footprints on a common hourly axis: ``foot(receptor, time, lat, lon)``."""
     if not datasets:
         return xr.Dataset(
@@ -560,7 +560,7 @@ def combine(datasets: Sequence[xr.Dataset], grid: StateGrid) -> xr.Dataset:
              "foot_total": (("receptor", "time"), np.zeros((0, 0)), {"units": FOOT_UNITS}),
              "left_domain_fraction": (("receptor",), np.zeros(0), {"units": "1"})},
             coords={"receptor": np.array([], dtype=str), "time": pd.DatetimeIndex([]),
-                    "lat": grid.lats, "lon": grid.lons})
+                    "lat": grid.lat, "lon": grid.lon})
     t_min = min(pd.Timestamp(ds["time"].values[0]) for ds in datasets)
     t_max = max(pd.Timestamp(ds["time"].values[-1]) for ds in datasets)
     hours = pd.date_range(t_min, t_max, freq="h")
@@ -585,7 +585,7 @@ def combine(datasets: Sequence[xr.Dataset], grid: StateGrid) -> xr.Dataset:
              [float(ds.attrs.get("left_domain_fraction", np.nan)) for ds in datasets]),
              {"units": "1", "long_name": "share of particles that left the met domain before the "
               "end of the backward run (their later sensitivity is not in foot/foot_total)"})},
-        coords={"receptor": ids, "time": hours.values, "lat": grid.lats, "lon": grid.lons})
+        coords={"receptor": ids, "time": hours.values, "lat": grid.lat, "lon": grid.lon})
 
 
 FAILURE_COLUMNS = ["site", "day", "receptor_id", "time", "error"]

@@ -38,7 +38,7 @@ class FakeHysplit:
         ds = xr.Dataset(
             {"foot": (("time", "lat", "lon"), foot, {"units": sd.FOOT_UNITS}),
              "foot_total": (("time",), foot.sum(axis=(1, 2)).astype(float))},
-            coords={"time": hours.values, "lat": g.lats, "lon": g.lons},
+            coords={"time": hours.values, "lat": g.lat, "lon": g.lon},
             attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
                    "n_particles": int(settings.numpar), "left_domain_fraction": 0.0})
         return ds, {"trajectories_s": 0.0, "footprint_s": 0.0}

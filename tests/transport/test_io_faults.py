@@ -39,7 +39,7 @@ def _fake_ds(rec, g, settings):
     return xr.Dataset(
         {"foot": (("time", "lat", "lon"), foot),
          "foot_total": (("time",), foot.sum(axis=(1, 2)).astype(float))},
-        coords={"time": hours.values, "lat": g.lats, "lon": g.lons},
+        coords={"time": hours.values, "lat": g.lat, "lon": g.lon},
         attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
                "n_particles": 10, "left_domain_fraction": 0.0})
 

@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from transport.footprints import read_footprint, read_site_day, write_footprint_netcdf
-from transport.grid import StateGrid
+from gzcarbon.grid import Grid
 from transport.jacobian import assemble, hour_axis, load_jacobian, save_jacobian
 from transport.receptors import read_receptors, schedule, site_day, write_receptors
 from transport.stilt_driver import combine
@@ -30,11 +30,11 @@ def test_schedule_top_inlet_mid_hour(tmp_path):
 
 
 def _foot(seed, hours, grid=GRID):
-    g = StateGrid.from_config(grid)
+    g = Grid.from_config(grid)
     rng = np.random.default_rng(seed)
     f = rng.random((len(hours), g.ny, g.nx)) * (rng.random((len(hours), g.ny, g.nx)) < 0.2)
     return xr.DataArray(f.astype(np.float32), dims=("time", "lat", "lon"),
-                        coords={"time": hours, "lat": g.lats, "lon": g.lons}, name="foot",
+                        coords={"time": hours, "lat": g.lat, "lon": g.lon}, name="foot",
                         attrs={"units": "ppm m2 s umol-1"})
 
 
@@ -67,13 +67,13 @@ def _site_day(path, ids, seeds, hours, grid=GRID, totals_extra=0.5):
         total = f.sum(("lat", "lon")).values.astype(float) + totals_extra
         dss.append(xr.Dataset({"foot": f, "foot_total": (("time",), total)},
                               attrs={"receptor_id": rid, "release_time": str(hours[-1])}))
-    ds = combine(dss, StateGrid.from_config(grid))
+    ds = combine(dss, Grid.from_config(grid))
     ds.to_netcdf(path)
     return ds
 
 
 def test_jacobian_matches_dense_reference_and_conserves_mass(tmp_path):
-    g = StateGrid.from_config(GRID)
+    g = Grid.from_config(GRID)
     h1 = pd.date_range("2024-12-31 22:00", periods=5, freq="h")  # 2 hours before the axis
     h2 = pd.date_range("2025-01-01 03:00", periods=4, freq="h")
     a = _site_day(tmp_path / "A.nc", ["A1", "A2"], [1, 2], h1)
@@ -155,7 +155,7 @@ def test_pystilt_parquet_round_trip_and_clock_hours(tmp_path):
 
     from stilt.footprint.io import write_footprint
 
-    g = StateGrid.from_config(GRID)
+    g = Grid.from_config(GRID)
     times = pd.date_range("2025-01-01 02:30", periods=2, freq="h")
     foot = _foot(7, times)
     grid = dict(crs="+proj=longlat", xmin=g.lon_min, xmax=g.lon_max, ymin=g.lat_min,

@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from transport.grid import StateGrid
+from gzcarbon.grid import Grid
 from transport.jacobian import assemble, load_jacobian, save_jacobian
-from transport.regrid import (apply_weights, edges_from_centres, is_aligned, overlap_weights,
-                              regrid_footprint, regrid_weights)
+from gzcarbon.grid import GridError, edges_from_centres
+from transport.regrid import (apply_weights, is_aligned, overlap_weights, regrid_footprint,
+                              regrid_weights)
 from transport.stilt_driver import combine
 
 GRID = dict(lon_min=113.0, lon_max=113.3, lat_min=23.0, lat_max=23.2, res=0.01)  # 30 x 20
@@ -44,14 +45,14 @@ def test_conservation_per_hour(res, off, pad):
 
 
 def test_identity_when_grids_match():
-    g = StateGrid.from_config(GRID)
-    foot = _foot(g.lons, g.lats, seed=3)
+    g = Grid.from_config(GRID)
+    foot = _foot(g.lon, g.lat, seed=3)
     out, outside = regrid_footprint(foot, GRID)
     np.testing.assert_array_equal(out.values, foot.values)
     np.testing.assert_array_equal(outside, 0.0)
-    assert is_aligned(g.lons, g.lats, g)
-    assert not is_aligned(g.lons + 0.003, g.lats, g)
-    assert not is_aligned(_centres(113.0, 113.3, 0.02), g.lats, g)
+    assert is_aligned(g.lon, g.lat, g)
+    assert not is_aligned(g.lon + 0.003, g.lat, g)
+    assert not is_aligned(_centres(113.0, 113.3, 0.02), g.lat, g)
 
 
 def test_two_by_two_aggregates_to_the_sum_by_hand():
@@ -96,15 +97,18 @@ def test_weights_sum_and_edges():
     w = overlap_weights(np.array([0.0, 1.0, 2.0, 3.0]), np.array([0.5, 2.5]))
     np.testing.assert_allclose(w, [[0.5, 1.0, 0.5]])
     with pytest.raises(ValueError, match="ascending"):
-        edges_from_centres(np.array([2.0, 1.0]), "lat")
+        regrid_weights(np.array([113.02, 113.01]), np.array([23.005, 23.015]), Grid.from_config(GRID))
+    with pytest.raises(GridError, match="not regularly spaced"):
+        regrid_weights(np.array([113.0, 113.01, 113.03]), np.array([23.005, 23.015]),
+                       Grid.from_config(GRID))
 
 
 def test_jacobian_regrids_other_resolution_and_keeps_mass(tmp_path):
     """A site-day file on a 0.02° grid larger than the state: H row sum + outside = total."""
-    g = StateGrid.from_config(GRID)
+    g = Grid.from_config(GRID)
     lons, lats = _centres(112.96, 113.36, 0.02), _centres(22.96, 23.24, 0.02)
     hours = pd.date_range("2025-01-01 01:00", periods=3, freq="h")
-    src = StateGrid(112.96, 113.36, 22.96, 23.24, 0.02)
+    src = Grid(112.96, 113.36, 22.96, 23.24, 0.02)
     dss = []
     for rid, seed in (("R1", 1), ("R2", 2)):
         f = _foot(lons, lats, nt=3, seed=seed)
