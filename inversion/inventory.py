@@ -18,7 +18,7 @@ from typing import Mapping
 import numpy as np
 import xarray as xr
 
-from .grid import Grid
+from gzcarbon.grid import Grid
 
 SECTORS = ("industry", "road", "residential")
 REQUIRED_ATTRS = ("title", "institution", "source", "utc_offset_hours")

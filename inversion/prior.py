@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .grid import Grid
+from gzcarbon.grid import Grid
 from .inventory import KG_TO_UMOL, M_CO2, SECTORS, read_inventory
 
 log = logging.getLogger(__name__)

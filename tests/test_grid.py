@@ -6,9 +6,9 @@ import yaml
 from pathlib import Path
 from pyproj import Geod
 
-from inversion.grid import WGS84_A, Grid, cell_area_m2
+from gzcarbon.grid import WGS84_A, Grid, cell_area_m2
 
-CONFIG = Path(__file__).resolve().parents[2] / "config" / "config.yaml"
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
 
 def config_grid():

@@ -30,9 +30,9 @@ import xarray as xr
 from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter
 
-from .grid import Grid
-from .inventory import KG_TO_UMOL, SECONDS_PER_YEAR, SECTORS, inventory_dataset
-from .prior import (
+from gzcarbon.grid import Grid
+from inversion.inventory import KG_TO_UMOL, SECONDS_PER_YEAR, SECTORS, inventory_dataset
+from inversion.prior import (
     bio_hourly,
     flux_dataset,
     grid_point_sources,
@@ -266,7 +266,7 @@ def make_inventory(grid: Grid, names: list[str], dmat: sp.spmatrix) -> xr.Datase
     attrs = {
         "title": "Guangzhou demo CO2 inventory (EDGAR-like), January, 0.01 deg",
         "institution": "gzcarbon demo world (synthetic)",
-        "source": "inversion.synthetic_inventory: proxies and totals in docs/inventory.md; power plants "
+        "source": "gzcarbon.demo.inventory: proxies and totals in docs/inventory.md; power plants "
                   "excluded (hourly point sources from the power stage)",
         "utc_offset_hours": UTC_OFFSET,
         "sector_totals_city_mt_per_year": json.dumps(SECTOR_TOTALS_MT),
@@ -363,7 +363,7 @@ def make_truth(
     attrs = {
         "title": "Guangzhou demo world: true hourly CO2 flux",
         "institution": "gzcarbon demo world (synthetic)",
-        "source": "inversion.synthetic_inventory.make_truth; differences from the prior in attribute truth_changes",
+        "source": "gzcarbon.demo.inventory.make_truth; differences from the prior in attribute truth_changes",
         "seed": int(seed),
         "utc_offset_hours": off,
         "truth_changes": json.dumps(ch),

@@ -9,7 +9,7 @@ from pyproj import Geod
 from shapely.geometry import Point, Polygon
 
 from gzcarbon.districts import DistrictFileError, district_matrix, polygon_fractions, read_districts
-from inversion.grid import Grid
+from gzcarbon.grid import Grid
 
 
 # Rectangles with real district names tiling part of the config grid (lon, lat edges)

@@ -8,10 +8,10 @@ import pytest
 import xarray as xr
 
 from gzcarbon.districts import district_matrix
-from inversion.grid import Grid
+from gzcarbon.grid import Grid
 from inversion.inventory import KG_TO_UMOL, SECONDS_PER_YEAR, SECTORS, read_inventory, write_inventory
 from inversion.prior import build_prior, tonnes
-from inversion.synthetic_inventory import (
+from gzcarbon.demo.inventory import (
     SECTOR_TOTALS_MT,
     TRUTH_CHANGES,
     city_fraction,
@@ -139,7 +139,7 @@ def test_truth_is_seeded(world):
 
 
 def test_background_day_to_day_variation():
-    from inversion.synthetic_inventory import background_series
+    from gzcarbon.demo.inventory import background_series
 
     times = pd.date_range("2025-01-01", "2025-04-01", freq="h", inclusive="left")
     bg = background_series(times, np.random.default_rng(3), 428.0, 1.5)

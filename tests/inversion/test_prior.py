@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inversion.grid import Grid
+from gzcarbon.grid import Grid
 from inversion.inventory import (
     KG_TO_UMOL,
     SECONDS_PER_YEAR,

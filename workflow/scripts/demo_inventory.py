@@ -1,16 +1,16 @@
 """Demo world: write the EDGAR-like inventory ({D}/inventory.nc) and the truth ({D}/truth.nc).
 
-Thin glue around inversion.synthetic_inventory; the power plants of the truth are the power stage's
+Thin glue around gzcarbon.demo.inventory; the power plants of the truth are the power stage's
 hourly point sources × the documented factor.
 """
 
 import logging
 
 from gzcarbon.districts import district_matrix
-from inversion.grid import Grid
+from gzcarbon.grid import Grid
 from inversion.inventory import write_inventory, write_netcdf_atomic
 from inversion.prior import flux_encoding, read_point_sources
-from inversion.synthetic_inventory import make_inventory, make_truth
+from gzcarbon.demo.inventory import make_inventory, make_truth
 from gzcarbon.logs import script_logging
 
 script_logging(snakemake.log[0])  # noqa: F821

@@ -5,7 +5,7 @@ Thin glue around inversion.prior.build_prior.
 
 import logging
 
-from inversion.grid import Grid
+from gzcarbon.grid import Grid
 from inversion.inventory import write_netcdf_atomic
 from inversion.prior import build_prior, flux_encoding
 from gzcarbon.logs import script_logging
