@@ -27,7 +27,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 import power  # noqa: E402
 from power.flow import trace, trace_reference  # noqa: E402
 from power.marginal import marginal_factors  # noqa: E402
-from power.synthetic import make_demo, write_csv_atomic  # noqa: E402
+from gzcarbon.atomic import write_csv  # noqa: E402
+from gzcarbon.demo.power import make_demo  # noqa: E402
 
 
 def registry(n_plants: int, rng) -> pd.DataFrame:
@@ -82,7 +83,7 @@ def main():
         paths = {}
         for k, df in (("plants", reg), ("generation", g), ("load", l), ("external", e)):
             paths[k] = os.path.join(d, f"{k}.csv")
-            write_csv_atomic(df, paths[k])
+            write_csv(df, paths[k])
         t_f, _ = best(lambda: power.emission_factors(paths["plants"], paths["generation"], paths["load"],
                                                      paths["external"]), a.repeat)
     t_m, mf = best(lambda: marginal_factors(ds), a.repeat)

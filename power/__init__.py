@@ -5,10 +5,9 @@ Public entry points:
     power.emission_factors(plants, generation, load, external=None, flows=None, ...) -> xarray.Dataset
     power.point_sources(ds_or_plants, generation=None, ...) -> DataFrame(time, plant_id, lon, lat, co2_t_per_h)
     power.read_plants(path_or_df, districts=None) -> DataFrame
-    power.write_demo(plants, out_files, start, end, seed) -> dict      (demo inputs)
     power.marginal_factors(ds, utc_offset_hours=8) -> xarray.Dataset   (marginal factors over ds hours)
 
-Modules: registry (plants, districts), inputs (hourly input files), synthetic (demo world),
+Modules: registry (plants, districts), inputs (hourly input files),
 flow (carbon emission flow kernel), marginal (marginal emission factors from hourly changes),
 factors (entry points), products (NetCDF/CSV/heat map/summary).
 """
@@ -16,9 +15,8 @@ factors (entry points), products (NetCDF/CSV/heat map/summary).
 from .factors import SOUTHERN_GRID_2022, emission_factors, point_sources
 from .marginal import marginal_factors
 from .registry import DISTRICTS, PowerInputError, district_names, read_plants
-from .synthetic import write_demo
 
 __all__ = [
     "DISTRICTS", "PowerInputError", "SOUTHERN_GRID_2022", "district_names", "emission_factors",
-    "marginal_factors", "point_sources", "read_plants", "write_demo",
+    "marginal_factors", "point_sources", "read_plants",
 ]

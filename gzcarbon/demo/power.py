@@ -1,4 +1,4 @@
-"""Demo power data for Guangzhou: hourly plant dispatch, district loads, external-grid intensity.
+"""Demo world: power data for Guangzhou: hourly plant dispatch, district loads, external-grid intensity.
 
 Writes the three input files of the power stage in the formats read by `power.inputs`:
 
@@ -14,12 +14,13 @@ imported; Southern grid 2022 factor 0.3869 kg/kWh); they make a plausible world,
 from __future__ import annotations
 
 import logging
-import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .registry import DISTRICTS, read_plants
+from gzcarbon.atomic import atomic_write
+from power.registry import DISTRICTS, read_plants
 
 log = logging.getLogger(__name__)
 
@@ -143,14 +144,14 @@ _HEADERS = {
 }
 
 
-def write_csv_atomic(df: pd.DataFrame, path: str, header: str = "") -> None:
-    """Write a CSV through a temporary file in the same directory, then rename."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as fh:
-        fh.write(header)
-        df.to_csv(fh, index=False, lineterminator="\n")
-    os.replace(tmp, path)
+def write_demo_csv(df: pd.DataFrame, path, header: str = "") -> Path:
+    """A demo CSV with its `#` comment header, through the atomic writer (gzcarbon.atomic)."""
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(header)
+            df.to_csv(fh, index=False, lineterminator="\n")
+
+    return atomic_write(path, write)
 
 
 def write_demo(plants, out_files: dict, start, end, seed: int, districts=None,
@@ -159,5 +160,5 @@ def write_demo(plants, out_files: dict, start, end, seed: int, districts=None,
     gen_df, load_df, ext_df, info = make_demo(plants, start, end, seed, districts, external_factor)
     for key, df, name in (("generation", gen_df, "generation.csv"), ("load", load_df, "load.csv"),
                           ("external", ext_df, "external_intensity.csv")):
-        write_csv_atomic(df, out_files[key], _HEADERS[name])
+        write_demo_csv(df, out_files[key], _HEADERS[name])
     return info

@@ -28,7 +28,7 @@ def plants_file():
 @pytest.fixture(scope="session")
 def demo_files(tmp_path_factory):
     """Demo inputs for 2024-12-31 .. 2025-01-03 (72 h) written once per session."""
-    from power.synthetic import write_demo
+    from gzcarbon.demo.power import write_demo
 
     d = tmp_path_factory.mktemp("power_demo")
     files = {"generation": str(d / "generation.csv"), "load": str(d / "load.csv"),

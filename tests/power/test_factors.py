@@ -9,7 +9,7 @@ import xarray as xr
 
 import power
 from power import products
-from power.synthetic import make_demo
+from gzcarbon.demo.power import make_demo
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PLANTS = os.path.join(REPO, "config", "power_plants.csv")

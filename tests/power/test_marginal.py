@@ -10,7 +10,7 @@ import xarray as xr
 import power
 from power import products
 from power.marginal import district_marginal, hourly_marginal, marginal_factors, supply_response
-from power.synthetic import make_demo
+from gzcarbon.demo.power import make_demo
 
 PLANTS = os.path.join(os.path.dirname(__file__), "..", "..", "config", "power_plants.csv")
 

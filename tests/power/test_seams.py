@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 import power
 from power import products
-from power.synthetic import make_demo, write_csv_atomic
+from gzcarbon.atomic import write_csv
+from gzcarbon.demo.power import make_demo
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PLANTS = os.path.join(REPO, "config", "power_plants.csv")
@@ -19,14 +19,13 @@ PLANTS = os.path.join(REPO, "config", "power_plants.csv")
 
 def test_point_sources_feed_the_prior_tonne_for_tonne(tmp_path):
     prior = pytest.importorskip("inversion.prior")
-    from inversion.grid import Grid
+    from gzcarbon.grid import Grid
 
     g, l, e, _ = make_demo(PLANTS, "2024-12-31", "2025-01-02", seed=5)
     ds = power.emission_factors(PLANTS, g, l, e)
     path = str(tmp_path / "point_sources.csv")
     products.write_point_sources(power.point_sources(ds), path)
-    with open(os.path.join(REPO, "config", "config.yaml"), encoding="utf-8") as fh:
-        grid = Grid.from_config(yaml.safe_load(fh))
+    grid = Grid(lon_min=112.9, lon_max=114.1, lat_min=22.5, lat_max=24.0, res=0.01)  # the default state grid
     times = pd.DatetimeIndex(ds["time"].to_numpy())
     flux, table = prior.grid_point_sources(prior.read_point_sources(path), grid, times, path)
     area = grid.cell_area_m2()
@@ -55,7 +54,7 @@ def test_a_year_of_hours_from_files_under_five_seconds(tmp_path):
     paths = {}
     for k, df in (("plants", reg), ("generation", g), ("load", l), ("external", e)):
         paths[k] = str(tmp_path / f"{k}.csv")
-        write_csv_atomic(df, paths[k])
+        write_csv(df, paths[k])
     t0 = time.perf_counter()
     ds = power.emission_factors(paths["plants"], paths["generation"], paths["load"], paths["external"])
     seconds = time.perf_counter() - t0

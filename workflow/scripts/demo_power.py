@@ -4,7 +4,7 @@ on the run's hourly axis, seeded from config demo.seed. Formats: docs/power.md."
 import logging
 
 from power import district_names
-from power.synthetic import write_demo
+from gzcarbon.demo.power import write_demo
 from gzcarbon.logs import script_logging
 
 script_logging(snakemake.log[0])  # noqa: F821
