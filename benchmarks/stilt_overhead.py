@@ -21,7 +21,7 @@ import yaml
 
 from transport.receptors import receptor_id
 from transport.stilt_driver import StiltSettings, run_site_day
-from transport.synthetic_met import write_met_day
+from gzcarbon.demo.met import write_met_day
 
 ROOT = Path(__file__).resolve().parents[1]
 

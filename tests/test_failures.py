@@ -259,7 +259,7 @@ MET_BOUNDS = {"lon_min": 111.5, "lon_max": 115.5, "lat_min": 21.5, "lat_max": 25
 @pytest.fixture(scope="module")
 def full_met_day(tmp_path_factory):
     """ARL met of 2025-01-01 00..08 UTC, every hour."""
-    from transport.synthetic_met import write_met_day
+    from gzcarbon.demo.met import write_met_day
 
     d = tmp_path_factory.mktemp("met_full")
     write_met_day(d / "20250101_gz.arl", "2025-01-01", MET_BOUNDS, seed=3, hours=list(range(9)))
@@ -269,7 +269,7 @@ def full_met_day(tmp_path_factory):
 @pytest.fixture(scope="module")
 def met_day(tmp_path_factory):
     """ARL met of 2025-01-01 00..08 UTC with 04 UTC missing (written ~0.5 s)."""
-    from transport.synthetic_met import write_met_day
+    from gzcarbon.demo.met import write_met_day
 
     d = tmp_path_factory.mktemp("met")
     write_met_day(d / "20250101_gz.arl", "2025-01-01", MET_BOUNDS, seed=3,
@@ -278,7 +278,7 @@ def met_day(tmp_path_factory):
 
 
 def test_met_file_missing_one_hour(met_day):
-    from transport.synthetic_met import MetCoverageError, check_met_coverage
+    from transport.arl import MetCoverageError, check_met_coverage
 
     rec = _receptors().assign(time=["2025-01-01T02:30:00", "2025-01-01T06:30:00"])
     check_met_coverage([met_day], rec.iloc[:1], -2)            # 00..03 UTC present
@@ -291,7 +291,7 @@ def test_met_file_missing_one_hour(met_day):
 
 
 def test_receptor_outside_the_met_domain(met_day):
-    from transport.synthetic_met import MetCoverageError, check_met_coverage
+    from transport.arl import MetCoverageError, check_met_coverage
 
     rec = _receptors().assign(time="2025-01-01T02:30:00", lon=[113.1, 117.2])
     with pytest.raises(MetCoverageError) as err:

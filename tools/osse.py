@@ -9,7 +9,7 @@ once; the same posterior gain is applied to
 
 * the run's actual observations,
 * *perfect* data: the true flux seen through the Jacobian, with the true background (no noise), and
-* ``--draws`` new realisations of the demo's transport noise (``transport.demo_signal``: N(0, 0.5 ppm ⊕
+* ``--draws`` new realisations of the demo's transport noise (``gzcarbon.demo.signal``: N(0, 0.5 ppm ⊕
   15 % of the enhancement)) on the true signal, keeping the run's estimated background,
 
 (`inversion.solve` option ``y_ensemble``). It prints, per district, the prior error, the posterior
@@ -102,7 +102,7 @@ def main(argv=None) -> int:
     from inversion.grid import cell_area_m2
     from inversion.run import _edges_from_centres, _read_flux, build_factors, invert, read_prior_parts
     from inversion.state import build_problem, read_selected
-    from transport.demo_signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
+    from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
     from transport.jacobian import load_jacobian
 
     cfg_all = yaml.safe_load(args.config.read_text())

@@ -39,7 +39,7 @@ import pandas as pd
 import xarray as xr
 
 from gzcarbon.atomic import atomic_write
-from .synthetic_met import G, _packable
+from .arl import G, LEVEL_FIELDS, SURFACE_FIELDS, MetGrid, packable
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,6 @@ def era5_to_arl(ds: xr.Dataset | str | os.PathLike | list, out_dir: str | os.Pat
     """Write one ARL file per UTC day of ``ds`` into ``out_dir``; returns the paths written."""
     import arlmet
 
-    from .synthetic_met import LEVEL_FIELDS, SURFACE_FIELDS, MetGrid
-
     label = str(ds) if not isinstance(ds, xr.Dataset) else "met dataset"
     if not isinstance(ds, xr.Dataset):
         ds = xr.open_mfdataset(ds if isinstance(ds, list) else [ds], combine="by_coords")
@@ -143,11 +141,11 @@ def era5_to_arl(ds: xr.Dataset | str | os.PathLike | list, out_dir: str | os.Pat
                     rs = f.create_recordset(t, forecast=0)
                     for name in SURFACE_FIELDS:
                         rs.create_datarecord(name, 0, forecast=0,
-                                             data=_packable(surface[name].astype(np.float32)))
+                                             data=packable(surface[name].astype(np.float32)))
                     for k in range(len(plev)):
                         for name in LEVEL_FIELDS:
                             rs.create_datarecord(name, k + 1, forecast=0,
-                                                 data=_packable(np.asarray(lev[name][k], np.float32)))
+                                                 data=packable(np.asarray(lev[name][k], np.float32)))
                     f.flush()
             finally:
                 f.close()

@@ -52,6 +52,7 @@ import xarray as xr
 
 from gzcarbon.atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
 from gzcarbon.grid import Grid
+from .arl import check_met_coverage
 
 logger = logging.getLogger(__name__)
 
@@ -419,7 +420,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     work_dir : cache of per-receptor results (made absolute); met checksums are memoised in
         ``{work_dir}/../.met_checksums/``.
     check_met : check met coverage of every receptor's window and position first
-        (:func:`transport.synthetic_met.check_met_coverage`); raises before any HYSPLIT run.
+        (:func:`transport.arl.check_met_coverage`); raises before any HYSPLIT run.
     left_domain_warn : warn for receptors whose share of particles that left the met domain
         before ``n_hours`` exceeds this.
 
@@ -429,8 +430,6 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     while reading met, running HYSPLIT or writing a cache or output file; only HYSPLIT/pystilt
     failures of a receptor are recorded in the failures CSV.
     """
-    from .synthetic_met import check_met_coverage
-
     g = Grid.from_config(grid)
     out_path = Path(out_path)
     work_dir = Path(work_dir).resolve()

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .synthetic_met import G, PRESSURE_LEVELS, RD
+from .arl import G, PRESSURE_LEVELS, RD
 
 logger = logging.getLogger(__name__)
 

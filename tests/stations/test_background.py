@@ -27,7 +27,7 @@ def test_wind_direction_and_sectors():
 
 def test_wind_at_sites_reads_arl(tmp_path):
     arlmet = pytest.importorskip("arlmet")
-    from transport.synthetic_met import MetGrid
+    from transport.arl import MetGrid
     grid = MetGrid(112.0, 116.0, 21.0, 24.0, 0.1)           # 41 x 31 points
     lon, lat = np.meshgrid(grid.lons, grid.lats)
     axis = arlmet.PressureAxis(levels=[0.0, 1000.0])

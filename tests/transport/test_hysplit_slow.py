@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 from transport.stilt_driver import StiltSettings, run_site_day
-from transport.synthetic_met import write_met_day
+from gzcarbon.demo.met import write_met_day
 
 MET = dict(lon_min=111.5, lon_max=115.5, lat_min=21.5, lat_max=25.0, res=0.1)
 GRID = dict(lon_min=112.9, lon_max=114.1, lat_min=22.5, lat_max=24.0, res=0.01)

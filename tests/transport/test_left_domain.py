@@ -7,7 +7,7 @@ import xarray as xr
 
 from transport.stilt_driver import (StiltSettings, collect_failures, left_domain_fraction,
                                     run_site_day)
-from transport.synthetic_met import write_met_day
+from gzcarbon.demo.met import write_met_day
 
 
 def test_left_domain_fraction_from_particle_table():

@@ -6,9 +6,9 @@ import pytest
 
 arlmet = pytest.importorskip("arlmet")
 
-from transport.synthetic_met import (LEVEL_FIELDS, PRESSURE_LEVELS, SURFACE_FIELDS,
-                                     MetCoverageError, check_met_coverage, met_fields,
-                                     write_met_day)
+from gzcarbon.demo.met import met_fields, write_met_day
+from transport.arl import (LEVEL_FIELDS, PRESSURE_LEVELS, SURFACE_FIELDS, MetCoverageError,
+                           check_met_coverage)
 
 BOUNDS = dict(lon_min=112.0, lon_max=115.5, lat_min=22.0, lat_max=25.0, res=0.1)  # 36 x 31
 

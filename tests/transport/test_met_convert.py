@@ -8,7 +8,8 @@ import xarray as xr
 arlmet = pytest.importorskip("arlmet")
 
 from transport.met_convert import era5_to_arl
-from transport.synthetic_met import G, PRESSURE_LEVELS, MetGrid, met_fields
+from gzcarbon.demo.met import met_fields
+from transport.arl import G, PRESSURE_LEVELS, MetGrid
 
 BOUNDS = dict(lon_min=112.0, lon_max=115.5, lat_min=22.0, lat_max=25.0, res=0.1)
 

@@ -8,7 +8,7 @@ import xarray as xr
 
 arlmet = pytest.importorskip("arlmet")
 
-from transport.synthetic_met import G, RD
+from transport.arl import G, RD
 from transport.wrf_convert import (KAPPA, _Horizontal, destagger, interp_to_pressure, wrf_to_arl,
                                    wrf_to_pressure_levels)
 

@@ -2,7 +2,7 @@
 
 import logging
 
-from transport.synthetic_met import write_met_day
+from gzcarbon.demo.met import write_met_day
 from gzcarbon.logs import script_logging
 
 script_logging(snakemake.log[0])  # noqa: F821

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from transport.demo_signal import receptor_enhancements, truth_signal
+from gzcarbon.demo.signal import receptor_enhancements, truth_signal
 from transport.jacobian import load_jacobian
 from gzcarbon.logs import script_logging
 

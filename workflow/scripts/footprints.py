@@ -1,6 +1,6 @@
 """HYSPLIT-STILT footprints of one site-day (transport.stilt_driver.run_site_day).
 
-run_site_day checks the met coverage of every receptor first (transport.synthetic_met.
+run_site_day checks the met coverage of every receptor first (transport.arl.
 check_met_coverage: a missing hour or file stops the job naming both) before any HYSPLIT run.
 """
 

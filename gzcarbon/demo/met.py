@@ -1,4 +1,7 @@
-"""Synthetic January Pearl River Delta meteorology, written as ARL files HYSPLIT reads.
+"""Demo world: synthetic January Pearl River Delta meteorology, written as ARL files HYSPLIT reads.
+
+The ARL constants, the met grid, the index reader and the coverage check real runs use live in
+:mod:`transport.arl`; this module only invents the weather.
 
 The demo world needs meteorology in the format a real run uses (ARL packed, one file per UTC
 day). The fields are analytic and smooth but physically plausible for the winter north-east
@@ -24,75 +27,20 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from gzcarbon.atomic import atomic_write
+from transport.arl import (G, LAPSE, LEVEL_FIELDS, PRESSURE_LEVELS, RD, SURFACE_FIELDS, MetGrid,
+                           packable)
 
 logger = logging.getLogger(__name__)
 
-#: Pressure levels (hPa) above the surface level 0, GDAS-like.
-PRESSURE_LEVELS = (1000.0, 975.0, 950.0, 925.0, 900.0, 850.0, 800.0, 700.0, 600.0, 500.0,
-                   400.0, 300.0, 250.0, 200.0)
-SURFACE_FIELDS = ("SHGT", "PRSS", "MSLP", "T02M", "U10M", "V10M", "RH2M", "PBLH", "SHTF", "USTR")
-LEVEL_FIELDS = ("HGTS", "TEMP", "UWND", "VWND", "WWND", "RELH")
-
-RD = 287.05  # J kg-1 K-1
-G = 9.80665  # m s-2
-LAPSE = 0.0065  # K m-1
 UTC_OFFSET_HOURS = 8
 SOURCE = "GZSY"  # four-character ARL source tag of the synthetic met
-
-
-@dataclass(frozen=True)
-class MetGrid:
-    """A regular lon/lat grid of met points (both edges included)."""
-
-    lon_min: float
-    lon_max: float
-    lat_min: float
-    lat_max: float
-    res: float
-
-    @property
-    def nx(self) -> int:
-        return int(round((self.lon_max - self.lon_min) / self.res)) + 1
-
-    @property
-    def ny(self) -> int:
-        return int(round((self.lat_max - self.lat_min) / self.res)) + 1
-
-    @property
-    def lons(self) -> np.ndarray:
-        return self.lon_min + self.res * np.arange(self.nx)
-
-    @property
-    def lats(self) -> np.ndarray:
-        return self.lat_min + self.res * np.arange(self.ny)
-
-    @classmethod
-    def from_bounds(cls, bounds: dict, res: float | None = None) -> "MetGrid":
-        """Build from a config ``met`` mapping (``lon_min, lon_max, lat_min, lat_max, res``)."""
-        try:
-            return cls(float(bounds["lon_min"]), float(bounds["lon_max"]), float(bounds["lat_min"]),
-                       float(bounds["lat_max"]), float(res if res is not None else bounds["res"]))
-        except KeyError as exc:
-            raise ValueError(f"met grid: missing key {exc.args[0]!r} in {bounds!r}; give "
-                             "lon_min, lon_max, lat_min, lat_max and res (config `met`)") from None
-
-    def arl_grid(self):
-        """The ``arlmet.Grid`` of this lat/lon grid."""
-        import arlmet
-
-        proj = arlmet.Projection(
-            pole_lat=self.lats[-1], pole_lon=self.lons[-1], tangent_lat=self.res,
-            tangent_lon=self.res, grid_size=0.0, orientation=0.0, cone_angle=0.0,
-            sync_x=1.0, sync_y=1.0, sync_lat=self.lat_min, sync_lon=self.lon_min)
-        return arlmet.Grid(projection=proj, nx=self.nx, ny=self.ny)
 
 
 class _World:
@@ -192,34 +140,6 @@ class _World:
                 {k: np.broadcast_to(v, t_lev.shape).astype(np.float32) for k, v in levels.items()})
 
 
-def _packable(data: np.ndarray) -> np.ndarray:
-    """``data``, nudged if needed so ARL one-byte packing reproduces it.
-
-    arlmet 0.1.0b4 chooses too small an exponent when the largest neighbour difference is exactly
-    a power of two (e.g. a smooth field whose differences are all 0.125): the packed differences
-    then wrap and the field is corrupted by several units. We check the round trip and, if it
-    fails, round the field to 1e-3 (which breaks the exact power of two).
-    """
-    import arlmet
-
-    ny, nx = data.shape
-
-    def err(x):
-        b, prec, e, v0 = arlmet.pack(x)
-        y = arlmet.unpack(b.tobytes(), nx, ny, prec, e, v0)
-        return float(np.abs(y - x).max()), 4 * prec + 1e-6
-
-    e, tol = err(data)
-    if e <= tol:
-        return data
-    for fix in (lambda x: np.round(x, 3), lambda x: x + np.float32(1e-3) * np.sign(x)):
-        cand = fix(data).astype(np.float32)
-        e, tol = err(cand)
-        if e <= tol:
-            return cand
-    raise RuntimeError("ARL packing failed for a synthetic field; report this with the seed")
-
-
 def met_fields(time, bounds: dict, res: float | None = None, seed: int = 0):
     """Surface and level fields of the synthetic met at ``time`` (UTC), for tests and plots."""
     grid = MetGrid.from_bounds(bounds, res)
@@ -266,11 +186,11 @@ def write_met_day(path: str | os.PathLike, day, bounds: dict, res: float | None 
                 surface, levels = world.fields(t)
                 rs = f.create_recordset(t, forecast=0)
                 for name in SURFACE_FIELDS:
-                    rs.create_datarecord(name, 0, forecast=0, data=_packable(surface[name]))
+                    rs.create_datarecord(name, 0, forecast=0, data=packable(surface[name]))
                 for k in range(len(PRESSURE_LEVELS)):
                     for name in LEVEL_FIELDS:
                         rs.create_datarecord(name, k + 1, forecast=0,
-                                             data=_packable(levels[name][k]))
+                                             data=packable(levels[name][k]))
                 f.flush()
         finally:
             f.close()
@@ -278,101 +198,3 @@ def write_met_day(path: str | os.PathLike, day, bounds: dict, res: float | None 
     atomic_write(path, _write)
     logger.info("wrote %s (%d hours, %d x %d points)", path, len(hours), grid.nx, grid.ny)
     return path
-
-
-# --------------------------------------------------------------------------------------------
-# Coverage check
-# --------------------------------------------------------------------------------------------
-
-class MetCoverageError(ValueError):
-    """The meteorology does not cover a receptor's run window or position."""
-
-
-def _met_extent(path: Path) -> tuple[list[pd.Timestamp], tuple[float, float, float, float]]:
-    import arlmet
-
-    with arlmet.File(path) as f:
-        times = list(f.times)
-        coords = f.grid.calculate_coords()
-        lons = np.asarray(coords["lon"][1], dtype=float)
-        lats = np.asarray(coords["lat"][1], dtype=float)
-    return times, (float(np.min(lons)), float(np.max(lons)), float(np.min(lats)), float(np.max(lats)))
-
-
-def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.DataFrame,
-                       n_hours: int, bounds: dict | None = None,
-                       file_format: str | None = None) -> None:
-    """Check that the met covers every receptor's run window and position.
-
-    A backward run of ``n_hours`` from release time ``t`` needs every hour from
-    ``floor(t) - |n_hours|`` to ``floor(t) + 1h``. Raises :class:`MetCoverageError` naming the
-    missing files/hours or the receptors outside the met domain (``bounds`` = the met grid
-    extent; read from the first file when not given). With ``file_format`` (e.g.
-    ``"%Y%m%d_gz.arl"``, one file per UTC day) each missing hour is listed with the file that
-    should hold it and whether that file was given.
-    """
-    files = [Path(p) for p in met_files]
-    missing_files = [str(p) for p in files if not p.exists()]
-    if missing_files:
-        raise MetCoverageError(
-            f"met files missing: {', '.join(missing_files)}. Create them (demo: rule demo_met) or "
-            "point inputs.met_dir at ARL files covering the period.")
-    if not files:
-        raise MetCoverageError("no met files given; set inputs.met_dir (config) to ARL files")
-    if file_format and len(receptors):  # open only the files of the needed days
-        t = pd.to_datetime(receptors["time"], utc=True).dt.tz_localize(None).dt.floor("h")
-        span = pd.Timedelta(hours=abs(int(n_hours)))
-        lo = (t - span).min() if n_hours < 0 else t.min()
-        hi = t.max() + pd.Timedelta(hours=1) + (span if n_hours > 0 else pd.Timedelta(0))
-        wanted = {h.strftime(file_format) for h in pd.date_range(lo, hi, freq="h")}
-        files = [p for p in files if p.name in wanted] or files
-    have: set[pd.Timestamp] = set()
-    extent = None
-    for p in files:
-        times, ext = _met_extent(p)
-        have.update(pd.Timestamp(t) for t in times)
-        extent = extent or ext
-    if bounds is not None:
-        extent = (float(bounds["lon_min"]), float(bounds["lon_max"]),
-                  float(bounds["lat_min"]), float(bounds["lat_max"]))
-    lon0, lon1, lat0, lat1 = extent
-    rec = receptors
-    lon = rec["lon"].to_numpy(float)
-    lat = rec["lat"].to_numpy(float)
-    ids = rec["receptor_id"].astype(str).to_numpy() if "receptor_id" in rec else rec.index.astype(str)
-    outside = (lon < lon0) | (lon > lon1) | (lat < lat0) | (lat > lat1)
-    if outside.any():
-        bad = [f"{i} ({x:.3f}E, {y:.3f}N)" for i, x, y in zip(ids[outside], lon[outside], lat[outside])]
-        raise MetCoverageError(
-            f"receptors outside the met domain {lon0}-{lon1}E x {lat0}-{lat1}N: "
-            f"{'; '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Widen the met domain "
-            "(config `met`) or drop these sites.")
-    span = abs(int(n_hours))
-    need: dict[pd.Timestamp, list[str]] = {}
-    for rid, t in zip(ids, pd.to_datetime(rec["time"], utc=True).dt.tz_localize(None)):
-        t0 = t.floor("h")
-        lo, hi = (t0 - pd.Timedelta(hours=span), t0 + pd.Timedelta(hours=1)) if n_hours < 0 else \
-            (t0, t0 + pd.Timedelta(hours=span + 1))
-        for hour in pd.date_range(lo, hi, freq="h"):
-            if hour not in have:
-                need.setdefault(hour, []).append(rid)
-    if need:
-        hours = sorted(need)
-        first = need[hours[0]][0]
-        if file_format:
-            names = {p.name: p for p in files}
-            where = []
-            for h in hours[:12]:
-                fname = h.strftime(file_format)
-                state = ("given but lacks this hour" if fname in names
-                         else "file not given")
-                where.append(f"{h:%Y-%m-%d %H:00} -> {fname} ({state})")
-            listing = "; ".join(where)
-        else:
-            listing = (f"{', '.join(h.strftime('%Y-%m-%d %H:00') for h in hours[:12])} "
-                       f"(files given: {', '.join(p.name for p in files)})")
-        raise MetCoverageError(
-            f"met lacks {len(hours)} hour(s) needed by "
-            f"{len({r for v in need.values() for r in v})} receptor(s): {listing}"
-            f"{' ...' if len(hours) > 12 else ''} (e.g. receptor {first}). Add the ARL files of "
-            "those UTC days.")

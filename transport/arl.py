@@ -1,0 +1,425 @@
+"""ARL packed meteorology as real runs need it: constants, the met grid, the index reader and the
+coverage check.
+
+Nothing here is synthetic: the demo world's met writer (``gzcarbon.demo.met``) and the ERA5/WRF
+converters (:mod:`transport.met_convert`, :mod:`transport.wrf_convert`) import it.
+
+The index of an ARL file is read by our own code (:func:`read_arl_index`), not through ``arlmet``:
+every time step starts with an index record (50-byte label with variable ``INDX``, then ASCII:
+source ``A4``, forecast hour ``I3``, minutes ``I2``, 12 grid parameters ``F7``, ``nx ny nz`` ``I3``,
+vertical flag ``I2``, index length ``LENH`` ``I4`` = 108 fixed bytes, then per level its height
+``F6`` and number of variables ``I2`` and per variable ``A4`` name, ``I3`` checksum, one reserved
+byte). When ``LENH`` exceeds the ``nx * ny`` bytes of one record (small grids with many levels,
+e.g. ERA5's 37 levels on a small domain), HYSPLIT continues the index text in the following
+records, each with its own ``INDX`` label; ``arlmet`` 0.1.0b4 cannot read those files. Grid sizes
+of 1000 or more points carry the thousands as letters (``A`` = 1000) in the label's grid field.
+Record length = 50 + nx * ny. The time steps of a file (any interval: 1, 2, 3, 6 h, minutes from the
+index) are read from the labels of its index records only, a few bytes per step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+#: Pressure levels (hPa) above the surface level 0, GDAS-like: the default of the converters.
+PRESSURE_LEVELS = (1000.0, 975.0, 950.0, 925.0, 900.0, 850.0, 800.0, 700.0, 600.0, 500.0,
+                   400.0, 300.0, 250.0, 200.0)
+#: ARL surface and level variables HYSPLIT-STILT needs (our writers write these).
+SURFACE_FIELDS = ("SHGT", "PRSS", "MSLP", "T02M", "U10M", "V10M", "RH2M", "PBLH", "SHTF", "USTR")
+LEVEL_FIELDS = ("HGTS", "TEMP", "UWND", "VWND", "WWND", "RELH")
+
+RD = 287.05  # J kg-1 K-1, dry-air gas constant
+G = 9.80665  # m s-2
+LAPSE = 0.0065  # K m-1, standard-atmosphere lapse rate
+
+LABEL_BYTES = 50
+INDEX_FIXED_BYTES = 108
+
+
+class ArlFormatError(ValueError):
+    """A file that is not valid ARL packed meteorology (names the file and the byte)."""
+
+
+class MetCoverageError(ValueError):
+    """The meteorology does not cover a receptor's run window or position."""
+
+
+@dataclass(frozen=True)
+class MetGrid:
+    """A regular lon/lat grid of met points (both edges included)."""
+
+    lon_min: float
+    lon_max: float
+    lat_min: float
+    lat_max: float
+    res: float
+
+    @property
+    def nx(self) -> int:
+        return int(round((self.lon_max - self.lon_min) / self.res)) + 1
+
+    @property
+    def ny(self) -> int:
+        return int(round((self.lat_max - self.lat_min) / self.res)) + 1
+
+    @property
+    def lons(self) -> np.ndarray:
+        return self.lon_min + self.res * np.arange(self.nx)
+
+    @property
+    def lats(self) -> np.ndarray:
+        return self.lat_min + self.res * np.arange(self.ny)
+
+    @classmethod
+    def from_bounds(cls, bounds: dict, res: float | None = None) -> "MetGrid":
+        """Build from a config ``met`` mapping (``lon_min, lon_max, lat_min, lat_max, res``)."""
+        try:
+            return cls(float(bounds["lon_min"]), float(bounds["lon_max"]), float(bounds["lat_min"]),
+                       float(bounds["lat_max"]), float(res if res is not None else bounds["res"]))
+        except KeyError as exc:
+            raise ValueError(f"met grid: missing key {exc.args[0]!r} in {bounds!r}; give "
+                             "lon_min, lon_max, lat_min, lat_max and res (config `met`)") from None
+
+    def arl_grid(self):
+        """The ``arlmet.Grid`` of this lat/lon grid."""
+        import arlmet
+
+        proj = arlmet.Projection(
+            pole_lat=self.lats[-1], pole_lon=self.lons[-1], tangent_lat=self.res,
+            tangent_lon=self.res, grid_size=0.0, orientation=0.0, cone_angle=0.0,
+            sync_x=1.0, sync_y=1.0, sync_lat=self.lat_min, sync_lon=self.lon_min)
+        return arlmet.Grid(projection=proj, nx=self.nx, ny=self.ny)
+
+
+def packable(data: np.ndarray) -> np.ndarray:
+    """``data``, nudged if needed so ARL one-byte packing reproduces it.
+
+    arlmet 0.1.0b4 chooses too small an exponent when the largest neighbour difference is exactly
+    a power of two (e.g. a smooth field whose differences are all 0.125): the packed differences
+    then wrap and the field is corrupted by several units. We check the round trip and, if it
+    fails, round the field to 1e-3 (which breaks the exact power of two).
+    """
+    import arlmet
+
+    ny, nx = data.shape
+
+    def err(x):
+        b, prec, e, v0 = arlmet.pack(x)
+        y = arlmet.unpack(b.tobytes(), nx, ny, prec, e, v0)
+        return float(np.abs(y - x).max()), 4 * prec + 1e-6
+
+    e, tol = err(data)
+    if e <= tol:
+        return data
+    for fix in (lambda x: np.round(x, 3), lambda x: x + np.float32(1e-3) * np.sign(x)):
+        cand = fix(data).astype(np.float32)
+        e, tol = err(cand)
+        if e <= tol:
+            return cand
+    raise RuntimeError("ARL packing failed for a field (round trip off by more than the packing "
+                       "precision); report this with the field's range")
+
+
+# --------------------------------------------------------------------------------------------
+# Index reader
+# --------------------------------------------------------------------------------------------
+
+#: Names of the 12 grid parameters of the index record, in file order.
+PROJECTION_FIELDS = ("pole_lat", "pole_lon", "tangent_lat", "tangent_lon", "grid_size",
+                     "orientation", "cone_angle", "sync_x", "sync_y", "sync_lat", "sync_lon",
+                     "reserved")
+
+
+@dataclass(frozen=True)
+class ArlIndex:
+    """What the index records of one ARL file say: grid, levels and time steps."""
+
+    path: Path
+    source: str
+    nx: int
+    ny: int
+    nz: int
+    projection: dict
+    levels: tuple[float, ...]
+    variables: tuple[tuple[str, ...], ...]  # per level
+    times: tuple[pd.Timestamp, ...]
+    index_records: int  # records per index (1, or more when the index text spans several)
+
+    @property
+    def record_length(self) -> int:
+        return LABEL_BYTES + self.nx * self.ny
+
+    @property
+    def step(self) -> pd.Timedelta | None:
+        """The file's own record interval (smallest step between its times); None for one time."""
+        if len(self.times) < 2:
+            return None
+        d = np.diff(pd.DatetimeIndex(self.times).asi8)
+        d = d[d > 0]
+        return pd.Timedelta(int(d.min()), "ns") if d.size else None
+
+    def extent(self) -> tuple[float, float, float, float]:
+        """(lon_min, lon_max, lat_min, lat_max) of the grid points (projected grids: through
+        ``arlmet``'s projection maths)."""
+        p = self.projection
+        if p["grid_size"] == 0.0:  # lat-lon grid: tangent_lat/lon hold the spacing
+            lons = p["sync_lon"] + p["tangent_lon"] * (np.arange(self.nx) + 1 - p["sync_x"])
+            lats = p["sync_lat"] + p["tangent_lat"] * (np.arange(self.ny) + 1 - p["sync_y"])
+            lons = np.where(lons > 180.0, lons - 360.0, lons)
+            return float(lons.min()), float(lons.max()), float(lats.min()), float(lats.max())
+        import arlmet
+
+        proj = arlmet.Projection(**{k: v for k, v in p.items() if k != "reserved"})
+        coords = arlmet.Grid(projection=proj, nx=self.nx, ny=self.ny).calculate_coords()
+        lons = np.asarray(coords["lon"][1], float)
+        lats = np.asarray(coords["lat"][1], float)
+        return float(np.min(lons)), float(np.max(lons)), float(np.min(lats)), float(np.max(lats))
+
+
+def _thousands(char: str) -> int:
+    return (string.ascii_uppercase.index(char) + 1) * 1000 if char in string.ascii_uppercase else 0
+
+
+def _label(raw: bytes, path: Path, pos: int) -> tuple[pd.Timestamp, str, str]:
+    """(time without minutes, variable, grid letters) of a 50-byte record label."""
+    text = raw.decode("ascii", errors="replace")
+    try:
+        yy, mm, dd, hh = (int(text[i:i + 2]) for i in (0, 2, 4, 6))
+        year = yy if yy >= 1900 else (2000 + yy if yy < 40 else 1900 + yy)
+        return pd.Timestamp(year=year, month=mm, day=dd, hour=hh), text[14:18], text[12:14]
+    except ValueError as exc:
+        raise ArlFormatError(
+            f"{path}: the record label at byte {pos} is not an ARL label ({text[:18]!r}: {exc}); "
+            "the file is not ARL packed meteorology or is corrupt. Convert the met to ARL "
+            "(rules era5_to_arl / wrf_to_arl) or re-download it.") from None
+
+
+def _parse_fixed(text: str, path: Path) -> dict:
+    try:
+        proj = {k: float(text[9 + 7 * i:16 + 7 * i]) for i, k in enumerate(PROJECTION_FIELDS)}
+        return dict(source=text[0:4].strip(), minutes=int(text[7:9] or 0), projection=proj,
+                    nx=int(text[93:96]), ny=int(text[96:99]), nz=int(text[99:102]),
+                    lenh=int(text[104:108]))
+    except ValueError as exc:
+        raise ArlFormatError(f"{path}: the first index record cannot be parsed ({exc}); not an "
+                             "ARL file, or a corrupt one") from None
+
+
+def _parse_levels(text: str, nz: int, path: Path) -> tuple[list[float], list[tuple[str, ...]]]:
+    levels, variables, i = [], [], 0
+    try:
+        for _ in range(nz):
+            levels.append(float(text[i:i + 6]))
+            nvar = int(text[i + 6:i + 8])
+            i += 8
+            variables.append(tuple(text[i + 8 * k:i + 8 * k + 4].strip() for k in range(nvar)))
+            i += 8 * nvar
+    except ValueError as exc:
+        raise ArlFormatError(f"{path}: the level table of the index record cannot be parsed at "
+                             f"character {i} ({exc}); corrupt ARL file") from None
+    return levels, variables
+
+
+def read_arl_index(path: str | os.PathLike) -> ArlIndex:
+    """Read the index records of an ARL file: grid, levels, variables and every time step.
+
+    Reads the first index record (and its continuation records when the index text is longer
+    than one record), then only the label of each following time step's first record.
+    Raises :class:`ArlFormatError` naming the file and the byte for anything that is not ARL.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        size = fh.seek(0, 2)
+        fh.seek(0)
+        first = fh.read(LABEL_BYTES + INDEX_FIXED_BYTES)
+        if len(first) < LABEL_BYTES + INDEX_FIXED_BYTES:
+            raise ArlFormatError(f"{path}: {size} bytes, too short for an ARL file (an index "
+                                 "record alone is longer); the file is empty or truncated")
+        t0, var, letters = _label(first[:LABEL_BYTES], path, 0)
+        if var != "INDX":
+            raise ArlFormatError(f"{path}: the first record is {var!r}, not an index record "
+                                 "(INDX); not ARL packed meteorology written by HYSPLIT's rules")
+        fixed = _parse_fixed(first[LABEL_BYTES:].decode("ascii", errors="replace"), path)
+        nx = fixed["nx"] + _thousands(letters[0])
+        ny = fixed["ny"] + _thousands(letters[1])
+        nxy = nx * ny
+        reclen = LABEL_BYTES + nxy
+        if size % reclen:
+            raise ArlFormatError(
+                f"{path}: size {size} bytes is not a whole number of {reclen}-byte records "
+                f"({nx} x {ny} grid); the file is truncated or corrupt. Re-create or re-download it.")
+        n_index = max(1, math.ceil(fixed["lenh"] / nxy))
+        text = b""
+        for k in range(n_index):
+            fh.seek(k * reclen)
+            rec = fh.read(reclen)
+            if k and _label(rec[:LABEL_BYTES], path, k * reclen)[1] != "INDX":
+                raise ArlFormatError(f"{path}: index length {fixed['lenh']} bytes needs {n_index} "
+                                     f"index records, but record {k + 1} is not INDX; corrupt file")
+            text += rec[LABEL_BYTES:]
+        levels, variables = _parse_levels(text[INDEX_FIXED_BYTES:].decode("ascii", "replace"),
+                                          fixed["nz"], path)
+        step_records = n_index + sum(len(v) for v in variables)
+        times = []
+        for pos in range(0, size, step_records * reclen):
+            fh.seek(pos)
+            t, var, _ = _label(fh.read(LABEL_BYTES), path, pos)
+            if var != "INDX":
+                raise ArlFormatError(
+                    f"{path}: expected an index record at byte {pos} (every time step has "
+                    f"{step_records} records) but found {var!r}; the time steps differ in their "
+                    "variables, which HYSPLIT does not read")
+            fh.seek(pos + LABEL_BYTES + 7)
+            minutes = int(fh.read(2).decode("ascii", "replace").strip() or 0)
+            times.append(t + pd.Timedelta(minutes=minutes))
+        if size % (step_records * reclen):
+            raise ArlFormatError(f"{path}: the last time step is incomplete (file truncated); "
+                                 "re-create or re-download it")
+    return ArlIndex(path=path, source=fixed["source"], nx=nx, ny=ny, nz=fixed["nz"],
+                    projection=fixed["projection"], levels=tuple(levels),
+                    variables=tuple(variables), times=tuple(times), index_records=n_index)
+
+
+# --------------------------------------------------------------------------------------------
+# Coverage check
+# --------------------------------------------------------------------------------------------
+
+def receptor_windows(receptors: pd.DataFrame, n_hours: int) -> pd.DataFrame:
+    """First and last hour the met must cover for each receptor's backward run of ``|n_hours|``
+    hours from release ``t``: ``floor(t) - |n_hours|`` to ``floor(t) + 1h`` (HYSPLIT interpolates
+    the release hour to the next one). Columns ``receptor_id, start, end``."""
+    t0 = pd.to_datetime(receptors["time"], utc=True).dt.tz_localize(None).dt.floor("h")
+    span = pd.Timedelta(hours=abs(int(n_hours)))
+    ids = (receptors["receptor_id"].astype(str).to_numpy() if "receptor_id" in receptors
+           else receptors.index.astype(str).to_numpy())
+    return pd.DataFrame({"receptor_id": ids, "start": (t0 - span).to_numpy(),
+                         "end": (t0 + pd.Timedelta(hours=1)).to_numpy()})
+
+
+def _covered_intervals(indexes: Sequence[ArlIndex]) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+    """Time intervals the met covers: between consecutive time steps no further apart than the
+    files' own record interval (the largest of the files' steps; 1 h if no file has two steps)."""
+    times = sorted({t for ix in indexes for t in ix.times})
+    steps = [s for s in (ix.step for ix in indexes) if s is not None]
+    step = max(steps) if steps else pd.Timedelta(hours=1)
+    out = [(t, t) for t in times]
+    merged: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    for a, b in out:
+        if merged and a - merged[-1][1] <= step:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def _uncovered_hours(start, end, intervals) -> list[pd.Timestamp]:
+    return [h for h in pd.date_range(start, end, freq="h")
+            if not any(a <= h <= b for a, b in intervals)]
+
+
+def _check_domain(receptors: pd.DataFrame, extent, what: str) -> None:
+    lon0, lon1, lat0, lat1 = extent
+    lon = receptors["lon"].to_numpy(float)
+    lat = receptors["lat"].to_numpy(float)
+    ids = (receptors["receptor_id"].astype(str).to_numpy() if "receptor_id" in receptors
+           else receptors.index.astype(str))
+    outside = (lon < lon0) | (lon > lon1) | (lat < lat0) | (lat > lat1)
+    if outside.any():
+        bad = [f"{i} ({x:.3f}E, {y:.3f}N)" for i, x, y in zip(ids[outside], lon[outside], lat[outside])]
+        raise MetCoverageError(
+            f"receptors outside the met domain {lon0}-{lon1}E x {lat0}-{lat1}N ({what}): "
+            f"{'; '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Widen the met domain "
+            "(config `met`) or drop these sites.")
+
+
+def _missing_listing(hours, files: list[Path], indexes, file_format: str | None) -> str:
+    if file_format:
+        names = {p.name for p in files}
+        where = []
+        for h in hours[:12]:
+            fname = h.strftime(file_format)
+            state = "given but lacks this hour" if fname in names else "file not given"
+            where.append(f"{h:%Y-%m-%d %H:00} -> {fname} ({state})")
+        return "; ".join(where)
+    spans = ", ".join(f"{ix.path.name} {ix.times[0]:%Y-%m-%d %H:%M}..{ix.times[-1]:%Y-%m-%d %H:%M}"
+                      f" every {ix.step or 'single time'}" for ix in indexes if ix.times)
+    return (f"{', '.join(h.strftime('%Y-%m-%d %H:00') for h in hours[:12])} "
+            f"(files given: {spans})")
+
+
+def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.DataFrame,
+                       n_hours: int, bounds: dict | None = None,
+                       file_format: str | None = None) -> list[ArlIndex]:
+    """Check that the ARL met covers every receptor's run window and position.
+
+    ``met_files`` is an explicit list (any names: ``gdas1.jan25.w1``, ``20250101_gz.arl``, ...);
+    the time steps are read from each file's own index records, so any record interval (1, 2, 3,
+    6 h) and any file period (daily, weekly, monthly) is checked alike: an hour is covered when it
+    lies between two time steps no further apart than the files' record interval. ``n_hours``:
+    hours back (positive, as config ``transport.n_hours``) or a HYSPLIT run duration (negative =
+    backward). Raises :class:`MetCoverageError` naming the missing hours, the files and the
+    receptors, or the receptors outside the met domain (``bounds`` = the met domain; else the
+    grid of the first file), and :class:`ArlFormatError` naming a file that is not valid ARL.
+    With ``file_format`` (e.g. ``"%Y%m%d_gz.arl"``) each missing hour is listed with the file
+    that should hold it. Returns the files' indexes.
+    """
+    files = [Path(p) for p in met_files]
+    missing_files = [str(p) for p in files if not p.exists()]
+    if missing_files:
+        raise MetCoverageError(
+            f"met files missing: {', '.join(missing_files)}. Create them (demo: rule demo_met) or "
+            "point inputs.met_dir at ARL files covering the period.")
+    if not files:
+        raise MetCoverageError("no met files given; set inputs.met_dir (config) to ARL files")
+    indexes = [read_arl_index(p) for p in files]
+    if bounds is not None:
+        extent = (float(bounds["lon_min"]), float(bounds["lon_max"]),
+                  float(bounds["lat_min"]), float(bounds["lat_max"]))
+        what = "config met"
+    else:
+        extent, what = indexes[0].extent(), f"grid of {files[0].name}"
+    if not len(receptors):
+        return indexes
+    _check_domain(receptors, extent, what)
+    windows = receptor_windows(receptors, n_hours)
+    intervals = _covered_intervals(indexes)
+    need: dict[pd.Timestamp, list[str]] = {}
+    for rid, lo, hi in windows.itertuples(index=False):
+        for h in _uncovered_hours(lo, hi, intervals):
+            need.setdefault(h, []).append(rid)
+    if need:
+        hours = sorted(need)
+        first = need[hours[0]][0]
+        listing = _missing_listing(hours, files, indexes, file_format)
+        raise MetCoverageError(
+            f"met lacks {len(hours)} hour(s) needed by "
+            f"{len({r for v in need.values() for r in v})} receptor(s): {listing}"
+            f"{' ...' if len(hours) > 12 else ''} (e.g. receptor {first}). Add the ARL files of "
+            "those UTC days.")
+    return indexes
+
+
+def met_files_for(indexes: Sequence[ArlIndex], start, end) -> list[Path]:
+    """The files among ``indexes`` whose time steps a run from ``start`` to ``end`` reads: every
+    file with a step inside the window plus the last step before and the first after it."""
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    out = []
+    for ix in indexes:
+        t = pd.DatetimeIndex(ix.times)
+        if len(t) and t.max() >= start and t.min() <= end:
+            out.append(ix.path)
+    before = [ix for ix in indexes if ix.times and max(ix.times) < start]
+    after = [ix for ix in indexes if ix.times and min(ix.times) > end]
+    if before:
+        out.append(max(before, key=lambda ix: max(ix.times)).path)
+    if after:
+        out.append(min(after, key=lambda ix: min(ix.times)).path)
+    return sorted(set(out))
