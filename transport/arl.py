@@ -162,9 +162,9 @@ class ArlIndex:
         """The file's own record interval (smallest step between its times); None for one time."""
         if len(self.times) < 2:
             return None
-        d = np.diff(pd.DatetimeIndex(self.times).asi8)
-        d = d[d > 0]
-        return pd.Timedelta(int(d.min()), "ns") if d.size else None
+        d = pd.DatetimeIndex(sorted(self.times)).to_series().diff().dropna()
+        d = d[d > pd.Timedelta(0)]
+        return pd.Timedelta(d.min()) if len(d) else None
 
     def extent(self) -> tuple[float, float, float, float]:
         """(lon_min, lon_max, lat_min, lat_max) of the grid points (projected grids: through
@@ -423,3 +423,123 @@ def met_files_for(indexes: Sequence[ArlIndex], start, end) -> list[Path]:
     if after:
         out.append(min(after, key=lambda ix: min(ix.times)).path)
     return sorted(set(out))
+
+
+# --------------------------------------------------------------------------------------------
+# Writer (index text over several records when it is longer than one record)
+# --------------------------------------------------------------------------------------------
+
+def _fortran_e14(value: float) -> str:
+    """``value`` as Fortran ``E14.7`` (``0.ddddddddE+xx``), as HYSPLIT's packer writes labels."""
+    if value == 0.0:
+        return " 0.0000000E+00"
+    mant, exp = f"{value:.6e}".split("e")
+    return f"{'-' if value < 0 else ' '}0.{mant.lstrip('-').replace('.', '')}E{int(exp) + 1:+03d}"
+
+
+def _fixed(value: float, width: int) -> str:
+    """``value`` in ``width`` characters with as many decimals as fit, a leading ``0.`` written
+    ``.`` (Fortran ``F`` reads it; HYSPLIT's index layout)."""
+    for dec in range(width, -1, -1):
+        text = f"{value:.{dec}f}"
+        if text.startswith("0.") or text.startswith("-0."):
+            text = text.replace("0.", ".", 1)
+        if len(text) <= width:
+            return text.rjust(width)
+    raise ValueError(f"{value} does not fit in {width} characters of an ARL index record")
+
+
+def _letters(n: int) -> str:
+    return "9" if n < 1000 else string.ascii_uppercase[n // 1000 - 1]
+
+
+def _arl_label(t: pd.Timestamp, level: int, var: str, nx: int, ny: int, exponent: int = 0,
+               precision: float = 0.0, initial: float = 0.0) -> bytes:
+    text = (f"{t.year % 100:02d}{t.month:2d}{t.day:2d}{t.hour:2d}{0:2d}{level:2d}"
+            f"{_letters(nx)}{_letters(ny)}{var:<4}{exponent:4d}{_fortran_e14(precision)}"
+            f"{_fortran_e14(initial)}")
+    return text.encode("ascii")
+
+
+def _checksum(packed: bytes) -> int:
+    total = int(np.frombuffer(packed, np.uint8).sum(dtype=np.uint64))
+    return 0 if total == 0 else (total - 1) % 255 + 1
+
+
+def write_arl(path: str | os.PathLike, grid: MetGrid, pressure_levels: Sequence[float],
+              steps: Iterable[tuple[pd.Timestamp, dict, dict]], source: str = "GZCB") -> Path:
+    """Write lat-lon ARL meteorology on pressure levels, HYSPLIT's layout, to ``path`` (atomic).
+
+    ``steps`` yields ``(time, surface, levels)``: ``surface`` maps :data:`SURFACE_FIELDS` to
+    (ny, nx) arrays, ``levels`` maps :data:`LEVEL_FIELDS` to (nlev, ny, nx) arrays, in ARL units.
+    Unlike ``arlmet`` 0.1.0b4, an index whose text is longer than one record (many levels on a
+    small grid: ERA5's 37 levels) continues on further ``INDX`` records, as HYSPLIT's own packer
+    writes it and reads it. Packing: ``arlmet.pack`` (HYSPLIT's PAKOUT), through :func:`packable`.
+    """
+    import arlmet
+
+    from gzcarbon.atomic import atomic_write
+
+    nx, ny = grid.nx, grid.ny
+    nxy = nx * ny
+    plev = [float(p) for p in pressure_levels]
+    proj = [grid.lat_max, grid.lon_max, grid.res, grid.res, 0.0, 0.0, 0.0, 1.0, 1.0,
+            grid.lat_min, grid.lon_min, 0.0]
+    table = [(0.0, SURFACE_FIELDS)] + [(p, LEVEL_FIELDS) for p in plev]
+
+    def records(t, surface, levels):
+        out, sums = [], []
+        for k, (_, names) in enumerate(table):
+            for name in names:
+                data = surface[name] if k == 0 else np.asarray(levels[name])[k - 1]
+                packed, prec, exp, v0 = arlmet.pack(packable(np.asarray(data, np.float32)))
+                raw = packed.tobytes()
+                out.append(_arl_label(t, k, name, nx, ny, exp, prec, v0) + raw)
+                sums.append(_checksum(raw))
+        return out, sums
+
+    def index(t, sums):
+        it = iter(sums)
+        body = "".join(_fixed(h, 6) + f"{len(names):2d}" + "".join(
+            f"{n:<4}{next(it):3d} " for n in names) for h, names in table)
+        head = (f"{source[:4]:<4}{0:3d}{t.minute:2d}" + "".join(_fixed(v, 7) for v in proj)
+                + f"{nx % 1000:3d}{ny % 1000:3d}{len(table):3d}{2:2d}")
+        text = (head + f"{INDEX_FIXED_BYTES + len(body):4d}" + body).encode("ascii")
+        n = max(1, math.ceil(len(text) / nxy))
+        return [_arl_label(t, 0, "INDX", nx, ny) + text[k * nxy:(k + 1) * nxy].ljust(nxy)
+                for k in range(n)]
+
+    def _write(tmp):
+        with open(tmp, "wb") as fh:
+            for t, surface, levels in steps:
+                recs, sums = records(pd.Timestamp(t), surface, levels)
+                for rec in index(pd.Timestamp(t), sums) + recs:
+                    fh.write(rec)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, _write)
+    return path
+
+
+def read_arl_field(path: str | os.PathLike, time, variable: str, level: int = 0) -> np.ndarray:
+    """Unpack one field (ny, nx) of an ARL file, located through :func:`read_arl_index` (works for
+    index text over several records, which ``arlmet`` 0.1.0b4 cannot open)."""
+    import arlmet
+
+    ix = read_arl_index(path)
+    t = pd.Timestamp(time)
+    if t not in ix.times:
+        raise KeyError(f"{path}: no time step {t} (has {ix.times[0]}..{ix.times[-1]})")
+    names = [(k, v) for k, vs in enumerate(ix.variables) for v in vs]
+    if (level, variable) not in names:
+        raise KeyError(f"{path}: no {variable} at level {level}")
+    step = ix.index_records + len(names)
+    pos = (ix.times.index(t) * step + ix.index_records + names.index((level, variable))) \
+        * ix.record_length
+    with open(path, "rb") as fh:
+        fh.seek(pos)
+        raw = fh.read(ix.record_length)
+    lab = raw[:LABEL_BYTES].decode("ascii")
+    exp, prec, v0 = int(lab[18:22]), float(lab[22:36]), float(lab[36:50])
+    return arlmet.unpack(raw[LABEL_BYTES:], ix.nx, ix.ny, prec, exp, v0)

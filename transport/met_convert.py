@@ -38,8 +38,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gzcarbon.atomic import atomic_write
-from .arl import G, LEVEL_FIELDS, SURFACE_FIELDS, MetGrid, packable
+from .arl import G, MetGrid, write_arl
 
 logger = logging.getLogger(__name__)
 
@@ -86,12 +85,33 @@ def _standard(ds: xr.Dataset, source: str) -> xr.Dataset:
     return ds
 
 
+def _arl_fields(snap: xr.Dataset, nm: Mapping[str, str]) -> tuple[dict, dict]:
+    """Surface and level fields of one time step in ARL names and units (table above)."""
+    def sfc(key):
+        v = snap[nm[key]]
+        return np.asarray(v.values if "plev" not in v.dims else v.isel(plev=0).values, float)
+
+    z_sfc = sfc("SHGT")
+    surface = {
+        "SHGT": z_sfc / G, "PRSS": sfc("PRSS") / 100.0,
+        "MSLP": sfc("MSLP") / 100.0 if nm["MSLP"] in snap else sfc("PRSS") / 100.0,
+        "T02M": sfc("T02M"), "U10M": sfc("U10M"), "V10M": sfc("V10M"),
+        "RH2M": (_rh_from_dewpoint(sfc("T02M"), sfc("D2M")) if nm["D2M"] in snap
+                 else np.full_like(z_sfc, 70.0)),
+        "PBLH": sfc("PBLH"), "SHTF": -sfc("SHTF") / 3600.0, "USTR": sfc("USTR")}
+    temp = np.asarray(snap[nm["TEMP"]].values, float)
+    lev = {"HGTS": snap[nm["HGTS"]].values / G, "TEMP": temp,
+           "UWND": snap[nm["UWND"]].values, "VWND": snap[nm["VWND"]].values,
+           "WWND": (snap[nm["WWND"]].values / 100.0 if nm["WWND"] in snap else np.zeros_like(temp)),
+           "RELH": (snap[nm["RELH"]].values if nm["RELH"] in snap else np.full_like(temp, 60.0))}
+    return ({k: np.asarray(v, np.float32) for k, v in surface.items()},
+            {k: np.asarray(v, np.float32) for k, v in lev.items()})
+
+
 def era5_to_arl(ds: xr.Dataset | str | os.PathLike | list, out_dir: str | os.PathLike,
                 file_format: str = "%Y%m%d_gz.arl", names: Mapping[str, str] | None = None,
                 source: str = "ERA5") -> list[Path]:
     """Write one ARL file per UTC day of ``ds`` into ``out_dir``; returns the paths written."""
-    import arlmet
-
     label = str(ds) if not isinstance(ds, xr.Dataset) else "met dataset"
     if not isinstance(ds, xr.Dataset):
         ds = xr.open_mfdataset(ds if isinstance(ds, list) else [ds], combine="by_coords")
@@ -105,52 +125,15 @@ def era5_to_arl(ds: xr.Dataset | str | os.PathLike | list, out_dir: str | os.Pat
     res = float(lat[1] - lat[0])
     grid = MetGrid(float(lon[0]), float(lon[-1]), float(lat[0]), float(lat[-1]), res)
     plev = [float(p) for p in ds["plev"].values]
-    axis = arlmet.PressureAxis(levels=[0.0, *plev])
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     times = pd.to_datetime(ds["time"].values)
     written = []
     for day, idx in pd.Series(range(len(times)), index=times).groupby(times.normalize()):
         path = out_dir / pd.Timestamp(day).strftime(file_format)
-        def _write(tmp):
-            f = arlmet.File(tmp, mode="w", source=source[:4].ljust(4), grid=grid.arl_grid(),
-                            vertical_axis=axis)
-            try:
-                for it in idx.to_numpy():
-                    snap = ds.isel(time=int(it)).load()
-                    t = pd.Timestamp(times[it])
-
-                    def sfc(key):
-                        v = snap[nm[key]]
-                        return np.asarray(v.values if "plev" not in v.dims else v.isel(plev=0).values,
-                                          float)
-                    z_sfc = sfc("SHGT")
-                    surface = {
-                        "SHGT": z_sfc / G, "PRSS": sfc("PRSS") / 100.0,
-                        "MSLP": sfc("MSLP") / 100.0 if nm["MSLP"] in snap else sfc("PRSS") / 100.0,
-                        "T02M": sfc("T02M"), "U10M": sfc("U10M"), "V10M": sfc("V10M"),
-                        "RH2M": (_rh_from_dewpoint(sfc("T02M"), sfc("D2M")) if nm["D2M"] in snap
-                                 else np.full_like(z_sfc, 70.0)),
-                        "PBLH": sfc("PBLH"), "SHTF": -sfc("SHTF") / 3600.0, "USTR": sfc("USTR")}
-                    lev = {"HGTS": snap[nm["HGTS"]].values / G, "TEMP": snap[nm["TEMP"]].values,
-                           "UWND": snap[nm["UWND"]].values, "VWND": snap[nm["VWND"]].values,
-                           "WWND": (snap[nm["WWND"]].values / 100.0 if nm["WWND"] in snap
-                                    else np.zeros_like(snap[nm["TEMP"]].values)),
-                           "RELH": (snap[nm["RELH"]].values if nm["RELH"] in snap
-                                    else np.full_like(snap[nm["TEMP"]].values, 60.0))}
-                    rs = f.create_recordset(t, forecast=0)
-                    for name in SURFACE_FIELDS:
-                        rs.create_datarecord(name, 0, forecast=0,
-                                             data=packable(surface[name].astype(np.float32)))
-                    for k in range(len(plev)):
-                        for name in LEVEL_FIELDS:
-                            rs.create_datarecord(name, k + 1, forecast=0,
-                                                 data=packable(np.asarray(lev[name][k], np.float32)))
-                    f.flush()
-            finally:
-                f.close()
-
-        atomic_write(path, _write)
+        steps = (_arl_fields(ds.isel(time=int(it)).load(), nm) for it in idx.to_numpy())
+        write_arl(path, grid, plev, ((pd.Timestamp(times[it]), *f)
+                                     for it, f in zip(idx.to_numpy(), steps)), source=source)
         written.append(path)
-        logger.info("wrote %s (%d hours)", path, len(idx))
+        logger.info("wrote %s (%d time steps)", path, len(idx))
     return written

@@ -16,7 +16,7 @@ BOUNDS = dict(lon_min=112.0, lon_max=115.5, lat_min=22.0, lat_max=25.0, res=0.1)
 @pytest.fixture(scope="module")
 def met_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("met")
-    write_met_day(d / "20250101_gz.arl", "2025-01-01", BOUNDS, seed=3, hours=[0, 6])
+    write_met_day(d / "20250101_gz.arl", "2025-01-01", BOUNDS, seed=3, hours=[0, 1, 6])
     return d
 
 
@@ -28,9 +28,10 @@ def _tol(field):
 
 def test_round_trip_within_packing_precision(met_dir):
     with arlmet.File(met_dir / "20250101_gz.arl") as f:
-        assert [str(t) for t in f.times] == ["2025-01-01 00:00:00", "2025-01-01 06:00:00"]
+        assert [str(t) for t in f.times] == ["2025-01-01 00:00:00", "2025-01-01 01:00:00",
+                                             "2025-01-01 06:00:00"]
         assert f.grid.nx == 36 and f.grid.ny == 31
-        for it, hour in enumerate([0, 6]):
+        for it, hour in ((0, 0), (2, 6)):
             surf, lev = met_fields(pd.Timestamp("2025-01-01") + pd.Timedelta(hours=hour), BOUNDS,
                                    seed=3)
             for name in SURFACE_FIELDS:
@@ -99,8 +100,14 @@ def test_missing_hour_names_hour_and_file(met_dir):
                            file_format="%Y%m%d_gz.arl")
     msg = str(e.value)
     assert "2024-12-31 22:00 -> 20241231_gz.arl (file not given)" in msg
-    assert "2025-01-01 01:00 -> 20250101_gz.arl (given but lacks this hour)" in msg
     assert "OK_1" in msg
+    with pytest.raises(MetCoverageError) as e:  # the file has 00, 01 and 06 UTC, hourly steps
+        check_met_coverage([met_dir / "20250101_gz.arl"], _rec("OK_2", "2025-01-01 03:30", 113.0,
+                           23.0), n_hours=-2, file_format="%Y%m%d_gz.arl")
+    msg = str(e.value)
+    assert "met lacks 3 hour(s)" in msg and "OK_2" in msg
+    for h in ("02", "03", "04"):
+        assert f"2025-01-01 {h}:00 -> 20250101_gz.arl (given but lacks this hour)" in msg
 
 
 def test_site_day_checks_met_before_any_run(met_dir, tmp_path):
