@@ -52,11 +52,18 @@ def test_reader_round_trips(tmp_path):
     fp = foot.transpose("lat", "lon", "time").isel(lat=slice(None, None, -1)).rename("fp")
     fp.attrs = {"units": "(mol/mol)/(mol/m2/s)"}
     fp.to_dataset().to_netcdf(tmp_path / "c.nc")
-    np.testing.assert_array_equal(read_footprint(tmp_path / "c.nc").values, foot.values)
+    # its `time` is the release time (issue 15): 3 releases, not 3 hourly layers of one receptor
+    with pytest.raises(ValueError, match="3 releases.*read_footprints"):
+        read_footprint(tmp_path / "c.nc")
+    from transport import read_footprints
+
+    many = read_footprints(tmp_path / "c.nc")
+    np.testing.assert_array_equal(many["foot"].values, foot.values)
+    assert many.sizes["receptor"] == 3
     # unknown units -> clear error
     fp.attrs = {"units": "furlongs"}
-    fp.to_dataset().to_netcdf(tmp_path / "d.nc")
-    with pytest.raises(ValueError, match="units 'furlongs'"):
+    fp.isel(time=[0]).to_dataset().to_netcdf(tmp_path / "d.nc")
+    with pytest.raises(ValueError, match="unknown unit 'furlongs'"):
         read_footprint(tmp_path / "d.nc")
 
 
