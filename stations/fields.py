@@ -35,8 +35,12 @@ def _jitable(f):
 
 
 @_jitable
-def _parse_float(buf, i, j, pow10):
-    """(value, ok) of the number in ``buf[i:j]``."""
+def _parse_float(buf, i, j, pow10):  # noqa: C901, PLR0912
+    """(value, ok) of the number in ``buf[i:j]``.
+
+    One function on purpose (complexity above the linter's limit): it is the inner loop of the
+    numba-compiled scanner, one branch per character class of the number syntax; split into
+    calls it would pass the cursor back and forth for every character."""
     p = i
     neg = False
     if buf[p] == 45:          # '-'

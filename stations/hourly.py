@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,36 +27,19 @@ from . import calibration as calm
 from . import picarro
 from . import plausibility as plm
 from . import qc as qcm
-from .sites import inlet_valves, site_path_name, tank_table
+from .chain import ChainResult, run_chain
+from .hourly_common import (HOUR_CAL_EXTRAPOLATED, HOUR_EXCLUDE, HOUR_FLAG_NAMES,  # noqa: F401
+                            HOUR_IMPLAUSIBLE_RECORDS, HOUR_OUT_OF_RANGE, HOUR_STEP, HOUR_TARGET,
+                            LOW_COVERAGE, SiteIngest, hour_plausibility)
+from .hourly_files import process_site_hourly_files  # noqa: F401  (the already-hourly route)
+from .sites import inlet_valves, site_path_name
+from .units import UNITS
 
 log = logging.getLogger(__name__)
 
-LOW_COVERAGE, HOUR_CAL_EXTRAPOLATED = 1, 2
-HOUR_IMPLAUSIBLE_RECORDS, HOUR_OUT_OF_RANGE, HOUR_STEP, HOUR_TARGET = 4, 8, 16, 32
-HOUR_FLAG_NAMES = {LOW_COVERAGE: "low_coverage", HOUR_CAL_EXTRAPOLATED: "calibration_extrapolated",
-                   HOUR_IMPLAUSIBLE_RECORDS: "implausible_records", HOUR_OUT_OF_RANGE: "out_of_range",
-                   HOUR_STEP: "step", HOUR_TARGET: "target_tank"}
-#: hourly bits that keep an hour out of the selection and the background
-HOUR_EXCLUDE = LOW_COVERAGE | HOUR_OUT_OF_RANGE | HOUR_STEP | HOUR_TARGET
-UNITS = {"co2": "ppm", "ch4": "ppb", "co": "ppb"}
-# the analyser writes CH4 and CO in ppm; the hourly files hold them in ppb
-_RAW_TO_UNITS = {"co2": 1.0, "ch4": 1000.0, "co": 1000.0}
-
-
 #: raw columns the chain uses (the reader still checks every field of every line)
 USED_COLUMNS = tuple(picarro.REQUIRED_COLUMNS) + tuple(
-    c for cols in picarro.SPECIES_COLUMNS.values() for c in cols) + ("H2O",)
-
-
-@dataclass
-class SiteIngest:
-    records: pd.DataFrame                 # time, file, valve, kind, raw, value, qc
-    summary: pd.DataFrame                 # per file account of lines
-    calibration: calm.Calibration
-    hourly: dict = field(default_factory=dict)   # height -> hourly DataFrame
-    problems: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)  # (file, reason, status) not read
-    info: dict = field(default_factory=dict)     # attributes of the hourly files (provenance, counts)
+    c for cols in (*picarro.SPECIES_COLUMNS.values(), *picarro.ISOTOPOLOGUE_SUMS.values()) for c in cols) + ("H2O",)
 
 
 def aggregate(time: np.ndarray, value: np.ndarray, usable: np.ndarray, extrap: np.ndarray,
@@ -95,10 +77,49 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
     still serve calibration. Files that are not raw files are listed with the reason too.
     ``plausibility``: ``stations.plausibility`` (:mod:`stations.plausibility`); ``target_tank``:
     ``stations.target_tank`` (:func:`stations.calibration.target_settings`); ``sites``: all site
-    entries (names the owner of a foreign analyser serial in the error).
+    entries (names the owner of a foreign analyser serial in the error). The records go through
+    :func:`stations.chain.run_chain` (the same chain as :func:`stations.read`), then the
+    target-tank check, the spike filter and :func:`aggregate` per inlet.
     """
     pset = plm.settings(plausibility)
     tset = calm.target_settings(target_tank)
+    srcs, skipped = raw_sources(raw, site, period, margin_hours)
+    counts = _check_serials(srcs, site, sites, stations_file)
+    rr = picarro.read_raw(srcs, on_bad_lines=on_bad_lines, columns=USED_COLUMNS, species=species)
+    ch = run_chain(rr, species, site, flush_seconds=flush_seconds, qc_kw=qc_kw, plausibility=pset,
+                   allow_wet_correction=allow_wet_correction)
+    _log_chain(site["id"], raw, rr, ch, species, pset)
+    periods = _target_flags(site["id"], ch, species, tset)
+    _spike_flags(ch, inlet_valves(site), spike_kw)
+    out = pd.DataFrame({"time": ch.records["time"], "file": ch.records["file"],
+                        "line": ch.records["line"], "valve": ch.valve, "kind": ch.kind,
+                        "raw": ch.raw, "value": ch.value, "qc": ch.qc})
+    hourly = _hourly_per_inlet(out, ch, site, species, pset, min_coverage, period)
+    summary = _site_summary(rr, out, ch, srcs, skipped, raw)
+    cal = ch.calibration
+    n_hours_flag = {h: {nm: int(((hr["qcflag"] & b) != 0).sum()) for b, nm in HOUR_FLAG_NAMES.items()}
+                    for h, hr in hourly.items()}
+    log.info("site %s: %d records, %d used, %d calibration cycles, target bias %.3f (%s); hours "
+             "flagged per inlet: %s", site["id"], len(out), int(out["used"].sum()), len(cal.cycles),
+             cal.target_summary["bias"], species, n_hours_flag)
+    info = {"dry_mole_fraction": _dry_note(ch.sources, ch.corrected, species),
+            "records_wet_corrected": int(ch.corrected.sum()),
+            "raw_files_read": int((summary["status"] == "read").sum()),
+            "raw_files_not_raw": int((summary["status"] == "not_raw").sum()),
+            "raw_files_outside_period": int((summary["status"] == "outside_period").sum()),
+            "analyser_serials": ",".join(sorted(counts)),
+            "target_tank_action": tset["action"],
+            "target_tank_max_bias": tset["max_bias"][species],
+            "target_failed_periods": int(len(periods)),
+            "plausible_range": list(pset["range"][species]),
+            "max_hourly_step": pset["max_hourly_step"][species],
+            "stuck_minutes": pset["stuck_minutes"]}
+    return SiteIngest(out, summary, cal, hourly, rr.problems, skipped=skipped, info=info)
+
+
+def raw_sources(raw, site: dict, period: tuple | None, margin_hours: float) -> tuple[list, list]:
+    """The raw files (zip members expanded) of a site to read, and ``(file, reason, status)`` of
+    every file not read (``not_raw`` or ``outside_period``)."""
     files, skipped = picarro.find_raw_files(raw)
     skipped = [(f, why, "not_raw") for f, why in skipped]
     if not files:
@@ -116,90 +137,85 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
         srcs = inside
         if not srcs:
             raise FileNotFoundError(f"{raw}: no raw files dated between {p0} and {p1}")
+    for f, why, status in skipped:
+        if status != "outside_period":
+            log.warning("site %s: not read: %s: %s", site["id"], f, why)
+    n_out = sum(1 for *_, k in skipped if k == "outside_period")
+    if n_out:
+        log.info("site %s: %d raw file(s) dated outside the period not read (listed in ingest_summary.csv)",
+                 site["id"], n_out)
+    return srcs, skipped
+
+
+def _check_serials(srcs, site, sites, stations_file) -> dict:
     counts, unnamed = picarro.check_serials(srcs, site, sites, stations_file)
     if unnamed:
         log.warning("site %s: %d raw file(s) carry no analyser serial in their name (not checked "
                     "against analyser.serial), e.g. %s", site["id"], len(unnamed), unnamed[0])
     log.info("site %s: analyser serial(s) in the file names: %s (expected %s)", site["id"], counts,
              picarro.expected_serials(site) or "not configured: not checked")
-    for f, why, _ in skipped:
-        if _ != "outside_period":
-            log.warning("site %s: not read: %s: %s", site["id"], f, why)
-    n_out = sum(1 for *_, k in skipped if k == "outside_period")
-    if n_out:
-        log.info("site %s: %d raw file(s) dated outside the period not read (listed in ingest_summary.csv)",
-                 site["id"], n_out)
-    rr = picarro.read_raw(srcs, on_bad_lines=on_bad_lines, columns=USED_COLUMNS, species=species)
-    rec = rr.records
-    values, corrected, sources = picarro.dry_mole_fraction(rr, species, allow_wet_correction)
-    if corrected.any():
-        wet_files = [n for n, src in zip(rr.summary["file"], sources) if "+H2O" in src]
+    return counts
+
+
+def _log_chain(site_id, raw, rr, ch: ChainResult, species: str, pset: dict) -> None:
+    """Warnings of the chain: wet-corrected files, no calibration cycle, implausible records."""
+    if ch.corrected.any():
+        wet_files = [n for n, src in zip(rr.summary["file"], ch.sources) if "+H2O" in src]
         log.warning("site %s: %d file(s) lack %s: the wet value is corrected with H2O for %d records "
-                    "(%s), e.g. %s", site["id"], len(wet_files), picarro.SPECIES_COLUMNS[species][0],
-                    int(corrected.sum()), picarro.WATER_CORRECTION_REF, wet_files[0])
-    raw_v = values * _RAW_TO_UNITS[species]
-    qc = qcm.flag_instrument(rec, raw_v, flush_seconds=flush_seconds, **(qc_kw or {}))
-    valve = np.rint(rec["MPVPosition"].to_numpy()).astype(np.int64)
-    inlets = inlet_valves(site)
-    tanks = tank_table(site, species)
-    kind_code = np.where(np.isin(valve, list(inlets)), 0, np.where(np.isin(valve, list(tanks)), 1, 2))
-    kind = pd.Categorical.from_codes(kind_code, categories=["ambient", "tank", "other"])
-    ambient = kind_code == 0
-    times = rec["time"].to_numpy()
-    # plausibility of the readings, before they enter the calibration
-    unit = plm.unit_switch(raw_v, species, pset)
-    qc[unit] |= qcm.UNIT
-    src_vals = values.copy()
-    if corrected.any():       # a stuck analyser repeats its reading; H2O may still vary
-        wcol = picarro.WATER_CORRECTION[species][0]
-        src_vals[corrected] = rec[wcol].to_numpy(float)[corrected]
-    stk = plm.stuck(times, src_vals, pset["stuck_minutes"])
-    qc[stk] |= qcm.STUCK
-    qc[ambient & plm.out_of_range(raw_v, species, pset)] |= qcm.RANGE
-    value, extrap, cal = calm.calibrate(rec, raw_v, qc, tanks, species=species)
-    if cal.cycles.empty:
-        log.warning("site %s: no calibration cycle found in %s (tank valves %s of stations.yaml "
-                    "never seen with usable records): every record is flagged 'missing'",
-                    site["id"], raw, sorted(tanks))
-    qc[extrap] |= qcm.CAL_EXTRAPOLATED
-    qc[np.isnan(value)] |= qcm.MISSING
-    qc[ambient & plm.out_of_range(value, species, pset)] |= qcm.RANGE
-    _log_implausible(site["id"], rec, qc, raw_v, species, pset)
-    periods = calm.target_failed_periods(cal.target, tset["max_bias"][species])
+                    "(%s), e.g. %s", site_id, len(wet_files), picarro.SPECIES_COLUMNS[species][0],
+                    int(ch.corrected.sum()), picarro.WATER_CORRECTION_REF, wet_files[0])
+    if ch.calibration.cycles.empty:
+        log.warning("site %s: no calibration cycle found in %s (tank valves of stations.yaml "
+                    "never seen with usable records): every record is flagged 'missing'", site_id, raw)
+    _log_implausible(site_id, ch.records, ch.qc, ch.raw, species, pset)
+
+
+def _target_flags(site_id: str, ch: ChainResult, species: str, tset: dict) -> pd.DataFrame:
+    """Periods in which the target tank failed; ambient records in them get TARGET (action flag)."""
+    periods = calm.target_failed_periods(ch.calibration.target, tset["max_bias"][species])
     for _, pr in periods.iterrows():
         log.warning("site %s: target tank bias up to %.3f %s (limit %g, stations.target_tank.max_bias) "
-                    "in %d run(s) from %s: period %s - %s %s", site["id"], pr["max_abs_bias"],
+                    "in %d run(s) from %s: period %s - %s %s", site_id, pr["max_abs_bias"],
                     UNITS[species], tset["max_bias"][species], pr["runs"], pr["first_run"],
                     pr["start"] if pd.notna(pr["start"]) else "start of data",
                     pr["end"] if pd.notna(pr["end"]) else "end of data",
                     "flagged 'target'" if tset["action"] == "flag" else "NOT flagged (action: warn)")
     if tset["action"] == "flag" and len(periods):
-        qc[ambient & calm.in_periods(times, periods)] |= qcm.TARGET
+        ambient = np.asarray(ch.kind.codes == 0)
+        ch.qc[ambient & calm.in_periods(ch.records["time"].to_numpy(), periods)] |= qcm.TARGET
+    return periods
+
+
+def _spike_flags(ch: ChainResult, inlets: dict, spike_kw: dict | None) -> None:
+    times = ch.records["time"].to_numpy()
     for v in inlets:
-        sel = valve == v
-        ok = sel & ((qc & qcm.EXCLUDE) == 0)
-        spk = qcm.flag_spikes(times, value, ok, **(spike_kw or {}))
-        qc[spk] |= qcm.SPIKE
-    out = pd.DataFrame({"time": rec["time"], "file": rec["file"], "line": rec["line"],
-                        "valve": valve, "kind": kind, "raw": raw_v, "value": value, "qc": qc})
+        ok = (ch.valve == v) & ((ch.qc & qcm.EXCLUDE) == 0)
+        ch.qc[qcm.flag_spikes(times, ch.value, ok, **(spike_kw or {}))] |= qcm.SPIKE
+
+
+def _hour_axis(times: np.ndarray, period: tuple | None) -> pd.DatetimeIndex:
+    if period is not None:
+        return pd.date_range(pd.Timestamp(period[0]), pd.Timestamp(period[1]), freq="h", inclusive="left")
+    return pd.date_range(pd.Timestamp(times[0]).floor("h"), pd.Timestamp(times[-1]).floor("h"), freq="h")
+
+
+def _hourly_per_inlet(out: pd.DataFrame, ch: ChainResult, site: dict, species: str, pset: dict,
+                      min_coverage: float, period: tuple | None) -> dict:
+    """Hourly table per inlet height; adds ``used``, ``hour_flagged``, ``in_period`` to ``out``."""
+    times = out["time"].to_numpy()
+    qc, valve = ch.qc, ch.valve
     dt = float(np.median(np.diff(times).astype("timedelta64[ms]").astype(float))) / 1000.0 \
         if len(times) > 1 else 1.0
-    n_amb = max(int((kind == "ambient").sum()), 1)
-    if period is not None:
-        hours = pd.date_range(pd.Timestamp(period[0]), pd.Timestamp(period[1]), freq="h",
-                              inclusive="left")
-    else:
-        hours = pd.date_range(pd.Timestamp(times[0]).floor("h"), pd.Timestamp(times[-1]).floor("h"),
-                              freq="h")
+    n_amb = max(int((ch.kind == "ambient").sum()), 1)
+    hours = _hour_axis(times, period)
     hourly = {}
     used = np.zeros(len(out), bool)
     hour_flagged = np.zeros(len(out), bool)
     rec_hour = pd.DatetimeIndex(times).floor("h")
-    for v, h in inlets.items():
+    for v, h in inlet_valves(site).items():
         sel = valve == v
-        duty = sel.sum() / n_amb
         ok = sel & ((qc & qcm.EXCLUDE) == 0)
-        hr = aggregate(times, value, ok, extrap, dt, duty, min_coverage, hours)
+        hr = aggregate(times, ch.value, ok, ch.extrapolated, dt, sel.sum() / n_amb, min_coverage, hours)
         hr["qcflag"] = hr["qcflag"].to_numpy() | hour_plausibility(
             hr["value"].to_numpy(), hr["qcflag"].to_numpy(), species, pset,
             implausible=hours.isin(rec_hour[sel & ((qc & qcm.IMPLAUSIBLE) != 0)]),
@@ -213,44 +229,34 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
     out["used"] = used
     out["hour_flagged"] = hour_flagged
     out["in_period"] = rec_hour.isin(hours)
+    return hourly
+
+
+def _site_summary(rr, out: pd.DataFrame, ch: ChainResult, srcs: list, skipped: list, raw) -> pd.DataFrame:
+    """ingest_summary.csv: the files read (line and record accounts) and the files not read."""
     summary = _summary(rr.summary, out)
     summary.insert(1, "status", "read")
     summary.insert(2, "reason", "")
     summary["serial"] = [picarro.file_serial(f) or "" for f in srcs]
-    summary["dry_source"] = sources
-    summary["records_wet_corrected"] = np.bincount(rec["file"].cat.codes.to_numpy()[corrected],
+    summary["dry_source"] = ch.sources
+    rec = ch.records
+    summary["records_wet_corrected"] = np.bincount(rec["file"].cat.codes.to_numpy()[ch.corrected],
                                                    minlength=len(summary)).astype(int) \
         if len(rec) else 0
-    if skipped:
-        extra = pd.DataFrame({"file": [getattr(f, "name", str(f)) if isinstance(f, picarro.ZipMember)
-                                       else str(Path(f).relative_to(raw)) if _under(f, raw) else str(f)
-                                       for f, *_ in skipped],
-                              "status": [k for *_, k in skipped],
-                              "reason": [why for _, why, _ in skipped],
-                              "serial": [picarro.file_serial(f) or "" for f, *_ in skipped]})
-        summary = pd.concat([summary, extra], ignore_index=True)
-        for c in summary.columns:
-            if c not in ("file", "status", "reason", "serial", "dry_source"):
-                summary[c] = summary[c].fillna(0).astype(np.int64)
-        summary["dry_source"] = summary["dry_source"].fillna("")
-    n_hours_flag = {h: {nm: int(((hr["qcflag"] & b) != 0).sum()) for b, nm in HOUR_FLAG_NAMES.items()}
-                    for h, hr in hourly.items()}
-    log.info("site %s: %d records, %d used, %d calibration cycles, target bias %.3f (%s); hours "
-             "flagged per inlet: %s", site["id"], len(out), int(used.sum()), len(cal.cycles),
-             cal.target_summary["bias"], species, n_hours_flag)
-    info = {"dry_mole_fraction": _dry_note(sources, corrected, species),
-            "records_wet_corrected": int(corrected.sum()),
-            "raw_files_read": int((summary["status"] == "read").sum()),
-            "raw_files_not_raw": int((summary["status"] == "not_raw").sum()),
-            "raw_files_outside_period": int((summary["status"] == "outside_period").sum()),
-            "analyser_serials": ",".join(sorted(counts)),
-            "target_tank_action": tset["action"],
-            "target_tank_max_bias": tset["max_bias"][species],
-            "target_failed_periods": int(len(periods)),
-            "plausible_range": list(pset["range"][species]),
-            "max_hourly_step": pset["max_hourly_step"][species],
-            "stuck_minutes": pset["stuck_minutes"]}
-    return SiteIngest(out, summary, cal, hourly, rr.problems, skipped=skipped, info=info)
+    if not skipped:
+        return summary
+    extra = pd.DataFrame({"file": [getattr(f, "name", str(f)) if isinstance(f, picarro.ZipMember)
+                                   else str(Path(f).relative_to(raw)) if _under(f, raw) else str(f)
+                                   for f, *_ in skipped],
+                          "status": [k for *_, k in skipped],
+                          "reason": [why for _, why, _ in skipped],
+                          "serial": [picarro.file_serial(f) or "" for f, *_ in skipped]})
+    summary = pd.concat([summary, extra], ignore_index=True)
+    for c in summary.columns:
+        if c not in ("file", "status", "reason", "serial", "dry_source"):
+            summary[c] = summary[c].fillna(0).astype(np.int64)
+    summary["dry_source"] = summary["dry_source"].fillna("")
+    return summary
 
 
 def _under(f, root) -> bool:
@@ -286,21 +292,6 @@ def _log_implausible(site_id, rec, qc, raw_v, species, pset) -> None:
                         qcm.FLAG_NAMES[bit])
         if len(rs) > 10:
             log.warning("site %s: ... %d more runs flagged '%s'", site_id, len(rs) - 10, qcm.FLAG_NAMES[bit])
-
-
-def hour_plausibility(value: np.ndarray, qcflag: np.ndarray, species: str, pset: dict,
-                      implausible=None, target=None) -> np.ndarray:
-    """Hourly plausibility bits: OUT_OF_RANGE, STEP (on hours not otherwise excluded),
-    IMPLAUSIBLE_RECORDS and TARGET from the hours' record flags (boolean arrays on the hours)."""
-    f = np.zeros(len(value), np.int64)
-    f[plm.out_of_range(value, species, pset)] |= HOUR_OUT_OF_RANGE
-    if implausible is not None:
-        f[np.asarray(implausible, bool)] |= HOUR_IMPLAUSIBLE_RECORDS
-    if target is not None:
-        f[np.asarray(target, bool)] |= HOUR_TARGET
-    ok = ((np.asarray(qcflag) | f) & (LOW_COVERAGE | HOUR_OUT_OF_RANGE | HOUR_TARGET)) == 0
-    f[plm.hourly_step(value, ok, pset["max_hourly_step"][species])] |= HOUR_STEP
-    return f
 
 
 def _file_in(path, p0: pd.Timestamp, p1: pd.Timestamp) -> bool:
@@ -397,92 +388,3 @@ def write_hourly_dir(ing: SiteIngest, site: dict, out_dir: str | os.PathLike, sp
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
     return paths
-
-
-def process_site_hourly_files(path, site: dict, species: str = "co2", min_coverage: float = 0.5,
-                              period: tuple | None = None, plausibility: dict | None = None) -> SiteIngest:
-    """Ingest already-hourly files of a site (our/ObsPack NetCDF, ICOS ATC text, plain CSV).
-
-    For every inlet of ``site`` the file (or, for ICOS, the rows) with that intake height is
-    read with :func:`stations.read`, put on the period's hourly axis (times floored to the hour;
-    several values in one hour are averaged); rows whose ``qcflag`` has bit 1 set (our
-    LOW_COVERAGE; the ICOS reader maps flags other than ``O`` to 1) are counted, not used. ``nvalue`` below ``min_coverage`` × the median ``nvalue`` of the file
-    is flagged too. Hours outside the plausible range or isolated steps (``plausibility``,
-    :mod:`stations.plausibility`) get the hourly bits ``out_of_range`` / ``step``. The ingest
-    summary counts per file: rows read, rows in the period, rows flagged by the source, hours
-    flagged out of range / step, rows used, usable hours.
-    """
-    pset = plm.settings(plausibility)
-    from .read import detect_format, read
-    p = Path(path)
-    files = sorted(f for f in (p.iterdir() if p.is_dir() else [p])
-                   if f.suffix in (".nc", ".nc4", ".txt", ".csv"))
-    if not files:
-        raise FileNotFoundError(f"{path}: no hourly files (.nc, .txt, .csv) for site {site['id']}")
-    inlets = inlet_valves(site)
-    found: dict = {}
-    rows = []
-    for f in files:
-        fmt = detect_format(f)
-        for h in inlets.values():
-            try:
-                ds = read(f, format=fmt, species=species, intake_height=h if fmt != "csv" else None)
-            except ValueError as exc:
-                if "intake_height" in str(exc) or "sampling height" in str(exc):
-                    continue
-                raise
-            fh = float(ds.attrs.get("intake_height", h))
-            if not np.isclose(fh, h) or h in found:
-                continue
-            found[h] = (f, ds)
-    for h in inlets.values():
-        if h not in found:
-            raise ValueError(f"{path}: no file holds site {site['id']} inlet {h:g} m "
-                             f"(intake_height attribute / SamplingHeight column); files: "
-                             f"{[f.name for f in files]}")
-    if period is not None:
-        hours = pd.date_range(pd.Timestamp(period[0]), pd.Timestamp(period[1]), freq="h", inclusive="left")
-    else:
-        t_all = np.concatenate([ds["time"].values for _, ds in found.values()])
-        hours = pd.date_range(pd.Timestamp(t_all.min()).floor("h"), pd.Timestamp(t_all.max()).floor("h"), freq="h")
-    hourly_out = {}
-    for h, (f, ds) in found.items():
-        df = ds[["value", "value_std_dev", "nvalue", "qcflag"]].to_dataframe()
-        n_read = len(df)
-        df.index = pd.DatetimeIndex(df.index).floor("h")
-        inside = df.index.isin(hours)
-        df = df[inside]
-        q = pd.to_numeric(df["qcflag"], errors="coerce").fillna(1).to_numpy().astype(np.int64)
-        src_flag = ((q & LOW_COVERAGE) != 0) | ~np.isfinite(df["value"].to_numpy())
-        nv = df["nvalue"].to_numpy(float)
-        med = np.nanmedian(nv[nv > 0]) if (nv > 0).any() else 0
-        ok = df[~src_flag]
-        g = ok.groupby(level=0)
-        out = pd.DataFrame(index=hours)
-        out["value"] = g["value"].mean().reindex(hours)
-        out["value_std_dev"] = g["value_std_dev"].mean().reindex(hours)
-        out["nvalue"] = g["nvalue"].sum().reindex(hours).fillna(0).astype(np.int64)
-        out["coverage"] = (out["nvalue"] / med).clip(upper=1.0) if med > 0 else \
-            np.where(out["value"].notna(), 1.0, 0.0)
-        out["qcflag"] = np.where(out["value"].isna() | (out["coverage"] < min_coverage), LOW_COVERAGE, 0)
-        out["qcflag"] = out["qcflag"].to_numpy() | hour_plausibility(
-            out["value"].to_numpy(float), out["qcflag"].to_numpy(), species, pset)
-        out.index.name = "time"
-        hourly_out[h] = out
-        q = out["qcflag"].to_numpy()
-        for b, what in ((HOUR_OUT_OF_RANGE, f"outside the plausible range {pset['range'][species]}"),
-                        (HOUR_STEP, f"an isolated step of more than {pset['max_hourly_step'][species]:g}")):
-            if ((q & b) != 0).any():
-                log.warning("site %s: %s: %d hour(s) %s %s, flagged, not used: %s", site["id"], f,
-                            int(((q & b) != 0).sum()), what, UNITS[species], list(out.index[(q & b) != 0][:5]))
-        rows.append({"file": f.name, "intake_height": h, "lines_read": n_read,
-                     "rows_in_period": int(inside.sum()), "rows_flagged_by_source": int(src_flag.sum()),
-                     "hours_out_of_range": int(((q & HOUR_OUT_OF_RANGE) != 0).sum()),
-                     "hours_step": int(((q & HOUR_STEP) != 0).sum()),
-                     "rows_used": int(len(ok)),
-                     "hours_usable": int((((q & HOUR_EXCLUDE) == 0) & out["value"].notna().to_numpy()).sum())})
-    empty = calm.Calibration(pd.DataFrame(columns=["time", "gain", "offset", "n_tanks", "rms_residual", "tanks"]),
-                             pd.DataFrame(), pd.DataFrame(columns=["time", "bias"]),
-                             {"n": 0, "bias": float("nan"), "scatter": float("nan"),
-                              "goal": calm.WMO_GOAL.get(species, float("nan")), "exceeds_goal": False})
-    return SiteIngest(pd.DataFrame(), pd.DataFrame(rows), empty, hourly_out, [])

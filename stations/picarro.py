@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import fields
+from .errors import StationFileError
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,12 @@ REQUIRED_COLUMNS = ["DATE", "TIME", "EPOCH_TIME", "ALARM_STATUS", "CavityPressur
                     "MPVPosition"]
 #: Mole-fraction column used for each species (dry mole fraction when the analyser reports it).
 SPECIES_COLUMNS = {"co2": ("CO2_dry", "CO2"), "ch4": ("CH4_dry", "CH4"), "co": ("CO",)}
+#: G2201-i (isotopic analyser): no total column; the total is the sum of the dry isotopologues as
+#: the analyser reports them (12CO2_dry + 13CO2, HP_12CH4_dry + HP_13CH4: the high-precision
+#: mode, the one for ambient air). The tank calibration takes out the scale difference.
+ISOTOPOLOGUE_SUMS = {"co2": ("12CO2_dry", "13CO2"), "ch4": ("HP_12CH4_dry", "HP_13CH4")}
 FIELD_WIDTH = 26
-FILE_PATTERN = re.compile(r"^(?P<serial>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<time>\d{6})Z?-DataLog_User.*\.dat$")
+FILE_PATTERN = re.compile(r"^(?P<serial>[A-Za-z0-9]+)-(?P<date>\d{8})-(?P<time>\d{6})Z?-DataLog_User.*\.(?:dat|h5)$")
 
 _FORMATS = {
     "FRAC_DAYS_SINCE_JAN1": "%.8f", "FRAC_HRS_SINCE_JAN1": "%.8f", "JULIAN_DAYS": "%.8f",
@@ -56,7 +61,7 @@ _FORMATS = {
 }
 
 
-class PicarroFormatError(ValueError):
+class PicarroFormatError(StationFileError):
     """A raw file cannot be read; the message names the file, the line or column, and the fix."""
 
 
@@ -178,7 +183,7 @@ def _skip_reason(p: Path) -> str | None:
     if n.endswith(".part"):
         return "incomplete file (.part: a copy or the analyser's write was interrupted)"
     if n.endswith(".h5"):
-        return "Picarro private HDF5 file, not a DataLog_User file"
+        return None if "DataLog_User" in n else "Picarro private HDF5 file, not a DataLog_User file"
     if n.startswith("."):
         return "hidden file"
     return f"not a raw data file (read are {', '.join(RAW_SUFFIXES)})"
@@ -229,10 +234,11 @@ def expand_archives(files: list) -> tuple[list, list[tuple[object, str]]]:
                 if info.is_dir():
                     continue
                 m = ZipMember(Path(f), info.filename)
-                if info.filename.endswith((".dat", ".dat.gz")):
+                if info.filename.endswith((".dat", ".dat.gz")) or (
+                        info.filename.endswith(".h5") and "DataLog_User" in info.filename):
                     out.append(m)
                 else:
-                    skipped.append((m, "zip member that is not a .dat file"))
+                    skipped.append((m, "zip member that is not a .dat file (nor a DataLog_User .h5 file)"))
     return sorted(out, key=lambda q: (dat_name(q), str(q))), skipped
 
 
@@ -248,20 +254,63 @@ def list_raw_files(path: str | os.PathLike | list) -> list[Path]:
     return files
 
 
+def looks_like_picarro_h5(path) -> bool:
+    """An HDF5 file of the analyser's DataLog_User archive (its name says so; with h5py: a
+    ``results`` table)."""
+    try:
+        import h5py
+    except ImportError:
+        return "DataLog_User" in Path(path).name
+    try:
+        with h5py.File(path, "r") as f:
+            return "results" in f
+    except OSError:
+        return False
+
+
+def h5_as_text(data: bytes, src) -> bytes:
+    """The ``results`` table of a Picarro ``DataLog_User`` ``.h5`` file as ``DataLog_User`` text.
+
+    Needs h5py (not a dependency of this package): without it, :class:`PicarroFormatError`
+    names the file and what to install."""
+    try:
+        import h5py
+    except ImportError:
+        raise PicarroFormatError(
+            f"{src}: a Picarro HDF5 (.h5) DataLog_User file; reading it needs the h5py package "
+            "(pip install h5py), or export the analyser's DataLog_User .dat files instead") from None
+    import io
+    with h5py.File(io.BytesIO(data), "r") as f:
+        if "results" not in f:
+            raise PicarroFormatError(f"{src}: HDF5 file without a 'results' table; not a Picarro "
+                                     "DataLog_User archive file")
+        table = f["results"][()]
+    df = pd.DataFrame({n: table[n] for n in table.dtype.names})
+    if "EPOCH_TIME" not in df and "time" in df:
+        df = df.rename(columns={"time": "EPOCH_TIME"})
+    for c in ("DATE", "TIME"):
+        df.pop(c, None)
+    epoch = df["EPOCH_TIME"].to_numpy(float)
+    t = pd.to_datetime(np.round(epoch * 1000).astype("int64"), unit="ms")
+    cols = {"DATE": list(t.strftime("%Y-%m-%d")), "TIME": list(t.strftime("%H:%M:%S.%f").str[:-3])}
+    cols.update({c: list(np.char.mod("%.10g", df[c].to_numpy(float))) for c in df.columns})
+    w = FIELD_WIDTH - 1
+    lines = [" ".join(c.ljust(w) for c in cols)] + [" ".join(v.ljust(w) for v in row) for row in zip(*cols.values())]
+    return ("\n".join(lines) + "\n").encode("ascii")
+
+
 def read_bytes(src, problems: list[str] | None = None) -> tuple[bytes, bool]:
-    """Content of a raw file (gzip and zip members decompressed) and whether it was complete.
+    """Content of a raw file (gzip and zip members decompressed, ``.h5`` tables as text) and
+    whether it was complete.
 
     A gzip stream that ends early (a copy cut off) gives the bytes up to the cut, ``False`` and a
     message in ``problems``; the last line is then counted as truncated by the reader.
     """
-    if isinstance(src, ZipMember):
-        data = src.read_bytes()
-        if not src.member.endswith(".gz"):
-            return data, True
-    else:
-        data = Path(src).read_bytes()
-        if not str(src).endswith(".gz"):
-            return data, True
+    data = src.read_bytes() if isinstance(src, ZipMember) else Path(src).read_bytes()
+    if dat_name(src).endswith(".h5") or data[:8] == b"\x89HDF\r\n\x1a\n":
+        return h5_as_text(data, src), True
+    if data[:2] != b"\x1f\x8b":
+        return data, True
     d = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
         out = d.decompress(data)
@@ -276,9 +325,45 @@ def read_bytes(src, problems: list[str] | None = None) -> tuple[bytes, bool]:
     return out, True
 
 
+def last_line_complete(raw: bytes, line_start: np.ndarray, nfields: np.ndarray, n_header: int) -> bool:
+    """Whether the last line of a file that does not end with a newline is a complete record.
+
+    The analyser pads every field to its 26-character slot, the last one too, so a complete
+    record ends with padding; a file cut inside the last field does not. Without padding (files
+    written by other tools) the record is complete when it has every field and is as long as
+    the longest other record."""
+    if raw.endswith(b"\n") or not len(nfields):
+        return True
+    if nfields[-1] != n_header:
+        return False
+    if raw[-1:] in (b" ", b"\t", b"\r"):
+        return True
+    last = len(raw) - int(line_start[-1])
+    if len(line_start) < 2:
+        return False
+    lens = np.diff(np.r_[line_start, len(raw) + 1])[:-1] - 1
+    return last >= int(lens[nfields[:-1] == n_header].max(initial=10 ** 9))
+
+
 def _line_text(raw: bytes, start: int) -> str:
     end = raw.find(b"\n", start)
     return raw[start:end if end >= 0 else len(raw)].decode("ascii", errors="replace")
+
+
+def _note_bad_lines(path, line, truncated, unparsable, problems: list) -> None:
+    """Up to 20 messages per kind of dropped line into ``problems``."""
+    for kind, mask in (("truncated line (fewer fields than the header)", truncated),
+                       ("a field is not a number, or more fields than the header", unparsable)):
+        for ln in line[mask][:20]:
+            problems.append(f"{path}:{ln}: {kind}")
+        if mask.sum() > 20:
+            problems.append(f"{path}: ... {mask.sum() - 20} more lines: {kind}")
+
+
+def _holds(columns, species: str) -> bool:
+    """Whether a file with ``columns`` holds ``species`` (its column, or the isotopologue sum)."""
+    iso = ISOTOPOLOGUE_SUMS.get(species)
+    return any(c in columns for c in SPECIES_COLUMNS[species]) or (iso is not None and iso[0] in columns)
 
 
 def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, species=None):
@@ -304,12 +389,12 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, 
             f"{path}: line 1 (header) lacks column(s) {', '.join(missing)}; a Picarro "
             f"DataLog_User file needs {', '.join(REQUIRED_COLUMNS)}. Is this a {path.suffix} file of "
             "another instrument or a private/synchronised log? Export the DataLog_User files.")
-    if not any(c in header for cols in SPECIES_COLUMNS.values() for c in cols):
+    if not any(c in header for cols in (*SPECIES_COLUMNS.values(), *ISOTOPOLOGUE_SUMS.values()) for c in cols):
         raise PicarroFormatError(f"{path}: line 1 (header) has no mole-fraction column "
                                  f"(one of {sorted(c for v in SPECIES_COLUMNS.values() for c in v)}); "
                                  "the file holds another species or is not a DataLog_User file")
-    if species is not None and not any(c in header for c in SPECIES_COLUMNS[species]):
-        held = [sp for sp, cols in SPECIES_COLUMNS.items() if any(c in header for c in cols)]
+    if species is not None and not _holds(header, species):
+        held = [sp for sp in SPECIES_COLUMNS if _holds(header, sp)]
         raise PicarroFormatError(
             f"{path}: line 1 (header) has no {species.upper()} column ({' or '.join(SPECIES_COLUMNS[species])}); "
             f"the file holds {', '.join(held)}: a file of another analyser or species. Remove it from "
@@ -329,7 +414,7 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, 
     blank = nf == 0
     long = nf > n_hdr
     short = (nf > 0) & (nf < n_hdr)
-    if n and not raw.endswith(b"\n") and nf[-1] > 0 and not long[-1]:
+    if n and nf[-1] > 0 and not long[-1] and not last_line_complete(raw, lstart, nf, n_hdr):
         short[-1] = True      # the last line was cut before its newline: its last field may be cut
     truncated = short
     unparsable = ~blank & ~truncated & (long | badnum)
@@ -338,12 +423,7 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, 
         raise PicarroFormatError(f"{path}: line {line[i]} has {nf[i]} fields, the header {n_hdr}; the "
                                  "file is corrupted (two lines merged?). Repair or remove that line, or "
                                  "pass on_bad_lines='skip' to drop and count such lines.")
-    for kind, mask in (("truncated line (fewer fields than the header)", truncated),
-                       ("a field is not a number, or more fields than the header", unparsable)):
-        for ln in line[mask][:20]:
-            problems.append(f"{path}:{ln}: {kind}")
-        if mask.sum() > 20:
-            problems.append(f"{path}: ... {mask.sum() - 20} more lines: {kind}")
+    _note_bad_lines(path, line, truncated, unparsable, problems)
     if (truncated.any() or unparsable.any()) and on_bad_lines == "error":
         i = int(np.flatnonzero(truncated | unparsable)[0])
         kind = "is truncated" if truncated[i] else "has a field that is not a number"
@@ -500,6 +580,11 @@ def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = Tr
         if dry in fc:
             values[sel] = rec[dry].to_numpy(float)[sel]
             sources.append(dry)
+            continue
+        iso = ISOTOPOLOGUE_SUMS.get(species)
+        if iso is not None and all(c in fc for c in iso):
+            values[sel] = rec[iso[0]].to_numpy(float)[sel] + rec[iso[1]].to_numpy(float)[sel]
+            sources.append("+".join(iso))
             continue
         wet = WATER_CORRECTION.get(species, (None,))[0]
         if wet is not None and wet in fc and "H2O" in fc and allow_wet_correction:

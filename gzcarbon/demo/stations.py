@@ -141,31 +141,15 @@ def site_rng(seed: int, site_id: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), zlib.crc32(site_id.encode())])
 
 
-def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: float = 5.0,
-                  cal_every_hours: float = 6.0, tank_minutes: float = 5.0,
-                  offset_drift_ppm_per_day: float = 0.3, noise_ppm: float = 0.07,
-                  flush_tau_s: float = 10.0, alarms_per_day: float = 1.0,
-                  spikes_per_day: float = 3.0, shape: str = "plateau") -> pd.DataFrame:
-    """Records of the site's analyser (Picarro columns) plus hidden truth columns.
-
-    ``shape``: within-hour shape of the true signal, ``"plateau"`` (:func:`plateau_signal`,
-    default) or ``"spline"`` (:func:`area_preserving_signal`). Both keep every full-hour mean equal
-    to the hourly truth.
-
-    Hidden columns (not written to files): ``true_value`` (CO2 at the analyser inlet before the
-    instrument response, ppm), ``gain``, ``offset``, ``spike`` (bool).
-    """
+def _truth_series(truth: pd.DataFrame, site: dict) -> tuple[pd.DatetimeIndex, dict]:
+    """Hours and the hourly true mole fraction per inlet height of ``site``."""
     sid = site["id"]
-    rng = site_rng(seed, sid)
-    truth = normalize_truth(truth)
     tr = truth[truth["site"] == sid]
     if tr.empty:
         raise ValueError(f"truth signal: no rows for site {sid!r}")
-    heights = sorted((float(i["height"]) for i in site["inlets"]), reverse=True)
-    valves = {float(i["height"]): int(i["valve"]) for i in site["inlets"]}
     hours = pd.DatetimeIndex(sorted(tr["time"].unique()))
     series = {}
-    for h in heights:
+    for h in sorted((float(i["height"]) for i in site["inlets"]), reverse=True):
         th = tr[np.isclose(tr["intake_height"].astype(float), h)].set_index("time").sort_index()
         if th.empty:
             raise ValueError(f"truth signal: no rows for site {sid!r} inlet {h:g} m")
@@ -174,23 +158,20 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
             raise ValueError(f"truth signal: site {sid} inlet {h:g} m misses hours "
                              f"{list(th.index[th['background'].isna()][:3])}")
         series[h] = (th["background"] + th["enhancement"] + th["noise"]).to_numpy(float)
-    t0, t1 = hours[0], hours[-1] + pd.Timedelta(hours=1)
-    n = int((t1 - t0) / pd.Timedelta(seconds=record_seconds))
-    sec = np.arange(n) * record_seconds + rng.uniform(0.0, 0.3 * record_seconds, n)
-    time = t0 + pd.to_timedelta(np.round(sec * 1000).astype("int64"), unit="ms")
-    days = sec / 86400.0
+    return hours, series
 
-    # valve schedule: ambient inlets
-    valve = np.full(n, valves[heights[0]], dtype=np.int64)
-    if len(heights) > 1:       # lower inlets in the middle of each 20-minute block
+
+def _valve_schedule(sec, heights, valves, tanks, rng, cal_every_hours, tank_minutes) -> np.ndarray:
+    """Ambient inlets (lower inlets in the middle of each 20-minute block), then calibration
+    cycles: reference tanks, then the target."""
+    valve = np.full(len(sec), valves[heights[0]], dtype=np.int64)
+    if len(heights) > 1:
         m20 = (sec % 1200.0) / 60.0
         lower = heights[1:]
         for k, h in enumerate(lower):
             a = 7.5 + 5.0 * k / len(lower)
             b = 7.5 + 5.0 * (k + 1) / len(lower)
             valve[(m20 >= a) & (m20 < b)] = valves[h]
-    # calibration cycles: reference tanks, then target
-    tanks = tank_table(site, "co2")
     order = sorted((v for v, (_, _, tgt) in tanks.items() if not tgt)) + \
         [v for v, (_, _, tgt) in tanks.items() if tgt]
     phase = np.floor(rng.uniform(0.0, cal_every_hours)) * 3600.0 + 1200.0   # at hh:20
@@ -198,40 +179,38 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
     for k, v in enumerate(order):
         sel = (in_cycle >= k * tank_minutes * 60) & (in_cycle < (k + 1) * tank_minutes * 60)
         valve[sel] = v
-    # gas at the inlet
-    x = np.empty(n)
-    for h in heights:
-        sel = valve == valves[h]
-        x[sel] = (plateau_signal(hours, series[h], time[sel]) if shape == "plateau" else
-                  area_preserving_signal(hours, series[h], time[sel]))
-    for v, (_, val, _) in tanks.items():
-        x[valve == v] = val
-    true_value = x.copy()
-    # flush transient after every valve switch
+    return valve
+
+
+def _flush_and_spikes(x, sec, valve, ambient, rng, flush_tau_s, spikes_per_day) -> tuple:
+    """Flush transient after every valve switch, then rare positive spikes (ambient only)."""
     switch = np.r_[True, valve[1:] != valve[:-1]]
     seg = np.cumsum(switch) - 1
     seg_start = sec[switch]
     prev_last = np.r_[x[0], x[np.flatnonzero(switch)[1:] - 1]]
     dt = sec - seg_start[seg]
     x = x + (prev_last[seg] - x) * np.exp(-dt / flush_tau_s) * (seg > 0)
-    # spikes (ambient only)
-    ambient = np.isin(valve, list(valves.values()))
+    n = len(x)
     spike = np.zeros(n, bool)
-    n_spk = rng.poisson(spikes_per_day * days[-1])
-    for _ in range(n_spk):
+    for _ in range(rng.poisson(spikes_per_day * (sec[-1] / 86400.0))):
         i = rng.integers(0, n)
         if not ambient[i]:
             continue
         ln = rng.integers(1, 3)
         spike[i:i + ln] = True
         x[i:i + ln] += rng.uniform(8.0, 25.0)
-    # instrument response
+    return x, spike
+
+
+def _instrument(x, sec, rng, offset_drift_ppm_per_day, noise_ppm, alarms_per_day) -> tuple:
+    """Response (offset, gain, noise), alarm periods and one cavity-temperature excursion."""
+    n = len(x)
+    days = sec / 86400.0
     o0, g0 = rng.uniform(-0.5, 0.5), rng.uniform(-1e-3, 1e-3)
     ph = rng.uniform(0, 2 * np.pi)
     offset = o0 + offset_drift_ppm_per_day * days + 0.05 * np.sin(2 * np.pi * days / 1.7 + ph)
     gain = 1.0 + g0 + 2e-4 * days
     raw = offset + gain * x + rng.normal(0.0, noise_ppm, n)
-    # alarms: cavity pressure off set point, readings biased and noisy
     alarm = np.zeros(n, np.int64)
     pressure = 140.0 + rng.normal(0, 0.01, n)
     ctemp = 45.0 + rng.normal(0, 0.002, n)
@@ -241,11 +220,17 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
         alarm[sel] = 2 ** int(rng.integers(0, 4))
         pressure[sel] += rng.uniform(0.5, 2.0)
         raw[sel] += rng.normal(2.0, 0.5, sel.sum())
-    start = rng.uniform(0, sec[-1])                      # one cavity-temperature excursion
+    start = rng.uniform(0, sec[-1])
     sel = (sec >= start) & (sec < start + 300)
     ctemp[sel] += 0.3
     raw[sel] += 1.0
-    # other species and water
+    return raw, offset, gain, alarm, pressure, ctemp
+
+
+def _records(time, sec, raw, true_value, valve, ambient, alarm, pressure, ctemp, site, rng) -> pd.DataFrame:
+    """The analyser's columns: other species, water and the wet readings."""
+    n = len(raw)
+    days = sec / 86400.0
     amb = ambient.astype(float)
     h2o = amb * (2.0 + 0.5 * np.sin(2 * np.pi * (days + 0.3))) + (1 - amb) * 0.002 + \
         rng.normal(0, 0.005, n)
@@ -253,7 +238,7 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
     tanks_co = tank_table(site, "co")
     ch4 = 1980.0 + 6.0 * (true_value - 420.0)
     co = np.maximum(120.0 + 10.0 * (true_value - 420.0), 50.0)
-    for v in tanks:
+    for v in tank_table(site, "co2"):
         ch4[valve == v] = tanks_ch4[v][1]
         co[valve == v] = tanks_co[v][1]
     ch4 = ch4 + rng.normal(0, 0.5, n)
@@ -274,6 +259,47 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
         "CH4_dry": ch4 / 1000.0, "H2O": h2o, "h2o_reported": h2o, "b_h2o_pct": h2o,
     })
     rec["EPOCH_TIME"] = np.round(rec["EPOCH_TIME"].to_numpy(), 3)
+    return rec
+
+
+def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: float = 5.0,
+                  cal_every_hours: float = 6.0, tank_minutes: float = 5.0,
+                  offset_drift_ppm_per_day: float = 0.3, noise_ppm: float = 0.07,
+                  flush_tau_s: float = 10.0, alarms_per_day: float = 1.0,
+                  spikes_per_day: float = 3.0, shape: str = "plateau") -> pd.DataFrame:
+    """Records of the site's analyser (Picarro columns) plus hidden truth columns.
+
+    ``shape``: within-hour shape of the true signal, ``"plateau"`` (:func:`plateau_signal`,
+    default) or ``"spline"`` (:func:`area_preserving_signal`). Both keep every full-hour mean equal
+    to the hourly truth.
+
+    Hidden columns (not written to files): ``true_value`` (CO2 at the analyser inlet before the
+    instrument response, ppm), ``gain``, ``offset``, ``spike`` (bool). The random draws come in
+    a fixed order (schedule, spikes, instrument, species), so a seed gives the same files.
+    """
+    rng = site_rng(seed, site["id"])
+    hours, series = _truth_series(normalize_truth(truth), site)
+    heights = sorted(series, reverse=True)
+    valves = {float(i["height"]): int(i["valve"]) for i in site["inlets"]}
+    t0, t1 = hours[0], hours[-1] + pd.Timedelta(hours=1)
+    n = int((t1 - t0) / pd.Timedelta(seconds=record_seconds))
+    sec = np.arange(n) * record_seconds + rng.uniform(0.0, 0.3 * record_seconds, n)
+    time = t0 + pd.to_timedelta(np.round(sec * 1000).astype("int64"), unit="ms")
+    tanks = tank_table(site, "co2")
+    valve = _valve_schedule(sec, heights, valves, tanks, rng, cal_every_hours, tank_minutes)
+    x = np.empty(n)                                   # gas at the inlet
+    for h in heights:
+        sel = valve == valves[h]
+        x[sel] = (plateau_signal(hours, series[h], time[sel]) if shape == "plateau" else
+                  area_preserving_signal(hours, series[h], time[sel]))
+    for v, (_, val, _) in tanks.items():
+        x[valve == v] = val
+    true_value = x.copy()
+    ambient = np.isin(valve, list(valves.values()))
+    x, spike = _flush_and_spikes(x, sec, valve, ambient, rng, flush_tau_s, spikes_per_day)
+    raw, offset, gain, alarm, pressure, ctemp = _instrument(x, sec, rng, offset_drift_ppm_per_day,
+                                                            noise_ppm, alarms_per_day)
+    rec = _records(time, sec, raw, true_value, valve, ambient, alarm, pressure, ctemp, site, rng)
     rec["time"] = time
     rec["true_value"] = true_value
     rec["gain"] = gain

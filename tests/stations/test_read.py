@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 import stations
+from stations.errors import FormatNotRecognisedError, SpeciesMismatchError
 from stations.read import detect_format
 
 ICOS = """# TITLE: ICOS ATC CO2 Release, Test (100.0 m)
@@ -34,7 +35,7 @@ def test_icos_text(tmp_path):
     assert pd.DatetimeIndex(ds["time"].values)[2] == pd.Timestamp("2025-01-01 02:00")
     low = stations.read(p, intake_height=30.0)
     np.testing.assert_allclose(low["value"].values, [425.0])
-    with pytest.raises(ValueError, match=r"ICOS_ATC_L2_TST_CO2.txt: line 7 .* lacks column\(s\) \['ch4'\]"):
+    with pytest.raises(SpeciesMismatchError, match=r"ICOS_ATC_L2_TST_CO2.txt: line 7 \(column header\) has 'co2', not 'ch4'"):
         stations.read(p, species="ch4")
 
 
@@ -60,7 +61,7 @@ def test_unknown_inputs(tmp_path):
     with pytest.raises(FileNotFoundError, match="nothing.dat"):
         stations.read(tmp_path / "nothing.dat")
     (tmp_path / "x.xyz").write_text("1")
-    with pytest.raises(ValueError, match="cannot detect the format"):
+    with pytest.raises(FormatNotRecognisedError, match="x.xyz: the content is none of the station formats"):
         stations.read(tmp_path / "x.xyz")
     with pytest.raises(ValueError, match="species must be one of"):
         stations.read(tmp_path / "x.xyz", species="n2o")

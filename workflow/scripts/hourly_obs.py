@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from stations.hourly import process_site, process_site_hourly_files, write_hourly_dir
+from stations.picarro import find_raw_files
 from stations.read import detect_format
 from stations.sites import get_site, load_sites
 from gzcarbon.logs import script_logging
@@ -35,7 +36,6 @@ if isinstance(raw, list):
     # the rule lists the raw files: search their folder so that the other files are counted too
     raw_dir = _setting("raw_dir") or os.path.commonpath([str(Path(f).parent) for f in raw])
     listed = {str(Path(f)) for f in raw}
-    from stations.picarro import find_raw_files
     on_disk, _ = find_raw_files(raw_dir)
     extra = [f for f in on_disk if str(f) not in listed]
     if extra:
@@ -57,7 +57,8 @@ if fmt == "picarro":
 else:
     ing = process_site_hourly_files(raw, site, min_coverage=snakemake.params.min_coverage,
                                     period=snakemake.params.axis,
-                                    plausibility=_setting("plausibility"))
+                                    plausibility=_setting("plausibility"),
+                                    time_reference=_setting("time_reference"))
 for p in ing.problems:
     log.warning("dropped: %s", p)
 log.info("ingest totals:\n%s", ing.summary.sum(numeric_only=True).to_string())
