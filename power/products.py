@@ -1,16 +1,18 @@
 """Products of the power stage: NetCDF, long CSV, point sources CSV, heat map, monthly summary.
 
-Every writer writes to a temporary file in the target directory and renames it at the end, so a
-killed job never leaves a file that looks finished.
+Every writer goes through the atomic writer of the core (`gzcarbon.atomic`): a temporary file in
+the target directory renamed at the end, so a killed job never leaves a file that looks finished,
+and a full disk or a permission problem is named by file and cause.
 """
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from gzcarbon import atomic
+from gzcarbon.names import CITY
 
 from .marginal import marginal_factors
 
@@ -22,12 +24,6 @@ CSV_VARIABLES = [
     "external_intensity",
 ]
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S"
-
-
-def _tmp(path: str) -> str:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    root, ext = os.path.splitext(path)
-    return f"{root}.tmp{os.getpid()}{ext}"
 
 
 def select_month(ds: xr.Dataset, month: str | None) -> xr.Dataset:
@@ -52,9 +48,7 @@ def write_netcdf(ds: xr.Dataset, path: str, attrs: dict | None = None) -> None:
     for c in out.coords:
         if out[c].dtype == object:
             out[c] = out[c].astype(str)
-    tmp = _tmp(path)
-    out.to_netcdf(tmp, encoding=enc, format="NETCDF4")
-    os.replace(tmp, path)
+    atomic.write_netcdf(out, path, encoding=enc, format="NETCDF4")
 
 
 def to_long_table(ds: xr.Dataset) -> pd.DataFrame:
@@ -69,9 +63,7 @@ def to_long_table(ds: xr.Dataset) -> pd.DataFrame:
 
 
 def write_csv(df: pd.DataFrame, path: str, float_format: str = "%.8g") -> None:
-    tmp = _tmp(path)
-    df.to_csv(tmp, index=False, float_format=float_format, lineterminator="\n")
-    os.replace(tmp, path)
+    atomic.write_csv(df, path, index=False, float_format=float_format, lineterminator="\n")
 
 
 def write_point_sources(df: pd.DataFrame, path: str) -> None:
@@ -107,10 +99,10 @@ def plot_heatmap(ds: xr.Dataset, path: str, utc_offset_hours: int = 8, title: st
     cb = fig.colorbar(im, ax=ax)
     cb.set_label("kg CO2 / kWh")
     fig.tight_layout()
-    tmp = _tmp(path)
-    fig.savefig(tmp, format="png", metadata={"Software": None})
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", metadata={"Software": None}))
+    finally:
+        plt.close(fig)
 
 
 def _wmean(x, w):
@@ -164,7 +156,7 @@ def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: 
         city_hod = pd.Series(cf).groupby(
             (pd.DatetimeIndex(sub["time"].to_numpy()) + pd.Timedelta(hours=utc_offset_hours)).hour).mean()
         rows.append({
-            "month": m, "district": "Guangzhou", "hours": sub.sizes["time"],
+            "month": m, "district": CITY, "hours": sub.sizes["time"],
             "generation_mwh": float(G.sum()), "load_mwh": float(L.sum()),
             "production_emissions_t": float(sub["production_emissions_t"].sum()),
             "consumption_emissions_t": float(sub["consumption_emissions_t"].sum()),

@@ -13,11 +13,12 @@ Registry format (one row per plant, `#` lines are comments; see docs/power.md):
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import pandas as pd
+
+from gzcarbon.districts import read_districts
 
 #: The 11 districts of Guangzhou (`name_en` of config/districts.geojson), in adcode order.
 DISTRICTS = [
@@ -35,27 +36,16 @@ class PowerInputError(ValueError):
     """A bad power-stage input: the message names the file, the row/field and the fix."""
 
 
-def district_names(districts_file: str | None = None) -> list[str]:
+def district_names(districts_file: str | os.PathLike | None = None) -> list[str]:
     """District keys (`name_en`) from the districts GeoJSON, in file order.
 
-    With no file (or a path that does not exist) the built-in list `DISTRICTS` is returned.
+    Read by the one districts reader (`gzcarbon.districts.read_districts`): a missing or malformed
+    file raises its `DistrictFileError` naming the file and the field. With no file given (None or
+    "") the built-in list `DISTRICTS` is returned.
     """
-    if not districts_file or not os.path.exists(districts_file):
+    if not districts_file:
         return list(DISTRICTS)
-    with open(districts_file, encoding="utf-8") as fh:
-        gj = json.load(fh)
-    names = []
-    for i, feat in enumerate(gj.get("features", [])):
-        name = (feat.get("properties") or {}).get("name_en")
-        if not name:
-            raise PowerInputError(
-                f"{districts_file}: feature {i} has no 'name_en' property; every district polygon "
-                "needs its pinyin name in properties.name_en (e.g. 'Tianhe')."
-            )
-        names.append(str(name))
-    if len(set(names)) != len(names):
-        raise PowerInputError(f"{districts_file}: duplicate name_en values {names}; make them unique.")
-    return names
+    return [d.name_en for d in read_districts(districts_file)]
 
 
 def _fail(source: str, row: int | None, msg: str) -> None:

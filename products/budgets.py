@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .inputs import CITY, ProductInputError
+from gzcarbon.names import CITY
+
+from .inputs import ProductInputError
 
 HOURS = pd.Timedelta(hours=1)
 

@@ -8,7 +8,6 @@ the district GeoJSON (adcodes, Chinese names).
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -16,9 +15,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .cdl_template import check_against_template
-from .inputs import CITY, ProductInputError, load_districts_geojson, load_districts_table, load_posterior
+from gzcarbon.atomic import atomic_write
+from gzcarbon.districts import read_districts
+from gzcarbon.grid import Grid, GridError
+from gzcarbon.names import CITY
 from gzcarbon.provenance import config_hash, input_list, package_versions
+
+from .cdl_template import check_against_template
+from .inputs import ProductInputError, load_districts_table, load_posterior
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +38,16 @@ WGS84_WKT = (
 )
 
 
-def cell_edges(centres: np.ndarray) -> np.ndarray:
-    """Edges of a regular axis of cell centres (n + 1 values)."""
-    c = np.asarray(centres, dtype=float)
-    if c.size == 1:
-        raise ProductInputError("a grid axis has a single cell; cannot infer its resolution.")
-    d = np.diff(c)
-    if not np.allclose(d, d[0], rtol=1e-6, atol=1e-9):
-        raise ProductInputError("the lat/lon axis is not regular; the flux product needs a regular grid.")
-    return np.concatenate([c - d[0] / 2, [c[-1] + d[0] / 2]])
+def posterior_grid(post: xr.Dataset, source) -> Grid:
+    """The state grid of ``{R}/posterior.nc`` from its cell centres (gzcarbon.grid.Grid).
+
+    A file whose centres are not a regular grid of square cells raises ProductInputError naming it.
+    """
+    try:
+        return Grid.from_centres(post["lon"].values, post["lat"].values, what=str(source))
+    except GridError as err:
+        raise ProductInputError(f"{err}; the flux product needs the regular state grid "
+                                "(rerun the inversion).") from err
 
 
 def block_edges(edges: np.ndarray, n_blocks: int) -> np.ndarray:
@@ -72,11 +77,10 @@ def _district_meta(districts: pd.DataFrame, geojson) -> tuple[list[str], list[in
     names = [d for d in districts.index if d != CITY]
     if geojson is None:
         return names, [-1] * len(names), names
-    g_names, g_codes, g_zh, _ = load_districts_geojson(geojson)
-    order = {n: i for i, n in enumerate(g_names)}
-    names.sort(key=lambda n: order.get(n, len(order)))
-    codes = [g_codes[order[n]] if n in order else -1 for n in names]
-    zh = [g_zh[order[n]] if n in order else n for n in names]
+    known = {d.name_en: (i, d) for i, d in enumerate(read_districts(geojson))}
+    names.sort(key=lambda n: known[n][0] if n in known else len(known))
+    codes = [known[n][1].adcode if n in known else -1 for n in names]
+    zh = [known[n][1].name if n in known else n for n in names]
     return names, codes, zh
 
 
@@ -104,7 +108,8 @@ def build_flux_dataset(
     times = pd.DatetimeIndex(prior["time"].values)
     lat = post["lat"].values.astype(float)
     lon = post["lon"].values.astype(float)
-    lat_e, lon_e = cell_edges(lat), cell_edges(lon)
+    grid = posterior_grid(post, posterior_path)
+    lat_e, lon_e = grid.lat_edges, grid.lon_edges
     sp = post["prior_sigma_block"].values.astype(float)
     sq = post["posterior_sigma_block"].values.astype(float)
     blat_e = block_edges(lat_e, sp.shape[0])
@@ -277,16 +282,16 @@ def write_flux_product(
     ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
                             config=config, inputs=inputs, demo=demo)
     out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
-    if template is not None:
-        problems = check_against_template(tmp, template)
-        if problems:
-            tmp.unlink()
-            raise ValueError(f"{out}: the product does not match the layout template {template}:\n  "
-                             + "\n  ".join(problems))
-    os.replace(tmp, out)
+
+    def write(tmp: Path) -> None:
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
+        if template is not None:
+            problems = check_against_template(tmp, template)
+            if problems:
+                raise ValueError(f"{out}: the product does not match the layout template {template}:\n  "
+                                 + "\n  ".join(problems))
+
+    atomic_write(out, write)
     log.info("wrote %s (%d hours, %d x %d cells, %d districts)", out, ds.sizes["time"],
              ds.sizes["lat"], ds.sizes["lon"], ds.sizes["district"])
     return out

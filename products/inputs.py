@@ -14,7 +14,7 @@ import pandas as pd
 import xarray as xr
 import yaml
 
-from gzcarbon.names import CITY  # noqa: E402,F401  (re-exported for the products modules)
+from gzcarbon.names import CITY
 
 POSTERIOR_VARS = ("prior_flux", "posterior_flux", "prior_sigma_block", "posterior_sigma_block")
 DISTRICT_COLUMNS = ("district", "prior_t", "posterior_t", "prior_sigma_t", "posterior_sigma_t")
@@ -138,26 +138,3 @@ def load_stations(path) -> list[dict]:
     for s in sites:
         _need(p, f"station fields of {s.get('id', '?')!r}", s.keys(), ("id", "lon", "lat"))
     return sites
-
-
-def load_districts_geojson(path):
-    """(names_en, adcodes, names_zh, shapely geometries) from config/districts.geojson."""
-    from shapely.geometry import shape
-
-    p = _exists(path)
-    try:
-        fc = json.loads(p.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ProductInputError(f"{p}: not valid JSON ({err}).") from err
-    feats = fc.get("features")
-    if not isinstance(feats, list) or not feats:
-        raise ProductInputError(f"{p}: 'features' missing or empty; expected the district polygons.")
-    names, adcodes, zh, geoms = [], [], [], []
-    for i, f in enumerate(feats):
-        props = f.get("properties") or {}
-        _need(p, f"properties of feature {i}", props.keys(), ("name_en", "adcode"))
-        names.append(str(props["name_en"]))
-        adcodes.append(int(props["adcode"]))
-        zh.append(str(props.get("name", props["name_en"])))
-        geoms.append(shape(f["geometry"]))
-    return names, adcodes, zh, geoms

@@ -24,10 +24,12 @@ import pandas as pd  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
-from .flux_netcdf import _period, block_edges, cell_edges  # noqa: E402
+from gzcarbon.atomic import atomic_write  # noqa: E402
+from gzcarbon.districts import read_districts  # noqa: E402
+from gzcarbon.names import CITY  # noqa: E402
+
+from .flux_netcdf import _period, block_edges, posterior_grid  # noqa: E402
 from .inputs import (  # noqa: E402
-    CITY,
-    load_districts_geojson,
     load_districts_table,
     load_modelled,
     load_posterior,
@@ -61,11 +63,11 @@ def safe_name(text) -> str:
 
 
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=DPI, metadata=_PNG_META)
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    """The figure as PNG at ``path`` through the atomic writer; closes it."""
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, metadata=_PNG_META))
+    finally:
+        plt.close(fig)
 
 
 def _map_axes(extent, title):
@@ -111,12 +113,14 @@ def flux_maps(posterior_path, geojson_path, stations, out_dir) -> list[Path]:
     sel = post.sel(time=slice(np.datetime64(start), np.datetime64(end) - np.timedelta64(1, "s")))
     prior = sel["prior_flux"].mean("time").values
     poster = sel["posterior_flux"].mean("time").values
-    lat_e, lon_e = cell_edges(post["lat"].values), cell_edges(post["lon"].values)
+    grid = posterior_grid(post, posterior_path)
+    lat_e, lon_e = grid.lat_edges, grid.lon_edges
     sp = post["prior_sigma_block"].values.astype(float)
     sq = post["posterior_sigma_block"].values.astype(float)
     post.close()
     blat_e, blon_e = block_edges(lat_e, sp.shape[0]), block_edges(lon_e, sp.shape[1])
-    names, _, _, geoms = load_districts_geojson(geojson_path)
+    districts = read_districts(geojson_path)
+    names, geoms = [d.name_en for d in districts], [d.geometry for d in districts]
     out = Path(out_dir)
     period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
     unit = "µmol m⁻² s⁻¹"

@@ -39,8 +39,22 @@ def test_plants_lie_in_their_district_and_names_match():
         assert polys[p["district"]].contains(Point(p["lon"], p["lat"])), pid
 
 
-def test_district_names_fallback(tmp_path):
-    assert district_names(str(tmp_path / "absent.geojson")) == DISTRICTS
+def test_district_names_fallback_and_the_one_reader(tmp_path):
+    from gzcarbon.districts import DistrictFileError
+
+    assert district_names(None) == DISTRICTS and district_names("") == DISTRICTS
+    # a districts file that is named but absent is an error, not a silent fall back on the built-in list
+    absent = tmp_path / "absent.geojson"
+    with pytest.raises(DistrictFileError, match=r"absent\.geojson: not found"):
+        district_names(str(absent))
+    # the one reader's error type and message (gzcarbon.districts), not a power-stage copy of it
+    with open(DISTRICTS_FILE, encoding="utf-8") as fh:
+        gj = json.load(fh)
+    del gj["features"][3]["properties"]["name_en"]
+    bad = tmp_path / "bad.geojson"
+    bad.write_text(json.dumps(gj), encoding="utf-8")
+    with pytest.raises(DistrictFileError, match=r"bad\.geojson: feature 3 lacks property \['name_en'\]"):
+        district_names(str(bad))
 
 
 def _write(tmp_path, text):

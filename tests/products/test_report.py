@@ -1,5 +1,6 @@
 """The HTML report: self-contained, escaped, and carrying the district table values."""
 
+import json
 import re
 
 import pandas as pd
@@ -96,3 +97,25 @@ def test_report_without_truth_has_no_recovery_sentence(fake_run, tmp_path):
                         maps_dir=tmp_path, days=["20250101"])
     assert "truth" not in html.split("<h2>Districts</h2>")[0].lower().split("<h2>city total</h2>")[1]
     assert "Demo run" not in html
+
+
+def test_template_escapes_district_and_site_names(fake_run, tmp_path):
+    """A district (districts.csv), a site id (diagnostics.json) and a station name with
+    markup reach the page as text: autoescaping of the templates, not a hand-written escape."""
+    evil = fake_run["evil"]
+    t = fake_run["table"].copy()
+    t.loc[0, "district"] = evil
+    t.to_csv(fake_run["districts"], index=False)
+    diag = json.loads(fake_run["diagnostics"].read_text())
+    diag["per_site"]["B<b>B"] = {"prior_mean": 1.0}
+    diag["largest_normalised_residuals"] = [{"site": "B<b>B", "time": "2025-01-01T05:00:00", "observed": 430.0,
+                                             "prior_model": 420.0, "innovation_ppm": 10.0, "sigma_ppm": 2.0,
+                                             "normalised": 5.0, "used": True}]
+    fake_run["diagnostics"].write_text(json.dumps(diag))
+    html = _report(fake_run, tmp_path)
+    assert "<script" not in html.lower() and "B<b>B" not in html
+    esc = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"
+    # the district row of the table, with its numbers: 12,345.6 t = 12.3 kt prior, 13.0 kt posterior
+    assert re.search(rf'<td class="l">{re.escape(esc)}</td><td class="">12\.3</td><td class="">5\.0</td>'
+                     r'<td class="">13\.0</td>', html)
+    assert html.count("B&lt;b&gt;B") == 2     # residuals per site and largest normalised residuals

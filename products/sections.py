@@ -1,0 +1,457 @@
+"""The sections of the monthly report as plain data (text, numbers formatted as strings, PNG data
+URIs) for the templates in ``products/templates/``. Nothing here writes HTML: the template does,
+and escapes every value (products.report).
+
+Each ``*_section`` function returns what one part of the page shows and appends to ``missing``
+what it expected and did not find.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gzcarbon.names import CITY
+
+from .budgets import CoveredMonth, budget_table, missing_months, parse_budgets
+from .inputs import ProductInputError, load_diagnostics, load_districts_table
+from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name, station_contribution_png
+
+CAPTIONS = {
+    "prior_flux": "Prior CO₂ flux, mean over the inversion period, with district boundaries "
+                  "and stations (triangles).",
+    "posterior_flux": "Posterior CO₂ flux, same period and colour scale as the prior.",
+    "flux_difference": "Posterior − prior flux (red: the inversion increased emissions).",
+    "uncertainty_reduction": "Uncertainty reduction 1 − σ_post/σ_prior of the period-mean flux "
+                             "on coarse blocks.",
+    "district_totals": "District emissions over the period: prior ± σ, posterior ± σ and, in "
+                       "the demo, the truth.",
+    "residuals": "Observed − modelled CO₂ before (prior) and after (posterior) the inversion.",
+    "availability": "Fraction of the selection-window hours present per site and day.",
+}
+MAP_KEYS = ("prior_flux", "posterior_flux", "flux_difference", "uncertainty_reduction")
+
+
+# --- building blocks ------------------------------------------------------------------------------
+@dataclass
+class Row:
+    cells: list[tuple[str, object]]   # (column, shown value)
+    cls: str = ""
+
+
+@dataclass
+class Table:
+    """A table as the template draws it: header, rows of shown values, left-aligned columns."""
+
+    columns: list[str]
+    rows: list[Row]
+    left: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Figure:
+    src: str        # data:image/png;base64,…
+    caption: str
+
+
+@dataclass
+class Download:
+    href: str       # data:text/csv;base64,…
+    filename: str
+    label: str
+
+
+def fmt_kt(t) -> str:
+    """Tonnes -> 'kt' string with one decimal ('–' when missing)."""
+    if t is None or (isinstance(t, float) and math.isnan(t)) or pd.isna(t):
+        return "–"
+    return f"{float(t) / 1e3:,.1f}"
+
+
+def fmt_num(x, nd=2) -> str:
+    """A number with ``nd`` decimals and thousands separators ('–' for NaN; other values as text)."""
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return "" if x is None else str(x)
+    if math.isnan(x):
+        return "–"
+    return f"{x:,.{nd}f}"
+
+
+def table(df: pd.DataFrame, left_cols=(), row_class=None) -> Table:
+    """A DataFrame (values already formatted by the caller) as a :class:`Table`."""
+    cols = [str(c) for c in df.columns]
+    rows = [Row([(str(c), r[c]) for c in df.columns], (row_class(r) or "") if row_class else "")
+            for _, r in df.iterrows()]
+    return Table(cols, rows, {str(c) for c in left_cols})
+
+
+def png_figure(png: bytes, caption: str) -> Figure:
+    return Figure("data:image/png;base64," + base64.b64encode(png).decode("ascii"), caption)
+
+
+def file_figure(path, caption: str) -> Figure:
+    return png_figure(Path(path).read_bytes(), caption)
+
+
+def csv_download(df: pd.DataFrame, filename: str, label: str) -> Download:
+    """A link that downloads `df` as CSV from a data: URI (no request leaves the file)."""
+    data = base64.b64encode(df.to_csv(index=False).encode("utf-8")).decode("ascii")
+    return Download(f"data:text/csv;base64,{data}", filename, label)
+
+
+def city_row_class(r) -> str:
+    return "total" if r["district"] == CITY else ""
+
+
+# --- city and districts ---------------------------------------------------------------------------
+def district_csv_table(table_: pd.DataFrame) -> pd.DataFrame:
+    """The district table as numbers (kt CO₂, %), for the CSV product and the download link."""
+    out = pd.DataFrame(index=table_.index)
+    for c in ("prior", "prior_sigma", "posterior", "posterior_sigma", "truth"):
+        out[f"{c}_kt"] = table_[f"{c}_t"] / 1e3
+    out["change_kt"] = out["posterior_kt"] - out["prior_kt"]
+    out["change_pct"] = 100 * out["change_kt"] / out["prior_kt"].where(out["prior_kt"] != 0)
+    out["sigma_reduction_pct"] = 100 * (1 - out["posterior_sigma_kt"]
+                                        / out["prior_sigma_kt"].where(out["prior_sigma_kt"] != 0))
+    return out.reset_index()
+
+
+def district_rows(table_: pd.DataFrame) -> pd.DataFrame:
+    """The district table as displayed (kt CO₂; change and uncertainty reduction in %)."""
+    has_truth = table_["truth_t"].notna().any()
+    out = []
+    for name, r in table_.iterrows():
+        change = (100.0 * (r["posterior_t"] - r["prior_t"]) / r["prior_t"]
+                  if r["prior_t"] else float("nan"))
+        ur = (100.0 * (1.0 - r["posterior_sigma_t"] / r["prior_sigma_t"])
+              if r["prior_sigma_t"] else float("nan"))
+        row = {
+            "district": name,
+            "prior (kt)": fmt_kt(r["prior_t"]),
+            "prior σ (kt)": fmt_kt(r["prior_sigma_t"]),
+            "posterior (kt)": fmt_kt(r["posterior_t"]),
+            "posterior σ (kt)": fmt_kt(r["posterior_sigma_t"]),
+            "change (%)": fmt_num(change, 1),
+            "σ reduction (%)": fmt_num(ur, 0),
+        }
+        if has_truth:
+            row["truth (kt)"] = fmt_kt(r["truth_t"])
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def recovery_sentence(city: pd.Series) -> str:
+    """How well the posterior city total recovers the truth (demo), as plain text."""
+    truth = city["truth_t"]
+    if pd.isna(truth):
+        return ""
+    post, sig, prior = city["posterior_t"], city["posterior_sigma_t"], city["prior_t"]
+    err = post - truth
+    perr = prior - truth
+    z = abs(err) / sig if sig > 0 else float("inf")
+    within = ("within 1 σ" if z <= 1 else "within 2 σ" if z <= 2 else "outside 2 σ")
+    removed = (100.0 * (1 - abs(err) / abs(perr))) if perr else float("nan")
+    rel = 100.0 * err / truth if truth else float("nan")
+    prel = 100.0 * perr / truth if truth else float("nan")
+    s = (f"The demo world's true city total is {fmt_kt(truth)} kt CO₂. The prior gives "
+         f"{fmt_kt(prior)} kt (error {prel:+.1f} %); the posterior gives {fmt_kt(post)} ± "
+         f"{fmt_kt(sig)} kt (error {rel:+.1f} %, {z:.1f} σ: {within}).")
+    if not math.isnan(removed):
+        s += (f" The inversion removed {removed:.0f} % of the prior's error."
+              if removed >= 0 else
+              f" The inversion moved the total away from the truth ({-removed:.0f} % more error "
+              "than the prior).")
+    return s
+
+
+def city_section(city: pd.Series, demo: bool, missing: list[str]) -> dict:
+    """City total: prior, posterior ± σ, uncertainty reduction, truth and how well it is recovered."""
+    ur = (100.0 * (1 - city["posterior_sigma_t"] / city["prior_sigma_t"])
+          if city["prior_sigma_t"] else float("nan"))
+    rows = [
+        ("Prior", f"{fmt_kt(city['prior_t'])} ± {fmt_kt(city['prior_sigma_t'])} kt"),
+        ("Posterior", f"{fmt_kt(city['posterior_t'])} ± {fmt_kt(city['posterior_sigma_t'])} kt"),
+        ("Uncertainty reduction", f"{fmt_num(ur, 0)} %"),
+    ]
+    if pd.notna(city["truth_t"]):
+        rows.append(("Truth (demo world)", f"{fmt_kt(city['truth_t'])} kt"))
+    sentence = recovery_sentence(city)
+    if not sentence and demo:
+        missing.append("demo truth (truth_t) for the city total")
+    return {"rows": rows, "sentence": sentence}
+
+
+def district_section(table_: pd.DataFrame, month: str) -> dict:
+    return {"table": table(district_rows(table_), left_cols=("district",), row_class=city_row_class),
+            "download": csv_download(district_csv_table(table_), f"districts_{month}.csv",
+                                     "Download the district table (CSV, kt CO₂)"),
+            "figures": []}
+
+
+# --- budgets --------------------------------------------------------------------------------------
+def period_of(diag: dict, days, source) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """[start, end) of an inverted period (UTC, naive) from diagnostics.json, else from days."""
+    def naive(t):
+        t = pd.Timestamp(t)
+        return t.tz_convert(None) if t.tzinfo else t
+
+    if "period_start" in diag and "period_end" in diag:
+        try:
+            return naive(diag["period_start"]), naive(diag["period_end"])
+        except ValueError as err:
+            raise ProductInputError(f"{source}: period_start/period_end are not ISO times ({err}).") \
+                from err
+    if days:
+        return (pd.Timestamp(str(days[0])),
+                pd.Timestamp(str(days[-1])) + pd.Timedelta(days=1))
+    raise ProductInputError(f"{source}: keys 'period_start' and 'period_end' missing; "
+                            "rerun the inversion (docs/formats.md).")
+
+
+def covered_month(districts_csv, diagnostics_json, month=None, days=None) -> CoveredMonth:
+    """An inverted month for the budget comparison ({R}/districts.csv + {R}/diagnostics.json)."""
+    month = month or Path(districts_csv).resolve().parent.name
+    diag = load_diagnostics(diagnostics_json)
+    start, end = period_of(diag, days, diagnostics_json)
+    return CoveredMonth(month, load_districts_table(districts_csv), start, end)
+
+
+def _pm(a, b, nd=1) -> str:
+    return f"{fmt_num(a, nd)} ± {fmt_num(b, nd)}"
+
+
+def budget_section(budgets, months: list[CoveredMonth], report_month: str, known,
+                   missing: list[str]) -> dict | None:
+    """The 'Carbon budgets' section (None when no budget is configured for the year)."""
+    if not budgets or not parse_budgets(budgets, known=known).get(int(report_month[:4])):
+        return None
+    bt = budget_table(budgets, months, report_month)
+    gaps = missing_months(report_month, months)
+    for g in gaps:
+        missing.append(f"budget: no inversion results for {g} (extrapolated from covered hours)")
+    show = pd.DataFrame({
+        "district": bt.index,
+        "budget (kt/yr)": [fmt_num(v, 1) for v in bt["budget_kt"]],
+        "covered": [f"{h:.0f} h ({100 * c:.0f} %)" for h, c in
+                    zip(bt["covered_hours"], bt["coverage_to_date"])],
+        "emitted (kt)": [_pm(a, b, 2) for a, b in zip(bt["emitted_kt"], bt["emitted_sigma_kt"])],
+        "pro-rated budget (kt)": [fmt_num(v, 2) for v in bt["budget_covered_kt"]],
+        "used (%)": [_pm(a, b, 0) for a, b in zip(bt["used_pct"], bt["used_sigma_pct"])],
+        "to date (kt)": [_pm(a, b, 1) for a, b in zip(bt["to_date_kt"], bt["to_date_sigma_kt"])],
+        "budget to date (kt)": [fmt_num(v, 1) for v in bt["budget_to_date_kt"]],
+        "year at this rate (kt)": [_pm(a, b, 0) for a, b in
+                                   zip(bt["projected_year_kt"], bt["projected_year_sigma_kt"])],
+        "P(exceed)": [f"{100 * p:.0f} %" for p in bt["p_exceed"]],
+        "status": bt["status"],
+    })
+    return {"year": report_month[:4], "months": bt["months"].iloc[0] if len(bt) else "", "gaps": gaps,
+            "table": table(show, left_cols=("district", "status"), row_class=city_row_class),
+            "figure": png_figure(budget_chart_png(bt), "Share of the pro-rated budget used per district "
+                                 "(± 1σ); dashed: 100 %."),
+            "download": csv_download(bt.reset_index(), f"budgets_{report_month}.csv",
+                                     "Download the budget comparison (CSV)")}
+
+
+# --- figures and stations -------------------------------------------------------------------------
+def map_figures(maps_dir: Path, keys, missing: list[str]) -> list[Figure]:
+    """The figures of ``keys`` found in the maps directory (the others listed as missing)."""
+    out = []
+    for key in keys:
+        p = maps_dir / MAP_FILES[key]
+        if p.is_file():
+            out.append(file_figure(p, CAPTIONS[key]))
+        else:
+            missing.append(f"figure {MAP_FILES[key]}")
+    return out
+
+
+def station_figures(maps_dir: Path, ids, names: dict, missing: list[str]) -> list[Figure]:
+    out = []
+    for s in ids:
+        p = maps_dir / TIMESERIES.format(site=safe_name(s))
+        if p.is_file():
+            out.append(file_figure(p, f"{s} ({names.get(s, s)}): observed, prior-modelled and "
+                                      "posterior-modelled CO₂ with background."))
+        else:
+            missing.append(f"time series of site {s} (no observation used)")
+    return out + map_figures(maps_dir, ("residuals",), missing)
+
+
+def station_contribution_tables(contrib: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(loss, summary) from diagnostics ``station_contributions`` (inversion.run.station_contributions).
+
+    ``loss``: stations × aggregates, the uncertainty reduction (1 − σ_post/σ_prior, in points of
+    σ_prior) lost when the station is left out, = 100 (σ_without − σ_all) / σ_prior.
+    ``summary``: per station, the city's uncertainty reduction with that station alone, the city's
+    loss without it, and the district it constrains most with that loss.
+    """
+    names = list(contrib["aggregates"])
+    pr = np.asarray(contrib["prior_sigma_t"], float)
+    po = np.asarray(contrib["posterior_sigma_t"], float)
+    sites = [s for s in contrib["sites"] if s in contrib.get("without", {})]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loss = pd.DataFrame([100.0 * (np.asarray(contrib["without"][s], float) - po) / pr for s in sites],
+                            index=sites, columns=names)
+        alone = {s: 100.0 * (1.0 - np.asarray(contrib["only"][s], float) / pr)
+                 for s in sites if s in contrib.get("only", {})}
+    city = names.index(CITY) if CITY in names else len(names) - 1
+    district_cols = [n for i, n in enumerate(names) if i != city]
+    rows = []
+    for s in sites:
+        top = loss.loc[s, district_cols].astype(float).idxmax() if district_cols else ""
+        rows.append({"station": s,
+                     "city σ reduction with this station alone (%)": alone[s][city] if s in alone else np.nan,
+                     "city σ reduction lost without it (points)": loss.loc[s, names[city]],
+                     "district it constrains most": top,
+                     "σ reduction lost there (points)": loss.loc[s, top] if top else np.nan})
+    return loss, pd.DataFrame(rows)
+
+
+def contribution_section(diag: dict, names: dict) -> dict | None:
+    """What each station contributes (None when the inversion did not compute it)."""
+    contrib = diag.get("station_contributions")
+    if not isinstance(contrib, dict) or not contrib.get("without"):
+        return None
+    loss, summary = station_contribution_tables(contrib)
+    show = summary.copy()
+    show.insert(1, "name", [names.get(s, s) for s in show["station"]])
+    for c in show.columns[2:]:
+        if c != "district it constrains most":
+            show[c] = [fmt_num(v, 1) for v in show[c]]
+    return {"table": table(show, left_cols=("station", "name", "district it constrains most")),
+            "figure": png_figure(station_contribution_png(loss), "Uncertainty reduction (points of the "
+                                 "prior σ) lost when the station is left out, per district and for the city.")}
+
+
+def power_section(heatmap, summary, missing: list[str]) -> dict:
+    """The power factor heat map and the monthly summary table (either may be missing)."""
+    out: dict = {"figure": None, "table": None}
+    if heatmap and Path(heatmap).is_file():
+        out["figure"] = file_figure(heatmap, "Hourly consumption-based electricity emission factor per "
+                                             "district (kg CO₂/kWh).")
+    else:
+        missing.append(f"power factor heat map ({heatmap or 'not given'})")
+    if summary and Path(summary).is_file():
+        try:
+            df = pd.read_csv(summary)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+            missing.append(f"power summary table unreadable ({summary}: {err})")
+        else:
+            shown = df.copy()
+            shown.columns = [str(c).replace("_", " ") for c in shown.columns]  # wrappable headers
+            for c in shown.columns:
+                if pd.api.types.is_float_dtype(shown[c]):
+                    shown[c] = shown[c].map(lambda v: fmt_num(v, 3))
+            out["table"] = table(shown, left_cols=tuple(shown.columns[:1]))
+    else:
+        missing.append(f"power summary table ({summary or 'not given'})")
+    return out
+
+
+# --- diagnostics and availability -----------------------------------------------------------------
+DIAGNOSTIC_KEYS = [("n_obs", "observations used", 0), ("n_obs_matched", "observations with a footprint", 0),
+                   ("n_state", "state size", 0),
+                   ("chi2_reduced", "reduced χ² (≈ 1 when errors are consistent)", 2),
+                   ("dofs", "degrees of freedom for signal (DOFS)", 1), ("solver", "solver", None),
+                   ("seconds", "solve time (s)", 1)]
+
+
+def _txt(v) -> str:
+    return "" if v is None else str(v)
+
+
+def _diagnostic_rows(diag: dict) -> list[tuple[str, str]]:
+    rows = []
+    for k, label, nd in DIAGNOSTIC_KEYS:
+        if k in diag:
+            v = diag[k]
+            rows.append((label, v if nd is None or isinstance(v, str) else fmt_num(v, nd)))
+    chi = diag.get("chi2_test")
+    if isinstance(chi, dict) and "p_value" in chi:
+        rows.append(("innovation χ² = dᵀ(H Q Hᵀ + R)⁻¹d, degrees of freedom",
+                     f"{fmt_num(chi.get('value'), 1)}, {_txt(chi.get('dof'))}"))
+        rows.append((f"p-value P(χ² ≥ observed) (a problem below {_txt(chi.get('p_min'))}); P(χ² ≤ observed)",
+                     f"{float(chi['p_value']):.3g}; {float(chi.get('p_value_lower', float('nan'))):.3g}"))
+    scr = diag.get("innovation_screen")
+    if isinstance(scr, dict) and "n_flagged" in scr:
+        rows.append((f"innovation screen (|d| > {_txt(scr.get('threshold_sigma'))} σ, action {_txt(scr.get('action'))}): "
+                     "flagged, excluded", f"{scr['n_flagged']}, {scr.get('n_excluded', 0)}"))
+    return rows
+
+
+def _residuals_table(top) -> Table | None:
+    if not isinstance(top, list) or not top:
+        return None
+    recs = [{"site": o.get("site"), "time (UTC)": o.get("time"), "observed (ppm)": fmt_num(o.get("observed"), 2),
+             "prior model (ppm)": fmt_num(o.get("prior_model"), 2),
+             "innovation (ppm)": fmt_num(o.get("innovation_ppm"), 2), "σ (ppm)": fmt_num(o.get("sigma_ppm"), 2),
+             "normalised": fmt_num(o.get("normalised"), 2),
+             "used": "yes" if o.get("used", True) else "no (screened)"}
+            for o in top if isinstance(o, dict)]
+    return table(pd.DataFrame(recs), left_cols=("site", "time (UTC)"))
+
+
+def _per_site_table(per_site) -> Table | None:
+    if not isinstance(per_site, dict) or not per_site:
+        return None
+    recs = []
+    for site, st in per_site.items():
+        rec = {"site": site}
+        if isinstance(st, dict):
+            for k, v in st.items():
+                rec[k] = fmt_num(v, 2) if isinstance(v, (int, float)) else v
+        recs.append(rec)
+    return table(pd.DataFrame(recs), left_cols=("site",))
+
+
+def _factors_table(factors) -> Table | None:
+    if not isinstance(factors, dict) or not factors:
+        return None
+    recs = [{"factor": name, "kind": f.get("kind", ""),
+             "posterior change (%)": fmt_num(100 * f["posterior"], 1),
+             "σ prior (%)": fmt_num(100 * f["prior_sigma"], 1),
+             "σ posterior (%)": fmt_num(100 * f["posterior_sigma"], 1)}
+            for name, f in factors.items() if isinstance(f, dict) and "posterior" in f]
+    return table(pd.DataFrame(recs), left_cols=("factor", "kind")) if recs else None
+
+
+def diagnostics_section(diag: dict) -> dict:
+    """Solve statistics, χ² test, screen counts, largest residuals, residuals per site, factors."""
+    return {"rows": _diagnostic_rows(diag),
+            "residuals": _residuals_table(diag.get("largest_normalised_residuals")),
+            "per_site": _per_site_table(diag.get("per_site")),
+            "factors": _factors_table(diag.get("factors"))}
+
+
+def availability_section(selected, modelled, ids, days, hours_per_day: int, names: dict,
+                         maps_dir: Path, missing: list[str]) -> dict:
+    """Selected and used hours per site, with the availability figure."""
+    av = availability_table(selected, modelled[modelled["used"] == 1], ids, list(days), hours_per_day)
+    for _, r in av.iterrows():
+        if r["selected_hours"] == 0:
+            missing.append(f"observations of site {r['site']} (no selected hour)")
+    show = pd.DataFrame({
+        "site": av["site"],
+        "name": [names.get(s, s) for s in av["site"]],
+        "selected hours": av["selected_hours"],
+        "expected hours": av["expected_hours"],
+        "coverage (%)": [fmt_num(100 * f, 0) for f in av["fraction"]],
+        "used in inversion": av["used_in_inversion"],
+        "first (UTC)": [("–" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}") for t in av["first"]],
+        "last (UTC)": [("–" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}") for t in av["last"]],
+    })
+    return {"table": table(show, left_cols=("site", "name")),
+            "figures": map_figures(maps_dir, ("availability",), missing)}
+
+
+def losses_section(losses: pd.DataFrame | None, recorded: bool) -> dict:
+    """The table stage → reason → count of receptors and observations that did not make it."""
+    has = losses is not None and len(losses)
+    return {"table": table(losses, left_cols=("stage", "reason")) if has else None, "recorded": recorded}
