@@ -151,6 +151,29 @@ def _state_indices(times: pd.DatetimeIndex, lats: np.ndarray, lons: np.ndarray, 
     return kt, iy, ix
 
 
+def _csr_from_pieces(per_row: list, n_cols: int) -> sp.csr_matrix:
+    """CSR straight from the per-row ``(columns, values)`` pieces (columns ascending within a
+    piece); empties ``per_row`` as it goes so only one copy is held."""
+    n = len(per_row)
+    counts = np.array([sum(len(c) for c, _ in pieces) for pieces in per_row], np.int64)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    idx_dtype = np.int32 if n_cols < 2**31 - 1 and indptr[-1] < 2**31 - 1 else np.int64
+    indices = np.empty(indptr[-1], idx_dtype)
+    data = np.empty(indptr[-1], np.float64)
+    for i, pieces in enumerate(per_row):
+        p = indptr[i]
+        for c, v in pieces:
+            indices[p:p + len(c)] = c
+            data[p:p + len(c)] = v
+            p += len(c)
+        per_row[i] = []
+    H = sp.csr_matrix((data, indices, indptr.astype(idx_dtype)), shape=(n, n_cols))
+    if not H.has_sorted_indices:
+        H.sort_indices()
+    H.sum_duplicates()
+    return H
+
+
 def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame, grid: dict,
              hour_start, hour_end):
     """Assemble H from site-day footprint files.
@@ -213,24 +236,7 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
             left_frac[i] = left[j]
             found[i] = True
         del foot
-    # CSR straight from the per-row pieces (columns ascending within a piece).
-    counts = np.array([sum(len(c) for c, _ in pieces) for pieces in per_row], np.int64)
-    indptr = np.concatenate([[0], np.cumsum(counts)])
-    n_cols = len(hours) * g.n_cells
-    idx_dtype = np.int32 if n_cols < 2**31 - 1 and indptr[-1] < 2**31 - 1 else np.int64
-    indices = np.empty(indptr[-1], idx_dtype)
-    data = np.empty(indptr[-1], np.float64)
-    for i, pieces in enumerate(per_row):
-        p = indptr[i]
-        for c, v in pieces:
-            indices[p:p + len(c)] = c
-            data[p:p + len(c)] = v
-            p += len(c)
-        per_row[i] = []
-    H = sp.csr_matrix((data, indices, indptr.astype(idx_dtype)), shape=(n, n_cols))
-    if not H.has_sorted_indices:
-        H.sort_indices()
-    H.sum_duplicates()
+    H = _csr_from_pieces(per_row, len(hours) * g.n_cells)
     missing = ~found
     if missing.any():
         logger.warning("%d receptor(s) without footprint (empty rows): %s", missing.sum(),

@@ -402,6 +402,80 @@ def _write_atomic(ds: xr.Dataset, path: Path, encoding: dict) -> None:
     atomic_write(path, lambda p: ds.to_netcdf(p, encoding=encoding))
 
 
+def _site_day_attrs(settings: StiltSettings, software: dict, needed: list, met_sums: dict,
+                    keys: list, failures: list, g: Grid) -> dict:
+    """Attributes of a site-day file: every receptor in it was computed (now or earlier) with
+    exactly these inputs (the cache keys of its receptors match them)."""
+    return {
+        "n_hours_back": int(settings.n_hours), "numpar": int(settings.numpar),
+        "seed": int(settings.seed), "kmixd": int(settings.kmixd),
+        "smooth_factor": float(settings.smooth_factor),
+        "hysplit_settings": json.dumps(settings.extra, sort_keys=True, default=str),
+        "pystilt_version": software.get("pystilt", ""),
+        "hysplit_version": software.get("hysplit", ""),
+        "hycs_std_blake2b": software.get("hycs_std_blake2b", ""),
+        "footprint_algorithm": FOOTPRINT_ALGORITHM,
+        "met_files_blake2b": ",".join(f"{n}:{met_sums[n]}" for n in needed),
+        "receptor_cache_keys": ",".join(keys),
+        "failed_receptors": ",".join(f["receptor_id"] for f in failures),
+        "grid": str(g.as_dict()), "model": "HYSPLIT-STILT via pystilt"}
+
+
+def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, met: dict,
+                   met_sums: dict, met_file_format: str, software: dict, work_dir: Path):
+    """Cached or new footprint of every receptor: ``(done, keys, failures, timings, n_stale)``.
+    A HYSPLIT failure is recorded and the loop goes on; an I/O fault raises FileIOError."""
+    done: list[xr.Dataset] = []
+    keys: list[str] = []
+    failures = []
+    timings = []
+    n_stale = 0
+    for i, rec in enumerate(receptors.itertuples(index=False)):
+        rec = pd.Series(rec._asdict())
+        rid = str(rec["receptor_id"])
+        cache = work_dir / f"{rid}.nc"
+        inputs = receptor_cache_inputs(rec, g, settings, met_sums, met_file_format, software)
+        key = cache_key(inputs)
+        if cache.exists():
+            ds, why = _read_cache(cache, key, inputs)
+            if ds is not None:
+                done.append(ds)
+                keys.append(key)
+                logger.info("[%d/%d] %s cached", i + 1, len(receptors), rid)
+                continue
+            n_stale += 1
+            logger.info("[%d/%d] %s stale cache: %s; recomputing", i + 1, len(receptors), rid, why)
+        t0 = _time.perf_counter()
+        try:
+            ds, tim = run_receptor(rec, met, g, settings, work_dir)
+        except FileIOError:
+            raise  # disk full / permission: stop the job, it is not a HYSPLIT failure
+        except Exception as exc:  # HYSPLIT failure: record, go on
+            err = fault_errno(exc)
+            if err is not None:
+                raise FileIOError(io_message(work_dir, err, f"{type(exc).__name__}: {exc}"[:300],
+                                             f"run HYSPLIT for {rid} in"), err, work_dir) from exc
+            msg = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
+            logger.error("[%d/%d] %s FAILED: %s", i + 1, len(receptors), rid, msg)
+            failures.append({"receptor_id": rid, "time": rec["time"], "error": msg})
+            continue
+        ds.attrs["cache_key"] = key
+        ds.attrs["cache_inputs"] = json.dumps(inputs, sort_keys=True, default=str)
+        enc = {"foot": foot_encoding(), "foot_total": {"dtype": "float64"}}
+        _write_atomic(ds, cache, enc)
+        keys.append(key)
+        tim["total_s"] = _time.perf_counter() - t0
+        tim["overhead_s"] = tim["total_s"] - tim["trajectories_s"]
+        timings.append(tim)
+        done.append(ds)
+        logger.info("[%d/%d] %s: trajectories %.1f s, footprint %.2f s, total %.1f s, "
+                    "foot sum in grid %.4g of %.4g", i + 1, len(receptors), rid,
+                    tim["trajectories_s"], tim["footprint_s"], tim["total_s"],
+                    float(ds["foot"].sum()), float(ds["foot_total"].sum()))
+
+    return done, keys, failures, timings, n_stale
+
+
 def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike], grid: dict,
                  settings: StiltSettings, out_path: str | os.PathLike,
                  work_dir: str | os.PathLike, met_file_format: str = "%Y%m%d_gz.arl",
@@ -460,54 +534,8 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     met_sums = {n: met_checksum(by_name[n], memo_dir) for n in needed}
     software = software_identity(settings)
 
-    done: list[xr.Dataset] = []
-    keys: list[str] = []
-    failures = []
-    timings = []
-    n_stale = 0
-    for i, rec in enumerate(receptors.itertuples(index=False)):
-        rec = pd.Series(rec._asdict())
-        rid = str(rec["receptor_id"])
-        cache = work_dir / f"{rid}.nc"
-        inputs = receptor_cache_inputs(rec, g, settings, met_sums, met_file_format, software)
-        key = cache_key(inputs)
-        if cache.exists():
-            ds, why = _read_cache(cache, key, inputs)
-            if ds is not None:
-                done.append(ds)
-                keys.append(key)
-                logger.info("[%d/%d] %s cached", i + 1, len(receptors), rid)
-                continue
-            n_stale += 1
-            logger.info("[%d/%d] %s stale cache: %s; recomputing", i + 1, len(receptors), rid, why)
-        t0 = _time.perf_counter()
-        try:
-            ds, tim = run_receptor(rec, met, g, settings, work_dir)
-        except FileIOError:
-            raise  # disk full / permission: stop the job, it is not a HYSPLIT failure
-        except Exception as exc:  # HYSPLIT failure: record, go on
-            err = fault_errno(exc)
-            if err is not None:
-                raise FileIOError(io_message(work_dir, err, f"{type(exc).__name__}: {exc}"[:300],
-                                             f"run HYSPLIT for {rid} in"), err, work_dir) from exc
-            msg = f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500]
-            logger.error("[%d/%d] %s FAILED: %s", i + 1, len(receptors), rid, msg)
-            failures.append({"receptor_id": rid, "time": rec["time"], "error": msg})
-            continue
-        ds.attrs["cache_key"] = key
-        ds.attrs["cache_inputs"] = json.dumps(inputs, sort_keys=True, default=str)
-        enc = {"foot": foot_encoding(), "foot_total": {"dtype": "float64"}}
-        _write_atomic(ds, cache, enc)
-        keys.append(key)
-        tim["total_s"] = _time.perf_counter() - t0
-        tim["overhead_s"] = tim["total_s"] - tim["trajectories_s"]
-        timings.append(tim)
-        done.append(ds)
-        logger.info("[%d/%d] %s: trajectories %.1f s, footprint %.2f s, total %.1f s, "
-                    "foot sum in grid %.4g of %.4g", i + 1, len(receptors), rid,
-                    tim["trajectories_s"], tim["footprint_s"], tim["total_s"],
-                    float(ds["foot"].sum()), float(ds["foot_total"].sum()))
-
+    done, keys, failures, timings, n_stale = _run_receptors(
+        receptors, g, settings, met, met_sums, met_file_format, software, work_dir)
     fail_path = out_path.with_name(f"{out_path.stem}_failures.csv")
     failed = pd.DataFrame(failures, columns=["receptor_id", "time", "error"])
     atomic_write(fail_path, lambda p: failed.to_csv(p, index=False))
@@ -515,19 +543,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     site_day = combine(done, g)
     # Every receptor in the file was computed (now or earlier) with exactly these inputs: the cache
     # keys of its receptors match them.
-    site_day.attrs.update({
-        "n_hours_back": int(settings.n_hours), "numpar": int(settings.numpar),
-        "seed": int(settings.seed), "kmixd": int(settings.kmixd),
-        "smooth_factor": float(settings.smooth_factor),
-        "hysplit_settings": json.dumps(settings.extra, sort_keys=True, default=str),
-        "pystilt_version": software.get("pystilt", ""),
-        "hysplit_version": software.get("hysplit", ""),
-        "hycs_std_blake2b": software.get("hycs_std_blake2b", ""),
-        "footprint_algorithm": FOOTPRINT_ALGORITHM,
-        "met_files_blake2b": ",".join(f"{n}:{met_sums[n]}" for n in needed),
-        "receptor_cache_keys": ",".join(keys),
-        "failed_receptors": ",".join(f["receptor_id"] for f in failures),
-        "grid": str(g.as_dict()), "model": "HYSPLIT-STILT via pystilt"})
+    site_day.attrs.update(_site_day_attrs(settings, software, needed, met_sums, keys, failures, g))
     enc = {"foot": {**foot_encoding(), "chunksizes": (1, site_day.sizes["time"] or 1, g.ny, g.nx)},
            "foot_total": {"dtype": "float64"}}
     if site_day.sizes["receptor"] == 0 or site_day.sizes["time"] == 0:
