@@ -4,8 +4,9 @@ Engines, in the order tried by ``engine="auto"``:
 
 - ``weasyprint`` — the optional extra ``pip install gzcarbon[pdf]`` (needs the Pango libraries;
   Debian: ``apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0``);
-- ``chromium`` — headless Chromium's print engine (Debian: ``apt-get install -y chromium``),
-  driven by :mod:`products.browser`.
+- ``chromium`` — headless Chromium's own command line (Debian: ``apt-get install -y chromium``):
+  ``chromium --headless --no-sandbox --disable-gpu --print-to-pdf=<pdf> --no-pdf-header-footer
+  file://<html>`` with a throw-away profile and Chromium's background networking switched off.
 
 When neither is installed the PDF is skipped with a logged note and ``None`` is returned; the
 HTML report is the product, the PDF a convenience.
@@ -18,14 +19,51 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
-from .browser import BrowserError, find_chromium, render_page
+from gzcarbon.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
 ENGINES = ("weasyprint", "chromium")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
+#: headless, no sandbox (root in containers), and none of Chromium's own network traffic (updates,
+#: sync, time queries): the page is printed offline.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
+)
+CHROMIUM_TIMEOUT_S = 120.0
+
+
+class PdfError(RuntimeError):
+    """A PDF engine ran but did not produce the PDF; the message names the file and the cause."""
+
+
+def find_chromium() -> str | None:
+    """Path of a Chromium/Chrome executable ($GZ_CHROMIUM first, then PATH, then /usr/bin)."""
+    env = os.environ.get("GZ_CHROMIUM")
+    if env and Path(env).is_file():
+        return env
+    for name in CHROMIUM_NAMES:
+        p = shutil.which(name)
+        if p:
+            return p
+    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
+        if Path(p).is_file():
+            return p
+    return None
+
+
+def chromium_command(exe: str, html_path: Path, pdf: Path, profile: str) -> list[str]:
+    """The command line that prints ``html_path`` to ``pdf`` (A4 and margins from the page's CSS)."""
+    return [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--print-to-pdf={pdf}",
+            "--no-pdf-header-footer", html_path.resolve().as_uri()]
 
 
 def available_engines() -> list[str]:
@@ -62,10 +100,22 @@ def _weasyprint(html_path: Path, tmp: Path) -> None:
                     url_fetcher=_offline_fetcher(weasyprint.urls)).write_pdf(str(tmp))
 
 
-def _chromium(html_path: Path, tmp: Path) -> None:
-    res = render_page(html_path, pdf=tmp)
-    if res.failed_requests:
-        log.warning("while printing %s: failed requests %s", html_path, res.failed_requests)
+def _chromium(html_path: Path, tmp: Path, timeout: float = CHROMIUM_TIMEOUT_S) -> None:
+    exe = find_chromium()
+    if not exe:
+        raise PdfError("no Chromium found; install it (Debian: apt-get install -y chromium) "
+                       "or set GZ_CHROMIUM to its path.")
+    with tempfile.TemporaryDirectory(prefix="gz-chromium-") as profile:
+        cmd = chromium_command(exe, html_path, tmp, profile)
+        try:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout)
+        except subprocess.TimeoutExpired as err:
+            raise PdfError(f"{html_path}: Chromium did not print within {timeout:.0f} s.") from err
+    if proc.returncode != 0 or not tmp.is_file():
+        tail = " | ".join(proc.stderr.strip().splitlines()[-3:])
+        raise PdfError(f"{html_path}: Chromium exited with status {proc.returncode} without writing the "
+                       f"PDF ({tail or 'no message'}).")
 
 
 def write_pdf(html_path, pdf_path=None, engine: str = "auto") -> Path | None:
@@ -95,17 +145,14 @@ def write_pdf(html_path, pdf_path=None, engine: str = "auto") -> Path | None:
                 else "apt-get install -y chromium (or set GZ_CHROMIUM)")
         raise RuntimeError(f"PDF engine {engine!r} is not installed; {hint}.")
     out = Path(pdf_path) if pdf_path else html_path.with_suffix(".pdf")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp.pdf")
-    try:
+
+    def write(tmp: Path) -> None:
         {"weasyprint": _weasyprint, "chromium": _chromium}[engine](html_path, tmp)
         with open(tmp, "rb") as fh:
             if fh.read(5) != b"%PDF-":
-                raise RuntimeError(f"{engine} wrote {tmp} but it is not a PDF.")
-        os.replace(tmp, out)
-    except (BrowserError, OSError, RuntimeError):
-        tmp.unlink(missing_ok=True)
-        raise
+                raise PdfError(f"{engine} wrote {tmp} but it is not a PDF.")
+
+    atomic_write(out, write)
     log.info("wrote %s with %s (%.0f kB)", out, engine, out.stat().st_size / 1024)
     return out
 

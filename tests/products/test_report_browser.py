@@ -1,9 +1,12 @@
-"""The report renders in headless Chromium with no failed or external request, and prints to PDF.
+"""The report renders in headless Chromium with no failed or external request, and prints to PDF
+(WeasyPrint, or Chromium's own --print-to-pdf command line).
 
-Skipped when Chromium is not installed (Debian: apt-get install -y chromium).
+Chromium tests are skipped when it is not installed (Debian: apt-get install -y chromium; .ci/run
+installs it), WeasyPrint tests when the extra is not (pip install -e ".[pdf]").
 """
 
 import logging
+import re
 import time
 
 import numpy as np
@@ -11,10 +14,10 @@ import pandas as pd
 import pytest
 from matplotlib.image import imread
 
-from products.browser import BrowserError, find_chromium, render_page
 from products.maps import make_all_figures
-from products.pdf import available_engines, write_pdf
+from products.pdf import PdfError, available_engines, chromium_command, find_chromium, write_pdf
 from products.report import write_report
+from tests.products.devtools import BrowserError, render_page
 
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed "
@@ -80,12 +83,12 @@ def test_failed_and_external_requests_are_detected(tmp_path):
 
 
 def test_render_page_without_chromium_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setattr("products.browser.find_chromium", lambda: None)
+    monkeypatch.setattr("tests.products.devtools.find_chromium", lambda: None)
     with pytest.raises(BrowserError, match="apt-get install -y chromium"):
         render_page(tmp_path / "x.html")
 
 
-@pytest.mark.parametrize("engine", ["weasyprint", pytest.param("chromium", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("engine", ["weasyprint", "chromium"])
 def test_pdf_beside_the_html(fake_run, tmp_path, engine):
     if engine not in available_engines():
         pytest.skip(f"PDF engine {engine} not installed")
@@ -94,7 +97,41 @@ def test_pdf_beside_the_html(fake_run, tmp_path, engine):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and len(data) > 100_000   # the figures are in it
     assert b"%%EOF" in data[-1024:]
-    assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
+    assert not list(tmp_path.glob(".*tmp*")) and not list(tmp_path.glob(".*partial")), \
+        "temporary file left behind"
+    # A4 pages (595 x 842 pt, from the page's @page CSS) and a long report: several pages
+    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
+    assert boxes and all(abs(float(w) - 595.3) < 1.5 and abs(float(h) - 841.9) < 1.5 for w, h in boxes)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 3
+
+
+@needs_chromium
+def test_chromium_pdf_is_chromiums_own_command_line(tmp_path):
+    page = tmp_path / "p.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p></body></html>")
+    cmd = chromium_command(CHROMIUM, page, tmp_path / "p.pdf", str(tmp_path / "profile"))
+    assert cmd[0] == CHROMIUM and f"--print-to-pdf={tmp_path / 'p.pdf'}" in cmd
+    assert {"--headless", "--disable-background-networking", "--disable-component-update"} <= set(cmd)
+    assert cmd[-1] == page.resolve().as_uri()
+
+
+def test_chromium_failure_names_the_page_and_keeps_the_html(fake_run, tmp_path, monkeypatch, caplog):
+    # a "Chromium" that fails the way a broken install does: exit status 1, a message, no PDF
+    fake = tmp_path / "fake-chromium"
+    fake.write_text("#!/bin/sh\necho 'ERROR: cannot open display' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("GZ_CHROMIUM", str(fake))
+    page = tmp_path / "p.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p></body></html>")
+    with pytest.raises(PdfError, match=r"p\.html: Chromium exited with status 1 .*cannot open display"):
+        write_pdf(page, engine="chromium")
+    assert not (tmp_path / "p.pdf").exists() and not list(tmp_path.glob(".*partial"))
+    # in the report rule the failure is a warning: the HTML is written, a stale PDF removed
+    (tmp_path / "report.pdf").write_bytes(b"%PDF-1.4 old")
+    with caplog.at_level(logging.WARNING, logger="products"):
+        html = _write(fake_run, tmp_path, figures=False, pdf_engine="chromium")
+    assert html.is_file() and not (tmp_path / "report.pdf").exists()
+    assert "PDF of" in caplog.text and "cannot open display" in caplog.text
 
 
 def test_pdf_skipped_with_note_when_no_engine(fake_run, tmp_path, monkeypatch, caplog):

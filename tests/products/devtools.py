@@ -1,9 +1,12 @@
-"""Headless Chromium, driven over the DevTools protocol on a pipe (no extra Python package).
+"""Test helper: headless Chromium driven over the DevTools protocol on a pipe (no extra package).
 
-Used to check that the report renders (screenshot, every network request seen by the page) and,
-when no other PDF engine is installed, to print the report to PDF.
+The tests use it to check that the report renders: every network request the page makes (data: and
+file: loads included), console errors, the laid-out size and a full-page screenshot. Chromium's
+command line cannot tell these (its --log-net-log records no file: loads and does record Chromium's
+own background traffic), so this stays here; the PDF itself goes through Chromium's command line
+(products.pdf), not through this client.
 
-    from products.browser import find_chromium, render_page
+    from tests.products.devtools import render_page
     r = render_page("results/2025-01/report.html", screenshot="shot.png")
     r.failed_requests        # [] for a self-contained page
 
@@ -18,7 +21,6 @@ import json
 import logging
 import os
 import queue
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -26,34 +28,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from products.pdf import CHROMIUM_FLAGS, find_chromium
+
 log = logging.getLogger(__name__)
 
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio",
-)
 LOCAL_SCHEMES = ("data:", "file:", "about:", "blob:", "chrome:", "devtools:")
 
 
 class BrowserError(RuntimeError):
     """Chromium could not be started or did not answer."""
-
-
-def find_chromium() -> str | None:
-    """Path of a Chromium/Chrome executable ($GZ_CHROMIUM first, then PATH, then /usr/bin)."""
-    env = os.environ.get("GZ_CHROMIUM")
-    if env and Path(env).is_file():
-        return env
-    for name in CHROMIUM_NAMES:
-        p = shutil.which(name)
-        if p:
-            return p
-    for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"):
-        if Path(p).is_file():
-            return p
-    return None
 
 
 @dataclass
@@ -67,7 +50,6 @@ class RenderResult:
     console_errors: list[str] = field(default_factory=list)
     content_size: tuple[float, float] = (0.0, 0.0)             # CSS px (width, height)
     screenshot: Path | None = None
-    pdf: Path | None = None
     seconds: float = 0.0
 
 
@@ -180,11 +162,11 @@ def _handle(ev: dict, res: RenderResult, pending: dict) -> None:
         res.console_errors.append(p["entry"].get("text", ""))
 
 
-def render_page(html_path, *, screenshot=None, pdf=None, width: int = 1200,
+def render_page(html_path, *, screenshot=None, width: int = 1200,
                 max_height: int = 16000, timeout: float = 60.0, settle: float = 0.5,
                 chromium: str | None = None) -> RenderResult:
     """Open `html_path` in headless Chromium, record its requests, optionally save a full-page
-    PNG screenshot and/or an A4 PDF. Raises BrowserError when Chromium is missing or stuck."""
+    PNG screenshot. Raises BrowserError when Chromium is missing or stuck."""
     exe = chromium or find_chromium()
     if not exe:
         raise BrowserError("no Chromium found; install it (Debian: apt-get install -y chromium) "
@@ -234,12 +216,6 @@ def render_page(html_path, *, screenshot=None, pdf=None, width: int = 1200,
                     "format": "png", "captureBeyondViewport": True,
                     "clip": {"x": 0, "y": 0, "width": width, "height": h, "scale": 1}}, session=sid)
                 res.screenshot = _atomic_write(screenshot, base64.b64decode(shot["data"]))
-            if pdf is not None:
-                out = b.send("Page.printToPDF", {
-                    "printBackground": True, "paperWidth": 8.27, "paperHeight": 11.69,
-                    "marginTop": 0.4, "marginBottom": 0.4, "marginLeft": 0.4, "marginRight": 0.4,
-                    "displayHeaderFooter": False, "preferCSSPageSize": True}, session=sid)
-                res.pdf = _atomic_write(pdf, base64.b64decode(out["data"]))
         finally:
             b.close()
     res.seconds = time.monotonic() - t0
