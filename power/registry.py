@@ -85,19 +85,8 @@ def _numeric(df: pd.DataFrame, col: str, source: str, allow_missing: bool = Fals
     return vals.astype(float)
 
 
-def read_plants(plants, districts: list[str] | None = None) -> pd.DataFrame:
-    """Read and validate the plant registry.
-
-    Parameters
-    ----------
-    plants : path of the registry CSV or a DataFrame in the same format.
-    districts : allowed district keys (default: `DISTRICTS`).
-
-    Returns a DataFrame indexed by `plant_id` with at least the required columns plus
-    `intensity_t_per_mwh` (filled from heat rate x fuel carbon content where empty) and a
-    boolean `dispatched` (status == operating).
-    """
-    districts = list(districts) if districts is not None else list(DISTRICTS)
+def _load_registry(plants) -> tuple[pd.DataFrame, str]:
+    """(table, source) of a registry path or DataFrame, with the optional intensity columns added."""
     if isinstance(plants, pd.DataFrame):
         df = plants.copy()
         df.attrs = dict(plants.attrs)
@@ -112,68 +101,83 @@ def read_plants(plants, districts: list[str] | None = None) -> pd.DataFrame:
     if missing:
         _fail(source, None, f"missing column(s) {missing}; the registry needs the columns "
                             f"{REQUIRED_COLUMNS} (see docs/power.md).")
-    if "intensity_t_per_mwh" not in df.columns:
-        df["intensity_t_per_mwh"] = np.nan
-    for c in ("heat_rate_gj_per_mwh", "fuel_ef_t_per_gj"):
+    for c in ("intensity_t_per_mwh", "heat_rate_gj_per_mwh", "fuel_ef_t_per_gj"):
         if c not in df.columns:
             df[c] = np.nan
+    return df, source
+
+
+def _first_bad(df: pd.DataFrame, bad: pd.Series, source: str, msg) -> None:
+    """Fail on the first row where ``bad`` holds; ``msg(idx)`` says what is wrong there."""
+    if bad.any():
+        idx = bad[bad].index[0]
+        _fail(source, _csv_row(df, idx), msg(idx))
+
+
+def _check_text_columns(df: pd.DataFrame, source: str, districts: list[str]) -> None:
+    """Ids, names, districts, fuels and statuses: filled in, unique ids, known districts and statuses."""
     for col in ("plant_id", "name", "district", "fuel", "status"):
         empty = df[col].isna() | (df[col].astype(str).str.strip() == "")
-        if empty.any():
-            idx = empty[empty].index[0]
-            _fail(source, _csv_row(df, idx), f"column '{col}' is empty; fill it in.")
+        _first_bad(df, empty, source, lambda idx, col=col: f"column '{col}' is empty; fill it in.")
         df[col] = df[col].astype(str).str.strip()
-    dup = df["plant_id"].duplicated()
-    if dup.any():
-        idx = dup[dup].index[0]
-        _fail(source, _csv_row(df, idx),
-              f"plant_id '{df.loc[idx, 'plant_id']}' appears twice; plant ids must be unique.")
-    bad = ~df["district"].isin(districts)
-    if bad.any():
-        idx = bad[bad].index[0]
-        _fail(source, _csv_row(df, idx),
-              f"plant '{df.loc[idx, 'plant_id']}' is in unknown district "
-              f"'{df.loc[idx, 'district']}'; use one of {districts} (name_en of the districts file).")
-    bad = ~df["status"].isin(STATUSES)
-    if bad.any():
-        idx = bad[bad].index[0]
-        _fail(source, _csv_row(df, idx),
-              f"status '{df.loc[idx, 'status']}' is not allowed; use one of {list(STATUSES)}.")
+    _first_bad(df, df["plant_id"].duplicated(), source, lambda idx: (
+        f"plant_id '{df.loc[idx, 'plant_id']}' appears twice; plant ids must be unique."))
+    _first_bad(df, ~df["district"].isin(districts), source, lambda idx: (
+        f"plant '{df.loc[idx, 'plant_id']}' is in unknown district '{df.loc[idx, 'district']}'; use one of "
+        f"{districts} (name_en of the districts file)."))
+    _first_bad(df, ~df["status"].isin(STATUSES), source, lambda idx: (
+        f"status '{df.loc[idx, 'status']}' is not allowed; use one of {list(STATUSES)}."))
+
+
+def _check_position_and_capacity(df: pd.DataFrame, source: str) -> None:
     for col in ("lon", "lat", "capacity_mw"):
         df[col] = _numeric(df, col, source)
-    bad = ~((df["lon"].between(-180, 180)) & (df["lat"].between(-90, 90)))
-    if bad.any():
-        idx = bad[bad].index[0]
-        _fail(source, _csv_row(df, idx), "lon/lat outside [-180, 180] x [-90, 90]; give WGS84 degrees.")
-    bad = ~(df["capacity_mw"] > 0)
-    if bad.any():
-        idx = bad[bad].index[0]
-        _fail(source, _csv_row(df, idx),
-              f"capacity_mw = {df.loc[idx, 'capacity_mw']} for plant '{df.loc[idx, 'plant_id']}'; "
-              "capacity must be a positive number of MW.")
+    _first_bad(df, ~((df["lon"].between(-180, 180)) & (df["lat"].between(-90, 90))), source,
+               lambda idx: "lon/lat outside [-180, 180] x [-90, 90]; give WGS84 degrees.")
+    _first_bad(df, ~(df["capacity_mw"] > 0), source, lambda idx: (
+        f"capacity_mw = {df.loc[idx, 'capacity_mw']} for plant '{df.loc[idx, 'plant_id']}'; "
+        "capacity must be a positive number of MW."))
+
+
+def _intensities(df: pd.DataFrame, source: str) -> None:
+    """``intensity_t_per_mwh``, from heat rate x fuel carbon content where empty, checked for range."""
     inten = _numeric(df, "intensity_t_per_mwh", source, allow_missing=True)
     hr = _numeric(df, "heat_rate_gj_per_mwh", source, allow_missing=True)
     ef = _numeric(df, "fuel_ef_t_per_gj", source, allow_missing=True)
     derived = hr * ef
     use = inten.isna()
-    nothing = use & derived.isna()
-    if nothing.any():
-        idx = nothing[nothing].index[0]
-        _fail(source, _csv_row(df, idx),
-              f"plant '{df.loc[idx, 'plant_id']}' has no intensity_t_per_mwh and no "
-              "heat_rate_gj_per_mwh x fuel_ef_t_per_gj; give one of the two.")
+    _first_bad(df, use & derived.isna(), source, lambda idx: (
+        f"plant '{df.loc[idx, 'plant_id']}' has no intensity_t_per_mwh and no "
+        "heat_rate_gj_per_mwh x fuel_ef_t_per_gj; give one of the two."))
     inten = inten.where(~use, derived)
     lo, hi = INTENSITY_RANGE
-    bad = ~inten.between(lo, hi)
-    if bad.any():
-        idx = bad[bad].index[0]
-        _fail(source, _csv_row(df, idx),
-              f"emission intensity {inten[idx]:.4g} t CO2/MWh of plant '{df.loc[idx, 'plant_id']}' is "
-              f"outside [{lo}, {hi}]; check the units (t CO2/MWh = kg CO2/kWh; a heat rate is GJ/MWh "
-              "and a carbon content t CO2/GJ).")
+    _first_bad(df, ~inten.between(lo, hi), source, lambda idx: (
+        f"emission intensity {inten[idx]:.4g} t CO2/MWh of plant '{df.loc[idx, 'plant_id']}' is "
+        f"outside [{lo}, {hi}]; check the units (t CO2/MWh = kg CO2/kWh; a heat rate is GJ/MWh "
+        "and a carbon content t CO2/GJ)."))
     df["intensity_t_per_mwh"] = inten
     df["heat_rate_gj_per_mwh"] = hr
     df["fuel_ef_t_per_gj"] = ef
+
+
+def read_plants(plants, districts: list[str] | None = None) -> pd.DataFrame:
+    """Read and validate the plant registry.
+
+    Parameters
+    ----------
+    plants : path of the registry CSV or a DataFrame in the same format.
+    districts : allowed district keys (default: `DISTRICTS`).
+
+    Returns a DataFrame indexed by `plant_id` with at least the required columns plus
+    `intensity_t_per_mwh` (filled from heat rate x fuel carbon content where empty) and a
+    boolean `dispatched` (status == operating). The first bad row raises PowerInputError naming the
+    file, the line and the field.
+    """
+    districts = list(districts) if districts is not None else list(DISTRICTS)
+    df, source = _load_registry(plants)
+    _check_text_columns(df, source, districts)
+    _check_position_and_capacity(df, source)
+    _intensities(df, source)
     df["dispatched"] = df["status"] == "operating"
     df["source_row"] = [_csv_row(df, i) for i in df.index]
     df = df.set_index("plant_id", drop=False)

@@ -21,6 +21,7 @@ that does not exist (older runs, a stage that does not record it yet) is simply 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -153,94 +154,99 @@ def ingest_counts(hourly_dirs) -> pd.DataFrame:
     return pd.DataFrame(recs)
 
 
-def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None, hourly_dirs=None,
-            days=None, utc_offset_hours: float = 8.0, select_hours_local=(12, 16)) -> dict:
-    """Problems and losses of a month.
+@dataclass
+class _Found:
+    """What `collect` accumulates: problem texts, (stage, reason, count) losses, what was read."""
 
-    Returns ``{"problems": [text, …], "losses": DataFrame(stage, reason, count), "ingest": DataFrame,
-    "read": [what was read, …]}``; ``problems`` is empty when nothing was flagged.
-    """
-    problems: list[str] = []
-    losses: list[tuple[str, str, int]] = []
-    read: list[str] = []
-    fails = read_failures(failures_csv)
-    failed_ids = set(fails["receptor_id"].astype(str)) if fails is not None else set()
-    if fails is not None:
-        read.append(f"{failures_csv}: {len(fails)} receptor(s)")
+    problems: list[str] = field(default_factory=list)
+    losses: list[tuple[str, str, int]] = field(default_factory=list)
+    read: list[str] = field(default_factory=list)
 
-    # receptors -----------------------------------------------------------------------------------
+
+def _receptor_problems(diag: dict, fails: pd.DataFrame | None, failed_ids: set, out: _Found) -> None:
+    """Receptors HYSPLIT failed on (failures.csv) and receptors without a footprint for another reason."""
     rec = diag.get("receptors") if isinstance(diag.get("receptors"), dict) else None
     if fails is not None and len(fails):
-        losses.append(("receptors", HYSPLIT_FAILED, len(fails)))
+        out.losses.append(("receptors", HYSPLIT_FAILED, len(fails)))
         err = fails["error"].astype(str) if "error" in fails else pd.Series([""] * len(fails))
         ex = "; ".join(f"{r} ({e})" if e and e != "nan" else str(r)
                        for r, e in zip(fails["receptor_id"].head(5), err.head(5)))
-        problems.append(f"{len(fails)} receptor(s) HYSPLIT failed on (their observations are not used): {ex}"
-                        + (" …" if len(fails) > 5 else ""))
+        out.problems.append(f"{len(fails)} receptor(s) HYSPLIT failed on (their observations are not used): {ex}"
+                            + (" …" if len(fails) > 5 else ""))
     if rec is not None:
         other = [r for r in rec.get("without_footprint", []) if str(r) not in failed_ids]
         if other:
-            losses.append(("receptors", NO_FOOTPRINT, len(other)))
-            problems.append(f"{len(other)} receptor(s) without a footprint that are not HYSPLIT failures "
-                            f"(footprint missing or empty): {', '.join(map(str, other[:5]))}"
-                            + (" …" if len(other) > 5 else ""))
-        read.append(f"diagnostics.json receptors: {rec.get('n')} receptor(s), "
-                    f"{rec.get('n_without_footprint')} without footprint")
+            out.losses.append(("receptors", NO_FOOTPRINT, len(other)))
+            out.problems.append(f"{len(other)} receptor(s) without a footprint that are not HYSPLIT failures "
+                                f"(footprint missing or empty): {', '.join(map(str, other[:5]))}"
+                                + (" …" if len(other) > 5 else ""))
+        out.read.append(f"diagnostics.json receptors: {rec.get('n')} receptor(s), "
+                        f"{rec.get('n_without_footprint')} without footprint")
 
-    # station side --------------------------------------------------------------------------------
+
+def _station_problems(selected, hourly_dirs, days, utc_offset_hours, select_hours_local,
+                      out: _Found) -> pd.DataFrame:
+    """Window hours lost to station QC, implausible raw records, raw files not read; returns the
+    per-site sums of the ingest summaries."""
     if hourly_dirs and selected is not None:
         st = station_hours_lost(hourly_dirs, selected, days, utc_offset_hours, select_hours_local)
-        read.append(f"hourly files of {len(list(hourly_dirs))} site(s): qcflag (flag_meanings), value")
+        out.read.append(f"hourly files of {len(list(hourly_dirs))} site(s): qcflag (flag_meanings), value")
         for reason, n in st.groupby("reason")["count"].sum().items():
-            losses.append(("station hours (selection window)", str(reason), int(n)))
+            out.losses.append(("station hours (selection window)", str(reason), int(n)))
         qc = st[st["reason"].str.startswith("QC flag")]
         if len(qc):
             per = "; ".join(f"{s}: " + ", ".join(f"{r.removeprefix('QC flag ')} {n}" for r, n in
                                                  zip(g["reason"], g["count"]))
                             for s, g in qc.groupby("site"))
-            problems.append(f"{int(qc['count'].sum())} hour(s) in the selection window flagged by station QC "
-                            f"and not used ({per})")
+            out.problems.append(f"{int(qc['count'].sum())} hour(s) in the selection window flagged by station "
+                                f"QC and not used ({per})")
     ing = ingest_counts(hourly_dirs)
     if len(ing):
-        read.append("ingest_summary.csv columns: " + ", ".join(c for c in ing.columns if c != "site"))
+        out.read.append("ingest_summary.csv columns: " + ", ".join(c for c in ing.columns if c != "site"))
         cols = [f"flag_{f}" for f in PROBLEM_RECORD_FLAGS if f"flag_{f}" in ing]
         bad = ing[ing[cols].sum(axis=1) > 0] if cols else ing.iloc[0:0]
         for _, r in bad.iterrows():
-            problems.append(f"station {r['site']}: raw records flagged as implausible ("
-                            + ", ".join(f"{c.removeprefix('flag_')} {int(r[c])}" for c in cols if r[c]) + ")")
+            out.problems.append(f"station {r['site']}: raw records flagged as implausible ("
+                                + ", ".join(f"{c.removeprefix('flag_')} {int(r[c])}" for c in cols if r[c]) + ")")
     skipped = skipped_raw_files(hourly_dirs)
     for site in dict.fromkeys(s for s, *_ in skipped):
         files = [(f, st, why) for s, f, st, why in skipped if s == site]
-        problems.append(f"station {site}: {len(files)} raw file(s) not read: "
-                        + "; ".join(f"{f} ({st}{': ' + why if why else ''})" for f, st, why in files[:5])
-                        + (" …" if len(files) > 5 else ""))
+        out.problems.append(f"station {site}: {len(files)} raw file(s) not read: "
+                            + "; ".join(f"{f} ({st}{': ' + why if why else ''})" for f, st, why in files[:5])
+                            + (" …" if len(files) > 5 else ""))
         for st in dict.fromkeys(st for _, st, _ in files):
-            losses.append(("raw files", f"not read: {st}", sum(1 for _, s2, _ in files if s2 == st)))
+            out.losses.append(("raw files", f"not read: {st}", sum(1 for _, s2, _ in files if s2 == st)))
+    return ing
 
-    # selection -> inversion ----------------------------------------------------------------------
+
+def _observation_problems(diag: dict, failed_ids: set, out: _Found) -> dict | None:
+    """Selected observations that did not reach the solve (diagnostics ``observations_lost``)."""
     lost = diag.get("observations_lost") if isinstance(diag.get("observations_lost"), dict) else None
     if lost is not None:
-        obs = lost.get("observations") or []
         counts: dict[str, int] = {}
-        for o in obs:
+        for o in lost.get("observations") or []:
             reason = str(o.get("reason", "?"))
             if reason == "receptor without footprint":
                 reason = (f"{HYSPLIT_FAILED} (receptor)" if str(o.get("receptor_id", "")) in failed_ids
                           else "receptor without footprint (not a HYSPLIT failure)")
             counts[reason] = counts.get(reason, 0) + 1
         for reason, n in counts.items():
-            losses.append(("observations (selected.csv → inversion)", reason, n))
+            out.losses.append(("observations (selected.csv → inversion)", reason, n))
         dropped = {r: n for r, n in counts.items() if not r.startswith("screened")}
         if dropped:
-            problems.append(f"{sum(dropped.values())} selected observation(s) not used in the inversion: "
-                            + ", ".join(f"{r} {n}" for r, n in dropped.items()))
-        read.append(f"diagnostics.json observations_lost: {lost.get('n_selected')} selected, "
-                    f"{lost.get('n_used')} used")
+            out.problems.append(f"{sum(dropped.values())} selected observation(s) not used in the inversion: "
+                                + ", ".join(f"{r} {n}" for r, n in dropped.items()))
+        out.read.append(f"diagnostics.json observations_lost: {lost.get('n_selected')} selected, "
+                        f"{lost.get('n_used')} used")
     elif "observations_dropped" in diag and int(diag["observations_dropped"] or 0) > 0:
         n = int(diag["observations_dropped"])
-        losses.append(("observations (selected.csv → inversion)", "no receptor or no footprint", n))
-        problems.append(f"{n} selected observation(s) not used in the inversion (no receptor or no footprint)")
+        out.losses.append(("observations (selected.csv → inversion)", "no receptor or no footprint", n))
+        out.problems.append(f"{n} selected observation(s) not used in the inversion (no receptor or no footprint)")
+    return lost
 
+
+def _screen_problems(diag: dict, lost: dict | None, out: _Found) -> None:
+    """Observations beyond the innovation screen's threshold and an innovation χ² out of range."""
     scr = diag.get("innovation_screen") if isinstance(diag.get("innovation_screen"), dict) else None
     if scr is not None and int(scr.get("n_flagged", 0)):
         k = scr.get("threshold_sigma", 3)
@@ -249,18 +255,36 @@ def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None,
         ex = "; ".join(f"{o.get('site')} {o.get('time')}: observed {float(o.get('observed', np.nan)):.2f} ppm, "
                        f"prior model {float(o.get('prior_model', np.nan)):.2f} ppm "
                        f"({float(o.get('normalised', np.nan)):+.1f} σ)" for o in fl[:10])
-        problems.append(f"{int(scr['n_flagged'])} observation(s) beyond {k:g} σ of their prior prediction, {what}: "
-                        f"{ex}" + (" …" if len(fl) > 10 else ""))
+        out.problems.append(f"{int(scr['n_flagged'])} observation(s) beyond {k:g} σ of their prior prediction, "
+                            f"{what}: {ex}" + (" …" if len(fl) > 10 else ""))
         if lost is None and int(scr.get("n_excluded", 0)):
-            losses.append(("observations (selected.csv → inversion)", f"screened: |innovation| > {k:g} sigma",
-                           int(scr["n_excluded"])))
+            out.losses.append(("observations (selected.csv → inversion)", f"screened: |innovation| > {k:g} sigma",
+                               int(scr["n_excluded"])))
     chi = diag.get("chi2_test") if isinstance(diag.get("chi2_test"), dict) else None
     if chi is not None and chi.get("out_of_range"):
-        problems.append(f"innovation χ² = {float(chi['value']):.4g} for {int(chi['dof'])} observations "
-                        f"(χ²_r {float(chi['reduced']):.3g}): p-value {float(chi['p_value']):.3g} < "
-                        f"{float(chi.get('p_min', 0)):g}. The data disagree with the prior and observation "
-                        "errors more than chance allows (errors too small, or bad data); see the largest "
-                        "normalised residuals under Diagnostics.")
-    return {"problems": problems,
-            "losses": pd.DataFrame(losses, columns=["stage", "reason", "count"]),
-            "ingest": ing, "read": read}
+        out.problems.append(f"innovation χ² = {float(chi['value']):.4g} for {int(chi['dof'])} observations "
+                            f"(χ²_r {float(chi['reduced']):.3g}): p-value {float(chi['p_value']):.3g} < "
+                            f"{float(chi.get('p_min', 0)):g}. The data disagree with the prior and observation "
+                            "errors more than chance allows (errors too small, or bad data); see the largest "
+                            "normalised residuals under Diagnostics.")
+
+
+def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None, hourly_dirs=None,
+            days=None, utc_offset_hours: float = 8.0, select_hours_local=(12, 16)) -> dict:
+    """Problems and losses of a month.
+
+    Returns ``{"problems": [text, …], "losses": DataFrame(stage, reason, count), "ingest": DataFrame,
+    "read": [what was read, …]}``; ``problems`` is empty when nothing was flagged.
+    """
+    out = _Found()
+    fails = read_failures(failures_csv)
+    failed_ids = set(fails["receptor_id"].astype(str)) if fails is not None else set()
+    if fails is not None:
+        out.read.append(f"{failures_csv}: {len(fails)} receptor(s)")
+    _receptor_problems(diag, fails, failed_ids, out)
+    ing = _station_problems(selected, hourly_dirs, days, utc_offset_hours, select_hours_local, out)
+    lost = _observation_problems(diag, failed_ids, out)
+    _screen_problems(diag, lost, out)
+    return {"problems": out.problems,
+            "losses": pd.DataFrame(out.losses, columns=["stage", "reason", "count"]),
+            "ingest": ing, "read": out.read}
