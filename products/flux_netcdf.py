@@ -7,6 +7,7 @@ the district GeoJSON (adcodes, Chinese names).
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import xarray as xr
+import yaml
 
 from gzcarbon.atomic import atomic_write
 from gzcarbon.districts import read_districts
@@ -60,6 +62,14 @@ def block_edges(edges: np.ndarray, n_blocks: int) -> np.ndarray:
             f"{n_blocks} coarse blocks do not fit {n} cells; check inversion.coarse_block."
         )
     return edges[idx]
+
+
+def config_yaml(config: dict) -> str:
+    """The run's configuration as YAML (keys sorted), stored in the product so that the run can be
+    reproduced from its output: write ``ds.attrs["config_yaml"]`` to a file and pass it with
+    ``snakemake --configfile``. ``config_sha256`` is the hash of the same mapping
+    (gzcarbon.provenance.config_hash)."""
+    return yaml.safe_dump(json.loads(json.dumps(config, default=str)), sort_keys=True, allow_unicode=True)
 
 
 def _bounds(edges: np.ndarray) -> np.ndarray:
@@ -217,7 +227,7 @@ def build_flux_dataset(
         "institution": "gzcarbon pipeline",
         "source": "HYSPLIT-STILT footprints (pystilt) and analytical Bayesian inversion of tower "
                   "and urban station CO2",
-        "references": "docs/formats.md; shared DESIGN.md section 5",
+        "references": "gzcarbon repository: docs/formats.md (this file), docs/inversion.md (the method)",
         "product_version": "1",
         "comment": "Flux convention: positive upward (emission). Hourly values cover [time, time + 1 h). "
                    "District totals over [period_start, period_end).",
@@ -232,6 +242,7 @@ def build_flux_dataset(
         "geospatial_lon_max": float(lon_e[-1]),
         "demo": "true" if demo_flag else "false",
         "config_sha256": config_hash(config or {}),
+        "config_yaml": config_yaml(config or {}),
         "package_versions": package_versions(),
         "input_files": input_list(inputs or [posterior_path, districts_path]
                                   + ([districts_geojson] if districts_geojson else [])),

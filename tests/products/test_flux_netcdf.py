@@ -128,3 +128,24 @@ def test_open_and_district_table(fake_run):
     np.testing.assert_allclose(df["posterior_kt"], [13.0004, 21.0009, 36.0002, 70.0015])
     np.testing.assert_allclose(df.loc["Guangzhou", "posterior_sigma_kt"], 4.1)
     ds.close()
+
+
+def test_product_carries_its_configuration(fake_run):
+    """Issue 22: the product stores the configuration itself (reproducible from its output), its hash
+    is that configuration's, and `references` names files of the repository only."""
+    import yaml
+
+    from gzcarbon.provenance import config_hash
+
+    config = {"month": "2025-01", "grid": {"lon_min": 113.2, "res": 0.01}, "sites": ["AAA", "BBB"],
+              "budgets": {"2025": {"Liwan": 4000.5}}, "demo": {"enabled": True, "seed": 7}}
+    out = fake_run["R"] / "flux_2025-01.nc"
+    write_flux_product(fake_run["posterior"], fake_run["districts"], out, fake_run["geojson"],
+                       month="2025-01", config=config, template=CDL)
+    with xr.open_dataset(out) as ds:
+        back = yaml.safe_load(ds.attrs["config_yaml"])
+        assert back == config
+        assert ds.attrs["config_sha256"] == config_hash(back) == config_hash(config)
+        assert "shared" not in ds.attrs["references"] and "docs/formats.md" in ds.attrs["references"]
+    for ref in ("docs/formats.md", "docs/inversion.md"):
+        assert (Path(__file__).resolve().parents[2] / ref).is_file()
