@@ -1,171 +1,633 @@
-"""The pipeline configuration: schema defaults, typed values, cross-key checks.
+"""The pipeline configuration, typed: one pydantic model per config section.
 
-``validate_config`` is what the Snakefile runs at parse time (so a bad value stops the run before
-any job starts, with one message naming the key and what is allowed); tools and tests call it to
-get the very configuration a run would use. The schema is ``workflow/schemas/config.schema.yaml``
-(:data:`SCHEMA_FILE`); ``config/README.md`` documents every key.
+These models are the single source of the defaults, the allowed values and the meaning of every
+key: the Snakefile validates `config` with :func:`validate_config` when it is parsed (a bad value
+stops the run before any job starts, with one message naming the key and what is allowed), library
+functions take the section objects (`StationsConfig`, `TransportConfig`, `InversionConfig`, …)
+instead of dicts with their own defaults, and the option table of ``config/README.md`` is
+generated from them (``python -m gzcarbon.config --markdown``; a test fails when the committed
+table is stale).
+
+    from gzcarbon.config import load_config
+    cfg = load_config({"inversion": {"obs_sigma_ppm": 2.0}})   # every other key: its default
+    cfg.inversion.diurnal_corr                                   # -0.3, as the pipeline uses
 """
 from __future__ import annotations
 
 import os
+import sys
+import typing
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-import jsonschema
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 REPO_DIR = str(Path(__file__).resolve().parents[1])
-SCHEMA_FILE = os.path.join(REPO_DIR, "workflow", "schemas", "config.schema.yaml")
+SITE_ID = r"^[A-Z0-9]+$"
+MONTH = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
 
 
 class ConfigError(Exception):
     """A bad configuration value: the message names the key and the fix."""
 
 
-def _extend_with_default(validator_class):
-    validate_properties = validator_class.VALIDATORS["properties"]
+class Section(BaseModel):
+    """A config section: unknown keys are errors (usually typos); strings that Snakemake passes
+    for nested ``--config`` values (``demo='{"days": 7}'`` gives ``{"days": "7"}``) are parsed
+    as YAML where the field wants a list or a mapping (numbers and booleans are converted by
+    pydantic's lax mode)."""
 
-    def set_defaults(validator, properties, instance, schema):
-        if isinstance(instance, dict):
-            for prop, subschema in properties.items():
-                if "default" in subschema and prop not in instance:
-                    instance[prop] = (
-                        dict(subschema["default"])
-                        if isinstance(subschema["default"], dict)
-                        else subschema["default"]
-                    )
-        yield from validate_properties(validator, properties, instance, schema)
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=False)
 
-    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_strings(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            try:
+                data = yaml.safe_load(data)
+            except yaml.YAMLError:
+                return data
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            field = cls.model_fields.get(key)
+            if field is None or not isinstance(value, str):
+                continue
+            ann = str(field.annotation)
+            if any(t in ann for t in ("list", "dict", "tuple", "Config")):
+                try:
+                    parsed = yaml.safe_load(value)
+                except yaml.YAMLError:
+                    continue
+                if isinstance(parsed, (list, dict)):
+                    out[key] = parsed
+        return out
 
+    def get(self, key: str, default: Any = None) -> Any:
+        """Mapping-style read (``cfg.get("numpar")``) for code that still takes dicts."""
+        return getattr(self, key, default)
 
-def _describe(error):
-    key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-    sch = error.schema
-    if error.validator == "additionalProperties":
-        allowed = ", ".join(sorted(sch.get("properties", {})))
-        return f"config key '{key}': {error.message}. Allowed keys here: {allowed}."
-    allowed = []
-    for k in ("enum", "pattern", "type", "minimum", "maximum", "exclusiveMinimum", "minItems", "maxItems"):
-        if k in sch:
-            allowed.append(f"{k}={sch[k]}")
-    hint = f" Allowed: {', '.join(allowed)}." if allowed else ""
-    desc = f" ({sch['description']})" if "description" in sch else ""
-    return f"config key '{key}'{desc}: {error.message}.{hint}"
-
-
-def _type_ok(value, typ):
-    if typ == "integer":
-        return isinstance(value, int) and not isinstance(value, bool)
-    if typ == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if typ == "boolean":
-        return isinstance(value, bool)
-    if typ == "array":
-        return isinstance(value, list)
-    if typ == "object":
-        return isinstance(value, dict)
-    return False
-
-
-def coerce_strings(value, schema):
-    """Values typed by the schema, where they arrived as strings.
-
-    Snakemake passes nested ``--config`` values as strings (``--config demo='{"days": 7}'`` gives
-    ``{"days": "7"}``). A string is parsed as YAML and taken when the result has a type the schema
-    allows at that key; anything else is left for the validator to report.
-    """
-    if not isinstance(schema, dict):
-        return value
-    types = schema.get("type")
-    types = [types] if isinstance(types, str) else list(types or [])
-    if isinstance(value, str) and "string" not in types and types:
+    def __getitem__(self, key: str) -> Any:
         try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            parsed = value
-        if any(_type_ok(parsed, t) for t in types):
-            value = parsed
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties")
-        return {k: coerce_strings(v, props.get(k, extra if isinstance(extra, dict) else {}))
-                for k, v in value.items()}
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [coerce_strings(v, schema["items"]) for v in value]
-    return value
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def __contains__(self, key: str) -> bool:
+        return key in type(self).model_fields
+
+    def as_dict(self) -> dict:
+        return self.model_dump(mode="python")
 
 
-def validate_config(cfg: dict, schema_file: str | os.PathLike = SCHEMA_FILE,
-                    repo_dir: str | os.PathLike = REPO_DIR) -> dict:
-    """Fill defaults from the schema (in place) and raise ConfigError on the first bad value.
+def _doc(text: str, **kw) -> Any:
+    return Field(description=" ".join(text.split()), **kw)
 
-    Relative ``stations_file``/``districts_file``/``plants_file`` are looked up in the working
-    directory, then in ``repo_dir``.
-    """
-    # `demo: true/false` is accepted as shorthand for `demo: {enabled: ...}`.
-    if isinstance(cfg.get("demo"), str) and cfg["demo"].lower() in ("true", "false"):
-        cfg["demo"] = cfg["demo"].lower() == "true"
-    if isinstance(cfg.get("demo"), bool):
-        cfg["demo"] = {"enabled": cfg["demo"]}
-    with open(schema_file) as fh:
-        schema = yaml.safe_load(fh)
-    cfg.update(coerce_strings(dict(cfg), schema))
-    validator = _extend_with_default(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(cfg), key=lambda e: list(e.absolute_path))
-    if errors:
-        seen, lines = set(), []
-        for e in errors:  # one message per key
-            key = tuple(e.absolute_path)
-            if key not in seen:
-                seen.add(key)
-                lines.append(_describe(e))
-        raise ConfigError("\n".join(lines))
-    g = cfg["grid"]
-    if not (g["lon_min"] < g["lon_max"] and g["lat_min"] < g["lat_max"]):
-        raise ConfigError("config key 'grid': lon_min < lon_max and lat_min < lat_max are required.")
-    for k in ("lon", "lat"):
-        n = (g[f"{k}_max"] - g[f"{k}_min"]) / g["res"]
-        if abs(n - round(n)) > 1e-6:
-            raise ConfigError(
-                f"config key 'grid.res': ({k}_max - {k}_min) / res = {n:.4f} is not a whole number "
-                "of cells; adjust the bounds or the resolution."
-            )
-    m = cfg["met"]
-    if not (m["lon_min"] <= g["lon_min"] and m["lon_max"] >= g["lon_max"]
-            and m["lat_min"] <= g["lat_min"] and m["lat_max"] >= g["lat_max"]):
-        raise ConfigError("config key 'met': the met domain must contain the state 'grid'.")
-    inv = cfg["inversion"]
-    per_day = 24 // inv["time_step_hours"]
-    if per_day > 1 and not inv["diurnal_corr"] > -1.0 / (per_day - 1):
-        raise ConfigError(
-            f"config key 'inversion.diurnal_corr': {inv['diurnal_corr']} must be > {-1.0 / (per_day - 1):.4g} "
-            f"with {per_day} steps per day (time_step_hours {inv['time_step_hours']}); below that the "
-            "prior time correlation is not positive definite."
-        )
-    h0, h1 = cfg["stations"]["select_hours_local"]
-    if h0 == h1 or h0 == 24:
-        raise ConfigError(
-            f"config key 'stations.select_hours_local': [{h0}, {h1}] is not a window; give "
-            "[start, end) local hours with start in 0-23, e.g. [12, 16] (start > end wraps midnight: [22, 6])."
-        )
-    for key in ("results_dir", "data_dir"):
+
+# ------------------------------------------------------------------------------------ sections
+class DemoConfig(Section):
+    enabled: bool = _doc("""build the synthetic Guangzhou world and invert it; `false` reads
+        `inputs.*`. `demo: false` is accepted as shorthand""", default=True)
+    days: Annotated[int, Field(ge=1, le=31)] = _doc("""number of days (from the 1st of the month) of
+        the demo run; the real run always takes the whole month""", default=2)
+    seed: Annotated[int, Field(ge=0)] = _doc("""seed of every random draw of the demo world (met,
+        inventory, truth, analysers, dispatch)""", default=20250101)
+
+
+class GridConfig(Section):
+    lon_min: Annotated[float, Field(ge=-180, le=180)] = _doc(
+        "western edge of the state and footprint grid (degrees, WGS84)", default=112.9)
+    lon_max: Annotated[float, Field(ge=-180, le=180)] = _doc("eastern edge", default=114.1)
+    lat_min: Annotated[float, Field(ge=-90, le=90)] = _doc("southern edge", default=22.5)
+    lat_max: Annotated[float, Field(ge=-90, le=90)] = _doc("northern edge", default=24.0)
+    res: Annotated[float, Field(gt=0, le=1)] = _doc("""cell size in degrees (0.01° ≈ 1 km); the edges
+        must span a whole number of cells""", default=0.01)
+
+    @model_validator(mode="after")
+    def _whole_cells(self) -> "GridConfig":
+        from gzcarbon.grid import Grid, GridError
+
+        if not (self.lon_min < self.lon_max and self.lat_min < self.lat_max):
+            raise ValueError("lon_min < lon_max and lat_min < lat_max are required")
+        try:
+            Grid.from_config(self.as_dict())
+        except GridError as err:
+            raise ValueError(str(err).replace("config grid: ", "")) from None
+        return self
+
+
+class MetConfig(Section):
+    lon_min: float = _doc("""western edge of the demo meteorology (degrees); the met domain must
+        contain `grid`; wide (to the north-east especially) so that 24-h back-trajectories in the
+        winter monsoon stay inside""", default=108.5)
+    lon_max: float = _doc("eastern edge of the demo meteorology", default=119.5)
+    lat_min: float = _doc("southern edge of the demo meteorology", default=19.5)
+    lat_max: float = _doc("northern edge of the demo meteorology", default=28.0)
+    res: Annotated[float, Field(gt=0, le=2)] = _doc("resolution of the demo meteorology, degrees",
+                                                    default=0.1)
+
+
+Hour = Annotated[int, Field(ge=0, le=24)]
+Direction = Annotated[float, Field(ge=0, le=360)]
+
+
+class BackgroundSiteConfig(Section):
+    """Per-site overrides of the background settings (no defaults: unset keys inherit)."""
+
+    method: Literal["upwind", "baseline"] | None = None
+    upwind_site: Annotated[str, Field(pattern=SITE_ID)] | None = None
+    sectors: Annotated[list[tuple[Direction, Direction]], Field(min_length=1)] | None = None
+    wind_at: Literal["upwind_site", "site"] | None = None
+    min_wind_speed_ms: Annotated[float, Field(ge=0)] | None = None
+    half_window_hours: Annotated[int, Field(ge=0, le=12)] | None = None
+    upwind_sigma_ppm: Annotated[float, Field(gt=0)] | None = None
+    gap_sigma_ppm_per_hour: Annotated[float, Field(ge=0)] | None = None
+    max_gap_hours: Annotated[float, Field(ge=0)] | None = None
+
+
+class BackgroundConfig(Section):
+    method: Literal["upwind", "baseline"] = _doc("""`upwind`: the upwind site's top inlet in
+        in-sector wind hours; `baseline`: network-minimum filter (`docs/stations.md`,
+        Background)""", default="upwind")
+    upwind_site: Annotated[str, Field(pattern=SITE_ID)] = _doc("site giving the background",
+                                                                 default="CHU")
+    sectors: Annotated[list[tuple[Direction, Direction]], Field(min_length=1)] = _doc(
+        """wind-from directions (degrees) in which the upwind site sees clean air; `[a, b]` with
+        a > b wraps through north""", default=[(0.0, 90.0)])
+    wind_at: Literal["upwind_site", "site"] = _doc("""where the 10-m wind (from the ARL met) is
+        taken: `upwind_site` or `site`""", default="upwind_site")
+    min_wind_speed_ms: Annotated[float, Field(ge=0)] = _doc("calmer hours are not in-sector",
+                                                            default=1.0)
+    half_window_hours: Annotated[int, Field(ge=0, le=12)] = _doc("smoothing half window", default=2)
+    upwind_sigma_ppm: Annotated[float, Field(gt=0)] = _doc("representativeness σ of the upwind site",
+                                                           default=0.5)
+    gap_sigma_ppm_per_hour: Annotated[float, Field(ge=0)] = _doc(
+        "σ growth per hour from the nearest in-sector hour", default=0.25)
+    max_gap_hours: Annotated[float, Field(ge=0)] = _doc(
+        "beyond this the baseline is used (σ = `stations.background_sigma_ppm`)", default=12.0)
+    sites: dict[Annotated[str, Field(pattern=SITE_ID)], BackgroundSiteConfig] = _doc(
+        """per-site overrides with the same keys (no defaults), e.g. `{HDU: {method:
+        baseline}}`""", default_factory=dict)
+
+
+class NightTowerConfig(Section):
+    enabled: bool = _doc("""also select tower top inlets at night when the inlet is above the
+        boundary layer (needs night receptors: see `docs/stations.md`)""", default=False)
+    hours_local: Annotated[list[Hour], Field(min_length=2, max_length=2)] = _doc(
+        "night window in local hours (wraps midnight)", default=[22, 6])
+    min_height_above_pbl_m: float = _doc(
+        "required margin of inlet height above the boundary-layer height", default=0.0)
+    sites: list[str] = _doc("empty = every site with `role: tower`", default_factory=list)
+
+
+class SpeciesRange(Section):
+    co2: Annotated[list[float], Field(min_length=2, max_length=2)] = [350.0, 1500.0]
+    ch4: Annotated[list[float], Field(min_length=2, max_length=2)] = [1700.0, 50000.0]
+    co: Annotated[list[float], Field(min_length=2, max_length=2)] = [30.0, 50000.0]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SpeciesRange":
+        for sp in ("co2", "ch4", "co"):
+            lo, hi = getattr(self, sp)
+            if not lo < hi:
+                raise ValueError(f"{sp}: [{lo}, {hi}] must have low < high")
+        return self
+
+
+class SpeciesStep(Section):
+    co2: Annotated[float, Field(gt=0)] = 300.0
+    ch4: Annotated[float, Field(gt=0)] = 5000.0
+    co: Annotated[float, Field(gt=0)] = 10000.0
+
+
+class SpeciesBias(Section):
+    co2: Annotated[float, Field(gt=0)] = 0.2
+    ch4: Annotated[float, Field(gt=0)] = 5.0
+    co: Annotated[float, Field(gt=0)] = 5.0
+
+
+class PlausibilityConfig(Section):
+    range: SpeciesRange = _doc("""plausible values (ppm CO2, ppb CH4/CO); records and hours outside
+        are flagged and never selected (`docs/stations.md`, Plausibility)""",
+                               default_factory=SpeciesRange)
+    max_hourly_step: SpeciesStep = _doc("""an hour differing from both neighbouring usable hours by
+        more than this (same direction) is flagged `step`""", default_factory=SpeciesStep)
+    stuck_minutes: Annotated[float, Field(gt=0)] = _doc(
+        "the same analyser reading repeated this long is flagged `stuck`", default=5.0)
+
+
+class TargetTankConfig(Section):
+    action: Literal["flag", "warn"] = _doc("""`flag`: a target-tank run beyond `max_bias` flags the
+        ambient data from the previous to the next passing target run; `warn`: log only""",
+                                           default="flag")
+    max_bias: SpeciesBias = _doc("""limit of the target bias (ppm CO2, ppb CH4/CO: WMO extended
+        compatibility goals, GAW Report 255)""", default_factory=SpeciesBias)
+
+
+class StationsConfig(Section):
+    utc_offset_hours: Annotated[int, Field(ge=-12, le=14)] = _doc(
+        "local time = UTC + this (selection and display only)", default=8)
+    select_hours_local: Annotated[list[Hour], Field(min_length=2, max_length=2)] = _doc(
+        """well-mixed window `[start, end)` in local hours; the inversion uses these hours of the
+        top inlet. `start > end` wraps midnight (`[22, 6]`: 22:00–06:00 local)""",
+        default=[12, 16])
+    flush_seconds: Annotated[float, Field(ge=0)] = _doc("data discarded after every valve switch",
+                                                        default=60.0)
+    min_coverage: Annotated[float, Field(ge=0, le=1)] = _doc(
+        "minimum fraction of an hour with valid ambient data for an hourly mean", default=0.5)
+    background_sigma_ppm: Annotated[float, Field(gt=0)] = _doc(
+        "1σ uncertainty of the hourly background estimate", default=2.0)
+    background: BackgroundConfig = _doc("hourly background (`docs/stations.md`, Background)",
+                                        default_factory=BackgroundConfig)
+    night_tower: NightTowerConfig = _doc("night-time tower observations",
+                                         default_factory=NightTowerConfig)
+    plausibility: PlausibilityConfig = _doc("observation plausibility tests",
+                                            default_factory=PlausibilityConfig)
+    target_tank: TargetTankConfig = _doc("target-tank check", default_factory=TargetTankConfig)
+    allow_wet_correction: bool = _doc("""files without `CO2_dry`: correct the wet `CO2` with `H2O`
+        (Chen et al. 2010) and say so; `false`: stop""", default=True)
+
+    @field_validator("select_hours_local")
+    @classmethod
+    def _window(cls, v: list[int]) -> list[int]:
+        h0, h1 = v
+        if h0 == h1 or h0 == 24:
+            raise ValueError(f"[{h0}, {h1}] is not a window; give [start, end) local hours with start "
+                             "in 0-23, e.g. [12, 16] (start > end wraps midnight: [22, 6])")
+        return v
+
+
+class TransportConfig(Section):
+    n_hours: Annotated[int, Field(ge=1, le=240)] = _doc("hours of back-trajectory per receptor",
+                                                        default=24)
+    numpar: Annotated[int, Field(ge=10, le=100000)] = _doc("particles per receptor", default=100)
+    seed: Annotated[int, Field(ge=1)] = _doc(
+        "HYSPLIT random seed (`krand=2`) so footprints are reproducible", default=7)
+    kmixd: Literal[0, 1, 2, 3] = _doc("HYSPLIT mixing-depth option; 0 uses the met PBL height",
+                                      default=0)
+    left_domain_warn: Annotated[float, Field(ge=0, le=1)] = _doc("""the Jacobian step warns (naming
+        the receptors) when a larger share of a receptor's particles left the met domain before
+        `n_hours`""", default=0.1)
+
+
+class InnovationScreenConfig(Section):
+    threshold_sigma: Annotated[float, Field(gt=0)] = _doc("""innovation screening before the solve:
+        an observation whose prior residual d = observed − prior model exceeds this many σ of its
+        prior prediction, σ = √((H Q Hᵀ)_ii + R_ii) (background offsets included), is flagged,
+        logged, named in `diagnostics.json` `innovation_screen` and marked in `modelled.csv`
+        (`screened`); docs/inversion.md, "Innovation screening\"""", default=3.0)
+    action: Literal["exclude", "flag", "off"] = _doc("""`exclude`: flagged observations are left out
+        of the solve (CarbonTracker's practice); `flag`: named but kept; `off`: no screening (the
+        normalised innovations are still written)""", default="exclude")
+    chi2_p_min: Annotated[float, Field(ge=0, lt=1)] = _doc("""the report shows a problem when the
+        upper-tail p-value of the innovation χ² (dᵀ(H Q Hᵀ + R)⁻¹d, n_obs degrees of freedom) is
+        below this; the run is never refused on χ²""", default=0.001)
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _bare_off(cls, v: Any) -> Any:
+        return "off" if v is False else v  # YAML reads a bare `off` as false
+
+
+class InversionConfig(Section):
+    time_step_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = _doc("""length of a flux-correction step
+        (divides 24); the prior keeps its hourly shape""", default=6)
+    prior_rel_sigma: Annotated[float, Field(gt=0)] = _doc("""prior σ per cell and step = rel ×
+        |non-power prior flux| + power_rel_sigma × |power flux| + floor""", default=0.6)
+    prior_floor_sigma: Annotated[float, Field(ge=0)] = _doc("µmol m⁻² s⁻¹", default=0.5)
+    corr_length_km: Annotated[float, Field(gt=0)] = _doc("""e-folding length of the exponential
+        spatial correlation of the cell corrections (errors of the inventory's spatial proxies);
+        district-wide errors are carried by `district_scale_sigma`""", default=5.0)
+    corr_time_hours: Annotated[float, Field(gt=0)] = _doc("""e-folding time of the exponential
+        temporal correlation; inventory errors persist for weeks, and a short time (12 h) makes
+        the prior over-confident about monthly totals (docs/performance.md)""", default=720.0)
+    diurnal_corr: Annotated[float, Field(ge=-1, le=1)] = _doc("""correlation factor between
+        *different times of day* of the cell corrections: 1 = plain exponential, 0 = each time of
+        day its own error, < 0 (down to −1/(steps per day − 1), exclusive) = profile-shape errors
+        that cancel over the day (docs/inversion.md, "Structured prior")""", default=-0.3)
+    district_scale_sigma: Annotated[float, Field(ge=0, le=5)] = _doc("""prior σ of one relative
+        factor per district for the period on its diffuse anthropogenic prior (total − power −
+        biosphere); 0 = no district factors""", default=0.25)
+    bio_day_scale_sigma: Annotated[float, Field(ge=0, le=5)] = _doc("""prior σ of one domain-wide
+        factor per local day on the biosphere's uptake; 0 = off""", default=0.0)
+    profile_scale_sigma: Annotated[float, Field(ge=0, le=5)] = _doc("""prior σ of the amplitude of
+        four harmonics (24 h and 12 h, cos and sin) that modulate each diffuse sector's diurnal
+        profile (`flux_industry`, `flux_road`, `flux_residential` of the prior) domain-wide while
+        keeping its daily total; 0 = off""", default=0.5)
+    sigma_basis: Literal["step", "day"] = _doc("""`day`: the anthropogenic part of the cell σ comes
+        from the *daily* mean of the diffuse anthropogenic prior (and the biosphere gets its own
+        term), so night steps can be corrected as much as afternoon ones (profile errors); `step`:
+        from the step mean""", default="step")
+    obs_sigma_ppm: Annotated[float, Field(gt=0)] = _doc("""model-data mismatch (transport,
+        representation), added in quadrature to the measurement σ and the background σ. Check
+        χ²_r in `diagnostics.json` (≈ 1 when Q and R are right): the demo month gives 0.8 with
+        1.0 ppm; urban sites with real transport usually need 2–3 ppm""", default=1.0)
+    obs_rel_sigma: Annotated[float, Field(ge=0, le=5)] = _doc("""part of the model-data mismatch
+        proportional to the prior's modelled enhancement, added in quadrature (σ² =
+        value_std_dev² + obs_sigma_ppm² + (rel · |H x_a|)² + background_sigma²): transport
+        errors grow with the signal next to large sources""", default=0.0)
+    obs_corr_hours: Annotated[float, Field(ge=0)] = _doc("""> 0: the model-data mismatch of one
+        site is correlated in time, exp(−|Δt|/τ) with τ in hours (full R); 0 = diagonal R""",
+        default=0.0)
+    bg_sigma_ppm: Annotated[float, Field(gt=0)] = _doc(
+        "prior σ of the daily background offset solved with the fluxes", default=2.0)
+    coarse_block: Annotated[int, Field(ge=1, le=100)] = _doc(
+        "posterior σ is reported on blocks of N×N cells", default=5)
+    power_rel_sigma: Annotated[float, Field(ge=0)] = _doc("""relative prior σ of the power sector
+        (plants' point sources, known from metered generation)""", default=0.1)
+    tune_hyperparameters: bool = _doc("""`true`: scale Q and R by maximum likelihood before solving
+        (`docs/inversion.md`, Hyperparameters); reported in `diagnostics.json`
+        `hyperparameters`""", default=False)
+    positivity: Literal["none", "clip"] = _doc("""`clip`: truncate the hourly posterior flux at
+        min(prior, 0); the effect is reported in `diagnostics.json` `positivity` either way""",
+                                               default="none")
+    station_contributions: bool = _doc("""exact posterior σ of every district and the city with each
+        station left out and with each station alone (from the same H Q Hᵀ: one small Cholesky
+        factorisation per case, under a second for a month); `diagnostics.json`
+        `station_contributions`, report section "What each station contributes". Needs the
+        Cholesky solver (skipped above `max_dense_obs` observations)""", default=True)
+    innovation_screen: InnovationScreenConfig = _doc("innovation screening and the χ² test",
+                                                     default_factory=InnovationScreenConfig)
+
+    @field_validator("diurnal_corr")
+    @classmethod
+    def _diurnal_bound(cls, v: float, info) -> float:
+        step = info.data.get("time_step_hours")
+        per_day = 24 // step if step else 1
+        if per_day > 1 and not v > -1.0 / (per_day - 1):
+            raise ValueError(
+                f"{v} must be > {-1.0 / (per_day - 1):.4g} with {per_day} steps per day "
+                f"(time_step_hours {step}); below that the prior time correlation is not positive "
+                "definite")
+        return v
+
+
+class PowerConfig(Section):
+    external_factor: Annotated[float, Field(ge=0, le=2)] = _doc("""kg CO₂/kWh of electricity
+        imported from the grid when no hourly series is given (2022 Southern grid, MEE/NBS
+        2024-12)""", default=0.3869)
+
+
+class InputsConfig(Section):
+    met_dir: str = _doc("real runs: directory of ARL files", default="")
+    met_file_format: str = _doc("strftime pattern of one ARL file per UTC day in `met_dir`",
+                                default="%Y%m%d_gz.arl")
+    raw_obs_dir: str = _doc("real runs: `<raw_obs_dir>/<site>/` holds that site's analyser files",
+                            default="")
+    inventory: str = _doc("real runs: EDGAR-like inventory NetCDF (`docs/formats.md`)", default="")
+    power_generation: str = _doc("real runs: hourly generation per plant CSV (`docs/power.md`)",
+                                 default="")
+    power_load: str = _doc("real runs: hourly load per district CSV", default="")
+    power_external: str = _doc("""real runs: hourly external-grid intensity CSV (optional; else
+        `power.external_factor`)""", default="")
+    power_flows: str = _doc("""real runs: hourly inter-district flows CSV (optional; else the
+        pooling rule of `docs/power.md`)""", default="")
+
+
+Budget = dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z _-]*$")], Annotated[float, Field(gt=0)]]
+
+
+class PipelineConfig(Section):
+    month: Annotated[str, Field(pattern=MONTH)] = _doc("month to invert, `YYYY-MM`",
+                                                       default="2025-01")
+    months: list[Annotated[str, Field(pattern=MONTH)]] = _doc("""several months in one call (each
+        gets `results/<month>/`); overrides `month` of the same file when not empty.
+        `--config month=…` on the command line wins over `months` of a config file (the monthly
+        cron script relies on it; a note is printed)""", default_factory=list)
+    demo: DemoConfig = _doc("the embedded demo world", default_factory=DemoConfig)
+    sites: list[Annotated[str, Field(pattern=SITE_ID)]] = _doc(
+        "subset of the site ids of `stations_file`; empty = every site", default_factory=list)
+    stations_file: str = _doc("""site metadata: position, inlets, calibration tanks, analyser
+        serial (see the comments in that file)""", default="config/stations.yaml")
+    districts_file: str = _doc("the 11 district polygons (WGS84), see `docs/districts.md`",
+                               default="config/districts.geojson")
+    plants_file: str = _doc("power-plant registry, see `docs/power.md`",
+                            default="config/power_plants.csv")
+    results_dir: str = _doc("""products go to `<results_dir>/<month>/` (a trailing slash is
+        ignored). One run at a time may use a results directory: a second run, even from another
+        working directory, stops with a message naming the first (lock file
+        `<results_dir>/.gzcarbon.lock`)""", default="results")
+    data_dir: str = _doc("the demo world is written to `<data_dir>/demo/<month>/`", default="data")
+    grid: GridConfig = _doc("state and footprint grid (cell edges)", default_factory=GridConfig)
+    met: MetConfig = _doc("demo meteorology domain", default_factory=MetConfig)
+    stations: StationsConfig = _doc("stations stage", default_factory=StationsConfig)
+    transport: TransportConfig = _doc("transport stage", default_factory=TransportConfig)
+    inversion: InversionConfig = _doc("inversion stage", default_factory=InversionConfig)
+    budgets: dict[Annotated[str, Field(pattern=r"^[0-9]{4}$")], Budget] = _doc(
+        """annual CO₂ budgets, kt CO₂ per calendar year, e.g. `{"2025": {Tianhe: 5200, Guangzhou:
+        62000}}` (keys: district `name_en` or `Guangzhou`). The report compares posterior
+        emissions to date with the budget pro-rated over the covered hours, ± σ, with the
+        probability of exceeding it (`docs/report.md`, "Carbon budgets")""", default_factory=dict)
+    report_pdf: Literal["auto", "none", "weasyprint", "chromium"] = _doc("""PDF beside
+        `report.html`: `auto` (WeasyPrint if the `[pdf]` extra is installed, else Chromium, else
+        skipped with a logged note), `none`, `weasyprint`, `chromium`""", default="auto")
+    power: PowerConfig = _doc("power stage", default_factory=PowerConfig)
+    inputs: InputsConfig = _doc("inputs of a real (non-demo) run; ignored when `demo.enabled`",
+                                default_factory=InputsConfig)
+
+    @field_validator("demo", mode="before")
+    @classmethod
+    def _demo_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in ("true", "false"):
+            v = v.strip().lower() == "true"
+        return {"enabled": v} if isinstance(v, bool) else v
+
+    @field_validator("results_dir", "data_dir")
+    @classmethod
+    def _normpath(cls, v: str) -> str:
         # 'results/' and 'results' must name the same files (a trailing slash gave a
-        # MissingInputException: the rules' paths and the targets were spelled differently).
-        cfg[key] = os.path.normpath(cfg[key])
-    if not cfg["demo"]["enabled"]:
+        # MissingInputException: the rules' paths and the targets were spelled differently)
+        return os.path.normpath(v)
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _year_keys(cls, v: Any) -> Any:
+        return {str(k): val for k, val in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("met")
+    @classmethod
+    def _met_contains_grid(cls, m: MetConfig, info) -> MetConfig:
+        g = info.data.get("grid")
+        if g is not None and not (m.lon_min <= g.lon_min and m.lon_max >= g.lon_max
+                                  and m.lat_min <= g.lat_min and m.lat_max >= g.lat_max):
+            raise ValueError("the met domain must contain the state 'grid'")
+        return m
+
+
+# ------------------------------------------------------------------------------------ loading
+_TYPE_WORDS = {"int": "integer", "float": "number", "bool": "boolean", "string": "string",
+               "list": "array", "dict": "object", "model": "object", "tuple": "array"}
+
+
+def _describe(err: dict, model: type[BaseModel] = PipelineConfig) -> str:
+    loc = [str(p) for p in err["loc"] if not str(p).startswith(("function-", "tagged-union"))]
+    key = ".".join(loc) or "(top level)"
+    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
+    if kind == "extra_forbidden":
+        parent, name = ".".join(loc[:-1]) or "(top level)", loc[-1]
+        allowed = ", ".join(sorted(_fields_at(model, loc[:-1])))
+        return (f"config key '{parent}': unknown key '{name}' (a typo?). Allowed keys here: "
+                f"{allowed}.")
+    desc = _description_at(model, loc)
+    head = f"config key '{key}'" + (f" ({desc})" if desc else "")
+    if kind == "literal_error":
+        allowed = _literal_values(model, loc)
+        return f"{head}: {value!r} is not one of {allowed}."
+    for prefix, word in _TYPE_WORDS.items():
+        if kind.startswith(prefix + "_") and ("type" in kind or "parsing" in kind):
+            return f"{head}: {value!r} is not of type '{word}'."
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return f"{head}: {value!r} {err['msg'].lower().replace('input should be', 'must be')}."
+    if kind == "string_pattern_mismatch":
+        return f"{head}: {value!r} does not match the pattern {ctx.get('pattern')}."
+    if kind in ("too_short", "too_long"):
+        return f"{head}: {value!r}: {err['msg'].lower()}."
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{head}: {msg}."
+
+
+def _field_model(model, name):
+    field = model.model_fields.get(name) if isinstance(model, type) and issubclass(model, BaseModel) else None
+    if field is None:
+        return None, None
+    ann = field.annotation
+    for cand in (ann, *getattr(ann, "__args__", ())):
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            return field, cand
+    return field, None
+
+
+def _literal_values(model, loc) -> list:
+    field = None
+    for name in loc:
+        field, sub = _field_model(model, name)
+        if field is None:
+            return []
+        model = sub
+    args = [a for a in typing.get_args(field.annotation) if a is not type(None)]
+    if args and typing.get_origin(args[0]) is Literal:  # Optional[Literal[...]]
+        args = list(typing.get_args(args[0]))
+    return list(args)
+
+
+def _fields_at(model, loc) -> list[str]:
+    for name in loc:
+        _, model = _field_model(model, name)
+        if model is None:
+            return []
+    return list(model.model_fields)
+
+
+def _description_at(model, loc) -> str:
+    field = None
+    for name in loc:
+        field, sub = _field_model(model, name)
+        if field is None:
+            return ""
+        model = sub
+    return (field.description or "") if field is not None and len(field.description or "") < 80 else ""
+
+
+def load_config(cfg: dict | None = None) -> PipelineConfig:
+    """The typed configuration of ``cfg`` (a partial dict: every missing key takes its default).
+
+    Raises :class:`ConfigError` with one line per bad key. Relative paths are not resolved
+    (:func:`validate_config` does that for the pipeline)."""
+    try:
+        return PipelineConfig.model_validate(dict(cfg or {}))
+    except ValidationError as err:
+        lines, seen = [], set()
+        for e in err.errors():
+            line = _describe(e)
+            if line not in seen:
+                seen.add(line)
+                lines.append(line)
+        raise ConfigError("\n".join(lines)) from None
+
+
+def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
+    """Validate the pipeline's config dict *in place* and fill every default.
+
+    Also checks what depends on the machine: real runs (``demo.enabled: false``) need existing
+    ``inputs.*``; relative ``stations_file``/``districts_file``/``plants_file`` are looked up in
+    the working directory, then in ``repo_dir``. Returns ``cfg`` (plain dicts and lists, as the
+    Snakefile and the rule params expect)."""
+    typed = load_config(cfg)
+    if not typed.demo.enabled:
         for key in ("met_dir", "raw_obs_dir", "inventory", "power_generation", "power_load"):
-            val = cfg["inputs"][key]
+            val = getattr(typed.inputs, key)
             if not val:
-                raise ConfigError(
-                    f"config key 'inputs.{key}' is empty but demo.enabled is false: "
-                    "give the path of your data, or set demo.enabled: true."
-                )
+                raise ConfigError(f"config key 'inputs.{key}' is empty but demo.enabled is false: "
+                                  "give the path of your data, or set demo.enabled: true.")
             if not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
+    out = typed.model_dump(mode="json", exclude_none=True)  # unset per-site overrides: absent
     for key in ("stations_file", "districts_file", "plants_file"):
-        # Relative paths are looked up in the working directory, then in the repository.
-        if not os.path.exists(cfg[key]) and os.path.exists(os.path.join(repo_dir, cfg[key])):
-            cfg[key] = os.path.join(repo_dir, cfg[key])
-        if not os.path.exists(cfg[key]):
-            raise ConfigError(f"config key '{key}': file '{cfg[key]}' does not exist.")
+        if not os.path.exists(out[key]) and os.path.exists(os.path.join(repo_dir, out[key])):
+            out[key] = os.path.join(repo_dir, out[key])
+        if not os.path.exists(out[key]):
+            raise ConfigError(f"config key '{key}': file '{out[key]}' does not exist.")
+    cfg.clear()
+    cfg.update(out)
     return cfg
+
+
+# ------------------------------------------------------------------------------------ the table
+def _fmt_default(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, tuple):
+        value = list(value)
+    if isinstance(value, str):
+        return f'`"{value}"`' if value == "" or "%" in value else f"`{value}`"
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1000).strip()
+    text = text.removesuffix("\n...").strip()
+    return f"`{text}`"
+
+
+def option_rows(model: type[BaseModel] = PipelineConfig, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, meaning) of every leaf option, in declaration order."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        sub = field.annotation if isinstance(field.annotation, type) and \
+            issubclass(field.annotation, BaseModel) else None
+        leafy = sub in (SpeciesRange, SpeciesStep, SpeciesBias)
+        if sub is not None and not leafy:
+            rows += option_rows(sub, key + ".")
+            continue
+        default = field.get_default(call_default_factory=True)
+        rows.append((key, _fmt_default(default), field.description or ""))
+    return rows
+
+
+def options_markdown() -> str:
+    """The option table of config/README.md (between its BEGIN/END OPTIONS markers)."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key, default, meaning in option_rows():
+        meaning = meaning.replace("|", "\\|")  # a literal bar inside a table cell
+        lines.append(f"| `{key}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN = "<!-- BEGIN OPTIONS: generated from gzcarbon/config.py by `python -m gzcarbon.config --markdown` -->"
+END = "<!-- END OPTIONS -->"
+
+
+def update_readme(path: str | os.PathLike = os.path.join(REPO_DIR, "config", "README.md")) -> bool:
+    """Rewrite the option table of ``path``; True when it changed."""
+    text = Path(path).read_text()
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    new = text[:start] + "\n" + options_markdown() + text[end:]
+    if new != text:
+        Path(path).write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m gzcarbon.config --markdown
+    if "--markdown" in sys.argv:
+        print("config/README.md " + ("updated" if update_readme() else "already up to date"))
+    else:
+        print(options_markdown(), end="")

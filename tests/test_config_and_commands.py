@@ -230,7 +230,7 @@ def _hourly_job_planned(work: Path, cfg: Path, target: str) -> bool:
 
 def test_late_and_corrected_raw_files_rerun_the_site(tmp_path):
     from stations.sites import get_site
-    from stations.synthetic import proxy_truth, write_demo_raw
+    from gzcarbon.demo.stations import proxy_truth, write_demo_raw
 
     site = get_site(ROOT / "config" / "stations.yaml", "NST")
     days = tmp_path / "all_days"

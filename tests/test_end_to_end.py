@@ -143,7 +143,7 @@ def test_second_run_has_nothing_to_do(tiny_run):
 
 def test_config_typo_stops_before_any_job(tmp_path):
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    cfg["inversion"]["time_step_hour"] = 6  # typo of time_step_hours
+    cfg.setdefault("inversion", {})["time_step_hour"] = 6  # typo of time_step_hours
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     proc = _snakemake(tmp_path, bad, "--dry-run")
@@ -154,7 +154,7 @@ def test_config_typo_stops_before_any_job(tmp_path):
 
 def test_bad_value_names_key_and_allowed(tmp_path):
     cfg = yaml.safe_load((ROOT / "config/config.yaml").read_text())
-    cfg["inversion"]["time_step_hours"] = 5
+    cfg.setdefault("inversion", {})["time_step_hours"] = 5
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
     proc = _snakemake(tmp_path, bad, "--dry-run")

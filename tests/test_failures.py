@@ -103,7 +103,7 @@ def test_footprint_of_wrong_units(tmp_path):
 
 
 def _prior_file(path: Path, hours: pd.DatetimeIndex) -> Path:
-    from inversion.grid import Grid
+    from gzcarbon.grid import Grid
     from inversion.prior import flux_dataset
 
     g = Grid.from_config(SMALL_GRID)
@@ -114,19 +114,19 @@ def _prior_file(path: Path, hours: pd.DatetimeIndex) -> Path:
 
 
 def test_truncated_prior_file(tmp_path):
-    from inversion.run import _read_flux
+    from inversion.run import read_flux
 
     hours = pd.date_range("2025-01-01", periods=24, freq="h")
     good = _prior_file(tmp_path / "good.nc", hours)
-    vals, lat, lon = _read_flux(good, "prior", hours)
+    vals, lat, lon = read_flux(good, "prior", hours)
     assert vals.shape == (24, 20, 20) and np.allclose(vals, 1.5)
     bad = _cut_in_half(_prior_file(tmp_path / "prior.nc", hours))
     with pytest.raises(ValueError, match=r"prior .*prior.nc: cannot be opened as NetCDF"):
-        _read_flux(bad, "prior", hours)
+        read_flux(bad, "prior", hours)
 
 
 def _inventory_file(path: Path, grid: dict) -> Path:
-    from inversion.grid import Grid
+    from gzcarbon.grid import Grid
     from inversion.inventory import inventory_dataset, write_inventory
 
     g = Grid.from_config(grid)
@@ -148,7 +148,7 @@ def test_truncated_inventory(tmp_path):
 
 
 def test_inventory_on_a_different_grid(tmp_path):
-    from inversion.grid import Grid
+    from gzcarbon.grid import Grid
     from inversion.inventory import InventoryError, read_inventory
 
     coarse = dict(SMALL_GRID, res=0.05)
@@ -355,7 +355,7 @@ def _dry_run_with(tmp_path, edit) -> str:
 
 def test_config_typo_in_a_section(tmp_path):
     def edit(cfg):
-        cfg["transport"]["numpars"] = cfg["transport"].pop("numpar")
+        cfg.setdefault("transport", {})["numpars"] = 100
     msg = _dry_run_with(tmp_path, edit)
     assert "Configuration error" in msg and "config key 'transport'" in msg
     assert "unknown key 'numpars'" in msg and "numpar" in msg.split("Allowed keys here:")[1]
@@ -368,14 +368,14 @@ def test_config_unknown_site(tmp_path):
 
 
 def test_config_diurnal_corr_below_positive_definite_limit(tmp_path):
-    msg = _dry_run_with(tmp_path, lambda cfg: cfg["inversion"].update(diurnal_corr=-0.5))
+    msg = _dry_run_with(tmp_path, lambda cfg: cfg.setdefault("inversion", {}).update(diurnal_corr=-0.5))
     assert "config key 'inversion.diurnal_corr': -0.5 must be > -0.3333" in msg and "4 steps per day" in msg
     assert "jobid" not in msg
 
 
 def test_config_unknown_upwind_background_site(tmp_path):
     def edit(cfg):
-        cfg["stations"]["background"] = {"sites": {"YXU": {"method": "upwind", "upwind_site": "XXX"}}}
+        cfg.setdefault("stations", {})["background"] = {"sites": {"YXU": {"method": "upwind", "upwind_site": "XXX"}}}
     msg = _dry_run_with(tmp_path, edit)
     assert "config key 'stations.background.sites.YXU.upwind_site': 'XXX' is not a site" in msg
     assert "'CHU'" in msg and "jobid" not in msg

@@ -1,5 +1,6 @@
 """Helpers shared by all stage files — config validation (with defaults), paths and periods.
 
+The configuration is typed by gzcarbon.config (pydantic models: the one source of defaults).
 Validation runs when the Snakefile is parsed, so a missing or malformed value stops the run
 before any job starts, with one message naming the key and what is allowed.
 """
@@ -12,7 +13,6 @@ from datetime import date, datetime, timedelta, timezone
 
 import yaml
 
-SCHEMA_FILE = os.path.join(workflow.current_basedir, "..", "schemas", "config.schema.yaml")
 REPO_DIR = os.path.abspath(os.path.join(workflow.current_basedir, "..", ".."))
 
 
@@ -20,7 +20,7 @@ from gzcarbon.config import ConfigError, validate_config  # noqa: E402
 
 
 try:
-    validate_config(config, SCHEMA_FILE, REPO_DIR)
+    validate_config(config, REPO_DIR)
 except ConfigError as err:
     raise SystemExit(f"\nConfiguration error:\n{err}\n(see config/README.md)\n")
 
