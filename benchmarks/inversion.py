@@ -37,11 +37,11 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != os.path.dirna
 import numpy as np
 import scipy.sparse as sp
 
-from inversion import KroneckerCovariance, solve  # noqa: E402
+from inversion import KroneckerCovariance, SolveOptions, solve  # noqa: E402
 from inversion.aggregate import block_mean_weights, period_mean_matrix  # noqa: E402
 from inversion.kernels import SparseOperator  # noqa: E402
 from inversion.separable import hq_separable, separable_flux_rows  # noqa: E402
-from inversion.solve import _hq_of_rows  # noqa: E402
+from inversion.solve import hq_of_rows  # noqa: E402
 
 
 def peak_rss_gb() -> float:
@@ -102,7 +102,7 @@ def section_dense(n_state_target: int, n_obs: int, seed: int = 0):
     print(f"[dense] problem: n_obs={n_obs}, n_state={Q.n} ({n_step} steps x {ny}x{nx} cells), nnz(H)={H.nnz}")
 
     t, c = time.perf_counter(), time.process_time()
-    res = solve(H, y, x_a, Q, sig, aggregate=A, solver="cholesky")
+    res = solve(H, y, x_a, Q, sig, aggregate=A, options=SolveOptions(solver="cholesky"))
     t_ours, c_ours = time.perf_counter() - t, time.process_time() - c
 
     t, c = time.perf_counter(), time.process_time()
@@ -188,8 +188,7 @@ def section_month(time_budget: float, seed: int = 0, H=None, pcg_maxiter=400, so
     t_q = time.perf_counter() - t
     print(f"[month] one Q.v: {t_q:.2f} s (FFT on {n_step} planes of {ny}x{nx})")
     t, c = time.perf_counter(), time.process_time()
-    res = solve(H, y, np.zeros(Q.n), Q, np.full(n_obs, 1.5), aggregate=A, solver=solver,
-                pcg_tol=1e-8, pcg_maxiter=pcg_maxiter, dofs_probes=8)
+    res = solve(H, y, np.zeros(Q.n), Q, np.full(n_obs, 1.5), aggregate=A, options=SolveOptions(solver=solver, pcg_tol=1e-8, pcg_maxiter=pcg_maxiter, dofs_probes=8))
     dt, cpu = time.perf_counter() - t, time.process_time() - c
     print(f"[month] CPU time {cpu:.1f} s over {dt:.1f} s wall (CPU/wall {cpu / dt:.2f}; on a shared machine "
           "CPU time / cores is the idle-machine estimate)")
@@ -225,7 +224,7 @@ def section_blocks(seed: int = 0, block: int = 5):
     t_fast = time.perf_counter() - t
     print(f"[blocks] H Q Bt from footprint slices: {t_fast:.1f} s (separability check included)", flush=True)
     t = time.perf_counter()
-    ref = _hq_of_rows(Q, Hop, B, 1.5e9)
+    ref = hq_of_rows(Q, Hop, B, 1.5e9)
     t_ref = time.perf_counter() - t
     diff = np.abs(fast - ref).max() / np.abs(ref).max()
     print(f"[blocks] H Q Bt with Q applied to every row: {t_ref:.1f} s")

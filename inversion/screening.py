@@ -36,6 +36,8 @@ ACTIONS = ("exclude", "flag", "off")
 def screen_settings(inv_cfg: dict | None) -> dict:
     """``inversion.innovation_screen`` with defaults, checked (``action``: exclude | flag | off)."""
     raw = (inv_cfg or {}).get("innovation_screen")
+    if hasattr(raw, "model_dump"):  # the typed config (gzcarbon.config.InnovationScreenConfig)
+        raw = raw.model_dump()
     out = dict(DEFAULT_SCREEN)
     if raw is not None:
         if not isinstance(raw, dict):

@@ -19,6 +19,7 @@ Two solvers, chosen automatically (``solver="auto"``):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -90,80 +91,92 @@ class _DenseCov:
         return np.diag(self.Q).copy()
 
 
-def _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, check_pd):
+def _check_H(H) -> sp.csr_matrix:
     if not sp.issparse(H):
         if isinstance(H, np.ndarray) and H.ndim == 2:
             H = sp.csr_matrix(H)
         else:
             raise TypeError("solve: argument 'H' must be a scipy.sparse matrix (n_obs × n_state)")
-    n_obs, n_state = H.shape
-    if n_obs == 0 or n_state == 0:
+    if H.shape[0] == 0 or H.shape[1] == 0:
         raise ValueError(f"solve: argument 'H' has shape {H.shape}; need at least one observation and state element")
     H = sp.csr_matrix(H, dtype=np.float64)
     if not np.all(np.isfinite(H.data)):
         raise ValueError(f"solve: argument 'H' contains {int((~np.isfinite(H.data)).sum())} NaN/inf entries")
+    return H
 
-    y = np.asarray(y, dtype=np.float64)
-    if y.shape != (n_obs,):
-        raise ValueError(f"solve: argument 'y' has shape {y.shape}, expected ({n_obs},) = rows of H")
-    if not np.all(np.isfinite(y)):
-        raise ValueError(f"solve: argument 'y' contains {int((~np.isfinite(y)).sum())} NaN/inf values")
 
-    x_prior = np.asarray(x_prior, dtype=np.float64)
-    if x_prior.shape != (n_state,):
-        raise ValueError(f"solve: argument 'x_prior' has shape {x_prior.shape}, expected ({n_state},) = columns of H")
-    if not np.all(np.isfinite(x_prior)):
-        raise ValueError("solve: argument 'x_prior' contains NaN/inf values")
+def _check_vector(v, n: int, name: str, what: str) -> np.ndarray:
+    v = np.asarray(v, dtype=np.float64)
+    if v.shape != (n,):
+        raise ValueError(f"solve: argument '{name}' has shape {v.shape}, expected ({n},) = {what}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"solve: argument '{name}' contains {int((~np.isfinite(v)).sum())} NaN/inf values")
+    return v
 
+
+def _check_prior_cov(prior_cov, n_state: int, check_pd: bool):
+    """The prior covariance as an operator with ``matmat`` and ``diagonal``."""
     if isinstance(prior_cov, KroneckerCovariance):
         if prior_cov.n != n_state:
             raise ValueError(f"solve: argument 'prior_cov' has {prior_cov.n} state elements, H has {n_state} columns")
-        Q = prior_cov
-    else:
-        Qd = prior_cov.toarray() if sp.issparse(prior_cov) else np.asarray(prior_cov, dtype=np.float64)
-        if Qd.shape != (n_state, n_state):
-            raise ValueError(f"solve: argument 'prior_cov' has shape {Qd.shape}, expected ({n_state}, {n_state})")
-        if not np.all(np.isfinite(Qd)):
-            raise ValueError("solve: argument 'prior_cov' contains NaN/inf values")
-        if not np.allclose(Qd, Qd.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(Qd).max())):
-            raise ValueError("solve: argument 'prior_cov' is not symmetric")
-        if check_pd:
-            try:
-                np.linalg.cholesky(Qd)
-            except np.linalg.LinAlgError:
-                raise ValueError("solve: argument 'prior_cov' is not positive definite (Cholesky failed)") from None
-        Q = _DenseCov(Qd)
+        return prior_cov
+    Qd = prior_cov.toarray() if sp.issparse(prior_cov) else np.asarray(prior_cov, dtype=np.float64)
+    if Qd.shape != (n_state, n_state):
+        raise ValueError(f"solve: argument 'prior_cov' has shape {Qd.shape}, expected ({n_state}, {n_state})")
+    if not np.all(np.isfinite(Qd)):
+        raise ValueError("solve: argument 'prior_cov' contains NaN/inf values")
+    if not np.allclose(Qd, Qd.T, rtol=1e-10, atol=1e-12 * max(1.0, np.abs(Qd).max())):
+        raise ValueError("solve: argument 'prior_cov' is not symmetric")
+    if check_pd:
+        try:
+            np.linalg.cholesky(Qd)
+        except np.linalg.LinAlgError:
+            raise ValueError("solve: argument 'prior_cov' is not positive definite (Cholesky failed)") from None
+    return _DenseCov(Qd)
 
+
+def _check_obs_err(obs_err, n_obs: int) -> np.ndarray:
+    """R as variances (n_obs,) or a covariance matrix (n_obs × n_obs)."""
     R = np.asarray(obs_err.toarray() if sp.issparse(obs_err) else obs_err, dtype=np.float64)
     if R.ndim == 1:
         if R.shape != (n_obs,):
             raise ValueError(f"solve: argument 'obs_err' (σ vector) has shape {R.shape}, expected ({n_obs},)")
         if not np.all(np.isfinite(R)) or np.any(R <= 0):
             raise ValueError("solve: argument 'obs_err' must hold finite σ > 0 for every observation")
-        R = R**2  # variances
-    elif R.ndim == 2:
-        if R.shape != (n_obs, n_obs):
-            raise ValueError(f"solve: argument 'obs_err' (matrix) has shape {R.shape}, expected ({n_obs}, {n_obs})")
-        if not np.all(np.isfinite(R)) or not np.allclose(R, R.T):
-            raise ValueError("solve: argument 'obs_err' matrix must be finite and symmetric")
-        try:
-            np.linalg.cholesky(R)
-        except np.linalg.LinAlgError:
-            raise ValueError("solve: argument 'obs_err' matrix is not positive definite") from None
-    else:
+        return R**2  # variances
+    if R.ndim != 2:
         raise ValueError("solve: argument 'obs_err' must be a vector of σ or an (n_obs × n_obs) covariance matrix")
+    if R.shape != (n_obs, n_obs):
+        raise ValueError(f"solve: argument 'obs_err' (matrix) has shape {R.shape}, expected ({n_obs}, {n_obs})")
+    if not np.all(np.isfinite(R)) or not np.allclose(R, R.T):
+        raise ValueError("solve: argument 'obs_err' matrix must be finite and symmetric")
+    try:
+        np.linalg.cholesky(R)
+    except np.linalg.LinAlgError:
+        raise ValueError("solve: argument 'obs_err' matrix is not positive definite") from None
+    return R
 
-    def _agg(A, name):
-        if A is None:
-            return None
-        A = sp.csr_matrix(A, dtype=np.float64) if sp.issparse(A) else sp.csr_matrix(np.atleast_2d(np.asarray(A, np.float64)))
-        if A.shape[1] != n_state:
-            raise ValueError(f"solve: argument '{name}' has {A.shape[1]} columns, expected n_state = {n_state}")
-        if not np.all(np.isfinite(A.data)):
-            raise ValueError(f"solve: argument '{name}' contains NaN/inf values")
-        return A
 
-    return H, y, x_prior, Q, R, _agg(aggregate, "aggregate"), _agg(aggregate_var, "aggregate_var")
+def _check_aggregate(A, n_state: int, name: str):
+    if A is None:
+        return None
+    A = sp.csr_matrix(A, dtype=np.float64) if sp.issparse(A) else sp.csr_matrix(np.atleast_2d(np.asarray(A, np.float64)))
+    if A.shape[1] != n_state:
+        raise ValueError(f"solve: argument '{name}' has {A.shape[1]} columns, expected n_state = {n_state}")
+    if not np.all(np.isfinite(A.data)):
+        raise ValueError(f"solve: argument '{name}' contains NaN/inf values")
+    return A
+
+
+def _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, check_pd):
+    H = _check_H(H)
+    n_obs, n_state = H.shape
+    y = _check_vector(y, n_obs, "y", "rows of H")
+    x_prior = _check_vector(x_prior, n_state, "x_prior", "columns of H")
+    Q = _check_prior_cov(prior_cov, n_state, check_pd)
+    R = _check_obs_err(obs_err, n_obs)
+    return (H, y, x_prior, Q, R, _check_aggregate(aggregate, n_state, "aggregate"),
+            _check_aggregate(aggregate_var, n_state, "aggregate_var"))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -219,7 +232,7 @@ def _separable_rows(Q, B):
     return None if sep is None else (*sep, B[:, Q.n_flux:])
 
 
-def _hq_of_rows(Q, Hop: SparseOperator, B: sp.csr_matrix, budget, separable=None):
+def hq_of_rows(Q, Hop: SparseOperator, B: sp.csr_matrix, budget, separable=None):
     """H Q Bᵀ (n_obs × n_rows): by footprint slices when B is separable (`inversion.separable`),
     else by chunks of rows of B (Q applied to each row)."""
     if separable is not None:
@@ -384,26 +397,33 @@ def _hqht_kronecker_sorted(Q: KroneckerCovariance, H: sp.csr_matrix, row_block: 
             blk *= np.power(rho, np.maximum(0, t - last[I]))[None, :]
             blk *= last[I][None, :] >= first[J][:, None]  # near pairs only
             L[np.ix_(J, I)] += blk
-        # far pairs (first_i > last_j): rows are sorted by first, and last_j >= first_j, so the
-        # columns of a block of rows lie in the prefix of rows with first_j < max first of the block
         G = W = None  # free the last step's work arrays
-        fsort = np.where(has, first, -1)  # sorted: rows without flux entries come first
-        for i0 in range(0, n_obs, row_block):
-            i1 = min(n_obs, i0 + row_block)
-            if not has[i0:i1].any():
-                continue
-            jmax = int(np.searchsorted(fsort, first[i0:i1][has[i0:i1]].max(), side="left"))
-            if jmax == 0:
-                continue
-            F = N[i0:i1] @ P[:jmax].T
-            gap = first[i0:i1, None] - last[None, :jmax]
-            far = (gap > 0) & has[i0:i1, None] & has[None, :jmax]
-            L[i0:i1, :jmax] += np.where(far, F * np.power(rho, np.where(far, gap, 0)), 0.0)
+        _add_far_pairs(L, N, P, first, last, has, rho, row_block)
         K = L + L.T - D0
     if Q.n_extra:
         He = H[:, nf:]
         K += (He @ sp.diags(Q.extra_sigma**2) @ He.T).toarray()
     return 0.5 * (K + K.T)
+
+
+def _add_far_pairs(L, N, P, first, last, has, rho, row_block) -> None:
+    """Add the far pairs (first_i > last_j) of `_hqht_kronecker_sorted` to L, one block of rows at a time.
+
+    Rows are sorted by first, and last_j >= first_j, so the columns of a block of rows lie in the
+    prefix of rows with first_j < max first of the block."""
+    n_obs = L.shape[0]
+    fsort = np.where(has, first, -1)  # sorted: rows without flux entries come first
+    for i0 in range(0, n_obs, row_block):
+        i1 = min(n_obs, i0 + row_block)
+        if not has[i0:i1].any():
+            continue
+        jmax = int(np.searchsorted(fsort, first[i0:i1][has[i0:i1]].max(), side="left"))
+        if jmax == 0:
+            continue
+        F = N[i0:i1] @ P[:jmax].T
+        gap = first[i0:i1, None] - last[None, :jmax]
+        far = (gap > 0) & has[i0:i1, None] & has[None, :jmax]
+        L[i0:i1, :jmax] += np.where(far, F * np.power(rho, np.where(far, gap, 0)), 0.0)
 
 
 def pcg_solve(apply_K, B, precond_diag, tol=1e-10, maxiter=2000):
@@ -449,9 +469,130 @@ def pcg_solve(apply_K, B, precond_diag, tol=1e-10, maxiter=2000):
 
 
 # ------------------------------------------------------------------------------------------------
-# public entry point
+# public entry points
 # ------------------------------------------------------------------------------------------------
-def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> InversionResult:
+SOLVERS = ("auto", "cholesky", "pcg")
+HQHT_METHODS = ("auto", "chunks", "kronecker")
+TUNE_METHODS = (False, None, "ml", "chi2")
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How `solve` works (not what it solves). Every field has the default the pipeline uses.
+
+    solver: "auto" (Cholesky while n_obs ≤ ``max_dense_obs``, else PCG) | "cholesky" | "pcg".
+    pcg_tol, pcg_maxiter: stopping rule of the PCG solver (‖r‖ ≤ tol ‖b‖ per right-hand side).
+    dofs_probes, seed: Hutchinson probes of the PCG solver's DOFS estimate and their seed.
+    memory_budget_bytes: size of the dense work blocks (chunks of Q Hᵀ).
+    check_pd: check that a dense ``prior_cov`` is positive definite.
+    hqht: how the Cholesky solver forms H Q Hᵀ: "chunks" (`build_hqht`), "kronecker"
+        (`build_hqht_kronecker`), or "auto" ("kronecker" for a KroneckerCovariance when n_obs exceeds
+        the rows of ``aggregate_var`` or when those rows are time weights ⊗ spatial rows, whose H Q Bᵀ
+        then comes from footprint slices, `inversion.separable`).
+    tune: False | True | "ml" | "chi2": scale Q and R from the data before solving
+        (`inversion.hyper`; True = "ml"; Cholesky solver only).
+    y_ensemble: (n_obs × k) further data vectors (e.g. noise draws of an OSSE) whose aggregated
+        posterior means A x̂_k are returned in ``agg_post_mean_ensemble`` (they share K).
+    obs_subsets: {name: indices or boolean mask}: the exact posterior covariance of A that each
+        subset of the observations alone would give, from the same H Q Hᵀ and H Q Aᵀ (returned in
+        ``agg_post_cov_subsets``; Cholesky solver only; e.g. each station left out).
+    """
+
+    solver: str = "auto"
+    max_dense_obs: int = 20000
+    pcg_tol: float = 1e-10
+    pcg_maxiter: int = 2000
+    dofs_probes: int = 64
+    seed: int = 0
+    memory_budget_bytes: float = 1.5e9
+    check_pd: bool = True
+    hqht: str = "auto"
+    tune: bool | str = False
+    y_ensemble: np.ndarray | None = None
+    obs_subsets: dict | None = None
+
+    def __post_init__(self):
+        if self.tune is True:
+            object.__setattr__(self, "tune", "ml")
+        if self.tune not in TUNE_METHODS:
+            raise ValueError(f"solve: option tune={self.tune!r}; allowed: False, True, 'ml', 'chi2'")
+        if self.hqht not in HQHT_METHODS:
+            raise ValueError(f"solve: option hqht={self.hqht!r}; allowed: 'auto', 'chunks', 'kronecker'")
+        if self.solver not in SOLVERS:
+            raise ValueError(f"solve: option solver={self.solver!r}; allowed: 'auto', 'cholesky', 'pcg'")
+
+    def replace(self, **changes) -> "SolveOptions":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass
+class Prepared:
+    """A checked problem and what both solvers need: d = y − H x_a, A Q Aᵀ, H Q Aᵀ, diag(B Q Bᵀ)."""
+
+    Hop: SparseOperator
+    y: np.ndarray
+    x_prior: np.ndarray
+    Q: object  # KroneckerCovariance or a dense operator (matmat, diagonal)
+    R: np.ndarray  # variances (n_obs,) or covariance (n_obs × n_obs)
+    A: sp.csr_matrix | None
+    B: sp.csr_matrix | None
+    d: np.ndarray
+    y_prior_model: np.ndarray
+    AQA: np.ndarray | None
+    HQA: np.ndarray | None
+    varB: np.ndarray | None
+    y_ensemble: np.ndarray | None
+    subsets: dict | None
+    timings: dict
+    t0: float
+
+    @property
+    def n_obs(self) -> int:
+        return self.Hop.shape[0]
+
+    @property
+    def n_state(self) -> int:
+        return self.Hop.shape[1]
+
+
+def prepare(H, y, x_prior, prior_cov, obs_err, aggregate=None, aggregate_var=None,
+            options: SolveOptions | None = None) -> Prepared:
+    """Check the inputs (one clear error per bad argument) and compute what both solvers share."""
+    opts = options or SolveOptions()
+    t0 = time.perf_counter()
+    H, y, x_prior, Q, R, A, B = _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var,
+                                              opts.check_pd)
+    n_obs = H.shape[0]
+    y_ens = opts.y_ensemble
+    if y_ens is not None:
+        y_ens = np.asarray(y_ens, dtype=np.float64)
+        if y_ens.ndim != 2 or y_ens.shape[0] != n_obs or not np.all(np.isfinite(y_ens)):
+            raise ValueError(f"solve: option 'y_ensemble' must be a finite (n_obs={n_obs} × k) array, got shape {y_ens.shape}")
+        if A is None:
+            raise ValueError("solve: option 'y_ensemble' needs 'aggregate' (its result is A x̂ per member)")
+    subsets = None
+    if opts.obs_subsets is not None:
+        if A is None:
+            raise ValueError("solve: option 'obs_subsets' needs 'aggregate' (its result is a covariance of A x)")
+        subsets = {str(k): _subset_index(v, n_obs, k) for k, v in dict(opts.obs_subsets).items()}
+    timings = {"checks": time.perf_counter() - t0}
+
+    t = time.perf_counter()
+    Hop = SparseOperator(H)
+    y_prior_model = Hop.matvec(x_prior)
+    timings["setup"] = time.perf_counter() - t
+    # prior covariance of the aggregates and H Q Aᵀ (both solvers)
+    t = time.perf_counter()
+    budget = opts.memory_budget_bytes
+    AQA, HQA = _quad_full(Q, Hop, A, budget) if A is not None else (None, None)
+    varB = _quad_diag(Q, B, budget) if B is not None else None
+    timings["aggregate_prior"] = time.perf_counter() - t
+    return Prepared(Hop, y, x_prior, Q, R, A, B, y - y_prior_model, y_prior_model, AQA, HQA, varB, y_ens,
+                    subsets, timings, t0)
+
+
+def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, aggregate_var=None,
+          options: SolveOptions | None = None) -> InversionResult:
     """Analytical Bayesian inversion (see module docstring).
 
     Parameters
@@ -461,213 +602,193 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, **options) -> Inver
     prior_cov : dense (n_state × n_state) array or `KroneckerCovariance`
     obs_err : vector of σ (n_obs,) or covariance matrix (n_obs × n_obs)
     aggregate : (n_agg × n_state) sparse or dense, optional — full posterior covariance of A x
-    **options :
-        solver ("auto" | "cholesky" | "pcg"), max_dense_obs (20000), aggregate_var (matrix whose rows
-        get prior/posterior variances only, e.g. coarse blocks), pcg_tol (1e-10), pcg_maxiter (2000),
-        dofs_probes (64), seed (0), memory_budget_bytes (1.5e9), check_pd (True), hqht ("auto" |
-        "chunks" | "kronecker": how the Cholesky solver forms H Q Hᵀ; "kronecker" = `build_hqht_kronecker`,
-        chosen automatically for a KroneckerCovariance when n_obs exceeds the rows of ``aggregate_var`` or
-        when those rows are time weights ⊗ spatial rows, whose H Q Bᵀ then comes from footprint slices,
-        `inversion.separable`),
-        tune (False | True | "ml" | "chi2": scale Q and R from the data before solving, see
-        `inversion.hyper`; True = "ml"; Cholesky solver only), y_ensemble (n_obs × k: further data
-        vectors, e.g. noise draws of an OSSE, whose aggregated posterior means A x̂_k are returned in
-        ``agg_post_mean_ensemble``; they share K, so k members cost little more than one solve),
-        obs_subsets ({name: indices or boolean mask of observations}: the exact posterior covariance of
-        A that each subset of the observations alone would give, from the same H Q Hᵀ and H Q Aᵀ —
-        one small Cholesky factorisation per subset; returned in ``agg_post_cov_subsets``; Cholesky
-        solver only; for observing-system design, e.g. each station left out).
+    aggregate_var : matrix whose rows get prior/posterior variances only (e.g. coarse blocks)
+    options : `SolveOptions` (defaults: the pipeline's)
+
+    Dispatches to `solve_cholesky` or `solve_pcg` (both return an `InversionResult`).
     """
-    t0 = time.perf_counter()
-    solver = options.pop("solver", "auto")
-    max_dense_obs = int(options.pop("max_dense_obs", 20000))
-    aggregate_var = options.pop("aggregate_var", None)
-    tol = float(options.pop("pcg_tol", 1e-10))
-    maxiter = int(options.pop("pcg_maxiter", 2000))
-    n_probe = int(options.pop("dofs_probes", 64))
-    seed = int(options.pop("seed", 0))
-    budget = float(options.pop("memory_budget_bytes", 1.5e9))
-    check_pd = bool(options.pop("check_pd", True))
-    hqht = options.pop("hqht", "auto")
-    tune = options.pop("tune", False)
-    y_ens = options.pop("y_ensemble", None)
-    subsets = options.pop("obs_subsets", None)
-    if tune is True:
-        tune = "ml"
-    if tune not in (False, None, "ml", "chi2"):
-        raise ValueError(f"solve: option tune={tune!r}; allowed: False, True, 'ml', 'chi2'")
-    if hqht not in ("auto", "chunks", "kronecker"):
-        raise ValueError(f"solve: option hqht={hqht!r}; allowed: 'auto', 'chunks', 'kronecker'")
-    if options:
-        raise TypeError(f"solve: unknown option(s) {sorted(options)}")
-    if solver not in ("auto", "cholesky", "pcg"):
-        raise ValueError(f"solve: option solver={solver!r}; allowed: 'auto', 'cholesky', 'pcg'")
-
-    H, y, x_prior, Q, R, A, B = _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, check_pd)
-    n_obs, n_state = H.shape
-    if y_ens is not None:
-        y_ens = np.asarray(y_ens, dtype=np.float64)
-        if y_ens.ndim != 2 or y_ens.shape[0] != n_obs or not np.all(np.isfinite(y_ens)):
-            raise ValueError(f"solve: option 'y_ensemble' must be a finite (n_obs={n_obs} × k) array, got shape {y_ens.shape}")
-        if A is None:
-            raise ValueError("solve: option 'y_ensemble' needs 'aggregate' (its result is A x̂ per member)")
+    opts = options or SolveOptions()
+    if not isinstance(opts, SolveOptions):
+        raise TypeError(f"solve: options must be a SolveOptions, got {type(opts).__name__}")
+    prep = prepare(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, opts)
+    solver = opts.solver
     if solver == "auto":
-        solver = "cholesky" if n_obs <= max_dense_obs else "pcg"
-    if subsets is not None:
-        if A is None:
-            raise ValueError("solve: option 'obs_subsets' needs 'aggregate' (its result is a covariance of A x)")
-        subsets = {str(k): _subset_index(v, n_obs, k) for k, v in dict(subsets).items()}
-        if solver != "cholesky":
-            raise ValueError("solve: option 'obs_subsets' needs the explicit H Q Hᵀ of the Cholesky solver "
-                             f"(n_obs = {n_obs} > max_dense_obs or solver='pcg')")
-    if tune and solver != "cholesky":
-        raise ValueError(f"solve: option tune={tune!r} needs the explicit H Q Hᵀ of the Cholesky solver "
-                         f"(n_obs = {n_obs} > max_dense_obs or solver='pcg'); raise max_dense_obs or drop tune")
-    timings = {"checks": time.perf_counter() - t0}
-
-    t = time.perf_counter()
-    Hop = SparseOperator(H)
-    y_prior_model = Hop.matvec(x_prior)
-    d = y - y_prior_model
-    timings["setup"] = time.perf_counter() - t
-
-    # prior covariance of the aggregates and H Q Aᵀ (both solvers)
-    t = time.perf_counter()
-    AQA, HQA = _quad_full(Q, Hop, A, budget) if A is not None else (None, None)
-    varB = _quad_diag(Q, B, budget) if B is not None else None
-    timings["aggregate_prior"] = time.perf_counter() - t
-
-    dofs_stderr = 0.0
-    iterations = 0
-    hyper, scale_Q, scale_R = None, 1.0, 1.0
-    if solver == "cholesky":
-        t = time.perf_counter()
-        n_side = B.shape[0] if B is not None else 0
-        sepB = _separable_rows(Q, B)
-        if hqht == "auto":  # chunks: H Q Bᵀ comes from the same Q applications as K (cheap while n_obs is small)
-            hqht = ("kronecker" if isinstance(Q, KroneckerCovariance) and (n_obs > n_side or sepB is not None)
-                    else "chunks")
-        if hqht == "kronecker":
-            if not isinstance(Q, KroneckerCovariance):
-                raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance")
-            K = build_hqht_kronecker(Q, Hop.csr)
-            timings["build_HQHt"] = time.perf_counter() - t
-            t = time.perf_counter()
-            HQB = _hq_of_rows(Q, Hop, B, budget, sepB) if B is not None else None
-            timings["aggregate_HQ"] = time.perf_counter() - t
-        else:
-            K, *MQH = build_hqht(Q, Hop, budget, side=[B] if B is not None else [])
-            HQB = MQH[0].T if B is not None else None
-            timings["build_HQHt"] = time.perf_counter() - t
-
-        if tune:
-            t = time.perf_counter()
-            hp = tune_scaling(K, R, d, method=tune)
-            hyper, scale_Q, scale_R = hp.as_dict(), hp.scale_Q, hp.scale_R
-            K *= scale_Q
-            R = R * scale_R
-            if A is not None:
-                AQA, HQA = AQA * scale_Q, HQA * scale_Q
-            if B is not None:
-                varB, HQB = varB * scale_Q, HQB * scale_Q
-            timings["tune"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        K += np.diag(R) if R.ndim == 1 else R
-        K_subsets = K.copy() if subsets else None  # the factorisation below overwrites K
-        try:
-            cf = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
-        except np.linalg.LinAlgError:
-            raise ValueError("solve: H Q Hᵀ + R is not positive definite; check 'prior_cov' and 'obs_err'") from None
-        w = sla.cho_solve(cf, d, check_finite=False)
-        L = np.tril(cf[0])
-        Linv = sla.solve_triangular(L, np.eye(n_obs), lower=True, check_finite=False)
-        if R.ndim == 1:
-            # (K⁻¹)_ii = Σ_k (L⁻¹)_ki²  since K⁻¹ = L⁻ᵀ L⁻¹
-            dofs = n_obs - float(np.sum((Linv**2).sum(axis=0) * R))
-        else:
-            Kinv = Linv.T @ Linv
-            dofs = n_obs - float(np.sum(Kinv * R))
-        solveK = lambda M: sla.cho_solve(cf, M, check_finite=False)  # noqa: E731
-        timings["factor"] = time.perf_counter() - t
-    else:
-        t = time.perf_counter()
-        HQB = _hq_of_rows(Q, Hop, B, budget, _separable_rows(Q, B)) if B is not None else None
-        timings["aggregate_HQ"] = time.perf_counter() - t
-        t = time.perf_counter()
-
-        def apply_K(V):
-            return Hop.matmat(Q.matmat(Hop.rmatmat(V))) + _apply_R(R, V)
-
-        Rdiag = R if R.ndim == 1 else np.diag(R)
-        H2 = Hop.csr.multiply(Hop.csr)
-        precond = Rdiag + np.asarray(H2 @ Q.diagonal()).ravel()
-        info = {"it": 0}
-
-        def solveK(M):
-            X, it = pcg_solve(apply_K, M, precond, tol, maxiter)
-            info["it"] += it
-            return X
-
-        w = solveK(d)
-        rng = np.random.default_rng(seed)
-        Z = rng.choice([-1.0, 1.0], size=(n_obs, n_probe))
-        if R.ndim == 1:
-            S = np.sqrt(R)[:, None] * Z
-        else:
-            S = np.linalg.cholesky(R) @ Z
-        est = np.einsum("ij,ij->j", S, solveK(S))  # zᵀ R½ K⁻¹ R½ z
-        dofs = n_obs - float(est.mean())
-        dofs_stderr = float(est.std(ddof=1) / np.sqrt(n_probe)) if n_probe > 1 else float("nan")
-        iterations = info["it"]
-        timings["pcg"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    x_post = x_prior + scale_Q * Q.matmat(Hop.rmatvec(w))
-    y_post_model = Hop.matvec(x_post)
-    chi2_total = float(d @ w)
-    chi2 = chi2_total / n_obs
-    agg_prior_mean = agg_post_mean = agg_post_cov = agg_ens = None
-    if A is not None:
-        agg_prior_mean = A @ x_prior
-        agg_post_mean = A @ x_post
-        KiHQA = solveK(HQA)
-        agg_post_cov = AQA - HQA.T @ KiHQA
-        agg_post_cov = 0.5 * (agg_post_cov + agg_post_cov.T)
-        if y_ens is not None:  # A x̂_k = A x_a + (H Q Aᵀ)ᵀ K⁻¹ (y_k − H x_a), K⁻¹ symmetric
-            agg_ens = agg_prior_mean[:, None] + KiHQA.T @ (y_ens - y_prior_model[:, None])
-    agg_cov_subsets = None
-    if subsets:
-        agg_cov_subsets = {}
-        for name, idx in subsets.items():
-            if idx.size == 0:
-                agg_cov_subsets[name] = AQA.copy()
-                continue
-            Ls = sla.cholesky(K_subsets[np.ix_(idx, idx)], lower=True, check_finite=False)
-            V = sla.solve_triangular(Ls, HQA[idx], lower=True, check_finite=False)
-            cov = AQA - V.T @ V
-            agg_cov_subsets[name] = 0.5 * (cov + cov.T)
-        K_subsets = None
-    var_post = None
-    if B is not None:
-        if solver == "cholesky":
-            V = sla.solve_triangular(L, HQB, lower=True, check_finite=False)
-            var_post = varB - (V**2).sum(axis=0)
-        else:
-            var_post = varB - np.einsum("ij,ij->j", HQB, solveK(HQB))
+        solver = "cholesky" if prep.n_obs <= opts.max_dense_obs else "pcg"
     if solver == "pcg":
-        iterations = info["it"]
-    timings["posterior"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t0
+        if prep.subsets is not None:
+            raise ValueError("solve: option 'obs_subsets' needs the explicit H Q Hᵀ of the Cholesky solver "
+                             f"(n_obs = {prep.n_obs} > max_dense_obs or solver='pcg')")
+        if opts.tune:
+            raise ValueError(f"solve: option tune={opts.tune!r} needs the explicit H Q Hᵀ of the Cholesky solver "
+                             f"(n_obs = {prep.n_obs} > max_dense_obs or solver='pcg'); raise max_dense_obs or drop tune")
+        return solve_pcg(prep, opts)
+    return solve_cholesky(prep, opts)
+
+
+def _hqht_method(prep: Prepared, method: str, sepB) -> str:
+    if method == "auto":  # chunks: H Q Bᵀ comes from the same Q applications as K (cheap while n_obs is small)
+        n_side = prep.B.shape[0] if prep.B is not None else 0
+        return ("kronecker" if isinstance(prep.Q, KroneckerCovariance) and (prep.n_obs > n_side or sepB is not None)
+                else "chunks")
+    if method == "kronecker" and not isinstance(prep.Q, KroneckerCovariance):
+        raise ValueError("solve: option hqht='kronecker' needs prior_cov to be a KroneckerCovariance")
+    return method
+
+
+def _build_K(prep: Prepared, method: str, sepB, budget):
+    """(H Q Hᵀ, H Q Bᵀ or None) by the chosen method; timings added to ``prep.timings``."""
+    t = time.perf_counter()
+    B, Q, Hop = prep.B, prep.Q, prep.Hop
+    if method == "kronecker":
+        K = build_hqht_kronecker(Q, Hop.csr)
+        prep.timings["build_HQHt"] = time.perf_counter() - t
+        t = time.perf_counter()
+        HQB = hq_of_rows(Q, Hop, B, budget, sepB) if B is not None else None
+        prep.timings["aggregate_HQ"] = time.perf_counter() - t
+        return K, HQB
+    K, *MQH = build_hqht(Q, Hop, budget, side=[B] if B is not None else [])
+    prep.timings["build_HQHt"] = time.perf_counter() - t
+    return K, (MQH[0].T if B is not None else None)
+
+
+def _tune(prep: Prepared, K, HQB, method):
+    """Scale Q and R by maximum likelihood / χ² (`inversion.hyper`); returns (K, HQB, hyper, a, b)."""
+    t = time.perf_counter()
+    hp = tune_scaling(K, prep.R, prep.d, method=method)
+    K *= hp.scale_Q
+    prep.R = prep.R * hp.scale_R
+    if prep.A is not None:
+        prep.AQA, prep.HQA = prep.AQA * hp.scale_Q, prep.HQA * hp.scale_Q
+    if prep.B is not None:
+        prep.varB, HQB = prep.varB * hp.scale_Q, HQB * hp.scale_Q
+    prep.timings["tune"] = time.perf_counter() - t
+    return K, HQB, hp.as_dict(), hp.scale_Q, hp.scale_R
+
+
+def solve_cholesky(prep: Prepared, options: SolveOptions | None = None) -> InversionResult:
+    """Dense solver: K = H Q Hᵀ + R formed explicitly and factorised once (Cholesky); exact DOFS,
+    aggregated covariances, station subsets and hyperparameter tuning."""
+    opts = options or SolveOptions()
+    sepB = _separable_rows(prep.Q, prep.B)
+    method = _hqht_method(prep, opts.hqht, sepB)
+    K, HQB = _build_K(prep, method, sepB, opts.memory_budget_bytes)
+    hyper, scale_Q, scale_R = None, 1.0, 1.0
+    if opts.tune:
+        K, HQB, hyper, scale_Q, scale_R = _tune(prep, K, HQB, opts.tune)
+    t = time.perf_counter()
+    R, n_obs = prep.R, prep.n_obs
+    K += np.diag(R) if R.ndim == 1 else R
+    K_subsets = K.copy() if prep.subsets else None  # the factorisation below overwrites K
+    try:
+        cf = sla.cho_factor(K, lower=True, overwrite_a=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        raise ValueError("solve: H Q Hᵀ + R is not positive definite; check 'prior_cov' and 'obs_err'") from None
+    w = sla.cho_solve(cf, prep.d, check_finite=False)
+    L = np.tril(cf[0])
+    Linv = sla.solve_triangular(L, np.eye(n_obs), lower=True, check_finite=False)
+    if R.ndim == 1:
+        # (K⁻¹)_ii = Σ_k (L⁻¹)_ki²  since K⁻¹ = L⁻ᵀ L⁻¹
+        dofs = n_obs - float(np.sum((Linv**2).sum(axis=0) * R))
+    else:
+        Kinv = Linv.T @ Linv
+        dofs = n_obs - float(np.sum(Kinv * R))
+    prep.timings["factor"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    res = _posterior(prep, w, lambda M: sla.cho_solve(cf, M, check_finite=False), scale_Q)
+    res.agg_post_cov_subsets = _subset_covariances(prep, K_subsets)
+    if prep.B is not None:
+        V = sla.solve_triangular(L, HQB, lower=True, check_finite=False)
+        res.var_post = prep.varB - (V**2).sum(axis=0)
+    prep.timings["posterior"] = time.perf_counter() - t
+    return _finish(prep, res, "cholesky", dofs, 0.0, 0, method, hyper, scale_Q, scale_R)
+
+
+def solve_pcg(prep: Prepared, options: SolveOptions | None = None) -> InversionResult:
+    """Matrix-free solver: K v = H(Q(Hᵀv)) + R v by Jacobi-preconditioned conjugate gradients; DOFS by
+    Hutchinson's estimator (``dofs_probes`` Rademacher probes, seeded), with its standard error."""
+    opts = options or SolveOptions()
+    Q, Hop, R, B, n_obs = prep.Q, prep.Hop, prep.R, prep.B, prep.n_obs
+    t = time.perf_counter()
+    HQB = hq_of_rows(Q, Hop, B, opts.memory_budget_bytes, _separable_rows(Q, B)) if B is not None else None
+    prep.timings["aggregate_HQ"] = time.perf_counter() - t
+    t = time.perf_counter()
+
+    def apply_K(V):
+        return Hop.matmat(Q.matmat(Hop.rmatmat(V))) + _apply_R(R, V)
+
+    Rdiag = R if R.ndim == 1 else np.diag(R)
+    H2 = Hop.csr.multiply(Hop.csr)
+    precond = Rdiag + np.asarray(H2 @ Q.diagonal()).ravel()
+    info = {"it": 0}
+
+    def solveK(M):
+        X, it = pcg_solve(apply_K, M, precond, opts.pcg_tol, opts.pcg_maxiter)
+        info["it"] += it
+        return X
+
+    w = solveK(prep.d)
+    rng = np.random.default_rng(opts.seed)
+    Z = rng.choice([-1.0, 1.0], size=(n_obs, opts.dofs_probes))
+    S = np.sqrt(R)[:, None] * Z if R.ndim == 1 else np.linalg.cholesky(R) @ Z
+    est = np.einsum("ij,ij->j", S, solveK(S))  # zᵀ R½ K⁻¹ R½ z
+    dofs = n_obs - float(est.mean())
+    n_probe = opts.dofs_probes
+    dofs_stderr = float(est.std(ddof=1) / np.sqrt(n_probe)) if n_probe > 1 else float("nan")
+    prep.timings["pcg"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    res = _posterior(prep, w, solveK, 1.0)
+    if B is not None:
+        res.var_post = prep.varB - np.einsum("ij,ij->j", HQB, solveK(HQB))
+    prep.timings["posterior"] = time.perf_counter() - t
+    return _finish(prep, res, "pcg", dofs, dofs_stderr, info["it"], "", None, 1.0, 1.0)
+
+
+def _posterior(prep: Prepared, w, solveK, scale_Q: float) -> InversionResult:
+    """Posterior mean, modelled observations and aggregates from w = K⁻¹ d (a partial result)."""
+    x_post = prep.x_prior + scale_Q * prep.Q.matmat(prep.Hop.rmatvec(w))
+    chi2_total = float(prep.d @ w)
+    res = InversionResult(
+        x_post=x_post, agg_prior_mean=None, agg_post_mean=None, agg_prior_cov=prep.AQA, agg_post_cov=None,
+        chi2_reduced=chi2_total / prep.n_obs, dofs=float("nan"), dofs_stderr=0.0, solver="",
+        n_obs=prep.n_obs, n_state=prep.n_state, y_prior_model=prep.y_prior_model,
+        y_post_model=prep.Hop.matvec(x_post), var_prior=prep.varB, chi2=chi2_total)
+    if prep.A is not None:
+        res.agg_prior_mean = prep.A @ prep.x_prior
+        res.agg_post_mean = prep.A @ x_post
+        KiHQA = solveK(prep.HQA)
+        cov = prep.AQA - prep.HQA.T @ KiHQA
+        res.agg_post_cov = 0.5 * (cov + cov.T)
+        if prep.y_ensemble is not None:  # A x̂_k = A x_a + (H Q Aᵀ)ᵀ K⁻¹ (y_k − H x_a), K⁻¹ symmetric
+            res.agg_post_mean_ensemble = res.agg_prior_mean[:, None] + KiHQA.T @ (
+                prep.y_ensemble - prep.y_prior_model[:, None])
+    return res
+
+
+def _subset_covariances(prep: Prepared, K_full) -> dict | None:
+    """{name: A Q̂ Aᵀ} from each observation subset alone (one small Cholesky factorisation each)."""
+    if not prep.subsets:
+        return None
+    out = {}
+    for name, idx in prep.subsets.items():
+        if idx.size == 0:
+            out[name] = prep.AQA.copy()
+            continue
+        Ls = sla.cholesky(K_full[np.ix_(idx, idx)], lower=True, check_finite=False)
+        V = sla.solve_triangular(Ls, prep.HQA[idx], lower=True, check_finite=False)
+        cov = prep.AQA - V.T @ V
+        out[name] = 0.5 * (cov + cov.T)
+    return out
+
+
+def _finish(prep: Prepared, res: InversionResult, solver, dofs, dofs_stderr, iterations, hqht, hyper,
+            scale_Q, scale_R) -> InversionResult:
+    res.solver, res.dofs, res.dofs_stderr, res.pcg_iterations, res.hqht = solver, dofs, dofs_stderr, iterations, hqht
+    res.hyper, res.scale_Q, res.scale_R = hyper, scale_Q, scale_R
+    res.chi2_pvalue = float(stats.chi2.sf(res.chi2, res.n_obs))
+    prep.timings["total"] = time.perf_counter() - prep.t0
+    res.timings = prep.timings
     log.info("solve: %s, n_obs=%d, n_state=%d, chi2_r=%.3f (p=%.3g), DOFS=%.2f, %.2f s",
-             solver, n_obs, n_state, chi2, float(stats.chi2.sf(chi2_total, n_obs)), dofs, timings["total"])
-    return InversionResult(
-        x_post=x_post, agg_prior_mean=agg_prior_mean, agg_post_mean=agg_post_mean,
-        agg_prior_cov=AQA, agg_post_cov=agg_post_cov, chi2_reduced=chi2, dofs=dofs,
-        dofs_stderr=dofs_stderr, solver=solver, n_obs=n_obs, n_state=n_state,
-        y_prior_model=y_prior_model, y_post_model=y_post_model, var_prior=varB, var_post=var_post,
-        timings=timings, pcg_iterations=iterations, hqht=hqht if solver == "cholesky" else "",
-        hyper=hyper, scale_Q=scale_Q, scale_R=scale_R, agg_post_mean_ensemble=agg_ens,
-        agg_post_cov_subsets=agg_cov_subsets, chi2=chi2_total,
-        chi2_pvalue=float(stats.chi2.sf(chi2_total, n_obs)),
-    )
+             solver, res.n_obs, res.n_state, res.chi2_reduced, res.chi2_pvalue, dofs, prep.timings["total"])
+    return res

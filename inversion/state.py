@@ -34,11 +34,13 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from gzcarbon.names import SELECTED_COLUMNS
+
 from .covariance import KroneckerCovariance
+from .settings import inversion_config
 
 log = logging.getLogger(__name__)
 
-SELECTED_COLUMNS = ("site", "time", "intake_height", "value", "value_std_dev", "background", "background_sigma")
 
 
 def step_matrix(n_hours: int, n_cells: int, step_hours: int) -> sp.csr_matrix:
@@ -240,16 +242,18 @@ class Problem:
 
 
 def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
-                  lat_edges, lon_edges, inv_cfg: dict, days, missing=None,
+                  lat_edges, lon_edges, inv_cfg, days, missing=None,
                   prior_power: np.ndarray | None = None, factors=None, prior_bio: np.ndarray | None = None) -> Problem:
     """Assemble the `Problem` from in-memory pieces (see module docstring).
 
     ``prior_flux`` is (n_hours, ny, nx) on ``hours`` (µmol m-2 s-1); ``days`` are the UTC period days
-    (one background offset each); ``inv_cfg`` is config["inversion"]; ``prior_power`` (optional, same
-    shape) is the prior's power-sector part, whose σ is ``inv_cfg.get("power_rel_sigma", 0.1)`` × |flux|.
+    (one background offset each); ``inv_cfg``: the ``inversion`` settings (`InversionConfig` or a mapping
+    of some of its keys, completed with the pipeline's defaults); ``prior_power`` (optional, same
+    shape) is the prior's power-sector part, whose σ is ``power_rel_sigma`` × |flux|.
     ``factors``: an `inversion.factors.FactorSet` (or None) whose factors are appended to the state
     after the background offsets.
     """
+    cfg = inversion_config(inv_cfg)
     hours = pd.DatetimeIndex(hours)
     ny, nx = len(lat_edges) - 1, len(lon_edges) - 1
     n_cells = ny * nx
@@ -258,7 +262,7 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
                          "on the Jacobian's hourly axis and grid")
     if H_hourly.shape[1] != len(hours) * n_cells:
         raise ValueError(f"Jacobian has {H_hourly.shape[1]} columns, expected n_hours*n_cells = {len(hours) * n_cells}")
-    step = int(inv_cfg["time_step_hours"])
+    step = int(cfg.time_step_hours)
     if step < 1 or 24 % step:
         raise ValueError(f"config inversion.time_step_hours = {step}: must divide 24")
     if hours[0] != hours[0].normalize():
@@ -298,28 +302,26 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
             arr[bad] = 0.0
     # model-data mismatch: a floor plus a part proportional to the modelled enhancement (transport
     # errors grow with the signal: a plume missed by a few km costs more next to a power plant)
-    rel = float(inv_cfg.get("obs_rel_sigma", 0.0) or 0.0)
-    if rel < 0:
-        raise ValueError(f"config inversion.obs_rel_sigma = {rel}: must be >= 0")
-    transport = np.sqrt(float(inv_cfg["obs_sigma_ppm"]) ** 2 + (rel * np.abs(prior_enh)) ** 2)
+    rel = float(cfg.obs_rel_sigma)
+    transport = np.sqrt(float(cfg.obs_sigma_ppm) ** 2 + (rel * np.abs(prior_enh)) ** 2)
     obs_sigma = np.sqrt(vsd**2 + transport**2 + bgs**2)
-    corr_hours = float(inv_cfg.get("obs_corr_hours", 0.0))
+    corr_hours = float(cfg.obs_corr_hours)
     obs_cov = None
     if corr_hours > 0:
         mismatch = np.sqrt(transport**2 + bgs**2)
         obs_cov = obs_error_covariance(obs["site"].to_numpy(), pd.to_datetime(obs["time"]), vsd,
                                        mismatch, corr_hours)
 
-    basis = str(inv_cfg.get("sigma_basis", "step"))
-    sigma = prior_sigma(prior_flux, step, float(inv_cfg["prior_rel_sigma"]), float(inv_cfg["prior_floor_sigma"]),
-                        power_flux=prior_power, power_rel=float(inv_cfg.get("power_rel_sigma", 0.1)),
+    basis = str(cfg.sigma_basis)
+    sigma = prior_sigma(prior_flux, step, float(cfg.prior_rel_sigma), float(cfg.prior_floor_sigma),
+                        power_flux=prior_power, power_rel=float(cfg.power_rel_sigma),
                         bio_flux=prior_bio if basis == "day" else None, anthro_basis=basis if prior_bio is not None else "step")
-    extra = np.full(len(days), float(inv_cfg["bg_sigma_ppm"]))
+    extra = np.full(len(days), float(cfg.bg_sigma_ppm))
     if factors is not None and len(factors):
         extra = np.concatenate([extra, factors.sigma])
     Q = KroneckerCovariance.from_grid(
-        sigma, lat_edges, lon_edges, float(inv_cfg["corr_length_km"]), step, float(inv_cfg["corr_time_hours"]),
-        extra_sigma=extra, diurnal_corr=float(inv_cfg.get("diurnal_corr", 1.0)))
+        sigma, lat_edges, lon_edges, float(cfg.corr_length_km), step, float(cfg.corr_time_hours),
+        extra_sigma=extra, diurnal_corr=float(cfg.diurnal_corr))
     step_times = hours[::step]
     return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
                    prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,

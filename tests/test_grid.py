@@ -6,13 +6,16 @@ import yaml
 from pathlib import Path
 from pyproj import Geod
 
-from gzcarbon.grid import WGS84_A, Grid, cell_area_m2
+from gzcarbon.grid import WGS84_A, Grid, GridError, cell_area_m2
 
 CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
 
 
 def config_grid():
-    return Grid.from_config(yaml.safe_load(CONFIG.read_text()))
+    """The grid a run of config/config.yaml uses (its `grid` keys over the typed config's defaults)."""
+    from gzcarbon.config import load_config
+
+    return Grid.from_config(load_config(yaml.safe_load(CONFIG.read_text()) or {}).grid)
 
 
 def test_config_grid_sizes_edges_centres():
@@ -40,7 +43,7 @@ def test_cell_index_row_major_from_south_west():
 def test_bad_grid_names_the_key():
     with pytest.raises(ValueError, match="whole number of cells"):
         Grid(113.0, 113.055, 23.0, 23.1, 0.01)
-    with pytest.raises(KeyError, match="res"):
+    with pytest.raises(GridError, match=r"missing key\(s\) \['res'\]"):
         Grid.from_config({"grid": {"lon_min": 1, "lon_max": 2, "lat_min": 1, "lat_max": 2}})
 
 

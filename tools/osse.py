@@ -4,8 +4,8 @@
 
 RUN_DIR holds ``results/<month>`` and ``data/demo/<month>`` of a finished demo run (e.g. the
 directory ``snakemake --directory RUN_DIR`` ran in, or the repository for the default run). The
-inversion (`inversion.run.invert`, the pipeline's configuration plus ``--set`` overrides) is solved
-once; the same posterior gain is applied to
+inversion (`inversion.run.invert`, the pipeline's configuration read through `gzcarbon.config` with
+its defaults, plus ``--set`` overrides) is solved once; the same posterior gain is applied to
 
 * the run's actual observations,
 * *perfect* data: the true flux seen through the Jacobian, with the true background (no noise), and
@@ -53,14 +53,14 @@ def signal_budget(Hh, obs: pd.DataFrame, truth_path: Path, prior_path: Path, hou
     model-data mismatch σ the inversion assumes. ``total_signal`` is H·(truth − prior) of the whole flux
     (what the parts must add up to). A part whose signal is small against the mismatch cannot be found by
     this network, whatever the inversion does."""
-    from inversion.run import _read_flux
+    from inversion.run import read_flux
 
     with xr.open_dataset(truth_path) as ds:
         parts = [v[len("flux_"):] for v in ds.data_vars if v.startswith("flux_")]
     cols = {}
     for k in parts:
-        t = _read_flux(truth_path, "truth", hours, var=f"flux_{k}")[0]
-        p = _read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
+        t = read_flux(truth_path, "truth", hours, var=f"flux_{k}")[0]
+        p = read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
         cols[k] = Hh @ (t - (0.0 if p is None else p[0])).ravel()
     rest = np.asarray(total_signal, float) - np.sum([cols[k] for k in parts], axis=0)  # what the parts miss (0 when they add up)
     cols["background"] = np.asarray(background_error, float)
@@ -87,79 +87,62 @@ def print_signal_budget(b: pd.DataFrame) -> None:
     print(f"the parts add up to H·(truth − prior) within {b[('rest', 'max')].max():.2g} ppm")
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", type=Path)
-    ap.add_argument("--month", default=None, help="month directory under results/ (default: the first)")
-    ap.add_argument("--draws", type=int, default=20, help="noise realisations (default 20)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override an inversion config key, e.g. --set corr_length_km=20")
-    ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
-    args = ap.parse_args(argv)
+def load_settings(config_path: Path, overrides: list[str]):
+    """(typed pipeline config, inversion settings with the ``--set key=value`` overrides): the config
+    file read through `gzcarbon.config` (the schema's defaults, as the pipeline reads it)."""
+    from gzcarbon.config import load_config
+    from inversion.settings import inversion_config
 
-    from gzcarbon.districts import district_matrix
-    from inversion.grid import cell_area_m2
-    from inversion.run import _edges_from_centres, _read_flux, build_factors, invert, read_prior_parts
-    from inversion.state import build_problem, read_selected
-    from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
-    from transport.jacobian import load_jacobian
-
-    cfg_all = yaml.safe_load(args.config.read_text())
-    inv = dict(cfg_all["inversion"])
-    for kv in args.set:
+    cfg = load_config(yaml.safe_load(config_path.read_text()) or {})
+    inv = cfg.inversion.model_dump()
+    for kv in overrides:
         k, _, v = kv.partition("=")
         inv[k.strip()] = _value(v.strip())
-    inv.setdefault("seed", 1)
-    utc_offset = float(cfg_all.get("stations", {}).get("utc_offset_hours", 8))
+    return cfg, inversion_config(inv)
 
-    months = sorted(p.name for p in (args.run_dir / "results").glob("*") if (p / "jacobian_hourly.npz").exists())
+
+def load_run(run_dir: Path, month: str | None, cfg, inv):
+    """The run's inputs (`inversion.run.InversionInputs`, truth included), its period and the truth's
+    background series."""
+    from inversion.run import load_inputs
+
+    months = sorted(p.name for p in (run_dir / "results").glob("*") if (p / "jacobian_hourly.npz").exists())
     if not months:
-        sys.exit(f"{args.run_dir}/results/*/jacobian_hourly.npz: no finished run here")
-    month = args.month or months[0]
-    R, D = args.run_dir / "results" / month, args.run_dir / "data" / "demo" / month
+        sys.exit(f"{run_dir}/results/*/jacobian_hourly.npz: no finished run here")
+    month = month or months[0]
+    R, D = run_dir / "results" / month, run_dir / "data" / "demo" / month
     truth_path = D / "truth.nc"
     if not truth_path.exists():
         sys.exit(f"{truth_path}: missing — the OSSE needs a demo run (it knows the truth)")
-
-    jac = load_jacobian(R / "jacobian_hourly.npz")
-    hours = pd.DatetimeIndex(jac.hours)
-    prior, lat, lon = _read_flux(R / "prior.nc", "prior", hours)
-    power, bio, sectors = read_prior_parts(R / "prior.nc", hours, inv)
-    truth, _, _ = _read_flux(truth_path, "truth", hours)
-    with xr.open_dataset(truth_path) as ds:
-        bg_truth = ds["background"].to_series()
-    sel = read_selected(R / "obs" / "selected.csv")
-    le, lo = _edges_from_centres(lat), _edges_from_centres(lon)
-    districts_file = Path(cfg_all.get("districts_file", "config/districts.geojson"))
-    names, frac = district_matrix(districts_file if districts_file.is_absolute() else ROOT / districts_file, lo, le)
-    area = cell_area_m2(le, lo)
+    districts_file = Path(cfg.districts_file)
+    inputs = load_inputs(R / "jacobian_hourly.npz", R / "obs" / "selected.csv", R / "prior.nc",
+                         districts_file if districts_file.is_absolute() else ROOT / districts_file, truth_path, inv)
+    hours = inputs.hours
     days = int((hours[-1] + pd.Timedelta("1h") - hours[0]) / pd.Timedelta("1D")) - 1
     start = hours[0] + pd.Timedelta("1D")  # the spin-up day is not part of the period
-    end = start + pd.Timedelta(days=days)
-    period_days = pd.date_range(start, end - pd.Timedelta("1ns"), freq="D").normalize()
-    missing = getattr(jac, "missing", None)
+    with xr.open_dataset(truth_path) as ds:
+        bg_truth = ds["background"].to_series()
+    return inputs, R, truth_path, start, start + pd.Timedelta(days=days), bg_truth
 
-    # the problem, built once: its observation order fixes the data vectors, and invert reuses it
-    factors = build_factors(inv, hours, prior, power, bio, names, frac, utc_offset, sectors)
-    prob = build_problem(jac.H, jac.receptors, hours, sel, prior, le, lo, inv, period_days, missing=missing,
-                         prior_power=power, factors=factors, prior_bio=bio)
-    Hh = prob.H_hourly
-    enh_true = Hh @ truth.ravel()
+
+def data_vectors(prob, truth, bg_truth, draws: int, seed: int):
+    """(Y = [perfect data | noise draws], H·truth, background error) in the problem's observation order."""
+    from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
+
+    enh_true = prob.H_hourly @ truth.ravel()
     enh_prior = prob.prior_enhancement
     t_obs = pd.DatetimeIndex(prob.obs["time"])
     bgt = np.interp(t_obs.asi8, pd.DatetimeIndex(bg_truth.index).asi8, bg_truth.to_numpy(float))
-    bg_est = prob.obs["background"].to_numpy(float)
+    bg_err = bgt - prob.obs["background"].to_numpy(float)
     perfect = enh_true - enh_prior  # true background known: no background error, no noise
-    rng = np.random.default_rng(args.seed)
+    rng = np.random.default_rng(seed)
     sd = np.sqrt(TRANSPORT_NOISE_PPM**2 + (TRANSPORT_NOISE_REL * enh_true) ** 2)
-    draws = (bgt - bg_est + enh_true - enh_prior)[:, None] + rng.normal(size=(len(sd), args.draws)) * sd[:, None]
-    Y = np.column_stack([perfect, draws])
+    noisy = (bg_err + enh_true - enh_prior)[:, None] + rng.normal(size=(len(sd), draws)) * sd[:, None]
+    return np.column_stack([perfect, noisy]), enh_true, bg_err
 
-    out = invert(jac.H, jac.receptors, hours, sel, prior, lat, lon, names, frac, area, inv, start, end,
-                 truth_flux=truth, missing=missing, prior_power_flux=power, prior_bio_flux=bio,
-                 utc_offset_hours=utc_offset, prior_sector_fluxes=sectors, solve_options={"y_ensemble": Y},
-                 problem=prob)
+
+def print_districts(out, inv, n_draws: int) -> None:
+    """Per district: prior error, posterior error (actual, perfect, draws), σ; then the summary lines."""
     d = out.districts.set_index("district")
     ens = d["prior_t"].to_numpy()[:, None] + out.result.agg_post_mean_ensemble  # t
     truth_t, prior_t = d["truth_t"].to_numpy(), d["prior_t"].to_numpy()
@@ -168,10 +151,9 @@ def main(argv=None) -> int:
     err_perfect = ens[:, 0] - truth_t
     err_draw = ens[:, 1:] - truth_t[:, None]
     better = np.abs(err_draw) < np.abs(err_prior)[:, None]
-
-    print(f"OSSE on {R} — {prob.obs.shape[0]} observations, {args.draws} noise draws; "
+    print(f"OSSE on {out.problem.obs.shape[0]} observations, {n_draws} noise draws; "
           f"chi2_r {out.diagnostics['chi2_reduced']:.2f}, DOFS {out.diagnostics['dofs']:.1f}")
-    print(f"inversion settings: {json.dumps({k: inv[k] for k in sorted(inv) if k != 'seed'})}")
+    print(f"inversion settings: {json.dumps(inv.model_dump(mode='json'), sort_keys=True)}")
     print(f"{'district':<12}{'prior err':>11}{'actual':>10}{'perfect':>10}{'draws |err|':>13}{'improves':>10}"
           f"{'σ prior':>10}{'σ post':>9}   (kt)")
     for i, n in enumerate(d.index):
@@ -194,9 +176,35 @@ def main(argv=None) -> int:
     print(f"coverage of the district σ (a Gaussian puts 68 % within 1σ, 95 % within 2σ): posterior over "
           f"districts × draws {np.mean(np.abs(zd) < 1):.0%} / {np.mean(np.abs(zd) < 2):.0%}; "
           f"prior {np.mean(np.abs(zp) < 1):.0%} / {np.mean(np.abs(zp) < 2):.0%} of {nd} districts")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("--month", default=None, help="month directory under results/ (default: the first)")
+    ap.add_argument("--draws", type=int, default=20, help="noise realisations (default 20)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an inversion config key, e.g. --set corr_length_km=20")
+    ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
+    args = ap.parse_args(argv)
+
+    from inversion import SolveOptions
+    from inversion.run import build_inversion_problem, invert, period_axis
+
+    cfg, inv = load_settings(args.config, args.set)
+    inputs, R, truth_path, start, end, bg_truth = load_run(args.run_dir, args.month, cfg, inv)
+    utc_offset = float(cfg.stations.utc_offset_hours)
+    # the problem, built once: its observation order fixes the data vectors, and invert reuses it
+    prob = build_inversion_problem(inputs, inv, period_axis(inputs.hours, start, end)[1], utc_offset)
+    Y, enh_true, bg_err = data_vectors(prob, inputs.truth_flux, bg_truth, args.draws, args.seed)
+    out = invert(inputs, inv, start, end, solve_options=SolveOptions(seed=args.seed, y_ensemble=Y),
+                 utc_offset_hours=utc_offset, problem=prob)
+    print(f"run {R}")
+    print_districts(out, inv, args.draws)
     print()
-    print_signal_budget(signal_budget(Hh, prob.obs, truth_path, R / "prior.nc", hours, enh_true - enh_prior,
-                                      bgt - bg_est, prob.obs_err))
+    print_signal_budget(signal_budget(prob.H_hourly, prob.obs, truth_path, R / "prior.nc", inputs.hours,
+                                      enh_true - prob.prior_enhancement, bg_err, prob.obs_err))
     return 0
 
 

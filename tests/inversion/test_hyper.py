@@ -1,11 +1,11 @@
-"""Hyperparameter scaling of Q and R (inversion/hyper.py and solve(..., tune=...))."""
+"""Hyperparameter scaling of Q and R (inversion/hyper.py and solve(..., options=SolveOptions(tune=...)))."""
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from scipy.stats import multivariate_normal
 
-from inversion import KroneckerCovariance, solve
+from inversion import KroneckerCovariance, SolveOptions, solve
 from inversion.hyper import WhitenedSpectrum, tune_scaling
 
 
@@ -69,7 +69,7 @@ def _small_problem(seed=2, n_obs=60):
 def test_tuned_solve_equals_solve_with_scaled_covariances(method):
     H, y, Q, sig, A = _small_problem()
     x_a = np.zeros(Q.n)
-    res = solve(H, y, x_a, Q, sig, aggregate=A, tune=method, hqht="kronecker")
+    res = solve(H, y, x_a, Q, sig, aggregate=A, options=SolveOptions(tune=method, hqht="kronecker"))
     a, b = res.scale_Q, res.scale_R
     assert res.hyper["method"] == method and res.hyper["chi2_reduced_before"] < 0.5
     assert res.chi2_reduced == pytest.approx(res.hyper["chi2_reduced_after"], rel=1e-10)
@@ -86,6 +86,6 @@ def test_tuned_solve_equals_solve_with_scaled_covariances(method):
 def test_tune_needs_cholesky_solver():
     H, y, Q, sig, A = _small_problem()
     with pytest.raises(ValueError, match="tune"):
-        solve(H, y, np.zeros(Q.n), Q, sig, solver="pcg", tune=True)
+        solve(H, y, np.zeros(Q.n), Q, sig, options=SolveOptions(solver="pcg", tune=True))
     with pytest.raises(ValueError, match="tune"):
-        solve(H, y, np.zeros(Q.n), Q, sig, tune="maybe")
+        solve(H, y, np.zeros(Q.n), Q, sig, options=SolveOptions(tune="maybe"))

@@ -6,7 +6,6 @@ import pytest
 import scipy.sparse as sp
 
 from inversion.positivity import apply_positivity, lower_bound, lower_bound_effect
-from inversion.run import invert
 
 
 def test_bound_clip_and_reported_tonnes():
@@ -33,7 +32,7 @@ def test_bound_clip_and_reported_tonnes():
 
 
 def test_invert_with_clip_is_consistent():
-    from test_run import CFG, area, fake_world, two_districts
+    from test_run import CFG, area, fake_world, invert_world, two_districts
 
     w = fake_world(seed=3)
     # observations of a world with far smaller emissions than the prior: the linear posterior undershoots 0
@@ -43,8 +42,8 @@ def test_invert_with_clip_is_consistent():
     cfg = dict(CFG, prior_rel_sigma=1.0)
     kw = dict(truth_flux=0.05 * w["prior"])
     args = (w["H"], w["rec"], w["hours"], sel, w["prior"], w["lat"], w["lon"], names, F, area(), )
-    lin = invert(*args, dict(cfg, positivity="none"), "2025-01-02", "2025-01-04", **kw)
-    cl = invert(*args, dict(cfg, positivity="clip"), "2025-01-02", "2025-01-04", **kw)
+    lin = invert_world(*args, dict(cfg, positivity="none"), "2025-01-02", "2025-01-04", **kw)
+    cl = invert_world(*args, dict(cfg, positivity="clip"), "2025-01-02", "2025-01-04", **kw)
     rep = cl.diagnostics["positivity"]
     assert rep["applied"] and rep["cell_hours_below_bound"] > 0
     assert lin.diagnostics["positivity"]["cell_hours_below_bound"] == rep["cell_hours_below_bound"]

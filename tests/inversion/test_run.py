@@ -10,12 +10,15 @@ import xarray as xr
 
 from inversion.aggregate import (block_mean_weights, correction_total_matrix, hours_per_step,
                                  period_mask, totals_tonnes)
-from inversion.run import invert, run_inversion
+from inversion.run import InversionInputs, invert, run_inversion
 from inversion.state import build_problem, prior_sigma, step_jacobian, step_matrix
 
 LON0, LAT0, RES, NX, NY = 113.0, 23.0, 0.01, 12, 10
+# the tiny world's settings; the rest are the pipeline's defaults (gzcarbon.config.InversionConfig)
+# except the structured-prior options, off here unless a test turns them on
 CFG = dict(time_step_hours=6, prior_rel_sigma=0.6, prior_floor_sigma=0.5, corr_length_km=3.0,
-           corr_time_hours=12.0, obs_sigma_ppm=0.3, bg_sigma_ppm=2.0, coarse_block=5)
+           corr_time_hours=12.0, obs_sigma_ppm=0.3, bg_sigma_ppm=2.0, coarse_block=5,
+           diurnal_corr=1.0, district_scale_sigma=0.0, profile_scale_sigma=0.0)
 SITES = {"AAA": (113.03, 23.03), "BBB": (113.09, 23.07)}
 
 
@@ -70,8 +73,16 @@ def two_districts():
     return ["West", "East"], F
 
 
+def invert_world(H, rec, hours, sel, prior, lat, lon, names, F, cell_area, cfg, start, end, *, solve_options=None,
+                 utc_offset_hours=0.0, problem=None, **input_fields):
+    """`invert` on the fake world's pieces (its `InversionInputs` from the first ten arguments)."""
+    inputs = InversionInputs(H, rec, hours, sel, prior, lat, lon, names, F, cell_area, **input_fields)
+    return invert(inputs, cfg, start, end, solve_options=solve_options, utc_offset_hours=utc_offset_hours,
+                  problem=problem)
+
+
 def area():
-    from inversion.grid import cell_area_m2
+    from gzcarbon.grid import cell_area_m2
     return cell_area_m2(LAT0 + RES * np.arange(NY + 1), LON0 + RES * np.arange(NX + 1))
 
 
@@ -129,7 +140,7 @@ def test_aggregation_units_and_correction_matrix():
 def test_invert_recovers_truth_and_outputs_are_consistent():
     w = fake_world()
     names, F = two_districts()
-    out = invert(w["H"], w["rec"], w["hours"], w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None)),
+    out = invert_world(w["H"], w["rec"], w["hours"], w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None)),
                  w["prior"], w["lat"], w["lon"], names, F, area(), CFG, "2025-01-02", "2025-01-04",
                  truth_flux=w["truth"])
     d = out.districts.set_index("district")
@@ -168,17 +179,17 @@ def test_station_contributions_equal_inversions_without_the_station():
     sel = w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None))
     args = (w["H"], w["rec"], w["hours"])
     rest = (w["prior"], w["lat"], w["lon"], names, F, area(), CFG, "2025-01-02", "2025-01-04")
-    out = invert(*args, sel, *rest)
+    out = invert_world(*args, sel, *rest)
     sc = out.diagnostics["station_contributions"]
     assert sc["aggregates"] == ["West", "East", "Guangzhou"] and sc["sites"] == ["AAA", "BBB"]
     np.testing.assert_allclose(sc["posterior_sigma_t"], out.districts["posterior_sigma_t"], rtol=1e-12)
     for site, other in (("AAA", "BBB"), ("BBB", "AAA")):
-        alone_other = invert(*args, sel[sel.site == other], *rest).districts["posterior_sigma_t"]
+        alone_other = invert_world(*args, sel[sel.site == other], *rest).districts["posterior_sigma_t"]
         np.testing.assert_allclose(sc["without"][site], alone_other, rtol=1e-8)
         np.testing.assert_allclose(sc["only"][other], alone_other, rtol=1e-8)
         # a station left out never makes any σ smaller
         assert np.all(np.asarray(sc["without"][site]) >= np.asarray(sc["posterior_sigma_t"]) * (1 - 1e-12))
-    off = invert(*args, sel, *rest[:6], {**CFG, "station_contributions": False}, *rest[7:])
+    off = invert_world(*args, sel, *rest[:6], {**CFG, "station_contributions": False}, *rest[7:])
     assert off.diagnostics["station_contributions"] is None
 
 
@@ -244,3 +255,27 @@ def test_obs_rel_sigma_grows_with_the_prior_enhancement():
     np.testing.assert_allclose(rel.obs_sigma**2 - base.obs_sigma**2, (0.2 * base.prior_enhancement) ** 2, rtol=1e-12)
     with pytest.raises(ValueError, match="obs_rel_sigma"):
         build_problem(w["H"], w["rec"], w["hours"], sel, w["prior"], lat_edges, lon_edges, {**CFG, "obs_rel_sigma": -1}, days)
+
+
+def test_python_api_with_a_partial_config_solves_the_pipelines_problem():
+    """invert(...) given some keys of the inversion section solves the same problem as the pipeline,
+    which validates the same keys through gzcarbon.config (defaults: diurnal_corr -0.3, district and
+    profile factor sigma 0.25 and 0.5): same posterior to 1e-12. Before the typed config, the library
+    defaulted to diurnal_corr 1 and no district factors, another problem (checked below)."""
+    from gzcarbon.config import load_config
+
+    w = fake_world(seed=4)
+    names, F = two_districts()
+    sel = w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None))
+    partial = dict(corr_length_km=3.0, corr_time_hours=12.0, obs_sigma_ppm=0.3)
+    pipeline = load_config({"inversion": partial}).inversion  # what snakemake runs with these keys
+    assert (pipeline.diurnal_corr, pipeline.district_scale_sigma, pipeline.profile_scale_sigma) == (-0.3, 0.25, 0.5)
+    args = (w["H"], w["rec"], w["hours"], sel, w["prior"], w["lat"], w["lon"], names, F, area())
+    api = invert_world(*args, partial, "2025-01-02", "2025-01-04")
+    snake = invert_world(*args, pipeline, "2025-01-02", "2025-01-04")
+    np.testing.assert_allclose(api.result.x_post, snake.result.x_post, rtol=1e-12, atol=0)
+    for c in ("posterior_t", "posterior_sigma_t"):
+        np.testing.assert_allclose(api.districts[c], snake.districts[c], rtol=1e-12)
+    assert api.problem.Q.diurnal_corr == -0.3 and api.problem.n_factors == 2  # one factor per district
+    old = invert_world(*args, {**partial, "diurnal_corr": 1.0, "district_scale_sigma": 0.0}, "2025-01-02", "2025-01-04")
+    assert np.abs(old.districts["posterior_sigma_t"] / api.districts["posterior_sigma_t"] - 1).max() > 1e-3

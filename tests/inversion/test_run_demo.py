@@ -34,9 +34,10 @@ pytestmark = pytest.mark.skipif(DEMO is None, reason="no finished demo run (set 
 
 @pytest.fixture(scope="module")
 def demo_outputs(tmp_path_factory):
+    from inversion import SolveOptions
     from inversion.run import run_inversion
 
-    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["inversion"]
+    cfg = yaml.safe_load((ROOT / "config" / "config.yaml").read_text()).get("inversion") or {}
     with xr.open_dataset(DEMO["prior"]) as ds:
         hours = pd.DatetimeIndex(ds["time"].values)
     start, end = hours[0] + pd.Timedelta("1D"), hours[-1] + pd.Timedelta("1h")  # spin-up day excluded
@@ -46,7 +47,8 @@ def demo_outputs(tmp_path_factory):
         outs[name] = run_inversion(
             DEMO["jac"], DEMO["sel"], DEMO["prior"], ROOT / "config" / "districts.geojson",
             o / "posterior.nc", o / "districts.csv", o / "modelled.csv", o / "diagnostics.json",
-            inversion_cfg={**cfg, "seed": 1, **extra}, period_start=start, period_end=end, truth_path=DEMO["truth"])
+            inversion_cfg={**cfg, **extra}, period_start=start, period_end=end, truth_path=DEMO["truth"],
+            solve_options=SolveOptions(seed=1))
     return outs
 
 

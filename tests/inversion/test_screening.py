@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 from scipy import stats
 
-from inversion import KroneckerCovariance, solve
+from inversion import KroneckerCovariance, SolveOptions, solve
 from inversion.screening import chi2_test, hqht_diagonal, innovation_statistics, screen_settings
 
 NT, NY, NX = 6, 7, 8
@@ -69,7 +69,7 @@ def test_chi2_pvalue_matches_scipy_on_dense_quadratic_form():
     d = y - Hd @ xa
     chi2_dense = float(d @ np.linalg.solve(K, d))
     for solver in ("cholesky", "pcg"):
-        res = solve(H, y, xa, Q, sig, solver=solver)
+        res = solve(H, y, xa, Q, sig, options=SolveOptions(solver=solver))
         assert res.chi2 == pytest.approx(chi2_dense, rel=1e-8)
         assert res.chi2_pvalue == pytest.approx(stats.chi2.sf(chi2_dense, 40), rel=1e-6, abs=1e-300)
     t = chi2_test(chi2_dense, 40, p_min=1e-3)

@@ -5,9 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inversion.run import invert
+from inversion import SolveOptions
 
-from test_run import CFG, area, fake_world, two_districts
+
+from test_run import CFG, area, fake_world, invert_world, two_districts
 
 PERIOD = ("2025-01-02", "2025-01-04")
 
@@ -18,7 +19,7 @@ def _sel(w):
 
 def _run(w, sel, cfg=CFG, rec=None, missing=None):
     names, F = two_districts()
-    return invert(w["H"], w["rec"] if rec is None else rec, w["hours"], sel, w["prior"], w["lat"], w["lon"],
+    return invert_world(w["H"], w["rec"] if rec is None else rec, w["hours"], sel, w["prior"], w["lat"], w["lon"],
                   names, F, area(), cfg, *PERIOD, truth_flux=w["truth"], missing=missing)
 
 
@@ -131,9 +132,9 @@ def test_per_observation_solve_options_follow_the_screen():
     prob = build_problem(w["H"], w["rec"], w["hours"], bad, w["prior"], le, lo, CFG, days)
     Y = np.column_stack([prob.y, prob.y * 0.5])
     site = prob.obs["site"].to_numpy()
-    out = invert(w["H"], w["rec"], w["hours"], bad, w["prior"], w["lat"], w["lon"], names, F, area(), CFG,
+    out = invert_world(w["H"], w["rec"], w["hours"], bad, w["prior"], w["lat"], w["lon"], names, F, area(), CFG,
                  *PERIOD, truth_flux=w["truth"], problem=prob,
-                 solve_options={"y_ensemble": Y, "obs_subsets": {"a": site == "AAA", "b": np.flatnonzero(site == "BBB")}})
+                 solve_options=SolveOptions(y_ensemble=Y, obs_subsets={"a": site == "AAA", "b": np.flatnonzero(site == "BBB")}))
     assert out.diagnostics["innovation_screen"]["n_excluded"] == 1
     np.testing.assert_allclose(out.result.agg_post_mean_ensemble[:, 0], out.result.agg_post_mean, rtol=1e-10)
     assert set(out.result.agg_post_cov_subsets) == {"a", "b"}

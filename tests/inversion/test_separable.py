@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from inversion import KroneckerCovariance, solve
+from inversion import KroneckerCovariance, SolveOptions, solve
 from inversion.separable import hq_separable, separable_flux_rows
 
 NY, NX, NT, NE = 7, 6, 12, 3
@@ -83,10 +83,8 @@ def test_solve_with_separable_aggregate_var(solver):
     xa = np.zeros(Q.n)
     B, _, _ = separable_rows(rng, n_rows=30)  # more rows than observations
     A = sp.random(3, Q.n, density=0.3, random_state=rng, format="csr")
-    fast = solve(H, y, xa, Q, np.full(H.shape[0], 0.7), aggregate=A, aggregate_var=B, solver=solver,
-                 pcg_tol=1e-13)
-    ref = solve(H, y, xa, Q.to_dense(), np.full(H.shape[0], 0.7), aggregate=A, aggregate_var=B.toarray(),
-                solver="cholesky")
+    fast = solve(H, y, xa, Q, np.full(H.shape[0], 0.7), aggregate=A, aggregate_var=B, options=SolveOptions(solver=solver, pcg_tol=1e-13))
+    ref = solve(H, y, xa, Q.to_dense(), np.full(H.shape[0], 0.7), aggregate=A, aggregate_var=B.toarray(), options=SolveOptions(solver="cholesky"))
     if solver == "cholesky":
         assert fast.hqht == "kronecker"  # chosen because B is separable, although n_B > n_obs
     assert np.abs(fast.var_post - ref.var_post).max() <= 1e-9 * np.abs(ref.var_post).max()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from inversion import KroneckerCovariance, solve
+from inversion import KroneckerCovariance, SolveOptions, solve
 from inversion.kernels import SparseOperator
 from inversion.solve import build_hqht, build_hqht_kronecker
 
@@ -53,7 +53,7 @@ def test_cholesky_matches_dense_reference(seed, cov_kind):
     Qd = Q.to_dense()
     B = sp.random(7, H.shape[1], density=0.3, random_state=rng, format="csr")
     ref = dense_reference(H, y, xa, Qd, sig, A.toarray(), B.toarray())
-    res = solve(H, y, xa, Qd if cov_kind == "dense" else Q, sig, aggregate=A, aggregate_var=B, solver="cholesky")
+    res = solve(H, y, xa, Qd if cov_kind == "dense" else Q, sig, aggregate=A, aggregate_var=B, options=SolveOptions(solver="cholesky"))
     assert res.solver == "cholesky"
     assert rel(res.x_post, ref["x_post"]) < 1e-8
     assert rel(res.agg_post_cov, ref["agg_post_cov"]) < 1e-8
@@ -69,7 +69,7 @@ def test_pcg_matches_dense_reference():
     H, y, xa, Q, A = random_problem(rng, n_obs=60)
     sig = 0.5 + rng.random(H.shape[0])
     ref = dense_reference(H, y, xa, Q.to_dense(), sig, A.toarray())
-    res = solve(H, y, xa, Q, sig, aggregate=A, solver="pcg", pcg_tol=1e-13, dofs_probes=400, seed=3)
+    res = solve(H, y, xa, Q, sig, aggregate=A, options=SolveOptions(solver="pcg", pcg_tol=1e-13, dofs_probes=400, seed=3))
     assert res.solver == "pcg"
     assert rel(res.x_post, ref["x_post"]) < 1e-8
     assert rel(res.agg_post_cov, ref["agg_post_cov"]) < 1e-8
@@ -86,12 +86,35 @@ def test_pcg_agrees_with_cholesky_and_correlated_R():
     t = np.arange(n)
     Rm = 1.3**2 * np.exp(-np.abs(t[:, None] - t[None, :]) / 2.0)  # correlated in time
     ref = dense_reference(H, y, xa, Q.to_dense(), Rm, A.toarray())
-    c = solve(H, y, xa, Q, Rm, aggregate=A, solver="cholesky")
-    p = solve(H, y, xa, Q, Rm, aggregate=A, solver="pcg", pcg_tol=1e-13)
+    c = solve(H, y, xa, Q, Rm, aggregate=A, options=SolveOptions(solver="cholesky"))
+    p = solve(H, y, xa, Q, Rm, aggregate=A, options=SolveOptions(solver="pcg", pcg_tol=1e-13))
     for r in (c, p):
         assert rel(r.x_post, ref["x_post"]) < 1e-8
         assert rel(r.agg_post_cov, ref["agg_post_cov"]) < 1e-8
     assert abs(c.dofs - ref["dofs"]) / ref["dofs"] < 1e-8
+
+
+def test_the_two_solvers_are_two_functions_with_one_result_type():
+    """solve_cholesky and solve_pcg on one prepared problem: the same InversionResult fields, equal to
+    the dense reference (the Cholesky DOFS exactly, the PCG one within its standard error)."""
+    from inversion import InversionResult, prepare, solve_cholesky, solve_pcg
+
+    rng = np.random.default_rng(21)
+    H, y, xa, Q, A = random_problem(rng, n_obs=40)
+    sig = 0.4 + rng.random(H.shape[0])
+    ref = dense_reference(H, y, xa, Q.to_dense(), sig, A.toarray())
+    opts = SolveOptions(pcg_tol=1e-13, dofs_probes=300, seed=2)
+    c = solve_cholesky(prepare(H, y, xa, Q, sig, A, options=opts), opts)
+    p = solve_pcg(prepare(H, y, xa, Q, sig, A, options=opts), opts)
+    assert type(c) is type(p) is InversionResult and (c.solver, p.solver) == ("cholesky", "pcg")
+    for r in (c, p):
+        assert rel(r.x_post, ref["x_post"]) < 1e-8
+        assert rel(r.agg_post_cov, ref["agg_post_cov"]) < 1e-8
+        assert abs(r.chi2_reduced - ref["chi2"]) / ref["chi2"] < 1e-8
+    assert abs(c.dofs - ref["dofs"]) / ref["dofs"] < 1e-8
+    assert abs(p.dofs - ref["dofs"]) < 4 * p.dofs_stderr + 1e-9
+    # solve dispatches to the same functions: bit-identical results
+    np.testing.assert_array_equal(solve(H, y, xa, Q, sig, A, options=opts.replace(solver="cholesky")).x_post, c.x_post)
 
 
 def test_posterior_shrinks_and_dofs_bounds():
@@ -155,8 +178,14 @@ def test_bad_inputs_name_the_argument():
         solve(H, y, xa, Qd[:-1, :-1], sig)
     with pytest.raises(ValueError, match="'aggregate'"):
         solve(H, y, xa, Q, sig, aggregate=np.ones((2, 3)))
-    with pytest.raises(TypeError, match="unknown option"):
-        solve(H, y, xa, Q, sig, bogus=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        solve(H, y, xa, Q, sig, options=SolveOptions(bogus=1))
+    with pytest.raises(TypeError, match="unexpected keyword argument 'solver'"):
+        solve(H, y, xa, Q, sig, solver="pcg")  # options are typed, not **kwargs
+    with pytest.raises(TypeError, match="SolveOptions"):
+        solve(H, y, xa, Q, sig, options={"solver": "pcg"})
+    with pytest.raises(ValueError, match="solver='qr'"):
+        SolveOptions(solver="qr")
 
 
 @pytest.mark.parametrize("tau,diurnal", [(12.0, 1.0), (0.0, 1.0), (48.0, -0.12), (30.0, 0.4)])
@@ -190,8 +219,8 @@ def test_structured_hqht_matches_dense(tau, diurnal):
     assert rel(build_hqht(Q, SparseOperator(H)), Kd) < 1e-13
     sig = np.full(31, 0.7)
     y = rng.normal(size=31)
-    a = solve(H, y, np.zeros(Q.n), Q, sig, hqht="kronecker")
-    b = solve(H, y, np.zeros(Q.n), Q, sig, hqht="chunks")
+    a = solve(H, y, np.zeros(Q.n), Q, sig, options=SolveOptions(hqht="kronecker"))
+    b = solve(H, y, np.zeros(Q.n), Q, sig, options=SolveOptions(hqht="chunks"))
     assert rel(a.x_post, b.x_post) < 1e-10 and abs(a.dofs - b.dofs) < 1e-10 * b.dofs
 
 
@@ -201,12 +230,12 @@ def test_y_ensemble_equals_separate_solves():
     sig = 0.5 + rng.random(H.shape[0])
     Y = y[:, None] + rng.normal(size=(H.shape[0], 3))
     for solver in ("cholesky", "pcg"):
-        res = solve(H, y, xa, Q, sig, aggregate=A, y_ensemble=Y, solver=solver)
+        res = solve(H, y, xa, Q, sig, aggregate=A, options=SolveOptions(y_ensemble=Y, solver=solver))
         for k in range(3):
-            one = solve(H, Y[:, k], xa, Q, sig, aggregate=A, solver=solver)
+            one = solve(H, Y[:, k], xa, Q, sig, aggregate=A, options=SolveOptions(solver=solver))
             assert rel(res.agg_post_mean_ensemble[:, k], one.agg_post_mean) < 1e-8
     with pytest.raises(ValueError, match="y_ensemble"):
-        solve(H, y, xa, Q, sig, aggregate=A, y_ensemble=Y[:-1])
+        solve(H, y, xa, Q, sig, aggregate=A, options=SolveOptions(y_ensemble=Y[:-1]))
 
 
 def test_obs_subsets_equal_separate_solves():
@@ -217,7 +246,7 @@ def test_obs_subsets_equal_separate_solves():
     sig = 0.5 + rng.random(H.shape[0])
     first_half = np.arange(H.shape[0]) < 15
     subsets = {"first": first_half, "odd": np.arange(1, 30, 2), "none": np.zeros(0, int)}
-    res = solve(H, y, xa, Q, sig, aggregate=A, obs_subsets=subsets)
+    res = solve(H, y, xa, Q, sig, aggregate=A, options=SolveOptions(obs_subsets=subsets))
     for name, idx in subsets.items():
         idx = np.flatnonzero(idx) if idx.dtype == bool else idx
         got = res.agg_post_cov_subsets[name]
@@ -231,6 +260,6 @@ def test_obs_subsets_equal_separate_solves():
     # fewer observations never give a smaller variance than all of them
     assert np.all(np.diag(res.agg_post_cov_subsets["first"]) >= np.diag(res.agg_post_cov) - 1e-12)
     with pytest.raises(ValueError, match="obs_subsets\\['bad'\\]"):
-        solve(H, y, xa, Q, sig, aggregate=A, obs_subsets={"bad": np.array([0, 99])})
+        solve(H, y, xa, Q, sig, aggregate=A, options=SolveOptions(obs_subsets={"bad": np.array([0, 99])}))
     with pytest.raises(ValueError, match="Cholesky"):
-        solve(H, y, xa, Q, sig, aggregate=A, obs_subsets={"first": first_half}, solver="pcg")
+        solve(H, y, xa, Q, sig, aggregate=A, options=SolveOptions(obs_subsets={"first": first_half}, solver="pcg"))

@@ -6,12 +6,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from inversion import KroneckerCovariance, solve
+from inversion import KroneckerCovariance, SolveOptions, solve
 from inversion.covariance import exponential_time_corr
-from inversion.run import invert
 from inversion.factors import FactorSet, biosphere_day_factors, district_factors
 
-from test_run import CFG, area, fake_world, two_districts
+from test_run import CFG, area, fake_world, invert_world, two_districts
 from test_solve import dense_reference, rel
 
 
@@ -53,7 +52,7 @@ def test_diurnal_covariance_matmat_and_solve_match_dense():
     res = solve(H, y, np.zeros(n_state), Q, sig, aggregate=A)  # auto: the generic H Q Hᵀ
     assert rel(res.x_post, ref["x_post"]) < 1e-8
     assert rel(res.agg_post_cov, ref["agg_post_cov"]) < 1e-8
-    k = solve(H, y, np.zeros(n_state), Q, sig, aggregate=A, hqht="kronecker")  # structured builder, per time of day
+    k = solve(H, y, np.zeros(n_state), Q, sig, aggregate=A, options=SolveOptions(hqht="kronecker"))  # structured builder, per time of day
     assert rel(k.x_post, ref["x_post"]) < 1e-8 and rel(k.agg_post_cov, ref["agg_post_cov"]) < 1e-8
 
 
@@ -100,7 +99,7 @@ def test_district_factor_recovers_a_district_bias_and_outputs_stay_consistent():
     names, F, truth, sel = _with_west_bias(w, 0.3)
     cfg = {**CFG, "district_scale_sigma": 0.3, "prior_rel_sigma": 0.05, "prior_floor_sigma": 0.01,
            "obs_sigma_ppm": 0.05, "bg_sigma_ppm": 0.05}
-    out = invert(w["H"], w["rec"], w["hours"], sel, w["prior"], w["lat"], w["lon"], names, F, area(), cfg,
+    out = invert_world(w["H"], w["rec"], w["hours"], sel, w["prior"], w["lat"], w["lon"], names, F, area(), cfg,
                  "2025-01-02", "2025-01-05", truth_flux=truth)
     ds = out.posterior
     s = ds["factor_posterior"].to_series()
@@ -135,14 +134,14 @@ def test_district_factors_off_by_default_and_equal_dense_prior():
     names, F = two_districts()
     sel = w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None))
     common = (w["H"], w["rec"], w["hours"], sel, w["prior"], w["lat"], w["lon"], names, F, area())
-    off = invert(*common, CFG, "2025-01-02", "2025-01-04")
+    off = invert_world(*common, CFG, "2025-01-02", "2025-01-04")
     assert "factor_posterior" not in off.posterior and off.diagnostics["factors"] is None
     # step-constant scaled field: then the factors are exactly a low-rank term of the cell covariance
     step = CFG["time_step_hours"]
     nh = w["prior"].shape[0]
     g = np.repeat(w["prior"].reshape(nh // step, step, -1).mean(axis=1), step, axis=0).reshape(w["prior"].shape)
     # the district factors scale prior − power − bio: with bio = prior − g and no power they scale g
-    on = invert(*common, {**CFG, "district_scale_sigma": 0.2}, "2025-01-02", "2025-01-04", prior_bio_flux=w["prior"] - g)
+    on = invert_world(*common, {**CFG, "district_scale_sigma": 0.2}, "2025-01-02", "2025-01-04", prior_bio_flux=w["prior"] - g)
     prob = on.problem
     n_flux, n_days = prob.n_flux, prob.n_offsets
     Qd = prob.Q.to_dense()

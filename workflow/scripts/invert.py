@@ -8,18 +8,18 @@ from gzcarbon.logs import script_logging
 script_logging(snakemake.log[0])  # noqa: F821
 os.environ.setdefault("NUMBA_NUM_THREADS", str(snakemake.threads))
 
-from inversion.run import run_inversion  # noqa: E402  (after NUMBA_NUM_THREADS is set)
+from inversion import SolveOptions  # noqa: E402  (after NUMBA_NUM_THREADS is set)
+from inversion.run import run_inversion  # noqa: E402
 
 inp = snakemake.input
-cfg = dict(snakemake.params.inversion)
-cfg.setdefault("seed", int(snakemake.params.seed))
 run_inversion(
     inp.jacobian, inp.selected, inp.prior, inp.districts,
     snakemake.output.posterior, snakemake.output.districts, snakemake.output.modelled,
     snakemake.output.diagnostics,
-    inversion_cfg=cfg,
+    inversion_cfg=dict(snakemake.params.inversion),
     period_start=snakemake.params.period_start,
     period_end=snakemake.params.period_end,
     truth_path=inp.get("truth"),
+    solve_options=SolveOptions(seed=int(snakemake.params.seed)),
     utc_offset_hours=snakemake.params.utc_offset_hours,
 )
