@@ -270,6 +270,22 @@ class TransportConfig(Section):
     left_domain_warn: Annotated[float, Field(ge=0, le=1)] = _doc("""the Jacobian step warns (naming
         the receptors) when a larger share of a receptor's particles left the met domain before
         `n_hours`""", default=0.1)
+    timeout: Annotated[int, Field(ge=10)] = _doc("""seconds one receptor's HYSPLIT run may take
+        before it is recorded as failed""", default=1800)
+    smooth_factor: Annotated[float, Field(ge=0)] = _doc("""STILT kernel-bandwidth factor of the
+        footprint gridding (1 = STILT's default bandwidth; 0 = no smoothing)""", default=1.0)
+    hysplit: dict[str, Any] = _doc("""further HYSPLIT namelist parameters passed to pystilt as
+        they are (e.g. `{delt: 0, tratio: 0.75}`; docs/transport.md); part of the footprint cache
+        key""", default_factory=dict)
+    footprints_from: Literal["stilt", "files"] = _doc("""`stilt`: compute footprints with
+        HYSPLIT-STILT; `files`: read footprints the user already has (`footprint_files`: pystilt,
+        STILT-R, NAME/openghg, FLEXPART/PARIS; `transport.read_footprints`) instead of running
+        HYSPLIT""", default="stilt")
+    footprint_files: str = _doc("""with `footprints_from: files`: a directory or a glob pattern
+        of footprint files covering the receptors of the period""", default="")
+    footprint_layer_height: Annotated[float, Field(gt=0)] | None = _doc("""height (m) of the
+        output layer of native FLEXPART residence times (s m3 kg-1), needed to convert them to
+        ppm per (µmol m-2 s-1); unset for every other format""", default=None)
 
 
 class InnovationScreenConfig(Section):
@@ -374,6 +390,16 @@ class InputsConfig(Section):
     met_dir: str = _doc("real runs: directory of ARL files", default="")
     met_file_format: str = _doc("strftime pattern of one ARL file per UTC day in `met_dir`",
                                 default="%Y%m%d_gz.arl")
+    met_files: list[str] = _doc("""real runs: explicit list of ARL files (any names, e.g. GDAS
+        `gdas1.jan25.w1`, any time step); when given it replaces `met_dir`/`met_file_format`""",
+                                default_factory=list)
+    met_source: Literal["arl", "era5", "wrf"] = _doc("""real runs: `arl` reads ARL files;
+        `era5`/`wrf`: a rule converts `era5_files`/`wrf_files` to daily ARL files first
+        (docs/transport.md)""", default="arl")
+    era5_files: list[str] = _doc("""with `met_source: era5`: ERA5 pressure- and single-level
+        NetCDF files (old or new CDS layout) covering the period""", default_factory=list)
+    wrf_files: list[str] = _doc("with `met_source: wrf`: `wrfout` files covering the period",
+                                default_factory=list)
     raw_obs_dir: str = _doc("real runs: `<raw_obs_dir>/<site>/` holds that site's analyser files",
                             default="")
     inventory: str = _doc("real runs: EDGAR-like inventory NetCDF (`docs/formats.md`)", default="")
@@ -556,8 +582,17 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
     Snakefile and the rule params expect)."""
     typed = load_config(cfg)
     if not typed.demo.enabled:
-        for key in ("met_dir", "raw_obs_dir", "inventory", "power_generation", "power_load"):
+        met_key = {"arl": "met_files" if typed.inputs.met_files else "met_dir",
+                   "era5": "era5_files", "wrf": "wrf_files"}[typed.inputs.met_source]
+        for key in (met_key, "raw_obs_dir", "inventory", "power_generation", "power_load"):
             val = getattr(typed.inputs, key)
+            if isinstance(val, list):
+                missing = [f for f in val if not os.path.exists(f)]
+                if not val or missing:
+                    raise ConfigError(f"config key 'inputs.{key}': "
+                                      + (f"files {missing[:3]} do not exist." if missing else
+                                         "empty but demo.enabled is false: list your files."))
+                continue
             if not val:
                 raise ConfigError(f"config key 'inputs.{key}' is empty but demo.enabled is false: "
                                   "give the path of your data, or set demo.enabled: true.")
