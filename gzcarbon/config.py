@@ -386,6 +386,11 @@ class PowerConfig(Section):
         2024-12)""", default=0.3869)
 
 
+class ProductsConfig(Section):
+    institution: str = _doc("""the `institution` attribute of the CF flux product (who runs this
+        pipeline)""", default="gzcarbon pipeline")
+
+
 class InputsConfig(Section):
     met_dir: str = _doc("real runs: directory of ARL files", default="")
     met_file_format: str = _doc("strftime pattern of one ARL file per UTC day in `met_dir`",
@@ -450,6 +455,7 @@ class PipelineConfig(Section):
         `report.html`: `auto` (WeasyPrint if the `[pdf]` extra is installed, else Chromium, else
         skipped with a logged note), `none`, `weasyprint`, `chromium`""", default="auto")
     power: PowerConfig = _doc("power stage", default_factory=PowerConfig)
+    products: ProductsConfig = _doc("products stage", default_factory=ProductsConfig)
     inputs: InputsConfig = _doc("inputs of a real (non-demo) run; ignored when `demo.enabled`",
                                 default_factory=InputsConfig)
 
