@@ -56,9 +56,10 @@ def settings(cfg: dict | None, site: str | None = None) -> dict:
     """Settings of ``site``: ``DEFAULTS`` < ``cfg`` < ``cfg['sites'][site]``, checked."""
     cfg = dict(cfg or {})
     out = {k: v for k, v in DEFAULTS.items() if k != "sites"}
-    out.update({k: v for k, v in cfg.items() if k != "sites"})
+    out.update({k: v for k, v in cfg.items() if k != "sites" and v is not None})
     per = (cfg.get("sites") or {}).get(site, {}) if site else {}
-    out.update(per or {})
+    # the typed config (gzcarbon.config.BackgroundSiteConfig) gives unset per-site keys as None
+    out.update({k: v for k, v in (per or {}).items() if v is not None})
     where = "stations.background" + (f".sites.{site}" if site and per else "")
     if out["method"] not in METHODS:
         raise BackgroundConfigError(f"config key '{where}.method': {out['method']!r} is not one of {METHODS}")
