@@ -248,6 +248,10 @@ class StationsConfig(Section):
     target_tank: TargetTankConfig = _doc("target-tank check", default_factory=TargetTankConfig)
     allow_wet_correction: bool = _doc("""files without `CO2_dry`: correct the wet `CO2` with `H2O`
         (Chen et al. 2010) and say so; `false`: stop""", default=True)
+    time_reference: Literal["start", "middle", "end"] | None = _doc("""ObsPack files whose time
+        variable does not say what its times mark: `start`, `middle` or `end` of the averaging
+        interval; unset = start, logged and recorded in the hourly file (`docs/stations.md`)""",
+        default=None)
 
     @field_validator("select_hours_local")
     @classmethod

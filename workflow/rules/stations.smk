@@ -18,6 +18,7 @@ rule hourly_obs:
         plausibility=_stations_cfg("plausibility", {}),
         target_tank=_stations_cfg("target_tank", {}),
         allow_wet_correction=config["stations"]["allow_wet_correction"],
+        time_reference=config["stations"].get("time_reference"),
     log:
         "logs/{month}/hourly_obs_{site}.log",
     benchmark:
