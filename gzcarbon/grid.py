@@ -57,21 +57,27 @@ def regular_edges(start: float, res: float, n: int) -> np.ndarray:
     return np.round(start + res * np.arange(n + 1, dtype=np.float64), DECIMALS)
 
 
-def edges_from_centres(centres, what: str = "coordinate") -> np.ndarray:
+def edges_from_centres(centres, what: str = "coordinate", rtol: float = 1e-6) -> np.ndarray:
     """Cell edges of regularly spaced, ascending or descending cell centres (n → n + 1).
 
     The one centre-to-edge rule of the code base: edges half a step either side, rounded like
-    :func:`regular_edges`. A single centre has no spacing: :class:`GridError`.
+    :func:`regular_edges`. Centres regular only to ``rtol`` > 1e-6 (float32 coordinates of
+    global inventories are regular to ~1e-5) get midpoint edges instead — interior edges halfway
+    between neighbouring centres, the outer ones half a step out — which keep every centre inside
+    its cell and tile the axis without gaps, so conservative regridding stays conservative.
+    A single centre has no spacing, and steps beyond ``rtol``: :class:`GridError`.
     """
     c = np.asarray(centres, dtype=np.float64)
     if c.ndim != 1 or c.size < 2:
         raise GridError(f"{what}: need at least 2 cell centres to know the cell size, got {c.size}")
     step = np.diff(c)
     res = float(np.median(step))
-    if not np.allclose(step, res, rtol=1e-6, atol=1e-9 + 1e-6 * abs(res)):
-        raise GridError(f"{what}: cell centres are not regularly spaced (steps {step.min():.6g} to "
-                        f"{step.max():.6g}); regrid to a regular grid first")
-    return np.round(np.concatenate([c - res / 2, [c[-1] + res / 2]]), DECIMALS)
+    if np.allclose(step, res, rtol=1e-6, atol=1e-9 + 1e-6 * abs(res)):
+        return np.round(np.concatenate([c - res / 2, [c[-1] + res / 2]]), DECIMALS)
+    if rtol > 1e-6 and np.allclose(step, res, rtol=rtol, atol=0):
+        return np.concatenate([[c[0] - step[0] / 2], 0.5 * (c[1:] + c[:-1]), [c[-1] + step[-1] / 2]])
+    raise GridError(f"{what}: cell centres are not regularly spaced (steps {step.min():.6g} to "
+                    f"{step.max():.6g}); regrid to a regular grid first")
 
 
 @dataclass(frozen=True)

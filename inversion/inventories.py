@@ -235,23 +235,6 @@ def downscale(coarse_on_grid, proxy, coarse_lon_edges, coarse_lat_edges, grid: G
 # --------------------------------------------------------------------------------------------------
 # readers
 # --------------------------------------------------------------------------------------------------
-def source_edges(centres, what: str) -> np.ndarray:
-    """Cell edges of an inventory's centres: `gzcarbon.grid.edges_from_centres` for a regular axis;
-    float32 coordinates that are regular only to ~1e-5 (EDGAR's files) get midpoint edges (the
-    interior edges halfway between centres, the outer ones half a step out), which keep every cell's
-    centre and tile the axis without gaps, so regridding stays conservative."""
-    from gzcarbon.grid import GridError
-
-    c = np.asarray(centres, float)
-    try:
-        return edges_from_centres(c, what)
-    except GridError:
-        d = np.diff(c)
-        if c.size < 2 or not np.allclose(d, np.median(d), rtol=1e-4):
-            raise
-        return np.concatenate([[c[0] - d[0] / 2], 0.5 * (c[1:] + c[:-1]), [c[-1] + d[-1] / 2]])
-
-
 def _lonlat(ds: xr.Dataset, path) -> tuple[str, str]:
     for lo, la in (("lon", "lat"), ("longitude", "latitude"), ("x", "y")):
         if lo in ds.coords and la in ds.coords:
@@ -321,7 +304,8 @@ def read_netcdf_inventory(path, species: str = "co2", year: int | None = None, m
             "jrc" in str(ds.attrs.get("institution", "")).lower()
         lon = ds[lo].values.astype(float)
         lat = ds[la].values.astype(float)
-        lon_e, lat_e = source_edges(lon, f"inventory {path} {lo}"), source_edges(lat, f"inventory {path} {la}")
+        lon_e = edges_from_centres(lon, f"inventory {path} {lo}", rtol=1e-4)  # EDGAR: float32 centres
+        lat_e = edges_from_centres(lat, f"inventory {path} {la}", rtol=1e-4)
         lat_e = np.clip(lat_e, -90.0, 90.0)  # a coarse cut-down's outer half steps may pass the poles
         flip = lat[1] < lat[0] if lat.size > 1 else False
         if flip:

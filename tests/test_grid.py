@@ -68,3 +68,22 @@ def test_cell_area_sphere_limit_and_whole_ellipsoid():
     # WGS84 surface area 510,065,621.724 km2
     np.testing.assert_allclose(cell_area_m2(lat_e, lon_e).sum(), 510065621.724e6, rtol=1e-9)
     assert WGS84_A == 6378137.0
+
+
+def test_edges_from_nearly_regular_float32_centres():
+    """EDGAR's float32 centres are regular only to ~1e-5: refused by default, midpoint edges with
+    rtol (each centre inside its cell, no gaps), still refused when truly irregular."""
+    import numpy as np
+    import pytest
+    from gzcarbon.grid import GridError, edges_from_centres
+
+    c = (np.arange(20, dtype=np.float64) * 0.1 + 100.05).astype(np.float32).astype(np.float64)
+    c[7] += 2e-6   # float32 rounding of a real file
+    with pytest.raises(GridError, match="not regularly spaced"):
+        edges_from_centres(c, "lon")
+    e = edges_from_centres(c, "lon", rtol=1e-4)
+    assert e.size == c.size + 1 and np.all(np.diff(e) > 0)
+    assert np.all((e[:-1] < c) & (c < e[1:]))
+    np.testing.assert_allclose(e[[0, -1]], [100.0, 102.0], atol=1e-5)
+    with pytest.raises(GridError):
+        edges_from_centres(np.array([0.0, 1.0, 2.5, 3.5]), "lat", rtol=1e-4)
