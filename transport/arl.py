@@ -408,21 +408,17 @@ def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.Dat
 
 
 def met_files_for(indexes: Sequence[ArlIndex], start, end) -> list[Path]:
-    """The files among ``indexes`` whose time steps a run from ``start`` to ``end`` reads: every
-    file with a step inside the window plus the last step before and the first after it."""
+    """The files among ``indexes`` whose time steps a run from ``start`` to ``end`` reads: the
+    steps inside the window and the last step at or before ``start`` and the first at or after
+    ``end`` (HYSPLIT interpolates between the two steps around every hour)."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    out = []
-    for ix in indexes:
-        t = pd.DatetimeIndex(ix.times)
-        if len(t) and t.max() >= start and t.min() <= end:
-            out.append(ix.path)
-    before = [ix for ix in indexes if ix.times and max(ix.times) < start]
-    after = [ix for ix in indexes if ix.times and min(ix.times) > end]
-    if before:
-        out.append(max(before, key=lambda ix: max(ix.times)).path)
-    if after:
-        out.append(min(after, key=lambda ix: min(ix.times)).path)
-    return sorted(set(out))
+    times = sorted({t for ix in indexes for t in ix.times})
+    if not times:
+        return []
+    t = pd.DatetimeIndex(times)
+    lo = t[t <= start].max() if (t <= start).any() else t.min()
+    hi = t[t >= end].min() if (t >= end).any() else t.max()
+    return sorted({ix.path for ix in indexes if any(lo <= x <= hi for x in ix.times)})
 
 
 # --------------------------------------------------------------------------------------------

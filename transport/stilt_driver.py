@@ -52,7 +52,7 @@ import xarray as xr
 
 from gzcarbon.atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
 from gzcarbon.grid import Grid
-from .arl import check_met_coverage
+from .arl import check_met_coverage, met_files_for, read_arl_index
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +101,42 @@ class StiltSettings:
         return s
 
 
+#: Names of the per-hour links that let pystilt find ARL files given as an explicit list.
+LINK_FORMAT = "%Y%m%d%H"
+
+
+def link_met_hours(indexes: Sequence, start, end, link_dir: str | os.PathLike) -> dict:
+    """pystilt met mapping for ARL files of *any* names (an explicit list: GDAS ``gdas1.jan25.w1``,
+    ``hysplit.t00z.namsf``, ...), which a strftime pattern cannot name.
+
+    pystilt finds met files by the start of their names (``file_format`` for each ``file_tres``
+    step) and then resolves symbolic links and drops duplicates. So ``link_dir`` gets, for every
+    hour from ``start`` to ``end``, one link ``YYYYmmddHH_<k>`` per file whose time steps reach
+    that hour (from one record interval before its first step to one after its last), pointing to
+    the file itself: pystilt (``file_format: %Y%m%d%H``, ``file_tres: 1h``) then hands HYSPLIT
+    exactly the real files a run's window needs, each once. ``indexes``: the files'
+    :class:`transport.arl.ArlIndex` (from :func:`transport.arl.check_met_coverage`).
+    """
+    link_dir = Path(link_dir)
+    link_dir.mkdir(parents=True, exist_ok=True)
+    spans = []
+    for ix in indexes:
+        if not ix.times:
+            continue
+        step = ix.step or pd.Timedelta(hours=1)
+        spans.append((min(ix.times) - step, max(ix.times) + step, Path(ix.path).resolve()))
+    for h in pd.date_range(pd.Timestamp(start).floor("h"), pd.Timestamp(end).ceil("h"), freq="h"):
+        for k, (a, b, target) in enumerate(spans):
+            if a <= h <= b:
+                link = link_dir / f"{h.strftime(LINK_FORMAT)}_{k}"
+                if not link.is_symlink():
+                    os.symlink(target, link)
+    return {"directory": str(link_dir.resolve()), "file_format": LINK_FORMAT, "file_tres": "1h"}
+
+
 def met_config(met_files: Sequence[str | os.PathLike], file_format: str = "%Y%m%d_gz.arl") -> dict:
-    """pystilt met mapping for daily ARL files named by ``file_format`` in one directory."""
+    """pystilt met mapping for daily ARL files named by ``file_format`` in one directory
+    (files of other names: :func:`link_met_hours`)."""
     dirs = {Path(p).resolve().parent for p in met_files}
     if len(dirs) != 1:
         raise ValueError(f"met files must share one directory, got {sorted(map(str, dirs))}")
@@ -216,14 +250,17 @@ def needed_met_names(release, n_hours: int, file_format: str) -> list[str]:
 
 
 def receptor_cache_inputs(rec, grid: Grid, settings: "StiltSettings", met_sums: dict,
-                          met_file_format: str, software: dict | None = None) -> dict:
+                          met_file_format: str | None, software: dict | None = None,
+                          met_names: Sequence[str] | None = None) -> dict:
     """Everything a receptor's footprint depends on, as a JSON-able dict (see module docstring).
 
     ``met_sums`` maps met file names to content checksums; files of the receptor's window that are
-    not in it count as ``"absent"``."""
+    not in it count as ``"absent"``. The window's files are named by ``met_file_format``, or given
+    as ``met_names`` (explicit met lists: :func:`explicit_met_names`)."""
     release = pd.Timestamp(rec["time"])
-    met = {n: met_sums.get(n, "absent")
-           for n in needed_met_names(release, int(settings.n_hours), met_file_format)}
+    if met_names is None:
+        met_names = needed_met_names(release, int(settings.n_hours), met_file_format)
+    met = {n: met_sums.get(n, "absent") for n in sorted(met_names)}
     return {
         "key_version": CACHE_KEY_VERSION,
         "receptor": {"receptor_id": str(rec["receptor_id"]), "time": release.isoformat(),
@@ -235,6 +272,14 @@ def receptor_cache_inputs(rec, grid: Grid, settings: "StiltSettings", met_sums: 
         "software": dict(software if software is not None else software_identity(settings)),
         "algorithm": FOOTPRINT_ALGORITHM,
     }
+
+
+def explicit_met_names(indexes: Sequence, release, n_hours: int) -> list[str]:
+    """Names of the files of an explicit met list that a backward run of ``n_hours`` from
+    ``release`` reads (:func:`transport.arl.met_files_for` over its window)."""
+    t0 = pd.Timestamp(release).floor("h")
+    return [p.name for p in met_files_for(indexes, t0 - pd.Timedelta(hours=abs(int(n_hours))),
+                                          t0 + pd.Timedelta(hours=1))]
 
 
 def cache_key(inputs: dict) -> str:
@@ -422,8 +467,9 @@ def _site_day_attrs(settings: StiltSettings, software: dict, needed: list, met_s
 
 
 def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, met: dict,
-                   met_sums: dict, met_file_format: str, software: dict, work_dir: Path):
+                   met_sums: dict, needed_for, software: dict, work_dir: Path):
     """Cached or new footprint of every receptor: ``(done, keys, failures, timings, n_stale)``.
+    ``needed_for(release)`` names the met files of a receptor's window (cache key).
     A HYSPLIT failure is recorded and the loop goes on; an I/O fault raises FileIOError."""
     done: list[xr.Dataset] = []
     keys: list[str] = []
@@ -434,7 +480,8 @@ def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, me
         rec = pd.Series(rec._asdict())
         rid = str(rec["receptor_id"])
         cache = work_dir / f"{rid}.nc"
-        inputs = receptor_cache_inputs(rec, g, settings, met_sums, met_file_format, software)
+        inputs = receptor_cache_inputs(rec, g, settings, met_sums, None, software,
+                                       met_names=needed_for(rec["time"]))
         key = cache_key(inputs)
         if cache.exists():
             ds, why = _read_cache(cache, key, inputs)
@@ -476,9 +523,25 @@ def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, me
     return done, keys, failures, timings, n_stale
 
 
+def _pystilt_met(met_files, met_file_format, receptors, n_hours: int, indexes, work_dir: Path):
+    """``(pystilt met mapping, needed_for(release) -> met file names, link dir or None)``: daily
+    files named by ``met_file_format`` directly, an explicit list (``met_file_format=None``)
+    through per-hour links in a temporary directory under ``work_dir`` (:func:`link_met_hours`;
+    the caller removes it)."""
+    if met_file_format is not None:
+        return (met_config(met_files, met_file_format),
+                lambda rel: needed_met_names(rel, n_hours, met_file_format), None)
+    indexes = indexes or [read_arl_index(f) for f in met_files]
+    t = pd.to_datetime(receptors["time"]) if len(receptors) else pd.DatetimeIndex([])
+    link_dir = Path(tempfile.mkdtemp(prefix=".met_links_", dir=work_dir))
+    met = (link_met_hours(indexes, t.min().floor("h") - pd.Timedelta(hours=n_hours + 1),
+                          t.max().floor("h") + pd.Timedelta(hours=2), link_dir) if len(t) else {})
+    return met, (lambda rel: explicit_met_names(indexes, rel, n_hours)), link_dir
+
+
 def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike], grid: dict,
                  settings: StiltSettings, out_path: str | os.PathLike,
-                 work_dir: str | os.PathLike, met_file_format: str = "%Y%m%d_gz.arl",
+                 work_dir: str | os.PathLike, met_file_format: str | None = "%Y%m%d_gz.arl",
                  check_met: bool = True, left_domain_warn: float = 0.1) -> dict:
     """Footprints of one site-day's receptors -> ``out_path`` (see module docstring).
 
@@ -487,6 +550,9 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     receptors : DataFrame
         Rows of receptors.csv for this site-day (any number, may be empty).
     met_files : ARL files covering every receptor's window (checked first).
+    met_file_format : strftime pattern of the daily met file names, or ``None`` for an explicit
+        list of files of any names and periods (GDAS ``gdas1.jan25.w1``): pystilt then finds
+        them through per-hour links (:func:`link_met_hours`).
     grid : config ``grid`` mapping.
     settings : :class:`StiltSettings`.
     out_path : the site-day NetCDF; the failures CSV is written beside it as
@@ -515,27 +581,31 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
             if err is None:
                 raise
             raise FileIOError(io_message(d, err, str(exc), "create directory"), err, d) from exc
+    indexes = None
     if check_met and len(receptors):
         try:
-            check_met_coverage(met_files, receptors, -int(settings.n_hours),
-                               file_format=met_file_format)
+            indexes = check_met_coverage(met_files, receptors, -int(settings.n_hours),
+                                         file_format=met_file_format)
         except OSError as exc:
             fault = read_fault(getattr(exc, "filename", None) or "met file", exc, "met file")
             if fault is None:
                 raise
             raise fault from exc
-    met = met_config(met_files, met_file_format)
+    met, needed_for, link_dir = _pystilt_met(met_files, met_file_format, receptors,
+                                             int(settings.n_hours), indexes, work_dir)
     # Content checksums of the met files the receptors' windows need (read once per job, memoised
     # by size/mtime/ctime/inode beside the cache), the software identity, once per job.
     by_name = {Path(f).name: Path(f) for f in met_files}
-    needed = sorted({n for t in receptors["time"] for n in
-                     needed_met_names(t, int(settings.n_hours), met_file_format)} & set(by_name))
+    needed = sorted({n for t in receptors["time"] for n in needed_for(t)} & set(by_name))
     memo_dir = work_dir.parent / ".met_checksums"
     met_sums = {n: met_checksum(by_name[n], memo_dir) for n in needed}
     software = software_identity(settings)
-
-    done, keys, failures, timings, n_stale = _run_receptors(
-        receptors, g, settings, met, met_sums, met_file_format, software, work_dir)
+    try:
+        done, keys, failures, timings, n_stale = _run_receptors(
+            receptors, g, settings, met, met_sums, needed_for, software, work_dir)
+    finally:
+        if link_dir is not None:
+            shutil.rmtree(link_dir, ignore_errors=True)
     fail_path = out_path.with_name(f"{out_path.stem}_failures.csv")
     failed = pd.DataFrame(failures, columns=["receptor_id", "time", "error"])
     atomic_write(fail_path, lambda p: failed.to_csv(p, index=False))
