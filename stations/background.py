@@ -32,52 +32,45 @@ config, per-site overrides under ``stations.background.sites.{SITE}``:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from gzcarbon.config import BackgroundConfig
+
 from .hourly import HOUR_EXCLUDE
+from .settings import DEFAULT, section
 
 log = logging.getLogger(__name__)
 
-METHODS = ("baseline", "upwind")
-#: defaults of ``stations.background`` (config); the lead's schema carries the same values
-DEFAULTS = {"method": "upwind", "upwind_site": "CHU", "sectors": [[0, 90]], "wind_at": "upwind_site",
-            "min_wind_speed_ms": 1.0, "half_window_hours": 2, "upwind_sigma_ppm": 0.5,
-            "gap_sigma_ppm_per_hour": 0.25, "max_gap_hours": 12, "sites": {}}
+#: the fix shown with a bad ``sectors`` setting
+SECTORS_HINT = ("Give a list of [from, to] wind-direction sectors in degrees 0-360 (direction the wind "
+                "comes from, clockwise from north), e.g. [[0, 90]].")
 
 
 class BackgroundConfigError(ValueError):
     """A bad ``stations.background`` setting: the message names the key and the fix."""
 
 
-def settings(cfg: dict | None, site: str | None = None) -> dict:
-    """Settings of ``site``: ``DEFAULTS`` < ``cfg`` < ``cfg['sites'][site]``, checked."""
-    cfg = dict(cfg or {})
-    out = {k: v for k, v in DEFAULTS.items() if k != "sites"}
-    out.update({k: v for k, v in cfg.items() if k != "sites" and v is not None})
-    per = (cfg.get("sites") or {}).get(site, {}) if site else {}
-    # the typed config (gzcarbon.config.BackgroundSiteConfig) gives unset per-site keys as None
-    out.update({k: v for k, v in (per or {}).items() if v is not None})
-    where = "stations.background" + (f".sites.{site}" if site and per else "")
-    if out["method"] not in METHODS:
-        raise BackgroundConfigError(f"config key '{where}.method': {out['method']!r} is not one of {METHODS}")
-    if out["wind_at"] not in ("upwind_site", "site"):
-        raise BackgroundConfigError(f"config key '{where}.wind_at': {out['wind_at']!r}; use upwind_site or site")
-    check_sectors(out["sectors"], where + ".sectors")
-    return out
+def background_config(cfg: BackgroundConfig | Mapping | None = None) -> BackgroundConfig:
+    """``stations.background`` (the typed section, a mapping of some of its keys, or None) as a
+    checked `BackgroundConfig`; missing keys take the config's defaults."""
+    try:
+        return section(BackgroundConfig, cfg, "background", BackgroundConfigError)
+    except BackgroundConfigError as err:
+        msg = str(err)
+        raise BackgroundConfigError(msg + (f" {SECTORS_HINT}" if ".sectors" in msg else "")) from None
 
 
-def check_sectors(sectors, key="stations.background.sectors") -> None:
-    ok = isinstance(sectors, (list, tuple)) and len(sectors) > 0
-    for s in sectors if ok else []:
-        if not (isinstance(s, (list, tuple)) and len(s) == 2 and all(0 <= float(x) <= 360 for x in s)):
-            ok = False
-    if not ok:
-        raise BackgroundConfigError(
-            f"config key '{key}': {sectors!r}; give a list of [from, to] wind-direction sectors in "
-            "degrees 0-360 (direction the wind comes from, clockwise from north), e.g. [[0, 90]]")
+def settings(cfg: BackgroundConfig | Mapping | None = None, site: str | None = None) -> BackgroundConfig:
+    """Settings of ``site``: the section's values, with the keys set in ``sites[site]`` (unset
+    per-site keys are None: they inherit) on top. Returns a `BackgroundConfig` without ``sites``."""
+    bg = background_config(cfg)
+    per = bg.sites.get(site) if site else None
+    update = per.model_dump(exclude_none=True) if per is not None else {}
+    return bg.model_copy(update={**update, "sites": {}})
 
 
 def in_sectors(direction, sectors) -> np.ndarray:
@@ -150,7 +143,7 @@ def usable(table: pd.DataFrame) -> pd.DataFrame:
     return table[ok]
 
 
-def baseline(table: pd.DataFrame, half_window_hours: int = 2) -> pd.Series:
+def baseline(table: pd.DataFrame, half_window_hours: int = DEFAULT.background.half_window_hours) -> pd.Series:
     """Statistical baseline per hour (index: time) from the lowest network values (module doc)."""
     ok = usable(table)
     if ok.empty:
@@ -164,9 +157,11 @@ def baseline(table: pd.DataFrame, half_window_hours: int = 2) -> pd.Series:
     return b.interpolate(limit_direction="both")
 
 
-def upwind(values: pd.Series, in_sector: pd.Series, hours: pd.DatetimeIndex, half_window_hours: int = 2,
-           upwind_sigma_ppm: float = 0.5, gap_sigma_ppm_per_hour: float = 0.25,
-           max_gap_hours: float = 12) -> pd.DataFrame:
+def upwind(values: pd.Series, in_sector: pd.Series, hours: pd.DatetimeIndex,
+           half_window_hours: int = DEFAULT.background.half_window_hours,
+           upwind_sigma_ppm: float = DEFAULT.background.upwind_sigma_ppm,
+           gap_sigma_ppm_per_hour: float = DEFAULT.background.gap_sigma_ppm_per_hour,
+           max_gap_hours: float = DEFAULT.background.max_gap_hours) -> pd.DataFrame:
     """Upwind-site background on ``hours``: columns ``background, background_sigma, n, gap_hours``.
 
     ``values``: usable hourly values of the upwind site (index time); ``in_sector``: bool per hour
@@ -200,15 +195,18 @@ def upwind(values: pd.Series, in_sector: pd.Series, hours: pd.DatetimeIndex, hal
                          "gap_hours": gap}, index=hours)
 
 
-def site_backgrounds(table: pd.DataFrame, cfg: dict | None = None, wind: dict | None = None,
-                     background_sigma_ppm: float = 2.0, hours: pd.DatetimeIndex | None = None
-                     ) -> dict[str, pd.DataFrame]:
+def site_backgrounds(table: pd.DataFrame, cfg: BackgroundConfig | Mapping | None = None,
+                     wind: dict | None = None,
+                     background_sigma_ppm: float = DEFAULT.background_sigma_ppm,
+                     hours: pd.DatetimeIndex | None = None) -> dict[str, pd.DataFrame]:
     """Background of every site of ``table`` (top-inlet rows: site, time, value, qcflag).
 
     Returns {site: DataFrame on ``hours`` with ``background``, ``background_sigma``, ``method``
     (the method that produced each hour: ``upwind`` or ``baseline``)}. ``wind``: output of
-    :func:`wind_at_sites` for the sites that need it (``upwind`` method).
+    :func:`wind_at_sites` for the sites that need it (``upwind`` method). ``cfg``:
+    ``stations.background`` (:func:`settings`; None: the config's defaults, the upwind method).
     """
+    cfg = background_config(cfg)
     sites = list(dict.fromkeys(table["site"]))
     if hours is None:
         t = pd.DatetimeIndex(table["time"])
@@ -218,14 +216,14 @@ def site_backgrounds(table: pd.DataFrame, cfg: dict | None = None, wind: dict | 
     out = {}
     for s in sites:
         st = settings(cfg, s)
-        if base is None or st["half_window_hours"] != base[0]:
-            base = (st["half_window_hours"], baseline(table, st["half_window_hours"]).reindex(hours)
+        if base is None or st.half_window_hours != base[0]:
+            base = (st.half_window_hours, baseline(table, st.half_window_hours).reindex(hours)
                     .interpolate(limit_direction="both"))
         df = pd.DataFrame({"background": base[1].to_numpy(), "background_sigma": float(background_sigma_ppm),
                            "method": "baseline"}, index=hours)
-        if st["method"] == "upwind":
-            up = st["upwind_site"]
-            where = "upwind_site" if st["wind_at"] == "upwind_site" else "site"
+        if st.method == "upwind":
+            up = st.upwind_site
+            where = "upwind_site" if st.wind_at == "upwind_site" else "site"
             wind_key = up if where == "upwind_site" else s
             if up not in sites:
                 log.warning("site %s: upwind site %s has no hourly data in this run (not in `sites`?): "
@@ -234,18 +232,18 @@ def site_backgrounds(table: pd.DataFrame, cfg: dict | None = None, wind: dict | 
                 raise ValueError(f"site {s}: the upwind background needs the wind at {wind_key}; "
                                  "pass the met files (or set stations.background.method: baseline)")
             else:
-                key = (up, wind_key, repr({k: v for k, v in st.items() if k not in ("method",)}))
+                key = (up, wind_key, repr(st.model_dump(exclude={"method", "sites"})))
                 if key not in cache:
                     w = wind[wind_key].reindex(hours)
-                    sector = pd.Series(in_sectors(w["direction"], st["sectors"])
-                                       & (w["speed"].to_numpy() >= float(st["min_wind_speed_ms"])),
+                    sector = pd.Series(in_sectors(w["direction"], st.sectors)
+                                       & (w["speed"].to_numpy() >= float(st.min_wind_speed_ms)),
                                        index=hours)
                     u = usable(table[table["site"] == up]).set_index("time")["value"]
-                    cache[key] = upwind(u, sector, hours, st["half_window_hours"], st["upwind_sigma_ppm"],
-                                        st["gap_sigma_ppm_per_hour"], st["max_gap_hours"])
+                    cache[key] = upwind(u, sector, hours, st.half_window_hours, st.upwind_sigma_ppm,
+                                        st.gap_sigma_ppm_per_hour, st.max_gap_hours)
                     have = np.isfinite(cache[key]["background"].to_numpy())
                     log.info("background from %s (wind at %s from %s, >= %s m/s): %d of %d hours; "
-                             "baseline in the rest", up, wind_key, st["sectors"], st["min_wind_speed_ms"],
+                             "baseline in the rest", up, wind_key, st.sectors, st.min_wind_speed_ms,
                              int(have.sum()), len(hours))
                 ub = cache[key]
                 have = np.isfinite(ub["background"].to_numpy())
@@ -256,9 +254,10 @@ def site_backgrounds(table: pd.DataFrame, cfg: dict | None = None, wind: dict | 
     return out
 
 
-def needs_met(cfg: dict | None, site_ids) -> bool:
+def needs_met(cfg: BackgroundConfig | Mapping | None, site_ids) -> bool:
     """True when some site's background uses the upwind method (the rule then reads the met)."""
-    return any(settings(cfg, s)["method"] == "upwind" for s in site_ids)
+    cfg = background_config(cfg)
+    return any(settings(cfg, s).method == "upwind" for s in site_ids)
 
 
 def background_error(estimate: pd.Series, truth: pd.Series) -> dict:

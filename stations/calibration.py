@@ -14,12 +14,16 @@ Method:
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from gzcarbon.config import TargetTankConfig
+
 from . import qc as qcm
+from .settings import section
 
 #: WMO/GAW network compatibility goals (ppm for CO2, ppb for CH4 and CO).
 WMO_GOAL = {"co2": 0.1, "ch4": 2.0, "co": 2.0}
@@ -118,31 +122,13 @@ def calibrate(rec: pd.DataFrame, value: np.ndarray, qc: np.ndarray, tanks: dict,
     return cal, extrap, Calibration(cycles, runs, tgt, summary)
 
 
-#: WMO/GAW *extended* compatibility goals (GAW Report No. 255, 2020: CO2 0.2 ppm, CH4 5 ppb,
-#: CO 5 ppb): the default limit of a target-tank bias beyond which a period is flagged.
-WMO_EXTENDED_GOAL = {"co2": 0.2, "ch4": 5.0, "co": 5.0}
-#: ``stations.target_tank`` defaults: ``action`` ``flag`` (records of a failing period are
-#: flagged ``target`` and left out) or ``warn`` (logged only); ``max_bias`` per species.
-TARGET_DEFAULTS = {"action": "flag", "max_bias": dict(WMO_EXTENDED_GOAL)}
-
-
-def target_settings(cfg: dict | None) -> dict:
-    """:data:`TARGET_DEFAULTS` updated with ``stations.target_tank``; checked."""
-    cfg = dict(cfg or {})
-    out = {"action": TARGET_DEFAULTS["action"], "max_bias": dict(TARGET_DEFAULTS["max_bias"])}
-    bad = sorted(set(cfg) - set(out))
-    if bad:
-        raise ValueError(f"stations.target_tank: unknown key(s) {bad}; allowed {sorted(out)}")
-    if "action" in cfg:
-        if cfg["action"] not in ("flag", "warn"):
-            raise ValueError(f"stations.target_tank.action: {cfg['action']!r}; allowed 'flag' or 'warn'")
-        out["action"] = cfg["action"]
-    for sp, v in (cfg.get("max_bias") or {}).items():
-        if sp not in out["max_bias"] or not float(v) > 0:
-            raise ValueError(f"stations.target_tank.max_bias.{sp}: {v!r}; a species of "
-                             f"{sorted(out['max_bias'])} and a value > 0")
-        out["max_bias"][sp] = float(v)
-    return out
+def target_settings(cfg: TargetTankConfig | Mapping | None = None) -> TargetTankConfig:
+    """``stations.target_tank`` (the typed section, a mapping of some of its keys, or None) as a
+    checked `TargetTankConfig`: ``action`` ``flag`` (ambient records of a failing period are
+    flagged ``target`` and left out) or ``warn`` (logged only); ``max_bias`` per species (default:
+    the WMO/GAW *extended* compatibility goals, GAW Report No. 255, 2020). A bad value raises
+    ``ValueError`` naming the key."""
+    return section(TargetTankConfig, cfg, "target_tank")
 
 
 def target_failed_periods(target: pd.DataFrame, max_bias: float) -> pd.DataFrame:

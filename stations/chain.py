@@ -22,10 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from gzcarbon.config import PlausibilityConfig
+
 from . import calibration as calm
 from . import picarro
 from . import plausibility as plm
 from . import qc as qcm
+from .settings import DEFAULT
 from .sites import inlet_valves, tank_table
 from .units import RAW_TO_UNITS
 
@@ -55,7 +58,7 @@ def valve_kinds(valve: np.ndarray, inlets: dict, tanks: dict) -> pd.Categorical:
 
 
 def plausibility_flags(rec: pd.DataFrame, raw: np.ndarray, values: np.ndarray, corrected: np.ndarray,
-                       ambient: np.ndarray, species: str, pset: dict) -> np.ndarray:
+                       ambient: np.ndarray, species: str, pset: PlausibilityConfig) -> np.ndarray:
     """Record bits UNIT, STUCK and RANGE (ambient, before calibration) of the readings."""
     qc = np.zeros(len(raw), np.int64)
     qc[plm.unit_switch(raw, species, pset)] |= qcm.UNIT
@@ -63,18 +66,20 @@ def plausibility_flags(rec: pd.DataFrame, raw: np.ndarray, values: np.ndarray, c
     if corrected.any():       # a stuck analyser repeats its reading; H2O may still vary
         wcol = picarro.WATER_CORRECTION[species][0]
         src[corrected] = rec[wcol].to_numpy(float)[corrected]
-    qc[plm.stuck(rec["time"].to_numpy(), src, pset["stuck_minutes"])] |= qcm.STUCK
+    qc[plm.stuck(rec["time"].to_numpy(), src, pset.stuck_minutes)] |= qcm.STUCK
     qc[ambient & plm.out_of_range(raw, species, pset)] |= qcm.RANGE
     return qc
 
 
 def run_chain(rr: picarro.RawRead, species: str, site: dict | None = None, *,
-              flush_seconds: float = 60.0, qc_kw: dict | None = None,
-              plausibility: dict | None = None, allow_wet_correction: bool = True) -> ChainResult:
+              flush_seconds: float = DEFAULT.flush_seconds, qc_kw: dict | None = None,
+              plausibility: PlausibilityConfig | dict | None = None,
+              allow_wet_correction: bool = DEFAULT.allow_wet_correction) -> ChainResult:
     """The chain on the records of :func:`stations.picarro.read_raw` (see module doc).
 
     Without ``site`` every record counts as ambient and nothing is calibrated (``value == raw``).
-    ``plausibility``: ``stations.plausibility`` settings (:func:`stations.plausibility.settings`).
+    ``plausibility``: ``stations.plausibility`` settings (:func:`stations.plausibility.settings`);
+    settings not given take the config's defaults (:mod:`stations.settings`).
     """
     pset = plm.settings(plausibility)
     rec = rr.records

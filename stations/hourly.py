@@ -17,11 +17,14 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+
+from gzcarbon.config import PlausibilityConfig, StationsConfig, TargetTankConfig, load_config
 
 from . import calibration as calm
 from . import picarro
@@ -32,6 +35,8 @@ from .hourly_common import (HOUR_CAL_EXTRAPOLATED, HOUR_EXCLUDE, HOUR_FLAG_NAMES
                             HOUR_IMPLAUSIBLE_RECORDS, HOUR_OUT_OF_RANGE, HOUR_STEP, HOUR_TARGET,
                             LOW_COVERAGE, SiteIngest, hour_plausibility)
 from .hourly_files import process_site_hourly_files  # noqa: F401  (the already-hourly route)
+from .read import detect_format
+from .settings import DEFAULT
 from .sites import inlet_valves, site_path_name
 from .units import UNITS
 
@@ -62,12 +67,13 @@ def aggregate(time: np.ndarray, value: np.ndarray, usable: np.ndarray, extrap: n
     return out
 
 
-def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 60.0,
-                 min_coverage: float = 0.5, on_bad_lines: str = "skip",
+def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = DEFAULT.flush_seconds,
+                 min_coverage: float = DEFAULT.min_coverage, on_bad_lines: str = "skip",
                  qc_kw: dict | None = None, spike_kw: dict | None = None,
                  period: tuple | None = None, margin_hours: float = 12.0,
-                 plausibility: dict | None = None, target_tank: dict | None = None,
-                 allow_wet_correction: bool = True, sites: list | None = None,
+                 plausibility: PlausibilityConfig | dict | None = None,
+                 target_tank: TargetTankConfig | dict | None = None,
+                 allow_wet_correction: bool = DEFAULT.allow_wet_correction, sites: list | None = None,
                  stations_file: str = "config/stations.yaml") -> SiteIngest:
     """Read, QC, calibrate and aggregate the raw files ``raw`` (directory/files) of ``site``.
 
@@ -76,7 +82,10 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
     the period are not read (listed in the summary with that reason); records in the margin
     still serve calibration. Files that are not raw files are listed with the reason too.
     ``plausibility``: ``stations.plausibility`` (:mod:`stations.plausibility`); ``target_tank``:
-    ``stations.target_tank`` (:func:`stations.calibration.target_settings`); ``sites``: all site
+    ``stations.target_tank`` (:func:`stations.calibration.target_settings`): the typed sections
+    or mappings of some of their keys; every setting not given (these two, ``flush_seconds``,
+    ``min_coverage``, ``allow_wet_correction``) takes the config's default
+    (`gzcarbon.config.StationsConfig`, :mod:`stations.settings`); ``sites``: all site
     entries (names the owner of a foreign analyser serial in the error). The records go through
     :func:`stations.chain.run_chain` (the same chain as :func:`stations.read`), then the
     target-tank check, the spike filter and :func:`aggregate` per inlet.
@@ -108,13 +117,42 @@ def process_site(raw, site: dict, species: str = "co2", flush_seconds: float = 6
             "raw_files_not_raw": int((summary["status"] == "not_raw").sum()),
             "raw_files_outside_period": int((summary["status"] == "outside_period").sum()),
             "analyser_serials": ",".join(sorted(counts)),
-            "target_tank_action": tset["action"],
-            "target_tank_max_bias": tset["max_bias"][species],
+            "target_tank_action": tset.action,
+            "target_tank_max_bias": tset.max_bias[species],
             "target_failed_periods": int(len(periods)),
-            "plausible_range": list(pset["range"][species]),
-            "max_hourly_step": pset["max_hourly_step"][species],
-            "stuck_minutes": pset["stuck_minutes"]}
+            "plausible_range": list(pset.range[species]),
+            "max_hourly_step": pset.max_hourly_step[species],
+            "stuck_minutes": pset.stuck_minutes}
     return SiteIngest(out, summary, cal, hourly, rr.problems, skipped=skipped, info=info)
+
+
+def stations_config(cfg: StationsConfig | Mapping | None = None) -> StationsConfig:
+    """``cfg`` (the typed ``stations`` section, a mapping of some of its keys such as a partial
+    ``config["stations"]``, or None) as a checked `StationsConfig`; missing keys take the config's
+    defaults. A bad value raises ``gzcarbon.config.ConfigError`` naming the key."""
+    if isinstance(cfg, StationsConfig):
+        return cfg
+    return load_config({"stations": dict(cfg or {})}).stations
+
+
+def ingest(raw, site: dict, cfg: StationsConfig | Mapping | None = None, *, species: str = "co2",
+           period: tuple | None = None, sites: list | None = None,
+           stations_file: str = "config/stations.yaml", on_bad_lines: str = "skip") -> SiteIngest:
+    """The hourly data of one site, as the pipeline's rule ``hourly_obs`` makes them: raw analyser
+    files (:func:`process_site`) or already-hourly files (:func:`process_site_hourly_files`),
+    detected from the content of ``raw``, with the settings of the ``stations`` section ``cfg``
+    (``flush_seconds``, ``min_coverage``, ``plausibility``, ``target_tank``,
+    ``allow_wet_correction``, ``time_reference``; see :func:`stations_config`)."""
+    st = stations_config(cfg)
+    fmt = detect_format(raw)
+    log.info("site %s: %s holds %s files", site["id"], raw, fmt)
+    if fmt == "picarro":
+        return process_site(raw, site, species, flush_seconds=st.flush_seconds, min_coverage=st.min_coverage,
+                            on_bad_lines=on_bad_lines, period=period, plausibility=st.plausibility,
+                            target_tank=st.target_tank, allow_wet_correction=st.allow_wet_correction,
+                            sites=sites, stations_file=stations_file)
+    return process_site_hourly_files(raw, site, species, min_coverage=st.min_coverage, period=period,
+                                     plausibility=st.plausibility, time_reference=st.time_reference)
 
 
 def raw_sources(raw, site: dict, period: tuple | None, margin_hours: float) -> tuple[list, list]:
@@ -157,7 +195,7 @@ def _check_serials(srcs, site, sites, stations_file) -> dict:
     return counts
 
 
-def _log_chain(site_id, raw, rr, ch: ChainResult, species: str, pset: dict) -> None:
+def _log_chain(site_id, raw, rr, ch: ChainResult, species: str, pset: PlausibilityConfig) -> None:
     """Warnings of the chain: wet-corrected files, no calibration cycle, implausible records."""
     if ch.corrected.any():
         wet_files = [n for n, src in zip(rr.summary["file"], ch.sources) if "+H2O" in src]
@@ -170,17 +208,17 @@ def _log_chain(site_id, raw, rr, ch: ChainResult, species: str, pset: dict) -> N
     _log_implausible(site_id, ch.records, ch.qc, ch.raw, species, pset)
 
 
-def _target_flags(site_id: str, ch: ChainResult, species: str, tset: dict) -> pd.DataFrame:
+def _target_flags(site_id: str, ch: ChainResult, species: str, tset: TargetTankConfig) -> pd.DataFrame:
     """Periods in which the target tank failed; ambient records in them get TARGET (action flag)."""
-    periods = calm.target_failed_periods(ch.calibration.target, tset["max_bias"][species])
+    periods = calm.target_failed_periods(ch.calibration.target, tset.max_bias[species])
     for _, pr in periods.iterrows():
         log.warning("site %s: target tank bias up to %.3f %s (limit %g, stations.target_tank.max_bias) "
                     "in %d run(s) from %s: period %s - %s %s", site_id, pr["max_abs_bias"],
-                    UNITS[species], tset["max_bias"][species], pr["runs"], pr["first_run"],
+                    UNITS[species], tset.max_bias[species], pr["runs"], pr["first_run"],
                     pr["start"] if pd.notna(pr["start"]) else "start of data",
                     pr["end"] if pd.notna(pr["end"]) else "end of data",
-                    "flagged 'target'" if tset["action"] == "flag" else "NOT flagged (action: warn)")
-    if tset["action"] == "flag" and len(periods):
+                    "flagged 'target'" if tset.action == "flag" else "NOT flagged (action: warn)")
+    if tset.action == "flag" and len(periods):
         ambient = np.asarray(ch.kind.codes == 0)
         ch.qc[ambient & calm.in_periods(ch.records["time"].to_numpy(), periods)] |= qcm.TARGET
     return periods
@@ -199,7 +237,7 @@ def _hour_axis(times: np.ndarray, period: tuple | None) -> pd.DatetimeIndex:
     return pd.date_range(pd.Timestamp(times[0]).floor("h"), pd.Timestamp(times[-1]).floor("h"), freq="h")
 
 
-def _hourly_per_inlet(out: pd.DataFrame, ch: ChainResult, site: dict, species: str, pset: dict,
+def _hourly_per_inlet(out: pd.DataFrame, ch: ChainResult, site: dict, species: str, pset: PlausibilityConfig,
                       min_coverage: float, period: tuple | None) -> dict:
     """Hourly table per inlet height; adds ``used``, ``hour_flagged``, ``in_period`` to ``out``."""
     times = out["time"].to_numpy()
@@ -282,8 +320,8 @@ def _log_implausible(site_id, rec, qc, raw_v, species, pset) -> None:
     lines = rec["line"].to_numpy()
     t = rec["time"].to_numpy()
     for bit, what in ((qcm.UNIT, "in another unit (ppm <-> ppb switch: 1000 x the range)"),
-                      (qcm.STUCK, f"stuck: the same reading for >= {pset['stuck_minutes']:g} min"),
-                      (qcm.RANGE, f"outside the plausible range {pset['range'][species]} {UNITS[species]}")):
+                      (qcm.STUCK, f"stuck: the same reading for >= {pset.stuck_minutes:g} min"),
+                      (qcm.RANGE, f"outside the plausible range {pset.range[species]} {UNITS[species]}")):
         rs = plm.runs((qc & bit) != 0)
         for a, b in rs[:10]:
             log.warning("site %s: %d records %s: %s line %d (%s) to %s line %d (%s), values %.6g to %.6g; "

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from gzcarbon.config import PlausibilityConfig
+
 from . import calibration as calm
 from . import plausibility as plm
 
@@ -35,10 +37,11 @@ class SiteIngest:
     info: dict = field(default_factory=dict)     # attributes of the hourly files (provenance, counts)
 
 
-def hour_plausibility(value: np.ndarray, qcflag: np.ndarray, species: str, pset: dict,
+def hour_plausibility(value: np.ndarray, qcflag: np.ndarray, species: str, pset: PlausibilityConfig,
                       implausible=None, target=None) -> np.ndarray:
     """Hourly plausibility bits: OUT_OF_RANGE, STEP (on hours not otherwise excluded),
     IMPLAUSIBLE_RECORDS and TARGET from the hours' record flags (boolean arrays on the hours)."""
+    pset = plm.settings(pset)
     f = np.zeros(len(value), np.int64)
     f[plm.out_of_range(value, species, pset)] |= HOUR_OUT_OF_RANGE
     if implausible is not None:
@@ -46,5 +49,5 @@ def hour_plausibility(value: np.ndarray, qcflag: np.ndarray, species: str, pset:
     if target is not None:
         f[np.asarray(target, bool)] |= HOUR_TARGET
     ok = ((np.asarray(qcflag) | f) & (LOW_COVERAGE | HOUR_OUT_OF_RANGE | HOUR_TARGET)) == 0
-    f[plm.hourly_step(value, ok, pset["max_hourly_step"][species])] |= HOUR_STEP
+    f[plm.hourly_step(value, ok, pset.max_hourly_step[species])] |= HOUR_STEP
     return f

@@ -14,12 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gzcarbon.config import PlausibilityConfig
+
 from . import calibration as calm
 from . import plausibility as plm
 from .errors import FormatNotRecognisedError, HeightNotFoundError
 from .hourly_common import (HOUR_EXCLUDE, HOUR_OUT_OF_RANGE, HOUR_STEP, LOW_COVERAGE, SiteIngest,
                             hour_plausibility)
 from .read import detect_format, read
+from .settings import DEFAULT
 from .sites import inlet_valves
 from .units import UNITS
 
@@ -69,7 +72,7 @@ def _find_inlets(path, files: list, site: dict, species: str, time_reference) ->
     return found
 
 
-def _hourly_table(ds, hours: pd.DatetimeIndex, species: str, pset: dict, min_coverage: float):
+def _hourly_table(ds, hours: pd.DatetimeIndex, species: str, pset: PlausibilityConfig, min_coverage: float):
     """(hourly table on ``hours``, per-file counts) of one inlet's dataset."""
     df = ds[["value", "value_std_dev", "nvalue", "qcflag"]].to_dataframe()
     n_read = len(df)
@@ -99,8 +102,8 @@ def _hourly_table(ds, hours: pd.DatetimeIndex, species: str, pset: dict, min_cov
 
 def _log_hour_flags(site_id, f, out, species, pset) -> dict:
     q = out["qcflag"].to_numpy()
-    for b, what in ((HOUR_OUT_OF_RANGE, f"outside the plausible range {pset['range'][species]}"),
-                    (HOUR_STEP, f"an isolated step of more than {pset['max_hourly_step'][species]:g}")):
+    for b, what in ((HOUR_OUT_OF_RANGE, f"outside the plausible range {pset.range[species]}"),
+                    (HOUR_STEP, f"an isolated step of more than {pset.max_hourly_step[species]:g}")):
         if ((q & b) != 0).any():
             log.warning("site %s: %s: %d hour(s) %s %s, flagged, not used: %s", site_id, f,
                         int(((q & b) != 0).sum()), what, UNITS[species], list(out.index[(q & b) != 0][:5]))
@@ -116,9 +119,10 @@ def _empty_calibration(species: str) -> calm.Calibration:
                              "goal": calm.WMO_GOAL.get(species, float("nan")), "exceeds_goal": False})
 
 
-def process_site_hourly_files(path, site: dict, species: str = "co2", min_coverage: float = 0.5,
-                              period: tuple | None = None, plausibility: dict | None = None,
-                              time_reference: str | None = None) -> SiteIngest:
+def process_site_hourly_files(path, site: dict, species: str = "co2",
+                              min_coverage: float = DEFAULT.min_coverage, period: tuple | None = None,
+                              plausibility: PlausibilityConfig | dict | None = None,
+                              time_reference: str | None = DEFAULT.time_reference) -> SiteIngest:
     """Ingest already-hourly files of a site (a file or a directory of them, any supported format).
 
     For every inlet of ``site`` the file (or, for ICOS/ObsPack, the rows) with that intake height

@@ -32,6 +32,7 @@ import pandas as pd
 
 from . import fields
 from .errors import StationFileError
+from .settings import DEFAULT
 
 log = logging.getLogger(__name__)
 
@@ -556,7 +557,7 @@ def wet_to_dry(wet: np.ndarray, h2o_percent: np.ndarray, species: str) -> np.nda
     return np.asarray(wet, float) / (1.0 + a * h + b * h * h)
 
 
-def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = True):
+def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = DEFAULT.allow_wet_correction):
     """Dry mole fraction of ``species`` (analyser units) of every record of ``rr``, per file.
 
     A file holding the dry column (``CO2_dry``, ``CH4_dry``) gives it; a file with only the wet

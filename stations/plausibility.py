@@ -17,68 +17,45 @@ Hourly tests (hourly ``qcflag`` bits, :mod:`stations.hourly`): the hourly mean o
 (``out_of_range``), and an isolated hour that differs from both neighbouring usable hours by more
 than ``max_hourly_step[species]`` in the same direction (``step``).
 
-Defaults are :data:`DEFAULTS`; the pipeline reads overrides from ``stations.plausibility``.
+Settings: `gzcarbon.config.PlausibilityConfig` (config ``stations.plausibility``; its defaults are
+the only ones, docs/stations.md gives the reasons for each number).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-#: Default settings (species units: ppm CO2, ppb CH4 and CO). docs/stations.md gives the reasons.
-DEFAULTS = {
-    "range": {"co2": [350.0, 1500.0], "ch4": [1700.0, 50000.0], "co": [30.0, 50000.0]},
-    "max_hourly_step": {"co2": 300.0, "ch4": 5000.0, "co": 10000.0},
-    "stuck_minutes": 5.0,
-}
+from gzcarbon.config import PlausibilityConfig
+
+from .settings import section
 
 
 class PlausibilityConfigError(ValueError):
     """stations.plausibility holds an impossible setting."""
 
 
-def settings(cfg: dict | None = None) -> dict:
-    """:data:`DEFAULTS` updated with ``cfg`` (``stations.plausibility``), checked."""
-    cfg = dict(cfg or {})
-    out = {"range": dict(DEFAULTS["range"]), "max_hourly_step": dict(DEFAULTS["max_hourly_step"]),
-           "stuck_minutes": DEFAULTS["stuck_minutes"]}
-    unknown = sorted(set(cfg) - set(out))
-    if unknown:
-        raise PlausibilityConfigError(f"stations.plausibility: unknown key(s) {unknown}; allowed {sorted(out)}")
-    for sp, r in (cfg.get("range") or {}).items():
-        if sp not in out["range"]:
-            raise PlausibilityConfigError(f"stations.plausibility.range: unknown species {sp!r}; "
-                                          f"allowed {sorted(out['range'])}")
-        lo, hi = (float(x) for x in r)
-        if not lo < hi:
-            raise PlausibilityConfigError(f"stations.plausibility.range.{sp}: [{lo}, {hi}] must have low < high")
-        out["range"][sp] = [lo, hi]
-    for sp, s in (cfg.get("max_hourly_step") or {}).items():
-        if sp not in out["max_hourly_step"]:
-            raise PlausibilityConfigError(f"stations.plausibility.max_hourly_step: unknown species {sp!r}")
-        if not float(s) > 0:
-            raise PlausibilityConfigError(f"stations.plausibility.max_hourly_step.{sp}: {s} must be > 0")
-        out["max_hourly_step"][sp] = float(s)
-    if "stuck_minutes" in cfg:
-        if not float(cfg["stuck_minutes"]) > 0:
-            raise PlausibilityConfigError(f"stations.plausibility.stuck_minutes: {cfg['stuck_minutes']} must be > 0")
-        out["stuck_minutes"] = float(cfg["stuck_minutes"])
-    return out
+def settings(cfg: PlausibilityConfig | Mapping | None = None) -> PlausibilityConfig:
+    """``cfg`` (``stations.plausibility``: the typed section, a mapping of some of its keys, or
+    None) as a checked `PlausibilityConfig`; missing keys take the config's defaults."""
+    return section(PlausibilityConfig, cfg, "plausibility", PlausibilityConfigError)
 
 
-def out_of_range(value: np.ndarray, species: str, cfg: dict | None = None) -> np.ndarray:
+def out_of_range(value: np.ndarray, species: str, cfg: PlausibilityConfig | Mapping | None = None) -> np.ndarray:
     """True where ``value`` (species units) is finite and outside the plausible range.
 
-    ``cfg``: output of :func:`settings` (default: :data:`DEFAULTS`)."""
-    lo, hi = (cfg or settings())["range"][species]
+    ``cfg``: ``stations.plausibility`` (:func:`settings`; None: the config's defaults)."""
+    lo, hi = settings(cfg).range[species]
     v = np.asarray(value, float)
     with np.errstate(invalid="ignore"):
         return np.isfinite(v) & ((v < lo) | (v > hi))
 
 
-def unit_switch(value: np.ndarray, species: str, cfg: dict | None = None) -> np.ndarray:
+def unit_switch(value: np.ndarray, species: str, cfg: PlausibilityConfig | Mapping | None = None) -> np.ndarray:
     """True where ``value`` is outside the range but 1/1000 or 1000 times it is inside (ppm<->ppb).
 
-    ``cfg``: output of :func:`settings` (default: :data:`DEFAULTS`)."""
-    lo, hi = (cfg or settings())["range"][species]
+    ``cfg``: ``stations.plausibility`` (:func:`settings`; None: the config's defaults)."""
+    lo, hi = settings(cfg).range[species]
     v = np.asarray(value, float)
     with np.errstate(invalid="ignore"):
         bad = np.isfinite(v) & ((v < lo) | (v > hi))

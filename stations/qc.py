@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .settings import DEFAULT
+
 ALARM, CAVITY_PRESSURE, CAVITY_TEMP, FLUSH, SPIKE, MISSING, CAL_EXTRAPOLATED = 1, 2, 4, 8, 16, 32, 64
 RANGE, UNIT, STUCK, TARGET = 128, 256, 512, 1024
 FLAG_NAMES = {ALARM: "alarm", CAVITY_PRESSURE: "cavity_pressure", CAVITY_TEMP: "cavity_temp",
@@ -38,7 +40,7 @@ EXCLUDE = ALARM | CAVITY_PRESSURE | CAVITY_TEMP | FLUSH | SPIKE | MISSING | RANG
 IMPLAUSIBLE = RANGE | UNIT | STUCK
 
 
-def flag_instrument(rec: pd.DataFrame, value_col: str, flush_seconds: float = 60.0,
+def flag_instrument(rec: pd.DataFrame, value_col: str, flush_seconds: float = DEFAULT.flush_seconds,
                     pressure_torr: float = 140.0, pressure_tol_torr: float = 0.2,
                     temp_c: float = 45.0, temp_tol_c: float = 0.1) -> np.ndarray:
     """Alarm, cavity-range, flush and missing-value flags of records sorted by time.

@@ -37,6 +37,7 @@ from . import picarro
 from .chain import run_chain
 from .errors import FormatNotRecognisedError, HeightNotFoundError, SpeciesMismatchError
 from .localtime import check_utc
+from .settings import DEFAULT
 from .picarro import find_raw_files  # noqa: F401  (raw-file listing, also for the Snakefile)
 from .sites import get_site, inlet_valves
 from .text import read_csv, read_icos_text
@@ -116,7 +117,7 @@ def detect_format(path) -> str:
 
 def read(path, format: str | None = None, species: str = "co2", site: dict | str | None = None,
          stations_file: str | os.PathLike | None = None, intake_height: float | None = None,
-         flush_seconds: float = 60.0, on_bad_lines: str = "error",
+         flush_seconds: float = DEFAULT.flush_seconds, on_bad_lines: str = "error",
          time_reference: str | None = None, utc_offset_hours: float | None = None) -> xr.Dataset:
     """Read station data in any supported format into a standard dataset (dim ``time``, UTC).
 

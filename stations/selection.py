@@ -15,18 +15,21 @@ Background: :mod:`stations.background` (methods ``upwind`` and ``baseline``).
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
+from gzcarbon.config import BackgroundConfig, NightTowerConfig, PlausibilityConfig, StationsConfig, load_config
+
 from . import background as bgm
 from . import plausibility as plm
 from .hourly import HOUR_EXCLUDE, HOUR_FLAG_NAMES, LOW_COVERAGE  # noqa: F401 (kept for importers)
+from .settings import DEFAULT, section
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +70,27 @@ def in_local_window(time: pd.Series, utc_offset_hours: float, window: tuple[int,
     return np.asarray((local >= a) & (local < b) if a <= b else (local >= a) | (local < b))
 
 
-def network_minimum_background(table: pd.DataFrame, half_window_hours: int = 2) -> pd.Series:
+def network_minimum_background(table: pd.DataFrame,
+                               half_window_hours: int = DEFAULT.background.half_window_hours) -> pd.Series:
     """The statistical baseline (kept name; see :func:`stations.background.baseline`)."""
     return bgm.baseline(table, half_window_hours)
 
 
-NIGHT_DEFAULTS = {"enabled": False, "hours_local": [22, 6], "min_height_above_pbl_m": 0.0, "sites": []}
+def night_settings(cfg: NightTowerConfig | Mapping | None = None) -> NightTowerConfig:
+    """``stations.night_tower`` (the typed section, a mapping of some of its keys, or None) as a
+    checked `NightTowerConfig`; missing keys take the config's defaults."""
+    return section(NightTowerConfig, cfg, "night_tower")
 
 
-def night_settings(cfg: dict | None) -> dict:
-    out = dict(NIGHT_DEFAULTS)
-    out.update(cfg or {})
-    return out
-
-
-def night_tower_mask(tab: pd.DataFrame, utc_offset_hours: float, night: dict, wind: dict,
-                     tower_ids) -> np.ndarray:
+def night_tower_mask(tab: pd.DataFrame, utc_offset_hours: float, night: NightTowerConfig | Mapping | None,
+                     wind: dict, tower_ids) -> np.ndarray:
     """Rows of ``tab`` that are night hours of a tower whose top inlet is above the PBL."""
-    ids = list(night.get("sites") or tower_ids)
+    night = night_settings(night)
+    ids = list(night.sites or tower_ids)
     m = np.zeros(len(tab), bool)
     if not ids:
         return m
-    in_night = in_local_window(tab["time"], utc_offset_hours, night["hours_local"])
+    in_night = in_local_window(tab["time"], utc_offset_hours, night.hours_local)
     for s in ids:
         rows = np.flatnonzero((tab["site"] == s).to_numpy() & in_night)
         if not len(rows):
@@ -101,18 +103,35 @@ def night_tower_mask(tab: pd.DataFrame, utc_offset_hours: float, night: dict, wi
         p1 = pbl.reindex(t + pd.Timedelta(hours=1)).to_numpy()
         p = np.fmax(p0, p1)
         h = tab["intake_height"].to_numpy(float)[rows]
-        m[rows] = np.isfinite(p) & (h > p + float(night["min_height_above_pbl_m"]))
+        m[rows] = np.isfinite(p) & (h > p + float(night.min_height_above_pbl_m))
     return m
 
 
-def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(12, 16),
-           background_sigma_ppm: float = 2.0, half_window_hours: int | None = None,
-           background: dict | None = None, wind: dict | None = None, met_files=None,
-           night_tower: dict | None = None, tower_ids=(), plausibility: dict | None = None) -> pd.DataFrame:
+def select_from_config(hourly_dirs: list, cfg: StationsConfig | Mapping | None = None, *,
+                       wind: dict | None = None, met_files=None, tower_ids=()) -> pd.DataFrame:
+    """:func:`select` with the settings of the ``stations`` config section ``cfg`` (the typed
+    section, a mapping of some of its keys, e.g. a partial ``config["stations"]``, or None: every
+    setting at the config's default), as the pipeline's rule ``select_obs`` uses them."""
+    st = cfg if isinstance(cfg, StationsConfig) else load_config({"stations": dict(cfg or {})}).stations
+    return select(hourly_dirs, utc_offset_hours=st.utc_offset_hours,
+                  select_hours_local=tuple(st.select_hours_local),
+                  background_sigma_ppm=st.background_sigma_ppm, background=st.background, wind=wind,
+                  met_files=met_files, night_tower=st.night_tower, tower_ids=tower_ids,
+                  plausibility=st.plausibility)
+
+
+def select(hourly_dirs: list, utc_offset_hours: float = DEFAULT.utc_offset_hours,
+           select_hours_local=tuple(DEFAULT.select_hours_local),
+           background_sigma_ppm: float = DEFAULT.background_sigma_ppm, half_window_hours: int | None = None,
+           background: BackgroundConfig | Mapping | None = None, wind: dict | None = None, met_files=None,
+           night_tower: NightTowerConfig | Mapping | None = None, tower_ids=(),
+           plausibility: PlausibilityConfig | Mapping | None = None) -> pd.DataFrame:
     """The table of ``{R}/obs/selected.csv`` (columns :data:`COLUMNS`), sorted by time and site.
 
-    ``background``: ``stations.background`` settings (default :data:`stations.background.DEFAULTS`,
-    i.e. the upwind method); ``half_window_hours`` overrides its window. ``wind``: output of
+    Settings not given take the config's defaults (`gzcarbon.config.StationsConfig`; the
+    sections may be given typed or as mappings of some of their keys; :func:`select_from_config`
+    takes the whole ``stations`` section). ``background``: ``stations.background`` settings
+    (default: the upwind method); ``half_window_hours`` overrides its window. ``wind``: output of
     :func:`stations.background.wind_at_sites`, else read from ``met_files`` when the upwind method
     or the night-time tower selection needs it. ``night_tower``: ``stations.night_tower``
     settings; ``tower_ids``: sites with role ``tower`` (used when ``night_tower.sites`` is empty).
@@ -128,12 +147,12 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
     for sp in tab["species"].unique():
         r = (tab["species"] == sp).to_numpy()
         tab.loc[r, "plausible"] = ~plm.out_of_range(tab.loc[r, "value"].to_numpy(float), sp, pset)
-    bcfg = dict(background or {})
+    bcfg = bgm.background_config(background)
     if half_window_hours is not None:
-        bcfg["half_window_hours"] = half_window_hours
+        bcfg = bcfg.model_copy(update={"half_window_hours": int(half_window_hours)})
     night = night_settings(night_tower)
     site_ids = list(dict.fromkeys(tab["site"]))
-    if wind is None and (bgm.needs_met(bcfg, site_ids) or night["enabled"]) and met_files:
+    if wind is None and (bgm.needs_met(bcfg, site_ids) or night.enabled) and met_files:
         pts = tab.groupby("site")[["lon", "lat"]].first()
         wind = bgm.wind_at_sites(list(met_files), {k: (r.lon, r.lat) for k, r in pts.iterrows()})
     t = pd.DatetimeIndex(tab["time"])
@@ -143,7 +162,7 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
         & tab["plausible"].to_numpy(bool)
     day = in_local_window(tab["time"], utc_offset_hours, select_hours_local)
     keep = day.copy()
-    if night["enabled"]:
+    if night.enabled:
         nm = night_tower_mask(tab, utc_offset_hours, night, wind or {}, tower_ids)
         log.info("night-time tower hours selected: %d", int((nm & ok & ~day).sum()))
         keep |= nm
@@ -158,7 +177,7 @@ def select(hourly_dirs: list, utc_offset_hours: float = 8, select_hours_local=(1
     for _, r in bad.head(20).iterrows():
         log.warning("site %s %s: hourly value %.6g outside the plausible range %s of %s (unflagged in "
                     "the hourly file): not selected", r["site"], r["time"], r["value"],
-                    pset["range"][r["species"]], r["species"])
+                    pset.range[r["species"]], r["species"])
     sel = tab[keep & ok].copy()
     ti = pd.DatetimeIndex(sel["time"])
     sel["background"] = np.nan

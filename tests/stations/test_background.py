@@ -22,7 +22,9 @@ def test_wind_direction_and_sectors():
     with pytest.raises(bgm.BackgroundConfigError, match=r"stations.background.sites.NST.method"):
         bgm.settings({"sites": {"NST": {"method": "magic"}}}, "NST")
     st = bgm.settings({"upwind_site": "HDU", "sites": {"NST": {"sectors": [[300, 30]]}}}, "NST")
-    assert st["upwind_site"] == "HDU" and st["sectors"] == [[300, 30]] and st["method"] == "upwind"
+    # typed settings: per-site keys on top of the section's, unset ones inherit (wind_at, speed)
+    assert st.upwind_site == "HDU" and st.sectors == [(300, 30)] and st.method == "upwind"
+    assert st.wind_at == "upwind_site" and st.min_wind_speed_ms == 1.0 and st.sites == {}
 
 
 def test_wind_at_sites_reads_arl(tmp_path):

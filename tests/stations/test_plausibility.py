@@ -270,5 +270,5 @@ def test_plausibility_functions():
     assert plausibility.out_of_range(x, "co2").tolist() == [False, True, True, True, True, False, False]
     h = np.array([430, 430, 800, 430, 430, 740, 1050, 1200, 430.0])
     assert np.flatnonzero(plausibility.hourly_step(h, np.ones(9, bool), 300.0)).tolist() == [2]
-    with pytest.raises(plausibility.PlausibilityConfigError, match=r"range.co2: \[1500.0, 350.0\]"):
+    with pytest.raises(plausibility.PlausibilityConfigError, match=r"stations.plausibility.range'?: co2: \[1500.0, 350.0\] must have low < high"):
         plausibility.settings({"range": {"co2": [1500, 350]}})

@@ -15,8 +15,8 @@ rule hourly_obs:
         axis=lambda wc: hour_axis(wc.month),
         flush_seconds=config["stations"]["flush_seconds"],
         min_coverage=config["stations"]["min_coverage"],
-        plausibility=_stations_cfg("plausibility", {}),
-        target_tank=_stations_cfg("target_tank", {}),
+        plausibility=config["stations"]["plausibility"],
+        target_tank=config["stations"]["target_tank"],
         allow_wet_correction=config["stations"]["allow_wet_correction"],
         time_reference=config["stations"].get("time_reference"),
     log:
@@ -40,10 +40,10 @@ rule select_obs:
         utc_offset=config["stations"]["utc_offset_hours"],
         hours_local=config["stations"]["select_hours_local"],
         background_sigma=config["stations"]["background_sigma_ppm"],
-        background=_stations_cfg("background", {}),
-        night_tower=_stations_cfg("night_tower", {}),
+        background=config["stations"]["background"],
+        night_tower=config["stations"]["night_tower"],
         tower_ids=[s["id"] for s in SITES if s.get("role") == "tower"],
-        plausibility=_stations_cfg("plausibility", {}),
+        plausibility=config["stations"]["plausibility"],
     log:
         "logs/{month}/select_obs.log",
     benchmark:

@@ -10,22 +10,22 @@ import logging
 import os
 from pathlib import Path
 
-from stations.hourly import process_site, process_site_hourly_files, write_hourly_dir
-from stations.picarro import find_raw_files
-from stations.read import detect_format
-from stations.sites import get_site, load_sites
+from gzcarbon.config import load_config
 from gzcarbon.logs import script_logging
+from stations.hourly import ingest, write_hourly_dir
+from stations.picarro import find_raw_files
+from stations.sites import get_site, load_sites
 
 script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("hourly_obs")
 
-
-def _setting(name, default=None):
-    """A rule parameter (rule hourly_obs passes every station setting it uses as params, so that
-    a changed setting re-runs the site)."""
-    value = getattr(snakemake.params, name, None)
-    return default if value is None else value
-
+params = snakemake.params  # noqa: F821
+# the typed stations section from the rule's params (every setting the rule depends on is a
+# param, so a changed setting re-runs the site); keys not passed keep the config's defaults
+STATION_KEYS = ("flush_seconds", "min_coverage", "plausibility", "target_tank", "allow_wet_correction",
+                "time_reference")
+settings = load_config({"stations": {k: getattr(params, k) for k in STATION_KEYS
+                                     if getattr(params, k, None) is not None}}).stations
 
 site = get_site(snakemake.input.stations, snakemake.wildcards.site)
 raw_in = snakemake.input.raw
@@ -34,7 +34,7 @@ if isinstance(raw, list) and len(raw) == 1 and Path(raw[0]).is_dir():
     raw = raw[0]
 if isinstance(raw, list):
     # the rule lists the raw files: search their folder so that the other files are counted too
-    raw_dir = _setting("raw_dir") or os.path.commonpath([str(Path(f).parent) for f in raw])
+    raw_dir = getattr(params, "raw_dir", None) or os.path.commonpath([str(Path(f).parent) for f in raw])
     listed = {str(Path(f)) for f in raw}
     on_disk, _ = find_raw_files(raw_dir)
     extra = [f for f in on_disk if str(f) not in listed]
@@ -43,22 +43,8 @@ if isinstance(raw, list):
                     "workflow was parsed?); they are read too, e.g. %s", site["id"], len(extra),
                     raw_dir, extra[0])
     raw = raw_dir
-fmt = detect_format(raw)
-log.info("site %s: %s holds %s files", site["id"], raw, fmt)
-if fmt == "picarro":
-    ing = process_site(raw, site, flush_seconds=snakemake.params.flush_seconds,
-                       min_coverage=snakemake.params.min_coverage, on_bad_lines="skip",
-                       period=snakemake.params.axis,
-                       plausibility=_setting("plausibility"),
-                       target_tank=_setting("target_tank"),
-                       allow_wet_correction=bool(_setting("allow_wet_correction", True)),
-                       sites=load_sites(snakemake.input.stations),
-                       stations_file=str(snakemake.input.stations))
-else:
-    ing = process_site_hourly_files(raw, site, min_coverage=snakemake.params.min_coverage,
-                                    period=snakemake.params.axis,
-                                    plausibility=_setting("plausibility"),
-                                    time_reference=_setting("time_reference"))
+ing = ingest(raw, site, settings, period=params.axis, sites=load_sites(snakemake.input.stations),
+             stations_file=str(snakemake.input.stations))
 for p in ing.problems:
     log.warning("dropped: %s", p)
 log.info("ingest totals:\n%s", ing.summary.sum(numeric_only=True).to_string())

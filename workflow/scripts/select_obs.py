@@ -6,20 +6,21 @@ docs/stations.md); the ARL files are an input only when one of them needs the wi
 
 import logging
 
-from stations.selection import select, write_selected
+from gzcarbon.config import load_config
 from gzcarbon.logs import script_logging
+from stations.selection import select_from_config, write_selected
 
 script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("select_obs")
 
-df = select(list(snakemake.input.hourly), utc_offset_hours=snakemake.params.utc_offset,
-            select_hours_local=snakemake.params.hours_local,
-            background_sigma_ppm=snakemake.params.background_sigma,
-            background=dict(snakemake.params.background or {}),
-            met_files=list(snakemake.input.met),
-            night_tower=dict(snakemake.params.night_tower or {}),
-            tower_ids=list(snakemake.params.tower_ids),
-            plausibility=dict(snakemake.params.plausibility or {}))
+params = snakemake.params  # noqa: F821
+# the typed stations section from the rule's params (each one a rerun trigger)
+settings = load_config({"stations": {
+    "utc_offset_hours": params.utc_offset, "select_hours_local": params.hours_local,
+    "background_sigma_ppm": params.background_sigma, "background": params.background,
+    "night_tower": params.night_tower, "plausibility": params.plausibility}}).stations
+df = select_from_config(list(snakemake.input.hourly), settings, met_files=list(snakemake.input.met),
+                        tower_ids=list(params.tower_ids))
 log.info("selected %d hourly observations from %d sites; background mean %.2f ppm, sigma %.2f ppm",
          len(df), df["site"].nunique(), df["background"].mean(), df["background_sigma"].mean())
 for site, counts in df.attrs.get("dropped", {}).items():
