@@ -234,8 +234,9 @@ def wrf_to_pressure_levels(ds: xr.Dataset, levels_hpa: Sequence[float] = PRESSUR
 
 def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | os.PathLike,
                levels_hpa: Sequence[float] = PRESSURE_LEVELS, res: float | None = None,
-               file_format: str = "%Y%m%d_gz.arl") -> list[Path]:
-    """Convert wrfout file(s) (or an open dataset) to one ARL file per UTC day in ``out_dir``."""
+               file_format: str = "%Y%m%d_gz.arl", days: Sequence | None = None) -> list[Path]:
+    """Convert wrfout file(s) (or an open dataset) to one ARL file per UTC day in ``out_dir``
+    (only ``days`` when given)."""
     from .met_convert import era5_to_arl
 
     if isinstance(paths, xr.Dataset):
@@ -249,4 +250,4 @@ def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | 
         ds = xr.open_mfdataset(files, combine="nested", concat_dim="Time", decode_times=False)
     logger.info("WRF -> pressure levels %s hPa: %s", list(levels_hpa), label)
     pl = wrf_to_pressure_levels(ds, levels_hpa, res, label)
-    return era5_to_arl(pl, out_dir, file_format=file_format, source="WRF")
+    return era5_to_arl(pl, out_dir, file_format=file_format, source="WRF", days=days)
