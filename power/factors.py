@@ -18,11 +18,10 @@ from . import flow
 from .marginal import marginal_factors
 from .inputs import load_times, read_external, read_flows, read_generation, read_load
 from .registry import DISTRICTS, read_plants
+from .settings import POWER, UTC_OFFSET_HOURS
 
 log = logging.getLogger(__name__)
 
-#: 2022 Southern (China) grid average factor, kg CO2/kWh (MEE/NBS, published 2024-12).
-SOUTHERN_GRID_2022 = 0.3869
 #: Largest relative conservation residual tolerated in any hour before an error is raised.
 CONSERVATION_RTOL = 1e-9
 
@@ -44,8 +43,8 @@ def _times(load, start, end) -> pd.DatetimeIndex:
 
 
 def emission_factors(plants, generation, load, external=None, flows=None, *, districts=None,
-                     external_factor: float = SOUTHERN_GRID_2022, start=None, end=None,
-                     utc_offset_hours: int = 8) -> xr.Dataset:
+                     external_factor: float = POWER.external_factor, start=None, end=None,
+                     utc_offset_hours: int = UTC_OFFSET_HOURS) -> xr.Dataset:
     """Production- and consumption-based hourly emission factors per district.
 
     Parameters
@@ -53,11 +52,13 @@ def emission_factors(plants, generation, load, external=None, flows=None, *, dis
     plants : registry path or DataFrame (power.registry format).
     generation, load : paths or DataFrames (power.inputs formats).
     external : path/DataFrame of the external-grid hourly intensity, a number, or None
-        (= `external_factor`, default the 2022 Southern grid value 0.3869 kg CO2/kWh).
+        (= `external_factor`, default the config's `power.external_factor`: the 2022 Southern
+        grid value, kg CO2/kWh; `gzcarbon.config.PowerConfig`).
     flows : optional known inter-district flows (path/DataFrame); None = pooling rule.
     districts : district keys (default: the 11 Guangzhou districts).
     start, end : optional hourly axis [start, end) (UTC); default = the hours of the load file.
-    utc_offset_hours : local time offset, used to bin the marginal factor by local hour of day.
+    utc_offset_hours : local time offset, used to bin the marginal factor by local hour of day
+        (default the config's `stations.utc_offset_hours`).
 
     Returns an xarray.Dataset with dims (time, district) (and `plant` for plant-level series);
     see docs/power.md for every variable. The marginal emission factors (`power.marginal`) over

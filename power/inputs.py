@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .registry import INTENSITY_RANGE, PowerInputError, _csv_row, read_csv_with_lines
+from .settings import POWER
 
 #: Generation may exceed nameplate capacity by this relative margin (rounding, overload ratings).
 CAPACITY_TOLERANCE = 0.02
@@ -168,7 +169,7 @@ def read_external(external, times, default: float) -> np.ndarray:
         lo, hi = INTENSITY_RANGE
         if not lo <= val <= hi:
             raise PowerInputError(f"config 'power.external_factor' = {val} kg CO2/kWh is outside "
-                                  f"[{lo}, {hi}]; the 2022 Southern grid value is 0.3869.")
+                                  f"[{lo}, {hi}]; the default (the 2022 Southern grid value) is {POWER.external_factor}.")
         return np.full(len(times), val)
     df, source = _table(external, "external intensity")
     _require(df, source, ["time", "intensity_kg_per_kwh"], "external intensity")

@@ -57,6 +57,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .settings import UTC_OFFSET_HOURS
+
 log = logging.getLogger(__name__)
 
 #: Fewest changes per hour-of-day bin before the bin falls back to the all-hours estimate.
@@ -136,7 +138,7 @@ def district_marginal(dL, hour, m_h, se_h, fitted=None, se_all=np.nan):
     return W.T @ m_h, np.sqrt(var)
 
 
-def marginal_factors(ds: xr.Dataset, utc_offset_hours: int = 8,
+def marginal_factors(ds: xr.Dataset, utc_offset_hours: int = UTC_OFFSET_HOURS,
                      min_pairs: int = MIN_PAIRS_PER_HOUR) -> xr.Dataset:
     """Marginal emission factors of the hours of `ds` (a Dataset from `power.emission_factors`).
 

@@ -15,6 +15,7 @@ from gzcarbon import atomic
 from gzcarbon.names import CITY
 
 from .marginal import marginal_factors
+from .settings import UTC_OFFSET_HOURS
 
 #: (time, district) variables written to the CSV, in column order.
 CSV_VARIABLES = [
@@ -73,7 +74,7 @@ def write_point_sources(df: pd.DataFrame, path: str) -> None:
     write_csv(out, path, float_format="%.6f")
 
 
-def hour_of_day_table(ds: xr.Dataset, utc_offset_hours: int = 8, var: str = "consumption_factor") -> pd.DataFrame:
+def hour_of_day_table(ds: xr.Dataset, utc_offset_hours: int = UTC_OFFSET_HOURS, var: str = "consumption_factor") -> pd.DataFrame:
     """Mean of `var` by district (rows) and local hour of day (columns 0..23)."""
     local_hour = (pd.DatetimeIndex(ds["time"].to_numpy()) + pd.Timedelta(hours=utc_offset_hours)).hour
     da = ds[var].assign_coords(hour=("time", np.asarray(local_hour)))
@@ -81,7 +82,7 @@ def hour_of_day_table(ds: xr.Dataset, utc_offset_hours: int = 8, var: str = "con
     return tab.reindex(columns=range(24))
 
 
-def plot_heatmap(ds: xr.Dataset, path: str, utc_offset_hours: int = 8, title: str | None = None) -> None:
+def plot_heatmap(ds: xr.Dataset, path: str, utc_offset_hours: int = UTC_OFFSET_HOURS, title: str | None = None) -> None:
     """District x local-hour-of-day heat map of the mean consumption-based factor (PNG)."""
     import matplotlib
 
@@ -112,7 +113,7 @@ def _wmean(x, w):
     return float((x[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() else np.nan
 
 
-def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: int = 8) -> pd.DataFrame:
+def monthly_summary(ds: xr.Dataset, month: str | None = None, utc_offset_hours: int = UTC_OFFSET_HOURS) -> pd.DataFrame:
     """Per month (UTC) and district, plus a `Guangzhou` city row: energy, emissions, factors.
 
     Columns: month, district, hours, generation_mwh, load_mwh, production_emissions_t,

@@ -6,6 +6,7 @@ from importlib import metadata
 
 import power
 from power import products
+from gzcarbon.config import load_config
 from gzcarbon.logs import script_logging
 from gzcarbon.provenance import config_hash
 
@@ -13,14 +14,18 @@ script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("power_factors")
 
 inp = snakemake.input
-start, end = snakemake.params.axis
+params = snakemake.params
+start, end = params.axis
+# typed settings from the rule's params (each one a rerun trigger)
+settings = load_config({"power": {"external_factor": params.external_factor},
+                        "stations": {"utc_offset_hours": params.utc_offset}})
 districts = power.district_names(inp.districts)
 external = inp.get("external") or None
-flows = snakemake.params.flows or None
-offset = int(snakemake.params.utc_offset)
+flows = params.flows or None
+offset = settings.stations.utc_offset_hours
 ds = power.emission_factors(
     inp.plants, inp.generation, inp.load, external, flows, districts=districts,
-    external_factor=float(snakemake.params.external_factor), start=start, end=end,
+    external_factor=settings.power.external_factor, start=start, end=end,
     utc_offset_hours=offset,
 )
 try:
