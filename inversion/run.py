@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from gzcarbon.grid import Grid, cell_area_m2, edges_from_centres
 from gzcarbon.names import CITY
 
 from . import aggregate as agg
+from . import crossval as cv
 from .diagnostics import observation_losses, residuals_per_site, uncertainty_reduction
 from .positivity import apply_positivity
 from .screening import chi2_test, hqht_diagonal, innovation_statistics, screen_settings
@@ -276,6 +278,19 @@ def screen_observations(prob: Problem, config) -> Screening:
     return out
 
 
+def _used_masks(subsets: dict, used: np.ndarray) -> dict:
+    """{name: indices or mask over every matched observation} as masks over the used ones."""
+    out = {}
+    for name, v in dict(subsets).items():
+        v = np.asarray(v)
+        if v.dtype != bool:
+            m = np.zeros(used.size, bool)
+            m[v.astype(np.int64)] = True
+            v = m
+        out[name] = v[used]
+    return out
+
+
 def _keep_used_rows(opts: SolveOptions, used: np.ndarray) -> SolveOptions:
     """The caller's per-observation options refer to every matched observation: keep the used rows."""
     if used.all():
@@ -283,16 +298,9 @@ def _keep_used_rows(opts: SolveOptions, used: np.ndarray) -> SolveOptions:
     changes = {}
     if opts.y_ensemble is not None:
         changes["y_ensemble"] = np.asarray(opts.y_ensemble)[used]
-    if opts.obs_subsets is not None:
-        full = {}
-        for name, v in dict(opts.obs_subsets).items():
-            v = np.asarray(v)
-            if v.dtype != bool:
-                m = np.zeros(used.size, bool)
-                m[v.astype(np.int64)] = True
-                v = m
-            full[name] = v[used]
-        changes["obs_subsets"] = full
+    for key in ("obs_subsets", "holdout"):
+        if getattr(opts, key) is not None:
+            changes[key] = _used_masks(getattr(opts, key), used)
     return opts.replace(**changes) if changes else opts
 
 
@@ -315,6 +323,20 @@ def solve_options_for(config, solve_options: SolveOptions | None, prob: Problem,
             log.info("station contributions skipped: they need the Cholesky solver (%d observations)",
                      len(site_of_obs))
     return opts
+
+
+def cross_validation_plan(config, prob: Problem, used: np.ndarray, options: SolveOptions) -> cv.CrossValidationPlan:
+    """The cross-validation folds (`inversion.crossval`) over the observations the screen kept: each
+    site left out and ``folds_days`` blocks of days, unless switched off, the solve uses PCG, or the
+    caller's options already hold a ``holdout`` of their own (then those are solved and no entry made).
+    ``config``: the ``inversion`` settings as given (mapping or `InversionConfig`)."""
+    settings = cv.cross_validation_settings(config)
+    if options.holdout is not None:
+        why = "the caller's SolveOptions.holdout is solved instead (InversionResult.holdout_predictions)"
+        return cv.CrossValidationPlan(settings, [], {"sites": why, "days": why})
+    obs = prob.obs[used]
+    return cv.plan_folds(settings, obs["site"].astype(str).to_numpy(), obs["time"], n_obs=int(used.sum()),
+                         solver=options.solver, max_dense_obs=options.max_dense_obs)
 
 
 def solve_screened(prob: Problem, scr: Screening, aggregation: Aggregation, options: SolveOptions) -> InversionResult:
@@ -358,7 +380,9 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     prob = problem if problem is not None else build_inversion_problem(inputs, cfg, days, utc_offset_hours)
     scr = screen_observations(prob, cfg)
     aggregation = build_aggregation(inputs, prob, mask, days, cfg)
-    res = solve_screened(prob, scr, aggregation, solve_options_for(cfg, solve_options, prob, scr.used))
+    opts = solve_options_for(cfg, solve_options, prob, scr.used)
+    cv_plan = cross_validation_plan(config if isinstance(config, Mapping) else cfg, prob, scr.used, opts)
+    res = solve_screened(prob, scr, aggregation, cv_plan.apply(opts))
     chi2 = _log_chi2(res, scr)
     post = posterior_fields(inputs, prob, res, aggregation, cfg)
     districts = districts_table(inputs, res, aggregation, post)
@@ -367,6 +391,8 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     ds = posterior_dataset(inputs, prob, res, aggregation, post, per_site, (period_start, period_end))
     diagnostics = diagnostics_dict(inputs, prob, res, aggregation, scr, post, per_site, chi2, cfg,
                                    (period_start, period_end))
+    diagnostics["cross_validation"] = cv.timed_entry(cv_plan, res, prob.y[scr.used],
+                                                     prob.prior_enhancement[scr.used])
     diagnostics["seconds"] = time.perf_counter() - t0
     return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
 

@@ -30,6 +30,7 @@ import scipy.sparse as sp
 from scipy import stats
 
 from .covariance import KroneckerCovariance, row_variances, steps_per_day
+from .crossval import holdout_predictions
 from .hyper import tune_scaling
 from .kernels import SparseOperator
 from .separable import hq_separable, separable_flux_rows
@@ -62,6 +63,7 @@ class InversionResult:
     hyper: dict | None = None  # hyperparameter tuning (`inversion.hyper.HyperResult.as_dict()`), if asked
     agg_post_mean_ensemble: np.ndarray | None = None  # (n_agg × k) A x̂ for every column of option y_ensemble
     agg_post_cov_subsets: dict | None = None  # {name: A Q̂ Aᵀ from that subset of observations} (option obs_subsets)
+    holdout_predictions: dict | None = None  # {name: crossval.HoldoutPrediction} (option holdout)
     scale_Q: float = 1.0  # the posterior used a·Q and b·R (1, 1 without tuning)
     scale_R: float = 1.0
     chi2: float = float("nan")  # innovation χ² = dᵀ K⁻¹ d (n_obs degrees of freedom)
@@ -182,15 +184,15 @@ def _check_inputs(H, y, x_prior, prior_cov, obs_err, aggregate, aggregate_var, c
 # ------------------------------------------------------------------------------------------------
 # building blocks
 # ------------------------------------------------------------------------------------------------
-def _subset_index(v, n_obs: int, name) -> np.ndarray:
-    """Indices of an observation subset given as indices or a boolean mask (option obs_subsets)."""
+def _subset_index(v, n_obs: int, name, option: str = "obs_subsets") -> np.ndarray:
+    """Indices of an observation subset given as indices or a boolean mask (options obs_subsets, holdout)."""
     v = np.asarray(v)
     if v.dtype == bool:
         if v.shape != (n_obs,):
-            raise ValueError(f"solve: obs_subsets[{name!r}] is a boolean mask of shape {v.shape}, expected ({n_obs},)")
+            raise ValueError(f"solve: {option}[{name!r}] is a boolean mask of shape {v.shape}, expected ({n_obs},)")
         return np.flatnonzero(v)
     if v.size and (v.dtype.kind not in "iu" or v.min() < 0 or v.max() >= n_obs):
-        raise ValueError(f"solve: obs_subsets[{name!r}] must hold observation indices in [0, {n_obs})")
+        raise ValueError(f"solve: {option}[{name!r}] must hold observation indices in [0, {n_obs})")
     return np.unique(v.astype(np.int64))
 
 
@@ -496,6 +498,9 @@ class SolveOptions:
     obs_subsets: {name: indices or boolean mask}: the exact posterior covariance of A that each
         subset of the observations alone would give, from the same H Q Hᵀ and H Q Aᵀ (returned in
         ``agg_post_cov_subsets``; Cholesky solver only; e.g. each station left out).
+    holdout: {name: indices or boolean mask}: cross-validation folds. For each, the posterior of the
+        *other* observations predicted at the left-out ones, H_L x̂_S, exactly and without a new solve
+        (`inversion.crossval`; returned in ``holdout_predictions``; Cholesky solver only).
     """
 
     solver: str = "auto"
@@ -510,6 +515,7 @@ class SolveOptions:
     tune: bool | str = False
     y_ensemble: np.ndarray | None = None
     obs_subsets: dict | None = None
+    holdout: dict | None = None
 
     def __post_init__(self):
         if self.tune is True:
@@ -545,6 +551,7 @@ class Prepared:
     subsets: dict | None
     timings: dict
     t0: float
+    holdout: dict | None = None
 
     @property
     def n_obs(self) -> int:
@@ -570,6 +577,9 @@ def prepare(H, y, x_prior, prior_cov, obs_err, aggregate=None, aggregate_var=Non
             raise ValueError(f"solve: option 'y_ensemble' must be a finite (n_obs={n_obs} × k) array, got shape {y_ens.shape}")
         if A is None:
             raise ValueError("solve: option 'y_ensemble' needs 'aggregate' (its result is A x̂ per member)")
+    holdout = None
+    if opts.holdout is not None:
+        holdout = {str(k): _subset_index(v, n_obs, k, "holdout") for k, v in dict(opts.holdout).items()}
     subsets = None
     if opts.obs_subsets is not None:
         if A is None:
@@ -588,7 +598,7 @@ def prepare(H, y, x_prior, prior_cov, obs_err, aggregate=None, aggregate_var=Non
     varB = _quad_diag(Q, B, budget) if B is not None else None
     timings["aggregate_prior"] = time.perf_counter() - t
     return Prepared(Hop, y, x_prior, Q, R, A, B, y - y_prior_model, y_prior_model, AQA, HQA, varB, y_ens,
-                    subsets, timings, t0)
+                    subsets, timings, t0, holdout)
 
 
 def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, aggregate_var=None,
@@ -617,6 +627,9 @@ def solve(H, y, x_prior, prior_cov, obs_err, aggregate=None, aggregate_var=None,
     if solver == "pcg":
         if prep.subsets is not None:
             raise ValueError("solve: option 'obs_subsets' needs the explicit H Q Hᵀ of the Cholesky solver "
+                             f"(n_obs = {prep.n_obs} > max_dense_obs or solver='pcg')")
+        if prep.holdout is not None:
+            raise ValueError("solve: option 'holdout' needs the explicit H Q Hᵀ of the Cholesky solver "
                              f"(n_obs = {prep.n_obs} > max_dense_obs or solver='pcg')")
         if opts.tune:
             raise ValueError(f"solve: option tune={opts.tune!r} needs the explicit H Q Hᵀ of the Cholesky solver "
@@ -693,10 +706,16 @@ def solve_cholesky(prep: Prepared, options: SolveOptions | None = None) -> Inver
         Kinv = Linv.T @ Linv
         dofs = n_obs - float(np.sum(Kinv * R))
     prep.timings["factor"] = time.perf_counter() - t
+    holdout = None
+    if prep.holdout:
+        t = time.perf_counter()
+        holdout = holdout_predictions(Linv, w, prep.d, R, prep.y_prior_model, prep.holdout)
+        prep.timings["holdout"] = time.perf_counter() - t
 
     t = time.perf_counter()
     res = _posterior(prep, w, lambda M: sla.cho_solve(cf, M, check_finite=False), scale_Q)
     res.agg_post_cov_subsets = _subset_covariances(prep, K_subsets)
+    res.holdout_predictions = holdout
     if prep.B is not None:
         V = sla.solve_triangular(L, HQB, lower=True, check_finite=False)
         res.var_post = prep.varB - (V**2).sum(axis=0)
