@@ -108,9 +108,17 @@ def met_days(month):
 
 
 def met_files(wildcards):
+    """ARL files of the month's met days: the demo world's, the daily files converted by rule
+    met_convert (inputs.met_source era5/wrf), the explicit list inputs.met_files (any names and
+    periods), or one file per UTC day named by inputs.met_file_format in inputs.met_dir."""
     if DEMO:
         return expand(demo("met/{metday}_gz.arl"), month=wildcards.month,
                       metday=met_days(wildcards.month))
+    if config["inputs"]["met_source"] in ("era5", "wrf"):
+        return expand(res("met/{metday}_gz.arl"), month=wildcards.month,
+                      metday=met_days(wildcards.month))
+    if config["inputs"]["met_files"]:
+        return list(config["inputs"]["met_files"])
     fmt = config["inputs"]["met_file_format"]
     return [os.path.join(config["inputs"]["met_dir"],
                          datetime.strptime(d, "%Y%m%d").strftime(fmt))

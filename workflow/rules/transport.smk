@@ -1,7 +1,18 @@
-"""Transport: receptors, HYSPLIT-STILT footprints per site-day, hourly Jacobian.
+"""Transport: receptors, met conversion (ERA5/WRF -> ARL), footprints per site-day (HYSPLIT-STILT,
+or read from the user's files with transport.footprints_from: files), hourly Jacobian.
 
 See docs/transport.md and docs/formats.md (Transport).
 """
+
+MET_SOURCE = "demo" if DEMO else config["inputs"]["met_source"]
+FOOTPRINTS_FROM = config["transport"]["footprints_from"]
+if FOOTPRINTS_FROM == "files":
+    from transport.from_files import find_footprint_files
+
+    try:
+        USER_FOOTPRINTS = [str(p) for p in find_footprint_files(config["transport"]["footprint_files"])]
+    except FileNotFoundError as err:
+        raise SystemExit(f"\nConfiguration error:\n{err}\n(see docs/transport.md)\n")
 
 
 rule receptors:
@@ -24,40 +35,112 @@ rule receptors:
         "../scripts/receptors.py"
 
 
-rule footprints:
-    """HYSPLIT-STILT footprints of one site-day (resumable: per-receptor cache in footprints/work,
-    keyed by everything a footprint depends on; stale entries are recomputed).
+if MET_SOURCE in ("era5", "wrf"):
 
-    Checks first that the met covers every receptor's window and position (names missing hours and
-    files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal; an I/O fault
-    (disk full, permission) stops the job naming the file and the cause.
-    Re-run triggers: receptors.csv and the met files (input), the station's position and top inlet,
-    the transport settings, the grid and the pystilt/HYSPLIT identity (params)."""
-    input:
-        met=met_files,
-        receptors=res("receptors.csv"),
-    output:
-        footprints=res("footprints/{site}/{day}.nc"),
-        failures=res("footprints/{site}/{day}_failures.csv"),
-    params:
-        work_dir=lambda wc: os.path.abspath(
-            os.path.join(R.format(month=wc.month), "footprints", "work", wc.site)),
-        grid=config["grid"],
-        transport=config["transport"],
-        station=_station_position,
-        software=TRANSPORT_SOFTWARE,
-        met_file_format=lambda wc: "%Y%m%d_gz.arl" if DEMO else config["inputs"]["met_file_format"],
-        left_domain_warn=config["transport"].get("left_domain_warn", 0.1),
-    threads: 1
-    resources:
-        mem_mb=1500,
-        runtime=120,
-    log:
-        "logs/{month}/footprints_{site}_{day}.log",
-    benchmark:
-        "benchmarks/runs/{month}/footprints_{site}_{day}.tsv"
-    script:
-        "../scripts/footprints.py"
+    rule met_convert:
+        """One UTC day of ERA5 (pressure- and single-level NetCDF, old or new CDS layout, zips
+        split by step type) or WRF (wrfout) meteorology converted to an ARL file
+        (transport.era5_to_arl / transport.wrf_to_arl); the footprints rule reads these."""
+        input:
+            config["inputs"]["era5_files"] if MET_SOURCE == "era5" else config["inputs"]["wrf_files"],
+        output:
+            res("met/{metday}_gz.arl"),
+        params:
+            source=MET_SOURCE,
+        resources:
+            mem_mb=4000,
+        log:
+            "logs/{month}/met_convert_{metday}.log",
+        benchmark:
+            "benchmarks/runs/{month}/met_convert_{metday}.tsv"
+        script:
+            "../scripts/met_convert.py"
+
+
+if FOOTPRINTS_FROM == "files":
+
+    rule footprint_matches:
+        """Pair every receptor with one release of the user's footprint files (site, hour,
+        position, inlet height); stops naming the receptors without a footprint and the files
+        whose releases in the period match no receptor."""
+        input:
+            receptors=res("receptors.csv"),
+            files=USER_FOOTPRINTS,
+        output:
+            res("footprints/matches.csv"),
+        params:
+            layer_height=config["transport"].get("footprint_layer_height"),
+        log:
+            "logs/{month}/footprint_matches.log",
+        benchmark:
+            "benchmarks/runs/{month}/footprint_matches.tsv"
+        script:
+            "../scripts/footprint_matches.py"
+
+    rule footprints:
+        """Site-day footprints from the user's files (transport.from_files): the matched
+        releases on clock hours, regridded conservatively onto the state grid."""
+        input:
+            matches=res("footprints/matches.csv"),
+            files=USER_FOOTPRINTS,
+        output:
+            footprints=res("footprints/{site}/{day}.nc"),
+            failures=res("footprints/{site}/{day}_failures.csv"),
+        params:
+            grid=config["grid"],
+            transport=config["transport"],
+            footprints_from="files",
+        resources:
+            mem_mb=1500,
+        log:
+            "logs/{month}/footprints_{site}_{day}.log",
+        benchmark:
+            "benchmarks/runs/{month}/footprints_{site}_{day}.tsv"
+        script:
+            "../scripts/footprints.py"
+
+else:
+
+    rule footprints:
+        """HYSPLIT-STILT footprints of one site-day (resumable: per-receptor cache in
+        footprints/work, keyed by everything a footprint depends on; stale entries are
+        recomputed).
+
+        Checks first that the met covers every receptor's window and position (names missing
+        hours and files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal;
+        an I/O fault (disk full, permission) stops the job naming the file and the cause.
+        Re-run triggers: receptors.csv and the met files (input), the station's position and top
+        inlet, the transport settings, the grid and the pystilt/HYSPLIT identity (params).
+        Met files of any names (inputs.met_files) reach pystilt through per-hour links."""
+        input:
+            met=met_files,
+            receptors=res("receptors.csv"),
+        output:
+            footprints=res("footprints/{site}/{day}.nc"),
+            failures=res("footprints/{site}/{day}_failures.csv"),
+        params:
+            work_dir=lambda wc: os.path.abspath(
+                os.path.join(R.format(month=wc.month), "footprints", "work", wc.site)),
+            grid=config["grid"],
+            transport=config["transport"],
+            station=_station_position,
+            software=TRANSPORT_SOFTWARE,
+            met_file_format=lambda wc: (
+                None if MET_SOURCE == "arl" and config["inputs"]["met_files"]
+                else config["inputs"]["met_file_format"] if MET_SOURCE == "arl"
+                else "%Y%m%d_gz.arl"),
+            left_domain_warn=config["transport"].get("left_domain_warn", 0.1),
+            footprints_from="stilt",
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=120,
+        log:
+            "logs/{month}/footprints_{site}_{day}.log",
+        benchmark:
+            "benchmarks/runs/{month}/footprints_{site}_{day}.tsv"
+        script:
+            "../scripts/footprints.py"
 
 
 rule jacobian:
