@@ -30,6 +30,7 @@ import xarray as xr
 from scipy.interpolate import CubicSpline
 from scipy.ndimage import gaussian_filter
 
+from gzcarbon.demo.truth_errors import TRUTH_ERRORS
 from gzcarbon.grid import Grid
 from inversion.inventory import KG_TO_UMOL, SECONDS_PER_YEAR, SECTORS, inventory_dataset
 from inversion.prior import (
@@ -125,25 +126,9 @@ PROFILES = {
                     1.30, 1.15, 1.10, 1.10, 1.15, 1.35, 1.60, 1.55, 1.35, 1.10, 0.80, 0.60],
 }
 
-#: How the truth differs from the prior (documented in docs/inventory.md).
-TRUTH_CHANGES = {
-    # multiplicative bias of industry + road + residential, by district
-    "district_bias": {"Tianhe": 0.25, "Baiyun": -0.20, "Panyu": 0.15, "Zengcheng": -0.10},
-    # an unreported industrial site (not in the prior), Huangpu north
-    "missing_source": {"name": "unreported industrial site", "lon": 113.50, "lat": 23.20,
-                       "sigma_km": 0.8, "mt_per_year": 2.0, "profile": "industry"},
-    # real power plant emissions above the registry-based values
-    "power_factor": 1.05,
-    # road traffic: night freight (trucks are banned from the centre by day) and a later evening peak
-    "road_profile": [0.65, 0.60, 0.58, 0.58, 0.62, 0.70, 0.90, 1.30, 1.45, 1.25, 1.10, 1.05,
-                     1.05, 1.08, 1.10, 1.18, 1.30, 1.45, 1.60, 1.55, 1.30, 1.05, 0.90, 0.75],
-    # smooth random multiplicative texture of the anthropogenic fields: exp(s z - s^2/2), z ~ N(0,1)
-    "texture_sigma": 0.15, "texture_length_cells": 3.0,
-    # day-to-day cloudiness: GPP × U(0.75, 1.10) per local day
-    "gpp_day_factor_range": [0.75, 1.10],
-    # background: 428 ppm + daily anchors N(0, 1.5 ppm), cubic spline between local noons
-    "background_ppm": 428.0, "background_day_sigma_ppm": 1.5,
-}
+#: How the truth differs from the prior: the pre-registered error model of
+#: gzcarbon.demo.truth_errors (docs/demo.md, docs/inventory.md), as the mapping `make_truth` takes.
+TRUTH_CHANGES = TRUTH_ERRORS.changes()
 
 
 # --- geometry helpers -------------------------------------------------------------------------
