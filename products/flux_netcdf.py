@@ -25,6 +25,7 @@ from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from .cdl_template import check_against_template
 from .inputs import ProductInputError, load_districts_table, load_posterior
+from .settings import INSTITUTION
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +104,12 @@ def build_flux_dataset(
     config: dict | None = None,
     inputs=(),
     demo: bool | None = None,
+    institution: str = INSTITUTION,
 ) -> xr.Dataset:
-    """The flux product as an xarray Dataset (values, attrs; encodings set by the writer)."""
+    """The flux product as an xarray Dataset (values, attrs; encodings set by the writer).
+
+    ``config``: the run's configuration (hashed and stored in the attributes);
+    ``institution``: config ``products.institution`` (default: the config's default)."""
     post = load_posterior(posterior_path)
     table = load_districts_table(districts_path)
     start, end = _period(post)
@@ -224,7 +229,7 @@ def build_flux_dataset(
     ds.attrs = {
         "Conventions": "CF-1.8",
         "title": "Guangzhou CO2 flux: prior and posterior of an urban analytical Bayesian inversion",
-        "institution": "gzcarbon pipeline",
+        "institution": str(institution),
         "source": "HYSPLIT-STILT footprints (pystilt) and analytical Bayesian inversion of tower "
                   "and urban station CO2",
         "references": "gzcarbon repository: docs/formats.md (this file), docs/inversion.md (the method)",
@@ -284,6 +289,7 @@ def write_flux_product(
     inputs=(),
     demo: bool | None = None,
     template=None,
+    institution: str = INSTITUTION,
 ) -> Path:
     """Build the product and write it atomically to `out_path`; returns the path.
 
@@ -291,7 +297,7 @@ def write_flux_product(
     `out_path`; a mismatch raises ValueError listing the differences and leaves no output.
     """
     ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
-                            config=config, inputs=inputs, demo=demo)
+                            config=config, inputs=inputs, demo=demo, institution=institution)
     out = Path(out_path)
 
     def write(tmp: Path) -> None:

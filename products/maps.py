@@ -29,6 +29,7 @@ from gzcarbon.districts import read_districts  # noqa: E402
 from gzcarbon.names import CITY  # noqa: E402
 
 from .flux_netcdf import _period, block_edges, posterior_grid  # noqa: E402
+from .settings import SELECT_HOURS_LOCAL, hours_per_day as window_hours  # noqa: E402
 from .inputs import (  # noqa: E402
     load_districts_table,
     load_modelled,
@@ -267,7 +268,7 @@ def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int
 
 def make_all_figures(posterior_path, districts_path, modelled_path, selected_path, stations_path,
                      geojson_path, out_dir, *, site_ids=None, days=None,
-                     hours_per_day: int = 4) -> list[Path]:
+                     hours_per_day: int = window_hours(SELECT_HOURS_LOCAL)) -> list[Path]:
     """Every PNG of the month into `out_dir`; returns the paths written.
 
     The figures are drawn into a temporary sibling directory that replaces `out_dir` only when

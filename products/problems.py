@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .settings import SELECT_HOURS_LOCAL, UTC_OFFSET_HOURS
+
 log = logging.getLogger(__name__)
 
 HYSPLIT_FAILED = "HYSPLIT failed"
@@ -270,7 +272,8 @@ def _screen_problems(diag: dict, lost: dict | None, out: _Found) -> None:
 
 
 def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None, hourly_dirs=None,
-            days=None, utc_offset_hours: float = 8.0, select_hours_local=(12, 16)) -> dict:
+            days=None, utc_offset_hours: float = UTC_OFFSET_HOURS,
+            select_hours_local=SELECT_HOURS_LOCAL) -> dict:
     """Problems and losses of a month.
 
     Returns ``{"problems": [text, …], "losses": DataFrame(stage, reason, count), "ingest": DataFrame,

@@ -29,6 +29,7 @@ from gzcarbon.provenance import config_hash, input_list, package_versions
 from .budgets import CoveredMonth
 from .inputs import load_diagnostics, load_districts_table, load_modelled, load_selected, load_stations
 from .problems import collect as collect_problems
+from .settings import SELECT_HOURS_LOCAL, UTC_OFFSET_HOURS, hours_per_day as window_hours
 from .sections import (  # noqa: F401  (fmt_kt, fmt_num, district_csv_table, ...: public through this module)
     MAP_KEYS,
     availability_section,
@@ -123,15 +124,15 @@ def build_report(
     power_summary=None,
     site_ids=None,
     days=None,
-    hours_per_day: int = 4,
+    hours_per_day: int | None = None,
     config: dict | None = None,
     demo: bool | None = None,
     budgets: dict | None = None,
     budget_history=(),
     failures_csv=None,
     hourly_dirs=None,
-    utc_offset_hours: float = 8.0,
-    select_hours_local=(12, 16),
+    utc_offset_hours: float = UTC_OFFSET_HOURS,
+    select_hours_local=SELECT_HOURS_LOCAL,
 ) -> str:
     """The report as an HTML string.
 
@@ -139,8 +140,13 @@ def build_report(
     (districts.csv, diagnostics.json) of earlier inverted months of the same year.
     ``failures_csv`` (footprints/failures.csv), ``hourly_dirs`` (obs/hourly/<site>), the UTC offset and
     selection window: what the problem box and the table of what did not make it read
-    (`products.problems`); any of them may be absent.
+    (`products.problems`); any of them may be absent. ``hours_per_day``: selected hours per day
+    (default: those of ``select_hours_local``). Settings not given take the config's defaults;
+    :func:`products.settings.report_settings` gives all of them from a (partial) config, as the
+    pipeline passes them.
     """
+    if hours_per_day is None:
+        hours_per_day = window_hours(select_hours_local)
     missing: list[str] = []
     table = load_districts_table(districts_csv)
     city = table.loc[CITY]

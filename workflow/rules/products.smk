@@ -18,6 +18,7 @@ rule flux_product:
         res("flux_{month}.nc"),
     params:
         demo=DEMO,
+        institution=config["products"]["institution"],
     log:
         "logs/{month}/flux_product.log",
     benchmark:
@@ -45,7 +46,7 @@ rule maps:
     params:
         site_ids=SITE_IDS,
         days=lambda wc: period_days(wc.month),
-        hours_per_day=_hours_per_day(),
+        hours_local=config["stations"]["select_hours_local"],
     log:
         "logs/{month}/maps.log",
     benchmark:
@@ -90,11 +91,10 @@ rule report:
     params:
         site_ids=SITE_IDS,
         days=lambda wc: period_days(wc.month),
-        hours_per_day=_hours_per_day(),
         demo=DEMO,
-        budgets=config.get("budgets") or {},
+        budgets=config["budgets"],
         budget_existing=lambda wc: _budget_months(wc.month, False),
-        pdf_engine=config.get("report_pdf", "auto"),
+        pdf_engine=config["report_pdf"],
         utc_offset=config["stations"]["utc_offset_hours"],
         hours_local=config["stations"]["select_hours_local"],
     log:

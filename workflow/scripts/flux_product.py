@@ -2,12 +2,15 @@
 
 import logging
 
-from products.flux_netcdf import write_flux_product
+from gzcarbon.config import load_config
 from gzcarbon.logs import script_logging
+from products.flux_netcdf import write_flux_product
 
 script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
+# typed settings from the rule's params (rerun triggers)
+settings = load_config({"products": {"institution": sm.params.institution}}).products
 write_flux_product(
     sm.input.posterior,
     sm.input.districts,
@@ -18,4 +21,5 @@ write_flux_product(
     inputs=[sm.input.posterior, sm.input.districts, sm.input.geojson],
     demo=sm.params.demo,
     template=sm.input.template,
+    institution=settings.institution,
 )

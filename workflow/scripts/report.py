@@ -3,12 +3,18 @@ installed) and the district table {R}/district_table.csv (kt CO2)."""
 
 import logging
 
-from products.report import write_district_csv, write_report
 from gzcarbon.logs import script_logging
+from products.report import write_district_csv, write_report
+from products.settings import report_settings
 
 script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
+# the report's settings, typed, from the rule's params (rerun triggers): report_pdf, budgets, the
+# stations' UTC offset and selection window (and the selected hours per day of that window)
+settings = report_settings({"report_pdf": sm.params.pdf_engine, "budgets": sm.params.budgets,
+                            "stations": {"utc_offset_hours": sm.params.utc_offset,
+                                         "select_hours_local": sm.params.hours_local}})
 # earlier months of the year for the budget comparison: produced in this run (inputs) or found
 # on disk (params); see docs/report.md
 history = [(f"{b}/districts.csv", f"{b}/diagnostics.json") for b in sm.params.budget_existing]
@@ -16,7 +22,6 @@ history += list(zip(sm.input.budget_districts, sm.input.budget_diagnostics))
 write_district_csv(sm.input.districts, sm.output.table)
 write_report(
     sm.output.html,
-    pdf_engine=sm.params.pdf_engine,
     month=sm.wildcards.month,
     districts_csv=sm.input.districts,
     diagnostics_json=sm.input.diagnostics,
@@ -29,13 +34,10 @@ write_report(
     power_summary=sm.input.power_summary,
     site_ids=sm.params.site_ids,
     days=sm.params.days,
-    hours_per_day=sm.params.hours_per_day,
     config=dict(sm.config),
     demo=sm.params.demo,
-    budgets=sm.params.budgets,
     budget_history=history,
     failures_csv=sm.input.failures,
     hourly_dirs=list(sm.input.hourly),
-    utc_offset_hours=sm.params.utc_offset,
-    select_hours_local=sm.params.hours_local,
+    **settings,
 )
