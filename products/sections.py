@@ -422,12 +422,54 @@ def _factors_table(factors) -> Table | None:
     return table(pd.DataFrame(recs), left_cols=("factor", "kind")) if recs else None
 
 
+def _cv_cells(rec: dict) -> dict:
+    """One cross-validation record (inversion.crossval) as shown values: prior → posterior pairs."""
+    def pair(key, nd):
+        return f"{fmt_num(rec.get('prior_' + key), nd)} → {fmt_num(rec.get('posterior_' + key), nd)}"
+    return {"n": _txt(rec.get("n")), "RMSE prior → posterior (ppm)": pair("rmse", 2),
+            "bias prior → posterior (ppm)": pair("bias", 2), "correlation prior → posterior": pair("corr", 2),
+            "χ²_r": fmt_num(rec.get("chi2_reduced"), 2)}
+
+
+def cross_validation_section(diag: dict) -> dict | None:
+    """diagnostics ``cross_validation``: a table per left-out site (with the city σ reduction lost
+    without it, from ``station_contributions``) and per block of days, pooled rows, skip reasons."""
+    cv = diag.get("cross_validation")
+    if not isinstance(cv, dict):
+        return None
+    sc = diag.get("station_contributions") if isinstance(diag.get("station_contributions"), dict) else {}
+    lost = {}
+    if sc.get("without"):
+        summary = station_contribution_tables(sc)[1]
+        lost = dict(zip(summary["station"], summary["city σ reduction lost without it (points)"]))
+    summ = cv.get("summary") or {}
+    sites = [{"left out": s, **_cv_cells(r), "city σ reduction lost without it (points)": fmt_num(lost.get(s), 1)}
+             for s, r in (cv.get("sites") or {}).items()]
+    if sites and summ.get("sites"):
+        sites.append({"left out": "every site (pooled)", **_cv_cells(summ["sites"]),
+                      "city σ reduction lost without it (points)": ""})
+    days = [{"left out": r.get("fold", ""), **_cv_cells(r)} for r in cv.get("days") or []]
+    if days and summ.get("days"):
+        days.append({"left out": "every day (pooled)", **_cv_cells(summ["days"])})
+
+    def total(r):
+        return "total" if "pooled" in str(r["left out"]) else ""
+
+    return {"sites": table(pd.DataFrame(sites), left_cols=("left out",), row_class=total) if sites else None,
+            "days": table(pd.DataFrame(days), left_cols=("left out",), row_class=total) if days else None,
+            "skipped": [f"{k}: {v}" for k, v in (cv.get("skipped") or {}).items()],
+            "improved": [f"{s['n_folds_improved']} of {s['n_folds']} {'sites' if k == 'sites' else 'blocks of days'}"
+                         for k, s in summ.items() if s]}
+
+
 def diagnostics_section(diag: dict) -> dict:
-    """Solve statistics, χ² test, screen counts, largest residuals, residuals per site, factors."""
+    """Solve statistics, χ² test, screen counts, largest residuals, residuals per site, factors,
+    cross-validation."""
     return {"rows": _diagnostic_rows(diag),
             "residuals": _residuals_table(diag.get("largest_normalised_residuals")),
             "per_site": _per_site_table(diag.get("per_site")),
-            "factors": _factors_table(diag.get("factors"))}
+            "factors": _factors_table(diag.get("factors")),
+            "cross_validation": cross_validation_section(diag)}
 
 
 def availability_section(selected, modelled, ids, days, hours_per_day: int, names: dict,
