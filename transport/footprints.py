@@ -44,7 +44,8 @@ def unit_factor(da: xr.DataArray, path) -> float:
         return factor_to(units)
     except UnitError as exc:
         raise FootprintFormatError(
-            f"{path}: variable {da.name!r}: {exc}. A footprint must be a mole-fraction response "
+            f"{path}: footprint units {units!r} unknown as a footprint unit (variable "
+            f"{da.name!r}: {exc}). A footprint must be a mole-fraction response "
             "per molar flux, e.g. 'ppm / (umol m-2 s-1)' or '(mol/mol)/(mol/m2/s)'; FLEXPART "
             "residence times ('s m3 kg-1') are converted by read_footprints(layer_height=...)") from None
 
