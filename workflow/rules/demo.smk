@@ -7,24 +7,103 @@ the stages; no stage package imports it (tests/test_architecture.py).
 """
 
 
+def _truth_transport_settings():
+    """The truth's transport (demo.truth_transport over the pre-registered defaults of
+    gzcarbon.demo.truth_errors.TruthTransport) as a plain dict; a bad key stops the run here."""
+    import dataclasses
+
+    from gzcarbon.demo.truth_errors import TruthTransport, TruthTransportError
+
+    try:
+        tt = TruthTransport.from_config(config["demo"])
+    except TruthTransportError as err:
+        raise SystemExit(f"\nConfiguration error:\n{err}\n(see docs/demo.md)\n")
+    if DEMO and tt.identical_twin(config["transport"]):
+        from gzcarbon.demo.truth_errors import IDENTICAL_TWIN_WARNING
+
+        print(f"Warning: {IDENTICAL_TWIN_WARNING}", file=sys.stderr)
+    return dataclasses.asdict(tt)
+
+
+TRUTH_TRANSPORT = _truth_transport_settings()
+
+
 rule demo_truth_signal:
+    """The true hourly signal through the truth's own transport (H_truth @ x_truth + noise), and
+    its sidecar truth_transport.json (settings, identical-twin flag, measured difference to the
+    inversion's transport; docs/demo.md)."""
     input:
         truth=demo("truth.nc"),
+        truth_jacobian=demo("truth_transport/jacobian_hourly.npz"),
         jacobian=res("jacobian_hourly.npz"),
         stations=STATIONS_FILE,
     output:
-        demo("truth_signal.csv"),
+        signal=demo("truth_signal.csv"),
+        sidecar=demo("truth_transport.json"),
     params:
         sites=SITES,
         period=lambda wc: period_days(wc.month),
         utc_offset=config["stations"]["utc_offset_hours"],
         seed=config["demo"]["seed"],
+        transport=config["transport"],
+        truth_transport=TRUTH_TRANSPORT,
     log:
         "logs/{month}/demo_truth_signal.log",
     benchmark:
         "benchmarks/runs/{month}/demo_truth_signal.tsv"
     script:
         "../scripts/demo_truth_signal.py"
+
+
+rule demo_truth_footprints:
+    """The truth's own HYSPLIT-STILT footprints of one site-day, for the receptors of receptors.csv
+    only (the afternoon top inlets the selection uses): other seed, more particles, wind and
+    mixed-layer-height errors (demo.truth_transport; gzcarbon.demo.truth_errors)."""
+    input:
+        met=met_files,
+        receptors=res("receptors.csv"),
+    output:
+        footprints=demo("truth_transport/footprints/{site}/{day}.nc"),
+        failures=demo("truth_transport/footprints/{site}/{day}_failures.csv"),
+    params:
+        work_dir=lambda wc: os.path.abspath(os.path.join(
+            D.format(month=wc.month), "truth_transport", "footprints", "work", wc.site)),
+        grid=config["grid"],
+        transport=config["transport"],
+        truth_transport=TRUTH_TRANSPORT,
+        station=_station_position,
+        software=TRANSPORT_SOFTWARE,
+    threads: 1
+    resources:
+        mem_mb=1500,
+        runtime=120,
+    log:
+        "logs/{month}/demo_truth_footprints_{site}_{day}.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_truth_footprints_{site}_{day}.tsv"
+    script:
+        "../scripts/demo_truth_footprints.py"
+
+
+rule demo_truth_jacobian:
+    """The truth's sparse hourly Jacobian from its site-day footprints."""
+    input:
+        footprints=lambda wc: expand(demo("truth_transport/footprints/{site}/{day}.nc"),
+                                     month=wc.month, site=SITE_IDS, day=period_days(wc.month)),
+        receptors=res("receptors.csv"),
+    output:
+        jacobian=demo("truth_transport/jacobian_hourly.npz"),
+    params:
+        grid=config["grid"],
+        hours=lambda wc: hour_axis(wc.month),
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/{month}/demo_truth_jacobian.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_truth_jacobian.tsv"
+    script:
+        "../scripts/demo_truth_jacobian.py"
 
 
 rule demo_met:

@@ -12,7 +12,7 @@ from inversion import SolveOptions  # noqa: E402  (after NUMBA_NUM_THREADS is se
 from inversion.run import run_inversion  # noqa: E402
 
 inp = snakemake.input
-run_inversion(
+out = run_inversion(
     inp.jacobian, inp.selected, inp.prior, inp.districts,
     snakemake.output.posterior, snakemake.output.districts, snakemake.output.modelled,
     snakemake.output.diagnostics,
@@ -23,3 +23,15 @@ run_inversion(
     solve_options=SolveOptions(seed=int(snakemake.params.seed)),
     utc_offset_hours=snakemake.params.utc_offset_hours,
 )
+
+# demo runs: the truth's transport (sidecar of rule demo_truth_signal, docs/demo.md) as
+# diagnostics.json `truth_transport` (with `identical_twin`)
+_sidecar = os.path.join(os.path.dirname(inp.truth), "truth_transport.json") if inp.get("truth") else ""
+if _sidecar and os.path.exists(_sidecar):
+    import json
+
+    from gzcarbon.atomic import write_text
+
+    with open(_sidecar) as fh:
+        out.diagnostics["truth_transport"] = json.load(fh)["truth_transport"]
+    write_text(snakemake.output.diagnostics, json.dumps(out.diagnostics, indent=2, default=float))
