@@ -224,6 +224,12 @@ def test_run_inversion_files(tmp_path):
     for k in ("n_obs", "n_state", "chi2_reduced", "dofs", "solver", "seconds", "per_site", "period_start", "period_end"):
         assert k in diag
     assert set(diag["per_site"]) == set(SITES)
+    # cross-validation (inversion.crossval): each site left out, each of the two days a fold
+    cv = diag["cross_validation"]
+    assert set(cv["sites"]) == set(SITES) and len(cv["days"]) == 2 and cv["summary"]["sites"]["n"] == diag["n_obs"]
+    for rec in [*cv["sites"].values(), *cv["days"]]:
+        assert {"n", "prior_rmse", "posterior_rmse", "prior_bias", "posterior_bias", "prior_corr",
+                "posterior_corr", "chi2_reduced"} <= set(rec) and rec["n"] > 0
     with xr.open_dataset(o / "posterior.nc") as ds:
         assert ds["prior_flux"].dims == ("time", "lat", "lon") and ds.sizes["time"] == 72
         assert ds["correction"].dims == ("step", "lat", "lon") and ds.sizes["step"] == 12
