@@ -23,6 +23,7 @@ include: "workflow/rules/stations.smk"
 include: "workflow/rules/prior.smk"
 include: "workflow/rules/inversion.smk"
 include: "workflow/rules/products.smk"
+include: "workflow/rules/check.smk"
 
 
 rule all:

@@ -28,6 +28,7 @@ them so nothing is counted twice.
 
 from __future__ import annotations
 
+import logging
 import re
 import struct
 import zlib
@@ -40,7 +41,9 @@ import xarray as xr
 
 from gzcarbon.grid import Grid, cell_area_m2, edges_from_centres
 
-from .inventory import InventoryError
+from .inventory import KG_TO_UMOL, InventoryError
+
+log = logging.getLogger(__name__)
 
 #: molar masses, g/mol
 MOLAR_MASS = {"co2": 44.0095, "ch4": 16.0425, "co": 28.0101, "c": 12.011}
@@ -465,20 +468,8 @@ def read_odiac(path, year: int | None = None, month: int | None = None, species:
         if m is None:
             raise InventoryError(f"ODIAC {path}: pass year and month (the name is not odiac..._YYMM.tif)")
         year, month = 2000 + int(m.group(1)), int(m.group(2))
-    vals, tags = read_tiff(path)
-    scale, tie = tags["pixel_scale"], tags["tiepoint"]
-    if not scale or not tie:
-        raise InventoryError(f"ODIAC {path}: GeoTIFF ModelPixelScale/ModelTiepoint tags missing; "
-                             "the file is not a geographic GeoTIFF")
-    dx, dy = scale[0], scale[1]
-    i0, j0, lon0, lat0 = tie[0], tie[1], tie[3], tie[4]
-    lon_e = np.round(lon0 + dx * (np.arange(tags["width"] + 1) - i0), 10)
-    lat_top = np.round(lat0 - dy * (np.arange(tags["height"] + 1) - j0), 10)
-    v = vals.astype(float)[::-1]  # rows north to south -> ascending latitudes
-    if tags["nodata"]:
-        v[v == float(tags["nodata"])] = 0.0
+    v, lon_e, lat_e = _geotiff_cells(path)  # rows north to south -> ascending latitudes
     v[~np.isfinite(v)] = 0.0
-    lat_e = lat_top[::-1]
     units = FluxUnits(1e3, False, True, True, True, "c")  # tonne C per cell per month
     flux = _to_kg_m2_s(v, units, species, cell_area_m2(lat_e, lon_e), _period_seconds("month", year, month))
     return Inventory({"total": flux}, lon_e, lat_e, species, str(path), "odiac", period="month",
@@ -528,3 +519,440 @@ def temporal_factors(times_utc, utc_offset_hours: int, monthly=None, weekday=Non
         h = np.asarray(hourly, float)
         f *= (h / h.mean())[t.hour]
     return f
+
+
+# --------------------------------------------------------------------------------------------------
+# what the prior rule needs from a real inventory: format, proxy, profiles, plants on native cells
+# --------------------------------------------------------------------------------------------------
+#: config ``inputs.inventory_format`` values (``auto``: recognised from the content)
+INVENTORY_FORMATS = ("auto", "edgar", "odiac", "cf", "gzcarbon")
+#: sector variables that hold power generation (dropped: the power stage supplies metered plants)
+POWER_SECTOR_NAMES = ("ene", "power", "energy", "power_industry", "powerindustry", "a_publicpower",
+                      "public_power", "electricity")
+#: a real inventory is downscaled when its cells are this many times coarser than the state grid's
+COARSE_FACTOR = 1.5
+
+
+def inventory_format(path) -> str:
+    """The format of an inventory file from its content: ``odiac`` (a TIFF), ``gzcarbon`` (the
+    pipeline's own inventory.nc: an ``hour`` axis and ``profile_*`` variables), ``edgar``
+    (``emi_*``/``fluxes``/``emissions`` variables or a JRC institution) or ``cf`` (any other NetCDF)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InventoryError(f"inventory {path}: not found. Set config `inputs.inventory` (docs/inventory.md).")
+    with path.open("rb") as fh:
+        head = fh.read(4)
+    if head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        return "odiac"
+    try:
+        with xr.open_dataset(path) as ds:
+            if "hour" in ds.dims and any(v.startswith("profile_") for v in ds.data_vars):
+                return "gzcarbon"
+            names = list(ds.data_vars)
+            jrc = "jrc" in str(ds.attrs.get("institution", "")).lower()
+    except Exception as exc:  # noqa: BLE001  (netCDF4/h5netcdf raise OSError, ValueError, ...)
+        raise InventoryError(f"inventory {path}: neither a GeoTIFF (ODIAC) nor a NetCDF file ({exc}); "
+                             "give an EDGAR/CF NetCDF, an ODIAC GeoTIFF or the pipeline's inventory.nc") from exc
+    if jrc or any(v.startswith("emi_") or v in ("fluxes", "emissions") for v in names):
+        return "edgar"
+    return "cf"
+
+
+def check_inventory_format(path, expected: str = "auto") -> str:
+    """The detected format of ``path``; an ``InventoryError`` naming the file, the config key and
+    the fix when config ``inputs.inventory_format`` says otherwise."""
+    if expected not in INVENTORY_FORMATS:
+        raise InventoryError(f"config `inputs.inventory_format` = {expected!r}: allowed {list(INVENTORY_FORMATS)}")
+    found = inventory_format(path)
+    if expected != "auto" and found != expected:
+        raise InventoryError(f"inventory {path}: config `inputs.inventory_format` says {expected!r} but the "
+                             f"file is {found!r} by its content; set `inputs.inventory_format: {found}` "
+                             "(or `auto`) or give the intended file")
+    return found
+
+
+def cell_size(inv: Inventory) -> float:
+    """The inventory's largest cell side in degrees (the resolution it resolves)."""
+    return float(max(np.max(np.diff(inv.lon_edges)), np.max(np.diff(inv.lat_edges))))
+
+
+def is_coarse(inv: Inventory, grid: Grid) -> bool:
+    """True when the inventory's cells are more than `COARSE_FACTOR` times the state grid's."""
+    return cell_size(inv) > COARSE_FACTOR * grid.res
+
+
+def _area_in_units(units: str) -> bool:
+    u = str(units).lower().replace("**", "").replace("^", "")
+    return bool(re.search(r"(m|km)-2|/(k?m)2|per (square )?k?m", u))
+
+
+def read_proxy(path, variable: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A downscaling proxy as (density per m², lon edges, lat edges ascending).
+
+    A GeoTIFF (ODIAC 1 km, GHS-POP or WorldPop population counts, VIIRS night lights: geographic
+    pixels, values per pixel) or a NetCDF with one 2-D variable on (lat, lon) (``variable`` picks one
+    of several); a NetCDF value whose ``units`` carry an area (``km-2``, ``m-2``) is already a
+    density, any other is per cell. Negative or non-finite values (fill) count as 0."""
+    path = Path(path)
+    if not path.is_file():
+        raise InventoryError(f"downscaling proxy {path}: not found; set config `inputs.downscale_proxy` to a "
+                             "GeoTIFF or NetCDF proxy (docs/inventory.md) or leave it empty")
+    with path.open("rb") as fh:
+        tiff = fh.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+    if tiff:
+        vals, lon_e, lat_e = _geotiff_cells(path)
+        per_area = False
+    else:
+        vals, lon_e, lat_e, per_area = _netcdf_proxy(path, variable)
+    vals = np.where(np.isfinite(vals) & (vals > 0), vals, 0.0)
+    if not per_area:
+        vals = vals / cell_area_m2(lat_e, lon_e)
+    return vals, lon_e, lat_e
+
+
+def _geotiff_cells(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values with ascending latitudes, lon edges, lat edges) of a geographic GeoTIFF."""
+    vals, tags = read_tiff(path)
+    scale, tie = tags["pixel_scale"], tags["tiepoint"]
+    if not scale or not tie:
+        raise InventoryError(f"{path}: GeoTIFF ModelPixelScale/ModelTiepoint tags missing; the file is not a "
+                             "geographic GeoTIFF (reproject it to WGS84 lon-lat, e.g. `gdalwarp -t_srs EPSG:4326`)")
+    dx, dy = scale[0], scale[1]
+    i0, j0, lon0, lat0 = tie[0], tie[1], tie[3], tie[4]
+    lon_e = np.round(lon0 + dx * (np.arange(tags["width"] + 1) - i0), 10)
+    lat_top = np.round(lat0 - dy * (np.arange(tags["height"] + 1) - j0), 10)
+    v = vals.astype(float)[::-1]
+    if tags["nodata"]:
+        v[v == float(tags["nodata"])] = 0.0
+    return v, lon_e, lat_top[::-1]
+
+
+def _netcdf_proxy(path, variable):
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InventoryError(f"downscaling proxy {path}: cannot be opened as NetCDF or GeoTIFF ({exc})") from exc
+    with ds:
+        lo, la = _lonlat(ds, path)
+        cand = [v for v in ds.data_vars if {lo, la} == set(ds[v].squeeze().dims)]
+        if variable:
+            cand = [v for v in cand if v == variable]
+        if len(cand) != 1:
+            raise InventoryError(f"downscaling proxy {path}: expected one 2-D variable on ({la}, {lo}), found "
+                                 f"{cand or 'none'}; keep one (e.g. population) in the file")
+        da = ds[cand[0]].squeeze().transpose(la, lo)
+        lon, lat = ds[lo].values.astype(float), ds[la].values.astype(float)
+        vals = da.values.astype(float)
+        per_area = _area_in_units(da.attrs.get("units", ""))
+    lon_e = edges_from_centres(lon, f"proxy {path} {lo}", rtol=1e-4)
+    lat_e = edges_from_centres(lat, f"proxy {path} {la}", rtol=1e-4)
+    if lat.size > 1 and lat[1] < lat[0]:
+        lat_e, vals = lat_e[::-1], vals[::-1]
+    return vals, lon_e, np.clip(lat_e, -90.0, 90.0), per_area
+
+
+def proxy_on_grid(path, grid: Grid, variable: str | None = None) -> np.ndarray:
+    """The proxy of ``path`` on ``grid`` (density per m², conservative regridding); an error naming the
+    file when it does not cover the grid (a downscaling without proxy data in part of the domain)."""
+    dens, lon_e, lat_e = read_proxy(path, variable)
+    if lon_e[0] > grid.lon_min + 1e-9 or lon_e[-1] < grid.lon_max - 1e-9 or \
+            lat_e[0] > grid.lat_min + 1e-9 or lat_e[-1] < grid.lat_max - 1e-9:
+        raise InventoryError(f"downscaling proxy {path}: covers {lon_e[0]:.4f}..{lon_e[-1]:.4f} E x "
+                             f"{lat_e[0]:.4f}..{lat_e[-1]:.4f} N, not the state grid ({grid.describe()}); "
+                             "give a proxy covering the grid")
+    return regrid_conservative(dens, lon_e, lat_e, grid)
+
+
+#: temporal-profile CSV: the allowed `profile` values and their index ranges (local time)
+PROFILE_KINDS = {"month": (1, 12), "weekday": (0, 6), "hour": (0, 23)}
+
+
+def read_temporal_profiles(path) -> dict[str, dict[str, np.ndarray]]:
+    """Temporal profiles from a CSV with columns ``sector, profile, index, factor``.
+
+    ``profile`` is ``month`` (index 1..12), ``weekday`` (0 = Monday .. 6 = Sunday) or ``hour``
+    (0..23, *local* time); ``sector`` is a sector of the inventory or ``*`` (every sector without
+    its own rows). A profile given must have every index once; it is normalised to mean 1 by
+    `temporal_factors`. Returns {sector: {profile: factors}}."""
+    path = Path(path)
+    if not path.is_file():
+        raise InventoryError(f"temporal profiles {path}: not found; set config `inputs.temporal_profiles` to a "
+                             "CSV (docs/inventory.md) or leave it empty for flat profiles")
+    df = pd.read_csv(path, comment="#", skipinitialspace=True)
+    missing = [c for c in ("sector", "profile", "index", "factor") if c not in df.columns]
+    if missing:
+        raise InventoryError(f"temporal profiles {path}: column(s) {missing} missing; expected "
+                             "sector, profile, index, factor (docs/inventory.md)")
+    df["factor"] = pd.to_numeric(df["factor"], errors="coerce")
+    df["index"] = pd.to_numeric(df["index"], errors="coerce")
+    bad = df[df["factor"].isna() | df["index"].isna() | (df["factor"] < 0)]
+    if len(bad):
+        raise InventoryError(f"temporal profiles {path}, line {int(bad.index[0]) + 2}: `index` and `factor` must "
+                             "be numbers, factor >= 0")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for (sector, kind), rows in df.groupby(["sector", "profile"], sort=False):
+        if kind not in PROFILE_KINDS:
+            raise InventoryError(f"temporal profiles {path}: profile {kind!r} (sector {sector}) is not one of "
+                                 f"{list(PROFILE_KINDS)}")
+        lo, hi = PROFILE_KINDS[kind]
+        idx = rows["index"].astype(int).to_numpy()
+        if sorted(idx.tolist()) != list(range(lo, hi + 1)):
+            raise InventoryError(f"temporal profiles {path}: sector {sector} profile {kind} needs each index "
+                                 f"{lo}..{hi} once, found {sorted(idx.tolist())}")
+        vals = np.empty(hi - lo + 1)
+        vals[idx - lo] = rows["factor"].to_numpy(float)
+        if vals.sum() <= 0:
+            raise InventoryError(f"temporal profiles {path}: sector {sector} profile {kind} is all 0")
+        out.setdefault(str(sector), {})[str(kind)] = vals
+    return out
+
+
+def profiles_for(profiles: dict, sector: str) -> dict[str, np.ndarray]:
+    """The profiles of ``sector`` (its own, else those of ``*``, else none = flat)."""
+    return profiles.get(sector) or profiles.get("*") or {}
+
+
+def plant_mass_rates(field, lon_edges, lat_edges, point_t_per_h, plant_lon, plant_lat) -> tuple[np.ndarray, np.ndarray]:
+    """Remove metered plants from an inventory field on its *own* cells.
+
+    ``field`` kg m-2 s-1 on (lat_edges, lon_edges); ``point_t_per_h`` each plant's mean t CO2/h over
+    the period. The plant's mass rate is taken from the native cell holding it; when that cell holds
+    less (the inventory places the plant a cell away), the rest is taken from its 8 neighbours in
+    proportion to what they hold. Returns (field without the plants, t/h that could not be removed
+    per plant; plants outside the field's cells give their whole rate)."""
+    out = np.array(field, float, copy=True)
+    area = cell_area_m2(lat_edges, lon_edges)
+    mass = out * area  # kg s-1 per cell
+    rates = np.atleast_1d(np.asarray(point_t_per_h, float)) * 1e3 / 3600.0  # kg s-1
+    ix = np.searchsorted(lon_edges, np.atleast_1d(plant_lon), side="right") - 1
+    iy = np.searchsorted(lat_edges, np.atleast_1d(plant_lat), side="right") - 1
+    ny, nx = mass.shape
+    short = np.zeros(rates.size)
+    for k, want in enumerate(rates):
+        if not (0 <= ix[k] < nx and 0 <= iy[k] < ny):
+            short[k] = want * 3600.0 / 1e3
+            continue
+        take = min(want, max(mass[iy[k], ix[k]], 0.0))
+        mass[iy[k], ix[k]] -= take
+        rest = want - take
+        if rest > 0:
+            win = np.s_[max(iy[k] - 1, 0):iy[k] + 2, max(ix[k] - 1, 0):ix[k] + 2]
+            avail = np.clip(mass[win], 0.0, None)
+            got = min(rest, float(avail.sum()))
+            if got > 0:
+                mass[win] -= avail * (got / avail.sum())
+            rest -= got
+        short[k] = rest * 3600.0 / 1e3
+    return mass / area, short
+
+
+# --------------------------------------------------------------------------------------------------
+# a real inventory as hourly prior sectors on the state grid (rule `prior`)
+# --------------------------------------------------------------------------------------------------
+def odiac_month(path) -> tuple[int, int] | None:
+    """(year, month) from an ODIAC file name ``..._YYMM.tif``, else None."""
+    m = re.search(r"_(\d{2})(\d{2})\.tiff?$", Path(path).name)
+    return (2000 + int(m.group(1)), int(m.group(2))) if m and 1 <= int(m.group(2)) <= 12 else None
+
+
+def kg_to_umol(species: str) -> float:
+    """kg (species) -> µmol; CO2 uses the pipeline's 44.01 g/mol (`inversion.inventory.KG_TO_UMOL`)."""
+    return KG_TO_UMOL if species == "co2" else 1e9 / MOLAR_MASS[species]
+
+
+def _read_real(path, fmt: str, species: str, year: int, month: int) -> Inventory:
+    if fmt == "odiac":  # one month per file: used for every hour of the run (spin-up days included)
+        ym = odiac_month(path) or (year, month)
+        if ym != (year, month):
+            log.warning("ODIAC %s holds %04d-%02d; used for the run's month %04d-%02d", path, *ym, year, month)
+        return read_odiac(path, *ym, species=species)
+    return read_netcdf_inventory(path, species, year, month)
+
+
+def _without_power(inv: Inventory, plants: pd.DataFrame | None) -> tuple[dict, dict]:
+    """The inventory's sectors without power generation: a power sector is dropped (the power
+    stage supplies the metered plants); else the plants are taken out of a ``total`` sector
+    (EDGAR TOTALS and ODIAC include power plants) on the inventory's own cells. Returns (sectors,
+    attrs: t/h removed and not removed)."""
+    sectors = dict(inv.sectors)
+    dropped = [k for k in sectors if k.lower() in POWER_SECTOR_NAMES]
+    for k in dropped:
+        del sectors[k]
+        log.info("inventory %s: sector %s dropped: the power stage supplies the metered plants", inv.source, k)
+    if dropped:
+        return sectors, {"power_sector_dropped": ",".join(dropped)}
+    if plants is None or plants.empty or "total" not in sectors:
+        return sectors, {}
+    field, short = plant_mass_rates(sectors["total"], inv.lon_edges, inv.lat_edges,
+                                    plants["t_per_h"].to_numpy(float), plants["lon"].to_numpy(float),
+                                    plants["lat"].to_numpy(float))
+    sectors["total"] = field
+    want = float(plants["t_per_h"].sum())
+    if short.sum() > 1e-9 * max(want, 1.0):
+        worst = plants.index[int(np.argmax(short))]
+        log.warning("inventory %s: %.3f of %.3f t CO2/h of metered plants could not be removed (their cells "
+                    "and neighbours hold less; e.g. plant %s short by %.3f t/h): that much power is counted "
+                    "twice", inv.source, short.sum(), want, worst, short.max())
+    log.info("inventory %s: %.3f t CO2/h of %d metered plants removed from `total`", inv.source,
+             want - short.sum(), len(plants))
+    return sectors, {"point_sources_removed_t_per_h": want - float(short.sum()),
+                     "point_sources_not_removed_t_per_h": float(short.sum())}
+
+
+def _spatial(inv: Inventory, sectors: dict, grid: Grid, proxy) -> tuple[dict, str]:
+    """Sectors regridded conservatively to ``grid`` and, when coarse, downscaled with ``proxy``."""
+    fields = {k: regrid_conservative(v, inv.lon_edges, inv.lat_edges, grid) for k, v in sectors.items()}
+    if not is_coarse(inv, grid):
+        return fields, f"none needed (inventory cells {cell_size(inv):.4g} deg)"
+    if proxy is None:
+        log.warning("inventory %s: cells of %.4g deg are coarser than the state grid (%.4g deg) and no "
+                    "inputs.downscale_proxy is given: each coarse cell stays a FLAT block (docs/inventory.md, "
+                    "Downscaling)", inv.source, cell_size(inv), grid.res)
+        return fields, f"none: {cell_size(inv):.4g} deg cells kept flat (no inputs.downscale_proxy)"
+    path, p = proxy
+    return ({k: downscale(v, p, inv.lon_edges, inv.lat_edges, grid) for k, v in fields.items()},
+            f"proxy {path} within each {cell_size(inv):.4g} deg cell")
+
+
+def _sector_factors(sector: str, profiles: dict, times, utc_offset: int, period: str) -> np.ndarray:
+    pr = profiles_for(profiles, sector)
+    monthly = pr.get("month") if period == "year" else None  # a monthly inventory has its own month
+    return temporal_factors(times, utc_offset, monthly, pr.get("weekday"), pr.get("hour"))
+
+
+def real_inventory_sectors(path, fmt: str, grid: Grid, times: pd.DatetimeIndex, utc_offset: int, options,
+                           plants: pd.DataFrame | None = None) -> tuple[dict, dict]:
+    """Hourly sectors (µmol m-2 s-1, (nt, ny, nx)) of a real inventory (EDGAR, ODIAC, CF) on ``grid``.
+
+    Per month of ``times`` (monthly files: that month's field; annual: one field): power sectors
+    dropped or the metered ``plants`` (index plant_id; lon, lat, t_per_h) removed on the inventory's
+    own cells (`_without_power`), conservative regridding, downscaling of coarse inventories with
+    ``options.downscale_proxy`` (`downscale`), then the temporal profiles of
+    ``options.temporal_profiles`` at local time (UTC + ``utc_offset``). ``bio`` from
+    ``options.bio_prior`` (`nee_hourly`) or zeros. Returns (sectors, attrs for prior.nc)."""
+    species = options.inventory_species
+    proxy = (options.downscale_proxy, proxy_on_grid(options.downscale_proxy, grid)) if options.downscale_proxy \
+        else None
+    profiles = read_temporal_profiles(options.temporal_profiles) if options.temporal_profiles else {}
+    if not profiles:
+        log.warning("inventory %s: no inputs.temporal_profiles: every sector is FLAT in time (no monthly, "
+                    "weekday or diurnal cycle); give EDGAR's profiles as a CSV (docs/inventory.md)", path)
+    keys = pd.PeriodIndex(times, freq="M")
+    fields, attrs, first = {}, {}, None
+    order = [keys[-1]] + [p for p in keys.unique() if p != keys[-1]]  # the run's month first
+    for per in order:
+        if first is not None and (first.period == "year" or fmt == "odiac"):
+            fields[per] = fields[order[0]]
+            continue
+        inv = _read_real(path, fmt, species, per.year, per.month)
+        first = first or inv
+        sectors, attrs = _without_power(inv, plants)
+        fields[per], attrs["downscaling"] = _spatial(inv, sectors, grid, proxy)
+    conv = kg_to_umol(species)
+    out = {}
+    for name in fields[keys[0]]:
+        fac = _sector_factors(name, profiles, times, utc_offset, first.period) * conv
+        arr = np.empty((len(times), grid.ny, grid.nx))
+        for per in keys.unique():
+            sel = np.flatnonzero(keys == per)
+            arr[sel] = fac[sel, None, None] * fields[per][name][None]
+        out[_safe_name(name)] = arr
+    out["bio"] = nee_hourly(options.bio_prior, grid, times) if options.bio_prior else _no_bio(grid, times)
+    attrs.update({"inventory_title": first.attrs.get("title", first.kind), "inventory_format": fmt,
+                  "inventory_period": first.period, "utc_offset_hours": int(utc_offset),
+                  "temporal_profiles": options.temporal_profiles or "flat (none given)",
+                  "bio_prior": options.bio_prior or "none (zeros)"})
+    if "lacks" in first.attrs:
+        attrs["inventory_lacks"] = first.attrs["lacks"]
+        log.warning("inventory %s lacks %s", path, first.attrs["lacks"])
+    return out, attrs
+
+
+def _safe_name(name: str) -> str:
+    s = re.sub(r"[^0-9a-zA-Z_]+", "_", str(name)).strip("_").lower()
+    return s or "total"
+
+
+def _no_bio(grid: Grid, times) -> np.ndarray:
+    log.warning("no inputs.bio_prior: the prior has no biosphere flux (flux_bio = 0); give a CF NetCDF NEE "
+                "field, e.g. CarbonTracker's bio_flux_opt (docs/inventory.md)")
+    return np.zeros((len(times), grid.ny, grid.nx))
+
+
+# --------------------------------------------------------------------------------------------------
+# biogenic prior: a CF NetCDF NEE field with a time axis (CarbonTracker flux1x1, any CF flux)
+# --------------------------------------------------------------------------------------------------
+NEE_NAMES = ("nee", "bio_flux_opt", "bio_flux_prior", "bio_flux", "fco2_nee", "nep")
+
+
+def _nee_variable(ds: xr.Dataset, lo: str, la: str, path, variable: str | None) -> str:
+    cand = [v for v in ds.data_vars if {lo, la, "time"} <= set(ds[v].dims) and "units" in ds[v].attrs]
+    if variable:
+        cand = [v for v in cand if v == variable]
+    named = [v for v in cand if v.lower() in NEE_NAMES]
+    if len(named) == 1 or len(cand) == 1:
+        return (named or cand)[0]
+    raise InventoryError(f"biogenic prior {path}: expected one NEE variable on (time, {la}, {lo}) with units "
+                         f"(e.g. {', '.join(NEE_NAMES[:3])}), found {cand or 'none'}")
+
+
+def _interval_starts(ds: xr.Dataset, path) -> tuple[pd.DatetimeIndex, pd.Timedelta]:
+    """Start of each time step and the step: from ``time`` bounds when given, else stamps on whole
+    steps are starts and stamps half a step off (CarbonTracker's 01:30, 04:30 ...) are centres."""
+    t = pd.DatetimeIndex(ds["time"].values)
+    if t.size < 2 and not ds["time"].attrs.get("bounds"):
+        raise InventoryError(f"biogenic prior {path}: one time step only; give a time series covering the run")
+    bname = ds["time"].attrs.get("bounds")
+    if bname and bname in ds:
+        b = pd.DatetimeIndex(ds[bname].values[:, 0])
+        return b, pd.Timedelta(ds[bname].values[0, 1] - ds[bname].values[0, 0])
+    step = pd.Timedelta(np.median(np.diff(t.values)))
+    off = (t - t.floor(step)) if step <= pd.Timedelta(days=1) else pd.TimedeltaIndex([pd.Timedelta(0)] * t.size)
+    centred = bool(np.all(off == step / 2))
+    return (t - step / 2 if centred else t), step
+
+
+def nee_hourly(path, grid: Grid, times: pd.DatetimeIndex, variable: str | None = None) -> np.ndarray:
+    """(nt, ny, nx) µmol CO2 m-2 s-1 of a CF NEE field (positive = to the atmosphere) on the UTC
+    hours ``times``: each hour takes the time step holding it, regridded conservatively. Units by
+    meaning (``mol m-2 s-1``, ``umol m-2 s-1``, ``kg m-2 s-1``, ``g C m-2 d-1`` ...). An hour outside
+    the file's steps is an error naming the file and the hours."""
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InventoryError(f"biogenic prior {path}: cannot be opened as NetCDF ({exc})") from exc
+    with ds:
+        lo, la = _lonlat(ds, path)
+        var = _nee_variable(ds, lo, la, path, variable)
+        starts, step = _interval_starts(ds, path)
+        k = np.searchsorted(starts.values, times.values, side="right") - 1
+        bad = (k < 0) | (times.values >= (starts[np.clip(k, 0, None)] + step).values)
+        if bad.any():
+            raise InventoryError(f"biogenic prior {path}: no time step holds {int(bad.sum())} of the run's hours "
+                                 f"(first {times[bad][0]}); the file covers {starts[0]} .. {starts[-1] + step}; "
+                                 "give a file covering the run (with the spin-up days)")
+        units = parse_flux_units(ds[var].attrs["units"], f"biogenic prior {path}: `{var}` units")
+        lon_e = edges_from_centres(ds[lo].values.astype(float), f"biogenic prior {path} {lo}", rtol=1e-4)
+        lat = ds[la].values.astype(float)
+        lat_e = np.clip(edges_from_centres(lat, f"biogenic prior {path} {la}", rtol=1e-4), -90.0, 90.0)
+        flip = lat.size > 1 and lat[1] < lat[0]
+        area = cell_area_m2(lat_e[::-1] if flip else lat_e, lon_e)
+        used = np.unique(k)
+        steps = {}
+        for j in used:
+            v = ds[var].isel(time=int(j)).transpose(la, lo).values.astype(float)
+            v = np.where(np.isfinite(v), v, 0.0)[::-1] if flip else np.where(np.isfinite(v), v, 0.0)
+            steps[j] = regrid_conservative(_nee_umol(v, units, area, step), lon_e[:], lat_e[::-1] if flip else lat_e,
+                                           grid)
+    return np.stack([steps[j] for j in k])
+
+
+def _nee_umol(v, units: FluxUnits, area, step: pd.Timedelta) -> np.ndarray:
+    if units.moles:  # molar: straight to µmol (no molar-mass round trip)
+        out = v * units.factor * 1e6
+        if units.per_cell:
+            out = out / area
+        if units.per_period:
+            out = out / step.total_seconds()
+        return out
+    return _to_kg_m2_s(v, units, "co2", area, step.total_seconds()) * KG_TO_UMOL

@@ -14,6 +14,7 @@ tonnes out).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,7 @@ import pandas as pd
 import xarray as xr
 
 from gzcarbon.grid import Grid
+from .inventories import check_inventory_format, real_inventory_sectors
 from .inventory import KG_TO_UMOL, M_CO2, SECTORS, read_inventory
 
 log = logging.getLogger(__name__)
@@ -184,27 +186,67 @@ def tonnes(flux_umol: np.ndarray, cell_area: np.ndarray, seconds: float = 3600.0
     return float((np.asarray(flux_umol, dtype=np.float64).sum(axis=0) * cell_area).sum() * seconds / KG_TO_UMOL / 1e3)
 
 
-def build_prior(inventory_path, point_sources_csv, grid: Grid, hour_start, hour_end, utc_offset: int = 8) -> xr.Dataset:
+@dataclass(frozen=True)
+class InventoryOptions:
+    """How `build_prior` reads ``inputs.inventory`` (config ``inputs``, docs/inventory.md).
+
+    ``inventory_format``: ``auto`` (by content), ``edgar``, ``odiac``, ``cf`` or ``gzcarbon`` (the
+    pipeline's own inventory.nc); ``inventory_species``: ``co2``/``ch4``/``co`` (the `emi_<species>`
+    variable of EDGAR, the molar mass of molar units); ``downscale_proxy``: a GeoTIFF/NetCDF proxy
+    for coarse inventories (empty: coarse cells stay flat, with a warning); ``temporal_profiles``: a
+    CSV of monthly/weekday/hourly factors per sector (empty: flat, with a warning); ``bio_prior``: a
+    CF NetCDF NEE field (empty: no biosphere in the prior, with a warning). Built from the typed
+    config with `from_config`."""
+
+    inventory_format: str = "auto"
+    inventory_species: str = "co2"
+    downscale_proxy: str = ""
+    temporal_profiles: str = ""
+    bio_prior: str = ""
+
+    @classmethod
+    def from_config(cls, inputs) -> "InventoryOptions":
+        """From a ``gzcarbon.config.InputsConfig`` (or its dict); the keys it does not hold yet keep
+        the defaults above (pending gzcarbon.config fields)."""
+        get = inputs.get if hasattr(inputs, "get") else (lambda k, d=None: getattr(inputs, k, d))
+        kw = {}
+        for k in cls.__dataclass_fields__:
+            v = get(k, None)
+            if v is not None:
+                kw[k] = v
+        return cls(**kw)
+
+
+def build_prior(inventory_path, point_sources_csv, grid: Grid, hour_start, hour_end, utc_offset: int = 8,
+                options: InventoryOptions | None = None) -> xr.Dataset:
     """Hourly prior ``flux(time, lat, lon)`` µmol m-2 s-1 plus ``flux_<sector>`` on the state grid.
 
-    The diurnal profiles are applied at local hour = UTC hour + the inventory's ``utc_offset_hours``
-    attribute (the time its ``hour`` axis refers to); ``utc_offset`` is used only when the inventory
-    has no such attribute.
+    The pipeline's own inventory.nc: the diurnal profiles are applied at local hour = UTC hour + the
+    inventory's ``utc_offset_hours`` attribute (the time its ``hour`` axis refers to); ``utc_offset``
+    is used only when the inventory has no such attribute. Any other inventory (EDGAR, ODIAC, CF
+    NetCDF) goes through `real_inventory_sectors` (plants removed, conservative regridding,
+    downscaling, temporal profiles at local time UTC + ``utc_offset``) with ``options``.
     """
+    options = options or InventoryOptions()
     times = hourly_times(hour_start, hour_end)
-    inv = read_inventory(inventory_path, grid)
-    off = int(round(float(inv.attrs.get("utc_offset_hours", utc_offset))))
-    if off != int(utc_offset):
-        log.warning("inventory %s: profiles are in UTC%+d (attribute utc_offset_hours), config says UTC%+d; "
-                    "using the inventory's", inventory_path, off, int(utc_offset))
-    sectors = {s: sector_hourly(inv[f"emi_{s}"].values, inv[f"profile_{s}"].values, times, off) for s in SECTORS}
+    fmt = check_inventory_format(inventory_path, options.inventory_format)
     ps = read_point_sources(point_sources_csv)
-    sectors["power"], table = grid_point_sources(ps, grid, times, point_sources_csv)
-    sectors["bio"] = bio_hourly(inv["bio_nee"].transpose("hour", "lat", "lon").values, times, off)
+    power, table = grid_point_sources(ps, grid, times, point_sources_csv)
+    if fmt == "gzcarbon":
+        sectors, attrs = _own_inventory_sectors(inventory_path, grid, times, utc_offset)
+        sectors["power"] = power
+        sectors["bio"] = sectors.pop("bio")
+    else:
+        plants = _plant_means(ps, table)
+        sectors, attrs = real_inventory_sectors(inventory_path, fmt, grid, times, utc_offset, options, plants)
+        bio = sectors.pop("bio")
+        sectors["power"] = power
+        sectors["bio"] = bio
+    title = attrs.pop("inventory_title", "")
     attrs = {
         "title": "Hourly prior CO2 flux on the state grid",
-        "source": f"inventory {inventory_path} ({inv.attrs.get('title', '')}); power point sources {point_sources_csv}",
-        "utc_offset_hours": off,
+        "source": f"inventory {inventory_path} ({title}); power point sources {point_sources_csv}",
+        **attrs,
         "power_plants": ",".join(table.columns),
         "power_t_total": float(table.to_numpy().sum()),
     }
@@ -212,3 +254,21 @@ def build_prior(inventory_path, point_sources_csv, grid: Grid, hour_start, hour_
     log.info("prior: %d hours x %d x %d cells; domain totals (t): %s", len(times), grid.ny, grid.nx,
              {k: round(tonnes(v, ds["cell_area"].values), 1) for k, v in sectors.items()})
     return ds
+
+
+def _own_inventory_sectors(inventory_path, grid: Grid, times, utc_offset: int) -> tuple[dict, dict]:
+    """Sectors (industry, road, residential, bio) of the pipeline's own inventory.nc."""
+    inv = read_inventory(inventory_path, grid)
+    off = int(round(float(inv.attrs.get("utc_offset_hours", utc_offset))))
+    if off != int(utc_offset):
+        log.warning("inventory %s: profiles are in UTC%+d (attribute utc_offset_hours), config says UTC%+d; "
+                    "using the inventory's", inventory_path, off, int(utc_offset))
+    sectors = {s: sector_hourly(inv[f"emi_{s}"].values, inv[f"profile_{s}"].values, times, off) for s in SECTORS}
+    sectors["bio"] = bio_hourly(inv["bio_nee"].transpose("hour", "lat", "lon").values, times, off)
+    return sectors, {"inventory_title": inv.attrs.get("title", ""), "utc_offset_hours": off}
+
+
+def _plant_means(ps: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
+    """Each plant's mean t CO2/h over the run's hours and its position (for the removal from ODIAC)."""
+    pos = ps.drop_duplicates("plant_id").set_index("plant_id").loc[table.columns, ["lon", "lat"]]
+    return pos.assign(t_per_h=table.mean(axis=0).reindex(pos.index).to_numpy(float))

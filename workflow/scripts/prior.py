@@ -1,14 +1,14 @@
 """Hourly prior flux {R}/prior.nc from the inventory and the power stage's point sources.
 
-Thin glue around inversion.prior.build_prior.
+Thin glue around inversion.prior.build_prior (any inventory format: docs/inventory.md).
 """
 
 import logging
 
 from gzcarbon.grid import Grid
-from inversion.inventory import write_netcdf_atomic
-from inversion.prior import build_prior, flux_encoding
 from gzcarbon.logs import script_logging
+from inversion.inventory import write_netcdf_atomic
+from inversion.prior import InventoryOptions, build_prior, flux_encoding
 
 script_logging(snakemake.log[0])  # noqa: F821
 
@@ -20,6 +20,7 @@ prior = build_prior(
     hour_start,
     hour_end,
     utc_offset=int(snakemake.params.utc_offset),
+    options=InventoryOptions.from_config(dict(snakemake.params.inventory)),
 )
 write_netcdf_atomic(prior, snakemake.output.prior, flux_encoding(prior))
 logging.getLogger("prior").info("wrote %s", snakemake.output.prior)
