@@ -1,6 +1,6 @@
 """Benchmarks of the inversion engine (issue 4), printing ratios measured in one run.
 
-    python benchmarks/inversion.py                 # all four sections
+    python benchmarks/inversion.py                 # all five sections
     python benchmarks/inversion.py --section dense --dense-state 12000 --dense-obs 2000
     python benchmarks/inversion.py --section month --time-budget 120
     python benchmarks/inversion.py --section month --diurnal-corr 1 0   # plain vs time-of-day Q_t
@@ -21,6 +21,13 @@
    against Q applied to every row of B (the general route), time ratio and max relative difference.
 
     python benchmarks/inversion.py --section blocks
+
+5. crossval: the same month shape plus one background offset per day (σ 2 ppm), six sites: the solve
+   without and with cross-validation (each site left out, 4 folds of days: option ``holdout``,
+   `inversion.crossval`), the extra time, and brute-force re-inversions without a fold (``--crossval-brute``:
+   0, 1 (a site) or 2 (and a block of days); time of each, max relative difference of the left-out predictions).
+
+    python benchmarks/inversion.py --section crossval
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import scipy.sparse as sp
 
 from inversion import KroneckerCovariance, SolveOptions, solve  # noqa: E402
 from inversion.aggregate import block_mean_weights, period_mean_matrix  # noqa: E402
+from inversion.crossval import CrossValidationSettings, plan_folds  # noqa: E402
 from inversion.kernels import SparseOperator  # noqa: E402
 from inversion.separable import hq_separable, separable_flux_rows  # noqa: E402
 from inversion.solve import hq_of_rows  # noqa: E402
@@ -231,14 +239,54 @@ def section_blocks(seed: int = 0, block: int = 5):
     print(f"[blocks] speed-up {t_ref / t_fast:.1f}x, max relative difference {diff:.1e}")
 
 
+def section_crossval(seed: int = 0, folds_days: int = 4, n_brute: int = 1, shape=(150, 120, 124, 742)):
+    rng = np.random.default_rng(seed)
+    (ny, nx, n_step, n_obs), n_sites = shape, 6
+    H, obs_step = stilt_like_H(rng, n_obs, ny, nx, n_step, steps_back=5, box=47, sites=n_sites)
+    day = obs_step // 4
+    n_day = n_step // 4
+    H = sp.hstack([H, sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), day)), shape=(n_obs, n_day))], format="csr")
+    sigma = 0.5 + rng.random((n_step, ny, nx))
+    Q = KroneckerCovariance(sigma, 1.02, 1.106, 5.0, 6.0, 720.0, extra_sigma=np.full(n_day, 2.0), diurnal_corr=-0.3)
+    A = district_rows(rng, ny, nx, n_step, n_extra=n_day)
+    x_true = np.concatenate([sigma.ravel() * rng.normal(size=Q.n_flux) * 0.3, rng.normal(0, 2.0, n_day)])
+    y = H @ x_true + rng.normal(size=n_obs)
+    sites = np.array([f"S{i % n_sites}" for i in range(n_obs)])
+    times = np.datetime64("2025-01-01") + (obs_step * 6).astype("timedelta64[h]")
+    plan = plan_folds(CrossValidationSettings(True, folds_days), sites, times, n_obs=n_obs, solver="auto",
+                      max_dense_obs=20000)
+    print(f"[crossval] problem: n_obs={n_obs}, {ny * nx} cells x {n_step} steps + {n_day} background offsets, "
+          f"{n_sites} sites; {len(plan.folds)} folds ({n_sites} sites, {len(plan.folds) - n_sites} blocks of days)")
+    err, x0 = np.ones(n_obs), np.zeros(Q.n)
+    t = time.perf_counter()
+    solve(H, y, x0, Q, err, aggregate=A)
+    t_plain = time.perf_counter() - t
+    t = time.perf_counter()
+    res = solve(H, y, x0, Q, err, aggregate=A, options=plan.apply(SolveOptions()))
+    t_cv = time.perf_counter() - t
+    print(f"[crossval] solve {t_plain:.1f} s; with every fold {t_cv:.1f} s (the folds' own step: "
+          f"{res.timings['holdout']:.2f} s)", flush=True)
+    for f in [plan.folds[0], plan.folds[-1]][:n_brute]:
+        keep = ~f.mask
+        t = time.perf_counter()
+        brute = solve(H[keep], y[keep], x0, Q, err[keep], aggregate=A)
+        t_b = time.perf_counter() - t
+        ref = H[f.mask] @ brute.x_post
+        diff = np.abs(res.holdout_predictions[f.name].y_pred - ref).max() / np.abs(ref).max()
+        print(f"[crossval] brute-force re-inversion without {f.name!r}: {t_b:.1f} s; max relative difference "
+              f"of its {f.mask.sum()} left-out predictions {diff:.1e}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--section", choices=["all", "dense", "kernels", "month", "blocks"], default="all")
+    ap.add_argument("--section", choices=["all", "dense", "kernels", "month", "blocks", "crossval"], default="all")
     ap.add_argument("--dense-state", type=int, default=20000)
     ap.add_argument("--dense-obs", type=int, default=2000)
     ap.add_argument("--time-budget", type=float, default=120.0)
     ap.add_argument("--pcg-maxiter", type=int, default=400)
     ap.add_argument("--month-solver", choices=["auto", "cholesky", "pcg"], default="auto")
+    ap.add_argument("--crossval-brute", type=int, choices=[0, 1, 2], default=1,
+                    help="crossval section: brute-force re-inversions to compare with (each costs a solve)")
     ap.add_argument("--diurnal-corr", type=float, nargs="+", default=[1.0],
                     help="month section: one solve per value (same H); > -1/7 with 3-hour steps")
     a = ap.parse_args()
@@ -260,6 +308,8 @@ def main():
                   f"{dt / times[0]:.2f}x")
     if a.section in ("all", "blocks"):
         section_blocks()
+    if a.section in ("all", "crossval"):
+        section_crossval(n_brute=a.crossval_brute)
     print("load average at end: %.2f %.2f %.2f" % os.getloadavg())
 
 
