@@ -1,7 +1,9 @@
 """Inversion: analytical Bayesian solution on the state grid (see docs/inversion.md).
 
 Inputs: hourly Jacobian, selected observations, hourly prior, district polygons (and in the demo the
-true flux, to report `truth_t`). Outputs per docs/formats.md "Inversion outputs in detail".
+true flux, to report `truth_t`). Outputs per docs/formats.md "Inversion outputs in detail";
+diagnostics.json includes the cross-validation (each site left out, blocks of days;
+docs/inversion.md "Cross-validation").
 """
 
 
