@@ -373,7 +373,7 @@ def run_prior_mode(args, inputs, prob, inv, D, start, end) -> None:
     _, clipped = spatial_sqrt_spectrum(prob.ny, prob.nx, prob.Q.dx_km, prob.Q.dy_km, prob.Q.corr_length_km) \
         if prob.Q.corr_length_km > 0 else (None, 0.0)
     print(f"prior-draw OSSE: {args.draws} truths x = x_a + Q^1/2 ξ through the {args.transport}'s transport, "
-          f"{int(used.sum())} observations, noise from R (circulant spectrum clipped: {clipped:.1e})")
+          f"{int(used.sum())} observations, noise from R (circulant spectrum clipped: {abs(clipped):.1e})")
     print_coverage(agg.names, err, sp_, sq, "errors of A x̂ − A x_true:")
 
 
