@@ -50,8 +50,10 @@ class TruthTransport:
     (config ``transport``), so only what is listed here differs.
     """
 
-    #: particles per receptor (the inversion's default is 100): less sampling noise in the truth
-    numpar: int = 200
+    #: particles per receptor (the inversion's default is 100): less sampling noise in the truth.
+    #: 150, not 200: with the wind and mixed-layer errors a truth receptor costs ~1.2x more per
+    #: particle, and 200 particles would take the default run to ~9.5-11 min on 2 cores (docs/demo.md)
+    numpar: int = 150
     #: HYSPLIT seed (``krand=2``); the inversion's default is 7
     seed: int = 1007
     #: standard deviation of the horizontal wind error, m/s (HYSPLIT-STILT WINDERR; 0 = none)
@@ -107,7 +109,7 @@ class TruthTransport:
     def check(self) -> None:
         if self.numpar < 10:
             raise TruthTransportError(f"config key 'demo.truth_transport.numpar': {self.numpar} "
-                                      "particles; give at least 10 (default 200)")
+                                      "particles; give at least 10 (default 150)")
         if self.seed < 1:
             raise TruthTransportError(f"config key 'demo.truth_transport.seed': {self.seed}; give a "
                                       "positive HYSPLIT seed")

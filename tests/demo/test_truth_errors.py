@@ -26,7 +26,7 @@ def test_defaults_are_not_an_identical_twin_and_reach_hysplit():
     s = StiltSettings.from_config(cfg)
     # the truth's own particles and seed, the inversion's other settings, the perturbations as
     # HYSPLIT-STILT namelist keys (pystilt's names, each group in full)
-    assert (s.numpar, s.seed, s.n_hours, s.kmixd) == (200, 1007, 24, 0)
+    assert (s.numpar, s.seed, s.n_hours, s.kmixd) == (150, 1007, 24, 0)
     assert s.extra == {"siguverr": 2.0, "tluverr": 60.0, "zcoruverr": 500.0, "horcoruverr": 40.0,
                        "sigzierr": 20.0, "tlzierr": 60.0, "horcorzierr": 40.0}
     from stilt.transport.hysplit.config import HysplitConfig
