@@ -146,7 +146,7 @@ def test_odiac_of_another_month_is_a_missing_piece(good, tmp_path):
 
 @pytest.mark.slow
 def test_every_rule_of_a_real_run_waits_for_the_check(good, tmp_path):
-    """Dry run of a real configuration: check_inputs is the one job every other job depends on.
+    """Dry run of a real configuration: the four parts of the check are the only jobs without a parent.
     (A dry run reads no file: empty stand-ins name the month's ARL files.)"""
     (tmp_path / "met_dry").mkdir()
     for d in pd.date_range("2017-11-30", "2017-12-31"):
@@ -166,4 +166,6 @@ def test_every_rule_of_a_real_run_waits_for_the_check(good, tmp_path):
     names = {n["id"]: n["value"]["rule"] for n in dag["nodes"]}
     has_parent = {edge["v"] for edge in dag["edges"]}  # u -> v: v needs u
     roots = {names[i] for i in names if i not in has_parent}
-    assert roots == {"check_inputs"}, roots
+    assert roots == {"check_inputs_part"}, roots
+    parts = sorted(n["value"]["label"] for n in dag["nodes"] if n["value"]["rule"] == "check_inputs_part")
+    assert len(parts) == 4, parts

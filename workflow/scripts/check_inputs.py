@@ -1,9 +1,10 @@
 """Rule check_inputs (real runs): does every input cover the run, before any stage starts?
 
-One row per piece in ``{R}/input_check.csv`` (columns ``check, item, status, needed, found,
-detail``; status ``ok``, ``warning`` or ``missing``) and the same table in the log. Any
-``missing`` row stops the run with one line per missing piece (the table is then kept beside the
-log, ``logs/<month>/input_check.csv``); no other rule starts, they all wait for this one
+Four parts, one job each (rule check_inputs_part: ``{R}/input_check/{met,obs,inventory,power}.csv``),
+joined into ``{R}/input_check.csv`` by rule check_inputs (columns ``check, item, status, needed,
+found, detail``; status ``ok``, ``warning`` or ``missing``), each table also in its log. A
+``missing`` row stops the run with one line per missing piece (the part's table is then kept beside
+its log, ``logs/<month>/input_check_<part>.csv``); the stage rules wait for the parts they read
 (workflow/rules/check.smk). The checks call the stages' public readers:
 
 - met: ``transport.check_met_coverage`` per site (every receptor's back-trajectory window and
@@ -18,7 +19,6 @@ Run directly for tests: ``run_checks(settings) -> DataFrame`` with ``settings`` 
 passes as params (docs/formats.md, "Input check").
 """
 
-from __future__ import annotations
 
 import logging
 import os
@@ -285,11 +285,20 @@ def check_power(s: dict) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------ the table
+#: the parts of the check, each a job of its own (rule check_inputs_part)
+PARTS = ("met", "obs", "inventory", "power")
+
+
+def run_part(part: str, s: dict) -> pd.DataFrame:
+    """One part of the check (``met``, ``obs``, ``inventory``, ``power``) as a table."""
+    rows = {"met": lambda: check_met(s, receptors_of(s)), "obs": lambda: check_obs(s),
+            "inventory": lambda: check_inventory(s), "power": lambda: check_power(s)}[part]()
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def run_checks(s: dict) -> pd.DataFrame:
     """Every check of ``s`` (the rule's params) as one table."""
-    rec = receptors_of(s)
-    rows = check_met(s, rec) + check_obs(s) + check_inventory(s) + check_power(s)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.concat([run_part(p, s) for p in PARTS], ignore_index=True)
 
 
 def failures(table: pd.DataFrame) -> list[str]:
@@ -299,18 +308,26 @@ def failures(table: pd.DataFrame) -> list[str]:
 
 
 def main(smk) -> None:
+    """Rule check_inputs_part: one part, fails with one line per missing piece; rule
+    check_inputs: the parts' tables as one."""
     from gzcarbon.atomic import write_csv
     from gzcarbon.logs import script_logging
 
     script_logging(smk.log.log)
-    table = run_checks(dict(smk.params.settings))
+    if smk.rule == "check_inputs":
+        table = pd.concat([pd.read_csv(f, keep_default_na=False) for f in smk.input.parts], ignore_index=True)
+        write_csv(table, smk.output[0], index=False)
+        log.info("input check of %s: %s", smk.wildcards.month, table["status"].value_counts().to_dict())
+        return
+    part = smk.wildcards.part
+    table = run_part(part, dict(smk.params.settings))
     with pd.option_context("display.max_colwidth", 120, "display.width", 250):
-        log.info("input check of %s:\n%s", smk.wildcards.month, table.to_string(index=False))
+        log.info("input check (%s) of %s:\n%s", part, smk.wildcards.month, table.to_string(index=False))
     lines = failures(table)
     if lines:
         write_csv(table, smk.log.table, index=False)
-        raise InputCheckError(f"{len(lines)} input(s) missing for {smk.wildcards.month} (table: {smk.log.table}); "
-                              "no stage was started:\n  - " + "\n  - ".join(lines))
+        raise InputCheckError(f"{len(lines)} {part} input(s) missing for {smk.wildcards.month} (table: "
+                              f"{smk.log.table}); no stage reading them was started:\n  - " + "\n  - ".join(lines))
     for w in table[table["status"] == "warning"].itertuples():
         log.warning("%s %s: %s", w.check, w.item, w.detail)
     write_csv(table, smk.output[0], index=False)
