@@ -385,7 +385,7 @@ class InversionConfig(Section):
 
 
 class PowerConfig(Section):
-    external_factor: Annotated[float, Field(ge=0, le=2)] = _doc("""kg CO₂/kWh of electricity
+    external_factor: Annotated[float, Field(ge=0, le=1.5)] = _doc("""kg CO₂/kWh of electricity
         imported from the grid when no hourly series is given (2022 Southern grid, MEE/NBS
         2024-12)""", default=0.3869)
 
@@ -411,7 +411,21 @@ class InputsConfig(Section):
                                 default_factory=list)
     raw_obs_dir: str = _doc("real runs: `<raw_obs_dir>/<site>/` holds that site's analyser files",
                             default="")
-    inventory: str = _doc("real runs: EDGAR-like inventory NetCDF (`docs/formats.md`)", default="")
+    inventory: str = _doc("""real runs: the inventory in any format the prior reads (EDGAR, ODIAC
+        GeoTIFF, CF NetCDF, the pipeline's own inventory.nc; `docs/inventory.md`)""", default="")
+    inventory_format: Literal["auto", "edgar", "odiac", "cf", "gzcarbon"] = _doc("""format of
+        `inventory`: `auto` by content (ODIAC GeoTIFF, EDGAR or CF NetCDF, the pipeline's
+        inventory.nc); another value must agree with the content (docs/inventory.md)""",
+        default="auto")
+    inventory_species: Literal["co2", "ch4", "co"] = _doc("""species of `inventory` (EDGAR
+        `emi_<species>`, molar mass of molar units)""", default="co2")
+    downscale_proxy: str = _doc("""GeoTIFF/NetCDF proxy (population, night lights, ODIAC) sharing
+        each coarse inventory cell over the grid cells; empty: coarse cells stay flat (warned)""",
+        default="")
+    temporal_profiles: str = _doc("""CSV `sector, profile (month|weekday|hour), index, factor`,
+        local time (docs/inventory.md); empty: flat in time (warned)""", default="")
+    bio_prior: str = _doc("""CF NetCDF NEE on (time, lat, lon), e.g. CarbonTracker flux1x1
+        `bio_flux_opt`; empty: no biosphere in the prior (warned)""", default="")
     power_generation: str = _doc("real runs: hourly generation per plant CSV (`docs/power.md`)",
                                  default="")
     power_load: str = _doc("real runs: hourly load per district CSV", default="")
@@ -608,6 +622,16 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
                                   "give the path of your data, or set demo.enabled: true.")
             if not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
+        for key in ("downscale_proxy", "temporal_profiles", "bio_prior", "power_external",
+                    "power_flows"):
+            val = getattr(typed.inputs, key)
+            if val and not os.path.exists(val):
+                raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist; give "
+                                  "an existing file or leave it empty.")
+        if typed.transport.footprints_from == "files" and not typed.transport.footprint_files:
+            raise ConfigError("config key 'transport.footprint_files' is empty but "
+                              "transport.footprints_from is 'files': give the directory or glob "
+                              "pattern of your footprint files.")
     out = typed.model_dump(mode="json", exclude_none=True)  # unset per-site overrides: absent
     for key in ("stations_file", "districts_file", "plants_file"):
         if not os.path.exists(out[key]) and os.path.exists(os.path.join(repo_dir, out[key])):

@@ -52,9 +52,6 @@ def _inversion_inputs(wildcards):
     return files
 
 
-def _hours_per_day():
-    h0, h1 = config["stations"]["select_hours_local"]
-    return (h1 - h0) % 24 or 24  # a window with start > end wraps midnight
 
 
 def _budget_months(month, in_this_run):
@@ -121,3 +118,103 @@ def _station_position(wildcards):
             return {"lon": float(s["lon"]), "lat": float(s["lat"]),
                     "top_inlet": max(heights) if heights else None}
     return {}
+
+
+# (prior.smk)
+def prior_inventory_options(wildcards=None):
+    """How the prior reads the inventory (inversion.prior.InventoryOptions); the demo world writes
+    the pipeline's own inventory.nc."""
+    if DEMO:
+        return {"inventory_format": "gzcarbon"}
+    return {key: config["inputs"][key] for key in (
+        "inventory_format", "inventory_species", "downscale_proxy", "temporal_profiles", "bio_prior")}
+
+
+# (prior.smk)
+def prior_inputs(wildcards):
+    """The inventory, the power stage's point sources and, in a real run, the optional proxy,
+    profile and biosphere files (inputs, so that a changed file re-runs the prior)."""
+    files = {"inventory": inventory_file(wildcards),
+             "point_sources": res("power/point_sources.csv").format(month=wildcards.month)}
+    opts = prior_inventory_options()
+    for key in ("downscale_proxy", "temporal_profiles", "bio_prior"):
+        if opts.get(key):
+            files[key] = opts[key]
+    return files
+
+
+# (check.smk)
+def input_check_file(wildcards):
+    """The whole input check of the month (real runs only)."""
+    return [] if DEMO else [res("input_check.csv").format(month=wildcards.month)]
+
+
+# (check.smk)
+def _input_check_parts(parts):
+    def files(wildcards):
+        if DEMO:
+            return []
+        return [res(f"input_check/{p}.csv").format(month=wildcards.month) for p in parts]
+    return files
+
+
+# (check.smk)
+def _check_inputs_present(wildcards):
+    """The real input files of the part that exist (inputs, so that a changed or late file re-runs
+    the part; a missing one is reported by the check itself)."""
+    from types import SimpleNamespace
+
+    inputs, part = config["inputs"], wildcards.part
+    files = [STATIONS_FILE] if part in ("met", "obs") else []
+    if part == "met" and inputs["met_source"] == "arl" and config["transport"]["footprints_from"] != "files":
+        files += met_files(wildcards)
+    elif part == "met":
+        files += list(inputs["era5_files"]) + list(inputs["wrf_files"])
+    elif part == "obs":
+        for sid in SITE_IDS:
+            found = raw_obs_inputs(SimpleNamespace(month=wildcards.month, site=sid))
+            files += found if isinstance(found, list) else []
+    elif part == "inventory":
+        files += [v for k, v in prior_inputs(wildcards).items() if k != "point_sources"]
+    else:
+        files += [DISTRICTS_FILE, PLANTS_FILE] + [inputs[f"power_{k}"] for k in
+                                                  ("generation", "load", "external", "flows")]
+    return sorted({f for f in files if f and isinstance(f, str) and os.path.isfile(f)})
+
+
+# (check.smk)
+def _check_settings(wildcards):
+    return {k: v for k, v in _all_check_settings(wildcards).items() if k in PART_SETTINGS[wildcards.part]}
+
+
+# (check.smk)
+def _all_check_settings(wildcards):
+    m = wildcards.month
+    inputs = config["inputs"]
+    return {
+        "month": m,
+        "period": list(hour_axis(m)),
+        "spinup_days": _spinup_days(),
+        "days": period_days(m),
+        "sites": SITES,
+        "hours_local": config["stations"]["select_hours_local"],
+        "utc_offset": config["stations"]["utc_offset_hours"],
+        "night_tower": config["stations"].get("night_tower", {}),
+        "n_hours": config["transport"]["n_hours"],
+        "footprints_from": config["transport"].get("footprints_from", "stilt"),
+        "footprint_files": config["transport"].get("footprint_files", ""),
+        "footprint_layer_height": config["transport"].get("footprint_layer_height"),
+        "met_source": inputs["met_source"],
+        "met_files": met_files(wildcards) if inputs["met_source"] == "arl" else [],
+        "met_file_format": None if inputs["met_files"] else inputs["met_file_format"],
+        "era5_files": inputs["era5_files"],
+        "wrf_files": inputs["wrf_files"],
+        "raw_obs_dir": inputs["raw_obs_dir"],
+        "grid": config["grid"],
+        "inventory": inputs["inventory"],
+        "inventory_options": prior_inventory_options(),
+        "districts_file": DISTRICTS_FILE,
+        "plants_file": PLANTS_FILE,
+        "power": {"generation": inputs["power_generation"], "load": inputs["power_load"],
+                  "external": inputs["power_external"], "flows": inputs["power_flows"]},
+    }
