@@ -311,6 +311,20 @@ class InnovationScreenConfig(Section):
         return "off" if v is False else v  # YAML reads a bare `off` as false
 
 
+class CrossValidationConfig(Section):
+    enabled: bool = _doc("""leave-one-site-out and k folds of whole days: the posterior of the other
+        observations predicted at the left-out ones, prior and posterior RMSE, bias and
+        correlation (`diagnostics.json` `cross_validation`, report section; docs/inversion.md,
+        "Cross-validation"); exact, from the Cholesky factor, no re-inversion""", default=True)
+    folds_days: Annotated[int, Field(ge=0)] = _doc("""number of contiguous blocks of days left out
+        in turn (capped at the number of days with observations); 0 = no day folds""", default=4)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_bool(cls, data: Any) -> Any:
+        return {"enabled": data} if isinstance(data, bool) else data
+
+
 class InversionConfig(Section):
     time_step_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = _doc("""length of a flux-correction step
         (divides 24); the prior keeps its hourly shape""", default=6)
@@ -370,6 +384,8 @@ class InversionConfig(Section):
         Cholesky solver (skipped above `max_dense_obs` observations)""", default=True)
     innovation_screen: InnovationScreenConfig = _doc("innovation screening and the χ² test",
                                                      default_factory=InnovationScreenConfig)
+    cross_validation: CrossValidationConfig = _doc("cross-validation on the run's own data",
+                                                   default_factory=CrossValidationConfig)
 
     @field_validator("diurnal_corr")
     @classmethod
