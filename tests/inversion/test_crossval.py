@@ -200,6 +200,10 @@ def test_invert_cross_validation_equals_reinversions_without_the_fold():
     json.dumps(cv, allow_nan=False)
     off = invert_world(*args, sel, *rest[:6], {**CFG, "cross_validation": {"enabled": False}}, *rest[7:])
     assert off.diagnostics["cross_validation"]["sites"] == {} and off.result.holdout_predictions is None
+    # cross-validation changes no product: the same posterior, districts and modelled series
+    np.testing.assert_array_equal(off.result.x_post, out.result.x_post)
+    pd.testing.assert_frame_equal(off.districts, out.districts, check_exact=True)
+    pd.testing.assert_frame_equal(off.modelled, out.modelled, check_exact=True)
 
 
 def test_invert_with_pcg_skips_cross_validation_with_the_reason():
