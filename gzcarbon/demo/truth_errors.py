@@ -51,8 +51,9 @@ class TruthTransport:
     """
 
     #: particles per receptor (the inversion's default is 100): less sampling noise in the truth.
-    #: 150, not 200: with the wind and mixed-layer errors a truth receptor costs ~1.2x more per
-    #: particle, and 200 particles would take the default run to ~9.5-11 min on 2 cores (docs/demo.md)
+    #: 150, not 200: the wind errors cost ~40 % more HYSPLIT time per particle; 150 particles with
+    #: both errors cost 1.68 inversion receptors (200: ~2.25), keeping the default run near 7.5 min
+    #: on 2 cores (docs/demo.md, Cost: benchmarks/truth_transport.py)
     numpar: int = 150
     #: HYSPLIT seed (``krand=2``); the inversion's default is 7
     seed: int = 1007
