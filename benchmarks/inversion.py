@@ -46,7 +46,8 @@ import scipy.sparse as sp
 
 from inversion import KroneckerCovariance, SolveOptions, solve  # noqa: E402
 from inversion.aggregate import block_mean_weights, period_mean_matrix  # noqa: E402
-from inversion.crossval import CrossValidationSettings, plan_folds  # noqa: E402
+from gzcarbon.config import CrossValidationConfig  # noqa: E402
+from inversion.crossval import plan_folds  # noqa: E402
 from inversion.kernels import SparseOperator  # noqa: E402
 from inversion.separable import hq_separable, separable_flux_rows  # noqa: E402
 from inversion.solve import hq_of_rows  # noqa: E402
@@ -253,7 +254,7 @@ def section_crossval(seed: int = 0, folds_days: int = 4, n_brute: int = 1, shape
     y = H @ x_true + rng.normal(size=n_obs)
     sites = np.array([f"S{i % n_sites}" for i in range(n_obs)])
     times = np.datetime64("2025-01-01") + (obs_step * 6).astype("timedelta64[h]")
-    plan = plan_folds(CrossValidationSettings(True, folds_days), sites, times, n_obs=n_obs, solver="auto",
+    plan = plan_folds(CrossValidationConfig(folds_days=folds_days), sites, times, n_obs=n_obs, solver="auto",
                       max_dense_obs=20000)
     print(f"[crossval] problem: n_obs={n_obs}, {ny * nx} cells x {n_step} steps + {n_day} background offsets, "
           f"{n_sites} sites; {len(plan.folds)} folds ({n_sites} sites, {len(plan.folds) - n_sites} blocks of days)")

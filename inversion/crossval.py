@@ -37,12 +37,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import scipy.linalg as sla
+
+from gzcarbon.config import CrossValidationConfig
+
+from .settings import inversion_config
 
 log = logging.getLogger(__name__)
 
@@ -50,48 +53,13 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------------------
 # settings
 # --------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class CrossValidationSettings:
-    """``inversion.cross_validation``: ``enabled`` (leave-one-site-out and day folds) and
-    ``folds_days`` (number of contiguous blocks of days; 0 = no day folds; capped at the number of
-    days with observations)."""
-
-    enabled: bool = True
-    folds_days: int = 4
-
-    def __post_init__(self):
-        if not isinstance(self.enabled, (bool, np.bool_)):
-            raise ValueError(f"config inversion.cross_validation.enabled = {self.enabled!r}: must be true or false")
-        if isinstance(self.folds_days, bool) or not isinstance(self.folds_days, (int, np.integer)) \
-                or self.folds_days < 0:
-            raise ValueError(f"config inversion.cross_validation.folds_days = {self.folds_days!r}: must be a "
-                             "whole number >= 0 (0 = no folds over days)")
-
-
-def cross_validation_settings(cfg=None) -> CrossValidationSettings:
-    """The ``cross_validation`` settings of the ``inversion`` section ``cfg`` (an `InversionConfig`,
-    a mapping or None), completed with the defaults of `CrossValidationSettings`; the value may be a
-    mapping, an object with the two attributes, or a bare boolean (``cross_validation: false``)."""
-    cv = None
-    if isinstance(cfg, Mapping):
-        cv = cfg.get("cross_validation")
-    elif cfg is not None:
-        cv = getattr(cfg, "cross_validation", None)
-    if cv is None:
-        return CrossValidationSettings()
-    if isinstance(cv, CrossValidationSettings):
-        return cv
-    if isinstance(cv, (bool, np.bool_)):
-        return CrossValidationSettings(enabled=bool(cv))
-    if hasattr(cv, "model_dump"):
-        cv = cv.model_dump()
-    elif not isinstance(cv, Mapping):
-        cv = {k: getattr(cv, k) for k in ("enabled", "folds_days") if hasattr(cv, k)}
-    unknown = set(cv) - {"enabled", "folds_days"}
-    if unknown:
-        raise ValueError(f"config inversion.cross_validation: unknown key(s) {sorted(unknown)}; allowed: "
-                         "enabled, folds_days")
-    return CrossValidationSettings(**dict(cv))
+def cross_validation_settings(cfg=None) -> CrossValidationConfig:
+    """The ``cross_validation`` settings (`gzcarbon.config.CrossValidationConfig`, the one source of
+    their defaults) of the ``inversion`` section ``cfg``: an `InversionConfig`, a mapping of some of
+    its keys, or None."""
+    if isinstance(cfg, CrossValidationConfig):
+        return cfg
+    return inversion_config(cfg).cross_validation
 
 
 # --------------------------------------------------------------------------------------------------
@@ -112,7 +80,7 @@ class Fold:
 class CrossValidationPlan:
     """The folds one run asks the solver for, or why there are none."""
 
-    settings: CrossValidationSettings
+    settings: CrossValidationConfig
     folds: list
     skipped: dict  # {"sites": reason, "days": reason} for the kinds not done
 
@@ -152,7 +120,7 @@ def day_folds(times, n_folds: int) -> tuple[list[Fold], str | None]:
     return folds, None
 
 
-def plan_folds(settings: CrossValidationSettings, sites, times, *, n_obs: int, solver: str,
+def plan_folds(settings: CrossValidationConfig, sites, times, *, n_obs: int, solver: str,
                max_dense_obs: int) -> CrossValidationPlan:
     """The folds for observations at ``sites`` and ``times`` (the ones given to the solve), or the
     reasons why none: switched off, or the PCG solver (no explicit K; logged)."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -328,8 +327,7 @@ def solve_options_for(config, solve_options: SolveOptions | None, prob: Problem,
 def cross_validation_plan(config, prob: Problem, used: np.ndarray, options: SolveOptions) -> cv.CrossValidationPlan:
     """The cross-validation folds (`inversion.crossval`) over the observations the screen kept: each
     site left out and ``folds_days`` blocks of days, unless switched off, the solve uses PCG, or the
-    caller's options already hold a ``holdout`` of their own (then those are solved and no entry made).
-    ``config``: the ``inversion`` settings as given (mapping or `InversionConfig`)."""
+    caller's options already hold a ``holdout`` of their own (then those are solved and no entry made)."""
     settings = cv.cross_validation_settings(config)
     if options.holdout is not None:
         why = "the caller's SolveOptions.holdout is solved instead (InversionResult.holdout_predictions)"
@@ -381,7 +379,7 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     scr = screen_observations(prob, cfg)
     aggregation = build_aggregation(inputs, prob, mask, days, cfg)
     opts = solve_options_for(cfg, solve_options, prob, scr.used)
-    cv_plan = cross_validation_plan(config if isinstance(config, Mapping) else cfg, prob, scr.used, opts)
+    cv_plan = cross_validation_plan(cfg, prob, scr.used, opts)
     res = solve_screened(prob, scr, aggregation, cv_plan.apply(opts))
     chi2 = _log_chi2(res, scr)
     post = posterior_fields(inputs, prob, res, aggregation, cfg)

@@ -25,9 +25,4 @@ def inversion_config(cfg=None) -> InversionConfig:
         cfg = cfg.model_dump()
     if not isinstance(cfg, Mapping):
         raise TypeError(f"inversion settings must be a mapping or an InversionConfig, got {type(cfg).__name__}")
-    cfg = dict(cfg)
-    if "cross_validation" not in InversionConfig.model_fields:
-        # until the typed config has the section, `inversion.crossval.cross_validation_settings` reads
-        # it from the mapping itself (its dataclass holds the defaults)
-        cfg.pop("cross_validation", None)
-    return InversionConfig(**cfg)
+    return InversionConfig(**dict(cfg))

@@ -8,7 +8,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from inversion import SolveOptions, solve
-from inversion.crossval import CrossValidationSettings, cross_validation_entry, plan_folds
+from gzcarbon.config import CrossValidationConfig
+from inversion.crossval import cross_validation_entry, plan_folds
 from products.sections import cross_validation_section, fmt_num
 from test_report import _report
 
@@ -20,7 +21,7 @@ def crossval_entry():
     H = sp.csr_matrix(rng.random((n, 10)))
     sites = np.array(["AAA", "BBB"] * (n // 2))
     times = pd.Timestamp("2025-01-01") + pd.to_timedelta(np.arange(n) * 2, "h")
-    plan = plan_folds(CrossValidationSettings(True, 4), sites, times, n_obs=n, solver="auto", max_dense_obs=100)
+    plan = plan_folds(CrossValidationConfig(), sites, times, n_obs=n, solver="auto", max_dense_obs=100)
     y = H @ rng.normal(size=10) + rng.normal(0, 0.3, n)
     res = solve(H, y, np.zeros(10), np.eye(10), np.full(n, 0.3), options=plan.apply(SolveOptions()))
     return json.loads(json.dumps(cross_validation_entry(plan, res.holdout_predictions, y, np.full(n, 5.0))))
