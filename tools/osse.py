@@ -111,6 +111,27 @@ def print_signal_budget(b: pd.DataFrame) -> None:
     print(f"the parts add up to H·(truth − prior) within {b[('rest', 'max')].max():.2g} ppm")
 
 
+def run_config_file(run_dir: Path, month: str | None) -> Path:
+    """The configuration the run was made with: the flux product stores it (``config_yaml``), so
+    the OSSE solves the run's problem (its screening action, its settings), not the defaults."""
+    import tempfile
+
+    import xarray as xr
+
+    res = Path(run_dir) / "results"
+    months = [month] if month else sorted(p.name for p in res.glob("????-??") if p.is_dir())
+    for m in months:
+        product = res / m / f"flux_{m}.nc"
+        if product.exists():
+            with xr.open_dataset(product) as ds:
+                text = ds.attrs.get("config_yaml")
+            if text:
+                tmp = Path(tempfile.mkdtemp(prefix="osse_cfg_")) / "config.yaml"
+                tmp.write_text(text)
+                return tmp
+    return ROOT / "config" / "config.yaml"
+
+
 def load_settings(config_path: Path, overrides: list[str]):
     """(typed pipeline config, inversion settings with the ``--set key=value`` overrides): the config
     file read through `gzcarbon.config` (the schema's defaults, as the pipeline reads it)."""
@@ -436,8 +457,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override an inversion config key, e.g. --set corr_length_km=20")
-    ap.add_argument("--config", type=Path, default=ROOT / "config" / "config.yaml")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="config file (default: the run's own configuration, stored in its flux "
+                         "product's config_yaml attribute; else config/config.yaml)")
     args = ap.parse_args(argv)
+    if args.config is None:
+        args.config = run_config_file(args.run_dir, args.month)
 
     from inversion import SolveOptions
     from inversion.run import build_inversion_problem, invert, period_axis
