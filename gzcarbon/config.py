@@ -94,6 +94,13 @@ class DemoConfig(Section):
         the demo run; the real run always takes the whole month""", default=2)
     seed: Annotated[int, Field(ge=0)] = _doc("""seed of every random draw of the demo world (met,
         inventory, truth, analysers, dispatch)""", default=20250101)
+    truth_transport: dict[Literal["numpar", "seed", "siguverr", "tluverr", "zcoruverr",
+                                  "horcoruverr", "sigzierr", "tlzierr", "horcorzierr"], float] = _doc(
+        """overrides of the demo truth's own transport (its footprints are not the inversion's:
+        other seed, more particles, wind and mixed-layer-height errors); the pre-registered
+        defaults and their meaning are in docs/demo.md (`gzcarbon/demo/truth_errors.py`, the one
+        place of the demo's errors). Settings equal to the inversion's transport make an
+        identical-twin demo, warned in the log and the report""", default_factory=dict)
 
 
 class GridConfig(Section):
@@ -538,6 +545,10 @@ def _describe(err: dict, model: type[BaseModel] = PipelineConfig) -> str:
                 f"{allowed}.")
     desc = _description_at(model, loc)
     head = f"config key '{key}'" + (f" ({desc})" if desc else "")
+    if kind == "literal_error" and loc and loc[-1] == "[key]":
+        parent = ".".join(loc[:-2])
+        return (f"config key '{parent}': unknown key {value!r} (a typo?). Allowed keys here: "
+                f"{ctx.get('expected', '')}.")
     if kind == "literal_error":
         allowed = _literal_values(model, loc)
         return f"{head}: {value!r} is not one of {allowed}."

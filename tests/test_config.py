@@ -68,6 +68,8 @@ def test_partial_config_fills_the_same_defaults_as_the_pipeline():
                                   "contain the state 'grid'"),
     ({"sites": ["ns"]}, "config key 'sites.0': 'ns' does not match the pattern ^[A-Z0-9]+$"),
     ({"budgets": {"2025": {"Tianhe": -3}}}, "config key 'budgets.2025.Tianhe': -3 must be greater than 0"),
+    ({"demo": {"truth_transport": {"numparr": 300}}},
+     "config key 'demo.truth_transport': unknown key 'numparr' (a typo?). Allowed keys here: 'numpar'"),
     # the power stage refuses intensities above 1.5 kg/kWh: the config must not let one through
     ({"power": {"external_factor": 1.8}}, "config key 'power.external_factor'"),
 ])

@@ -7,24 +7,6 @@ the stages; no stage package imports it (tests/test_architecture.py).
 """
 
 
-def _truth_transport_settings():
-    """The truth's transport (demo.truth_transport over the pre-registered defaults of
-    gzcarbon.demo.truth_errors.TruthTransport) as a plain dict; a bad key stops the run here."""
-    import dataclasses
-
-    from gzcarbon.demo.truth_errors import TruthTransport, TruthTransportError
-
-    try:
-        tt = TruthTransport.from_config(config["demo"])
-    except TruthTransportError as err:
-        raise SystemExit(f"\nConfiguration error:\n{err}\n(see docs/demo.md)\n")
-    if DEMO and tt.identical_twin(config["transport"]):
-        from gzcarbon.demo.truth_errors import IDENTICAL_TWIN_WARNING
-
-        print(f"Warning: {IDENTICAL_TWIN_WARNING}", file=sys.stderr)
-    return dataclasses.asdict(tt)
-
-
 TRUTH_TRANSPORT = _truth_transport_settings()
 
 

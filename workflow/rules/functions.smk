@@ -218,3 +218,22 @@ def _all_check_settings(wildcards):
         "power": {"generation": inputs["power_generation"], "load": inputs["power_load"],
                   "external": inputs["power_external"], "flows": inputs["power_flows"]},
     }
+
+
+# (demo.smk)
+def _truth_transport_settings():
+    """The truth's transport (demo.truth_transport over the pre-registered defaults of
+    gzcarbon.demo.truth_errors.TruthTransport) as a plain dict; a bad key stops the run here."""
+    import dataclasses
+
+    from gzcarbon.demo.truth_errors import TruthTransport, TruthTransportError
+
+    try:
+        tt = TruthTransport.from_config(config["demo"])
+    except TruthTransportError as err:
+        raise SystemExit(f"\nConfiguration error:\n{err}\n(see docs/demo.md)\n")
+    if DEMO and tt.identical_twin(config["transport"]):
+        from gzcarbon.demo.truth_errors import IDENTICAL_TWIN_WARNING
+
+        print(f"Warning: {IDENTICAL_TWIN_WARNING}", file=sys.stderr)
+    return dataclasses.asdict(tt)
