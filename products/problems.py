@@ -271,6 +271,17 @@ def _screen_problems(diag: dict, lost: dict | None, out: _Found) -> None:
                             "normalised residuals under Diagnostics.")
 
 
+def _demo_problems(diag: dict, out: _Found) -> None:
+    """A demo whose truth went through the inversion's own footprints (issue 18): every recovery
+    number of such a run is optimistic."""
+    tt = diag.get("truth_transport") if isinstance(diag.get("truth_transport"), dict) else None
+    if tt is not None and tt.get("identical_twin"):
+        out.problems.append("identical-twin demo: the demo's truth was made with the inversion's own "
+                            "footprints (same seed and particles, no transport error), so recovery "
+                            "and coverage figures of this run are optimistic (docs/demo.md; config "
+                            "demo.truth_transport).")
+
+
 def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None, hourly_dirs=None,
             days=None, utc_offset_hours: float = UTC_OFFSET_HOURS,
             select_hours_local=SELECT_HOURS_LOCAL) -> dict:
@@ -288,6 +299,7 @@ def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None,
     ing = _station_problems(selected, hourly_dirs, days, utc_offset_hours, select_hours_local, out)
     lost = _observation_problems(diag, failed_ids, out)
     _screen_problems(diag, lost, out)
+    _demo_problems(diag, out)
     return {"problems": out.problems,
             "losses": pd.DataFrame(out.losses, columns=["stage", "reason", "count"]),
             "ingest": ing, "read": out.read}

@@ -168,3 +168,13 @@ def test_availability_counts_only_observations_used(fake_run, tmp_path):
     row = re.search(r'<td class="l">BBB</td><td class="l">[^<]*</td>(.*?)</tr>', av).group(1)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
     assert cells[0] == "3" and cells[3] == "2"  # 3 selected hours, 2 used (one screened)
+
+
+def test_identical_twin_demo_is_a_problem_of_the_run():
+    """issue 18, bad input: a truth made with the inversion's own footprints is named at the top."""
+    from products.problems import collect
+
+    twin = collect({"truth_transport": {"identical_twin": True, "numpar": 100, "seed": 7}})
+    assert any(p.startswith("identical-twin demo") for p in twin["problems"])
+    honest = collect({"truth_transport": {"identical_twin": False, "numpar": 150, "seed": 1007}})
+    assert not any("identical-twin" in p for p in honest["problems"])
