@@ -245,6 +245,21 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     return Assembled(H, outside, missing, left_frac)
 
 
+def build_jacobian_file(footprint_files: Sequence[str | os.PathLike], receptors_csv,
+                        grid: dict, hour_start, hour_end, out_path):
+    """Read receptors.csv, assemble the hourly Jacobian of the site-day footprint files and write
+    it to ``out_path`` (what rule jacobian, and the demo's truth Jacobian, do); returns the
+    assembly (``H``, ``outside``, ``missing``, ``left_domain_fraction``)."""
+    from .receptors import read_receptors
+
+    rec = read_receptors(receptors_csv)
+    res = assemble(list(footprint_files), rec, dict(grid), hour_start, hour_end)
+    save_jacobian(out_path, res.H, rec, hour_axis(hour_start, hour_end), dict(grid),
+                  outside=res.outside, missing=res.missing,
+                  left_domain_fraction=res.left_domain_fraction)
+    return res
+
+
 def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFrame,
                   hours: Sequence, grid: dict, outside: np.ndarray | None = None,
                   missing: np.ndarray | None = None,

@@ -5,17 +5,12 @@ import logging
 import numpy as np
 
 from gzcarbon.logs import script_logging
-from transport.jacobian import assemble, hour_axis, save_jacobian
-from transport.receptors import read_receptors
+from transport.jacobian import build_jacobian_file
 
 script_logging(snakemake.log[0])  # noqa: F821
 
-rec = read_receptors(snakemake.input.receptors)
 start, end = snakemake.params.hours
-grid = dict(snakemake.params.grid)
-res = assemble(list(snakemake.input.footprints), rec, grid, start, end)
-save_jacobian(snakemake.output.jacobian, res.H, rec, hour_axis(start, end), grid,
-              outside=res.outside, missing=res.missing,
-              left_domain_fraction=res.left_domain_fraction)
+res = build_jacobian_file(snakemake.input.footprints, snakemake.input.receptors,
+                          snakemake.params.grid, start, end, snakemake.output.jacobian)
 logging.info("truth H %s, nnz %d, %d receptors without a truth footprint", res.H.shape, res.H.nnz,
              int(np.asarray(res.missing).sum()))
