@@ -416,6 +416,16 @@ class PowerConfig(Section):
 class ProductsConfig(Section):
     institution: str = _doc("""the `institution` attribute of the CF flux product (who runs this
         pipeline)""", default="gzcarbon pipeline")
+    contact: str = _doc("""the `contact` attribute of the CF flux product (who answers questions
+        about it: an e-mail address or a web page); empty: the attribute says it was not set""",
+        default="")
+    references: str = _doc("""the `references` attribute of the CF flux product: the method's
+        publications and the repository files that describe the file (every repository path named
+        here must exist: tests/products/test_cf_check.py)""",
+        default="docs/formats.md (this file) and docs/inversion.md (the method) of the gzcarbon "
+                "repository; Lin et al. (2003) doi:10.1029/2002JD003161 (STILT); Fasoli et al. "
+                "(2018) doi:10.5194/gmd-11-2813-2018 (STILT-R v2); Yadav and Michalak (2013) "
+                "doi:10.5194/gmd-6-583-2013 (Kronecker prior covariance)")
 
 
 class InputsConfig(Section):
