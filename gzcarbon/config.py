@@ -428,6 +428,13 @@ class ProductsConfig(Section):
                 "doi:10.5194/gmd-6-583-2013 (Kronecker prior covariance)")
 
 
+class ReportConfig(Section):
+    language: Literal["zh", "en", "both"] = _doc("""language of the monthly report and of the
+        figures drawn for it: `zh` (Chinese, district names in characters), `en` (English) or
+        `both` (Chinese first, then English, in one file: the city's analysts read Chinese, the
+        scientists and the documentation English; docs/report.md, "Language")""", default="both")
+
+
 class InputsConfig(Section):
     met_dir: str = _doc("real runs: directory of ARL files", default="")
     met_file_format: str = _doc("strftime pattern of one ARL file per UTC day in `met_dir`",
@@ -505,6 +512,7 @@ class PipelineConfig(Section):
     report_pdf: Literal["auto", "none", "weasyprint", "chromium"] = _doc("""PDF beside
         `report.html`: `auto` (WeasyPrint if the `[pdf]` extra is installed, else Chromium, else
         skipped with a logged note), `none`, `weasyprint`, `chromium`""", default="auto")
+    report: ReportConfig = _doc("the monthly report", default_factory=ReportConfig)
     power: PowerConfig = _doc("power stage", default_factory=PowerConfig)
     products: ProductsConfig = _doc("products stage", default_factory=ProductsConfig)
     inputs: InputsConfig = _doc("inputs of a real (non-demo) run; ignored when `demo.enabled`",
