@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import typing
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -91,7 +92,7 @@ class DemoConfig(Section):
     enabled: bool = _doc("""build the synthetic Guangzhou world and invert it; `false` reads
         `inputs.*`. `demo: false` is accepted as shorthand""", default=True)
     days: Annotated[int, Field(ge=1, le=31)] = _doc("""number of days (from the 1st of the month) of
-        the demo run; the real run always takes the whole month""", default=2)
+        the demo run (a real run takes the whole month, or `period`)""", default=2)
     seed: Annotated[int, Field(ge=0)] = _doc("""seed of every random draw of the demo world (met,
         inventory, truth, analysers, dispatch)""", default=20250101)
     truth_transport: dict[Literal["numpar", "seed", "siguverr", "tluverr", "zcoruverr",
@@ -101,6 +102,21 @@ class DemoConfig(Section):
         defaults and their meaning are in docs/demo.md (`gzcarbon/demo/truth_errors.py`, the one
         place of the demo's errors). Settings equal to the inversion's transport make an
         identical-twin demo, warned in the log and the report""", default_factory=dict)
+
+
+class PeriodConfig(Section):
+    start: date | None = _doc("""first UTC day inverted (`YYYY-MM-DD`, inside `month`); unset: the
+        1st of the month""", default=None)
+    end: date | None = _doc("""last UTC day inverted (inclusive, inside `month`); unset: the last
+        day of the month (demo: of `demo.days`). A period shorter than a month runs every stage on
+        those days only (receptors, met, observations, prior and power hours, products); the
+        spin-up days before `start` (transport.n_hours) are read as for a month""", default=None)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PeriodConfig":
+        if self.start and self.end and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        return self
 
 
 class GridConfig(Section):
@@ -485,6 +501,8 @@ class PipelineConfig(Section):
         gets `results/<month>/`); overrides `month` of the same file when not empty.
         `--config month=…` on the command line wins over `months` of a config file (the monthly
         cron script relies on it; a note is printed)""", default_factory=list)
+    period: PeriodConfig = _doc("""days of `month` to invert (shorter than a month, e.g. a test or
+        a campaign)""", default_factory=PeriodConfig)
     demo: DemoConfig = _doc("the embedded demo world", default_factory=DemoConfig)
     sites: list[Annotated[str, Field(pattern=SITE_ID)]] = _doc(
         "subset of the site ids of `stations_file`; empty = every site", default_factory=list)
@@ -536,6 +554,18 @@ class PipelineConfig(Section):
     @classmethod
     def _year_keys(cls, v: Any) -> Any:
         return {str(k): val for k, val in v.items()} if isinstance(v, dict) else v
+
+    @field_validator("period")
+    @classmethod
+    def _period_in_month(cls, p: PeriodConfig, info) -> PeriodConfig:
+        months = info.data.get("months") or [info.data.get("month")]
+        for key in ("start", "end"):
+            day = getattr(p, key)
+            if day is not None and (len(months) > 1 or day.strftime("%Y-%m") != months[0]):
+                raise ValueError(f"{key} {day} is not inside the month "
+                                 f"{months[0] if len(months) == 1 else months}; a period is a part "
+                                 "of one month (set `month` to its month, `months` empty)")
+        return p
 
     @field_validator("met")
     @classmethod
@@ -655,6 +685,9 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
                    "era5": "era5_files", "wrf": "wrf_files"}[typed.inputs.met_source]
         for key in (met_key, "raw_obs_dir", "inventory", "power_generation", "power_load"):
             val = getattr(typed.inputs, key)
+            if key == met_key and not val and typed.transport.footprints_from == "files":
+                continue  # footprints from files: only an upwind background reads met (the
+                # Snakefile says so when it is missing)
             if isinstance(val, list):
                 missing = [f for f in val if not os.path.exists(f)]
                 if not val or missing:

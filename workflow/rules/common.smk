@@ -76,11 +76,23 @@ wildcard_constraints:
 
 
 def _month_days(month):
+    """UTC days inverted for `month`: the whole month (demo: its first demo.days), or the
+    config's `period` (start/end inside the month; checked by gzcarbon.config)."""
     y, m = (int(x) for x in month.split("-"))
     n = calendar.monthrange(y, m)[1]
     if DEMO:
         n = min(n, config["demo"]["days"])
-    return [date(y, m, d) for d in range(1, n + 1)]
+    first, last = 1, n
+    period = config.get("period") or {}
+    if period.get("start"):
+        first = date.fromisoformat(str(period["start"])).day
+    if period.get("end"):
+        last = date.fromisoformat(str(period["end"])).day
+    if first > last:
+        raise SystemExit(f"\nConfiguration error:\nconfig key 'period': no day of {month} between "
+                         f"{period.get('start') or 'the 1st'} and the last day {last} of the run "
+                         "(demo.days or period.end).\n")
+    return [date(y, m, d) for d in range(first, last + 1)]
 
 
 def period_days(month):
