@@ -54,7 +54,9 @@ class InversionInputs:
     ``lat``/``lon`` ascending cell centres; ``district_fractions``: (n_district × n_cells) fraction of
     each cell in each district; ``cell_area`` (ny, nx) m² (default: exact WGS84 areas of the cells);
     ``missing``: receptors without a footprint; ``prior_sector_fluxes``: {sector: field} of the diffuse
-    sectors (for the profile factors).
+    sectors (for the profile factors); ``prior_sector_signal``: {sector: H_hourly · flux_<sector>} per
+    receptor (ppm), every `flux_<sector>` of prior.nc through the Jacobian (`sector_signals`), for the
+    ``prior_<sector>`` columns of modelled.csv (None: no sector columns).
     """
 
     H_hourly: sp.spmatrix
@@ -72,6 +74,7 @@ class InversionInputs:
     prior_power_flux: np.ndarray | None = None
     prior_bio_flux: np.ndarray | None = None
     prior_sector_fluxes: dict | None = None
+    prior_sector_signal: dict | None = None
     paths: list = field(default_factory=list)
 
     def __post_init__(self):
@@ -391,6 +394,7 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
                                    (period_start, period_end))
     diagnostics["cross_validation"] = cv.timed_entry(cv_plan, res, prob.y[scr.used],
                                                      prob.prior_enhancement[scr.used])
+    diagnostics["aggregate_covariance"] = aggregate_covariance(res, aggregation.names)
     diagnostics["seconds"] = time.perf_counter() - t0
     return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
 
@@ -454,7 +458,44 @@ def modelled_table(inputs: InversionInputs, prob: Problem, res: InversionResult,
         "posterior_model": bg_post + prob.prior_enhancement + flux_part,
         "innovation": scr.innovation, "innovation_sigma": scr.sigma, "normalised_innovation": scr.z,
         "screened": scr.flagged.astype(int), "used": scr.used.astype(int),
+        **sector_columns(inputs.prior_sector_signal, obs["row"].to_numpy(), prob.prior_enhancement),
     })
+
+
+SECTOR_PREFIX = "prior_"
+UNATTRIBUTED = "unattributed"
+
+
+def sector_signals(H_hourly, sector_fluxes) -> dict:
+    """{sector: H_hourly · flux_<sector>} per receptor (ppm): each prior sector through the Jacobian.
+    ``sector_fluxes``: an iterable of (name, field (n_hours, ny, nx)) — read one at a time, so a month
+    of five sectors never sits in memory at once."""
+    H = sp.csr_matrix(H_hourly)
+    return {str(name): H @ np.asarray(f, dtype=np.float64).ravel() for name, f in sector_fluxes}
+
+
+def sector_columns(signal: dict | None, rows: np.ndarray, prior_enhancement: np.ndarray) -> dict:
+    """modelled.csv's ``prior_<sector>`` columns (ppm): the prior enhancement H x_a split by the prior's
+    sectors (the receptor rows ``rows`` of `sector_signals`), plus ``prior_unattributed`` = H x_a − Σ
+    sectors (the part of the prior flux in no `flux_<sector>` field: the float32 rounding of the stored
+    sectors, or sectors the file does not split out), so the columns add up to H x_a exactly."""
+    if not signal:
+        return {}
+    cols = {f"{SECTOR_PREFIX}{k}": np.asarray(v, float)[rows] for k, v in signal.items()}
+    total = np.sum(list(cols.values()), axis=0) if cols else 0.0
+    cols[f"{SECTOR_PREFIX}{UNATTRIBUTED}"] = np.asarray(prior_enhancement, float) - total
+    return cols
+
+
+def aggregate_covariance(res: InversionResult, names: list[str]) -> dict | None:
+    """diagnostics ``aggregate_covariance``: the exact prior and posterior covariance of the district
+    and city totals (t², rows/columns ``aggregates``), A Q Aᵀ and A Q̂ Aᵀ of the solve (the report's
+    district correlation matrix). None when the solve gave no aggregate covariance."""
+    if res.agg_post_cov is None or res.agg_prior_cov is None:
+        return None
+    return {"aggregates": list(names), "units": "t2",
+            "prior": np.asarray(res.agg_prior_cov, float).tolist(),
+            "posterior": np.asarray(res.agg_post_cov, float).tolist()}
 
 
 def _block_centres(edges: np.ndarray, n_blocks: int, block: int, n: int) -> np.ndarray:
@@ -668,6 +709,13 @@ def read_prior_parts(prior_path, hours, config=None):
     return (None if power is None else power[0]), (None if bio is None else bio[0]), sectors
 
 
+def prior_sector_names(prior_path) -> list[str]:
+    """The sectors of prior.nc: every `flux_<sector>(time, lat, lon)` variable, in file order."""
+    with xr.open_dataset(prior_path) as ds:
+        return [str(v)[len("flux_"):] for v in ds.data_vars
+                if str(v).startswith("flux_") and set(ds[v].dims) == {"time", "lat", "lon"}]
+
+
 def load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path=None,
                 config=None) -> InversionInputs:
     """Read the pipeline files of one month into an `InversionInputs` (prior on the Jacobian's hours
@@ -686,11 +734,13 @@ def load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_
                          f"grid ({grid.describe()}); rebuild both with the same config grid")
     names, frac = district_matrix(districts_path, edges_from_centres(lon), edges_from_centres(lat))
     truth = read_flux(truth_path, "truth", hours)[0] if truth_path else None
+    signal = sector_signals(jac.H, ((k, read_flux(prior_path, "prior", hours, var=f"flux_{k}")[0])
+                                    for k in prior_sector_names(prior_path)))
     return InversionInputs(
         H_hourly=jac.H, receptors=jac.receptors, hours=hours, selected=read_selected(selected_path),
         prior_flux=prior, lat=lat, lon=lon, district_names=names, district_fractions=frac, truth_flux=truth,
         missing=getattr(jac, "missing", None), prior_power_flux=power, prior_bio_flux=bio,
-        prior_sector_fluxes=sectors,
+        prior_sector_fluxes=sectors, prior_sector_signal=signal or None,
         paths=[str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p])
 
 
