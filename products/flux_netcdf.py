@@ -18,6 +18,7 @@ import xarray as xr
 import yaml
 
 from gzcarbon.atomic import atomic_write
+from gzcarbon.config import ProductsConfig
 from gzcarbon.districts import read_districts
 from gzcarbon.grid import Grid, GridError
 from gzcarbon.names import CITY
@@ -28,6 +29,10 @@ from .inputs import ProductInputError, load_districts_table, load_posterior
 from .settings import INSTITUTION
 
 log = logging.getLogger(__name__)
+
+#: defaults of config ``products.contact`` and ``products.references``
+CONTACT = ProductsConfig().contact
+REFERENCES = ProductsConfig().references
 
 TIME_UNITS = "hours since 2000-01-01 00:00:00"
 FLUX_STD = "surface_upward_mole_flux_of_carbon_dioxide"
@@ -105,11 +110,18 @@ def build_flux_dataset(
     inputs=(),
     demo: bool | None = None,
     institution: str = INSTITUTION,
+    contact: str = CONTACT,
+    references: str = REFERENCES,
 ) -> xr.Dataset:
     """The flux product as an xarray Dataset (values, attrs; encodings set by the writer).
 
     ``config``: the run's configuration (hashed and stored in the attributes);
-    ``institution``: config ``products.institution`` (default: the config's default)."""
+    ``institution``, ``contact``, ``references``: config ``products.*`` (defaults: the config's).
+
+    CF-1.8 as checked by the IOOS compliance-checker (tests/products/test_cf_check.py): the one
+    latitude/longitude pair of the grid mapping is ``lat``/``lon`` (the coarse blocks' centres
+    carry units but no standard name), and the period totals and block σ, which have no time
+    dimension, describe the period in their long names (``cell_methods`` names only ``area``)."""
     post = load_posterior(posterior_path)
     table = load_districts_table(districts_path)
     start, end = _period(post)
@@ -147,12 +159,12 @@ def build_flux_dataset(
 
     def sigma_attrs(long_name):
         return {"standard_name": FLUX_STD + " standard_error", "long_name": long_name,
-                "units": FLUX_UNITS, "grid_mapping": "crs", "cell_methods": "time: mean area: mean"}
+                "units": FLUX_UNITS, "grid_mapping": "crs", "cell_methods": "area: mean"}
 
     def total(long_name, summed=False):
         a = {"long_name": long_name, "units": "t"}
         if summed:
-            a["cell_methods"] = "time: sum area: sum"
+            a["cell_methods"] = "area: sum"
         return a
 
     ds = xr.Dataset(
@@ -215,10 +227,10 @@ def build_flux_dataset(
             "lon": ("lon", lon, {"standard_name": "longitude", "long_name": "longitude of the cell centre",
                                  "units": "degrees_east", "axis": "X", "bounds": "lon_bnds"}),
             "lat_block": ("lat_block", 0.5 * (blat_e[:-1] + blat_e[1:]), {
-                "standard_name": "latitude", "long_name": "latitude of the coarse block centre",
+                "long_name": "latitude of the coarse block centre",
                 "units": "degrees_north", "bounds": "lat_block_bnds"}),
             "lon_block": ("lon_block", 0.5 * (blon_e[:-1] + blon_e[1:]), {
-                "standard_name": "longitude", "long_name": "longitude of the coarse block centre",
+                "long_name": "longitude of the coarse block centre",
                 "units": "degrees_east", "bounds": "lon_block_bnds"}),
             "district": ("district", np.asarray(names, dtype=object),
                          {"long_name": "district key (pinyin name)"}),
@@ -232,7 +244,8 @@ def build_flux_dataset(
         "institution": str(institution),
         "source": "HYSPLIT-STILT footprints (pystilt) and analytical Bayesian inversion of tower "
                   "and urban station CO2",
-        "references": "gzcarbon repository: docs/formats.md (this file), docs/inversion.md (the method)",
+        "references": str(references),
+        "contact": str(contact) or "not set (config products.contact)",
         "product_version": "1",
         "comment": "Flux convention: positive upward (emission). Hourly values cover [time, time + 1 h). "
                    "District totals over [period_start, period_end).",
@@ -290,6 +303,8 @@ def write_flux_product(
     demo: bool | None = None,
     template=None,
     institution: str = INSTITUTION,
+    contact: str = CONTACT,
+    references: str = REFERENCES,
 ) -> Path:
     """Build the product and write it atomically to `out_path`; returns the path.
 
@@ -297,7 +312,8 @@ def write_flux_product(
     `out_path`; a mismatch raises ValueError listing the differences and leaves no output.
     """
     ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
-                            config=config, inputs=inputs, demo=demo, institution=institution)
+                            config=config, inputs=inputs, demo=demo, institution=institution,
+                            contact=contact, references=references)
     out = Path(out_path)
 
     def write(tmp: Path) -> None:

@@ -56,7 +56,8 @@ def test_flux_product_institution_from_the_config(fake_run, tmp_path):
     inputs = {"posterior": str(fake_run["posterior"]), "districts": str(fake_run["districts"]),
               "geojson": str(fake_run["geojson"]), "template": str(CDL)}
     _script("flux_product.py", _snakemake(inputs, {"out": str(by_script)},
-                                          {"demo": True, "institution": config["products"]["institution"]},
+                                          {"demo": True, **{k: config["products"][k] for k in
+                                                                       ("institution", "contact", "references")}},
                                           tmp_path / "flux.log", config))
     by_api = tmp_path / "api.nc"
     write_flux_product(fake_run["posterior"], fake_run["districts"], by_api, fake_run["geojson"],

@@ -19,6 +19,8 @@ rule flux_product:
     params:
         demo=DEMO,
         institution=config["products"]["institution"],
+        contact=config["products"]["contact"],
+        references=config["products"]["references"],
     log:
         "logs/{month}/flux_product.log",
     benchmark:

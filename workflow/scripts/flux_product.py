@@ -10,7 +10,7 @@ script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
 # typed settings from the rule's params (rerun triggers)
-settings = load_config({"products": {"institution": sm.params.institution}}).products
+settings = load_config({"products": {k: sm.params[k] for k in ("institution", "contact", "references")}}).products
 write_flux_product(
     sm.input.posterior,
     sm.input.districts,
@@ -22,4 +22,6 @@ write_flux_product(
     demo=sm.params.demo,
     template=sm.input.template,
     institution=settings.institution,
+    contact=settings.contact,
+    references=settings.references,
 )
