@@ -3,7 +3,8 @@
 Engines, in the order tried by ``engine="auto"``:
 
 - ``weasyprint`` — the optional extra ``pip install gzcarbon[pdf]`` (needs the Pango libraries;
-  Debian: ``apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0``);
+  Debian: ``apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0``; installed
+  without them it cannot be imported, and ``auto`` goes on to Chromium);
 - ``chromium`` — headless Chromium's own command line (Debian: ``apt-get install -y chromium``):
   ``chromium --headless --no-sandbox --disable-gpu --print-to-pdf=<pdf> --no-pdf-header-footer
   file://<html>`` with a throw-away profile and Chromium's background networking switched off.
@@ -66,11 +67,35 @@ def chromium_command(exe: str, html_path: Path, pdf: Path, profile: str) -> list
             "--no-pdf-header-footer", html_path.resolve().as_uri()]
 
 
+PANGO_HINT = ("its system libraries are missing (Debian/Ubuntu: apt-get install -y libpango-1.0-0 "
+              "libpangoft2-1.0-0 libharfbuzz-subset0; conda: conda install -c conda-forge weasyprint)")
+
+
+def weasyprint_problem() -> str | None:
+    """None when WeasyPrint imports here; otherwise why it cannot be used: not installed, or
+    installed without the Pango libraries it loads at import (``OSError: cannot load library``),
+    as on a fresh machine after ``pip install gzcarbon[pdf]`` alone."""
+    if importlib.util.find_spec("weasyprint") is None:
+        return "not installed (pip install 'gzcarbon[pdf]')"
+    # quiet before the import: WeasyPrint parses its own stylesheets when imported
+    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    try:
+        import weasyprint  # noqa: F401
+    except (OSError, ImportError) as err:
+        return f"installed but cannot be imported: {PANGO_HINT} ({type(err).__name__}: {err})"
+    return None
+
+
 def available_engines() -> list[str]:
-    """The PDF engines installed here, in order of preference."""
+    """The PDF engines that work here, in order of preference (WeasyPrint only when it imports:
+    without its libraries ``auto`` goes on to Chromium instead of failing)."""
     out = []
-    if importlib.util.find_spec("weasyprint") is not None:
+    problem = weasyprint_problem()
+    if problem is None:
         out.append("weasyprint")
+    elif "cannot be imported" in problem:
+        log.info("PDF engine weasyprint %s", problem)
     if find_chromium():
         out.append("chromium")
     return out
@@ -90,9 +115,6 @@ def _offline_fetcher(urls):
 
 
 def _weasyprint(html_path: Path, tmp: Path) -> None:
-    # quiet before the import: WeasyPrint parses its own stylesheets when imported
-    logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
     import weasyprint
     import weasyprint.urls
 
@@ -141,9 +163,10 @@ def write_pdf(html_path, pdf_path=None, engine: str = "auto") -> Path | None:
             return None
         engine = have[0]
     elif engine not in have:
-        hint = ("pip install 'gzcarbon[pdf]'" if engine == "weasyprint"
-                else "apt-get install -y chromium (or set GZ_CHROMIUM)")
-        raise RuntimeError(f"PDF engine {engine!r} is not installed; {hint}.")
+        hint = ((weasyprint_problem() or "not installed (pip install 'gzcarbon[pdf]')")
+                if engine == "weasyprint"
+                else "not installed; apt-get install -y chromium (or set GZ_CHROMIUM)")
+        raise RuntimeError(f"PDF engine {engine!r} is {hint}.")
     out = Path(pdf_path) if pdf_path else html_path.with_suffix(".pdf")
 
     def write(tmp: Path) -> None:

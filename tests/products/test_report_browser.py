@@ -5,9 +5,13 @@ Chromium tests are skipped when it is not installed (Debian: apt-get install -y 
 installs it), WeasyPrint tests when the extra is not (pip install -e ".[pdf]").
 """
 
+import importlib.abc
+import importlib.util
 import logging
 import re
+import sys
 import time
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -38,6 +42,28 @@ def _write(fake_run, tmp_path, figures=True, **kw):
                         maps_dir=maps, power_heatmap=fake_run["heatmap"],
                         power_summary=fake_run["summary"], days=["20250101"], hours_per_day=4,
                         budgets={"2025": {"Liwan": 4000}}, **kw)
+
+
+def pdf_objects(data: bytes) -> bytes:
+    """The PDF's bytes with every Flate stream decompressed after it: WeasyPrint ≥ 59 (pydyf) puts
+    the page objects in compressed object streams (/ObjStm), Chromium writes them plain."""
+    out = [data]
+    for m in re.finditer(rb"/FlateDecode.*?stream\r?\n", data, re.S):
+        try:
+            out.append(zlib.decompressobj().decompress(data[m.end():]))
+        except zlib.error:
+            pass
+    return b"\n".join(out)
+
+
+def pdf_pages(data: bytes) -> list[tuple[float, float]]:
+    """(width, height) in pt of every page object's MediaBox (plain or in an object stream)."""
+    text = pdf_objects(data)
+    pages = re.findall(rb"/Type\s*/Page(?![a-zA-Z])(.{0,400}?)>>", text, re.S)
+    boxes = [re.search(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", p) for p in pages]
+    if not all(boxes):   # MediaBox written before /Type in the dictionary
+        boxes = list(re.finditer(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", text))
+    return [(float(b.group(1)), float(b.group(2))) for b in boxes if b]
 
 
 @needs_chromium
@@ -99,10 +125,53 @@ def test_pdf_beside_the_html(fake_run, tmp_path, engine):
     assert b"%%EOF" in data[-1024:]
     assert not list(tmp_path.glob(".*tmp*")) and not list(tmp_path.glob(".*partial")), \
         "temporary file left behind"
-    # A4 pages (595 x 842 pt, from the page's @page CSS) and a long report: several pages
-    boxes = re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)
-    assert boxes and all(abs(float(w) - 595.3) < 1.5 and abs(float(h) - 841.9) < 1.5 for w, h in boxes)
-    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 3
+    # A4 pages (595 x 842 pt, from the page's @page CSS) and a long report: several pages. The page
+    # objects may sit in compressed object streams (WeasyPrint >= 59): read through pdf_pages
+    pages = pdf_pages(data)
+    assert len(pages) >= 3
+    assert all(abs(w - 595.3) < 1.5 and abs(h - 841.9) < 1.5 for w, h in pages), pages
+
+
+def test_pdf_pages_reads_plain_and_compressed_page_objects():
+    page = b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.28 841.89] >>"
+    plain = b"%PDF-1.4\n3 0 obj\n" + page + b"\nendobj\n"
+    packed = zlib.compress(page + b"\n" + page.replace(b"595.28 841.89", b"612 792"))
+    objstm = (b"%PDF-1.7\n9 0 obj\n<< /Type /ObjStm /N 2 /Filter /FlateDecode /Length "
+              + str(len(packed)).encode() + b" >>\nstream\n" + packed + b"\nendstream\nendobj\n")
+    assert pdf_pages(plain) == [(595.28, 841.89)]
+    assert pdf_pages(objstm) == [(595.28, 841.89), (612.0, 792.0)]
+    assert re.findall(rb"/MediaBox", objstm) == []     # the plain regex the test used saw no page
+
+
+class _NoPango(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """'weasyprint' is installed but its import fails as without the Pango libraries."""
+
+    def find_spec(self, name, path=None, target=None):
+        return importlib.util.spec_from_loader(name, self) if name == "weasyprint" else None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        raise OSError("cannot load library 'libpango-1.0-0': libpango-1.0-0: cannot open shared "
+                      "object file: No such file or directory")
+
+
+def test_weasyprint_without_its_libraries_falls_back_to_chromium(fake_run, tmp_path, monkeypatch):
+    # pip install gzcarbon[pdf] on a machine without Pango: WeasyPrint is found but does not import.
+    # `auto` must not pick it (it did, and the report got no PDF), and naming it says what to install
+    for mod in [m for m in sys.modules if m == "weasyprint" or m.startswith("weasyprint.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setattr(sys, "meta_path", [_NoPango(), *sys.meta_path])
+    assert "weasyprint" not in available_engines()
+    page = tmp_path / "p.html"
+    page.write_text("<!DOCTYPE html><html><body><p>x</p></body></html>")
+    with pytest.raises(RuntimeError, match=r"cannot be imported.*libpangoft2-1.0-0.*cannot load library"):
+        write_pdf(page, engine="weasyprint")
+    if CHROMIUM is None:
+        pytest.skip("Chromium not installed: the fallback cannot be shown")
+    html = _write(fake_run, tmp_path, figures=False, pdf_engine="auto")
+    assert html.with_suffix(".pdf").read_bytes().startswith(b"%PDF-")
 
 
 @needs_chromium
