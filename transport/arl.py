@@ -129,6 +129,103 @@ def packable(data: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
+# Grid projections of the index record (HYSPLIT's conventions)
+# --------------------------------------------------------------------------------------------
+
+#: Earth radius (km) of HYSPLIT's conformal-map library (``cmapf``, ``REARTH``).
+HYSPLIT_EARTH_KM = 6367.47
+#: ARL vertical coordinate flags (index record ``I2`` after ``nz``).
+VERTICAL_SIGMA, VERTICAL_PRESSURE, VERTICAL_TERRAIN, VERTICAL_HYBRID = 1, 2, 3, 4
+
+
+def _wrap180(deg):
+    return (np.asarray(deg, float) + 180.0) % 360.0 - 180.0
+
+
+class _Cone:
+    """The conformal map HYSPLIT builds from an index record (``STLMBR(TANG_LAT, REF_LON)`` then
+    ``STCM1P(SYNC_XP, SYNC_YP, SYNC_LAT, SYNC_LON, REF_LAT, REF_LON, SIZE, ORIENT)``): a cone
+    tangent at ``TANG_LAT`` (±90 polar stereographic, 0 Mercator, else Lambert conformal) about the
+    meridian ``REF_LON``, scaled so one grid cell is ``SIZE`` km at ``REF_LAT``, and shifted so
+    grid point (``SYNC_XP``, ``SYNC_YP``) (1-based) lies at (``SYNC_LAT``, ``SYNC_LON``). Our own
+    spherical formulas (Snyder, *Map projections*, 1987), in grid units."""
+
+    def __init__(self, p: dict, label: str = "ARL grid"):
+        if p["orientation"] != 0.0:
+            raise ArlFormatError(f"{label}: grid orientation ORIENT = {p['orientation']} (a grid "
+                                 "rotated against the reference meridian) is not supported; "
+                                 "write the grid with ORIENT = 0")
+        if p["grid_size"] <= 0.0:
+            raise ArlFormatError(f"{label}: SIZE = {p['grid_size']} km is not a projected grid")
+        cone = float(p["cone_angle"])
+        self.s = -1.0 if cone < 0 else 1.0  # hemisphere of the cone (mirrored to the north)
+        self.n = abs(np.sin(np.deg2rad(cone)))
+        self.lon0 = float(p["tangent_lon"])
+        phir = np.deg2rad(self.s * float(p["tangent_lat"]))
+        k = HYSPLIT_EARTH_KM * np.cos(phir) / float(p["grid_size"])  # grid units per radian
+        if self.n < 1e-9:  # Mercator
+            self.c = k
+        else:
+            self.c = k / (self.n * np.tan(np.pi / 4 - phir / 2) ** self.n)
+        self.x0, self.y0 = 0.0, 0.0
+        xs, ys = self.forward(p["sync_lat"], p["sync_lon"])
+        self.x0, self.y0 = float(p["sync_x"]) - xs, float(p["sync_y"]) - ys
+
+    def forward(self, lat, lon) -> tuple[np.ndarray, np.ndarray]:
+        """1-based grid coordinates (x, y) of (lat, lon) in degrees."""
+        phi = np.deg2rad(self.s * np.asarray(lat, float))
+        dlon = np.deg2rad(_wrap180(np.asarray(lon, float) - self.lon0))
+        if self.n < 1e-9:
+            x = self.c * dlon
+            y = self.c * np.log(np.tan(np.pi / 4 + phi / 2))
+        else:
+            rho = self.c * np.tan(np.pi / 4 - phi / 2) ** self.n
+            x = rho * np.sin(self.n * dlon)
+            y = -rho * np.cos(self.n * dlon)
+        return x + self.x0, self.s * y + self.y0
+
+    def inverse(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """(lat, lon) in degrees of 1-based grid coordinates (x, y)."""
+        x = np.asarray(x, float) - self.x0
+        y = self.s * (np.asarray(y, float) - self.y0)
+        if self.n < 1e-9:
+            phi = 2 * np.arctan(np.exp(y / self.c)) - np.pi / 2
+            dlon = x / self.c
+        else:
+            rho = np.hypot(x, y)
+            dlon = np.arctan2(x, -y) / self.n
+            phi = np.pi / 2 - 2 * np.arctan((rho / self.c) ** (1.0 / self.n))
+        return self.s * np.rad2deg(phi), _wrap180(self.lon0 + np.rad2deg(dlon))
+
+
+def grid_lonlat(projection: dict, nx: int, ny: int,
+                label: str = "ARL grid") -> tuple[np.ndarray, np.ndarray]:
+    """Longitude and latitude (ny, nx) of the grid points of an index record's 12 grid
+    parameters (:data:`PROJECTION_FIELDS` names): lat-lon (``SIZE`` = 0: ``REF_LAT``/``REF_LON``
+    hold the spacing), polar stereographic, Mercator or Lambert conformal (HYSPLIT's ``cmapf``
+    conventions, :class:`_Cone`)."""
+    p = projection
+    if p["grid_size"] == 0.0:
+        lons = p["sync_lon"] + p["tangent_lon"] * (np.arange(nx) + 1 - p["sync_x"])
+        lats = p["sync_lat"] + p["tangent_lat"] * (np.arange(ny) + 1 - p["sync_y"])
+        lon2, lat2 = np.meshgrid(_wrap180(lons), lats)
+        return lon2, lat2
+    x, y = np.meshgrid(np.arange(1.0, nx + 1), np.arange(1.0, ny + 1))
+    lat, lon = _Cone(p, label).inverse(x, y)
+    return lon, lat
+
+
+def grid_xy(projection: dict, lat, lon, label: str = "ARL grid") -> tuple[np.ndarray, np.ndarray]:
+    """1-based grid coordinates (x, y) of (lat, lon) on an index record's grid (any projection)."""
+    p = projection
+    if p["grid_size"] == 0.0:
+        x = p["sync_x"] + _wrap180(np.asarray(lon, float) - p["sync_lon"]) / p["tangent_lon"]
+        y = p["sync_y"] + (np.asarray(lat, float) - p["sync_lat"]) / p["tangent_lat"]
+        return x, y
+    return _Cone(p, label).forward(lat, lon)
+
+
+# --------------------------------------------------------------------------------------------
 # Index reader
 # --------------------------------------------------------------------------------------------
 
@@ -152,6 +249,7 @@ class ArlIndex:
     variables: tuple[tuple[str, ...], ...]  # per level
     times: tuple[pd.Timestamp, ...]
     index_records: int  # records per index (1, or more when the index text spans several)
+    vertical: int = VERTICAL_PRESSURE  # 1 sigma, 2 pressure, 3 terrain, 4 hybrid
 
     @property
     def record_length(self) -> int:
@@ -168,20 +266,14 @@ class ArlIndex:
 
     def extent(self) -> tuple[float, float, float, float]:
         """(lon_min, lon_max, lat_min, lat_max) of the grid points (projected grids: through
-        ``arlmet``'s projection maths)."""
-        p = self.projection
-        if p["grid_size"] == 0.0:  # lat-lon grid: tangent_lat/lon hold the spacing
-            lons = p["sync_lon"] + p["tangent_lon"] * (np.arange(self.nx) + 1 - p["sync_x"])
-            lats = p["sync_lat"] + p["tangent_lat"] * (np.arange(self.ny) + 1 - p["sync_y"])
-            lons = np.where(lons > 180.0, lons - 360.0, lons)
-            return float(lons.min()), float(lons.max()), float(lats.min()), float(lats.max())
-        import arlmet
+        :func:`grid_lonlat`, our own HYSPLIT-convention projection maths)."""
+        lon, lat = self.lonlat()
+        return float(np.min(lon)), float(np.max(lon)), float(np.min(lat)), float(np.max(lat))
 
-        proj = arlmet.Projection(**{k: v for k, v in p.items() if k != "reserved"})
-        coords = arlmet.Grid(projection=proj, nx=self.nx, ny=self.ny).calculate_coords()
-        lons = np.asarray(coords["lon"][1], float)
-        lats = np.asarray(coords["lat"][1], float)
-        return float(np.min(lons)), float(np.max(lons)), float(np.min(lats)), float(np.max(lats))
+    def lonlat(self) -> tuple[np.ndarray, np.ndarray]:
+        """Longitude and latitude (ny, nx) of every grid point, as HYSPLIT places them."""
+        lon, lat = grid_lonlat(self.projection, self.nx, self.ny, label=str(self.path))
+        return lon, lat
 
 
 def _thousands(char: str) -> int:
@@ -207,7 +299,7 @@ def _parse_fixed(text: str, path: Path) -> dict:
         proj = {k: float(text[9 + 7 * i:16 + 7 * i]) for i, k in enumerate(PROJECTION_FIELDS)}
         return dict(source=text[0:4].strip(), minutes=int(text[7:9] or 0), projection=proj,
                     nx=int(text[93:96]), ny=int(text[96:99]), nz=int(text[99:102]),
-                    lenh=int(text[104:108]))
+                    vertical=int(text[102:104] or 0), lenh=int(text[104:108]))
     except ValueError as exc:
         raise ArlFormatError(f"{path}: the first index record cannot be parsed ({exc}); not an "
                              "ARL file, or a corrupt one") from None
@@ -285,7 +377,8 @@ def read_arl_index(path: str | os.PathLike) -> ArlIndex:
                                  "re-create or re-download it")
     return ArlIndex(path=path, source=fixed["source"], nx=nx, ny=ny, nz=fixed["nz"],
                     projection=fixed["projection"], levels=tuple(levels),
-                    variables=tuple(variables), times=tuple(times), index_records=n_index)
+                    variables=tuple(variables), times=tuple(times), index_records=n_index,
+                    vertical=fixed["vertical"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -472,23 +565,53 @@ def write_arl(path: str | os.PathLike, grid: MetGrid, pressure_levels: Sequence[
     small grid: ERA5's 37 levels) continues on further ``INDX`` records, as HYSPLIT's own packer
     writes it and reads it. Packing: ``arlmet.pack`` (HYSPLIT's PAKOUT), through :func:`packable`.
     """
-    import arlmet
-
-    from gzcarbon.atomic import atomic_write
-
-    nx, ny = grid.nx, grid.ny
-    nxy = nx * ny
     plev = [float(p) for p in pressure_levels]
     proj = [grid.lat_max, grid.lon_max, grid.res, grid.res, 0.0, 0.0, 0.0, 1.0, 1.0,
             grid.lat_min, grid.lon_min, 0.0]
     table = [(0.0, SURFACE_FIELDS)] + [(p, LEVEL_FIELDS) for p in plev]
 
-    def records(t, surface, levels):
+    def fields(surface, levels):
+        out = {(0, n): surface[n] for n in SURFACE_FIELDS}
+        for k in range(1, len(table)):
+            out.update({(k, n): np.asarray(levels[n])[k - 1] for n in LEVEL_FIELDS})
+        return out
+
+    return write_arl_grid(path, grid.nx, grid.ny, proj, VERTICAL_PRESSURE, table,
+                          ((t, fields(sfc, lev)) for t, sfc, lev in steps), source)
+
+
+def write_arl_grid(path: str | os.PathLike, nx: int, ny: int, projection: Sequence[float],
+                   vertical: int, table: Sequence[tuple[float, Sequence[str]]],
+                   steps: Iterable[tuple[pd.Timestamp, dict]], source: str = "GZCB") -> Path:
+    """Write ARL meteorology on any grid HYSPLIT reads, to ``path`` (atomic).
+
+    ``projection``: the 12 grid parameters of the index record in file order
+    (:data:`PROJECTION_FIELDS`: POLE_LAT, POLE_LON, REF_LAT, REF_LON, SIZE, ORIENT, TANG_LAT,
+    SYNC_XP, SYNC_YP, SYNC_LAT, SYNC_LON, reserved; lat-lon grids: SIZE = 0 and REF_LAT/REF_LON =
+    spacing). ``vertical``: :data:`VERTICAL_SIGMA` (1), ``_PRESSURE`` (2), ``_TERRAIN`` (3) or
+    ``_HYBRID`` (4). ``table``: per level (surface first) its height value and variable names.
+    ``steps`` yields ``(time, fields)`` with ``fields[(level, name)]`` a (ny, nx) array in ARL
+    units (winds on projected grids: grid-relative, as HYSPLIT reads them). The index text
+    continues over several ``INDX`` records when longer than one record.
+    """
+    import arlmet
+
+    from gzcarbon.atomic import atomic_write
+
+    nxy = nx * ny
+    proj = [float(v) for v in projection]
+    if len(proj) != 12:
+        raise ValueError(f"{path}: an ARL grid needs 12 grid parameters, got {len(proj)}")
+
+    def records(t, fields):
         out, sums = [], []
         for k, (_, names) in enumerate(table):
             for name in names:
-                data = surface[name] if k == 0 else np.asarray(levels[name])[k - 1]
-                packed, prec, exp, v0 = arlmet.pack(packable(np.asarray(data, np.float32)))
+                data = np.asarray(fields[(k, name)], np.float32)
+                if data.shape != (ny, nx):
+                    raise ValueError(f"{path}: field {name} at level {k} has shape {data.shape},"
+                                     f" the grid is {(ny, nx)}")
+                packed, prec, exp, v0 = arlmet.pack(packable(data))
                 raw = packed.tobytes()
                 out.append(_arl_label(t, k, name, nx, ny, exp, prec, v0) + raw)
                 sums.append(_checksum(raw))
@@ -499,7 +622,7 @@ def write_arl(path: str | os.PathLike, grid: MetGrid, pressure_levels: Sequence[
         body = "".join(_fixed(h, 6) + f"{len(names):2d}" + "".join(
             f"{n:<4}{next(it):3d} " for n in names) for h, names in table)
         head = (f"{source[:4]:<4}{0:3d}{t.minute:2d}" + "".join(_fixed(v, 7) for v in proj)
-                + f"{nx % 1000:3d}{ny % 1000:3d}{len(table):3d}{2:2d}")
+                + f"{nx % 1000:3d}{ny % 1000:3d}{len(table):3d}{int(vertical):2d}")
         text = (head + f"{INDEX_FIXED_BYTES + len(body):4d}" + body).encode("ascii")
         n = max(1, math.ceil(len(text) / nxy))
         return [_arl_label(t, 0, "INDX", nx, ny) + text[k * nxy:(k + 1) * nxy].ljust(nxy)
@@ -507,8 +630,8 @@ def write_arl(path: str | os.PathLike, grid: MetGrid, pressure_levels: Sequence[
 
     def _write(tmp):
         with open(tmp, "wb") as fh:
-            for t, surface, levels in steps:
-                recs, sums = records(pd.Timestamp(t), surface, levels)
+            for t, fields in steps:
+                recs, sums = records(pd.Timestamp(t), fields)
                 for rec in index(pd.Timestamp(t), sums) + recs:
                     fh.write(rec)
 

@@ -1,6 +1,19 @@
-"""WRF output (``wrfout_d0*``) -> ARL: destagger, interpolate eta levels to pressure levels, rename.
+"""WRF output (``wrfout_d0*``) -> ARL on WRF's own grid and native eta levels
+(:func:`wrf_to_arl`), or -> pressure levels on a lat/lon grid (:func:`wrf_to_pressure_levels`).
 
-Steps (one time step at a time, so a long wrfout never sits in memory whole):
+:func:`wrf_to_arl` (the rule ``met_convert``): the ARL grid is WRF's own projection -- Lambert
+conformal (``MAP_PROJ`` 1), polar stereographic (2), Mercator (3) or a regular lat-lon grid (6) --
+written into the index record with HYSPLIT's conventions (:func:`wrf_arl_projection`), so no field
+is interpolated horizontally; the winds stay grid-relative as WRF writes them (HYSPLIT reads
+grid-relative winds on projected grids) and are only destaggered to the mass points. Levels are
+WRF's half (mass) eta levels ``ZNU`` with ARL's sigma vertical flag (1) and the full pressure
+``P + PB`` of every level in ``PRES`` (HYSPLIT's sigma profile uses a level's own pressure when the
+file has one). Winds: WRF's time-averaged mass-coupled winds (``AVGFLX_RUM``/``AVGFLX_RVM``,
+``output_avgflx = 1``, the WRF-STILT practice) decoupled with the column mass ``MU + MUB`` at the
+u/v points and the map factors, where the file has them; otherwise the instantaneous ``U``/``V``
+(a log line says which). ``PBLH``, ``HFX``, ``UST`` are required (HYSPLIT-STILT's mixing).
+
+:func:`wrf_to_pressure_levels` steps (one time step at a time, so a long wrfout never sits in memory whole):
 
 1. **Destagger** to mass points: ``U`` along ``west_east_stag``, ``V`` along ``south_north_stag``,
    ``W`` and geopotential ``PH + PHB`` along ``bottom_top_stag`` (mean of the two faces).
@@ -232,22 +245,235 @@ def wrf_to_pressure_levels(ds: xr.Dataset, levels_hpa: Sequence[float] = PRESSUR
     return res_ds
 
 
-def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | os.PathLike,
-               levels_hpa: Sequence[float] = PRESSURE_LEVELS, res: float | None = None,
-               file_format: str = "%Y%m%d_gz.arl", days: Sequence | None = None) -> list[Path]:
-    """Convert wrfout file(s) (or an open dataset) to one ARL file per UTC day in ``out_dir``
-    (only ``days`` when given)."""
-    from .met_convert import era5_to_arl
+WRF_EARTH_KM = 6370.0  # WRF's (and WPS's) spherical earth radius
+#: Surface fields HYSPLIT-STILT's mixing needs: a wrfout without them is refused, naming them.
+WRF_MIXING = ("PBLH", "HFX", "UST")
+NATIVE_REQUIRED = ("U", "V", "T", "P", "PB", "QVAPOR", "PSFC", "T2", "U10", "V10", "HGT", "XLAT",
+                   "XLONG", "ZNU")
+NATIVE_LEVEL_FIELDS = ("PRES", "TEMP", "UWND", "VWND", "WWND", "RELH")
+#: Largest distance (grid cells) allowed between a grid point as the ARL header places it and the
+#: file's own XLAT/XLONG; beyond it the attributes do not describe the grid (error).
+HEADER_TOLERANCE_CELLS = 0.02
 
-    if isinstance(paths, xr.Dataset):
-        ds, label = paths, "WRF dataset"
+
+def _f7(v: float) -> float:
+    """``v`` as HYSPLIT reads it back from the index record's ``F7`` field."""
+    from .arl import _fixed
+
+    return float(_fixed(float(v), 7))
+
+
+def _cone_latitude(t1: float, t2: float) -> float:
+    """Tangent latitude of the cone equivalent to a secant Lambert cone true at ``t1`` and
+    ``t2`` (same cone constant as WRF's ``lc_cone``; HYSPLIT's ``EQVLAT``)."""
+    p1, p2 = np.deg2rad(abs(t1)), np.deg2rad(abs(t2))
+    if abs(t1 - t2) < 1e-6:
+        n = np.sin(p1)
     else:
-        files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-        for f in files:
-            if not Path(f).exists():
-                raise FileNotFoundError(f"WRF file {f} does not exist")
-        label = ", ".join(str(f) for f in files)
-        ds = xr.open_mfdataset(files, combine="nested", concat_dim="Time", decode_times=False)
-    logger.info("WRF -> pressure levels %s hPa: %s", list(levels_hpa), label)
-    pl = wrf_to_pressure_levels(ds, levels_hpa, res, label)
-    return era5_to_arl(pl, out_dir, file_format=file_format, source="WRF", days=days)
+        n = (np.log(np.cos(p1) / np.cos(p2))
+             / np.log(np.tan(np.pi / 4 + p2 / 2) / np.tan(np.pi / 4 + p1 / 2)))
+    return float(np.sign(t1) * np.rad2deg(np.arcsin(n)))
+
+
+def wrf_arl_projection(attrs: dict, xlat: np.ndarray, xlon: np.ndarray,
+                       label: str = "WRF file") -> list[float]:
+    """The 12 ARL grid parameters (:data:`transport.arl.PROJECTION_FIELDS` order) of a WRF mass
+    grid, so that HYSPLIT places every grid point at the file's own XLAT/XLONG.
+
+    Lambert (``MAP_PROJ`` 1): TANG_LAT = the tangent latitude of the cone equivalent to the secant
+    cone at TRUELAT1/TRUELAT2; polar stereographic (2): TANG_LAT = ±90; Mercator (3): 0. REF_LAT =
+    TRUELAT1 (where WRF's grid spacing is exactly DX), REF_LON = STAND_LON (the meridian parallel
+    to the grid's y axis: ORIENT = 0), POLE_LAT = ±90, POLE_LON = STAND_LON. SIZE = DX in km
+    times 6367.47/6370 (HYSPLIT's earth radius over WRF's: grid positions then agree exactly).
+    The sync point is a point near the grid centre whose latitude and longitude are exactly
+    representable in ``F7``, with its fractional grid position. Regular lat-lon (6): lat-lon ARL
+    header. Raises ``ValueError`` naming the file when the attributes do not describe the grid
+    within :data:`HEADER_TOLERANCE_CELLS`.
+    """
+    from .arl import HYSPLIT_EARTH_KM, _Cone, grid_xy
+
+    need = ("MAP_PROJ", "TRUELAT1", "TRUELAT2", "STAND_LON", "DX", "DY")
+    missing = [k for k in need if k not in attrs]
+    if missing:
+        raise ValueError(f"{label}: global attribute(s) {', '.join(missing)} missing; a wrfout "
+                         "written by WRF has them (the projection of the grid)")
+    mp = int(attrs["MAP_PROJ"])
+    ny, nx = xlat.shape
+    xlat, xlon = np.asarray(xlat, float), np.asarray(xlon, float)
+    if mp == 6:
+        lat1, lon1 = xlat[:, 0], xlon[0, :]
+        dlat, dlon = np.diff(lat1), np.diff(lon1)
+        if not (np.allclose(xlat, lat1[:, None], atol=1e-4) and np.allclose(
+                xlon, lon1[None, :], atol=1e-4) and np.allclose(dlat, dlat.mean(), atol=1e-4)
+                and np.allclose(dlon, dlon.mean(), atol=1e-4)):
+            raise ValueError(f"{label}: MAP_PROJ 6 but XLAT/XLONG are not a regular lat-lon grid "
+                             "(a rotated-pole WRF grid); ARL has no rotated lat-lon projection")
+        return [_f7(lat1[-1]), _f7(lon1[-1]), _f7(dlat.mean()), _f7(dlon.mean()), 0.0, 0.0, 0.0,
+                1.0, 1.0, _f7(lat1[0]), _f7(lon1[0]), 0.0]
+    if mp not in (1, 2, 3):
+        raise ValueError(f"{label}: MAP_PROJ {mp} is not a WRF projection HYSPLIT reads (1 "
+                         "Lambert, 2 polar stereographic, 3 Mercator, 6 lat-lon)")
+    t1, t2 = float(attrs["TRUELAT1"]), float(attrs["TRUELAT2"])
+    lon0, dx, dy = float(attrs["STAND_LON"]), float(attrs["DX"]), float(attrs["DY"])
+    if not np.isclose(dx, dy):
+        raise ValueError(f"{label}: DX = {dx} and DY = {dy} differ; ARL grids have one spacing")
+    hemi = -1.0 if t1 < 0 else 1.0
+    cone = {1: _cone_latitude(t1, t2), 2: hemi * 90.0, 3: 0.0}[mp]
+    head = [hemi * 90.0, lon0, t1, lon0, dx / 1000.0 * HYSPLIT_EARTH_KM / WRF_EARTH_KM, 0.0, cone]
+    head = [_f7(v) for v in head]
+    names = ("pole_lat", "pole_lon", "tangent_lat", "tangent_lon", "grid_size", "orientation",
+             "cone_angle")
+    p = dict(zip(names, head), sync_x=1.0, sync_y=1.0, sync_lat=xlat[0, 0], sync_lon=xlon[0, 0])
+    lat_c, lon_c = _Cone(p, label).inverse((nx + 1) / 2.0, (ny + 1) / 2.0)
+    lat_c, lon_c = _f7(lat_c), _f7(lon_c)
+    xc, yc = _Cone(p, label).forward(lat_c, lon_c)
+    p.update(sync_x=_f7(xc), sync_y=_f7(yc), sync_lat=lat_c, sync_lon=lon_c)
+    x, y = grid_xy(p, xlat, xlon, label)
+    i, j = np.meshgrid(np.arange(1.0, nx + 1), np.arange(1.0, ny + 1))
+    off = float(np.hypot(x - i, y - j).max())
+    if off > HEADER_TOLERANCE_CELLS:
+        raise ValueError(f"{label}: the grid of MAP_PROJ {mp} (TRUELAT1 {t1}, TRUELAT2 {t2}, "
+                         f"STAND_LON {lon0}, DX {dx}) misses the file's XLAT/XLONG by up to "
+                         f"{off:.3f} grid cells; the attributes do not describe this grid (a "
+                         "file cut or edited without updating them?)")
+    return head + [p["sync_x"], p["sync_y"], p["sync_lat"], p["sync_lon"], 0.0]
+
+
+def _stagger_mass(mu: np.ndarray, axis: int) -> np.ndarray:
+    """Column mass at the u (axis 1) or v (axis 0) points of a (ny, nx) field: mean of the two
+    neighbours inside, the edge value at the edges (as WRF computes MUU/MUV)."""
+    inner = 0.5 * (np.take(mu, np.arange(mu.shape[axis] - 1), axis=axis)
+                   + np.take(mu, np.arange(1, mu.shape[axis]), axis=axis))
+    first = np.take(mu, [0], axis=axis)
+    last = np.take(mu, [mu.shape[axis] - 1], axis=axis)
+    return np.concatenate([first, inner, last], axis=axis)
+
+
+def _check_native(ds: xr.Dataset, label: str) -> bool:
+    """Refuse a wrfout lacking what the native conversion needs; True when it has WRF's
+    time-averaged winds (and what decouples them)."""
+    mixing = [v for v in WRF_MIXING if v not in ds]
+    if mixing:
+        raise ValueError(
+            f"{label}: the wrfout lacks {', '.join(mixing)} (PBLH mixed-layer height, HFX "
+            "sensible heat flux, UST friction velocity), which HYSPLIT-STILT's turbulence needs. "
+            "WRF writes them with any PBL scheme to the history stream: keep them in the output "
+            "(iofields_filename / io_form_history) and rerun or re-extract the files")
+    missing = [v for v in NATIVE_REQUIRED if v not in ds]
+    if missing:
+        raise ValueError(f"{label}: missing WRF variable(s) {', '.join(missing)}; a wrfout needs "
+                         f"{', '.join(NATIVE_REQUIRED)} (and {', '.join(WRF_MIXING)})")
+    avg = "AVGFLX_RUM" in ds and "AVGFLX_RVM" in ds
+    if avg:
+        need = [v for v in ("MU", "MUB") if v not in ds]
+        if not any(m in ds for m in ("MAPFAC_UY", "MAPFAC_U")):
+            need.append("MAPFAC_UY (or MAPFAC_U)")
+        if not any(m in ds for m in ("MAPFAC_VX", "MAPFAC_V")):
+            need.append("MAPFAC_VX (or MAPFAC_V)")
+        if need:
+            raise ValueError(f"{label}: has time-averaged winds AVGFLX_RUM/AVGFLX_RVM but lacks "
+                             f"{', '.join(need)} to decouple them from the column mass; keep "
+                             "them in the output")
+    return avg
+
+
+def _native_step(ds: xr.Dataset, it: int, avg: bool) -> dict:
+    """ARL fields ``{(level, name): (ny, nx)}`` of time step ``it`` on WRF's native levels."""
+    def sq(v):
+        return np.asarray(ds[v].isel(Time=it).values if "Time" in ds[v].dims else ds[v].values,
+                          float)
+
+    p = sq("P") + sq("PB")
+    t = (sq("T") + 300.0) * (p / 1e5) ** KAPPA
+    q = np.maximum(sq("QVAPOR"), 0.0)
+    if avg:
+        mu = sq("MU") + sq("MUB")
+        nz = p.shape[0]
+        c1 = sq("C1H") if "C1H" in ds else np.ones(nz)
+        c2 = sq("C2H") if "C2H" in ds else np.zeros(nz)
+        msfu = sq("MAPFAC_UY" if "MAPFAC_UY" in ds else "MAPFAC_U")
+        msfv = sq("MAPFAC_VX" if "MAPFAC_VX" in ds else "MAPFAC_V")
+        muu = c1[:, None, None] * _stagger_mass(mu, 1)[None] + c2[:, None, None]
+        muv = c1[:, None, None] * _stagger_mass(mu, 0)[None] + c2[:, None, None]
+        u_st, v_st = sq("AVGFLX_RUM") * msfu / muu, sq("AVGFLX_RVM") * msfv / muv
+    else:
+        u_st, v_st = sq("U"), sq("V")
+    u, v = destagger(u_st, 2), destagger(v_st, 1)
+    w = destagger(sq("W"), 0) if "W" in ds else np.zeros_like(t)
+    omega = -p / (RD * t * (1 + 0.608 * q)) * G * w  # Pa s-1
+    rh = _rh(q, p, t)
+    psfc, t2 = sq("PSFC"), sq("T2")
+    rh2 = (_rh(np.maximum(sq("Q2"), 0.0), psfc, t2) if "Q2" in ds else rh[0])
+    out = {(0, "SHGT"): sq("HGT"), (0, "PRSS"): psfc / 100.0, (0, "MSLP"): psfc / 100.0,
+           (0, "T02M"): t2, (0, "U10M"): sq("U10"), (0, "V10M"): sq("V10"), (0, "RH2M"): rh2,
+           (0, "PBLH"): sq("PBLH"), (0, "SHTF"): sq("HFX"), (0, "USTR"): sq("UST")}
+    for k in range(p.shape[0]):
+        out.update({(k + 1, "PRES"): p[k] / 100.0, (k + 1, "TEMP"): t[k], (k + 1, "UWND"): u[k],
+                    (k + 1, "VWND"): v[k], (k + 1, "WWND"): omega[k] / 100.0,
+                    (k + 1, "RELH"): rh[k]})
+    return out
+
+
+def _open_wrf(paths) -> tuple[xr.Dataset, str]:
+    if isinstance(paths, xr.Dataset):
+        return paths, "WRF dataset"
+    files = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    for f in files:
+        if not Path(f).exists():
+            raise FileNotFoundError(f"WRF file {f} does not exist (config inputs.wrf_files)")
+    label = ", ".join(str(f) for f in files)
+    try:
+        ds = xr.open_mfdataset(files, combine="nested", concat_dim="Time", decode_times=False,
+                               data_vars="minimal", coords="minimal", compat="override")
+    except Exception as exc:
+        raise ValueError(f"{label}: cannot be opened as WRF NetCDF ({exc}); give wrfout files "
+                         "of one domain") from exc
+    return ds, label
+
+
+def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | os.PathLike,
+               file_format: str = "%Y%m%d_gz.arl", days: Sequence | None = None,
+               source: str = "WRF") -> list[Path]:
+    """Convert wrfout file(s) (or an open dataset with WRF's global attributes) to one ARL file
+    per UTC day in ``out_dir`` (only ``days`` when given), on WRF's own grid and native eta
+    levels (module docstring). Returns the paths written."""
+    from .arl import SURFACE_FIELDS, VERTICAL_SIGMA, write_arl_grid
+
+    ds, label = _open_wrf(paths)
+    avg = _check_native(ds, label)
+    times = _times(ds)
+    xlat = np.asarray(ds["XLAT"].isel(Time=0).values if "Time" in ds["XLAT"].dims
+                      else ds["XLAT"].values, float)
+    xlon = np.asarray(ds["XLONG"].isel(Time=0).values if "Time" in ds["XLONG"].dims
+                      else ds["XLONG"].values, float)
+    proj = wrf_arl_projection(ds.attrs, xlat, xlon, label)
+    znu = np.asarray(ds["ZNU"].isel(Time=0).values if "Time" in ds["ZNU"].dims
+                     else ds["ZNU"].values, float)
+    if avg:
+        logger.info("%s: winds = WRF's time-averaged AVGFLX_RUM/AVGFLX_RVM decoupled with MU+MUB "
+                    "(the WRF-STILT practice)", label)
+    else:
+        logger.info("%s: no time-averaged winds (AVGFLX_RUM/AVGFLX_RVM; WRF namelist "
+                    "output_avgflx = 1): instantaneous U/V used", label)
+    table = [(1.0, SURFACE_FIELDS)] + [(float(e), NATIVE_LEVEL_FIELDS) for e in znu]
+    ny, nx = xlat.shape
+    out_dir = Path(out_dir)
+    groups = pd.Series(range(len(times)), index=times).groupby(times.normalize())
+    wanted = None if days is None else {pd.Timestamp(str(d)).normalize() for d in days}
+    if wanted is not None:
+        absent = sorted(wanted - set(groups.groups))
+        if absent:
+            raise ValueError(f"{label}: no time step on UTC day(s) "
+                             f"{', '.join(f'{d:%Y-%m-%d}' for d in absent)} (the files cover "
+                             f"{times.min()} .. {times.max()}); add the wrfout files of those days")
+    written = []
+    for day, idx in groups:
+        if wanted is not None and pd.Timestamp(day) not in wanted:
+            continue
+        path = out_dir / pd.Timestamp(day).strftime(file_format)
+        steps = ((times[it], _native_step(ds, int(it), avg)) for it in idx.to_numpy())
+        write_arl_grid(path, nx, ny, proj, VERTICAL_SIGMA, table, steps, source=source)
+        written.append(path)
+        logger.info("wrote %s (%d time steps, %d x %d grid, MAP_PROJ %s, %d eta levels)", path,
+                    len(idx), nx, ny, ds.attrs.get("MAP_PROJ"), len(znu))
+    return written

@@ -9,7 +9,7 @@ import xarray as xr
 arlmet = pytest.importorskip("arlmet")
 
 from transport.arl import G, RD
-from transport.wrf_convert import (KAPPA, _Horizontal, destagger, interp_to_pressure, wrf_to_arl,
+from transport.wrf_convert import (KAPPA, _Horizontal, destagger, interp_to_pressure,
                                    wrf_to_pressure_levels)
 
 LAPSE = 0.0065
@@ -117,12 +117,16 @@ def test_wrf_to_pressure_levels_recovers_analytic_atmosphere():
     np.testing.assert_allclose(pl["z_sfc"].values[0] / G, tr["hgt"])
 
 
-def test_wrf_round_trip_through_arl(tmp_path):
+def test_wrf_pressure_levels_round_trip_through_arl(tmp_path):
     times = pd.date_range("2025-01-03 05:00", periods=2, freq="h")
     ds, tr = _wrf(times)
     path = tmp_path / "wrfout_d01_2025-01-03_05:00:00"
     ds.to_netcdf(path)
-    paths = wrf_to_arl(path, tmp_path / "arl", levels_hpa=LEVELS)
+    from transport.met_convert import era5_to_arl
+
+    with xr.open_dataset(path, decode_times=False) as opened:
+        paths = era5_to_arl(wrf_to_pressure_levels(opened, LEVELS), tmp_path / "arl",
+                            source="WRF")
     assert [p.name for p in paths] == ["20250103_gz.arl"]
     lat2 = tr["lat2"]
     with arlmet.File(paths[0]) as f:

@@ -1,0 +1,113 @@
+"""WRF -> ARL on WRF's own projection and native eta levels (transport.wrf_to_arl).
+
+Files: a real WRF V3.8.1 wrfout subset (Mercator, tests/data/met, from wrf-python's test data)
+and wrfouts written as WRF writes them (tests/transport/wrf_synthetic.py; XLAT/XLONG from pyproj
+on WRF's 6370 km sphere, independent of the ARL header maths)."""
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from transport import wrf_to_arl
+from transport.arl import PROJECTION_FIELDS, grid_lonlat, read_arl_field, read_arl_index
+from transport.wrf_convert import wrf_arl_projection
+
+from wrf_synthetic import write_wrfout
+
+REAL = Path(__file__).parents[1] / "data" / "met" / "wrfout_d01_katrina_mercator_subset.nc"
+TIMES = pd.date_range("2025-01-01 00:00", periods=3, freq="h")
+KINDS = {1: dict(truelat1=20.0, truelat2=40.0), 2: dict(truelat1=60.0, truelat2=60.0),
+         3: dict(truelat1=22.0, truelat2=0.0), 6: dict(dx=0.03)}
+
+
+def test_real_wrf_mercator_grid_points_from_the_header_equal_xlat_xlong():
+    """WRF's own XLAT/XLONG (single precision, WRF V3.8.1) against the grid points HYSPLIT places
+    from our header: within 5e-5 deg (5 m at this 10 km grid, 5e-4 cells; float32 longitudes near
+    -90 deg are stored to 8e-6 deg and WRF computes them in single precision)."""
+    with xr.open_dataset(REAL, decode_times=False) as ds:
+        xlat, xlon = ds.XLAT.values[0].astype(float), ds.XLONG.values[0].astype(float)
+        head = wrf_arl_projection(ds.attrs, xlat, xlon, str(REAL))
+        assert int(ds.attrs["MAP_PROJ"]) == 3
+    p = dict(zip(PROJECTION_FIELDS, head))
+    assert p["cone_angle"] == 0.0 and p["tangent_lat"] == 0.0 and p["orientation"] == 0.0
+    lon, lat = grid_lonlat(p, 48, 48)
+    assert np.abs(lat - xlat).max() < 5e-5 and np.abs(lon - xlon).max() < 5e-5
+
+
+def test_real_wrfout_lacking_pblh_hfx_ust_is_refused_naming_them_and_the_file(tmp_path):
+    with pytest.raises(ValueError) as err:
+        wrf_to_arl(REAL, tmp_path / "arl")
+    msg = str(err.value)
+    assert str(REAL) in msg and all(v in msg for v in ("PBLH", "HFX", "UST"))
+    assert not list((tmp_path).rglob("*.arl"))
+
+
+@pytest.mark.parametrize("map_proj", [1, 2, 3, 6])
+def test_native_conversion_keeps_grid_levels_and_grid_relative_winds(tmp_path, map_proj):
+    src = tmp_path / "wrfout_d01_2025-01-01_00:00:00"
+    tr = write_wrfout(src, TIMES, map_proj=map_proj, u=5.0, v=-2.0, **KINDS[map_proj])
+    (path,) = wrf_to_arl(src, tmp_path / "arl")
+    ix = read_arl_index(path)
+    assert ix.vertical == 1 and list(ix.times) == list(TIMES)
+    np.testing.assert_allclose(ix.levels[1:], tr["ZNU"], atol=1e-5)  # F6 of the index
+    # the grid points from the header are WRF's XLAT/XLONG (1e-5 deg = 1 m: F7 rounding of the
+    # sync point and float32 storage)
+    lon, lat = ix.lonlat()
+    assert np.abs(lat - tr["XLAT"]).max() < 1e-5 and np.abs(lon - tr["XLONG"]).max() < 1e-5
+    # winds: the file's grid-relative U/V destaggered, not rotated (uniform 5, -2 m/s)
+    for k in (1, 10, 20):
+        np.testing.assert_allclose(read_arl_field(path, TIMES[1], "UWND", k), 5.0, atol=0.02)
+        np.testing.assert_allclose(read_arl_field(path, TIMES[1], "VWND", k), -2.0, atol=0.02)
+    # level pressure P + PB (hPa) and temperature at every native level
+    for k in (1, 7, 20):
+        np.testing.assert_allclose(read_arl_field(path, TIMES[0], "PRES", k), tr["p"][k - 1] / 100,
+                                   rtol=2e-4)
+        np.testing.assert_allclose(read_arl_field(path, TIMES[0], "TEMP", k), tr["t"][k - 1],
+                                   atol=0.05)
+    np.testing.assert_allclose(read_arl_field(path, TIMES[2], "PBLH", 0), 900.0, atol=0.5)
+    np.testing.assert_allclose(read_arl_field(path, TIMES[2], "SHTF", 0), 80.0, atol=0.1)
+    np.testing.assert_allclose(read_arl_field(path, TIMES[2], "SHGT", 0), tr["hgt"], atol=0.2)
+
+
+def test_time_averaged_winds_used_when_present(tmp_path, caplog):
+    """AVGFLX_RUM/RVM (mass-coupled, divided by map factors 1.02/0.99) decoupled with MU+MUB
+    at u/v points: ARL gets the averaged wind (3, 1 m/s), not the instantaneous U/V (5, -2)."""
+    src = tmp_path / "wrfout_avg"
+    write_wrfout(src, TIMES, u=5.0, v=-2.0, avg_uv=(3.0, 1.0))
+    with caplog.at_level(logging.INFO, logger="transport.wrf_convert"):
+        (path,) = wrf_to_arl(src, tmp_path / "arl")
+    assert "time-averaged AVGFLX_RUM/AVGFLX_RVM" in caplog.text
+    for k in (1, 12):
+        np.testing.assert_allclose(read_arl_field(path, TIMES[0], "UWND", k), 3.0, atol=0.01)
+        np.testing.assert_allclose(read_arl_field(path, TIMES[0], "VWND", k), 1.0, atol=0.01)
+    src2 = tmp_path / "wrfout_inst"
+    write_wrfout(src2, TIMES, u=5.0, v=-2.0)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="transport.wrf_convert"):
+        wrf_to_arl(src2, tmp_path / "arl2")
+    assert "instantaneous U/V used" in caplog.text
+    bad = tmp_path / "wrfout_avg_nomu"
+    write_wrfout(bad, TIMES, avg_uv=(3.0, 1.0), drop=("MUB",))
+    with pytest.raises(ValueError, match="MUB"):
+        wrf_to_arl(bad, tmp_path / "arl3")
+
+
+def test_attributes_that_do_not_describe_the_grid_are_refused(tmp_path):
+    src = tmp_path / "wrfout_bad"
+    write_wrfout(src, TIMES)
+    with xr.open_dataset(src, decode_times=False) as ds:
+        ds = ds.load()
+    ds.attrs["STAND_LON"] = 100.0  # XLAT/XLONG were made about 113.5
+    with pytest.raises(ValueError, match="XLAT/XLONG"):
+        wrf_to_arl(ds, tmp_path / "arl")
+
+
+def test_days_not_in_the_files_are_named(tmp_path):
+    src = tmp_path / "wrfout_days"
+    write_wrfout(src, TIMES)
+    with pytest.raises(ValueError, match="2025-01-05"):
+        wrf_to_arl(src, tmp_path / "arl", days=["2025-01-05"])
