@@ -313,6 +313,7 @@ def read_netcdf_inventory(path, species: str = "co2", year: int | None = None, m
         flip = lat[1] < lat[0] if lat.size > 1 else False
         if flip:
             lat_e = lat_e[::-1]
+        lon_e = trim_to_360(lon_e, f"inventory {path} {lo}")
         area = cell_area_m2(lat_e, lon_e)
         sectors, kinds = {}, set()
         for v in cand:
@@ -329,6 +330,33 @@ def read_netcdf_inventory(path, species: str = "co2", year: int | None = None, m
                                                              _period_seconds(kind, year, month))
         return Inventory(sectors, lon_e, lat_e, species, str(path), "edgar" if edgar else "cf",
                          period="month" if "month" in kinds else "year", attrs=dict(ds.attrs))
+
+
+def trim_to_360(lon_edges, what: str = "longitude") -> np.ndarray:
+    """Longitude edges that cover at most 360°: a global axis whose regular cells span more (a
+    cut-down of a global grid, e.g. every 51st EDGAR 0.1° cell: 71 cells of 5.14° = 365°, the
+    last centre 359.95 only 0.1° from the first, 0.05) would cover the longitudes of its first
+    and last cells twice, and conservative regridding with periodic longitudes would add both
+    cells' fluxes there. The first and last cells are cut where they meet, halfway between their
+    centres (each longitude then belongs to the cell with the nearer centre; logged). An overlap
+    that reaches past a centre is an error.
+    """
+    e = np.asarray(lon_edges, float)
+    span = float(e[-1] - e[0])
+    if span <= 360.0 + 1e-6:
+        return e
+    first, last = 0.5 * (e[0] + e[1]), 0.5 * (e[-2] + e[-1]) - 360.0
+    cut = 0.5 * (first + last)
+    if not (last < cut < first and e[0] <= cut and cut + 360.0 <= e[-1]):
+        raise InventoryError(f"{what}: the cells span {span:.4f}° of longitude and the first and last "
+                             "cells overlap past their centres; give a field whose longitudes cover "
+                             "the globe at most once")
+    log.warning("%s: the cells span %.4f° of longitude (> 360°): the first and last cells are cut "
+                "at %.4f° E, halfway between their centres, so that no longitude is counted twice",
+                what, span, cut)
+    out = e.copy()
+    out[0], out[-1] = cut, cut + 360.0
+    return out
 
 
 def read_inventory(path, grid: Grid | None = None, *, species: str = "co2", year: int | None = None,
