@@ -29,6 +29,8 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 from scipy import stats
 
+from gzcarbon.logs import Progress
+
 from .covariance import KroneckerCovariance, row_variances, steps_per_day
 from .crossval import holdout_predictions
 from .hyper import tune_scaling
@@ -244,9 +246,11 @@ def hq_of_rows(Q, Hop: SparseOperator, B: sp.csr_matrix, budget, separable=None)
     HQB = np.empty((Hop.shape[0], n_b))
     Bt = B.T.tocsc()
     step = _chunk_size(B.shape[1], budget)
+    progress = Progress(log, -(-n_b // step), "H Q Bt (aggregates)")
     for j0 in range(0, n_b, step):
         j1 = min(n_b, j0 + step)
         HQB[:, j0:j1] = Hop.matmat(Q.matmat(Bt[:, j0:j1].toarray()))
+        progress.step(j0 // step + 1, f"rows {j0 + 1}-{j1} of {n_b}")
     return HQB
 
 
@@ -260,10 +264,12 @@ def build_hqht(Q, Hop: SparseOperator, budget_bytes=1.5e9, side=None):
     MQH = [np.empty((M.shape[0], n_obs)) for M in (side or [])]
     HT = Hop.csr_t.tocsc()  # columns of Hᵀ = observations
     step = _chunk_size(n_state, budget_bytes)
+    progress = Progress(log, -(-n_obs // step), "H Q Ht")
     for j0 in range(0, n_obs, step):
         j1 = min(n_obs, j0 + step)
         Z = Q.matmat(HT[:, j0:j1].toarray())
         K[:, j0:j1] = Hop.matmat(Z)
+        progress.step(j0 // step + 1, f"observations {j0 + 1}-{j1} of {n_obs}")
         for M, out in zip(side or [], MQH):
             out[:, j0:j1] = M @ Z
     K = 0.5 * (K + K.T)
@@ -367,11 +373,9 @@ def _hqht_kronecker_sorted(Q: KroneckerCovariance, H: sp.csr_matrix, row_block: 
         L = np.zeros((n_obs, n_obs))
         D0 = np.zeros((n_obs, n_obs))
         t_lo, t_hi = int(first[has].min()), int(last[has].max())
-        t_start = time.perf_counter()
+        progress = Progress(log, t_hi - t_lo + 1, "H Q Ht (structured), time steps")
         for t in range(t_lo, t_hi + 1):
-            if (t - t_lo) % 50 == 49:
-                log.info("H Q Ht (structured): step %d/%d, %.1f s", t - t_lo + 1, t_hi - t_lo + 1,
-                         time.perf_counter() - t_start)
+            progress.step(t - t_lo + 1)
             run = has & (first < t) & (last >= t)
             P[run] *= rho
             act = np.flatnonzero(has & (first <= t) & (last >= t))
@@ -447,7 +451,9 @@ def pcg_solve(apply_K, B, precond_diag, tol=1e-10, maxiter=2000):
     bnorm[bnorm == 0] = 1.0
     active = np.ones(B.shape[1], bool)
     it = 0
+    progress = Progress(log, maxiter, "PCG iterations (at most)")
     for it in range(1, maxiter + 1):
+        progress.step(it, f"{int(active.sum())} of {B.shape[1]} right-hand sides not converged")
         idx = np.flatnonzero(active)
         KP = apply_K(P[:, idx])
         pKp = np.einsum("ij,ij->j", P[:, idx], KP)
