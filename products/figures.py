@@ -160,20 +160,28 @@ def footprint_sensitivity(jacobian_path) -> Sensitivity:
 
     jac = load_jacobian(jacobian_path)
     grid = Grid.from_config(jac.grid)
-    n = grid.n_cells
-    coo = jac.H.tocoo()
-    M = sp.csr_matrix((coo.data.astype(np.float64), (coo.row, coo.col % n)), shape=(jac.H.shape[0], n))
-    ok = ~np.asarray(jac.missing, bool) if jac.missing is not None else np.ones(M.shape[0], bool)
+    H = sp.csr_matrix(jac.H)
+    ok = ~np.asarray(jac.missing, bool) if jac.missing is not None else np.ones(H.shape[0], bool)
     site_of = jac.receptors["site"].astype(str).to_numpy()
     sites = list(dict.fromkeys(site_of))
-    mean, count = {}, {}
+    sums = {s: np.zeros(grid.n_cells) for s in sites}
+    count = {s: int(((site_of == s) & ok).sum()) for s in sites}
     for s in sites:
         rows = np.flatnonzero((site_of == s) & ok)
-        count[s] = int(rows.size)
-        if rows.size:
-            mean[s] = np.asarray(M[rows].mean(axis=0)).reshape(grid.shape)
-    total = np.asarray(M[np.flatnonzero(ok)].sum(axis=0)).reshape(grid.shape)
+        for k in range(0, rows.size, CHUNK_ROWS):  # a month's Jacobian is never copied whole
+            sums[s] += _cell_sums(H[rows[k:k + CHUNK_ROWS]], grid.n_cells)
+    mean = {s: (sums[s] / count[s]).reshape(grid.shape) for s in sites if count[s]}
+    total = np.sum([sums[s] for s in sites], axis=0).reshape(grid.shape)
     return Sensitivity(grid.lat_edges, grid.lon_edges, sites, mean, count, total)
+
+
+#: Jacobian rows summed at a time
+CHUNK_ROWS = 64
+
+
+def _cell_sums(H_rows: sp.csr_matrix, n_cells: int) -> np.ndarray:
+    """Σ over rows and hours of Jacobian rows: column ``hour * n_cells + cell`` adds to ``cell``."""
+    return np.bincount(H_rows.indices % n_cells, weights=H_rows.data, minlength=n_cells)
 
 
 def block_averaging_kernel(posterior_path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
