@@ -1,8 +1,11 @@
 """The layers of docs/architecture.md, checked by reading the code (issue 14).
 
-- the core (``gzcarbon``, without ``gzcarbon.demo``) imports no stage package;
-- stage packages (stations, transport, inversion, power, products) never import the demo world
-  (``gzcarbon.demo``) nor Snakemake, and never a private name (``_x``) of another package;
+- the core (``gzcarbon``, without the top layer) imports no stage package and nothing of the top
+  layer;
+- stage packages (stations, transport, inversion, power, products) never import the top layer
+  (the demo world ``gzcarbon.demo``, the command line ``gzcarbon.cli``) nor Snakemake, and never
+  a private name (``_x``) of another package;
+- the demo world does not import the command line (which sits above it: ``gzcarbon osse``);
 - no import circle between modules;
 - function length and complexity stay within the linter's limits (ruff, pyproject.toml).
 """
@@ -21,6 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("stations", "transport", "inversion", "power", "products")
 CORE = "gzcarbon"
 DEMO = "gzcarbon.demo"
+CLI = "gzcarbon.cli"
+#: the top layer, above the stages: the demo world and the command line
+TOP = (DEMO, CLI)
 
 
 def _module_name(path: Path) -> str:
@@ -72,18 +78,31 @@ def _is_demo(name: str) -> bool:
     return name == DEMO or name.startswith(DEMO + ".")
 
 
+def _in(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def _is_top(name: str) -> bool:
+    return any(_in(name, p) for p in TOP)
+
+
 def test_layers():
     problems = []
     for module, path in _modules().items():
-        in_demo = _is_demo(module)
-        in_core = _top(module) == CORE and not in_demo
+        in_core = _top(module) == CORE and not _is_top(module)
         for name, names, _ in _imports(path, module):
             targets = [name] + [f"{name}.{n}" for n in names]
             if in_core and _top(name) in STAGES:
                 problems.append(f"{module}: the core imports stage module {name}")
+            if in_core and any(_is_top(t) for t in targets):
+                problems.append(f"{module}: the core imports the top layer ({name})")
+            if _is_demo(module) and any(_in(t, CLI) for t in targets):
+                problems.append(f"{module}: the demo world imports the command line ({name})")
             if _top(module) in STAGES:
                 if any(_is_demo(t) for t in targets):
                     problems.append(f"{module}: a stage imports the demo world ({name})")
+                if any(_in(t, CLI) for t in targets):
+                    problems.append(f"{module}: a stage imports the command line ({name})")
                 if _top(name) == "snakemake":
                     problems.append(f"{module}: a stage imports snakemake")
                 if _top(name) in STAGES and _top(name) != _top(module):
