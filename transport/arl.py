@@ -433,6 +433,26 @@ def _check_domain(receptors: pd.DataFrame, extent, what: str) -> None:
             "(config `met`) or drop these sites.")
 
 
+def _check_projected_domain(receptors: pd.DataFrame, ix: ArlIndex) -> None:
+    """Receptors outside a projected (Lambert, polar, Mercator) grid: tested in grid coordinates,
+    not against the lon/lat box around it (the corners of a projected grid are not a box)."""
+    lon = receptors["lon"].to_numpy(float)
+    lat = receptors["lat"].to_numpy(float)
+    ids = (receptors["receptor_id"].astype(str).to_numpy() if "receptor_id" in receptors
+           else receptors.index.astype(str))
+    x, y = grid_xy(ix.projection, lat, lon, str(ix.path))
+    outside = (x < 1) | (x > ix.nx) | (y < 1) | (y > ix.ny)
+    if outside.any():
+        bad = [f"{i} ({a:.3f}E, {b:.3f}N: grid x {gx:.1f}, y {gy:.1f})" for i, a, b, gx, gy
+               in zip(ids[outside], lon[outside], lat[outside], x[outside], y[outside])]
+        lon0, lon1, lat0, lat1 = ix.extent()
+        raise MetCoverageError(
+            f"receptors outside the met domain of {ix.path.name} (a projected {ix.nx} x {ix.ny} "
+            f"grid within {lon0:.2f}-{lon1:.2f}E x {lat0:.2f}-{lat1:.2f}N): "
+            f"{'; '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Use met covering these "
+            "sites (a larger WRF domain) or drop these sites.")
+
+
 def _missing_listing(hours, files: list[Path], indexes, file_format: str | None) -> str:
     if file_format:
         names = {p.name for p in files}
@@ -473,15 +493,16 @@ def check_met_coverage(met_files: Iterable[str | os.PathLike], receptors: pd.Dat
     if not files:
         raise MetCoverageError("no met files given; set inputs.met_dir (config) to ARL files")
     indexes = [read_arl_index(p) for p in files]
+    if not len(receptors):
+        return indexes
     if bounds is not None:
         extent = (float(bounds["lon_min"]), float(bounds["lon_max"]),
                   float(bounds["lat_min"]), float(bounds["lat_max"]))
-        what = "config met"
+        _check_domain(receptors, extent, "config met")
+    elif indexes[0].projection["grid_size"] == 0.0:
+        _check_domain(receptors, indexes[0].extent(), f"grid of {files[0].name}")
     else:
-        extent, what = indexes[0].extent(), f"grid of {files[0].name}"
-    if not len(receptors):
-        return indexes
-    _check_domain(receptors, extent, what)
+        _check_projected_domain(receptors, indexes[0])
     windows = receptor_windows(receptors, n_hours)
     intervals = _covered_intervals(indexes)
     need: dict[pd.Timestamp, list[str]] = {}
