@@ -27,6 +27,7 @@ from gzcarbon.names import CITY
 from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from .budgets import CoveredMonth
+from .figures import RunFiles, place_figures
 from .inputs import load_diagnostics, load_districts_table, load_modelled, load_selected, load_stations
 from .problems import collect as collect_problems
 from .settings import SELECT_HOURS_LOCAL, UTC_OFFSET_HOURS, hours_per_day as window_hours
@@ -133,6 +134,10 @@ def build_report(
     hourly_dirs=None,
     utc_offset_hours: float = UTC_OFFSET_HOURS,
     select_hours_local=SELECT_HOURS_LOCAL,
+    jacobian=None,
+    posterior_nc=None,
+    footprint_files=None,
+    districts_geojson=None,
 ) -> str:
     """The report as an HTML string.
 
@@ -143,7 +148,9 @@ def build_report(
     (`products.problems`); any of them may be absent. ``hours_per_day``: selected hours per day
     (default: those of ``select_hours_local``). Settings not given take the config's defaults;
     :func:`products.settings.report_settings` gives all of them from a (partial) config, as the
-    pipeline passes them.
+    pipeline passes them. ``jacobian`` (jacobian_hourly.npz), ``posterior_nc``, ``footprint_files``
+    (site-day files), ``districts_geojson``: with ``jacobian`` given, the figures of `products.figures`
+    are added (what cannot be drawn is listed as missing); without it they are not drawn.
     """
     if hours_per_day is None:
         hours_per_day = window_hours(select_hours_local)
@@ -167,6 +174,9 @@ def build_report(
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)
     ctx["districts"]["figures"] = map_figures(maps_dir, ("district_totals",), missing)
     ctx["station_figures"] = station_figures(maps_dir, ids, names, missing)
+    if jacobian is not None:
+        place_figures(ctx, RunFiles(jacobian, posterior_nc, districts_csv, diag, modelled, tuple(footprint_files or ()),
+                                    failures_csv, tuple(hourly_dirs or ()), districts_geojson, tuple(stations)), missing)
     ctx["contributions"] = contribution_section(diag, names)
     ctx["availability"] = availability_section(selected, modelled, ids, days, hours_per_day, names,
                                                maps_dir, missing)

@@ -113,7 +113,9 @@ def test_report_script_equals_python_api(fake_run, tmp_path):
               "stations": str(fake_run["stations"]), "maps": str(maps_dir), "flux": str(tmp_path / "none.nc"),
               "power_heatmap": str(fake_run["heatmap"]), "power_summary": str(fake_run["summary"]),
               "failures": str(tmp_path / "failures.csv"), "hourly": [], "budget_districts": [],
-              "budget_diagnostics": []}
+              "budget_diagnostics": [],
+              # the figures of products/figures.py are not drawn without a Jacobian (tested in test_figures_*)
+              "jacobian": None, "posterior": None, "footprints": [], "geojson": None}
     params = {"site_ids": ["AAA", "BBB"], "days": ["20250101"], "demo": True, "budgets": config["budgets"],
               "budget_existing": [], "pdf_engine": config["report_pdf"],
               "utc_offset": config["stations"]["utc_offset_hours"],

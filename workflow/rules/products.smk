@@ -71,6 +71,11 @@ rule report:
         # what the problem box and the table of losses read (products/problems.py)
         failures=res("footprints/failures.csv"),
         hourly=expand(res("obs/hourly/{site}"), site=SITE_IDS, allow_missing=True),
+        # what the figures of products/figures.py read (footprints, averaging kernel, districts)
+        jacobian=res("jacobian_hourly.npz"),
+        posterior=res("posterior.nc"),
+        footprints=footprint_files,
+        geojson=DISTRICTS_FILE,
         budget_districts=lambda wc: [
             os.path.join(b, "districts.csv") for b in _budget_months(wc.month, True)
         ],

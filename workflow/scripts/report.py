@@ -39,5 +39,9 @@ write_report(
     budget_history=history,
     failures_csv=sm.input.failures,
     hourly_dirs=list(sm.input.hourly),
+    jacobian=sm.input.jacobian,
+    posterior_nc=sm.input.posterior,
+    footprint_files=list(sm.input.footprints),
+    districts_geojson=sm.input.geojson,
     **settings,
 )
