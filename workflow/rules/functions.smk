@@ -26,6 +26,13 @@ def _check_background_config():
                 f"\nConfiguration error:\nconfig key 'stations.background"
                 f"{f'.sites.{sid}' if sid else ''}.upwind_site': {st['upwind_site']!r} is not a site "
                 f"of {STATIONS_FILE}; allowed: {_ALL_SITE_IDS}\n")
+    inputs = config["inputs"]
+    if not DEMO and _select_needs_met() and not (
+            inputs["met_files"] or inputs["met_dir"] or inputs["era5_files"] or inputs["wrf_files"]):
+        raise SystemExit(
+            "\nConfiguration error:\nthe selection reads the met (stations.background method "
+            "'upwind' or stations.night_tower) but no met is given: set inputs.met_dir (or "
+            "met_files, era5_files, wrf_files), or use stations.background.method: baseline\n")
 
 
 def _select_needs_met():

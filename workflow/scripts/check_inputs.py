@@ -214,8 +214,8 @@ def check_inventory(s: dict) -> list[dict]:
     found = (f"{inv.kind}, sectors {', '.join(inv.sectors)}, {lo[0]:.3f}..{lo[-1]:.3f} E x {la[0]:.3f}..{la[-1]:.3f} N, "
              f"per {inv.period}" + (f" {ym[0]:04d}-{ym[1]:02d}" if ym else ""))
     rows = []
-    if lo[0] > grid.lon_min + 1e-9 or lo[-1] < grid.lon_max - 1e-9 or la[0] > grid.lat_min + 1e-9 \
-            or la[-1] < grid.lat_max - 1e-9:
+    lon_ok = lo[-1] - lo[0] >= 360.0 - 1e-6 or (lo[0] <= grid.lon_min + 1e-9 and lo[-1] >= grid.lon_max - 1e-9)
+    if not lon_ok or la[0] > grid.lat_min + 1e-9 or la[-1] < grid.lat_max - 1e-9:  # global: periodic
         rows.append(_row("inventory", path, "missing", need, found,
                          "the inventory does not cover the state grid; give one that does or shrink config grid"))
     elif ym and ym[1] != month:
