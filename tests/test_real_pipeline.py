@@ -242,3 +242,23 @@ def test_input_check_takes_a_global_inventory_across_the_prime_meridian():
                                 "period": ["2014-06-30T00:00:00", "2014-07-02T00:00:00"],
                                 "inventory_options": {"inventory_format": "auto"}})
     assert rows[0]["status"] == "ok", rows[0]
+
+
+def test_period_runs_only_its_days(run):
+    """config period {start, end} = 2014-07-01: receptors of that day only, the hourly axis is the
+    spin-up day (transport.n_hours 24) plus that day, not the month."""
+    tmp, _ = run
+    rec = pd.read_csv(tmp / "results" / MONTH / "receptors.csv", parse_dates=["time"])
+    assert sorted(rec["time"].dt.strftime("%Y%m%d").unique()) == ["20140701"]
+    assert len(list((tmp / "results" / MONTH / "footprints" / "TAC").glob("*.nc"))) == 1
+    prior_hours = _prior(tmp)["time"].values
+    assert len(prior_hours) == 48 and str(prior_hours[0])[:10] == "2014-06-30"
+
+
+def test_period_outside_its_month_is_refused():
+    from gzcarbon.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"config key 'period'.*start 2014-07-01 is not inside the month 2014-08"):
+        load_config({"month": "2014-08", "period": {"start": "2014-07-01"}})
+    with pytest.raises(ConfigError, match=r"end 2014-07-01 is before start 2014-07-02"):
+        load_config({"month": "2014-07", "period": {"start": "2014-07-02", "end": "2014-07-01"}})
