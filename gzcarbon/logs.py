@@ -9,7 +9,7 @@ print it to stderr as usual.
 Progress (issue 22.6): a log record whose message starts with ``[i/n]`` is also echoed to the
 job's stderr, which Snakemake shows on the terminal (local runs; on SLURM it goes to the job's
 SLURM log). The HYSPLIT driver logs one such line per receptor; long loops use :class:`Progress`
-(at most one line every ``GZCARBON_PROGRESS_SECONDS`` seconds, default 10, and always the last).
+(at most one line every ``GZCARBON_PROGRESS_SECONDS`` seconds, default 10, and the last).
 """
 from __future__ import annotations
 
@@ -79,18 +79,21 @@ class Progress:
     """Periodic counts of a long loop: ``[i/n] <what>: <detail>, <s> s`` at INFO.
 
     ``step(i, detail)`` after the i-th of ``total`` items (1-based) logs when ``every_seconds``
-    have passed since the last line (default ``$GZCARBON_PROGRESS_SECONDS`` or 10 s; 0: every
-    item), and always for the first and the last item. Under :func:`script_logging` the lines
+    have passed since the start or the last line (default ``$GZCARBON_PROGRESS_SECONDS`` or 10 s;
+    0: every item), and the last item once a line was logged: a loop shorter than the interval
+    stays quiet, a long one shows its counts and its end. Under :func:`script_logging` the lines
     also reach the terminal."""
 
     def __init__(self, logger: logging.Logger, total: int, what: str, every_seconds: float | None = None):
         self.logger, self.total, self.what = logger, int(total), what
         self.every = _default_interval() if every_seconds is None else float(every_seconds)
         self.start = self.last = time.monotonic()
+        self.lines = 0
 
     def step(self, i: int, detail: str = "") -> None:
         now = time.monotonic()
-        if i in (1, self.total) or now - self.last >= self.every:
+        if now - self.last >= self.every or (i == self.total and self.lines):
             self.last = now
+            self.lines += 1
             self.logger.info("[%d/%d] %s%s, %.1f s", i, self.total, self.what,
                              f": {detail}" if detail else "", now - self.start)

@@ -15,6 +15,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
+
 from gzcarbon.logs import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,14 +51,22 @@ def test_a_rule_script_shows_progress_lines_on_stderr(tmp_path):
     assert "a plain line stays in the log" in log and "[3/3] receptors" in log and "a warning" in log
 
 
-def test_progress_is_periodic(caplog):
-    """At most one line per interval, plus the first and the last item."""
+def test_progress_is_periodic(caplog, monkeypatch):
+    """One line per interval and the last item; a loop shorter than the interval stays quiet."""
+    import gzcarbon.logs as logs
+
     caplog.set_level(logging.INFO)
-    p = Progress(logging.getLogger("t"), 1000, "loop", every_seconds=3600)
-    for i in range(1, 1001):
+    clock = iter(np.arange(0.0, 1000.0, 4.0))           # the items take 4 s each
+    monkeypatch.setattr(logs.time, "monotonic", lambda: float(next(clock)))
+    p = Progress(logging.getLogger("t"), 10, "loop", every_seconds=10)   # start at t = 0
+    for i in range(1, 11):                                                # item i ends at 4 i s
         p.step(i)
-    assert [r.getMessage().split("]")[0] for r in caplog.records] == ["[1/1000", "[1000/1000"]
+    assert [r.getMessage() for r in caplog.records] == [
+        "[3/10] loop, 12.0 s", "[6/10] loop, 24.0 s", "[9/10] loop, 36.0 s", "[10/10] loop, 40.0 s"]
     caplog.clear()
+    p = Progress(logging.getLogger("t"), 2, "short loop", every_seconds=10)
+    p.step(1), p.step(2)                                                  # 8 s in all
+    assert caplog.records == []
     p = Progress(logging.getLogger("t"), 5, "loop", every_seconds=0)
     for i in range(1, 6):
         p.step(i)
