@@ -111,3 +111,19 @@ def test_days_not_in_the_files_are_named(tmp_path):
     write_wrfout(src, TIMES)
     with pytest.raises(ValueError, match="2025-01-05"):
         wrf_to_arl(src, tmp_path / "arl", days=["2025-01-05"])
+
+
+def test_several_wrfout_files_across_midnight_give_one_arl_file_per_day(tmp_path):
+    """Two wrfout files (as WRF writes one per output period) converted together: one ARL file
+    per UTC day; the same bytes as the conversion of one file holding all four times."""
+    t = pd.date_range("2025-01-01 22:00", periods=4, freq="h")
+    a, b, whole = tmp_path / "wrfout_a", tmp_path / "wrfout_b", tmp_path / "wrfout_all"
+    write_wrfout(a, t[:2])
+    write_wrfout(b, t[2:])
+    write_wrfout(whole, t)
+    split = wrf_to_arl([a, b], tmp_path / "split")
+    one = wrf_to_arl(whole, tmp_path / "one")
+    assert [p.name for p in split] == ["20250101_gz.arl", "20250102_gz.arl"]
+    assert [list(read_arl_index(p).times) for p in split] == [list(t[:2]), list(t[2:])]
+    for p, q in zip(split, one):
+        assert p.read_bytes() == q.read_bytes()
