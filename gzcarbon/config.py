@@ -672,14 +672,41 @@ def load_config(cfg: dict | None = None) -> PipelineConfig:
         raise ConfigError("\n".join(lines)) from None
 
 
+_INPUT_PATHS = ("met_dir", "met_files", "era5_files", "wrf_files", "raw_obs_dir", "inventory",
+                "downscale_proxy", "temporal_profiles", "bio_prior", "power_generation", "power_load",
+                "power_external", "power_flows")
+
+
+def _in_repo(path: str, repo_dir) -> str:
+    """``path`` itself when it exists (or matches, a glob) from the working directory or is
+    absolute; else the same path under ``repo_dir`` when that exists (the shipped examples name
+    repository files, and Snakemake's ``--directory`` moves the working directory)."""
+    import glob
+
+    if not path or os.path.isabs(path) or glob.glob(path):
+        return path
+    alt = os.path.join(str(repo_dir), path)
+    return alt if glob.glob(alt) else path
+
+
+def _resolve_inputs(typed: PipelineConfig, repo_dir) -> None:
+    for key in _INPUT_PATHS:
+        val = getattr(typed.inputs, key)
+        setattr(typed.inputs, key, [_in_repo(v, repo_dir) for v in val] if isinstance(val, list)
+                else _in_repo(val, repo_dir))
+    typed.transport.footprint_files = _in_repo(typed.transport.footprint_files, repo_dir)
+
+
 def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
     """Validate the pipeline's config dict *in place* and fill every default.
 
     Also checks what depends on the machine: real runs (``demo.enabled: false``) need existing
-    ``inputs.*``; relative ``stations_file``/``districts_file``/``plants_file`` are looked up in
-    the working directory, then in ``repo_dir``. Returns ``cfg`` (plain dicts and lists, as the
-    Snakefile and the rule params expect)."""
+    ``inputs.*``; relative ``stations_file``/``districts_file``/``plants_file``, ``inputs.*`` paths
+    and ``transport.footprint_files`` are looked up in the working directory, then in
+    ``repo_dir``. Returns ``cfg`` (plain dicts and lists, as the Snakefile and the rule params
+    expect)."""
     typed = load_config(cfg)
+    _resolve_inputs(typed, repo_dir)
     if not typed.demo.enabled:
         met_key = {"arl": "met_files" if typed.inputs.met_files else "met_dir",
                    "era5": "era5_files", "wrf": "wrf_files"}[typed.inputs.met_source]
