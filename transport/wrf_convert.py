@@ -276,18 +276,20 @@ def _cone_latitude(t1: float, t2: float) -> float:
 
 
 def wrf_arl_projection(attrs: dict, xlat: np.ndarray, xlon: np.ndarray,
-                       label: str = "WRF file") -> list[float]:
+                       label: str = "WRF file", p_top_pa: float = 0.0) -> list[float]:
     """The 12 ARL grid parameters (:data:`transport.arl.PROJECTION_FIELDS` order) of a WRF mass
     grid, so that HYSPLIT places every grid point at the file's own XLAT/XLONG.
 
     Lambert (``MAP_PROJ`` 1): TANG_LAT = the tangent latitude of the cone equivalent to the secant
     cone at TRUELAT1/TRUELAT2; polar stereographic (2): TANG_LAT = ±90; Mercator (3): 0. REF_LAT =
     TRUELAT1 (where WRF's grid spacing is exactly DX), REF_LON = STAND_LON (the meridian parallel
-    to the grid's y axis: ORIENT = 0), POLE_LAT = ±90, POLE_LON = STAND_LON. SIZE = DX in km
-    times 6367.47/6370 (HYSPLIT's earth radius over WRF's: grid positions then agree exactly).
-    The sync point is a point near the grid centre whose latitude and longitude are exactly
-    representable in ``F7``, with its fractional grid position. Regular lat-lon (6): lat-lon ARL
-    header. Raises ``ValueError`` naming the file when the attributes do not describe the grid
+    to the grid's y axis: ORIENT = 0), POLE_LAT = TANG_LAT for Lambert and ±90 otherwise,
+    POLE_LON = STAND_LON, reserved = the model top ``p_top_pa`` in hPa (all as HYSPLIT's
+    ``arw2arl`` sets them). SIZE = DX in km times 6367.47/6370 (HYSPLIT's earth radius over
+    WRF's: grid positions then agree exactly). The sync point is a point near the grid centre
+    whose latitude and longitude are exactly representable in ``F7``, with its fractional grid
+    position (``arw2arl`` takes CEN_LAT/CEN_LON at the centre, which is wrong for a file cut from a
+    larger domain). Regular lat-lon (6): lat-lon ARL header. Raises ``ValueError`` naming the file when the attributes do not describe the grid
     within :data:`HEADER_TOLERANCE_CELLS`.
     """
     from .arl import HYSPLIT_EARTH_KM, _Cone, grid_xy
@@ -309,7 +311,7 @@ def wrf_arl_projection(attrs: dict, xlat: np.ndarray, xlon: np.ndarray,
             raise ValueError(f"{label}: MAP_PROJ 6 but XLAT/XLONG are not a regular lat-lon grid "
                              "(a rotated-pole WRF grid); ARL has no rotated lat-lon projection")
         return [_f7(lat1[-1]), _f7(lon1[-1]), _f7(dlat.mean()), _f7(dlon.mean()), 0.0, 0.0, 0.0,
-                1.0, 1.0, _f7(lat1[0]), _f7(lon1[0]), 0.0]
+                1.0, 1.0, _f7(lat1[0]), _f7(lon1[0]), _f7(p_top_pa / 100.0)]
     if mp not in (1, 2, 3):
         raise ValueError(f"{label}: MAP_PROJ {mp} is not a WRF projection HYSPLIT reads (1 "
                          "Lambert, 2 polar stereographic, 3 Mercator, 6 lat-lon)")
@@ -319,7 +321,8 @@ def wrf_arl_projection(attrs: dict, xlat: np.ndarray, xlon: np.ndarray,
         raise ValueError(f"{label}: DX = {dx} and DY = {dy} differ; ARL grids have one spacing")
     hemi = -1.0 if t1 < 0 else 1.0
     cone = {1: _cone_latitude(t1, t2), 2: hemi * 90.0, 3: 0.0}[mp]
-    head = [hemi * 90.0, lon0, t1, lon0, dx / 1000.0 * HYSPLIT_EARTH_KM / WRF_EARTH_KM, 0.0, cone]
+    pole = cone if mp == 1 else hemi * 90.0
+    head = [pole, lon0, t1, lon0, dx / 1000.0 * HYSPLIT_EARTH_KM / WRF_EARTH_KM, 0.0, cone]
     head = [_f7(v) for v in head]
     names = ("pole_lat", "pole_lon", "tangent_lat", "tangent_lon", "grid_size", "orientation",
              "cone_angle")
@@ -336,7 +339,7 @@ def wrf_arl_projection(attrs: dict, xlat: np.ndarray, xlon: np.ndarray,
                          f"STAND_LON {lon0}, DX {dx}) misses the file's XLAT/XLONG by up to "
                          f"{off:.3f} grid cells; the attributes do not describe this grid (a "
                          "file cut or edited without updating them?)")
-    return head + [p["sync_x"], p["sync_y"], p["sync_lat"], p["sync_lon"], 0.0]
+    return head + [p["sync_x"], p["sync_y"], p["sync_lat"], p["sync_lon"], _f7(p_top_pa / 100.0)]
 
 
 def _stagger_mass(mu: np.ndarray, axis: int) -> np.ndarray:
@@ -446,7 +449,8 @@ def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | 
                       else ds["XLAT"].values, float)
     xlon = np.asarray(ds["XLONG"].isel(Time=0).values if "Time" in ds["XLONG"].dims
                       else ds["XLONG"].values, float)
-    proj = wrf_arl_projection(ds.attrs, xlat, xlon, label)
+    p_top = float(np.ravel(ds["P_TOP"].values)[0]) if "P_TOP" in ds else 0.0
+    proj = wrf_arl_projection(ds.attrs, xlat, xlon, label, p_top)
     znu = np.asarray(ds["ZNU"].isel(Time=0).values if "Time" in ds["ZNU"].dims
                      else ds["ZNU"].values, float)
     if avg:

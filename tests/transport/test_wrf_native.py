@@ -53,6 +53,9 @@ def test_native_conversion_keeps_grid_levels_and_grid_relative_winds(tmp_path, m
     (path,) = wrf_to_arl(src, tmp_path / "arl")
     ix = read_arl_index(path)
     assert ix.vertical == 1 and list(ix.times) == list(TIMES)
+    assert ix.projection["reserved"] == 50.0  # WRF's model top P_TOP in hPa, as arw2arl writes
+    if map_proj == 1:  # arw2arl's POLE_LAT for Lambert: the tangent latitude of the cone
+        assert ix.projection["pole_lat"] == ix.projection["cone_angle"]
     np.testing.assert_allclose(ix.levels[1:], tr["ZNU"], atol=1e-5)  # F6 of the index
     # the grid points from the header are WRF's XLAT/XLONG (1e-5 deg = 1 m: F7 rounding of the
     # sync point and float32 storage)

@@ -119,6 +119,8 @@ def write_wrfout(path, times, map_proj=1, truelat1=20.0, truelat2=40.0, stand_lo
         tv = nc.createVariable("Times", "S1", ("Time", "DateStrLen"))
         tv[:] = netCDF4.stringtochar(np.array([t.strftime("%Y-%m-%d_%H:%M:%S") for t in times],
                                               dtype="S19"))
+        ptop = nc.createVariable("P_TOP", "f4", ("Time",))  # a variable in wrfout, not an attribute
+        ptop[:] = np.full(nt, p_top, np.float32)
         for name, (dims, data) in fields.items():
             if name in drop:
                 continue
@@ -128,7 +130,7 @@ def write_wrfout(path, times, map_proj=1, truelat1=20.0, truelat2=40.0, stand_lo
                       "TRUELAT1": np.float32(truelat1), "TRUELAT2": np.float32(truelat2),
                       "STAND_LON": np.float32(stand_lon), "CEN_LAT": np.float32(cen_lat),
                       "CEN_LON": np.float32(cen_lon), "DX": np.float32(dx), "DY": np.float32(dx),
-                      "MOAD_CEN_LAT": np.float32(cen_lat), "P_TOP": np.float32(p_top),
+                      "MOAD_CEN_LAT": np.float32(cen_lat),
                       "WEST-EAST_GRID_DIMENSION": np.int32(nx + 1),
                       "SOUTH-NORTH_GRID_DIMENSION": np.int32(ny + 1),
                       "BOTTOM-TOP_GRID_DIMENSION": np.int32(n_eta + 1)})
