@@ -24,7 +24,9 @@ def test_flux_maps_notebook_executes(fake_run, monkeypatch):
     assert "posterior 70.0 ± 4.1 kt, truth 69.5 kt" in out
     images = [o for c in nb.cells for o in c.get("outputs", [])
               if "image/png" in o.get("data", {})]
-    assert len(images) == 3  # two maps and the station-contribution heat map
+    # two maps, the station-contribution heat map and the averaging kernel (the other figures of
+    # products.figures need files this fake run lacks: tests/products/test_figures_notebook.py)
+    assert len(images) == 4
     # station contributions from diagnostics.json (values as in test_report_content)
     line = next(ln for ln in out.splitlines() if ln.strip().startswith("AAA"))
     assert line.split()[1:] == ["36.4", "17.3", "Liwan", "40.0"]
