@@ -9,6 +9,11 @@ Escaping: the Jinja environment autoescapes, and every ``{{ expression }}`` goes
 input file (a district, site or station name, a power-summary cell, a file name) is escaped. No
 template marks anything safe. Images are inlined as base64 data URIs and the CSS is inline, so the
 file makes no external request.
+
+Language (config ``report.language``: ``zh``, ``en`` or ``both``): every text goes through
+`products.i18n` (the template's filters ``tr``, ``tp``, ``tv``, ``fill``); district names in Chinese
+come from the districts GeoJSON (``name``). With Chinese text, the page embeds a subset of the
+shipped CJK font (`products.fonts`) cut to the characters it uses, as a ``data:`` URI.
 """
 
 from __future__ import annotations
@@ -23,10 +28,14 @@ import pandas as pd
 from markupsafe import Markup
 
 from gzcarbon.atomic import write_csv, write_text
+from gzcarbon.config import ReportConfig
+from gzcarbon.districts import read_districts
 from gzcarbon.names import CITY
 from gzcarbon.provenance import config_hash, input_list, package_versions
 
+from . import i18n
 from .budgets import CoveredMonth
+from .fonts import css_font_face
 from .figures import RunFiles, place_figures
 from .inputs import load_diagnostics, load_districts_table, load_modelled, load_selected, load_stations
 from .problems import collect as collect_problems
@@ -56,6 +65,8 @@ from .sections import (  # noqa: F401  (fmt_kt, fmt_num, district_csv_table, ...
 log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: config ``report.language`` by default
+LANGUAGE = ReportConfig().language
 
 
 def _escape(value):
@@ -65,11 +76,44 @@ def _escape(value):
     return Markup(html.escape("" if value is None else str(value), quote=True))
 
 
-def environment() -> jinja2.Environment:
-    """The report's Jinja environment: templates of the package, autoescape, strict undefined."""
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                              finalize=_escape, undefined=jinja2.StrictUndefined,
-                              keep_trailing_newline=True)
+def _lenient(fn, *lang):
+    """``fn`` of products.i18n; a text without a Chinese entry is shown in English with a warning
+    (the page is still written; tests/products/test_report_language.py requires none)."""
+    def call(msg, **fields):
+        try:
+            return fn(msg, *lang, **fields)
+        except i18n.MissingTranslation as err:
+            log.warning("report language: %s; shown in English", err.args[0])
+            en = str(msg.get("en", "")) if isinstance(msg, dict) else str(msg)
+            return fn({"en": en, "zh": en}, *lang, **fields)
+    return call
+
+
+def _cell(lang):
+    def tv(value):
+        return i18n.tr(value, lang) if isinstance(value, dict) else value
+    return tv
+
+
+def environment(language: str = LANGUAGE) -> jinja2.Environment:
+    """The report's Jinja environment: templates of the package, autoescape, strict undefined, and
+    the translation filters of `products.i18n` bound to ``language``."""
+    i18n.codes(language)   # a clear error for an unknown language
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
+                             finalize=_escape, undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    env.filters.update(
+        tr=_lenient(i18n.tr, language), tp=_lenient(i18n.parts, language),
+        tv=_cell(language), fill=_lenient(i18n.fill), joinmsg=i18n.joinmsg)
+    env.globals["html_lang"] = "en" if language == "en" else "zh-CN"
+    return env
+
+
+def chinese_names(districts_geojson) -> dict[str, str]:
+    """name_en -> Chinese name (``name``) of the districts file (empty without a file)."""
+    if not districts_geojson:
+        return {}
+    return {d.name_en: d.name for d in read_districts(districts_geojson)}
 
 
 def write_district_csv(districts_csv, out_path) -> Path:
@@ -87,14 +131,15 @@ def _stations(stations_yaml, site_ids) -> list[dict]:
     return stations
 
 
-def _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing) -> dict | None:
+def _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
+            names_zh=None) -> dict | None:
     """The budget section with the earlier months of the year and this one."""
     if not budgets:
         return None
     months = [covered_month(d, j) for d, j in budget_history]
     months = [m for m in months if m.month != month]
     months.append(CoveredMonth(month, table, *period_of(diag, days, diagnostics_json)))
-    return budget_section(budgets, months, month, set(table.index), missing)
+    return budget_section(budgets, months, month, set(table.index), missing, names_zh)
 
 
 def _provenance(config, inputs) -> dict:
@@ -134,6 +179,7 @@ def build_report(
     hourly_dirs=None,
     utc_offset_hours: float = UTC_OFFSET_HOURS,
     select_hours_local=SELECT_HOURS_LOCAL,
+    language: str = LANGUAGE,
     jacobian=None,
     posterior_nc=None,
     footprint_files=None,
@@ -151,7 +197,11 @@ def build_report(
     pipeline passes them. ``jacobian`` (jacobian_hourly.npz), ``posterior_nc``, ``footprint_files``
     (site-day files), ``districts_geojson``: with ``jacobian`` given, the figures of `products.figures`
     are added (what cannot be drawn is listed as missing); without it they are not drawn.
+    ``language``: ``zh``, ``en`` or ``both`` (config ``report.language``); ``districts_geojson``: the
+    districts file whose ``name`` gives the Chinese district names (without it: ``name_en``).
     """
+    env = environment(language)
+    names_zh = chinese_names(districts_geojson)
     if hours_per_day is None:
         hours_per_day = window_hours(select_hours_local)
     missing: list[str] = []
@@ -169,36 +219,46 @@ def build_report(
     maps_dir = Path(maps_dir)
 
     # the order of these calls is the order of the Missing list
-    ctx = {"city": city_section(city, demo, missing), "districts": district_section(table, month)}
-    ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing)
+    ctx = {"city": city_section(city, demo, missing), "districts": district_section(table, month, names_zh)}
+    ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
+                            names_zh)
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)
     ctx["districts"]["figures"] = map_figures(maps_dir, ("district_totals",), missing)
     ctx["station_figures"] = station_figures(maps_dir, ids, names, missing)
     if jacobian is not None:
         place_figures(ctx, RunFiles(jacobian, posterior_nc, districts_csv, diag, modelled, tuple(footprint_files or ()),
                                     failures_csv, tuple(hourly_dirs or ()), districts_geojson, tuple(stations)), missing)
-    ctx["contributions"] = contribution_section(diag, names)
+    ctx["contributions"] = contribution_section(diag, names, names_zh)
     ctx["availability"] = availability_section(selected, modelled, ids, days, hours_per_day, names,
                                                maps_dir, missing)
-    ctx["power"] = power_section(power_heatmap, power_summary, missing)
+    ctx["power"] = power_section(power_heatmap, power_summary, missing, names_zh)
     probs = collect_problems(diag, selected, failures_csv, hourly_dirs, days, utc_offset_hours,
                              select_hours_local)
-    ctx["problems"] = probs["problems"]
+    ctx["problems"] = [p if isinstance(p, dict) else i18n.known(p) for p in probs["problems"]]
     ctx["lost"] = losses_section(probs["losses"], recorded="observations_lost" in diag)
-    ctx["diagnostics"] = diagnostics_section(diag)
+    ctx["diagnostics"] = diagnostics_section(diag, names_zh)
     if flux_product is not None and not Path(flux_product).is_file():
-        missing.append(f"flux product {flux_product}")
+        missing.append(i18n.fill("flux product {file}", file=flux_product))
     ctx["provenance"] = _provenance(config, _inputs(
         districts_csv, diagnostics_json, modelled_csv, selected_csv, stations_yaml, failures_csv, budgets,
         budget_history, flux_product, power_heatmap, power_summary))
     ctx.update(
-        month=month, demo=demo, missing=missing,
-        period_start=diag.get("period_start", days[0] if days else ""),
-        period_end=diag.get("period_end", days[-1] if days else ""),
+        month=month, demo=demo, missing=missing, month_text=i18n.fmt_month(month),
+        period_start_text=i18n.fmt_date(diag.get("period_start", days[0] if days else "")),
+        period_end_text=i18n.fmt_date(diag.get("period_end", days[-1] if days else "")),
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         flux_name=Path(flux_product).name if flux_product else f"flux_{month}.nc",
+        font_face="",
     )
-    return environment().get_template("report.html").render(**ctx)
+    template = env.get_template("report.html")
+    page = template.render(**ctx)
+    if language != "en":   # the CJK font, cut to the characters of this page
+        # CSS made here from constants and base64 (no input text, no '<'): the one value not escaped
+        css = css_font_face(page)
+        assert "<" not in css
+        ctx["font_face"] = Markup(css)
+        page = template.render(**ctx)
+    return page
 
 
 def write_report(out_path, pdf_engine: str | None = None, **kwargs) -> Path:

@@ -4,6 +4,11 @@ and escapes every value (products.report).
 
 Each ``*_section`` function returns what one part of the page shows and appends to ``missing``
 what it expected and did not find.
+
+Language: every text here is either an English text of the catalogue ``products.i18n.ZH`` (labels,
+captions, table headers) or a ``{"en", "zh"}`` message (``i18n.fill``: sentences with numbers);
+the template translates both for config ``report.language``. District names are ``{"en", "zh"}``
+messages (``i18n.district_msg``) when the caller passes the Chinese names (``names_zh``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pandas as pd
 from gzcarbon.names import CITY
 
 from .budgets import CoveredMonth, budget_table, missing_months, parse_budgets
+from .i18n import district_msg, fill, known
 from .inputs import ProductInputError, load_diagnostics, load_districts_table
 from .maps import MAP_FILES, TIMESERIES, availability_table, budget_chart_png, safe_name, station_contribution_png
 
@@ -51,19 +57,24 @@ class Table:
     columns: list[str]
     rows: list[Row]
     left: set[str] = field(default_factory=set)
+    headers: list = field(default_factory=list)   # shown headers (catalogue texts or messages)
+
+    def __post_init__(self):
+        if not self.headers:
+            self.headers = list(self.columns)
 
 
 @dataclass
 class Figure:
     src: str        # data:image/png;base64,…
-    caption: str
+    caption: object   # catalogue text or {"en", "zh"} message
 
 
 @dataclass
 class Download:
     href: str       # data:text/csv;base64,…
     filename: str
-    label: str
+    label: object
 
 
 def fmt_kt(t) -> str:
@@ -84,12 +95,14 @@ def fmt_num(x, nd=2) -> str:
     return f"{x:,.{nd}f}"
 
 
-def table(df: pd.DataFrame, left_cols=(), row_class=None) -> Table:
-    """A DataFrame (values already formatted by the caller) as a :class:`Table`."""
+def table(df: pd.DataFrame, left_cols=(), row_class=None, data_columns=False) -> Table:
+    """A DataFrame (values already formatted by the caller) as a :class:`Table`. Its column names
+    are catalogue texts, or with ``data_columns`` names from an input file (:func:`i18n.known`)."""
     cols = [str(c) for c in df.columns]
     rows = [Row([(str(c), r[c]) for c in df.columns], (row_class(r) or "") if row_class else "")
             for _, r in df.iterrows()]
-    return Table(cols, rows, {str(c) for c in left_cols})
+    return Table(cols, rows, {str(c) for c in left_cols},
+                 [known(c) for c in cols] if data_columns else list(cols))
 
 
 def png_figure(png: bytes, caption: str) -> Figure:
@@ -106,8 +119,13 @@ def csv_download(df: pd.DataFrame, filename: str, label: str) -> Download:
     return Download(f"data:text/csv;base64,{data}", filename, label)
 
 
+def _en(v) -> str:
+    """The English text of a cell (a message's ``en``)."""
+    return str(v["en"]) if isinstance(v, dict) else str(v)
+
+
 def city_row_class(r) -> str:
-    return "total" if r["district"] == CITY else ""
+    return "total" if _en(r["district"]) == CITY else ""
 
 
 # --- city and districts ---------------------------------------------------------------------------
@@ -123,8 +141,9 @@ def district_csv_table(table_: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def district_rows(table_: pd.DataFrame) -> pd.DataFrame:
-    """The district table as displayed (kt CO₂; change and uncertainty reduction in %)."""
+def district_rows(table_: pd.DataFrame, names_zh=None) -> pd.DataFrame:
+    """The district table as displayed (kt CO₂; change and uncertainty reduction in %); district
+    names as messages with their Chinese names ``names_zh`` (name_en -> name)."""
     has_truth = table_["truth_t"].notna().any()
     out = []
     for name, r in table_.iterrows():
@@ -133,7 +152,7 @@ def district_rows(table_: pd.DataFrame) -> pd.DataFrame:
         ur = (100.0 * (1.0 - r["posterior_sigma_t"] / r["prior_sigma_t"])
               if r["prior_sigma_t"] else float("nan"))
         row = {
-            "district": name,
+            "district": district_msg(name, names_zh),
             "prior (kt)": fmt_kt(r["prior_t"]),
             "prior σ (kt)": fmt_kt(r["prior_sigma_t"]),
             "posterior (kt)": fmt_kt(r["posterior_t"]),
@@ -147,8 +166,9 @@ def district_rows(table_: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def recovery_sentence(city: pd.Series) -> str:
-    """How well the posterior city total recovers the truth (demo), as plain text."""
+def recovery_sentence(city: pd.Series) -> dict | str:
+    """How well the posterior city total recovers the truth (demo): a ``{"en", "zh"}`` message
+    ("" without a truth)."""
     truth = city["truth_t"]
     if pd.isna(truth):
         return ""
@@ -156,18 +176,20 @@ def recovery_sentence(city: pd.Series) -> str:
     err = post - truth
     perr = prior - truth
     z = abs(err) / sig if sig > 0 else float("inf")
-    within = ("within 1 σ" if z <= 1 else "within 2 σ" if z <= 2 else "outside 2 σ")
+    within = known("within 1 σ" if z <= 1 else "within 2 σ" if z <= 2 else "outside 2 σ")
     removed = (100.0 * (1 - abs(err) / abs(perr))) if perr else float("nan")
     rel = 100.0 * err / truth if truth else float("nan")
     prel = 100.0 * perr / truth if truth else float("nan")
-    s = (f"The demo world's true city total is {fmt_kt(truth)} kt CO₂. The prior gives "
-         f"{fmt_kt(prior)} kt (error {prel:+.1f} %); the posterior gives {fmt_kt(post)} ± "
-         f"{fmt_kt(sig)} kt (error {rel:+.1f} %, {z:.1f} σ: {within}).")
+    s = fill("The demo world's true city total is {truth} kt CO₂. The prior gives {prior} kt (error "
+             "{prel} %); the posterior gives {post} ± {sig} kt (error {rel} %, {z} σ: {within}).",
+             truth=fmt_kt(truth), prior=fmt_kt(prior), prel=f"{prel:+.1f}", post=fmt_kt(post),
+             sig=fmt_kt(sig), rel=f"{rel:+.1f}", z=f"{z:.1f}", within=within)
     if not math.isnan(removed):
-        s += (f" The inversion removed {removed:.0f} % of the prior's error."
-              if removed >= 0 else
-              f" The inversion moved the total away from the truth ({-removed:.0f} % more error "
-              "than the prior).")
+        more = (fill(" The inversion removed {p} % of the prior's error.", p=f"{removed:.0f}")
+                if removed >= 0 else
+                fill(" The inversion moved the total away from the truth ({p} % more error than the "
+                     "prior).", p=f"{-removed:.0f}"))
+        s = {c: s[c] + more[c] for c in s}
     return s
 
 
@@ -176,20 +198,22 @@ def city_section(city: pd.Series, demo: bool, missing: list[str]) -> dict:
     ur = (100.0 * (1 - city["posterior_sigma_t"] / city["prior_sigma_t"])
           if city["prior_sigma_t"] else float("nan"))
     rows = [
-        ("Prior", f"{fmt_kt(city['prior_t'])} ± {fmt_kt(city['prior_sigma_t'])} kt"),
-        ("Posterior", f"{fmt_kt(city['posterior_t'])} ± {fmt_kt(city['posterior_sigma_t'])} kt"),
-        ("Uncertainty reduction", f"{fmt_num(ur, 0)} %"),
+        ("Prior", fill("{a} ± {b} kt", a=fmt_kt(city['prior_t']), b=fmt_kt(city['prior_sigma_t']))),
+        ("Posterior", fill("{a} ± {b} kt", a=fmt_kt(city['posterior_t']),
+                           b=fmt_kt(city['posterior_sigma_t']))),
+        ("Uncertainty reduction", fill("{p} %", p=fmt_num(ur, 0))),
     ]
     if pd.notna(city["truth_t"]):
-        rows.append(("Truth (demo world)", f"{fmt_kt(city['truth_t'])} kt"))
+        rows.append(("Truth (demo world)", fill("{a} kt", a=fmt_kt(city['truth_t']))))
     sentence = recovery_sentence(city)
     if not sentence and demo:
         missing.append("demo truth (truth_t) for the city total")
     return {"rows": rows, "sentence": sentence}
 
 
-def district_section(table_: pd.DataFrame, month: str) -> dict:
-    return {"table": table(district_rows(table_), left_cols=("district",), row_class=city_row_class),
+def district_section(table_: pd.DataFrame, month: str, names_zh=None) -> dict:
+    return {"table": table(district_rows(table_, names_zh), left_cols=("district",),
+                           row_class=city_row_class),
             "download": csv_download(district_csv_table(table_), f"districts_{month}.csv",
                                      "Download the district table (CSV, kt CO₂)"),
             "figures": []}
@@ -227,19 +251,20 @@ def _pm(a, b, nd=1) -> str:
     return f"{fmt_num(a, nd)} ± {fmt_num(b, nd)}"
 
 
-def budget_section(budgets, months: list[CoveredMonth], report_month: str, known,
-                   missing: list[str]) -> dict | None:
+def budget_section(budgets, months: list[CoveredMonth], report_month: str, known_districts,
+                   missing: list, names_zh=None) -> dict | None:
     """The 'Carbon budgets' section (None when no budget is configured for the year)."""
-    if not budgets or not parse_budgets(budgets, known=known).get(int(report_month[:4])):
+    if not budgets or not parse_budgets(budgets, known=known_districts).get(int(report_month[:4])):
         return None
     bt = budget_table(budgets, months, report_month)
     gaps = missing_months(report_month, months)
     for g in gaps:
-        missing.append(f"budget: no inversion results for {g} (extrapolated from covered hours)")
+        missing.append(fill("budget: no inversion results for {month} (extrapolated from covered hours)",
+                            month=g))
     show = pd.DataFrame({
-        "district": bt.index,
+        "district": [district_msg(d, names_zh) for d in bt.index],
         "budget (kt/yr)": [fmt_num(v, 1) for v in bt["budget_kt"]],
-        "covered": [f"{h:.0f} h ({100 * c:.0f} %)" for h, c in
+        "covered": [fill("{h} h ({p} %)", h=f"{h:.0f}", p=f"{100 * c:.0f}") for h, c in
                     zip(bt["covered_hours"], bt["coverage_to_date"])],
         "emitted (kt)": [_pm(a, b, 2) for a, b in zip(bt["emitted_kt"], bt["emitted_sigma_kt"])],
         "pro-rated budget (kt)": [fmt_num(v, 2) for v in bt["budget_covered_kt"]],
@@ -248,8 +273,8 @@ def budget_section(budgets, months: list[CoveredMonth], report_month: str, known
         "budget to date (kt)": [fmt_num(v, 1) for v in bt["budget_to_date_kt"]],
         "year at this rate (kt)": [_pm(a, b, 0) for a, b in
                                    zip(bt["projected_year_kt"], bt["projected_year_sigma_kt"])],
-        "P(exceed)": [f"{100 * p:.0f} %" for p in bt["p_exceed"]],
-        "status": bt["status"],
+        "P(exceed)": [fill("{p} %", p=f"{100 * p:.0f}") for p in bt["p_exceed"]],
+        "status": [known(v) for v in bt["status"]],
     })
     return {"year": report_month[:4], "months": bt["months"].iloc[0] if len(bt) else "", "gaps": gaps,
             "table": table(show, left_cols=("district", "status"), row_class=city_row_class),
@@ -268,7 +293,7 @@ def map_figures(maps_dir: Path, keys, missing: list[str]) -> list[Figure]:
         if p.is_file():
             out.append(file_figure(p, CAPTIONS[key]))
         else:
-            missing.append(f"figure {MAP_FILES[key]}")
+            missing.append(fill("figure {file}", file=MAP_FILES[key]))
     return out
 
 
@@ -277,10 +302,11 @@ def station_figures(maps_dir: Path, ids, names: dict, missing: list[str]) -> lis
     for s in ids:
         p = maps_dir / TIMESERIES.format(site=safe_name(s))
         if p.is_file():
-            out.append(file_figure(p, f"{s} ({names.get(s, s)}): observed, prior-modelled and "
-                                      "posterior-modelled CO₂ with background."))
+            out.append(file_figure(p, fill("{site} ({name}): observed, prior-modelled and "
+                                           "posterior-modelled CO₂ with background.",
+                                           site=s, name=names.get(s, s))))
         else:
-            missing.append(f"time series of site {s} (no observation used)")
+            missing.append(fill("time series of site {site} (no observation used)", site=s))
     return out + map_figures(maps_dir, ("residuals",), missing)
 
 
@@ -314,7 +340,7 @@ def station_contribution_tables(contrib: dict) -> tuple[pd.DataFrame, pd.DataFra
     return loss, pd.DataFrame(rows)
 
 
-def contribution_section(diag: dict, names: dict) -> dict | None:
+def contribution_section(diag: dict, names: dict, names_zh=None) -> dict | None:
     """What each station contributes (None when the inversion did not compute it)."""
     contrib = diag.get("station_contributions")
     if not isinstance(contrib, dict) or not contrib.get("without"):
@@ -325,33 +351,37 @@ def contribution_section(diag: dict, names: dict) -> dict | None:
     for c in show.columns[2:]:
         if c != "district it constrains most":
             show[c] = [fmt_num(v, 1) for v in show[c]]
+    show["district it constrains most"] = [district_msg(d, names_zh) if d else ""
+                                           for d in show["district it constrains most"]]
     return {"table": table(show, left_cols=("station", "name", "district it constrains most")),
             "figure": png_figure(station_contribution_png(loss), "Uncertainty reduction (points of the "
                                  "prior σ) lost when the station is left out, per district and for the city.")}
 
 
-def power_section(heatmap, summary, missing: list[str]) -> dict:
+def power_section(heatmap, summary, missing: list, names_zh=None) -> dict:
     """The power factor heat map and the monthly summary table (either may be missing)."""
     out: dict = {"figure": None, "table": None}
     if heatmap and Path(heatmap).is_file():
         out["figure"] = file_figure(heatmap, "Hourly consumption-based electricity emission factor per "
                                              "district (kg CO₂/kWh).")
     else:
-        missing.append(f"power factor heat map ({heatmap or 'not given'})")
+        missing.append(fill("power factor heat map ({file})", file=heatmap or known("not given")))
     if summary and Path(summary).is_file():
         try:
             df = pd.read_csv(summary)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-            missing.append(f"power summary table unreadable ({summary}: {err})")
+            missing.append(fill("power summary table unreadable ({file}: {err})", file=summary, err=err))
         else:
             shown = df.copy()
+            if "district" in shown:
+                shown["district"] = [district_msg(d, names_zh) for d in shown["district"]]
             shown.columns = [str(c).replace("_", " ") for c in shown.columns]  # wrappable headers
             for c in shown.columns:
                 if pd.api.types.is_float_dtype(shown[c]):
                     shown[c] = shown[c].map(lambda v: fmt_num(v, 3))
-            out["table"] = table(shown, left_cols=tuple(shown.columns[:1]))
+            out["table"] = table(shown, left_cols=tuple(shown.columns[:1]), data_columns=True)
     else:
-        missing.append(f"power summary table ({summary or 'not given'})")
+        missing.append(fill("power summary table ({file})", file=summary or known("not given")))
     return out
 
 
@@ -377,12 +407,14 @@ def _diagnostic_rows(diag: dict) -> list[tuple[str, str]]:
     if isinstance(chi, dict) and "p_value" in chi:
         rows.append(("innovation χ² = dᵀ(H Q Hᵀ + R)⁻¹d, degrees of freedom",
                      f"{fmt_num(chi.get('value'), 1)}, {_txt(chi.get('dof'))}"))
-        rows.append((f"p-value P(χ² ≥ observed) (a problem below {_txt(chi.get('p_min'))}); P(χ² ≤ observed)",
+        rows.append((fill("p-value P(χ² ≥ observed) (a problem below {p}); P(χ² ≤ observed)",
+                          p=_txt(chi.get('p_min'))),
                      f"{float(chi['p_value']):.3g}; {float(chi.get('p_value_lower', float('nan'))):.3g}"))
     scr = diag.get("innovation_screen")
     if isinstance(scr, dict) and "n_flagged" in scr:
-        rows.append((f"innovation screen (|d| > {_txt(scr.get('threshold_sigma'))} σ, action {_txt(scr.get('action'))}): "
-                     "flagged, excluded", f"{scr['n_flagged']}, {scr.get('n_excluded', 0)}"))
+        rows.append((fill("innovation screen (|d| > {k} σ, action {action}): flagged, excluded",
+                          k=_txt(scr.get('threshold_sigma')), action=_txt(scr.get('action'))),
+                     f"{scr['n_flagged']}, {scr.get('n_excluded', 0)}"))
     return rows
 
 
@@ -393,7 +425,7 @@ def _residuals_table(top) -> Table | None:
              "prior model (ppm)": fmt_num(o.get("prior_model"), 2),
              "innovation (ppm)": fmt_num(o.get("innovation_ppm"), 2), "σ (ppm)": fmt_num(o.get("sigma_ppm"), 2),
              "normalised": fmt_num(o.get("normalised"), 2),
-             "used": "yes" if o.get("used", True) else "no (screened)"}
+             "used": known("yes" if o.get("used", True) else "no (screened)")}
             for o in top if isinstance(o, dict)]
     return table(pd.DataFrame(recs), left_cols=("site", "time (UTC)"))
 
@@ -408,13 +440,14 @@ def _per_site_table(per_site) -> Table | None:
             for k, v in st.items():
                 rec[k] = fmt_num(v, 2) if isinstance(v, (int, float)) else v
         recs.append(rec)
-    return table(pd.DataFrame(recs), left_cols=("site",))
+    return table(pd.DataFrame(recs), left_cols=("site",), data_columns=True)
 
 
-def _factors_table(factors) -> Table | None:
+def _factors_table(factors, names_zh=None) -> Table | None:
     if not isinstance(factors, dict) or not factors:
         return None
-    recs = [{"factor": name, "kind": f.get("kind", ""),
+    recs = [{"factor": district_msg(name, names_zh) if f.get("kind") == "district" else name,
+             "kind": known(f.get("kind", "")),
              "posterior change (%)": fmt_num(100 * f["posterior"], 1),
              "σ prior (%)": fmt_num(100 * f["prior_sigma"], 1),
              "σ posterior (%)": fmt_num(100 * f["posterior_sigma"], 1)}
@@ -446,29 +479,30 @@ def cross_validation_section(diag: dict) -> dict | None:
     sites = [{"left out": s, **_cv_cells(r), "city σ reduction lost without it (points)": fmt_num(lost.get(s), 1)}
              for s, r in (cv.get("sites") or {}).items()]
     if sites and summ.get("sites"):
-        sites.append({"left out": "every site (pooled)", **_cv_cells(summ["sites"]),
+        sites.append({"left out": known("every site (pooled)"), **_cv_cells(summ["sites"]),
                       "city σ reduction lost without it (points)": ""})
     days = [{"left out": r.get("fold", ""), **_cv_cells(r)} for r in cv.get("days") or []]
     if days and summ.get("days"):
-        days.append({"left out": "every day (pooled)", **_cv_cells(summ["days"])})
+        days.append({"left out": known("every day (pooled)"), **_cv_cells(summ["days"])})
 
     def total(r):
-        return "total" if "pooled" in str(r["left out"]) else ""
+        return "total" if "pooled" in _en(r["left out"]) else ""
 
     return {"sites": table(pd.DataFrame(sites), left_cols=("left out",), row_class=total) if sites else None,
             "days": table(pd.DataFrame(days), left_cols=("left out",), row_class=total) if days else None,
             "skipped": [f"{k}: {v}" for k, v in (cv.get("skipped") or {}).items()],
-            "improved": [f"{s['n_folds_improved']} of {s['n_folds']} {'sites' if k == 'sites' else 'blocks of days'}"
+            "improved": [fill("{n} of {m} sites" if k == "sites" else "{n} of {m} blocks of days",
+                              n=s['n_folds_improved'], m=s['n_folds'])
                          for k, s in summ.items() if s]}
 
 
-def diagnostics_section(diag: dict) -> dict:
+def diagnostics_section(diag: dict, names_zh=None) -> dict:
     """Solve statistics, χ² test, screen counts, largest residuals, residuals per site, factors,
     cross-validation."""
     return {"rows": _diagnostic_rows(diag),
             "residuals": _residuals_table(diag.get("largest_normalised_residuals")),
             "per_site": _per_site_table(diag.get("per_site")),
-            "factors": _factors_table(diag.get("factors")),
+            "factors": _factors_table(diag.get("factors"), names_zh),
             "cross_validation": cross_validation_section(diag)}
 
 
@@ -478,7 +512,7 @@ def availability_section(selected, modelled, ids, days, hours_per_day: int, name
     av = availability_table(selected, modelled[modelled["used"] == 1], ids, list(days), hours_per_day)
     for _, r in av.iterrows():
         if r["selected_hours"] == 0:
-            missing.append(f"observations of site {r['site']} (no selected hour)")
+            missing.append(fill("observations of site {site} (no selected hour)", site=r['site']))
     show = pd.DataFrame({
         "site": av["site"],
         "name": [names.get(s, s) for s in av["site"]],
@@ -496,4 +530,7 @@ def availability_section(selected, modelled, ids, days, hours_per_day: int, name
 def losses_section(losses: pd.DataFrame | None, recorded: bool) -> dict:
     """The table stage → reason → count of receptors and observations that did not make it."""
     has = losses is not None and len(losses)
+    if has:
+        losses = losses.assign(stage=[known(v) for v in losses["stage"]],
+                               reason=[known(v) for v in losses["reason"]])
     return {"table": table(losses, left_cols=("stage", "reason")) if has else None, "recorded": recorded}

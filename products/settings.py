@@ -31,10 +31,10 @@ def hours_per_day(select_hours_local) -> int:
 def report_settings(cfg: PipelineConfig | Mapping | None = None) -> dict:
     """Keyword arguments of :func:`products.report.write_report` that come from the configuration
     ``cfg`` (the typed `PipelineConfig`, a partial config mapping, or None: every default):
-    ``pdf_engine`` (``report_pdf``), ``budgets``, ``utc_offset_hours``, ``select_hours_local``
-    and ``hours_per_day`` (of the selection window)."""
+    ``pdf_engine`` (``report_pdf``), ``budgets``, ``utc_offset_hours``, ``select_hours_local``,
+    ``hours_per_day`` (of the selection window) and ``language`` (``report.language``)."""
     typed = cfg if isinstance(cfg, PipelineConfig) else load_config(dict(cfg or {}))
     window = tuple(typed.stations.select_hours_local)
     return {"pdf_engine": typed.report_pdf, "budgets": typed.budgets,
             "utc_offset_hours": typed.stations.utc_offset_hours, "select_hours_local": window,
-            "hours_per_day": hours_per_day(window)}
+            "hours_per_day": hours_per_day(window), "language": typed.report.language}

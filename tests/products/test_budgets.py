@@ -105,7 +105,7 @@ def _args(fake_run, maps, **kw):
              diagnostics_json=fake_run["diagnostics"], modelled_csv=fake_run["modelled"],
              selected_csv=fake_run["selected"], stations_yaml=fake_run["stations"],
              maps_dir=maps, power_heatmap=fake_run["heatmap"], power_summary=fake_run["summary"],
-             days=["20250101"], hours_per_day=4)
+             days=["20250101"], hours_per_day=4, language="en")
     a.update(kw)
     return a
 

@@ -80,7 +80,7 @@ def test_report_settings_of_a_partial_config():
                "stations": {"utc_offset_hours": 7, "select_hours_local": [22, 6]}}
     s = report_settings(partial)
     assert s == {"pdf_engine": "none", "budgets": {"2025": {"Liwan": 4000.0}}, "utc_offset_hours": 7,
-                 "select_hours_local": (22, 6), "hours_per_day": 8}
+                 "select_hours_local": (22, 6), "hours_per_day": 8, "language": "both"}
     assert [hours_per_day(w) for w in ((12, 16), (0, 24), (23, 1), (6, 5))] == [4, 24, 2, 23]
     # the library's defaults are the config's (an empty config)
     d = report_settings({})
@@ -102,7 +102,8 @@ def test_report_script_equals_python_api(fake_run, tmp_path):
     config = validate_config(copy.deepcopy(partial), REPO)
     for key in ('pdf_engine=config["report_pdf"]', 'budgets=config["budgets"]',
                 'utc_offset=config["stations"]["utc_offset_hours"]',
-                'hours_local=config["stations"]["select_hours_local"]'):
+                'hours_local=config["stations"]["select_hours_local"]',
+                'language=config["report"]["language"]'):
         assert key in RULES, key
     maps_dir = tmp_path / "maps"
     maps.make_all_figures(fake_run["posterior"], fake_run["districts"], fake_run["modelled"],
@@ -119,7 +120,8 @@ def test_report_script_equals_python_api(fake_run, tmp_path):
     params = {"site_ids": ["AAA", "BBB"], "days": ["20250101"], "demo": True, "budgets": config["budgets"],
               "budget_existing": [], "pdf_engine": config["report_pdf"],
               "utc_offset": config["stations"]["utc_offset_hours"],
-              "hours_local": config["stations"]["select_hours_local"]}
+              "hours_local": config["stations"]["select_hours_local"],
+              "language": config["report"]["language"]}
     out = {"html": str(tmp_path / "script.html"), "table": str(tmp_path / "table.csv")}
     _script("report.py", _snakemake(inputs, out, params, tmp_path / "report.log", config))
 

@@ -4,6 +4,7 @@ import json
 import re
 
 import pandas as pd
+import pytest
 
 from products.maps import make_all_figures
 from products.report import build_report, fmt_kt, write_report
@@ -18,7 +19,8 @@ def _report(fake_run, tmp_path, **kw):
                 diagnostics_json=fake_run["diagnostics"], modelled_csv=fake_run["modelled"],
                 selected_csv=fake_run["selected"], stations_yaml=fake_run["stations"],
                 maps_dir=maps, power_heatmap=fake_run["heatmap"], power_summary=fake_run["summary"],
-                days=["20250101"], hours_per_day=4, config={"month": "2025-01"})
+                days=["20250101"], hours_per_day=4, config={"month": "2025-01"},
+                language="en")   # the English report's content (Chinese: test_report_language.py)
     args.update(kw)
     out = write_report(tmp_path / "report.html", **args)
     return out.read_text(encoding="utf-8")
@@ -54,13 +56,18 @@ def test_report_content(fake_run, tmp_path):
     assert "Nothing missing." in html
 
 
-def test_report_is_self_contained(fake_run, tmp_path):
-    html = _report(fake_run, tmp_path)
+@pytest.mark.parametrize("language", ["en", "both"])
+def test_report_is_self_contained(fake_run, tmp_path, language):
+    html = _report(fake_run, tmp_path, language=language, districts_geojson=fake_run["geojson"])
     refs = re.findall(r"""(?:src|href)\s*=\s*["']?([^"'\s>]+)""", html, flags=re.I)
     assert refs, "expected inline images"
     assert all(r.startswith("data:") for r in refs), [r[:40] for r in refs if not r.startswith("data:")]
     assert "http://" not in html and "https://" not in html
-    assert "@import" not in html and "url(" not in html
+    assert "@import" not in html
+    # CSS urls: only the embedded CJK font (with Chinese text), as a data: URI
+    urls = re.findall(r"url\(([^)]*)\)", html)
+    assert all(u.startswith("data:font/otf;base64,") for u in urls), urls
+    assert len(urls) == (language != "en")
 
 
 def test_report_escapes_input_text(fake_run, tmp_path):
@@ -94,7 +101,7 @@ def test_report_without_truth_has_no_recovery_sentence(fake_run, tmp_path):
     html = build_report(month="2025-01", districts_csv=fake_run["districts"],
                         diagnostics_json=fake_run["diagnostics"], modelled_csv=fake_run["modelled"],
                         selected_csv=fake_run["selected"], stations_yaml=fake_run["stations"],
-                        maps_dir=tmp_path, days=["20250101"])
+                        maps_dir=tmp_path, days=["20250101"], language="en")
     assert "truth" not in html.split("<h2>Districts</h2>")[0].lower().split("<h2>city total</h2>")[1]
     assert "Demo run" not in html
 

@@ -104,6 +104,7 @@ rule report:
         pdf_engine=config["report_pdf"],
         utc_offset=config["stations"]["utc_offset_hours"],
         hours_local=config["stations"]["select_hours_local"],
+        language=config["report"]["language"],
     log:
         "logs/{month}/report.log",
     benchmark:

@@ -11,10 +11,12 @@ script_logging(snakemake.log[0])  # noqa: F821
 
 sm = snakemake  # noqa: F821
 # the report's settings, typed, from the rule's params (rerun triggers): report_pdf, budgets, the
-# stations' UTC offset and selection window (and the selected hours per day of that window)
+# stations' UTC offset and selection window (and the selected hours per day of that window), the
+# report's language
 settings = report_settings({"report_pdf": sm.params.pdf_engine, "budgets": sm.params.budgets,
                             "stations": {"utc_offset_hours": sm.params.utc_offset,
-                                         "select_hours_local": sm.params.hours_local}})
+                                         "select_hours_local": sm.params.hours_local},
+                            "report": {"language": sm.params.language}})
 # earlier months of the year for the budget comparison: produced in this run (inputs) or found
 # on disk (params); see docs/report.md
 history = [(f"{b}/districts.csv", f"{b}/diagnostics.json") for b in sm.params.budget_existing]
