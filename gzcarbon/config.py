@@ -301,6 +301,16 @@ class TransportConfig(Section):
         before it is recorded as failed""", default=1800)
     smooth_factor: Annotated[float, Field(ge=0)] = _doc("""STILT kernel-bandwidth factor of the
         footprint gridding (1 = STILT's default bandwidth; 0 = no smoothing)""", default=1.0)
+    near_field_hours: Annotated[int, Field(ge=0, le=240)] = _doc("""hours back covered by the
+        near-field HYSPLIT run (`numpar` particles, output every 1-minute step); the later hours
+        come from a far-field run of `far_numpar` particles over all `n_hours`. 0 (or ≥ `n_hours`):
+        one run of `numpar` particles for all hours (docs/performance.md, "Footprint cost")""",
+        default=0)
+    far_numpar: Annotated[int, Field(ge=10, le=100000)] = _doc("""particles of the far-field run
+        (with `near_field_hours` > 0)""", default=25)
+    far_output_minutes: Annotated[int, Field(ge=1, le=60)] = _doc("""HYSPLIT output interval
+        (`outdt`, minutes) of the far-field run; HYSPLIT sums each particle's `foot` over the
+        interval""", default=10)
     hysplit: dict[str, Any] = _doc("""further HYSPLIT namelist parameters passed to pystilt as
         they are (e.g. `{delt: 0, tratio: 0.75}`; docs/transport.md); part of the footprint cache
         key""", default_factory=dict)

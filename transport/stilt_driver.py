@@ -88,17 +88,34 @@ class StiltSettings:
     kmixd: int = 0
     timeout: int = 1800  # seconds per receptor
     smooth_factor: float = 1.0
+    #: hours back covered by the near-field run (``numpar`` particles, output every minute); the
+    #: later hours come from a far-field run of ``far_numpar`` particles over all ``n_hours`` with
+    #: output every ``far_output_minutes``. 0 (or >= n_hours): one run of ``numpar`` particles.
+    near_field_hours: int = 0
+    far_numpar: int = 25
+    far_output_minutes: int = 10
     extra: dict = field(default_factory=dict)  # further HYSPLIT namelist parameters
 
     @classmethod
     def from_config(cls, transport: dict) -> "StiltSettings":
-        known = {"n_hours", "numpar", "seed", "kmixd", "timeout", "smooth_factor"}
+        known = {"n_hours", "numpar", "seed", "kmixd", "timeout", "smooth_factor",
+                 "near_field_hours", "far_numpar", "far_output_minutes"}
         kw = {k: transport[k] for k in known if k in transport}
         s = cls(**kw, extra=dict(transport.get("hysplit", {}) or {}))
         if int(s.n_hours) <= 0:
             raise ValueError(f"config transport.n_hours must be a positive number of hours back, "
                              f"got {s.n_hours}")
+        if "outdt" in s.extra and s.split:
+            raise ValueError("config transport.hysplit.outdt cannot be combined with "
+                             "transport.near_field_hours > 0: the near-field run writes every "
+                             "step and the far-field run every transport.far_output_minutes; set "
+                             "near_field_hours: 0 to choose outdt yourself")
         return s
+
+    @property
+    def split(self) -> bool:
+        """True when footprints come from a near-field and a far-field run."""
+        return 0 < int(self.near_field_hours) < int(self.n_hours)
 
 
 #: Names of the per-hour links that let pystilt find ARL files given as an explicit list.
@@ -154,6 +171,9 @@ FOOTPRINT_ALGORITHM = "clock-hour-v1"
 CACHE_KEY_VERSION = 1
 #: StiltSettings fields that cannot change a footprint that was computed (only whether it is).
 NOT_IN_KEY = {"timeout"}
+#: StiltSettings fields of the near/far split: in the key only when the split is on (one run of
+#: ``numpar`` particles, as before the split existed, keeps its cache).
+SPLIT_FIELDS = ("near_field_hours", "far_numpar", "far_output_minutes")
 
 _SOFTWARE: dict[str, dict] = {}
 _MET_SUMS: dict[tuple, str] = {}
@@ -200,7 +220,8 @@ def software_identity(settings: "StiltSettings | None" = None) -> dict:
 def settings_identity(settings: "StiltSettings") -> dict:
     """Every :class:`StiltSettings` field that changes a footprint (all but ``timeout``)."""
     d = dataclasses.asdict(settings)
-    return {k: v for k, v in sorted(d.items()) if k not in NOT_IN_KEY}
+    skip = set(NOT_IN_KEY) | (set() if settings.split else set(SPLIT_FIELDS))
+    return {k: v for k, v in sorted(d.items()) if k not in skip}
 
 
 def met_checksum(path: str | os.PathLike, memo_dir: str | os.PathLike | None = None) -> str:
@@ -350,9 +371,9 @@ def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: 
                        ymax=grid.lat_max, xres=grid.res, yres=grid.res)
     # Near-receptor interpolation on the true ages, then shift ages so hours are clock hours.
     p = particles
-    interp = getattr(gridding, "_interpolate_early_timesteps", None)
-    if interp is not None:
-        p = interp(p.copy(), xres=grid.res, yres=grid.res, time_sign=-1)
+    # pystilt 0.1.0a25's own near-receptor interpolation (a private function: pinned version,
+    # tests/transport/test_pystilt_contract.py fails if it disappears; never skipped silently)
+    p = gridding._interpolate_early_timesteps(p.copy(), xres=grid.res, yres=grid.res, time_sign=-1)
     p = p.copy()
     p["age"] = p["age"] - (60.0 - m)
     rec = stilt.PointReceptor(time=h0 + pd.Timedelta(hours=1), longitude=0.0, latitude=0.0,
@@ -393,52 +414,116 @@ def left_domain_fraction(particles: pd.DataFrame, n_hours: int) -> float:
     return float(np.mean(oldest < 60.0 * abs(int(n_hours)) - 1.5 * step))
 
 
-def run_receptor(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
-                 work_dir: Path) -> tuple[xr.Dataset, dict]:
-    """Run one receptor; returns its footprint dataset and timings (seconds)."""
+def _trajectories(receptor, rid: str, met: dict, settings: StiltSettings, run_dir: Path,
+                  n_hours: int, numpar: int, extra: dict) -> pd.DataFrame:
+    """One HYSPLIT-STILT run in ``run_dir`` (removed afterwards); an I/O fault raises FileIOError."""
     import stilt
 
-    release = pd.Timestamp(rec["time"])
-    receptor = stilt.PointReceptor(time=release, longitude=float(rec["lon"]),
-                                   latitude=float(rec["lat"]), altitude=float(rec["agl"]))
-    t0 = _time.perf_counter()
     try:
-        run_dir = Path(tempfile.mkdtemp(prefix=f"run_{rec['receptor_id']}_", dir=work_dir)).resolve()
-    except OSError as exc:
-        err = fault_errno(exc)
-        if err is None:
-            raise
-        raise FileIOError(io_message(work_dir, err, str(exc), "create a HYSPLIT run directory in"),
-                          err, work_dir) from exc
-    try:
-        particles = stilt.run_trajectories(
-            receptor, met, n_hours=-int(settings.n_hours), numpar=int(settings.numpar), krand=2,
+        return stilt.run_trajectories(
+            receptor, met, n_hours=-int(n_hours), numpar=int(numpar), krand=2,
             seed=int(settings.seed), kmixd=int(settings.kmixd), workdir=run_dir,
-            timeout=settings.timeout, **settings.extra)
+            timeout=settings.timeout, **extra)
     except Exception as exc:
         # A full disk or a permission problem makes HYSPLIT/pystilt fail too: find out before the
         # run directory (and the space it holds) is removed, and stop the job naming the cause.
         err = diagnose(exc, run_dir)
         if err is not None:
             raise FileIOError(io_message(run_dir, err, f"{type(exc).__name__}: {exc}"[:300],
-                                         f"run HYSPLIT for {rec['receptor_id']} in"),
-                              err, run_dir) from exc
+                                         f"run HYSPLIT for {rid} in"), err, run_dir) from exc
         raise
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def near_field_bins(release, n_hours: int, near_field_hours: int) -> np.ndarray:
+    """Which clock-hour bins of a footprint (``floor(release) - n_hours .. floor(release)``, as
+    :func:`_clock_hour_footprint`) lie wholly within the first ``near_field_hours`` hours back
+    from ``release``: those come from the near-field run, the others from the far-field run."""
+    release = pd.Timestamp(release)
+    h0 = release.floor("h")
+    m = (release - h0) / pd.Timedelta(minutes=1)
+    k = np.arange(int(n_hours), -1, -1)  # hours before floor(release), oldest first
+    oldest_age = np.where(k == 0, m, m + 60.0 * k)  # minutes back at the old edge of each bin
+    return oldest_age <= 60.0 * int(near_field_hours) + 1e-9
+
+
+def _mkdtemp(work_dir: Path, prefix: str) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=work_dir)).resolve()
+    except OSError as exc:
+        err = fault_errno(exc)
+        if err is None:
+            raise
+        raise FileIOError(io_message(work_dir, err, str(exc), "create a HYSPLIT run directory in"),
+                          err, work_dir) from exc
+
+
+def receptor_footprint(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
+                       work_dir: Path) -> tuple[tuple, dict]:
+    """HYSPLIT-STILT for one receptor: ``((hours, foot, total, n_particles, left_fraction),
+    timings)``.
+
+    With ``settings.split`` two runs: the near field (``numpar`` particles, ``near_field_hours``
+    back, output every 1-minute step as STILT's near-field correction and the 1 km grid need) and
+    the far field (``far_numpar`` particles over all ``n_hours``, output every
+    ``far_output_minutes``: HYSPLIT sums ``foot`` over the output interval). Each clock-hour bin
+    comes wholly from one run (:func:`near_field_bins`), each normalised by its own particles, so
+    both parts are unbiased; the far field's sampling noise is that of ``far_numpar`` particles
+    (docs/performance.md, "Footprint cost"). The share of particles that left the met domain comes
+    from the run that lasts ``n_hours``."""
+    import stilt
+
+    release = pd.Timestamp(rec["time"])
+    n_hours = int(settings.n_hours)
+    receptor = stilt.PointReceptor(time=release, longitude=float(rec["lon"]),
+                                   latitude=float(rec["lat"]), altitude=float(rec["agl"]))
+    rid = str(rec["receptor_id"])
+    t0 = _time.perf_counter()
+    if not settings.split:
+        particles = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_"),
+                                  n_hours, settings.numpar, settings.extra)
+        t1 = _time.perf_counter()
+        hours, foot, total = _clock_hour_footprint(particles, release, grid, n_hours,
+                                                   settings.smooth_factor)
+        out = (hours, foot, total, int(particles["particle"].nunique()),
+               left_domain_fraction(particles, n_hours))
+        return out, {"trajectories_s": t1 - t0, "footprint_s": _time.perf_counter() - t1}
+    near_h = int(settings.near_field_hours)
+    near = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_near_"),
+                         near_h, settings.numpar, settings.extra)
+    far = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_far_"), n_hours,
+                        settings.far_numpar,
+                        {**settings.extra, "outdt": int(settings.far_output_minutes)})
     t1 = _time.perf_counter()
-    hours, foot, total = _clock_hour_footprint(particles, release, grid, int(settings.n_hours),
-                                               settings.smooth_factor)
-    t2 = _time.perf_counter()
+    hours, foot_n, total_n = _clock_hour_footprint(near, release, grid, n_hours,
+                                                   settings.smooth_factor)
+    _, foot_f, total_f = _clock_hour_footprint(far, release, grid, n_hours, settings.smooth_factor)
+    use_near = near_field_bins(release, n_hours, near_h)
+    foot = np.where(use_near[:, None, None], foot_n, foot_f)
+    total = np.where(use_near, total_n, total_f)
+    out = (hours, foot, total, int(near["particle"].nunique()), left_domain_fraction(far, n_hours))
+    return out, {"trajectories_s": t1 - t0, "footprint_s": _time.perf_counter() - t1}
+
+
+def run_receptor(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
+                 work_dir: Path) -> tuple[xr.Dataset, dict]:
+    """Run one receptor; returns its footprint dataset and timings (seconds)."""
+    release = pd.Timestamp(rec["time"])
+    (hours, foot, total, n_particles, left), tim = receptor_footprint(rec, met, grid, settings,
+                                                                       work_dir)
     ds = xr.Dataset(
         {"foot": (("time", "lat", "lon"), foot.astype(np.float32), {"units": FOOT_UNITS}),
          "foot_total": (("time",), total, {"units": FOOT_UNITS, "long_name":
                         "sensitivity of the hour summed over all space (inside and outside grid)"})},
         coords={"time": hours.values, "lat": grid.lat, "lon": grid.lon},
         attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
-               "n_particles": int(particles["particle"].nunique()),
-               "left_domain_fraction": left_domain_fraction(particles, int(settings.n_hours))})
-    return ds, {"trajectories_s": t1 - t0, "footprint_s": t2 - t1}
+               "n_particles": n_particles, "left_domain_fraction": left})
+    if settings.split:
+        ds.attrs.update({"near_field_hours": int(settings.near_field_hours),
+                         "far_numpar": int(settings.far_numpar),
+                         "far_output_minutes": int(settings.far_output_minutes)})
+    return ds, tim
 
 
 def _write_atomic(ds: xr.Dataset, path: Path, encoding: dict) -> None:
@@ -455,6 +540,9 @@ def _site_day_attrs(settings: StiltSettings, software: dict, needed: list, met_s
         "n_hours_back": int(settings.n_hours), "numpar": int(settings.numpar),
         "seed": int(settings.seed), "kmixd": int(settings.kmixd),
         "smooth_factor": float(settings.smooth_factor),
+        "near_field_hours": int(settings.near_field_hours) if settings.split else 0,
+        "far_numpar": int(settings.far_numpar) if settings.split else int(settings.numpar),
+        "far_output_minutes": int(settings.far_output_minutes) if settings.split else 0,
         "hysplit_settings": json.dumps(settings.extra, sort_keys=True, default=str),
         "pystilt_version": software.get("pystilt", ""),
         "hysplit_version": software.get("hysplit", ""),
