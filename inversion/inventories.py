@@ -29,6 +29,7 @@ them so nothing is counted twice.
 from __future__ import annotations
 
 import logging
+import mmap
 import re
 import struct
 import zlib
@@ -360,22 +361,27 @@ def trim_to_360(lon_edges, what: str = "longitude") -> np.ndarray:
 
 
 def read_inventory(path, grid: Grid | None = None, *, species: str = "co2", year: int | None = None,
-                   month: int | None = None):
+                   month: int | None = None, bounds: tuple[float, float, float, float] | None = None):
     """Read any supported inventory (see module docstring), recognised by content.
 
     The pipeline's own ``inventory.nc`` (sectors + local-hour profiles + biosphere, docs/formats.md)
     is returned as the validated `xarray.Dataset` of `inversion.inventory.read_inventory`; every other
     file as an `Inventory` (sector mass fluxes kg m-2 s-1 on the file's cells). With ``grid`` an
     `Inventory` is returned regridded ({sector: (ny, nx) kg m-2 s-1} via `Inventory.on_grid`).
+    An ODIAC GeoTIFF is read only over ``bounds`` (lon_min, lon_max, lat_min, lat_max) or the
+    grid's, when given (`read_odiac`).
     """
     from .inventory import read_inventory as read_pipeline_inventory
 
     path = Path(path)
     if not path.is_file():
         raise InventoryError(f"inventory {path}: not found. Set config `inputs.inventory` (docs/inventory.md).")
-    head = path.read_bytes()[:4]
+    with path.open("rb") as fh:
+        head = fh.read(4)
     if head in (b"II*\x00", b"MM\x00*"):
-        inv = read_odiac(path, year=year, month=month, species=species)
+        if bounds is None and grid is not None:
+            bounds = (grid.lon_min, grid.lon_max, grid.lat_min, grid.lat_max)
+        inv = read_odiac(path, year=year, month=month, species=species, bounds=bounds)
     else:
         with xr.open_dataset(path) as probe:
             own = "hour" in probe.dims and any(v.startswith("profile_") for v in probe.data_vars)
@@ -431,44 +437,76 @@ def _tiff_tags(buf: bytes) -> tuple[str, dict]:
     return bo, tags
 
 
-def read_tiff(path) -> tuple[np.ndarray, dict]:
+def read_tiff(path, window: tuple[int, int, int, int] | None = None) -> tuple[np.ndarray, dict]:
     """(band 1 as a 2-D array, tags) of a TIFF with strips or tiles, uncompressed (1) or deflate
     (8/32946), predictor 1 (none) or 2 (horizontal differencing of integers) or 3 (floating point).
 
-    GeoTIFF tags kept: ``pixel_scale`` (33550), ``tiepoint`` (33922), ``nodata`` (42113)."""
-    buf = Path(path).read_bytes()
-    bo, t = _tiff_tags(buf)
+    ``window = (row0, row1, col0, col1)`` (half-open pixel ranges, row 0 at the top) reads only
+    those pixels: the file is memory-mapped, not read, and only the strips or tiles that hold the
+    window are decoded (a global 1 km ODIAC GeoTIFF is 3.7 GB as float32; a city needs a few MB).
+
+    GeoTIFF tags kept: ``pixel_scale`` (33550), ``tiepoint`` (33922), ``nodata`` (42113); also
+    ``width``/``height`` of the whole image and ``window``."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        bo, t = _tiff_tags(buf)
+        width, height = t[256][0], t[257][0]
+        r0, r1, c0, c1 = window if window is not None else (0, height, 0, width)
+        if not (0 <= r0 < r1 <= height and 0 <= c0 < c1 <= width):
+            raise InventoryError(f"{path}: window rows {r0}..{r1}, columns {c0}..{c1} is not inside the "
+                                 f"{height} x {width} image")
+        out = _read_blocks(buf, t, str(path), (r0, r1, c0, c1), bo)
+    tags = {"pixel_scale": t.get(33550), "tiepoint": t.get(33922), "nodata": t.get(42113),
+            "width": width, "height": height, "window": (r0, r1, c0, c1)}
+    return out[..., 0], tags
+
+
+def tiff_tags(path) -> dict:
+    """The tags of `read_tiff` without reading any pixel (``width``, ``height``, GeoTIFF tags)."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        _, t = _tiff_tags(buf)
+    return {"pixel_scale": t.get(33550), "tiepoint": t.get(33922), "nodata": t.get(42113),
+            "width": t[256][0], "height": t[257][0]}
+
+
+def _read_blocks(buf, t: dict, path: str, window, bo: str) -> np.ndarray:
+    """The window (row0, row1, col0, col1) of band data, decoding only the blocks it touches."""
     width, height = t[256][0], t[257][0]
-    bits = t.get(258, (1,))[0]
-    fmt = t.get(339, (1,))[0]
-    comp = t.get(259, (1,))[0]
-    pred = t.get(317, (1,))[0]
-    spp = t.get(277, (1,))[0]
+    bits, fmt = t.get(258, (1,))[0], t.get(339, (1,))[0]
+    comp, pred, spp = t.get(259, (1,))[0], t.get(317, (1,))[0], t.get(277, (1,))[0]
     if t.get(284, (1,))[0] != 1 and spp > 1:
         raise InventoryError(f"{path}: planar configuration 2 with {spp} samples is not supported")
     if comp not in (1, 8, 32946):
         raise InventoryError(f"{path}: TIFF compression {comp} is not supported (uncompressed or deflate); "
                              "convert with `gdal_translate -co COMPRESS=DEFLATE`")
     dt = np.dtype(bo + _SAMPLE_DTYPES[(fmt, bits)])
-    out = np.zeros((height, width, spp), dt)
+    r0, r1, c0, c1 = window
+    out = np.zeros((r1 - r0, c1 - c0, spp), dt)
     if 322 in t:  # tiles
         tw, th = t[322][0], t[323][0]
         offs, counts = t[324], t[325]
         per_row = -(-width // tw)
-        for k, (o, c) in enumerate(zip(offs, counts)):
-            block = _decode(buf[o:o + c], comp, pred, dt, (th, tw, spp))
-            r0, c0 = (k // per_row) * th, (k % per_row) * tw
-            h, w = min(th, height - r0), min(tw, width - c0)
-            out[r0:r0 + h, c0:c0 + w] = block[:h, :w]
+        for ty in range(r0 // th, -(-r1 // th)):
+            for tx in range(c0 // tw, -(-c1 // tw)):
+                k = ty * per_row + tx
+                block = _decode(buf[offs[k]:offs[k] + counts[k]], comp, pred, dt, (th, tw, spp))
+                _paste(out, block, ty * th, tx * tw, window)
     else:
         rps = t.get(278, (height,))[0]
-        for k, (o, c) in enumerate(zip(t[273], t[279])):
-            r0 = k * rps
-            h = min(rps, height - r0)
-            out[r0:r0 + h] = _decode(buf[o:o + c], comp, pred, dt, (h, width, spp))
-    tags = {"pixel_scale": t.get(33550), "tiepoint": t.get(33922), "nodata": t.get(42113),
-            "width": width, "height": height}
-    return out[..., 0], tags
+        offs, counts = t[273], t[279]
+        for k in range(r0 // rps, -(-r1 // rps)):
+            h = min(rps, height - k * rps)
+            block = _decode(buf[offs[k]:offs[k] + counts[k]], comp, pred, dt, (h, width, spp))
+            _paste(out, block, k * rps, 0, window)
+    return out
+
+
+def _paste(out: np.ndarray, block: np.ndarray, top: int, left: int, window) -> None:
+    """Copy the part of ``block`` (image rows top.., columns left..) inside the window into ``out``."""
+    r0, r1, c0, c1 = window
+    a0, a1 = max(top, r0), min(top + block.shape[0], r1)
+    b0, b1 = max(left, c0), min(left + block.shape[1], c1)
+    if a0 < a1 and b0 < b1:
+        out[a0 - r0:a1 - r0, b0 - c0:b1 - c0] = block[a0 - top:a1 - top, b0 - left:b1 - left]
 
 
 def _decode(raw: bytes, comp: int, pred: int, dt: np.dtype, shape) -> np.ndarray:
@@ -488,15 +526,18 @@ def _decode(raw: bytes, comp: int, pred: int, dt: np.dtype, shape) -> np.ndarray
     return a
 
 
-def read_odiac(path, year: int | None = None, month: int | None = None, species: str = "co2") -> Inventory:
+def read_odiac(path, year: int | None = None, month: int | None = None, species: str = "co2",
+               bounds: tuple[float, float, float, float] | None = None) -> Inventory:
     """ODIAC 1 km monthly GeoTIFF (tonne C per cell per month; file name ``odiac<ver>_1km_excl_intl_YYMM.tif``
-    gives the month when ``year``/``month`` are not given) as CO2 kg m-2 s-1, one sector ``total``."""
+    gives the month when ``year``/``month`` are not given) as CO2 kg m-2 s-1, one sector ``total``.
+    ``bounds = (lon_min, lon_max, lat_min, lat_max)``: only the pixels overlapping them (and one
+    more on every side) are read (`read_tiff` window), not the whole global file."""
     if year is None or month is None:
         m = re.search(r"_(\d{2})(\d{2})\.tiff?$", Path(path).name)
         if m is None:
             raise InventoryError(f"ODIAC {path}: pass year and month (the name is not odiac..._YYMM.tif)")
         year, month = 2000 + int(m.group(1)), int(m.group(2))
-    v, lon_e, lat_e = _geotiff_cells(path)  # rows north to south -> ascending latitudes
+    v, lon_e, lat_e = _geotiff_cells(path, bounds)  # rows north to south -> ascending latitudes
     v[~np.isfinite(v)] = 0.0
     units = FluxUnits(1e3, False, True, True, True, "c")  # tonne C per cell per month
     flux = _to_kg_m2_s(v, units, species, cell_area_m2(lat_e, lon_e), _period_seconds("month", year, month))
@@ -614,8 +655,10 @@ def _area_in_units(units: str) -> bool:
     return bool(re.search(r"(m|km)-2|/(k?m)2|per (square )?k?m", u))
 
 
-def read_proxy(path, variable: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A downscaling proxy as (density per m², lon edges, lat edges ascending).
+def read_proxy(path, variable: str | None = None, bounds: tuple[float, float, float, float] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A downscaling proxy as (density per m², lon edges, lat edges ascending); a GeoTIFF is read
+    only over ``bounds`` (lon_min, lon_max, lat_min, lat_max) when given.
 
     A GeoTIFF (ODIAC 1 km, GHS-POP or WorldPop population counts, VIIRS night lights: geographic
     pixels, values per pixel) or a NetCDF with one 2-D variable on (lat, lon) (``variable`` picks one
@@ -628,7 +671,7 @@ def read_proxy(path, variable: str | None = None) -> tuple[np.ndarray, np.ndarra
     with path.open("rb") as fh:
         tiff = fh.read(4) in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
     if tiff:
-        vals, lon_e, lat_e = _geotiff_cells(path)
+        vals, lon_e, lat_e = _geotiff_cells(path, bounds)
         per_area = False
     else:
         vals, lon_e, lat_e, per_area = _netcdf_proxy(path, variable)
@@ -638,9 +681,12 @@ def read_proxy(path, variable: str | None = None) -> tuple[np.ndarray, np.ndarra
     return vals, lon_e, lat_e
 
 
-def _geotiff_cells(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(values with ascending latitudes, lon edges, lat edges) of a geographic GeoTIFF."""
-    vals, tags = read_tiff(path)
+def _geotiff_cells(path, bounds: tuple[float, float, float, float] | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values with ascending latitudes, lon edges, lat edges) of a geographic GeoTIFF; with
+    ``bounds = (lon_min, lon_max, lat_min, lat_max)`` only the pixels overlapping them (plus one
+    pixel on every side), read through `read_tiff`'s window."""
+    tags = tiff_tags(path)
     scale, tie = tags["pixel_scale"], tags["tiepoint"]
     if not scale or not tie:
         raise InventoryError(f"{path}: GeoTIFF ModelPixelScale/ModelTiepoint tags missing; the file is not a "
@@ -648,7 +694,21 @@ def _geotiff_cells(path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     dx, dy = scale[0], scale[1]
     i0, j0, lon0, lat0 = tie[0], tie[1], tie[3], tie[4]
     lon_e = np.round(lon0 + dx * (np.arange(tags["width"] + 1) - i0), 10)
-    lat_top = np.round(lat0 - dy * (np.arange(tags["height"] + 1) - j0), 10)
+    lat_top = np.round(lat0 - dy * (np.arange(tags["height"] + 1) - j0), 10)  # descending
+    window = None
+    if bounds is not None:
+        lo0, lo1, la0, la1 = bounds
+        c0 = max(int(np.searchsorted(lon_e, lo0, side="right")) - 2, 0)
+        c1 = min(int(np.searchsorted(lon_e, lo1, side="left")) + 1, tags["width"])
+        r0 = max(int(np.searchsorted(-lat_top, -la1, side="right")) - 2, 0)
+        r1 = min(int(np.searchsorted(-lat_top, -la0, side="left")) + 1, tags["height"])
+        if lo1 <= lon_e[0] or lo0 >= lon_e[-1] or la1 <= lat_top[-1] or la0 >= lat_top[0]:
+            raise InventoryError(f"{path}: the GeoTIFF ({lon_e[0]:.3f}..{lon_e[-1]:.3f} E, "
+                                 f"{lat_top[-1]:.3f}..{lat_top[0]:.3f} N) does not overlap the domain "
+                                 f"{lo0}..{lo1} E, {la0}..{la1} N")
+        window = (r0, r1, c0, c1)
+        lon_e, lat_top = lon_e[c0:c1 + 1], lat_top[r0:r1 + 1]
+    vals, tags = read_tiff(path, window)
     v = vals.astype(float)[::-1]
     if tags["nodata"]:
         v[v == float(tags["nodata"])] = 0.0
@@ -682,7 +742,7 @@ def _netcdf_proxy(path, variable):
 def proxy_on_grid(path, grid: Grid, variable: str | None = None) -> np.ndarray:
     """The proxy of ``path`` on ``grid`` (density per m², conservative regridding); an error naming the
     file when it does not cover the grid (a downscaling without proxy data in part of the domain)."""
-    dens, lon_e, lat_e = read_proxy(path, variable)
+    dens, lon_e, lat_e = read_proxy(path, variable, (grid.lon_min, grid.lon_max, grid.lat_min, grid.lat_max))
     if lon_e[0] > grid.lon_min + 1e-9 or lon_e[-1] < grid.lon_max - 1e-9 or \
             lat_e[0] > grid.lat_min + 1e-9 or lat_e[-1] < grid.lat_max - 1e-9:
         raise InventoryError(f"downscaling proxy {path}: covers {lon_e[0]:.4f}..{lon_e[-1]:.4f} E x "
@@ -788,12 +848,13 @@ def kg_to_umol(species: str) -> float:
     return KG_TO_UMOL if species == "co2" else 1e9 / MOLAR_MASS[species]
 
 
-def _read_real(path, fmt: str, species: str, year: int, month: int) -> Inventory:
+def _read_real(path, fmt: str, species: str, year: int, month: int, grid: Grid | None = None) -> Inventory:
     if fmt == "odiac":  # one month per file: used for every hour of the run (spin-up days included)
         ym = odiac_month(path) or (year, month)
         if ym != (year, month):
             log.warning("ODIAC %s holds %04d-%02d; used for the run's month %04d-%02d", path, *ym, year, month)
-        return read_odiac(path, *ym, species=species)
+        bounds = None if grid is None else (grid.lon_min, grid.lon_max, grid.lat_min, grid.lat_max)
+        return read_odiac(path, *ym, species=species, bounds=bounds)  # the domain's pixels only
     return read_netcdf_inventory(path, species, year, month)
 
 
@@ -872,7 +933,7 @@ def real_inventory_sectors(path, fmt: str, grid: Grid, times: pd.DatetimeIndex, 
         if first is not None and (first.period == "year" or fmt == "odiac"):
             fields[per] = fields[order[0]]
             continue
-        inv = _read_real(path, fmt, species, per.year, per.month)
+        inv = _read_real(path, fmt, species, per.year, per.month, grid)
         first = first or inv
         sectors, attrs = _without_power(inv, plants)
         fields[per], attrs["downscaling"] = _spatial(inv, sectors, grid, proxy)

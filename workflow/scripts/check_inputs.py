@@ -207,7 +207,8 @@ def check_inventory(s: dict) -> list[dict]:
             return [_row("inventory", path, "ok", need, "the pipeline's inventory.nc on the grid")]
         ym = odiac_month(path) if fmt == "odiac" else None
         inv = read_inventory(path, species=opts.get("inventory_species", "co2"),
-                             year=ym[0] if ym else year, month=ym[1] if ym else month)
+                             year=ym[0] if ym else year, month=ym[1] if ym else month,
+                             bounds=(grid.lon_min, grid.lon_max, grid.lat_min, grid.lat_max))
     except (ValueError, OSError) as exc:
         return [_row("inventory", path, "missing", need, "", exc)]
     lo, la = inv.lon_edges, inv.lat_edges
