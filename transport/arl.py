@@ -15,6 +15,12 @@ records, each with its own ``INDX`` label; ``arlmet`` 0.1.0b4 cannot read those 
 of 1000 or more points carry the thousands as letters (``A`` = 1000) in the label's grid field.
 Record length = 50 + nx * ny. The time steps of a file (any interval: 1, 2, 3, 6 h, minutes from the
 index) are read from the labels of its index records only, a few bytes per step.
+
+Grids: lat-lon (``SIZE`` = 0) and the conformal projections HYSPLIT reads -- polar stereographic
+(``TANG_LAT`` ±90), Mercator (0), Lambert conformal (between) -- placed by our own spherical
+formulas with HYSPLIT's ``cmapf`` conventions (:func:`grid_lonlat`, :func:`grid_xy`);
+:func:`write_arl_grid` writes any of them with any vertical coordinate (sigma, pressure, terrain,
+hybrid).
 """
 
 from __future__ import annotations
