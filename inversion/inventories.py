@@ -583,11 +583,81 @@ def temporal_factors(times_utc, utc_offset_hours: int, monthly=None, weekday=Non
         f *= (m / (np.sum(m * days) / days.sum()))[t.month - 1]
     if weekday is not None:
         w = np.asarray(weekday, float)
-        f *= (w / w.mean())[t.dayofweek]
+        f *= (w / w.mean())[t.day_of_week]
     if hourly is not None:
         h = np.asarray(hourly, float)
-        f *= (h / h.mean())[t.hour]
+        if h.ndim == 1:
+            f *= (h / h.mean())[t.hour]
+        else:  # (12 months, 7 weekdays Mon..Sun, 24 local hours), EDGAR's per month and day type
+            f *= (h / h.mean(axis=-1, keepdims=True))[t.month - 1, t.day_of_week, t.hour]
     return f
+
+
+#: the files of EDGAR's published temporal-profile tables (the "auxiliary tables" of
+#: edgar.jrc.ec.europa.eu/dataset_temp_profile; Crippa et al. 2020, Sci. Data 7, 121)
+EDGAR_PROFILE_TABLES = {"weekly": "weekly_profiles.csv", "hourly": "hourly_profiles.csv",
+                        "weekend_of_country": "weekenddays.csv", "daytypes": "weekdays.csv"}
+
+
+def _edgar_table(directory: Path, key: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    path = directory / EDGAR_PROFILE_TABLES[key]
+    if not path.is_file():
+        raise InventoryError(f"EDGAR temporal profiles {directory}: {path.name} not found; the directory "
+                             f"needs {', '.join(EDGAR_PROFILE_TABLES.values())} as EDGAR publishes them")
+    df = pd.read_csv(path, sep=None, engine="python")  # EDGAR writes some with ',' and some with ';'
+    df.columns = [str(c).strip() for c in df.columns]
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InventoryError(f"EDGAR temporal profiles {path}: column(s) {missing} missing; expected "
+                             f"{', '.join(columns)}")
+    return df
+
+
+def read_edgar_profiles(directory, country: str) -> dict[str, dict[str, np.ndarray]]:
+    """EDGAR's temporal profiles of one country (ISO 3166 alpha-3, e.g. ``CHN``) from its published
+    tables (`EDGAR_PROFILE_TABLES` in ``directory``), per EDGAR activity code (``TRO``, ``ENE``,
+    ``RCO``, ...): ``weekday`` (7 daily factors, Monday first: ``Weekday_id`` 1 = Monday .. 7 =
+    Sunday) and ``hour`` (12 months x 7 weekdays x 24 local hours: ``h1`` is 00:00-01:00 local
+    time; each weekday takes the hourly profile of its day type, ``Daytype_id`` of the country's
+    weekend type). `temporal_factors` normalises each to mean 1. Monthly cycles come with EDGAR's
+    monthly grids (files of 12 months), so no monthly table is read here."""
+    directory = Path(directory)
+    weekly = _edgar_table(directory, "weekly", ("Country_code_A3", "activity_code", "Weekday_id", "daily_factor"))
+    hourly = _edgar_table(directory, "hourly", ("Country_code_A3", "activity_code", "month_id", "Daytype_id",
+                                                *(f"h{i}" for i in range(1, 25))))
+    wend = _edgar_table(directory, "weekend_of_country", ("Country_code_A3", "Weekend_type_id"))
+    dtypes = _edgar_table(directory, "daytypes", ("Weekend_type_id", "Weekday_id", "Daytype_id"))
+    own = wend[wend["Country_code_A3"].astype(str).str.strip() == country]
+    if own.empty:
+        raise InventoryError(f"EDGAR temporal profiles {directory / EDGAR_PROFILE_TABLES['weekend_of_country']}: "
+                             f"no row for country {country!r}; give the ISO 3166 alpha-3 code (e.g. CHN)")
+    kind = int(own["Weekend_type_id"].iloc[0])
+    d = dtypes[dtypes["Weekend_type_id"].astype(int) == kind].set_index("Weekday_id")["Daytype_id"].astype(int)
+    if sorted(d.index.astype(int)) != list(range(1, 8)):
+        raise InventoryError(f"EDGAR temporal profiles {directory / EDGAR_PROFILE_TABLES['daytypes']}: weekend "
+                             f"type {kind} needs a day type for each Weekday_id 1..7")
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for code, rows in weekly[weekly["Country_code_A3"] == country].groupby("activity_code"):
+        w = rows.set_index(rows["Weekday_id"].astype(int))["daily_factor"].astype(float)
+        if sorted(w.index) != list(range(1, 8)):
+            raise InventoryError(f"EDGAR temporal profiles {directory / EDGAR_PROFILE_TABLES['weekly']}: "
+                                 f"{country} {code} needs Weekday_id 1..7 once each")
+        out.setdefault(str(code), {})["weekday"] = w.loc[range(1, 8)].to_numpy()
+    hcols = [f"h{i}" for i in range(1, 25)]
+    for code, rows in hourly[hourly["Country_code_A3"] == country].groupby("activity_code"):
+        table = rows.set_index([rows["month_id"].astype(int), rows["Daytype_id"].astype(int)])[hcols]
+        prof = np.empty((12, 7, 24))
+        for m in range(1, 13):
+            for wd in range(1, 8):
+                key = (m, int(d.loc[wd]))
+                if key not in table.index:
+                    raise InventoryError(f"EDGAR temporal profiles {directory / EDGAR_PROFILE_TABLES['hourly']}: "
+                                         f"{country} {code} has no row for month_id {m}, Daytype_id {key[1]}")
+                prof[m - 1, wd - 1] = table.loc[[key]].to_numpy(float)[0]
+        out.setdefault(str(code), {})["hour"] = prof
+    if not out:
+        raise InventoryError(f"EDGAR temporal profiles {directory}: no profile for country {country!r}")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
