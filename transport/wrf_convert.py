@@ -356,16 +356,18 @@ def _check_native(ds: xr.Dataset, label: str) -> bool:
     """Refuse a wrfout lacking what the native conversion needs; True when it has WRF's
     time-averaged winds (and what decouples them)."""
     mixing = [v for v in WRF_MIXING if v not in ds]
-    if mixing:
-        raise ValueError(
-            f"{label}: the wrfout lacks {', '.join(mixing)} (PBLH mixed-layer height, HFX "
-            "sensible heat flux, UST friction velocity), which HYSPLIT-STILT's turbulence needs. "
-            "WRF writes them with any PBL scheme to the history stream: keep them in the output "
-            "(iofields_filename / io_form_history) and rerun or re-extract the files")
     missing = [v for v in NATIVE_REQUIRED if v not in ds]
+    parts = []
+    if mixing:
+        parts.append(
+            f"{', '.join(mixing)} (of PBLH mixed-layer height, HFX sensible heat flux, UST friction "
+            "velocity: HYSPLIT-STILT's turbulence needs them; WRF writes them with any PBL scheme "
+            "to the history stream: keep them in the output, iofields_filename / io_form_history)")
     if missing:
-        raise ValueError(f"{label}: missing WRF variable(s) {', '.join(missing)}; a wrfout needs "
-                         f"{', '.join(NATIVE_REQUIRED)} (and {', '.join(WRF_MIXING)})")
+        parts.append(f"{', '.join(missing)} (a wrfout needs {', '.join(NATIVE_REQUIRED)})")
+    if parts:
+        raise ValueError(f"{label}: the wrfout lacks {'; and '.join(parts)}; rerun WRF or "
+                         "re-extract the files with these variables")
     avg = "AVGFLX_RUM" in ds and "AVGFLX_RVM" in ds
     if avg:
         need = [v for v in ("MU", "MUB") if v not in ds]

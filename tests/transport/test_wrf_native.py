@@ -160,3 +160,15 @@ def test_footprints_on_natively_converted_lambert_wrf(tmp_path):
     centre = float((f.sum("lat") * f.lon).sum() / f.sum())
     assert 113.3 - 0.4 < centre < 113.3 - 0.05
     assert float(f.where(f.lon > 113.31, 0).sum()) < 1e-3 * total
+
+
+@pytest.mark.parametrize("drop, named", [(("HFX",), "HFX"), (("UST", "PBLH"), "PBLH, UST"),
+                                         (("ZNU",), "ZNU")])
+def test_each_missing_variable_is_named_with_the_file(tmp_path, drop, named):
+    src = tmp_path / "wrfout_missing"
+    write_wrfout(src, TIMES, drop=drop)
+    with pytest.raises(ValueError) as err:
+        wrf_to_arl(src, tmp_path / "arl")
+    msg = str(err.value)
+    assert str(src) in msg and f"lacks {named} (" in msg
+    assert not (tmp_path / "arl").exists() or not list((tmp_path / "arl").iterdir())
