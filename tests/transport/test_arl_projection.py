@@ -123,7 +123,7 @@ def test_hysplit_moves_particles_along_the_grid_on_converted_wrf(tmp_path, map_p
 
     src = tmp_path / "wrfout_d01_2025-01-01_00:00:00"
     write_wrfout(src, pd.date_range("2025-01-01 00:00", periods=8, freq="h"), map_proj=map_proj,
-                 stand_lon=110.0, u=5.0, v=0.0, nx=81, ny=61, u10_factor=1.0, **kw)
+                 stand_lon=110.0, u=5.0, v=0.0, nx=81, ny=61, n_eta=20, u10_factor=1.0, **kw)
     files = wrf_to_arl(src, tmp_path / "arl")
     rec = stilt.PointReceptor(time=pd.Timestamp("2025-01-01 06:00"), longitude=113.3,
                               latitude=23.1, altitude=300.0)

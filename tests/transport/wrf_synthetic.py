@@ -49,7 +49,7 @@ def grid_latlon(map_proj, truelat1, truelat2, stand_lon, cen_lat, cen_lon, dx, n
 
 
 def write_wrfout(path, times, map_proj=1, truelat1=20.0, truelat2=40.0, stand_lon=113.5,
-                 cen_lat=23.1, cen_lon=113.3, dx=3000.0, nx=61, ny=55, n_eta=20, u=5.0, v=0.0,
+                 cen_lat=23.1, cen_lon=113.3, dx=3000.0, nx=41, ny=35, n_eta=12, u=5.0, v=0.0,
                  avg_uv=None, drop=(), p_top=5000.0, u10_factor=0.7):
     """Write the wrfout; returns a dict of what went in (XLAT, XLONG, ZNU, p, U, V)."""
     times = pd.DatetimeIndex(times)
