@@ -172,3 +172,19 @@ def test_each_missing_variable_is_named_with_the_file(tmp_path, drop, named):
     msg = str(err.value)
     assert str(src) in msg and f"lacks {named} (" in msg
     assert not (tmp_path / "arl").exists() or not list((tmp_path / "arl").iterdir())
+
+
+def test_gzcarbon_met_wrf_command(tmp_path, capsys):
+    """`gzcarbon met wrf FILES --out-dir DIR` (what rule met_convert does): prints the ARL files
+    written; on the real wrfout lacking PBLH/HFX/UST it exits 2 with the message naming them."""
+    from gzcarbon.cli import main
+
+    src = tmp_path / "wrfout_d01_2025-01-01_00:00:00"
+    write_wrfout(src, TIMES, map_proj=1)
+    assert main(["met", "wrf", str(src), "--out-dir", str(tmp_path / "arl")]) == 0
+    out = capsys.readouterr().out.split()
+    assert out == [str(tmp_path / "arl" / "20250101_gz.arl")]
+    assert read_arl_index(out[0]).vertical == 1
+    assert main(["met", "wrf", str(REAL), "--out-dir", str(tmp_path / "real")]) == 2
+    err = capsys.readouterr().err
+    assert "PBLH, HFX, UST" in err and str(REAL) in err
