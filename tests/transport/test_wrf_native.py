@@ -78,7 +78,8 @@ def test_native_conversion_keeps_grid_levels_and_grid_relative_winds(tmp_path, m
 
 def test_time_averaged_winds_used_when_present(tmp_path, caplog):
     """AVGFLX_RUM/RVM (mass-coupled, divided by map factors 1.02/0.99) decoupled with MU+MUB
-    at u/v points: ARL gets the averaged wind (3, 1 m/s), not the instantaneous U/V (5, -2)."""
+    at u/v points (and WRF's hybrid coefficients C1H/C2H when present): ARL gets the averaged
+    wind (3, 1 m/s), not the instantaneous U/V (5, -2)."""
     src = tmp_path / "wrfout_avg"
     write_wrfout(src, TIMES, u=5.0, v=-2.0, avg_uv=(3.0, 1.0))
     with caplog.at_level(logging.INFO, logger="transport.wrf_convert"):
@@ -93,6 +94,12 @@ def test_time_averaged_winds_used_when_present(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="transport.wrf_convert"):
         wrf_to_arl(src2, tmp_path / "arl2")
     assert "instantaneous U/V used" in caplog.text
+    hyb = tmp_path / "wrfout_avg_hybrid"  # WRF's hybrid coordinate: mass C1H * mu + C2H
+    write_wrfout(hyb, TIMES, u=5.0, v=-2.0, avg_uv=(3.0, 1.0), hybrid=True)
+    (path,) = wrf_to_arl(hyb, tmp_path / "arl_hyb")
+    for k in (1, 6, 12):
+        np.testing.assert_allclose(read_arl_field(path, TIMES[0], "UWND", k), 3.0, atol=0.01)
+        np.testing.assert_allclose(read_arl_field(path, TIMES[0], "VWND", k), 1.0, atol=0.01)
     bad = tmp_path / "wrfout_avg_nomu"
     write_wrfout(bad, TIMES, avg_uv=(3.0, 1.0), drop=("MUB",))
     with pytest.raises(ValueError, match="MUB"):

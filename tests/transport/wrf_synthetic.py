@@ -50,7 +50,7 @@ def grid_latlon(map_proj, truelat1, truelat2, stand_lon, cen_lat, cen_lon, dx, n
 
 def write_wrfout(path, times, map_proj=1, truelat1=20.0, truelat2=40.0, stand_lon=113.5,
                  cen_lat=23.1, cen_lon=113.3, dx=3000.0, nx=41, ny=35, n_eta=12, u=5.0, v=0.0,
-                 avg_uv=None, drop=(), p_top=5000.0, u10_factor=0.7):
+                 avg_uv=None, drop=(), p_top=5000.0, u10_factor=0.7, hybrid=False):
     """Write the wrfout; returns a dict of what went in (XLAT, XLONG, ZNU, p, U, V)."""
     times = pd.DatetimeIndex(times)
     nt = len(times)
@@ -104,12 +104,20 @@ def write_wrfout(path, times, map_proj=1, truelat1=20.0, truelat2=40.0, stand_lo
         "HFX": (("Time", "south_north", "west_east"), np.full((ny, nx), 80.0)),
         "UST": (("Time", "south_north", "west_east"), np.full((ny, nx), 0.35)),
     }
+    # hybrid coordinate (HYBRID_OPT = 2): column mass of level k = C1H * mu + C2H
+    c1 = np.linspace(0.6, 1.0, n_eta)[::-1] if hybrid else np.ones(n_eta)
+    c2 = np.linspace(0.0, 8000.0, n_eta) if hybrid else np.zeros(n_eta)
+    if hybrid:
+        fields["C1H"] = (("Time", "bottom_top"), c1)
+        fields["C2H"] = (("Time", "bottom_top"), c2)
     if avg_uv is not None:
         ua, va = avg_uv
+        mass_u = c1[:, None, None] * mu_u[None] + c2[:, None, None]
+        mass_v = c1[:, None, None] * mu_v[None] + c2[:, None, None]
         fields["AVGFLX_RUM"] = (("Time", "bottom_top", "south_north", "west_east_stag"),
-                                ua * mu_u[None] / msf_u[None] * np.ones((n_eta, 1, 1)))
+                                ua * mass_u / msf_u[None])
         fields["AVGFLX_RVM"] = (("Time", "bottom_top", "south_north_stag", "west_east"),
-                                va * mu_v[None] / msf_v[None] * np.ones((n_eta, 1, 1)))
+                                va * mass_v / msf_v[None])
     with netCDF4.Dataset(path, "w", format="NETCDF4") as nc:
         for name, size in (("Time", None), ("DateStrLen", 19), ("west_east", nx),
                            ("south_north", ny), ("bottom_top", n_eta),
