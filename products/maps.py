@@ -3,6 +3,10 @@ series, district bar chart, residual histograms and data availability.
 
 Only the GeoJSON shipped in config/ is drawn: no Natural Earth data (no coastlines, no
 features), so nothing is downloaded. Matplotlib runs on the Agg backend.
+
+Language (``lang``, config ``report.language``): titles, axis labels and legends through
+`products.i18n` (in ``both``: Chinese above English), district names in characters from the
+districts GeoJSON; Chinese glyphs come from the shipped font (`products.fonts.rc`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import logging
 import os
 import re
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -25,9 +30,11 @@ from matplotlib import patheffects  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
 from gzcarbon.atomic import atomic_write  # noqa: E402
+from gzcarbon.config import ReportConfig  # noqa: E402
 from gzcarbon.districts import read_districts  # noqa: E402
 from gzcarbon.names import CITY  # noqa: E402
 
+from . import fonts, i18n  # noqa: E402
 from .flux_netcdf import _period, block_edges, posterior_grid  # noqa: E402
 from .settings import SELECT_HOURS_LOCAL, hours_per_day as window_hours  # noqa: E402
 from .inputs import (  # noqa: E402
@@ -56,6 +63,23 @@ MAP_FILES = {
     "availability": "availability.png",
 }
 TIMESERIES = "timeseries_{site}.png"
+#: config ``report.language`` by default
+LANGUAGE = ReportConfig().language
+
+
+def _t(text, lang, sep="\n", **fields) -> str:
+    """A label in ``lang`` (``both``: Chinese, then English on the next line, or after ``sep``)."""
+    return i18n.tr(text, lang, sep=sep, **fields)
+
+
+@contextmanager
+def _language(lang):
+    """Draw with the shipped CJK font as fallback when the labels hold Chinese."""
+    if lang == "en":
+        yield
+    else:
+        with plt.rc_context(fonts.rc()):
+            yield
 
 
 def safe_name(text) -> str:
@@ -107,7 +131,7 @@ def plot_field_map(field, lat_edges, lon_edges, title, label, path, geoms, names
     return _save(fig, Path(path))
 
 
-def flux_maps(posterior_path, geojson_path, stations, out_dir) -> list[Path]:
+def flux_maps(posterior_path, geojson_path, stations, out_dir, lang: str = "en") -> list[Path]:
     """prior, posterior, difference and uncertainty-reduction maps of the period."""
     post = load_posterior(posterior_path)
     start, end = _period(post)
@@ -121,19 +145,20 @@ def flux_maps(posterior_path, geojson_path, stations, out_dir) -> list[Path]:
     post.close()
     blat_e, blon_e = block_edges(lat_e, sp.shape[0]), block_edges(lon_e, sp.shape[1])
     districts = read_districts(geojson_path)
-    names, geoms = [d.name_en for d in districts], [d.geometry for d in districts]
+    names = [i18n.district_name(d.name_en, lang, {d.name_en: d.name}) for d in districts]
+    geoms = [d.geometry for d in districts]
     out = Path(out_dir)
-    period = f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC"
+    period = i18n.fill("{start} to {end} UTC", start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%Y-%m-%d %H:%M}")
     unit = "µmol m⁻² s⁻¹"
     vmax = float(np.nanpercentile(np.concatenate([prior.ravel(), poster.ravel()]), 99.5))
     vmin = float(min(np.nanmin(prior), np.nanmin(poster), 0.0))
     if vmax <= vmin:
         vmax = vmin + 1.0
     paths = [
-        plot_field_map(prior, lat_e, lon_e, f"Prior CO₂ flux, mean {period}", unit,
+        plot_field_map(prior, lat_e, lon_e, _t("Prior CO₂ flux, mean {period}", lang, period=period), unit,
                        out / MAP_FILES["prior_flux"], geoms, names, stations, "magma_r",
                        vmin=vmin, vmax=vmax),
-        plot_field_map(poster, lat_e, lon_e, f"Posterior CO₂ flux, mean {period}", unit,
+        plot_field_map(poster, lat_e, lon_e, _t("Posterior CO₂ flux, mean {period}", lang, period=period), unit,
                        out / MAP_FILES["posterior_flux"], geoms, names, stations, "magma_r",
                        vmin=vmin, vmax=vmax),
     ]
@@ -143,21 +168,22 @@ def flux_maps(posterior_path, geojson_path, stations, out_dir) -> list[Path]:
     absd = np.abs(diff[np.isfinite(diff)])
     lim = float(np.percentile(absd, 99.5)) if absd.size else 0.0
     lim = lim or (float(absd.max()) if absd.size else 0.0) or 1.0
-    paths.append(plot_field_map(diff, lat_e, lon_e, "Posterior − prior flux (colours saturate at "
-                                "the 99.5th percentile)", unit,
+    paths.append(plot_field_map(diff, lat_e, lon_e, _t("Posterior − prior flux (colours saturate at "
+                                                       "the 99.5th percentile)", lang), unit,
                                 out / MAP_FILES["flux_difference"], geoms, names, stations,
                                 "RdBu_r", norm=TwoSlopeNorm(0.0, -lim, lim)))
     with np.errstate(divide="ignore", invalid="ignore"):
         ur = np.where(sp > 0, 1.0 - sq / sp, np.nan)
-    paths.append(plot_field_map(ur, blat_e, blon_e, "Uncertainty reduction 1 − σ_post/σ_prior "
-                                "(period-mean flux, coarse blocks)", "fraction",
+    paths.append(plot_field_map(ur, blat_e, blon_e, _t("Uncertainty reduction 1 − σ_post/σ_prior "
+                                                       "(period-mean flux, coarse blocks)", lang),
+                                _t("fraction", lang, sep=" / "),
                                 out / MAP_FILES["uncertainty_reduction"], geoms, names, stations,
                                 "YlGnBu", vmin=0.0, vmax=max(0.05, float(np.nanmax(ur)) if
                                                             np.isfinite(ur).any() else 1.0)))
     return paths
 
 
-def district_bar_chart(districts_path, path) -> Path:
+def district_bar_chart(districts_path, path, lang: str = "en", names_zh=None) -> Path:
     """Prior ± σ, posterior ± σ and truth (when present) per district, kt CO2."""
     t = load_districts_table(districts_path)
     d = t.drop(index=CITY)
@@ -166,44 +192,48 @@ def district_bar_chart(districts_path, path) -> Path:
     kt = 1e-3
     fig, ax = plt.subplots(figsize=(max(6.0, 0.8 * len(d) + 2), 4.5))
     ax.bar(x - w / 2, d["prior_t"] * kt, w, yerr=d["prior_sigma_t"] * kt, capsize=3,
-           color="#bbbbbb", edgecolor="0.3", label="prior ± σ")
+           color="#bbbbbb", edgecolor="0.3", label=_t("prior ± σ", lang, sep=" / "))
     ax.bar(x + w / 2, d["posterior_t"] * kt, w, yerr=d["posterior_sigma_t"] * kt, capsize=3,
-           color="#3a78b5", edgecolor="0.2", label="posterior ± σ")
+           color="#3a78b5", edgecolor="0.2", label=_t("posterior ± σ", lang, sep=" / "))
     if d["truth_t"].notna().any():
-        ax.plot(x, d["truth_t"] * kt, "D", color="#d62728", markersize=6, label="truth (demo)")
-    ax.set_xticks(x, d.index, rotation=35, ha="right")
-    ax.set_ylabel("kt CO₂ over the period")
+        ax.plot(x, d["truth_t"] * kt, "D", color="#d62728", markersize=6,
+                label=_t("truth (demo)", lang, sep=" / "))
+    ax.set_xticks(x, [i18n.district_name(n, lang, names_zh) for n in d.index], rotation=35, ha="right")
+    ax.set_ylabel(_t("kt CO₂ over the period", lang))
     ax.axhline(0, color="0.3", linewidth=0.6)
     ax.legend(frameon=False)
-    ax.set_title("District CO₂ emissions")
+    ax.set_title(_t("District CO₂ emissions", lang, sep=" / "))
     fig.tight_layout()
     return _save(fig, Path(path))
 
 
-def site_timeseries(modelled: pd.DataFrame, site: str, path) -> Path:
+def site_timeseries(modelled: pd.DataFrame, site: str, path, lang: str = "en") -> Path:
     """Observed, prior-modelled, posterior-modelled and background at one site."""
     m = modelled[modelled["site"] == site].sort_values("time")
     fig, ax = plt.subplots(figsize=(9.0, 3.6))
     t = m["time"].dt.tz_convert(None)
-    ax.plot(t, m["observed"], "o", color="k", markersize=3.5, label="observed")
-    ax.plot(t, m["prior_model"], "s", color="#7f7f7f", markersize=3, label="prior model")
-    ax.plot(t, m["posterior_model"], "^", color="#1f77b4", markersize=3.5, label="posterior model")
+    def lab(text):
+        return _t(text, lang, sep=" / ")
+
+    ax.plot(t, m["observed"], "o", color="k", markersize=3.5, label=lab("observed"))
+    ax.plot(t, m["prior_model"], "s", color="#7f7f7f", markersize=3, label=lab("prior model"))
+    ax.plot(t, m["posterior_model"], "^", color="#1f77b4", markersize=3.5, label=lab("posterior model"))
     if m["background_prior"].notna().any():
         ax.plot(t, m["background_prior"], "_", color="#2ca02c", markersize=8,
-                label="background (prior)")
+                label=lab("background (prior)"))
     if m["background_posterior"].notna().any():
         ax.plot(t, m["background_posterior"], "_", color="#d62728", markersize=8,
-                label="background (posterior)")
-    ax.set_ylabel("CO₂ (ppm)")
-    ax.set_xlabel("time (UTC)")
-    ax.set_title(f"{site}: observed and modelled CO₂ ({len(m)} hours used)")
+                label=lab("background (posterior)"))
+    ax.set_ylabel(lab("CO₂ (ppm)"))
+    ax.set_xlabel(lab("time (UTC)"))
+    ax.set_title(_t("{site}: observed and modelled CO₂ ({n} hours used)", lang, sep=" / ", site=site, n=len(m)))
     ax.legend(fontsize=7, ncol=5, frameon=False, loc="upper left")
     fig.autofmt_xdate()
     fig.tight_layout()
     return _save(fig, Path(path))
 
 
-def residual_histograms(modelled: pd.DataFrame, path) -> Path:
+def residual_histograms(modelled: pd.DataFrame, path, lang: str = "en") -> Path:
     """Observed − modelled for prior and posterior, all sites."""
     rp = (modelled["observed"] - modelled["prior_model"]).dropna()
     rq = (modelled["observed"] - modelled["posterior_model"]).dropna()
@@ -211,13 +241,13 @@ def residual_histograms(modelled: pd.DataFrame, path) -> Path:
     both = np.concatenate([rp.values, rq.values]) if len(rp) + len(rq) else np.zeros(1)
     bins = np.linspace(np.nanmin(both) - 0.5, np.nanmax(both) + 0.5, 31)
     ax.hist(rp, bins=bins, alpha=0.6, color="#7f7f7f",
-            label=f"prior: mean {rp.mean():.2f}, sd {rp.std():.2f}")
+            label=_t("prior: mean {m}, sd {s}", lang, sep=" / ", m=f"{rp.mean():.2f}", s=f"{rp.std():.2f}"))
     ax.hist(rq, bins=bins, alpha=0.6, color="#1f77b4",
-            label=f"posterior: mean {rq.mean():.2f}, sd {rq.std():.2f}")
-    ax.set_xlabel("observed − modelled (ppm)")
-    ax.set_ylabel("hours")
+            label=_t("posterior: mean {m}, sd {s}", lang, sep=" / ", m=f"{rq.mean():.2f}", s=f"{rq.std():.2f}"))
+    ax.set_xlabel(_t("observed − modelled (ppm)", lang, sep=" / "))
+    ax.set_ylabel(_t("hours", lang, sep=" / "))
     ax.legend(frameon=False, fontsize=8)
-    ax.set_title("Residuals, all sites")
+    ax.set_title(_t("Residuals, all sites", lang, sep=" / "))
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -245,7 +275,8 @@ def availability_table(selected: pd.DataFrame, modelled: pd.DataFrame, site_ids,
     return pd.DataFrame(rows)
 
 
-def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int, path) -> Path:
+def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int, path,
+                      lang: str = "en") -> Path:
     """Site × day grid of the fraction of selection-window hours present."""
     mat = np.zeros((len(site_ids), len(days)))
     day_index = {d: j for j, d in enumerate(days)}
@@ -259,8 +290,8 @@ def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int
     ax.set_yticks(range(len(site_ids)), site_ids)
     step = max(1, len(days) // 10)
     ax.set_xticks(range(0, len(days), step), [days[j][-2:] for j in range(0, len(days), step)])
-    ax.set_xlabel("day of month (UTC)")
-    ax.set_title("Selected hours / window hours")
+    ax.set_xlabel(_t("day of month (UTC)", lang, sep=" / "))
+    ax.set_title(_t("Selected hours / window hours", lang, sep=" / "))
     fig.colorbar(im, ax=ax, shrink=0.8)
     fig.tight_layout()
     return _save(fig, Path(path))
@@ -268,8 +299,10 @@ def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int
 
 def make_all_figures(posterior_path, districts_path, modelled_path, selected_path, stations_path,
                      geojson_path, out_dir, *, site_ids=None, days=None,
-                     hours_per_day: int = window_hours(SELECT_HOURS_LOCAL)) -> list[Path]:
-    """Every PNG of the month into `out_dir`; returns the paths written.
+                     hours_per_day: int = window_hours(SELECT_HOURS_LOCAL),
+                     language: str = LANGUAGE) -> list[Path]:
+    """Every PNG of the month into `out_dir`; returns the paths written. ``language``: of the
+    labels (config ``report.language``: zh, en or both).
 
     The figures are drawn into a temporary sibling directory that replaces `out_dir` only when
     all are written, so a killed job never leaves a half-filled directory that looks finished.
@@ -288,14 +321,19 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
     selected = load_selected(selected_path)
     if days is None:
         days = sorted(set(selected["time"].dt.strftime("%Y%m%d")))
-    paths = flux_maps(posterior_path, geojson_path, stations, out)
-    paths.append(district_bar_chart(districts_path, out / MAP_FILES["district_totals"]))
-    paths.append(residual_histograms(modelled, out / MAP_FILES["residuals"]))
-    paths.append(availability_plot(selected, ids, list(days), hours_per_day,
-                                   out / MAP_FILES["availability"]))
-    for s in ids:
-        if (modelled["site"] == s).any():
-            paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s))))
+    i18n.codes(language)
+    names_zh = {d.name_en: d.name for d in read_districts(geojson_path)}
+    with _language(language):
+        paths = flux_maps(posterior_path, geojson_path, stations, out, language)
+        paths.append(district_bar_chart(districts_path, out / MAP_FILES["district_totals"], language,
+                                        names_zh))
+        paths.append(residual_histograms(modelled, out / MAP_FILES["residuals"], language))
+        paths.append(availability_plot(selected, ids, list(days), hours_per_day,
+                                       out / MAP_FILES["availability"], language))
+        for s in ids:
+            if (modelled["site"] == s).any():
+                paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s)),
+                                             language))
     if final.exists():
         shutil.rmtree(final)
     os.replace(out, final)
@@ -315,11 +353,16 @@ def _png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
-def budget_chart_png(table: pd.DataFrame) -> bytes:
+def budget_chart_png(table: pd.DataFrame, lang: str = "en", names_zh=None) -> bytes:
     """Share of the pro-rated budget used per district (± 1σ), as PNG bytes (for the report).
 
     `table`: products.budgets.budget_table output (used_pct, used_sigma_pct by district).
     """
+    with _language(lang):
+        return _budget_chart(table, lang, names_zh)
+
+
+def _budget_chart(table: pd.DataFrame, lang: str, names_zh) -> bytes:
     n = len(table)
     fig, ax = plt.subplots(figsize=(max(4.5, 0.7 * n + 2.5), 3.8))
     x = np.arange(n)
@@ -327,22 +370,27 @@ def budget_chart_png(table: pd.DataFrame) -> bytes:
                else "#e69500" for s in table["status"]]
     ax.bar(x, table["used_pct"], 0.6, yerr=table["used_sigma_pct"], capsize=4, color=colours,
            edgecolor="0.2")
-    ax.axhline(100, color="0.2", linestyle="--", linewidth=1, label="pro-rated budget")
-    ax.set_xticks(x, table.index, rotation=30, ha="right")
-    ax.set_ylabel("% of pro-rated budget used")
+    ax.axhline(100, color="0.2", linestyle="--", linewidth=1, label=_t("pro-rated budget", lang, sep=" / "))
+    ax.set_xticks(x, [i18n.district_name(d, lang, names_zh) for d in table.index], rotation=30, ha="right")
+    ax.set_ylabel(_t("% of pro-rated budget used", lang))
     ax.set_ylim(0, max(120.0, float(np.nanmax(table["used_pct"] + table["used_sigma_pct"])) * 1.1))
     ax.legend(frameon=False, loc="upper left")
     ax.set_xlim(-0.7, n - 0.3)
-    ax.set_title("Budget used over the covered hours (± 1σ)", fontsize=11)
+    ax.set_title(_t("Budget used over the covered hours (± 1σ)", lang, sep=" / "), fontsize=11)
     return _png_bytes(fig)
 
 
-def station_contribution_png(loss: pd.DataFrame) -> bytes:
+def station_contribution_png(loss: pd.DataFrame, lang: str = "en", names_zh=None) -> bytes:
     """Heat map of the uncertainty reduction lost without each station (PNG bytes, for the report).
 
     ``loss``: stations × aggregates (districts and the city), percentage points of σ_prior
     (`products.report.station_contribution_tables`).
     """
+    with _language(lang):
+        return _station_contribution(loss, lang, names_zh)
+
+
+def _station_contribution(loss: pd.DataFrame, lang: str, names_zh) -> bytes:
     n_s, n_a = loss.shape
     fig, ax = plt.subplots(figsize=(max(5.0, 0.62 * n_a + 2.2), max(2.4, 0.42 * n_s + 1.4)))
     vmax = max(1.0, float(np.nanmax(loss.to_numpy())))
@@ -352,9 +400,10 @@ def station_contribution_png(loss: pd.DataFrame) -> bytes:
             v = float(loss.iat[i, j])
             ax.text(j, i, f"{v:.0f}" if abs(v) >= 0.5 else "", ha="center", va="center", fontsize=8,
                     color="white" if v > 0.6 * vmax else "0.15")
-    ax.set_xticks(np.arange(n_a), loss.columns, rotation=35, ha="right")
+    ax.set_xticks(np.arange(n_a), [i18n.district_name(c, lang, names_zh) for c in loss.columns],
+                  rotation=35, ha="right")
     ax.set_yticks(np.arange(n_s), loss.index)
     cb = fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
-    cb.set_label("points of σ reduction lost")
-    ax.set_title("Uncertainty reduction lost without each station", fontsize=11)
+    cb.set_label(_t("points of σ reduction lost", lang))
+    ax.set_title(_t("Uncertainty reduction lost without each station", lang, sep=" / "), fontsize=11)
     return _png_bytes(fig)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .i18n import fill
 from .settings import SELECT_HOURS_LOCAL, UTC_OFFSET_HOURS
 
 log = logging.getLogger(__name__)
@@ -173,15 +174,17 @@ def _receptor_problems(diag: dict, fails: pd.DataFrame | None, failed_ids: set, 
         err = fails["error"].astype(str) if "error" in fails else pd.Series([""] * len(fails))
         ex = "; ".join(f"{r} ({e})" if e and e != "nan" else str(r)
                        for r, e in zip(fails["receptor_id"].head(5), err.head(5)))
-        out.problems.append(f"{len(fails)} receptor(s) HYSPLIT failed on (their observations are not used): {ex}"
-                            + (" …" if len(fails) > 5 else ""))
+        out.problems.append(fill({"en": "{n} receptor(s) HYSPLIT failed on (their observations are not used): {ex}",
+                                  "zh": "HYSPLIT 在 {n} 个受体上运行失败（其观测未被使用）：{ex}"},
+                                 n=len(fails), ex=ex + (" …" if len(fails) > 5 else "")))
     if rec is not None:
         other = [r for r in rec.get("without_footprint", []) if str(r) not in failed_ids]
         if other:
             out.losses.append(("receptors", NO_FOOTPRINT, len(other)))
-            out.problems.append(f"{len(other)} receptor(s) without a footprint that are not HYSPLIT failures "
-                                f"(footprint missing or empty): {', '.join(map(str, other[:5]))}"
-                                + (" …" if len(other) > 5 else ""))
+            out.problems.append(fill({"en": "{n} receptor(s) without a footprint that are not HYSPLIT failures "
+                                            "(footprint missing or empty): {ids}",
+                                      "zh": "{n} 个受体没有足迹且并非 HYSPLIT 失败（足迹缺失或为空）：{ids}"},
+                                     n=len(other), ids=", ".join(map(str, other[:5])) + (" …" if len(other) > 5 else "")))
         out.read.append(f"diagnostics.json receptors: {rec.get('n')} receptor(s), "
                         f"{rec.get('n_without_footprint')} without footprint")
 
@@ -200,22 +203,26 @@ def _station_problems(selected, hourly_dirs, days, utc_offset_hours, select_hour
             per = "; ".join(f"{s}: " + ", ".join(f"{r.removeprefix('QC flag ')} {n}" for r, n in
                                                  zip(g["reason"], g["count"]))
                             for s, g in qc.groupby("site"))
-            out.problems.append(f"{int(qc['count'].sum())} hour(s) in the selection window flagged by station "
-                                f"QC and not used ({per})")
+            out.problems.append(fill({"en": "{n} hour(s) in the selection window flagged by station QC and not "
+                                            "used ({per})",
+                                      "zh": "选择窗口内有 {n} 个小时被站点质控标记而未使用（{per}）"},
+                                     n=int(qc['count'].sum()), per=per))
     ing = ingest_counts(hourly_dirs)
     if len(ing):
         out.read.append("ingest_summary.csv columns: " + ", ".join(c for c in ing.columns if c != "site"))
         cols = [f"flag_{f}" for f in PROBLEM_RECORD_FLAGS if f"flag_{f}" in ing]
         bad = ing[ing[cols].sum(axis=1) > 0] if cols else ing.iloc[0:0]
         for _, r in bad.iterrows():
-            out.problems.append(f"station {r['site']}: raw records flagged as implausible ("
-                                + ", ".join(f"{c.removeprefix('flag_')} {int(r[c])}" for c in cols if r[c]) + ")")
+            out.problems.append(fill({"en": "station {site}: raw records flagged as implausible ({what})",
+                                      "zh": "站点 {site}：原始记录被标记为不合理（{what}）"}, site=r['site'],
+                                     what=", ".join(f"{c.removeprefix('flag_')} {int(r[c])}" for c in cols if r[c])))
     skipped = skipped_raw_files(hourly_dirs)
     for site in dict.fromkeys(s for s, *_ in skipped):
         files = [(f, st, why) for s, f, st, why in skipped if s == site]
-        out.problems.append(f"station {site}: {len(files)} raw file(s) not read: "
-                            + "; ".join(f"{f} ({st}{': ' + why if why else ''})" for f, st, why in files[:5])
-                            + (" …" if len(files) > 5 else ""))
+        out.problems.append(fill({"en": "station {site}: {n} raw file(s) not read: {files}",
+                                  "zh": "站点 {site}：{n} 个原始文件未读取：{files}"}, site=site, n=len(files),
+                                 files="; ".join(f"{f} ({st}{': ' + why if why else ''})" for f, st, why in files[:5])
+                                 + (" …" if len(files) > 5 else "")))
         for st in dict.fromkeys(st for _, st, _ in files):
             out.losses.append(("raw files", f"not read: {st}", sum(1 for _, s2, _ in files if s2 == st)))
     return ing
@@ -236,14 +243,17 @@ def _observation_problems(diag: dict, failed_ids: set, out: _Found) -> dict | No
             out.losses.append(("observations (selected.csv → inversion)", reason, n))
         dropped = {r: n for r, n in counts.items() if not r.startswith("screened")}
         if dropped:
-            out.problems.append(f"{sum(dropped.values())} selected observation(s) not used in the inversion: "
-                                + ", ".join(f"{r} {n}" for r, n in dropped.items()))
+            out.problems.append(fill({"en": "{n} selected observation(s) not used in the inversion: {what}",
+                                      "zh": "{n} 个选定的观测未用于反演：{what}"}, n=sum(dropped.values()),
+                                     what=", ".join(f"{r} {n}" for r, n in dropped.items())))
         out.read.append(f"diagnostics.json observations_lost: {lost.get('n_selected')} selected, "
                         f"{lost.get('n_used')} used")
     elif "observations_dropped" in diag and int(diag["observations_dropped"] or 0) > 0:
         n = int(diag["observations_dropped"])
         out.losses.append(("observations (selected.csv → inversion)", "no receptor or no footprint", n))
-        out.problems.append(f"{n} selected observation(s) not used in the inversion (no receptor or no footprint)")
+        out.problems.append(fill({"en": "{n} selected observation(s) not used in the inversion (no receptor or no "
+                                        "footprint)",
+                                  "zh": "{n} 个选定的观测未用于反演（没有受体或没有足迹）"}, n=n))
     return lost
 
 
@@ -253,22 +263,30 @@ def _screen_problems(diag: dict, lost: dict | None, out: _Found) -> None:
     if scr is not None and int(scr.get("n_flagged", 0)):
         k = scr.get("threshold_sigma", 3)
         fl = scr.get("flagged") or []
-        what = ("excluded from the solve" if scr.get("action") == "exclude" else "flagged, kept in the solve")
-        ex = "; ".join(f"{o.get('site')} {o.get('time')}: observed {float(o.get('observed', np.nan)):.2f} ppm, "
-                       f"prior model {float(o.get('prior_model', np.nan)):.2f} ppm "
-                       f"({float(o.get('normalised', np.nan)):+.1f} σ)" for o in fl[:10])
-        out.problems.append(f"{int(scr['n_flagged'])} observation(s) beyond {k:g} σ of their prior prediction, "
-                            f"{what}: {ex}" + (" …" if len(fl) > 10 else ""))
+        what = ({"en": "excluded from the solve", "zh": "已从求解中剔除"} if scr.get("action") == "exclude"
+                else {"en": "flagged, kept in the solve", "zh": "已标记，仍保留在求解中"})
+        words = {"en": ("observed", ", prior model"), "zh": ("观测", "，先验模拟")}
+        ex = {c: "; ".join(f"{o.get('site')} {o.get('time')}: {w[0]} {float(o.get('observed', np.nan)):.2f} ppm"
+                           f"{w[1]} {float(o.get('prior_model', np.nan)):.2f} ppm "
+                           f"({float(o.get('normalised', np.nan)):+.1f} σ)" for o in fl[:10])
+                  + (" …" if len(fl) > 10 else "") for c, w in words.items()}
+        out.problems.append(fill({"en": "{n} observation(s) beyond {k} σ of their prior prediction, {what}: {ex}",
+                                  "zh": "{n} 个观测偏离其先验预测超过 {k} σ，{what}：{ex}"},
+                                 n=int(scr['n_flagged']), k=f"{k:g}", what=what, ex=ex))
         if lost is None and int(scr.get("n_excluded", 0)):
             out.losses.append(("observations (selected.csv → inversion)", f"screened: |innovation| > {k:g} sigma",
                                int(scr["n_excluded"])))
     chi = diag.get("chi2_test") if isinstance(diag.get("chi2_test"), dict) else None
     if chi is not None and chi.get("out_of_range"):
-        out.problems.append(f"innovation χ² = {float(chi['value']):.4g} for {int(chi['dof'])} observations "
-                            f"(χ²_r {float(chi['reduced']):.3g}): p-value {float(chi['p_value']):.3g} < "
-                            f"{float(chi.get('p_min', 0)):g}. The data disagree with the prior and observation "
-                            "errors more than chance allows (errors too small, or bad data); see the largest "
-                            "normalised residuals under Diagnostics.")
+        out.problems.append(fill({"en": "innovation χ² = {v} for {n} observations (χ²_r {r}): p-value {p} < {pmin}. "
+                                        "The data disagree with the prior and observation errors more than chance "
+                                        "allows (errors too small, or bad data); see the largest normalised "
+                                        "residuals under Diagnostics.",
+                                  "zh": "{n} 个观测的新息 χ² = {v}（χ²_r {r}）：p 值 {p} < {pmin}。数据与先验误差和观测"
+                                        "误差的不一致超出了随机所能解释的程度（误差设得过小，或数据有误）；见“诊断”中最大的"
+                                        "归一化残差。"},
+                                 v=f"{float(chi['value']):.4g}", n=int(chi['dof']), r=f"{float(chi['reduced']):.3g}",
+                                 p=f"{float(chi['p_value']):.3g}", pmin=f"{float(chi.get('p_min', 0)):g}"))
 
 
 def _demo_problems(diag: dict, out: _Found) -> None:
@@ -276,10 +294,13 @@ def _demo_problems(diag: dict, out: _Found) -> None:
     number of such a run is optimistic."""
     tt = diag.get("truth_transport") if isinstance(diag.get("truth_transport"), dict) else None
     if tt is not None and tt.get("identical_twin"):
-        out.problems.append("identical-twin demo: the demo's truth was made with the inversion's own "
-                            "footprints (same seed and particles, no transport error), so recovery "
-                            "and coverage figures of this run are optimistic (docs/demo.md; config "
-                            "demo.truth_transport).")
+        out.problems.append({"en": "identical-twin demo: the demo's truth was made with the inversion's own "
+                                   "footprints (same seed and particles, no transport error), so recovery "
+                                   "and coverage figures of this run are optimistic (docs/demo.md; config "
+                                   "demo.truth_transport).",
+                             "zh": "同卵双胞胎式演示：演示真值是用反演自身的足迹生成的（相同的随机种子和粒子，没有传输"
+                                   "误差），因此本次运行的还原和覆盖数字偏乐观（docs/demo.md；配置项 "
+                                   "demo.truth_transport）。"})
 
 
 def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None, hourly_dirs=None,
@@ -287,8 +308,9 @@ def collect(diag: dict, selected: pd.DataFrame | None = None, failures_csv=None,
             select_hours_local=SELECT_HOURS_LOCAL) -> dict:
     """Problems and losses of a month.
 
-    Returns ``{"problems": [text, …], "losses": DataFrame(stage, reason, count), "ingest": DataFrame,
-    "read": [what was read, …]}``; ``problems`` is empty when nothing was flagged.
+    Returns ``{"problems": [message, …], "losses": DataFrame(stage, reason, count), "ingest": DataFrame,
+    "read": [what was read, …]}``; ``problems`` is empty when nothing was flagged; each problem is a
+    ``{"en", "zh"}`` message (`products.i18n`).
     """
     out = _Found()
     fails = read_failures(failures_csv)

@@ -35,6 +35,7 @@ from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from . import i18n
 from .budgets import CoveredMonth
+from . import fonts
 from .fonts import css_font_face
 from .figures import RunFiles, place_figures
 from .inputs import load_diagnostics, load_districts_table, load_modelled, load_selected, load_stations
@@ -132,14 +133,14 @@ def _stations(stations_yaml, site_ids) -> list[dict]:
 
 
 def _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
-            names_zh=None) -> dict | None:
+            names_zh=None, language="en") -> dict | None:
     """The budget section with the earlier months of the year and this one."""
     if not budgets:
         return None
     months = [covered_month(d, j) for d, j in budget_history]
     months = [m for m in months if m.month != month]
     months.append(CoveredMonth(month, table, *period_of(diag, days, diagnostics_json)))
-    return budget_section(budgets, months, month, set(table.index), missing, names_zh)
+    return budget_section(budgets, months, month, set(table.index), missing, names_zh, language)
 
 
 def _provenance(config, inputs) -> dict:
@@ -221,14 +222,14 @@ def build_report(
     # the order of these calls is the order of the Missing list
     ctx = {"city": city_section(city, demo, missing), "districts": district_section(table, month, names_zh)}
     ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
-                            names_zh)
+                            names_zh, language)
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)
     ctx["districts"]["figures"] = map_figures(maps_dir, ("district_totals",), missing)
     ctx["station_figures"] = station_figures(maps_dir, ids, names, missing)
     if jacobian is not None:
         place_figures(ctx, RunFiles(jacobian, posterior_nc, districts_csv, diag, modelled, tuple(footprint_files or ()),
                                     failures_csv, tuple(hourly_dirs or ()), districts_geojson, tuple(stations)), missing)
-    ctx["contributions"] = contribution_section(diag, names, names_zh)
+    ctx["contributions"] = contribution_section(diag, names, names_zh, language)
     ctx["availability"] = availability_section(selected, modelled, ids, days, hours_per_day, names,
                                                maps_dir, missing)
     ctx["power"] = power_section(power_heatmap, power_summary, missing, names_zh)
@@ -253,6 +254,11 @@ def build_report(
     template = env.get_template("report.html")
     page = template.render(**ctx)
     if language != "en":   # the CJK font, cut to the characters of this page
+        lacking = fonts.missing_chars(page)
+        if lacking:   # drawn by whatever font the reader has, or as boxes: say so
+            log.warning("characters not in the shipped CJK font: %s", "".join(lacking))
+            missing.append(i18n.fill("characters without a glyph in the shipped CJK font: {chars} "
+                                     "(products/fonts/README.md)", chars=" ".join(lacking)))
         # CSS made here from constants and base64 (no input text, no '<'): the one value not escaped
         css = css_font_face(page)
         assert "<" not in css

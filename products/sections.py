@@ -252,7 +252,7 @@ def _pm(a, b, nd=1) -> str:
 
 
 def budget_section(budgets, months: list[CoveredMonth], report_month: str, known_districts,
-                   missing: list, names_zh=None) -> dict | None:
+                   missing: list, names_zh=None, lang: str = "en") -> dict | None:
     """The 'Carbon budgets' section (None when no budget is configured for the year)."""
     if not budgets or not parse_budgets(budgets, known=known_districts).get(int(report_month[:4])):
         return None
@@ -278,7 +278,7 @@ def budget_section(budgets, months: list[CoveredMonth], report_month: str, known
     })
     return {"year": report_month[:4], "months": bt["months"].iloc[0] if len(bt) else "", "gaps": gaps,
             "table": table(show, left_cols=("district", "status"), row_class=city_row_class),
-            "figure": png_figure(budget_chart_png(bt), "Share of the pro-rated budget used per district "
+            "figure": png_figure(budget_chart_png(bt, lang, names_zh), "Share of the pro-rated budget used per district "
                                  "(± 1σ); dashed: 100 %."),
             "download": csv_download(bt.reset_index(), f"budgets_{report_month}.csv",
                                      "Download the budget comparison (CSV)")}
@@ -340,7 +340,7 @@ def station_contribution_tables(contrib: dict) -> tuple[pd.DataFrame, pd.DataFra
     return loss, pd.DataFrame(rows)
 
 
-def contribution_section(diag: dict, names: dict, names_zh=None) -> dict | None:
+def contribution_section(diag: dict, names: dict, names_zh=None, lang: str = "en") -> dict | None:
     """What each station contributes (None when the inversion did not compute it)."""
     contrib = diag.get("station_contributions")
     if not isinstance(contrib, dict) or not contrib.get("without"):
@@ -354,7 +354,7 @@ def contribution_section(diag: dict, names: dict, names_zh=None) -> dict | None:
     show["district it constrains most"] = [district_msg(d, names_zh) if d else ""
                                            for d in show["district it constrains most"]]
     return {"table": table(show, left_cols=("station", "name", "district it constrains most")),
-            "figure": png_figure(station_contribution_png(loss), "Uncertainty reduction (points of the "
+            "figure": png_figure(station_contribution_png(loss, lang, names_zh), "Uncertainty reduction (points of the "
                                  "prior σ) lost when the station is left out, per district and for the city.")}
 
 

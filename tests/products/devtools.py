@@ -51,6 +51,9 @@ class RenderResult:
     content_size: tuple[float, float] = (0.0, 0.0)             # CSS px (width, height)
     screenshot: Path | None = None
     seconds: float = 0.0
+    # CSS selector -> the fonts that drew the first matching node's text:
+    # [{"familyName", "isCustomFont" (a web font of the page), "glyphCount"}, ...]
+    fonts: dict[str, list[dict]] = field(default_factory=dict)
 
 
 class _Pipe:
@@ -164,9 +167,10 @@ def _handle(ev: dict, res: RenderResult, pending: dict) -> None:
 
 def render_page(html_path, *, screenshot=None, width: int = 1200,
                 max_height: int = 16000, timeout: float = 60.0, settle: float = 0.5,
-                chromium: str | None = None) -> RenderResult:
+                chromium: str | None = None, fonts_for=()) -> RenderResult:
     """Open `html_path` in headless Chromium, record its requests, optionally save a full-page
-    PNG screenshot. Raises BrowserError when Chromium is missing or stuck."""
+    PNG screenshot and, for each CSS selector of `fonts_for`, the fonts that drew the text of its
+    first node (CSS.getPlatformFontsForNode). Raises BrowserError when Chromium is missing or stuck."""
     exe = chromium or find_chromium()
     if not exe:
         raise BrowserError("no Chromium found; install it (Debian: apt-get install -y chromium) "
@@ -208,6 +212,8 @@ def render_page(html_path, *, screenshot=None, width: int = 1200,
                 ev = b.events.get_nowait()
                 if ev.get("sessionId") == sid:
                     _handle(ev, res, pending)
+            if fonts_for:
+                _fonts(b, sid, fonts_for, res)
             size = b.send("Page.getLayoutMetrics", session=sid)["cssContentSize"]
             res.content_size = (float(size["width"]), float(size["height"]))
             if screenshot is not None:
@@ -222,6 +228,16 @@ def render_page(html_path, *, screenshot=None, width: int = 1200,
     log.info("rendered %s in %.1f s: %d requests, %d failed, %d external", html_path,
              res.seconds, len(res.requests), len(res.failed_requests), len(res.external_requests))
     return res
+
+
+def _fonts(b: _Pipe, sid: str, selectors, res: RenderResult) -> None:
+    b.send("DOM.enable", session=sid)
+    b.send("CSS.enable", session=sid)
+    root = b.send("DOM.getDocument", {"depth": -1}, session=sid)["root"]["nodeId"]
+    for sel in selectors:
+        node = b.send("DOM.querySelector", {"nodeId": root, "selector": sel}, session=sid)["nodeId"]
+        res.fonts[sel] = (b.send("CSS.getPlatformFontsForNode", {"nodeId": node}, session=sid)["fonts"]
+                          if node else [])
 
 
 def _atomic_write(path, data: bytes) -> Path:

@@ -230,3 +230,34 @@ def test_weasyprint_pdf_stays_offline(tmp_path, caplog):
     assert pdf.read_bytes().startswith(b"%PDF-")
     assert "disallowed protocol" in caplog.text and "Connection refused" not in caplog.text
     assert "Step 2" not in caplog.text   # WeasyPrint's progress chatter kept out of rule logs
+
+
+@needs_chromium
+@pytest.mark.parametrize("language", ["zh", "both"])
+def test_report_in_chinese_renders_with_its_own_font(fake_run, tmp_path, language):
+    """The Chinese and the bilingual page render like the English one (no failed or external
+    request) and their Chinese text is drawn with the font embedded in the page (a web font named
+    'gzcarbon CJK subset'), not with a system font."""
+    html = _write(fake_run, tmp_path, language=language, districts_geojson=fake_run["geojson"])
+    res = render_page(html, screenshot=tmp_path / "shot.png", fonts_for=("h1", "h2", "td.l"))
+    assert res.failed_requests == [] and res.external_requests == [] and res.console_errors == []
+    assert any(u.startswith("data:font/otf;base64,") for u in res.requests)   # the font was loaded
+    for sel in ("h1", "h2", "td.l"):
+        cjk = [f for f in res.fonts[sel] if f["familyName"] == "gzcarbon CJK subset"]
+        assert cjk and cjk[0]["isCustomFont"] and cjk[0]["glyphCount"] >= 2, (sel, res.fonts[sel])
+    img = imread(res.screenshot)[..., :3]
+    white = (img > 0.98).all(axis=2).mean()
+    assert img.shape[0] > 3000 and 0.2 < white < 0.98
+
+
+@pytest.mark.parametrize("engine", ["weasyprint", "chromium"])
+def test_chinese_pdf_embeds_the_shipped_font(fake_run, tmp_path, engine):
+    if engine not in available_engines():
+        pytest.skip(f"PDF engine {engine} not installed")
+    html = _write(fake_run, tmp_path, figures=False, pdf_engine=engine, language="zh",
+                  districts_geojson=fake_run["geojson"])
+    data = pdf_objects(html.with_suffix(".pdf").read_bytes())
+    # the font descriptors name the embedded subset (PDF subset prefix 'ABCDEF+' before the name)
+    names = set(re.findall(rb"/FontName\s*/(?:[A-Z]{6}\+)?([A-Za-z0-9-]+)", data))
+    assert any(n.startswith(b"gzcarbon") for n in names), names
+    assert not any(n.startswith(b"NotoSansCJK") for n in names), names   # not the system's font

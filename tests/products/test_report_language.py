@@ -167,3 +167,62 @@ def test_language_from_the_config_and_unknown_language(fake_run, maps, tmp_path)
         build_report(**_args(fake_run, maps, language="fr"))
     out = write_report(tmp_path / "r.html", **_args(fake_run, maps, **report_settings({"report": {"language": "zh"}})))
     assert "全市总量" in out.read_text(encoding="utf-8")
+
+
+def test_figure_labels_in_chinese_drawn_with_the_shipped_font(fake_run, tmp_path, monkeypatch):
+    """Every text matplotlib draws in the zh figures (titles, axes, legends, district names) is
+    Chinese where it is words, every character is in the shipped font, and matplotlib reports no
+    missing glyph (it warns 'Glyph … missing from font(s)' when it has to draw a box)."""
+    import warnings
+
+    import matplotlib.text
+
+    from products import maps as maps_mod
+    from products.sections import station_contribution_tables
+
+    drawn: dict[str, list[str]] = {}
+    save, png = maps_mod._save, maps_mod._png_bytes
+
+    def texts(fig):
+        return [t.get_text() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+
+    def record_save(fig, path):
+        drawn[Path(path).name] = texts(fig)
+        return save(fig, path)
+
+    def record_png(fig):
+        drawn[f"png{len(drawn)}"] = texts(fig)
+        return png(fig)
+
+    monkeypatch.setattr(maps_mod, "_save", record_save)
+    monkeypatch.setattr(maps_mod, "_png_bytes", record_png)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*missing from font")
+        make_all_figures(fake_run["posterior"], fake_run["districts"], fake_run["modelled"],
+                         fake_run["selected"], fake_run["stations"], fake_run["geojson"], tmp_path / "maps",
+                         days=["20250101"], hours_per_day=4, language="zh")
+        names_zh = {"Liwan": "荔湾区", "Yuexiu": "越秀区", "Haizhu": "海珠区"}
+        diag = json.loads(fake_run["diagnostics"].read_text())
+        maps_mod.station_contribution_png(station_contribution_tables(diag["station_contributions"])[0],
+                                          "zh", names_zh)
+    assert len(drawn) == 9 + 1      # 4 maps, district bars, residuals, availability, 2 time series + heat map
+    everything = "\n".join(t for v in drawn.values() for t in v)
+    for label in ("先验 CO₂ 通量", "各区 CO₂ 排放", "荔湾区", "越秀区", "海珠区", "残差（全部站点）",
+                  "选定小时数 / 窗口小时数", "观测与模拟 CO₂", "去掉各站点后损失的不确定性降低", "广州市"):
+        assert label in everything, label
+    for en in ("Prior CO₂ flux", "District CO₂ emissions", "Liwan", "Residuals", "observed", "Guangzhou"):
+        assert en not in everything, en
+    chars = set(CJK.findall(everything))
+    assert chars and chars <= fonts.charset(), sorted(chars - fonts.charset())
+
+
+def test_a_character_outside_the_font_is_listed_as_missing(fake_run, maps, tmp_path, caplog):
+    geo = json.loads(fake_run["geojson"].read_text(encoding="utf-8"))
+    geo["features"][0]["properties"]["name"] = "龘区"      # not a Guangzhou district: not in the subset
+    path = tmp_path / "odd.geojson"
+    path.write_text(json.dumps(geo, ensure_ascii=False), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="products"):
+        html = build_report(**_args(fake_run, maps, language="zh", districts_geojson=path))
+    missing = visible_text(html.split("<h2>缺失项</h2>")[1])
+    assert "随附中文字体中没有字形的字符：龘" in missing
+    assert "not in the shipped CJK font: 龘" in caplog.text

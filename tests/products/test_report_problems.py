@@ -175,6 +175,26 @@ def test_identical_twin_demo_is_a_problem_of_the_run():
     from products.problems import collect
 
     twin = collect({"truth_transport": {"identical_twin": True, "numpar": 100, "seed": 7}})
-    assert any(p.startswith("identical-twin demo") for p in twin["problems"])
+    assert any(p["en"].startswith("identical-twin demo") for p in twin["problems"])
+    assert any(p["zh"].startswith("同卵双胞胎式演示") for p in twin["problems"])
     honest = collect({"truth_transport": {"identical_twin": False, "numpar": 150, "seed": 1007}})
-    assert not any("identical-twin" in p for p in honest["problems"])
+    assert not any("identical-twin" in p["en"] for p in honest["problems"])
+
+
+def test_problem_box_in_chinese(fake_run, tmp_path):
+    """The same problems in the Chinese report: every sentence of the box in Chinese with the same
+    numbers (1 observation beyond 3 σ, χ² 1e+06 for 6 observations, 2 receptors, 3 lost observations)."""
+    from test_report_language import visible_text
+
+    kw = _with_problems(fake_run, tmp_path)
+    page = _report(fake_run, tmp_path, language="zh", districts_geojson=fake_run["geojson"], **kw)
+    box = visible_text(page.split('class="problems"')[1].split("</ul>")[0])
+    assert "1 个观测偏离其先验预测超过 3 σ，已从求解中剔除" in box
+    assert "观测 10000.00 ppm，先验模拟 425.30 ppm (+4162.9 σ)" in box
+    assert "6 个观测的新息 χ² = 1e+06" in box and "p 值 0 < 0.001" in box
+    assert "HYSPLIT 在 1 个受体上运行失败" in box and "AAA_202501010630_100 (SimulationError: no particles)" in box
+    assert "个选定的观测未用于反演" in box and "选择窗口内有 1 个小时被站点质控标记而未使用" in box
+    assert "站点 AAA：1 个原始文件未读取" in box and "站点 BBB：原始记录被标记为不合理（range 3）" in box
+    for en in ("observation(s)", "receptor(s)", "HYSPLIT failed on", "selection window", "raw file",
+               "not used", "innovation"):
+        assert en not in box, en

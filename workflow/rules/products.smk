@@ -49,6 +49,7 @@ rule maps:
         site_ids=SITE_IDS,
         days=lambda wc: period_days(wc.month),
         hours_local=config["stations"]["select_hours_local"],
+        language=config["report"]["language"],
     log:
         "logs/{month}/maps.log",
     benchmark:

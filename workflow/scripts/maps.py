@@ -22,4 +22,5 @@ make_all_figures(
     site_ids=sm.params.site_ids,
     days=sm.params.days,
     hours_per_day=hours_per_day(window),
+    language=load_config({"report": {"language": sm.params.language}}).report.language,
 )
