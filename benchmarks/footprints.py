@@ -242,6 +242,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ref-hours", type=int, default=None,
                     help="hours back of the reference runs (default: transport.n_hours)")
     ap.add_argument("--receptors", type=int, default=0, help="use only the first N (0: all)")
+    ap.add_argument("--select", default="",
+                    help="use only receptors whose id matches this regular expression")
     ap.add_argument("--jobs", type=int, default=2, help="HYSPLIT runs in parallel (default 2)")
     ap.add_argument("--cache", type=Path, default=None,
                     help="cache directory (default: <run>/benchmarks/footprint_cache)")
@@ -265,6 +267,8 @@ def main(argv=None) -> int:
     world = load_world(run, args.month)
     grid = world[2].as_dict()
     recs = pick_receptors(run, args.month, base["n_hours"])
+    if args.select:
+        recs = recs[recs.receptor_id.str.contains(args.select, regex=True)]
     if args.receptors:
         recs = recs.iloc[:args.receptors]
     tasks, index = build_tasks(recs, base, new, args, met, grid, str(cache))

@@ -312,7 +312,8 @@ class TransportConfig(Section):
         (`outdt`, minutes) of the far-field run; HYSPLIT sums each particle's `foot` over the
         interval""", default=10)
     hysplit: dict[str, Any] = _doc("""further HYSPLIT namelist parameters passed to pystilt as
-        they are (e.g. `{delt: 0, tratio: 0.75}`; docs/transport.md); part of the footprint cache
+        they are (e.g. `{tlfrac: 0.1, vscales: -1}`; the bundled `hycs_std` ignores `delt`: its step
+        is always 1 minute, docs/performance.md); part of the footprint cache
         key""", default_factory=dict)
     footprints_from: Literal["stilt", "files"] = _doc("""`stilt`: compute footprints with
         HYSPLIT-STILT; `files`: read footprints the user already has (`footprint_files`: pystilt,
