@@ -20,6 +20,7 @@ report section "What the network sees" (docs/report.md, "Figures").
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from gzcarbon.grid import Grid  # noqa: E402
 from gzcarbon.names import CITY  # noqa: E402
 
 from .flux_netcdf import block_edges, posterior_grid  # noqa: E402
-from .i18n import tr  # noqa: E402
+from .i18n import district_msg, tr  # noqa: E402
 from .inputs import ProductInputError, load_districts_table, load_posterior  # noqa: E402
 from .maps import PC, _map_axes, _overlay, _png_bytes  # noqa: E402
 
@@ -267,47 +268,87 @@ def sector_signal(modelled: pd.DataFrame, used_only: bool = True) -> pd.DataFram
 
 
 # --------------------------------------------------------------------------------------------------
-# drawing
+# drawing (``lang``: zh, en or both, the report's language; Chinese glyphs from `products.fonts`)
 # --------------------------------------------------------------------------------------------------
+#: labels inside the figures, {"en", "zh"}
+LABELS = {
+    "receptors": {"en": "{site} ({n} receptors)", "zh": "{site}（{n} 个受体）"},
+    "foot_unit": {"en": "mean footprint, ppm / (µmol m⁻² s⁻¹) per cell",
+                  "zh": "平均足迹，每网格 ppm/(µmol m⁻² s⁻¹)"},
+    "sum_unit": {"en": "sum of footprints, ppm / (µmol m⁻² s⁻¹) per cell",
+                 "zh": "足迹之和，每网格 ppm/(µmol m⁻² s⁻¹)"},
+    "network": {"en": "Network sensitivity: sum of {n} footprints", "zh": "网络敏感度：{n} 个足迹之和"},
+    "ak_blocks": {"en": "Block means: 1 − σ²_post/σ²_prior", "zh": "粗网格块平均：1 − σ²后验/σ²先验"},
+    "ak_districts": {"en": "District totals", "zh": "各区总量"},
+    "ak_axis": {"en": "1 − σ²_post/σ²_prior", "zh": "1 − σ²后验/σ²先验"},
+    "city_total": {"en": "city total {v}", "zh": "全市总量 {v}"},
+    "corr_title": {"en": "District totals: posterior error correlation", "zh": "各区总量：后验误差相关系数"},
+    "corr_axis": {"en": "posterior correlation", "zh": "后验相关系数"},
+    "left_axis": {"en": "particles that left the domain (%)", "zh": "离开区域的粒子（%）"},
+    "left_title": {"en": "Left the met domain early", "zh": "提前离开气象场区域"},
+    "with_foot": {"en": "with a footprint", "zh": "有足迹"},
+    "failed": {"en": "HYSPLIT failed", "zh": "HYSPLIT 失败"},
+    "receptor_axis": {"en": "receptors", "zh": "受体数"},
+    "failed_title": {"en": "Receptors: {bad} of {n} failed", "zh": "受体：{n} 个中 {bad} 个失败"},
+    "goal": {"en": "WMO goal ±{v} ppm", "zh": "WMO 目标 ±{v} ppm"},
+    "limit": {"en": "flag limit ±{v} ppm", "zh": "标记限值 ±{v} ppm"},
+    "bias_axis": {"en": "calibrated − assigned (ppm)", "zh": "标定值 − 标称值（ppm）"},
+    "time_axis": {"en": "time (UTC)", "zh": "时间（UTC）"},
+    "target_title": {"en": "Target tank: {n} runs at {sites} sites", "zh": "目标气瓶：{sites} 个站点，{n} 次测量"},
+    "sector_axis": {"en": "mean prior signal (ppm)", "zh": "平均先验信号（ppm）"},
+    "sector_title": {"en": "Prior modelled enhancement by sector", "zh": "分部门先验模拟增量"},
+    "enhancement": {"en": "prior enhancement", "zh": "先验增量"},
+    "industry": {"en": "industry", "zh": "工业"}, "road": {"en": "road", "zh": "交通"},
+    "residential": {"en": "residential", "zh": "居民"}, "power": {"en": "power", "zh": "电力"},
+    "bio": {"en": "biosphere", "zh": "生物圈"}, "unattributed": {"en": "unattributed", "zh": "未归入"},
+    "total": {"en": "total", "zh": "总量"},
+}
+
+
+def _t(key, lang: str, sep: str = "\n", **fields) -> str:
+    """A label in ``lang`` (``both``: Chinese, then English after ``sep``); ``key`` a LABELS key or a
+    ``{"en", "zh"}`` message; an unknown sector name is shown as it is."""
+    msg = LABELS.get(key, {"en": str(key), "zh": str(key)}) if isinstance(key, str) else key
+    return tr(fill(msg, **fields), lang, sep=sep)
+
+
+@contextmanager
+def _language(lang: str):
+    """Draw with the shipped CJK font as fallback when the labels hold Chinese."""
+    if lang == "en":
+        yield
+    else:
+        from . import fonts
+
+        with plt.rc_context(fonts.rc()):
+            yield
+
+
+def _name(name_en: str, lang: str, names_zh: dict | None) -> str:
+    return tr(district_msg(name_en, names_zh), lang, sep=" ")
+
+
 def _log_norm(fields) -> LogNorm | None:
     vmax = max((float(np.nanmax(f)) for f in fields if np.size(f)), default=0.0)
     return LogNorm(vmin=vmax * 10.0 ** -LOG_DECADES, vmax=vmax) if vmax > 0 else None
 
 
-def _district_shapes(geojson):
+def _district_shapes(geojson, lang: str = "en"):
+    """(geometries, labels in ``lang``) of the districts file (empty without one)."""
     if geojson is None:
         return [], []
     ds = read_districts(geojson)
-    return [d.geometry for d in ds], [d.name_en for d in ds]
+    return [d.geometry for d in ds], [_name(d.name_en, lang, {d.name_en: d.name}) for d in ds]
+
+
+def district_names_zh(geojson) -> dict:
+    """name_en -> Chinese ``name`` of the districts file (empty without one)."""
+    return {d.name_en: d.name for d in read_districts(geojson)} if geojson is not None else {}
 
 
 def _foot_panel(ax, field, lat_e, lon_e, norm):
     shown = np.ma.masked_less_equal(field, norm.vmin if norm else 0.0)
     return ax.pcolormesh(lon_e, lat_e, shown, cmap="YlGnBu", norm=norm, transform=PC, zorder=1, shading="flat")
-
-
-def mean_footprints_png(sens: Sensitivity, geojson=None, stations=()) -> bytes:
-    """One map per site of its mean footprint, log scale shared by every site."""
-    sites = [s for s in sens.sites if s in sens.mean]
-    if not sites:
-        raise ValueError("no site has a receptor with a footprint: no mean footprint to draw")
-    ncol = min(3, len(sites))
-    nrow = -(-len(sites) // ncol)
-    fig = plt.figure(figsize=(4.2 * ncol, 4.4 * nrow + 0.6))
-    norm = _log_norm([sens.mean[s] for s in sites])
-    geoms, _ = _district_shapes(geojson)
-    where = {str(s["id"]): s for s in stations}
-    extent = [sens.lon_edges[0], sens.lon_edges[-1], sens.lat_edges[0], sens.lat_edges[-1]]
-    m = None
-    for k, s in enumerate(sites):
-        ax = fig.add_subplot(nrow, ncol, k + 1, projection=PC)
-        ax.set_extent(extent, crs=PC)
-        m = _foot_panel(ax, sens.mean[s], sens.lat_edges, sens.lon_edges, norm)
-        _overlay(ax, geoms, [""] * len(geoms), [where[s]] if s in where else [])
-        ax.set_title(f"{s} ({sens.n_receptors[s]} receptors)", fontsize=10)
-    fig.colorbar(m, ax=fig.axes, orientation="horizontal", shrink=0.6, pad=0.04,
-                 label="mean footprint, ppm / (µmol m⁻² s⁻¹) per cell")
-    return _png_bytes_loose(fig)
 
 
 def _png_bytes_loose(fig) -> bytes:
@@ -322,141 +363,173 @@ def _png_bytes_loose(fig) -> bytes:
     return buf.getvalue()
 
 
-def network_sensitivity_png(sens: Sensitivity, geojson=None, stations=()) -> bytes:
+def mean_footprints_png(sens: Sensitivity, geojson=None, stations=(), lang: str = "en") -> bytes:
+    """One map per site of its mean footprint, log scale shared by every site."""
+    sites = [s for s in sens.sites if s in sens.mean]
+    if not sites:
+        raise ValueError("no site has a receptor with a footprint: no mean footprint to draw")
+    ncol = min(3, len(sites))
+    nrow = -(-len(sites) // ncol)
+    with _language(lang):
+        fig = plt.figure(figsize=(4.2 * ncol, 4.4 * nrow + 0.6))
+        norm = _log_norm([sens.mean[s] for s in sites])
+        geoms, _ = _district_shapes(geojson)
+        where = {str(s["id"]): s for s in stations}
+        extent = [sens.lon_edges[0], sens.lon_edges[-1], sens.lat_edges[0], sens.lat_edges[-1]]
+        m = None
+        for k, s in enumerate(sites):
+            ax = fig.add_subplot(nrow, ncol, k + 1, projection=PC)
+            ax.set_extent(extent, crs=PC)
+            m = _foot_panel(ax, sens.mean[s], sens.lat_edges, sens.lon_edges, norm)
+            _overlay(ax, geoms, [""] * len(geoms), [where[s]] if s in where else [])
+            ax.set_title(_t("receptors", lang, sep=" ", site=s, n=sens.n_receptors[s]), fontsize=10)
+        fig.colorbar(m, ax=fig.axes, orientation="horizontal", shrink=0.6, pad=0.04,
+                     label=_t("foot_unit", lang))
+        return _png_bytes_loose(fig)
+
+
+def network_sensitivity_png(sens: Sensitivity, geojson=None, stations=(), lang: str = "en") -> bytes:
     """The network's sensitivity (sum of every footprint) on a log scale, districts and stations."""
-    geoms, names = _district_shapes(geojson)
-    extent = [sens.lon_edges[0], sens.lon_edges[-1], sens.lat_edges[0], sens.lat_edges[-1]]
-    n = sum(sens.n_receptors.values())
-    fig, ax = _map_axes(extent, f"Network sensitivity: sum of {n} footprints")
-    norm = _log_norm([sens.total])
-    m = _foot_panel(ax, sens.total, sens.lat_edges, sens.lon_edges, norm)
-    _overlay(ax, geoms, names, [s for s in stations if str(s["id"]) in sens.sites])
-    fig.colorbar(m, ax=ax, orientation="horizontal", pad=0.06, shrink=0.8,
-                 label="sum of footprints, ppm / (µmol m⁻² s⁻¹) per cell")
-    return _png_bytes(fig)
+    with _language(lang):
+        geoms, names = _district_shapes(geojson, lang)
+        extent = [sens.lon_edges[0], sens.lon_edges[-1], sens.lat_edges[0], sens.lat_edges[-1]]
+        fig, ax = _map_axes(extent, _t("network", lang, n=sum(sens.n_receptors.values())))
+        norm = _log_norm([sens.total])
+        m = _foot_panel(ax, sens.total, sens.lat_edges, sens.lon_edges, norm)
+        _overlay(ax, geoms, names, [s for s in stations if str(s["id"]) in sens.sites])
+        fig.colorbar(m, ax=ax, orientation="horizontal", pad=0.06, shrink=0.8, label=_t("sum_unit", lang))
+        return _png_bytes(fig)
 
 
-def averaging_kernel_png(lat_e, lon_e, ak, district_ak: pd.Series, geojson=None, stations=()) -> bytes:
+def averaging_kernel_png(lat_e, lon_e, ak, district_ak: pd.Series, geojson=None, stations=(),
+                         lang: str = "en") -> bytes:
     """Averaging kernel of block means (map) and of district totals (bars)."""
-    geoms, names = _district_shapes(geojson)
-    fig = plt.figure(figsize=(12.5, 6.2))
-    ax = fig.add_subplot(1, 2, 1, projection=PC)
-    ax.set_extent([lon_e[0], lon_e[-1], lat_e[0], lat_e[-1]], crs=PC)
-    top = float(np.nanmax(ak)) if np.isfinite(ak).any() else 1.0
-    m = ax.pcolormesh(lon_e, lat_e, np.ma.masked_invalid(ak), cmap="YlGnBu", vmin=0.0, vmax=max(0.05, top),
-                      transform=PC, zorder=1, shading="flat")  # colours scaled to the largest block
-    _overlay(ax, geoms, names, stations)
-    ax.set_title("Block means: 1 − σ²_post/σ²_prior", fontsize=10)
-    fig.colorbar(m, ax=ax, orientation="horizontal", pad=0.05, shrink=0.8)
-    bx = fig.add_subplot(1, 2, 2)
-    d = district_ak.drop(index=CITY, errors="ignore")
-    y = np.arange(len(d))
-    bx.barh(y, d.to_numpy(), color="#3a78b5", edgecolor="0.2")
-    if CITY in district_ak.index:
-        bx.axvline(float(district_ak[CITY]), color="#d62728", linestyle="--",
-                   label=f"city total {float(district_ak[CITY]):.2f}")
-        bx.legend(frameon=False, fontsize=8, loc="lower right")
-    bx.set_yticks(y, d.index)
-    bx.invert_yaxis()
-    bx.set_xlim(0, min(1.0, max(0.1, 1.15 * float(np.nanmax(district_ak.to_numpy(float))))))
-    bx.set_xlabel("1 − σ²_post/σ²_prior")
-    bx.set_title("District totals", fontsize=10)
-    return _png_bytes(fig)
+    with _language(lang):
+        geoms, names = _district_shapes(geojson, lang)
+        names_zh = district_names_zh(geojson)
+        fig = plt.figure(figsize=(12.5, 6.2))
+        ax = fig.add_subplot(1, 2, 1, projection=PC)
+        ax.set_extent([lon_e[0], lon_e[-1], lat_e[0], lat_e[-1]], crs=PC)
+        top = float(np.nanmax(ak)) if np.isfinite(ak).any() else 1.0
+        m = ax.pcolormesh(lon_e, lat_e, np.ma.masked_invalid(ak), cmap="YlGnBu", vmin=0.0, vmax=max(0.05, top),
+                          transform=PC, zorder=1, shading="flat")  # colours scaled to the largest block
+        _overlay(ax, geoms, names, stations)
+        ax.set_title(_t("ak_blocks", lang, sep=" "), fontsize=10)
+        fig.colorbar(m, ax=ax, orientation="horizontal", pad=0.05, shrink=0.8)
+        bx = fig.add_subplot(1, 2, 2)
+        d = district_ak.drop(index=CITY, errors="ignore")
+        y = np.arange(len(d))
+        bx.barh(y, d.to_numpy(), color="#3a78b5", edgecolor="0.2")
+        if CITY in district_ak.index:
+            v = float(district_ak[CITY])
+            bx.axvline(v, color="#d62728", linestyle="--", label=_t("city_total", lang, sep=" ", v=f"{v:.2f}"))
+            bx.legend(frameon=False, fontsize=8, loc="lower right")
+        bx.set_yticks(y, [_name(n, lang, names_zh) for n in d.index])
+        bx.invert_yaxis()
+        bx.set_xlim(0, min(1.0, max(0.1, 1.15 * float(np.nanmax(district_ak.to_numpy(float))))))
+        bx.set_xlabel(_t("ak_axis", lang, sep=" "))
+        bx.set_title(_t("ak_districts", lang, sep=" "), fontsize=10)
+        return _png_bytes(fig)
 
 
-def district_correlation_png(R: pd.DataFrame) -> bytes:
+def district_correlation_png(R: pd.DataFrame, names_zh: dict | None = None, lang: str = "en") -> bytes:
     """Heat map of the district posterior correlations with their values."""
     n = len(R)
-    fig, ax = plt.subplots(figsize=(0.55 * n + 2.8, 0.5 * n + 1.8))
-    im = ax.imshow(R.to_numpy(), cmap="RdBu_r", vmin=-1.0, vmax=1.0)
-    for i in range(n):
-        for j in range(n):
-            v = float(R.iat[i, j])
-            if i != j and np.isfinite(v):
-                ax.text(j, i, f"{v:.2f}".replace("0.", "."), ha="center", va="center", fontsize=7,
-                        color="white" if abs(v) > 0.6 else "0.15")
-    ax.set_xticks(np.arange(n), R.columns, rotation=45, ha="right")
-    ax.set_yticks(np.arange(n), R.index)
-    fig.colorbar(im, ax=ax, fraction=0.045, pad=0.03, label="posterior correlation")
-    ax.set_title("District totals: posterior error correlation", fontsize=11)
-    return _png_bytes(fig)
+    with _language(lang):
+        fig, ax = plt.subplots(figsize=(0.55 * n + 2.8 + (1.0 if lang == "both" else 0.0), 0.5 * n + 1.8))
+        im = ax.imshow(R.to_numpy(), cmap="RdBu_r", vmin=-1.0, vmax=1.0)
+        for i in range(n):
+            for j in range(n):
+                v = float(R.iat[i, j])
+                if i != j and np.isfinite(v):
+                    ax.text(j, i, f"{v:.2f}".replace("0.", "."), ha="center", va="center", fontsize=7,
+                            color="white" if abs(v) > 0.6 else "0.15")
+        ax.set_xticks(np.arange(n), [_name(c, lang, names_zh) for c in R.columns], rotation=45, ha="right")
+        ax.set_yticks(np.arange(n), [_name(c, lang, names_zh) for c in R.index])
+        fig.colorbar(im, ax=ax, fraction=0.045, pad=0.03, label=_t("corr_axis", lang, sep=" "))
+        ax.set_title(_t("corr_title", lang), fontsize=11)
+        return _png_bytes(fig)
 
 
-def transport_losses_png(losses: pd.DataFrame) -> bytes:
+def transport_losses_png(losses: pd.DataFrame, lang: str = "en") -> bytes:
     """Left-domain share per receptor (dots, median bar) and receptors with a footprint / failed."""
     sites = sorted(losses["site"].unique())
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(max(7.0, 1.1 * len(sites) + 4.5), 3.8))
-    for i, s in enumerate(sites):
-        v = losses.loc[(losses["site"] == s) & ~losses["failed"], "left_domain_fraction"].dropna().to_numpy()
-        if v.size:
-            jitter = (np.arange(v.size) % 7 - 3) * 0.04
-            ax.plot(i + jitter, 100 * v, "o", color="#3a78b5", markersize=3, alpha=0.7)
-            ax.plot([i - 0.3, i + 0.3], [100 * np.median(v)] * 2, "-", color="k", linewidth=2)
-    ax.set_xticks(range(len(sites)), sites)
-    ax.set_ylim(0, 100)
-    ax.set_ylabel("particles that left the domain (%)")
-    ax.set_title("Left the met domain early", fontsize=10)
-    ok = [int(((losses["site"] == s) & ~losses["failed"]).sum()) for s in sites]
-    bad = [int(((losses["site"] == s) & losses["failed"]).sum()) for s in sites]
-    bx.bar(sites, ok, color="#2ca02c", label="with a footprint")
-    bx.bar(sites, bad, bottom=ok, color="#d62728", label="HYSPLIT failed")
-    bx.set_ylabel("receptors")
-    bx.set_ylim(0, 1.3 * max(1, max(np.add(ok, bad))))
-    bx.yaxis.get_major_locator().set_params(integer=True)
-    bx.set_title(f"Receptors: {sum(bad)} of {sum(ok) + sum(bad)} failed", fontsize=10)
-    bx.legend(frameon=False, fontsize=8)
-    return _png_bytes(fig)
+    with _language(lang):
+        fig, (ax, bx) = plt.subplots(1, 2, figsize=(max(7.0, 1.1 * len(sites) + 4.5), 3.8))
+        for i, s in enumerate(sites):
+            v = losses.loc[(losses["site"] == s) & ~losses["failed"], "left_domain_fraction"].dropna().to_numpy()
+            if v.size:
+                jitter = (np.arange(v.size) % 7 - 3) * 0.04
+                ax.plot(i + jitter, 100 * v, "o", color="#3a78b5", markersize=3, alpha=0.7)
+                ax.plot([i - 0.3, i + 0.3], [100 * np.median(v)] * 2, "-", color="k", linewidth=2)
+        ax.set_xticks(range(len(sites)), sites)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel(_t("left_axis", lang))
+        ax.set_title(_t("left_title", lang, sep=" "), fontsize=10)
+        ok = [int(((losses["site"] == s) & ~losses["failed"]).sum()) for s in sites]
+        bad = [int(((losses["site"] == s) & losses["failed"]).sum()) for s in sites]
+        bx.bar(sites, ok, color="#2ca02c", label=_t("with_foot", lang, sep=" "))
+        bx.bar(sites, bad, bottom=ok, color="#d62728", label=_t("failed", lang, sep=" "))
+        bx.set_ylabel(_t("receptor_axis", lang))
+        bx.set_ylim(0, 1.3 * max(1, max(np.add(ok, bad))))
+        bx.yaxis.get_major_locator().set_params(integer=True)
+        bx.set_title(_t("failed_title", lang, sep=" ", bad=sum(bad), n=sum(ok) + sum(bad)), fontsize=10)
+        bx.legend(frameon=False, fontsize=8)
+        return _png_bytes(fig)
 
 
-def target_tank_png(runs: pd.DataFrame, summary: pd.DataFrame) -> bytes:
+def target_tank_png(runs: pd.DataFrame, summary: pd.DataFrame, lang: str = "en") -> bytes:
     """Target-tank bias of every run against time per site, WMO goal band and the acting limit."""
-    fig, ax = plt.subplots(figsize=(9.0, 3.8))
     goal = float(np.nanmax(summary["goal"])) if summary["goal"].notna().any() else np.nan
     limit = float(np.nanmax(summary["max_bias"])) if summary["max_bias"].notna().any() else np.nan
-    if np.isfinite(goal):
-        ax.axhspan(-goal, goal, color="0.88", label=f"WMO goal ±{goal:g} ppm")
-    if np.isfinite(limit):
-        for sign in (-1, 1):
-            ax.axhline(sign * limit, color="#d62728", linestyle="--", linewidth=1,
-                       label=f"flag limit ±{limit:g} ppm" if sign > 0 else None)
-    for s, g in runs.groupby("site", sort=True):
-        ax.plot(pd.DatetimeIndex(g["time"]), g["bias"], "o-", markersize=4, linewidth=0.8, label=str(s))
-    ax.axhline(0, color="0.3", linewidth=0.6)
-    top = max(np.nan_to_num(limit), np.nan_to_num(goal), float(runs["bias"].abs().max()))
-    ax.set_ylim(-1.25 * top, 1.6 * top)  # room for the legend above the limit line
-    ax.set_ylabel("calibrated − assigned (ppm)")
-    ax.set_xlabel("time (UTC)")
-    ax.set_title(f"Target tank: {len(runs)} runs at {runs['site'].nunique()} sites", fontsize=10)
-    ax.legend(fontsize=7, ncol=4, frameon=False, loc="upper left")
-    fig.autofmt_xdate()
-    return _png_bytes(fig)
+    with _language(lang):
+        fig, ax = plt.subplots(figsize=(9.0, 3.8))
+        if np.isfinite(goal):
+            ax.axhspan(-goal, goal, color="0.88", label=_t("goal", lang, sep=" ", v=f"{goal:g}"))
+        if np.isfinite(limit):
+            for sign in (-1, 1):
+                ax.axhline(sign * limit, color="#d62728", linestyle="--", linewidth=1,
+                           label=_t("limit", lang, sep=" ", v=f"{limit:g}") if sign > 0 else None)
+        for s, g in runs.groupby("site", sort=True):
+            ax.plot(pd.DatetimeIndex(g["time"]), g["bias"], "o-", markersize=4, linewidth=0.8, label=str(s))
+        ax.axhline(0, color="0.3", linewidth=0.6)
+        top = max(np.nan_to_num(limit), np.nan_to_num(goal), float(runs["bias"].abs().max()))
+        ax.set_ylim(-1.25 * top, 1.6 * top)  # room for the legend above the limit line
+        ax.set_ylabel(_t("bias_axis", lang))
+        ax.set_xlabel(_t("time_axis", lang, sep=" "))
+        ax.set_title(_t("target_title", lang, sep=" ", n=len(runs), sites=runs["site"].nunique()), fontsize=10)
+        ax.legend(fontsize=7, ncol=4, frameon=False, loc="upper left")
+        fig.autofmt_xdate()
+        return _png_bytes(fig)
 
 
 SECTOR_COLOURS = {"industry": "#8c564b", "road": "#ff7f0e", "residential": "#9467bd", "power": "#d62728",
                   "bio": "#2ca02c", "unattributed": "#7f7f7f"}
 
 
-def sector_signal_png(sig: pd.DataFrame) -> bytes:
+def sector_signal_png(sig: pd.DataFrame, lang: str = "en") -> bytes:
     """Stacked bars of the mean prior signal per sector at each site (negative parts below zero)."""
     sites = list(sig.index)
     x = np.arange(len(sites))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(sites) + 3.5), 4.2))
-    up, down = np.zeros(len(sites)), np.zeros(len(sites))
-    cycle = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
-    for sector in sig.columns:
-        v = sig[sector].to_numpy(float)
-        pos, neg = np.where(v > 0, v, 0.0), np.where(v < 0, v, 0.0)
-        colour = SECTOR_COLOURS.get(sector) or next(cycle)
-        ax.bar(x, pos, 0.6, bottom=up, color=colour, edgecolor="0.2", linewidth=0.4, label=sector)
-        ax.bar(x, neg, 0.6, bottom=down, color=colour, edgecolor="0.2", linewidth=0.4)
-        up, down = up + pos, down + neg
-    ax.plot(x, sig.sum(axis=1).to_numpy(), "D", color="k", markersize=6, label="prior enhancement")
-    ax.axhline(0, color="0.2", linewidth=0.7)
-    ax.set_xticks(x, sites)
-    ax.set_ylabel("mean prior signal (ppm)")
-    ax.set_title("Prior modelled enhancement by sector", fontsize=11)
-    ax.legend(frameon=False, fontsize=8, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _png_bytes(fig)
+    with _language(lang):
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(sites) + 3.5), 4.2))
+        up, down = np.zeros(len(sites)), np.zeros(len(sites))
+        cycle = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"])
+        for sector in sig.columns:
+            v = sig[sector].to_numpy(float)
+            pos, neg = np.where(v > 0, v, 0.0), np.where(v < 0, v, 0.0)
+            colour = SECTOR_COLOURS.get(sector) or next(cycle)
+            label = _t(sector, lang, sep=" ")
+            ax.bar(x, pos, 0.6, bottom=up, color=colour, edgecolor="0.2", linewidth=0.4, label=label)
+            ax.bar(x, neg, 0.6, bottom=down, color=colour, edgecolor="0.2", linewidth=0.4)
+            up, down = up + pos, down + neg
+        ax.plot(x, sig.sum(axis=1).to_numpy(), "D", color="k", markersize=6, label=_t("enhancement", lang, sep=" "))
+        ax.axhline(0, color="0.2", linewidth=0.7)
+        ax.set_xticks(x, sites)
+        ax.set_ylabel(_t("sector_axis", lang))
+        ax.set_title(_t("sector_title", lang, sep=" "), fontsize=11)
+        ax.legend(frameon=False, fontsize=8, ncol=1, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        return _png_bytes(fig)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -487,7 +560,7 @@ def _have(path) -> bool:
     return path is not None and Path(path).is_file()
 
 
-def _sensitivity_pngs(f: RunFiles, out: dict, missing: list) -> None:
+def _sensitivity_pngs(f: RunFiles, out: dict, missing: list, lang: str) -> None:
     if not _have(f.jacobian):
         missing.append(fill(MISSING["no_jacobian"], file=f.jacobian))
         return
@@ -495,59 +568,59 @@ def _sensitivity_pngs(f: RunFiles, out: dict, missing: list) -> None:
     if not sens.mean:
         missing.append(fill(MISSING["no_footprint"]))
         return
-    out["mean_footprints"] = mean_footprints_png(sens, f.geojson, f.stations)
-    out["network_sensitivity"] = network_sensitivity_png(sens, f.geojson, f.stations)
+    out["mean_footprints"] = mean_footprints_png(sens, f.geojson, f.stations, lang)
+    out["network_sensitivity"] = network_sensitivity_png(sens, f.geojson, f.stations, lang)
 
 
-def _inversion_pngs(f: RunFiles, out: dict, missing: list) -> None:
+def _inversion_pngs(f: RunFiles, out: dict, missing: list, lang: str) -> None:
     if _have(f.posterior) and _have(f.districts):
         lat_e, lon_e, ak = block_averaging_kernel(f.posterior)
         out["averaging_kernel"] = averaging_kernel_png(lat_e, lon_e, ak, district_averaging_kernel(f.districts),
-                                                       f.geojson, f.stations)
+                                                       f.geojson, f.stations, lang)
     else:
         missing.append(fill(MISSING["no_posterior"], posterior=f.posterior, districts=f.districts))
     R = district_correlation(f.diagnostics) if f.diagnostics is not None else None
     if R is not None and len(R) > 1:
-        out["district_correlation"] = district_correlation_png(R)
+        out["district_correlation"] = district_correlation_png(R, district_names_zh(f.geojson), lang)
     else:
         missing.append(fill(MISSING["no_covariance"]))
     sig = sector_signal(f.modelled) if f.modelled is not None else pd.DataFrame()
     if len(sig):
-        out["sector_signal"] = sector_signal_png(sig)
+        out["sector_signal"] = sector_signal_png(sig, lang)
     else:
         missing.append(fill(MISSING["no_sectors"]))
 
 
-def _station_pngs(f: RunFiles, out: dict, missing: list) -> None:
+def _station_pngs(f: RunFiles, out: dict, missing: list, lang: str) -> None:
     from stations.target import target_check
 
     if f.footprints:
-        out["transport_losses"] = transport_losses_png(transport_losses(f.footprints, f.failures))
+        out["transport_losses"] = transport_losses_png(transport_losses(f.footprints, f.failures), lang)
     else:
         missing.append(fill(MISSING["no_site_days"]))
     runs, summary = target_check(f.hourly_dirs) if f.hourly_dirs else (pd.DataFrame(), pd.DataFrame())
     if len(runs):
-        out["target_tank"] = target_tank_png(runs, summary)
+        out["target_tank"] = target_tank_png(runs, summary, lang)
     else:
         missing.append(fill(MISSING["no_target"]))
 
 
-def figure_pngs(files: RunFiles, missing: list) -> dict:
-    """{key: PNG bytes} of every figure of ``FIGURE_KEYS`` the files allow (in that order); what cannot
-    be drawn is appended to ``missing`` with the reason."""
+def figure_pngs(files: RunFiles, missing: list, lang: str = "en") -> dict:
+    """{key: PNG bytes} of every figure of ``FIGURE_KEYS`` the files allow (in that order), labelled in
+    ``lang`` (zh, en or both); what cannot be drawn is appended to ``missing`` with the reason."""
     out: dict = {}
-    _sensitivity_pngs(files, out, missing)
-    _inversion_pngs(files, out, missing)
-    _station_pngs(files, out, missing)
+    _sensitivity_pngs(files, out, missing, lang)
+    _inversion_pngs(files, out, missing, lang)
+    _station_pngs(files, out, missing, lang)
     return {k: out[k] for k in FIGURE_KEYS if k in out}
 
 
-def network_figures(files: RunFiles, missing: list) -> list:
+def network_figures(files: RunFiles, missing: list, lang: str = "en") -> list:
     """The report's figures (`products.sections.Figure`: PNG data URI and the caption as a
     ``{"en", "zh"}`` message the template translates) in ``FIGURE_KEYS`` order."""
     from .sections import png_figure
 
-    return [png_figure(png, CAPTIONS[k]) for k, png in figure_pngs(files, missing).items()]
+    return [png_figure(png, CAPTIONS[k]) for k, png in figure_pngs(files, missing, lang).items()]
 
 
 #: where each figure goes in the report: the flux-map grid, under the district table, with the stations
@@ -555,14 +628,14 @@ PLACES = {"maps": ("network_sensitivity", "averaging_kernel"), "districts": ("di
           "stations": ("mean_footprints", "sector_signal", "transport_losses", "target_tank")}
 
 
-def place_figures(ctx: dict, files: RunFiles, missing: list) -> dict:
+def place_figures(ctx: dict, files: RunFiles, missing: list, lang: str = "en") -> dict:
     """Add the run's figures to the report context ``ctx`` (`products.report.build_report`): the
     network sensitivity and averaging kernel after the flux maps, the district correlation under the
     district table, the mean footprints, prior signal by sector, transport losses and target tank after
-    the station time series. Returns {key: PNG bytes}."""
+    the station time series; labels inside the figures in ``lang``. Returns {key: PNG bytes}."""
     from .sections import png_figure
 
-    pngs = figure_pngs(files, missing)
+    pngs = figure_pngs(files, missing, lang)
     slots = {"maps": ctx["maps"], "districts": ctx["districts"]["figures"], "stations": ctx["station_figures"]}
     for place, keys in PLACES.items():
         slots[place].extend(png_figure(pngs[k], CAPTIONS[k]) for k in keys if k in pngs)

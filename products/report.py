@@ -228,7 +228,8 @@ def build_report(
     ctx["station_figures"] = station_figures(maps_dir, ids, names, missing)
     if jacobian is not None:
         place_figures(ctx, RunFiles(jacobian, posterior_nc, districts_csv, diag, modelled, tuple(footprint_files or ()),
-                                    failures_csv, tuple(hourly_dirs or ()), districts_geojson, tuple(stations)), missing)
+                                    failures_csv, tuple(hourly_dirs or ()), districts_geojson, tuple(stations)), missing,
+                      lang=language)
     ctx["contributions"] = contribution_section(diag, names, names_zh, language)
     ctx["availability"] = availability_section(selected, modelled, ids, days, hours_per_day, names,
                                                maps_dir, missing)

@@ -137,3 +137,29 @@ def test_figure_pngs_and_what_is_missing(month, fake_run):
     assert all(set(m) == {"en", "zh"} and m["zh"] for m in missing)
     for key, cap in F.CAPTIONS.items():  # every caption says how to read the figure, in both languages
         assert set(cap) == {"en", "zh"} and len(cap["en"]) > 120 and len(cap["zh"]) > 40, key
+
+
+def test_chinese_labels_are_in_the_shipped_font(month, fake_run, recwarn):
+    """Every Chinese character of the figures' labels, captions and Missing entries is in the shipped
+    CJK font (fontTools cmap), and a figure drawn in Chinese and in both languages misses no glyph."""
+    import warnings
+
+    from fontTools.ttLib import TTFont
+
+    from products import fonts
+
+    with TTFont(fonts.FONT) as font:
+        cmap = {chr(c) for c in font.getBestCmap()}
+    text = "".join(m["zh"] for table in (F.LABELS, F.CAPTIONS, F.MISSING) for m in table.values())
+    chars = {c for c in text if fonts.needs_cjk(c)}
+    assert len(chars) > 100 and chars <= cmap, sorted(chars - cmap)
+    sens = F.footprint_sensitivity(month["jacobian"])
+    stations = load_stations(fake_run["stations"])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        pngs = {lang: F.network_sensitivity_png(sens, fake_run["geojson"], stations, lang) for lang in ("zh", "both")}
+        sig = pd.DataFrame({"industry": [1.0], "road": [2.0], "residential": [0.5], "bio": [-0.3]}, index=["AAA"])
+        pngs["sector"] = F.sector_signal_png(sig, "zh")
+    assert not [w for w in seen if "missing from font" in str(w.message)]
+    assert len({p for p in pngs.values()}) == 3 and all(_is_png(p) for p in pngs.values())
+    assert F._t("industry", "both", sep=" / ") == "工业 / industry"
