@@ -108,3 +108,15 @@ def test_outdt_cannot_be_combined_with_the_split():
         StiltSettings.from_config({"near_field_hours": 6, "hysplit": {"outdt": 5}})
     s = StiltSettings.from_config({"near_field_hours": 0, "hysplit": {"outdt": 5}})
     assert not s.split
+
+
+def test_interval_midpoints_put_each_interval_sum_at_its_middle():
+    # a particle moving 0.01 deg west per minute from the release point (113.25, 23.25), written
+    # every 10 minutes: the row at age -10 stands for minutes 0..10, centred 0.05 deg west
+    ages = -np.arange(10, 61, 10, dtype=float)
+    p = pd.DataFrame({"particle": 1, "age": ages[::-1], "lon": 113.25 + 0.01 * ages[::-1],
+                      "lat": 23.25, "zagl": 10.0, "foot": 1.0})
+    m = sd.interval_midpoints(p, 113.25, 23.25).sort_values("age", ascending=False)
+    np.testing.assert_allclose(m["lon"].to_numpy(), 113.25 + 0.01 * (ages + 5.0), atol=1e-12)
+    np.testing.assert_allclose(m["lat"].to_numpy(), 23.25)
+    assert len(m) == len(p) and m["foot"].sum() == p["foot"].sum()
