@@ -89,6 +89,7 @@ def css_font_face(page: str) -> str:
     chars = {ch for ch in page if needs_cjk(ch)} & charset()
     if not chars:
         return ""
+    chars |= {" ", "\u00a0"} & charset()   # spaces inside Chinese runs (WeasyPrint: else .notdef)
     data = base64.b64encode(subset_bytes(chars)).decode("ascii")
     return (f'@font-face{{font-family:"{FAMILY}";src:url(data:font/otf;base64,{data}) format("opentype")}}\n'
             f"body{{font-family:{CSS_FAMILIES.format(family=FAMILY)}}}\n")

@@ -22,6 +22,7 @@ SOURCE = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 SOURCE_NAME = "Noto Sans CJK SC"
 REPO = Path(__file__).resolve().parents[2]
 #: Chinese punctuation and signs a translator may use beyond the catalogue's
+SPACES = " \u00a0\u3000"
 PUNCTUATION = "，。、；：？！“”‘’（）《》〈〉【】—…·～％＋－＝／｜０１２３４５６７８９"
 
 
@@ -33,7 +34,9 @@ def characters() -> set[str]:
                                  if p.suffix in (".py", ".html", ".css"))
     geo = json.loads((REPO / "config" / "districts.geojson").read_text(encoding="utf-8"))
     text += "".join(str(f["properties"].get("name", "")) for f in geo["features"])
-    return {ch for ch in text if needs_cjk(ch)}
+    # and the spaces: a run of Chinese text with spaces is drawn from this font (WeasyPrint draws
+    # .notdef for a space the font lacks)
+    return {ch for ch in text if needs_cjk(ch)} | set(SPACES)
 
 
 def _source_font(path: Path):
