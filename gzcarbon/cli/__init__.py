@@ -24,7 +24,8 @@ COMMANDS = {"run": "run_cmd", "met": "met_cmd", "check": "check_cmd", "osse": "o
 
 def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
-        prog="gzcarbon", description=__doc__.split("\n\n")[0],
+        prog="gzcarbon", description="Guangzhou CO2 flux pipeline: what users do outside a full "
+        "Snakemake run (docs/cli.md).",
         epilog="`gzcarbon <command> --help` shows a command's options; docs/cli.md has examples.")
     sub = ap.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     sub.required = True
