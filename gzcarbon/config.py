@@ -305,7 +305,7 @@ class TransportConfig(Section):
         near-field HYSPLIT run (`numpar` particles, output every 1-minute step); the later hours
         come from a far-field run of `far_numpar` particles over all `n_hours`. 0 (or ≥ `n_hours`):
         one run of `numpar` particles for all hours (docs/performance.md, "Footprint cost")""",
-        default=0)
+        default=6)
     far_numpar: Annotated[int, Field(ge=10, le=100000)] = _doc("""particles of the far-field run
         (with `near_field_hours` > 0)""", default=25)
     far_output_minutes: Annotated[int, Field(ge=1, le=60)] = _doc("""HYSPLIT output interval

@@ -91,7 +91,7 @@ class StiltSettings:
     #: hours back covered by the near-field run (``numpar`` particles, output every minute); the
     #: later hours come from a far-field run of ``far_numpar`` particles over all ``n_hours`` with
     #: output every ``far_output_minutes``. 0 (or >= n_hours): one run of ``numpar`` particles.
-    near_field_hours: int = 0
+    near_field_hours: int = 6
     far_numpar: int = 25
     far_output_minutes: int = 10
     extra: dict = field(default_factory=dict)  # further HYSPLIT namelist parameters

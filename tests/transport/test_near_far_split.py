@@ -95,8 +95,9 @@ def test_cache_key_ignores_the_split_fields_when_the_split_is_off():
         s = StiltSettings(**kw)
         return cache_key(receptor_cache_inputs(REC, GRID, s, met, "%Y%m%d_gz.arl", sw))
 
-    off = key(numpar=100)
-    assert key(numpar=100, far_numpar=50, far_output_minutes=5) == off  # no split: unchanged key
+    off = key(numpar=100, near_field_hours=0)
+    assert key(numpar=100, near_field_hours=0, far_numpar=50, far_output_minutes=5) == off
+    assert key(numpar=100, near_field_hours=24) == key(numpar=100, near_field_hours=0)
     on = key(numpar=100, near_field_hours=6)
     assert on != off
     assert key(numpar=100, near_field_hours=6, far_numpar=50) != on
