@@ -689,3 +689,20 @@ def read_arl_field(path: str | os.PathLike, time, variable: str, level: int = 0)
     lab = raw[:LABEL_BYTES].decode("ascii")
     exp, prec, v0 = int(lab[18:22]), float(lab[22:36]), float(lab[36:50])
     return arlmet.unpack(raw[LABEL_BYTES:], ix.nx, ix.ny, prec, exp, v0)
+
+
+def utc_day_groups(times, days, label: str, hint: str) -> list:
+    """``[(day, positions)]`` of the time steps ``times`` grouped by UTC day, only the ``days``
+    asked for (all when ``None``); a day asked for without any step raises ValueError naming
+    ``label`` (the input) and ``hint`` (what to add). Used by every met converter."""
+    times = pd.DatetimeIndex(times)
+    groups = pd.Series(range(len(times)), index=times).groupby(times.normalize())
+    wanted = None if days is None else {pd.Timestamp(str(d)).normalize() for d in days}
+    if wanted is not None:
+        absent = sorted(wanted - set(groups.groups))
+        if absent:
+            raise ValueError(f"{label}: no time step on UTC day(s) "
+                             f"{', '.join(f'{d:%Y-%m-%d}' for d in absent)} (the data cover "
+                             f"{times.min()} .. {times.max()}); {hint}")
+    return [(pd.Timestamp(day), idx.to_numpy()) for day, idx in groups
+            if wanted is None or pd.Timestamp(day) in wanted]

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .arl import G, MetGrid, write_arl
+from .arl import G, MetGrid, utc_day_groups, write_arl
 
 logger = logging.getLogger(__name__)
 
@@ -225,22 +225,12 @@ def _to_arl(ds, label, out_dir, file_format, names, source, days) -> list[Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     times = pd.to_datetime(ds["time"].values)
-    groups = pd.Series(range(len(times)), index=times).groupby(times.normalize())
-    wanted = None if days is None else {pd.Timestamp(str(d)).normalize() for d in days}
-    if wanted is not None:
-        absent = sorted(wanted - set(groups.groups))
-        if absent:
-            raise ValueError(f"{label}: no time step on UTC day(s) "
-                             f"{', '.join(f'{d:%Y-%m-%d}' for d in absent)} (the data cover "
-                             f"{times.min()} .. {times.max()}); add the files of those days")
     written = []
-    for day, idx in groups:
-        if wanted is not None and pd.Timestamp(day) not in wanted:
-            continue
+    for day, idx in utc_day_groups(times, days, label, "add the files of those days"):
         path = out_dir / pd.Timestamp(day).strftime(file_format)
-        steps = (_arl_fields(ds.isel(time=int(it)).load(), nm) for it in idx.to_numpy())
+        steps = (_arl_fields(ds.isel(time=int(it)).load(), nm) for it in idx)
         write_arl(path, grid, plev, ((pd.Timestamp(times[it]), *f)
-                                     for it, f in zip(idx.to_numpy(), steps)), source=source)
+                                     for it, f in zip(idx, steps)), source=source)
         written.append(path)
         logger.info("wrote %s (%d time steps)", path, len(idx))
     return written

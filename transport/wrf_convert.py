@@ -442,7 +442,7 @@ def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | 
     """Convert wrfout file(s) (or an open dataset with WRF's global attributes) to one ARL file
     per UTC day in ``out_dir`` (only ``days`` when given), on WRF's own grid and native eta
     levels (module docstring). Returns the paths written."""
-    from .arl import SURFACE_FIELDS, VERTICAL_SIGMA, write_arl_grid
+    from .arl import SURFACE_FIELDS, VERTICAL_SIGMA, utc_day_groups, write_arl_grid
 
     ds, label = _open_wrf(paths)
     avg = _check_native(ds, label)
@@ -464,20 +464,10 @@ def wrf_to_arl(paths: str | os.PathLike | Sequence | xr.Dataset, out_dir: str | 
     table = [(1.0, SURFACE_FIELDS)] + [(float(e), NATIVE_LEVEL_FIELDS) for e in znu]
     ny, nx = xlat.shape
     out_dir = Path(out_dir)
-    groups = pd.Series(range(len(times)), index=times).groupby(times.normalize())
-    wanted = None if days is None else {pd.Timestamp(str(d)).normalize() for d in days}
-    if wanted is not None:
-        absent = sorted(wanted - set(groups.groups))
-        if absent:
-            raise ValueError(f"{label}: no time step on UTC day(s) "
-                             f"{', '.join(f'{d:%Y-%m-%d}' for d in absent)} (the files cover "
-                             f"{times.min()} .. {times.max()}); add the wrfout files of those days")
     written = []
-    for day, idx in groups:
-        if wanted is not None and pd.Timestamp(day) not in wanted:
-            continue
+    for day, idx in utc_day_groups(times, days, label, "add the wrfout files of those days"):
         path = out_dir / pd.Timestamp(day).strftime(file_format)
-        steps = ((times[it], _native_step(ds, int(it), avg)) for it in idx.to_numpy())
+        steps = ((times[it], _native_step(ds, int(it), avg)) for it in idx)
         write_arl_grid(path, nx, ny, proj, VERTICAL_SIGMA, table, steps, source=source)
         written.append(path)
         logger.info("wrote %s (%d time steps, %d x %d grid, MAP_PROJ %s, %d eta levels)", path,
