@@ -113,13 +113,21 @@ def _key(rid: str, label: str, kw: dict) -> str:
 
 def build_tasks(recs, base: dict, new: dict, args, met, grid, cache):
     """(tasks, index): today and new interleaved receptor by receptor, then the reference."""
+    from transport.stilt_driver import StiltSettings
+
     tasks, index = [], {}
     for r in recs.to_dict("records"):
         rec = {k: r[k] for k in ("receptor_id", "time", "lon", "lat", "agl")}
-        for label, kw in (("today", base), ("new", {**base, **new})):
-            k = _key(r["receptor_id"], label, kw)
+        k_today = _key(r["receptor_id"], "today", base)
+        tasks.append((k_today, rec, met, grid, base, cache))
+        index[(r["receptor_id"], "today")] = [k_today]
+        kw = {**base, **new}
+        if StiltSettings(**kw).split_for(r["time"], r["lon"]):
+            k = _key(r["receptor_id"], "new", kw)
             tasks.append((k, rec, met, grid, kw, cache))
-            index[(r["receptor_id"], label)] = [k]
+        else:  # outside near_field_solar_hours the new setting is today's single run
+            k = k_today
+        index[(r["receptor_id"], "new")] = [k]
     for r in recs.to_dict("records"):
         rec = {k: r[k] for k in ("receptor_id", "time", "lon", "lat", "agl")}
         keys = []

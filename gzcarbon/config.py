@@ -306,6 +306,12 @@ class TransportConfig(Section):
         come from a far-field run of `far_numpar` particles over all `n_hours`. 0 (or ≥ `n_hours`):
         one run of `numpar` particles for all hours (docs/performance.md, "Footprint cost")""",
         default=6)
+    near_field_solar_hours: Annotated[list[float], Field(min_length=2, max_length=2)] = _doc(
+        """the split is used only for receptors released between these local solar hours
+        (UTC + longitude/15°; daytime mixed layer: the benchmark found the split within 0.01 ppm
+        of one run there, but 0.2 ppm low at night, when stagnant air keeps the city's signal
+        in the footprint beyond 6 h); other receptors get one run of `numpar` particles""",
+        default_factory=lambda: [10.0, 18.0])
     far_numpar: Annotated[int, Field(ge=10, le=100000)] = _doc("""particles of the far-field run
         (with `near_field_hours` > 0)""", default=25)
     far_output_minutes: Annotated[int, Field(ge=1, le=60)] = _doc("""HYSPLIT output interval

@@ -60,7 +60,8 @@ def test_partial_config_fills_the_same_defaults_as_the_pipeline():
     ({"transport": {"numpars": 3}},
      "config key 'transport': unknown key 'numpars' (a typo?). Allowed keys here: "
      "far_numpar, far_output_minutes, footprint_files, footprint_layer_height, footprints_from, "
-     "hysplit, kmixd, left_domain_warn, n_hours, near_field_hours, numpar, seed, smooth_factor, "
+     "hysplit, kmixd, left_domain_warn, n_hours, near_field_hours, near_field_solar_hours, numpar, "
+     "seed, smooth_factor, "
      "timeout."),
     ({"inversion": {"diurnal_corr": -0.5}},
      "config key 'inversion.diurnal_corr': -0.5 must be > -0.3333 with 4 steps per day"),

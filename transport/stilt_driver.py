@@ -94,13 +94,18 @@ class StiltSettings:
     near_field_hours: int = 6
     far_numpar: int = 25
     far_output_minutes: int = 10
+    #: the split is used only for receptors released between these local solar hours (daytime
+    #: mixed layer); others get one run of ``numpar`` particles
+    near_field_solar_hours: tuple = (10, 18)
     extra: dict = field(default_factory=dict)  # further HYSPLIT namelist parameters
 
     @classmethod
     def from_config(cls, transport: dict) -> "StiltSettings":
         known = {"n_hours", "numpar", "seed", "kmixd", "timeout", "smooth_factor",
-                 "near_field_hours", "far_numpar", "far_output_minutes"}
+                 "near_field_hours", "far_numpar", "far_output_minutes", "near_field_solar_hours"}
         kw = {k: transport[k] for k in known if k in transport}
+        if "near_field_solar_hours" in kw:
+            kw["near_field_solar_hours"] = tuple(float(h) for h in kw["near_field_solar_hours"])
         s = cls(**kw, extra=dict(transport.get("hysplit", {}) or {}))
         if int(s.n_hours) <= 0:
             raise ValueError(f"config transport.n_hours must be a positive number of hours back, "
@@ -114,8 +119,19 @@ class StiltSettings:
 
     @property
     def split(self) -> bool:
-        """True when footprints come from a near-field and a far-field run."""
+        """True when footprints (of receptors in ``near_field_solar_hours``) come from a
+        near-field and a far-field run."""
         return 0 < int(self.near_field_hours) < int(self.n_hours)
+
+    def split_for(self, release, lon: float) -> bool:
+        """True when this receptor's footprint comes from the split: ``split`` and a release
+        between ``near_field_solar_hours`` local solar time (UTC + longitude / 15°)."""
+        if not self.split:
+            return False
+        t = pd.Timestamp(release)
+        solar = (t.hour + t.minute / 60.0 + float(lon) / 15.0) % 24.0
+        start, end = (float(h) for h in self.near_field_solar_hours)
+        return (start <= solar < end) if start <= end else (solar >= start or solar < end)
 
 
 #: Names of the per-hour links that let pystilt find ARL files given as an explicit list.
@@ -173,7 +189,7 @@ CACHE_KEY_VERSION = 1
 NOT_IN_KEY = {"timeout"}
 #: StiltSettings fields of the near/far split: in the key only when the split is on (one run of
 #: ``numpar`` particles, as before the split existed, keeps its cache).
-SPLIT_FIELDS = ("near_field_hours", "far_numpar", "far_output_minutes")
+SPLIT_FIELDS = ("near_field_hours", "far_numpar", "far_output_minutes", "near_field_solar_hours")
 #: Version of the far-field gridding of the split (interval midpoints); in the key with the split.
 SPLIT_ALGORITHM = "far-interval-midpoint-v1"
 
@@ -502,7 +518,7 @@ def receptor_footprint(rec: pd.Series, met: dict, grid: Grid, settings: StiltSet
                                    latitude=float(rec["lat"]), altitude=float(rec["agl"]))
     rid = str(rec["receptor_id"])
     t0 = _time.perf_counter()
-    if not settings.split:
+    if not settings.split_for(release, float(rec["lon"])):
         particles = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_"),
                                   n_hours, settings.numpar, settings.extra)
         t1 = _time.perf_counter()
@@ -542,7 +558,7 @@ def run_receptor(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
         coords={"time": hours.values, "lat": grid.lat, "lon": grid.lon},
         attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
                "n_particles": n_particles, "left_domain_fraction": left})
-    if settings.split:
+    if settings.split_for(release, float(rec["lon"])):
         ds.attrs.update({"near_field_hours": int(settings.near_field_hours),
                          "far_numpar": int(settings.far_numpar),
                          "far_output_minutes": int(settings.far_output_minutes)})
@@ -566,6 +582,8 @@ def _site_day_attrs(settings: StiltSettings, software: dict, needed: list, met_s
         "near_field_hours": int(settings.near_field_hours) if settings.split else 0,
         "far_numpar": int(settings.far_numpar) if settings.split else int(settings.numpar),
         "far_output_minutes": int(settings.far_output_minutes) if settings.split else 0,
+        "near_field_solar_hours": (",".join(f"{h:g}" for h in settings.near_field_solar_hours)
+                                   if settings.split else ""),
         "hysplit_settings": json.dumps(settings.extra, sort_keys=True, default=str),
         "pystilt_version": software.get("pystilt", ""),
         "hysplit_version": software.get("hysplit", ""),

@@ -121,3 +121,27 @@ def test_interval_midpoints_put_each_interval_sum_at_its_middle():
     np.testing.assert_allclose(m["lon"].to_numpy(), 113.25 + 0.01 * (ages + 5.0), atol=1e-12)
     np.testing.assert_allclose(m["lat"].to_numpy(), 23.25)
     assert len(m) == len(p) and m["foot"].sum() == p["foot"].sum()
+
+
+@pytest.mark.parametrize("utc, lon, split", [
+    ("2025-01-01 06:30", 113.25, True),    # 14:03 solar: afternoon mixed layer
+    ("2025-01-01 18:30", 113.25, False),   # 02:03 solar: night, one run
+    ("2025-01-01 02:30", 113.25, True),    # 10:03 solar
+    ("2025-01-01 02:00", 113.25, False),   # 09:33 solar
+    ("2025-01-01 10:30", 113.25, False),   # 18:03 solar
+])
+def test_the_split_is_used_only_in_the_daytime_solar_hours(monkeypatch, utc, lon, split):
+    calls = []
+
+    def fake(receptor, rid, met, settings, run_dir, n_hours, numpar, extra):
+        calls.append(n_hours)
+        return particles(numpar, n_hours, int(extra.get("outdt") or 1), 1.0)
+
+    monkeypatch.setattr(sd, "_trajectories", fake)
+    s = StiltSettings.from_config({"n_hours": 24, "numpar": 30, "near_field_hours": 6,
+                                   "near_field_solar_hours": [10, 18], "smooth_factor": 0.0})
+    rec = REC.copy()
+    rec["time"], rec["lon"] = pd.Timestamp(utc), lon
+    assert s.split_for(rec["time"], lon) is split
+    receptor_footprint(rec, {}, GRID, s, work_dir=None)
+    assert calls == ([6, 24] if split else [24])
