@@ -48,8 +48,8 @@ rule demo_truth_footprints:
         footprints=demo("truth_transport/footprints/{site}/{day}.nc"),
         failures=demo("truth_transport/footprints/{site}/{day}_failures.csv"),
     params:
-        work_dir=lambda wc: os.path.abspath(os.path.join(
-            D.format(month=wc.month), "truth_transport", "footprints", "work", wc.site)),
+        work_dir=lambda wc: os.path.join(
+            D.format(month=wc.month), "truth_transport", "footprints", "work", wc.site),
         grid=config["grid"],
         transport=config["transport"],
         truth_transport=TRUTH_TRANSPORT,

@@ -119,8 +119,10 @@ else:
             footprints=res("footprints/{site}/{day}.nc"),
             failures=res("footprints/{site}/{day}_failures.csv"),
         params:
-            work_dir=lambda wc: os.path.abspath(
-                os.path.join(R.format(month=wc.month), "footprints", "work", wc.site)),
+            # relative to the working directory: a run directory moved or copied elsewhere keeps
+            # its params (the driver resolves it)
+            work_dir=lambda wc: os.path.join(R.format(month=wc.month), "footprints", "work",
+                                             wc.site),
             grid=config["grid"],
             transport=config["transport"],
             station=_station_position,
