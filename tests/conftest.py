@@ -211,3 +211,21 @@ def product_differences(dir_a: Path, dir_b: Path) -> list[str]:
                     if not np.array_equal(za[k], zb[k]):
                         out.append(f"{rel}:{k}: values differ")
     return out
+
+
+def script_object(inputs: dict, outputs: dict, params: dict, log, config: dict, **wildcards):
+    """The `snakemake` object a `script:` directive gives a workflow script (the parts the scripts
+    read), for running a script in-process: ``from pipeline_conftest import script_object``."""
+    from snakemake.iocontainers import Namedlist
+
+    class Snakemake:
+        pass
+
+    sm = Snakemake()
+    sm.input = Namedlist(fromdict=inputs)
+    sm.output = Namedlist(fromdict=outputs)
+    sm.params = Namedlist(fromdict=params)
+    sm.log = Namedlist(fromdict={"log": str(log)})
+    sm.wildcards = Namedlist(fromdict={"month": "2025-01", **wildcards})
+    sm.config = config
+    return sm

@@ -16,13 +16,13 @@ import runpy
 import numpy as np
 import pytest
 import xarray as xr
-from snakemake.iocontainers import Namedlist
 
 import power
 from gzcarbon.atomic import write_csv
 from gzcarbon.config import load_config, validate_config
 from gzcarbon.demo.power import make_demo
 from power import factors, marginal, products
+from pipeline_conftest import script_object
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PLANTS = os.path.join(REPO, "config", "power_plants.csv")
@@ -70,18 +70,7 @@ def test_no_number_of_the_config_is_repeated_in_the_package():
             assert not re.search(r"utc_offset_hours: int = \d", text), f"power/{name}: a literal UTC offset"
 
 
-def _snakemake(inputs: dict, outputs: dict, params: dict, log: str, config: dict):
-    """The `snakemake` object a `script:` directive gives a script (the parts the scripts read)."""
-    class Snakemake:
-        pass
-    sm = Snakemake()
-    sm.input = Namedlist(fromdict=inputs)
-    sm.output = Namedlist(fromdict=outputs)
-    sm.params = Namedlist(fromdict=params)
-    sm.log = Namedlist(fromdict={"log": log})
-    sm.wildcards = Namedlist(fromdict={"month": "2025-01"})
-    sm.config = config
-    return sm
+_snakemake = script_object
 
 
 def test_script_path_equals_python_api_for_a_partial_config(tables, tmp_path):

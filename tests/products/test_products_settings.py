@@ -16,31 +16,20 @@ import runpy
 from pathlib import Path
 
 import xarray as xr
-from snakemake.iocontainers import Namedlist
 
 from gzcarbon.config import ProductsConfig, load_config, validate_config
 from products import maps, problems, report
 from products.cdl_template import check_against_template, read_template
 from products.flux_netcdf import build_flux_dataset, write_flux_product
 from products.settings import hours_per_day, report_settings
+from pipeline_conftest import script_object
 
 REPO = Path(__file__).resolve().parents[2]
 CDL = REPO / "workflow" / "report" / "flux_product.cdl"
 RULES = (REPO / "workflow" / "rules" / "products.smk").read_text(encoding="utf-8")
 
 
-def _snakemake(inputs: dict, outputs: dict, params: dict, log, config: dict):
-    """The `snakemake` object a `script:` directive gives a script (the parts the scripts read)."""
-    class Snakemake:
-        pass
-    sm = Snakemake()
-    sm.input = Namedlist(fromdict=inputs)
-    sm.output = Namedlist(fromdict=outputs)
-    sm.params = Namedlist(fromdict=params)
-    sm.log = Namedlist(fromdict={"log": str(log)})
-    sm.wildcards = Namedlist(fromdict={"month": "2025-01"})
-    sm.config = config
-    return sm
+_snakemake = script_object
 
 
 def _script(name: str, sm) -> None:

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from snakemake.iocontainers import Namedlist
 
 import stations
 from gzcarbon.config import (BackgroundConfig, NightTowerConfig, PlausibilityConfig, StationsConfig,
@@ -26,6 +25,7 @@ from gzcarbon.demo.stations import write_demo_raw
 from stations import background, calibration, hourly, plausibility, selection
 
 from station_truth import make_truth
+from pipeline_conftest import script_object
 
 REPO = Path(__file__).resolve().parents[2]
 STATIONS_FILE = REPO / "config" / "stations.yaml"
@@ -39,18 +39,7 @@ PARTIAL = {"stations": {
     "background": {"method": "baseline", "half_window_hours": 3}}}
 
 
-def _snakemake(inputs: dict, outputs: dict, params: dict, log, config: dict, **wildcards):
-    """The `snakemake` object a `script:` directive gives a script (the parts the scripts read)."""
-    class Snakemake:
-        pass
-    sm = Snakemake()
-    sm.input = Namedlist(fromdict=inputs)
-    sm.output = Namedlist(fromdict=outputs)
-    sm.params = Namedlist(fromdict=params)
-    sm.log = Namedlist(fromdict={"log": str(log)})
-    sm.wildcards = Namedlist(fromdict={"month": "2025-01", **wildcards})
-    sm.config = config
-    return sm
+_snakemake = script_object
 
 
 def _script(name: str, sm) -> None:
