@@ -96,7 +96,7 @@ class StiltSettings:
     far_output_minutes: int = 10
     #: the split is used only for receptors released between these local solar hours (daytime
     #: mixed layer); others get one run of ``numpar`` particles
-    near_field_solar_hours: tuple = (10, 18)
+    near_field_solar_hours: list = field(default_factory=lambda: [10.0, 18.0])
     extra: dict = field(default_factory=dict)  # further HYSPLIT namelist parameters
 
     @classmethod
@@ -105,7 +105,7 @@ class StiltSettings:
                  "near_field_hours", "far_numpar", "far_output_minutes", "near_field_solar_hours"}
         kw = {k: transport[k] for k in known if k in transport}
         if "near_field_solar_hours" in kw:
-            kw["near_field_solar_hours"] = tuple(float(h) for h in kw["near_field_solar_hours"])
+            kw["near_field_solar_hours"] = [float(h) for h in kw["near_field_solar_hours"]]
         s = cls(**kw, extra=dict(transport.get("hysplit", {}) or {}))
         if int(s.n_hours) <= 0:
             raise ValueError(f"config transport.n_hours must be a positive number of hours back, "
