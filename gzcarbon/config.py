@@ -468,6 +468,36 @@ class ReportConfig(Section):
         scientists and the documentation English; docs/report.md, "Language")""", default="both")
 
 
+class GasConfig(Section):
+    """Settings of one gas other than CO2 where they differ from CO2's (units: ppb for mole
+    fractions, nmol m-2 s-1 for fluxes). Every other setting (background method, selection,
+    correlations, scaling factors, screening) is the CO2 one."""
+
+    prior_rel_sigma: Annotated[float, Field(gt=0)] = _doc("""relative prior σ per cell and step
+        (× |prior flux|)""", default=0.6)
+    prior_floor_sigma: Annotated[float, Field(ge=0)] = _doc("prior σ floor, nmol m⁻² s⁻¹",
+                                                            default=2.0)
+    obs_sigma_ppb: Annotated[float, Field(gt=0)] = _doc("""model-data mismatch, ppb (the gas's
+        `inversion.obs_sigma_ppm`)""", default=10.0)
+    bg_sigma_ppb: Annotated[float, Field(gt=0)] = _doc("""prior σ of the daily background offset,
+        ppb (the gas's `inversion.bg_sigma_ppm`)""", default=20.0)
+    background_sigma_ppb: Annotated[float, Field(gt=0)] = _doc("""σ of the baseline background,
+        ppb (the gas's `stations.background_sigma_ppm`)""", default=20.0)
+    upwind_sigma_ppb: Annotated[float, Field(gt=0)] = _doc("""representativeness σ of the upwind
+        site, ppb (the gas's `stations.background.upwind_sigma_ppm`)""", default=5.0)
+    gap_sigma_ppb_per_hour: Annotated[float, Field(ge=0)] = _doc("""σ growth per hour from the
+        nearest in-sector hour, ppb (the gas's `stations.background.gap_sigma_ppm_per_hour`)""",
+        default=2.5)
+
+
+class GasesConfig(Section):
+    ch4: GasConfig = _doc("methane (docs/inversion.md, \"Other gases\")",
+                          default_factory=lambda: GasConfig(prior_rel_sigma=0.6, prior_floor_sigma=2.0))
+    co: GasConfig = _doc("carbon monoxide (prior: the CO2 inventory's combustion sectors × "
+                         "`inputs.emission_ratios_co`)",
+                         default_factory=lambda: GasConfig(prior_rel_sigma=0.6, prior_floor_sigma=5.0))
+
+
 class InputsConfig(Section):
     met_dir: str = _doc("real runs: directory of ARL files", default="")
     met_file_format: str = _doc("strftime pattern of one ARL file per UTC day in `met_dir`",
@@ -507,6 +537,12 @@ class InputsConfig(Section):
     power_flows: str = _doc("""real runs: hourly inter-district flows CSV (optional; else the
         pooling rule of `docs/power.md`)""", default="")
 
+    inventory_ch4: str = _doc("""real runs with `ch4` in `species`: the CH4 inventory in the
+        layout of the demo's `inventory_ch4.nc` (`emi_<sector>` kg CH4 m-2 s-1, `profile_<sector>`
+        by local hour, optional `month_profile_<sector>`; docs/formats.md)""", default="")
+    emission_ratios_co: str = _doc("""runs with `co` in `species`: CO/CO2 emission ratio per
+        combustion sector of the CO2 inventory (CSV, docs/formats.md); empty = the shipped
+        `config/emission_ratios_co.csv`""", default="")
 
 Budget = dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z _-]*$")], Annotated[float, Field(gt=0)]]
 
@@ -523,6 +559,12 @@ class PipelineConfig(Section):
     demo: DemoConfig = _doc("the embedded demo world", default_factory=DemoConfig)
     sites: list[Annotated[str, Field(pattern=SITE_ID)]] = _doc(
         "subset of the site ids of `stations_file`; empty = every site", default_factory=list)
+    species: list[Literal["co2", "ch4", "co"]] | None = _doc("""gases to invert, e.g. `[co2,
+        ch4]`; `co2` is always inverted. Unset: all three in the demo, `[co2]` in a real run. CH4 and
+        CO use the CO2 footprints (no extra HYSPLIT run) and write their products to
+        `results/<month>/<gas>/` (docs/inversion.md, "Other gases")""", default=None)
+    gases: GasesConfig = _doc("per-gas settings of CH4 and CO where they differ from CO2's",
+                              default_factory=GasesConfig)
     stations_file: str = _doc("""site metadata: position, inlets, calibration tanks, analyser
         serial (see the comments in that file)""", default="config/stations.yaml")
     districts_file: str = _doc("the 11 district polygons (WGS84), see `docs/districts.md`",
@@ -552,6 +594,16 @@ class PipelineConfig(Section):
     products: ProductsConfig = _doc("products stage", default_factory=ProductsConfig)
     inputs: InputsConfig = _doc("inputs of a real (non-demo) run; ignored when `demo.enabled`",
                                 default_factory=InputsConfig)
+
+    @field_validator("species")
+    @classmethod
+    def _species(cls, v: list[str] | None) -> list[str] | None:
+        if v is None:
+            return v
+        if "co2" not in v:
+            raise ValueError(f"{v} lacks co2: CO2 is always inverted (the other gases share its "
+                             "footprints and its report); give e.g. [co2, ch4]")
+        return [g for g in ("co2", "ch4", "co") if g in v]
 
     @field_validator("demo", mode="before")
     @classmethod
@@ -691,7 +743,7 @@ def load_config(cfg: dict | None = None) -> PipelineConfig:
 
 _INPUT_PATHS = ("met_dir", "met_files", "era5_files", "wrf_files", "raw_obs_dir", "inventory",
                 "downscale_proxy", "temporal_profiles", "bio_prior", "power_generation", "power_load",
-                "power_external", "power_flows")
+                "power_external", "power_flows", "inventory_ch4", "emission_ratios_co")
 
 
 def _in_repo(path: str, repo_dir) -> str:
@@ -714,6 +766,24 @@ def _resolve_inputs(typed: PipelineConfig, repo_dir) -> None:
     typed.transport.footprint_files = _in_repo(typed.transport.footprint_files, repo_dir)
 
 
+def _resolve_species(typed: PipelineConfig, repo_dir) -> None:
+    """``species`` unset: all three gases in the demo, CO2 in a real run. A real run with CH4 needs
+    ``inputs.inventory_ch4``; CO takes the shipped emission-ratio table unless another is given."""
+    if typed.species is None:
+        typed.species = ["co2", "ch4", "co"] if typed.demo.enabled else ["co2"]
+    if "co" in typed.species and not typed.inputs.emission_ratios_co:
+        typed.inputs.emission_ratios_co = _in_repo("config/emission_ratios_co.csv", repo_dir)
+    if typed.demo.enabled:
+        return
+    if "ch4" in typed.species and not typed.inputs.inventory_ch4:
+        raise ConfigError("config key 'species' asks for ch4 but 'inputs.inventory_ch4' is empty: give "
+                          "the CH4 inventory (docs/formats.md), or leave ch4 out of species.")
+    for key in ("inventory_ch4", "emission_ratios_co"):
+        val = getattr(typed.inputs, key)
+        if val and not os.path.exists(val):
+            raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
+
+
 def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
     """Validate the pipeline's config dict *in place* and fill every default.
 
@@ -724,6 +794,7 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
     expect)."""
     typed = load_config(cfg)
     _resolve_inputs(typed, repo_dir)
+    _resolve_species(typed, repo_dir)
     if not typed.demo.enabled:
         met_key = {"arl": "met_files" if typed.inputs.met_files else "met_dir",
                    "era5": "era5_files", "wrf": "wrf_files"}[typed.inputs.met_source]
