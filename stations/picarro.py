@@ -546,7 +546,14 @@ def species_column(records: pd.DataFrame, species: str, where: str = "") -> str:
 #: Meas. Tech. 3, 375-386, eq. 2 and Table 2 (the coefficients the G2301/G2401 firmware uses for
 #: ``CO2_dry`` and ``CH4_dry``; Rella et al. 2013, AMT 6, 837-860, confirm them to ~0.1 ppm
 #: below 3 % H2O). Species -> (wet column, a, b).
-WATER_CORRECTION = {"co2": ("CO2", -0.012, -2.674e-4), "ch4": ("CH4", -0.00982, -2.393e-4)}
+WATER_CORRECTION = {"co2": ("CO2", -0.012, -2.674e-4), "ch4": ("CH4", -0.00982, -2.393e-4),
+                    # CO (the G2401 reports CO wet only, no CO_dry): the dilution by water vapour,
+                    # X_wet = X_dry (1 - H2O/100), i.e. a = -0.01, b = 0. Published G2401 CO
+                    # coefficients (Chen et al. 2013, AMT 6, 1031-1040: dilution plus a small
+                    # H2O-dependent spectral term) were not found through the project's search;
+                    # replace these with them (or an analyser's own droplet-test fit) when at hand.
+                    # The demo writes its wet CO with exactly these (gzcarbon.demo.stations).
+                    "co": ("CO", -0.01, 0.0)}
 WATER_CORRECTION_REF = "Chen et al. 2010, AMT 3, 375-386: X_dry = X_wet / (1 + a H2O + b H2O^2)"
 
 
