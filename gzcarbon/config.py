@@ -365,6 +365,21 @@ class CrossValidationConfig(Section):
         return {"enabled": data} if isinstance(data, bool) else data
 
 
+class JointCOConfig(Section):
+    """Settings of the joint fossil-CO2/CO inversion (`inversion.joint`, docs/gases.md): fossil CO2
+    by sector, biogenic CO2 and CO in one linear state, CO tied to fossil CO2 by the prior
+    cross-covariance of the sector emission ratios (`inputs.emission_ratios_co`). Used by
+    `python tools/gas_osse.py RUN_DIR`; not yet a pipeline rule."""
+
+    transport_error_correlation: Annotated[float, Field(gt=-1, lt=1)] = _doc("""joint fossil-CO2/CO
+        inversion (docs/gases.md, `tools/gas_osse.py`): correlation of the CO2 and CO model-data
+        mismatch at the same receptor (one transport error acts on both gases); enters R""",
+        default=0.5)
+    ratio_corr_length_km: Annotated[float, Field(ge=0)] = _doc("""joint fossil-CO2/CO
+        inversion: e-folding length of the spatial correlation of the CO:CO2 emission-ratio errors
+        of each sector (largely sector-wide: fleet and combustion technology)""", default=50.0)
+
+
 class InversionConfig(Section):
     time_step_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = _doc("""length of a flux-correction step
         (divides 24); the prior keeps its hourly shape""", default=6)
@@ -426,6 +441,8 @@ class InversionConfig(Section):
                                                      default_factory=InnovationScreenConfig)
     cross_validation: CrossValidationConfig = _doc("cross-validation on the run's own data",
                                                    default_factory=CrossValidationConfig)
+    joint_co: JointCOConfig = _doc("joint fossil-CO2/CO inversion (docs/gases.md)",
+                                   default_factory=JointCOConfig)
 
     @field_validator("diurnal_corr")
     @classmethod
