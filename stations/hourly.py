@@ -31,6 +31,7 @@ from . import picarro
 from . import plausibility as plm
 from . import qc as qcm
 from .chain import ChainResult, run_chain
+from .errors import SpeciesMismatchError
 from .hourly_common import (HOUR_CAL_EXTRAPOLATED, HOUR_EXCLUDE, HOUR_FLAG_NAMES,  # noqa: F401
                             HOUR_IMPLAUSIBLE_RECORDS, HOUR_OUT_OF_RANGE, HOUR_STEP, HOUR_TARGET,
                             LOW_COVERAGE, SiteIngest, hour_plausibility)
@@ -146,13 +147,21 @@ def ingest(raw, site: dict, cfg: StationsConfig | Mapping | None = None, *, spec
     st = stations_config(cfg)
     fmt = detect_format(raw)
     log.info("site %s: %s holds %s files", site["id"], raw, fmt)
-    if fmt == "picarro":
-        return process_site(raw, site, species, flush_seconds=st.flush_seconds, min_coverage=st.min_coverage,
-                            on_bad_lines=on_bad_lines, period=period, plausibility=st.plausibility,
-                            target_tank=st.target_tank, allow_wet_correction=st.allow_wet_correction,
-                            sites=sites, stations_file=stations_file)
-    return process_site_hourly_files(raw, site, species, min_coverage=st.min_coverage, period=period,
-                                     plausibility=st.plausibility, time_reference=st.time_reference)
+    try:
+        if fmt == "picarro":
+            return process_site(raw, site, species, flush_seconds=st.flush_seconds, min_coverage=st.min_coverage,
+                                on_bad_lines=on_bad_lines, period=period, plausibility=st.plausibility,
+                                target_tank=st.target_tank, allow_wet_correction=st.allow_wet_correction,
+                                sites=sites, stations_file=stations_file)
+        return process_site_hourly_files(raw, site, species, min_coverage=st.min_coverage, period=period,
+                                         plausibility=st.plausibility, time_reference=st.time_reference)
+    except SpeciesMismatchError as err:
+        if species == "co2":
+            raise
+        raise SpeciesMismatchError(
+            f"site {site['id']}: config species asks for {species}, but its files do not carry it: "
+            f"{err} Fix: leave {species} out of config species (e.g. species: [co2]), or limit the "
+            f"run to sites whose analysers measure {species} (config sites).") from err
 
 
 def raw_sources(raw, site: dict, period: tuple | None, margin_hours: float) -> tuple[list, list]:
@@ -197,7 +206,10 @@ def _check_serials(srcs, site, sites, stations_file) -> dict:
 
 def _log_chain(site_id, raw, rr, ch: ChainResult, species: str, pset: PlausibilityConfig) -> None:
     """Warnings of the chain: wet-corrected files, no calibration cycle, implausible records."""
-    if ch.corrected.any():
+    if ch.corrected.any() and picarro.WATER_CORRECTION.get(species, (None,))[0] == picarro.SPECIES_COLUMNS[species][0]:
+        log.info("site %s: %s written wet by the analyser: corrected for water vapour with H2O for %d "
+                 "records (%s)", site_id, species.upper(), int(ch.corrected.sum()), picarro.WATER_CORRECTION_REF)
+    elif ch.corrected.any():
         wet_files = [n for n, src in zip(rr.summary["file"], ch.sources) if "+H2O" in src]
         log.warning("site %s: %d file(s) lack %s: the wet value is corrected with H2O for %d records "
                     "(%s), e.g. %s", site_id, len(wet_files), picarro.SPECIES_COLUMNS[species][0],

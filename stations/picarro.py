@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from . import fields
-from .errors import StationFileError
+from .errors import SpeciesMismatchError, StationFileError
 from .settings import DEFAULT
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,11 @@ _FORMATS = {
 
 class PicarroFormatError(StationFileError):
     """A raw file cannot be read; the message names the file, the line or column, and the fix."""
+
+
+class SpeciesColumnError(PicarroFormatError, SpeciesMismatchError):
+    """A raw file lacks the column(s) of the species asked for (or the H2O column its wet value
+    needs): :func:`stations.hourly.ingest` adds the site and the config fix."""
 
 
 def file_name(serial: str, start: pd.Timestamp) -> str:
@@ -396,7 +401,7 @@ def _read_one(path: Path, on_bad_lines: str, problems: list[str], columns=None, 
                                  "the file holds another species or is not a DataLog_User file")
     if species is not None and not _holds(header, species):
         held = [sp for sp in SPECIES_COLUMNS if _holds(header, sp)]
-        raise PicarroFormatError(
+        raise SpeciesColumnError(
             f"{path}: line 1 (header) has no {species.upper()} column ({' or '.join(SPECIES_COLUMNS[species])}); "
             f"the file holds {', '.join(held)}: a file of another analyser or species. Remove it from "
             f"the site's directory or read it with species={held[0]!r}.")
@@ -570,7 +575,9 @@ def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = DE
     A file holding the dry column (``CO2_dry``, ``CH4_dry``) gives it; a file with only the wet
     column and ``H2O`` gives the wet value corrected with :func:`wet_to_dry` (when
     ``allow_wet_correction``); a file with neither stops with :class:`PicarroFormatError` naming
-    it. CO has a single column (``CO``) and is used as written. Returns ``(values, corrected,
+    it. CO has a single, wet column (``CO``): with ``WATER_CORRECTION["co"]`` it is always
+    corrected with ``H2O`` (a file without ``H2O`` stops), whatever ``allow_wet_correction``
+    says, since the G2401 writes no dry CO. Returns ``(values, corrected,
     sources)``: ``corrected`` marks records whose value was corrected, ``sources`` the source of
     each file of ``rr.summary`` (``"CO2_dry"``, ``"CO2+H2O"``, ...).
     """
@@ -583,8 +590,20 @@ def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = DE
     values = np.full(len(rec), np.nan)
     corrected = np.zeros(len(rec), bool)
     sources = []
+    wet_only = WATER_CORRECTION.get(species, (None,))[0] == dry  # CO: the G2401 writes no dry CO
     for k, fc in enumerate(rr.file_columns or [tuple(rec.columns)] * len(names)):
         sel = code == k
+        if wet_only and dry in fc:
+            if "H2O" not in fc:
+                raise SpeciesColumnError(
+                    f"{names[k]}: line 1 (header) has the {dry} column, which the analyser writes wet "
+                    f"(no dry {species.upper()} column), but no H2O column to correct it for water "
+                    f"vapour; export the DataLog_User files with H2O ({WATER_CORRECTION_REF}), or "
+                    f"leave {species} out of config species.")
+            values[sel] = wet_to_dry(rec[dry].to_numpy(float)[sel], rec["H2O"].to_numpy(float)[sel], species)
+            corrected[sel] = True
+            sources.append(f"{dry}+H2O")
+            continue
         if dry in fc:
             values[sel] = rec[dry].to_numpy(float)[sel]
             sources.append(dry)
@@ -611,7 +630,7 @@ def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = DE
                 f"value reads about 1.2 % low per % of water vapour (-12 ppm at 2.5 % H2O). Export "
                 f"the DataLog_User files with {dry}, or with H2O so that the wet value is corrected "
                 f"({WATER_CORRECTION_REF}; allowed by stations.allow_wet_correction).")
-        raise PicarroFormatError(f"{names[k]}: line 1 (header) has no column {' or '.join(cols)} for "
+        raise SpeciesColumnError(f"{names[k]}: line 1 (header) has no column {' or '.join(cols)} for "
                                  f"species {species!r}; the file holds another species")
     return values, corrected, sources
 

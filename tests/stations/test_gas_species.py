@@ -1,0 +1,75 @@
+"""CH4 and CO from the same raw files (issue 20): CO corrected for water vapour before calibration,
+and a species the site's files do not carry stopped with one message naming the site, the file,
+the column and the fix."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from stations import picarro
+from stations.chain import run_chain
+from stations.errors import SpeciesMismatchError
+from stations.hourly import ingest
+
+from test_picarro import records
+
+
+def g2401_file(path, n=200, h2o=2.5, drop=()):
+    """A G2401 DataLog_User file as the analyser writes it (CO wet, in ppm), optionally without some columns."""
+    df = records(n)
+    rng = np.random.default_rng(7)
+    df["CO"] = rng.normal(0.20, 0.01, n)       # ppm, wet
+    df["H2O"] = np.linspace(0.5, h2o, n)        # %
+    text = picarro.format_records(df)
+    if drop:
+        rows = [ln.split() for ln in text.strip().split("\n")]
+        cut = [rows[0].index(c) for c in drop]
+        text = "\n".join(" ".join(f for k, f in enumerate(r) if k not in cut) for r in rows) + "\n"
+    path.write_text(text)
+    return df
+
+
+def test_co_is_corrected_for_water_vapour_before_calibration(tmp_path, tower):
+    """X_dry = X_wet / (1 + a H2O + b H2O²) with the documented CO coefficients, for every record,
+    and the chain calibrates the corrected value (its ``raw``, ppb)."""
+    p = tmp_path / "CFKADS2001-20250101-040000Z-DataLog_User.dat"
+    df = g2401_file(p)
+    rr = picarro.read_raw(p)
+    values, corrected, sources = picarro.dry_mole_fraction(rr, "co")
+    col, a, b = picarro.WATER_CORRECTION["co"]
+    assert col == "CO"
+    h = df["H2O"].to_numpy()
+    want = df["CO"].to_numpy() / (1.0 + a * h + b * h * h)
+    np.testing.assert_allclose(values, want, rtol=1e-7)          # 8 significant digits in the file
+    assert corrected.all() and sources == ["CO+H2O"]
+    # at 2.5 % H2O the correction is not negligible against the 2 ppb WMO goal
+    assert abs(want[-1] - df["CO"].iloc[-1]) * 1000 > 0.1
+    ch = run_chain(rr, "co", tower)
+    np.testing.assert_allclose(ch.raw, want * 1000.0, rtol=1e-7)  # what calibrate() receives, ppb
+    # the allow_wet_correction switch (for CO2/CH4 files without a dry column) does not apply to CO
+    values2, _, _ = picarro.dry_mole_fraction(rr, "co", allow_wet_correction=False)
+    np.testing.assert_allclose(values2, values, rtol=0)
+
+
+def test_co_without_h2o_stops_naming_file_and_fix(tmp_path):
+    p = tmp_path / "CFKADS2001-20250101-040000Z-DataLog_User.dat"
+    g2401_file(p, drop=("H2O",))
+    rr = picarro.read_raw(p)
+    with pytest.raises(SpeciesMismatchError) as err:
+        picarro.dry_mole_fraction(rr, "co")
+    msg = str(err.value)
+    assert p.name in msg and "H2O" in msg and "config species" in msg
+
+
+def test_species_the_site_files_lack_names_site_file_column_and_fix(tmp_path, tower):
+    d = tmp_path / "NST"
+    d.mkdir()
+    g2401_file(d / "CFKADS2001-20250101-040000Z-DataLog_User.dat", drop=("CO",))   # a G2301: no CO
+    with pytest.raises(SpeciesMismatchError) as err:
+        ingest(d, tower, species="co")
+    msg = str(err.value)
+    assert msg.startswith("site NST: config species asks for co")
+    assert "CFKADS2001-20250101-040000Z-DataLog_User.dat" in msg and "no CO column" in msg
+    assert "leave co out of config species" in msg
+    # CH4 from the same file works
+    ing = ingest(d, tower, species="ch4")
+    assert len(ing.summary) == 1 and ing.summary["records"].iloc[0] == 200
