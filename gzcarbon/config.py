@@ -564,6 +564,25 @@ class InputsConfig(Section):
 Budget = dict[Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z _-]*$")], Annotated[float, Field(gt=0)]]
 
 
+class FlashConfig(Section):
+    cutoff: str = _doc("""last UTC day a flash report of the month inverts
+        (`YYYY-MM-DD`, inside the month and its inverted period), or `complete`: every UTC day that
+        has ended (before today, UTC) up to the month's last inverted day. `snakemake --cores 2
+        flash` writes the preliminary products to `<results_dir>/<month>/flash/<cutoff>/`
+        (docs/year.md)""", default="complete")
+
+    @field_validator("cutoff", mode="before")
+    @classmethod
+    def _cutoff(cls, v: Any) -> str:
+        v = str(v).strip()
+        if v != "complete":
+            try:
+                v = date.fromisoformat(v).isoformat()
+            except ValueError:
+                raise ValueError(f"{v!r} is neither a date YYYY-MM-DD nor 'complete'") from None
+        return v
+
+
 class PipelineConfig(Section):
     month: Annotated[str, Field(pattern=MONTH)] = _doc("month to invert, `YYYY-MM`",
                                                        default="2025-01")
@@ -607,6 +626,13 @@ class PipelineConfig(Section):
         `report.html`: `auto` (WeasyPrint if the `[pdf]` extra is installed, else Chromium, else
         skipped with a logged note), `none`, `weasyprint`, `chromium`""", default="auto")
     report: ReportConfig = _doc("the monthly report", default_factory=ReportConfig)
+    flash: FlashConfig = _doc("""flash reports: the days of a month available so far, preliminary
+        (target `flash`; docs/year.md)""", default_factory=FlashConfig)
+    year: Annotated[int, Field(ge=1900, le=2999)] | None = _doc("""a budget year: adds the annual
+        report `<results_dir>/<year>/report.html` and `districts.csv` (annual totals ± σ with
+        correlated months) to the run; the months run are `months` of that year, or all twelve
+        when `months` is empty; months of the year found on disk are reused, the others reported
+        as not covered (docs/year.md)""", default=None)
     power: PowerConfig = _doc("power stage", default_factory=PowerConfig)
     products: ProductsConfig = _doc("products stage", default_factory=ProductsConfig)
     inputs: InputsConfig = _doc("inputs of a real (non-demo) run; ignored when `demo.enabled`",
