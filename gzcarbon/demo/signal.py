@@ -16,6 +16,8 @@ N(0, sqrt(TRANSPORT_NOISE_PPM² + (TRANSPORT_NOISE_REL · enhancement)²)).
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pandas as pd
 
@@ -47,11 +49,12 @@ def receptor_enhancements(H, truth_flux: np.ndarray) -> np.ndarray:
     return np.asarray(H @ x).ravel()
 
 
-def truth_signal(receptors: pd.DataFrame, enhancement: np.ndarray, has_footprint: np.ndarray,
-                 sites: list[dict], hours: pd.DatetimeIndex, background: pd.Series,
-                 utc_offset: int, seed: int) -> pd.DataFrame:
-    """Hourly background, enhancement and noise for every site, inlet and hour in ``hours``."""
-    rng = np.random.default_rng(seed)
+def signal_rows(receptors: pd.DataFrame, enhancement: np.ndarray, has_footprint: np.ndarray,
+                sites: list[dict], hours: pd.DatetimeIndex, background: pd.Series,
+                utc_offset: int) -> list[pd.DataFrame]:
+    """Hourly background and enhancement (footprint or proxy) for every site and inlet in ``hours``,
+    one table per site and inlet (top inlet first), without noise. Units are the signal's (ppm for
+    CO2, ppb for the other gases)."""
     rec = receptors.copy()
     rec["hour"] = pd.to_datetime(rec["time"]).dt.floor("h")
     rec["enh"] = enhancement
@@ -78,15 +81,67 @@ def truth_signal(receptors: pd.DataFrame, enhancement: np.ndarray, has_footprint
                 src[idx[keep]] = "footprint"
             else:
                 enh = enh * LOWER_INLET_FACTOR
-            sd = np.sqrt(TRANSPORT_NOISE_PPM**2 + (TRANSPORT_NOISE_REL * np.abs(enh)) ** 2)
-            noise = rng.normal(0.0, 1.0, len(hours)) * sd
             rows.append(pd.DataFrame({
                 "site": site["id"], "intake_height": h, "time": hours,
-                "background": bg, "enhancement": enh, "noise": noise, "source": src,
+                "background": bg, "enhancement": enh, "source": src,
             }))
-    out = pd.concat(rows, ignore_index=True)
+    return rows
+
+
+def noise_sigma(enhancement, absolute: float, relative: float) -> np.ndarray:
+    """σ of the hourly model-data mismatch: √(absolute² + (relative · |enhancement|)²)."""
+    return np.sqrt(absolute**2 + (relative * np.abs(np.asarray(enhancement, float))) ** 2)
+
+
+def _finish(rows: list[pd.DataFrame]) -> pd.DataFrame:
+    out = pd.concat(rows, ignore_index=True)[["site", "intake_height", "time", "background",
+                                               "enhancement", "noise", "source"]]
     out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return out
+
+
+def truth_signal(receptors: pd.DataFrame, enhancement: np.ndarray, has_footprint: np.ndarray,
+                 sites: list[dict], hours: pd.DatetimeIndex, background: pd.Series,
+                 utc_offset: int, seed: int) -> pd.DataFrame:
+    """Hourly background, enhancement and noise (ppm) for every site, inlet and hour in ``hours``."""
+    rng = np.random.default_rng(seed)
+    rows = signal_rows(receptors, enhancement, has_footprint, sites, hours, background, utc_offset)
+    for df in rows:
+        sd = noise_sigma(df["enhancement"].to_numpy(), TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL)
+        df["noise"] = rng.normal(0.0, 1.0, len(df)) * sd
+    return _finish(rows)
+
+
+def gas_truth_signal(receptors: pd.DataFrame, enhancement: np.ndarray, has_footprint: np.ndarray,
+                     sites: list[dict], hours: pd.DatetimeIndex, background: pd.Series,
+                     utc_offset: int, seed: int, gas: str, co2_signal: pd.DataFrame,
+                     noise: tuple[float, float, float]) -> pd.DataFrame:
+    """The CO2 table's layout for another gas (ppb): ``enhancement`` = ``H_truth @ flux`` of the gas
+    (nmol m-2 s-1 with the CO2 footprints), the same proxy for hours without a footprint, and a
+    mismatch N(0, √(abs² + (rel · enh)²)) whose standard normal part is ``ρ z_CO2 + √(1 − ρ²) z``
+    with ``z_CO2`` the CO2 mismatch of the same site, inlet and hour over its own σ.
+
+    ``noise``: (abs ppb, relative, ρ); ``co2_signal``: the CO2 truth_signal table of the same run.
+    """
+    absolute, relative, rho = (float(v) for v in noise)
+    if not -1.0 <= rho <= 1.0:
+        raise ValueError(f"{gas} noise correlation with CO2 {rho} is not in [-1, 1]")
+    rows = signal_rows(receptors, enhancement, has_footprint, sites, hours, background, utc_offset)
+    out = pd.concat(rows, ignore_index=True)
+    co2 = co2_signal.copy()
+    co2["time"] = pd.to_datetime(co2["time"], utc=True).dt.tz_convert(None)
+    co2["z"] = co2["noise"] / noise_sigma(co2["enhancement"].to_numpy(), TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL)
+    key = ["site", "intake_height", "time"]
+    z_co2 = out[key].merge(co2[key + ["z"]], on=key, how="left")["z"].to_numpy()
+    if np.isnan(z_co2).any():
+        i = int(np.flatnonzero(np.isnan(z_co2))[0])
+        raise ValueError(f"{gas} truth signal: the CO2 truth signal has no row for site "
+                         f"{out['site'].iloc[i]} inlet {out['intake_height'].iloc[i]:g} m at "
+                         f"{out['time'].iloc[i]}; rebuild truth_signal.csv from the same receptors")
+    rng = np.random.default_rng([int(seed), zlib.crc32(gas.encode())])
+    z = rho * z_co2 + np.sqrt(1.0 - rho * rho) * rng.normal(0.0, 1.0, len(out))
+    out["noise"] = z * noise_sigma(out["enhancement"].to_numpy(), absolute, relative)
+    return _finish([out])
 
 
 def transport_difference(receptors: pd.DataFrame, enh_truth: np.ndarray, enh_inversion: np.ndarray,

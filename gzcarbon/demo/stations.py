@@ -1,4 +1,8 @@
-"""Demo raw analyser files: what a Picarro G2401 at a site would log, given the true signal.
+"""Demo raw analyser files: what a Picarro G2401 at a site would log, given the true signals.
+
+CO2 comes from ``truth_signal.csv``, CH4 and CO from ``truth_signal_ch4.csv`` and
+``truth_signal_co.csv`` (ppb) through the same shape, schedule, tanks and flush; CO is written wet
+only, as the G2401 writes it (``stations.picarro.WATER_CORRECTION["co"]``; docs/demo.md).
 
 The hourly true mole fraction of every inlet (``background + enhancement + noise`` from
 ``{D}/truth_signal.csv``) is turned into a continuous signal whose mean over every full hour equals
@@ -182,24 +186,34 @@ def _valve_schedule(sec, heights, valves, tanks, rng, cal_every_hours, tank_minu
     return valve
 
 
-def _flush_and_spikes(x, sec, valve, ambient, rng, flush_tau_s, spikes_per_day) -> tuple:
-    """Flush transient after every valve switch, then rare positive spikes (ambient only)."""
+def _flush(x, sec, valve, flush_tau_s) -> np.ndarray:
+    """Flush transient: after every valve switch the reading relaxes exponentially (time constant
+    ``flush_tau_s``) from the previous gas to the new one."""
     switch = np.r_[True, valve[1:] != valve[:-1]]
     seg = np.cumsum(switch) - 1
     seg_start = sec[switch]
     prev_last = np.r_[x[0], x[np.flatnonzero(switch)[1:] - 1]]
     dt = sec - seg_start[seg]
-    x = x + (prev_last[seg] - x) * np.exp(-dt / flush_tau_s) * (seg > 0)
+    return x + (prev_last[seg] - x) * np.exp(-dt / flush_tau_s) * (seg > 0)
+
+
+def _flush_and_spikes(x, sec, valve, ambient, rng, flush_tau_s, spikes_per_day) -> tuple:
+    """Flush transient after every valve switch, then rare positive spikes (ambient only).
+    Returns the CO2 reading, the spike mask and the spike increments (ppm)."""
+    x = _flush(x, sec, valve, flush_tau_s)
     n = len(x)
     spike = np.zeros(n, bool)
+    added = np.zeros(n)
     for _ in range(rng.poisson(spikes_per_day * (sec[-1] / 86400.0))):
         i = rng.integers(0, n)
         if not ambient[i]:
             continue
         ln = rng.integers(1, 3)
         spike[i:i + ln] = True
-        x[i:i + ln] += rng.uniform(8.0, 25.0)
-    return x, spike
+        u = rng.uniform(8.0, 25.0)
+        x[i:i + ln] += u
+        added[i:i + ln] += u
+    return x, spike, added
 
 
 def _instrument(x, sec, rng, offset_drift_ppm_per_day, noise_ppm, alarms_per_day) -> tuple:
@@ -227,26 +241,22 @@ def _instrument(x, sec, rng, offset_drift_ppm_per_day, noise_ppm, alarms_per_day
     return raw, offset, gain, alarm, pressure, ctemp
 
 
-def _records(time, sec, raw, true_value, valve, ambient, alarm, pressure, ctemp, site, rng) -> pd.DataFrame:
-    """The analyser's columns: other species, water and the wet readings."""
+def _records(time, sec, raw, valve, ambient, alarm, pressure, ctemp, gas_dry, rng) -> pd.DataFrame:
+    """The analyser's columns: water, the other species and the wet readings. ``gas_dry``: the
+    dry CH4 and CO at the analyser (ppb; tanks included) before its noise."""
     n = len(raw)
     days = sec / 86400.0
     amb = ambient.astype(float)
     h2o = amb * (2.0 + 0.5 * np.sin(2 * np.pi * (days + 0.3))) + (1 - amb) * 0.002 + \
         rng.normal(0, 0.005, n)
-    tanks_ch4 = tank_table(site, "ch4")
-    tanks_co = tank_table(site, "co")
-    ch4 = 1980.0 + 6.0 * (true_value - 420.0)
-    co = np.maximum(120.0 + 10.0 * (true_value - 420.0), 50.0)
-    for v in tank_table(site, "co2"):
-        ch4[valve == v] = tanks_ch4[v][1]
-        co[valve == v] = tanks_co[v][1]
-    ch4 = ch4 + rng.normal(0, 0.5, n)
-    co = co + rng.normal(0, 2.0, n)
+    ch4 = gas_dry["ch4"] + rng.normal(0, 0.5, n)
+    co = gas_dry["co"] + rng.normal(0, 2.0, n)
     # the analyser's wet readings: dilution and pressure broadening, the relation its firmware
-    # inverts for CO2_dry / CH4_dry (picarro.WATER_CORRECTION, Chen et al. 2010)
-    wet = 1.0 + picarro.WATER_CORRECTION["co2"][1] * h2o + picarro.WATER_CORRECTION["co2"][2] * h2o ** 2
-    wet_ch4 = 1.0 + picarro.WATER_CORRECTION["ch4"][1] * h2o + picarro.WATER_CORRECTION["ch4"][2] * h2o ** 2
+    # inverts for CO2_dry / CH4_dry (picarro.WATER_CORRECTION, Chen et al. 2010); CO is written wet
+    # only (the G2401 has no CO_dry column), with picarro.WATER_CORRECTION["co"]
+    def wet(species):
+        _, a, b = picarro.WATER_CORRECTION[species]
+        return 1.0 + a * h2o + b * h2o ** 2
     rec = pd.DataFrame({
         "EPOCH_TIME": (time - pd.Timestamp("1970-01-01")) / pd.Timedelta(seconds=1),
         "ALARM_STATUS": alarm, "INST_STATUS": np.full(n, 963),
@@ -255,30 +265,79 @@ def _records(time, sec, raw, true_value, valve, ambient, alarm, pressure, ctemp,
         "WarmBoxTemp": 45.0 + rng.normal(0, 0.001, n), "species": np.full(n, 2),
         "MPVPosition": valve.astype(float), "OutletValve": 20000.0 + rng.normal(0, 50, n),
         "solenoid_valves": np.zeros(n),
-        "CO": co / 1000.0, "CO2": raw * wet, "CO2_dry": raw, "CH4": ch4 / 1000.0 * wet_ch4,
-        "CH4_dry": ch4 / 1000.0, "H2O": h2o, "h2o_reported": h2o, "b_h2o_pct": h2o,
+        "CO": co * wet("co") / 1000.0, "CO2": raw * wet("co2"), "CO2_dry": raw,
+        "CH4": ch4 / 1000.0 * wet("ch4"), "CH4_dry": ch4 / 1000.0, "H2O": h2o, "h2o_reported": h2o,
+        "b_h2o_pct": h2o,
     })
     rec["EPOCH_TIME"] = np.round(rec["EPOCH_TIME"].to_numpy(), 3)
+    rec["ch4_dry_ppb"] = ch4
+    rec["co_dry_ppb"] = co
     return rec
+
+
+#: a local plume spike's CH4 and CO per ppm of its CO2 (a combustion plume: ppb/ppm)
+SPIKE_PPB_PER_PPM = {"ch4": 5.0, "co": 15.0}
+
+
+def _inlet_signal(truth, site, hours, heights, valves, valve, time, tanks, shape, gas) -> np.ndarray:
+    """The gas at the analyser inlet for every record: the hourly truth of each inlet as a
+    continuous signal (``shape``) while its valve is open, the tank values during calibration."""
+    ghours, gseries = _truth_series(truth, site)
+    if not ghours.equals(hours):
+        raise ValueError(f"{gas} truth signal of site {site['id']}: hours {ghours[0]}..{ghours[-1]} "
+                         f"differ from the CO2 truth signal's {hours[0]}..{hours[-1]}; rebuild both")
+    x = np.full(len(valve), np.nan)
+    for h in heights:
+        sel = valve == valves[h]
+        x[sel] = (plateau_signal(hours, gseries[h], time[sel]) if shape == "plateau" else
+                  area_preserving_signal(hours, gseries[h], time[sel]))
+    for v, (_, val, _) in tanks.items():
+        x[valve == v] = val
+    return x
+
+
+def proxy_gas_truth(truth: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """CH4 and CO truth tables scaled from a CO2 one, for tests of the station chain that have no
+    gas signals (the demo pipeline always passes its own): CH4 = 1980 ppb + 6 ppb/ppm × (CO2 − 420
+    ppm), CO = 120 ppb + 10 ppb/ppm × (CO2 − 420 ppm), background, enhancement and noise alike."""
+    out = {}
+    for gas, base, k in (("ch4", 1980.0, 6.0), ("co", 120.0, 10.0)):
+        t = truth.copy()
+        t["background"] = base + k * (t["background"] - 420.0)
+        t["enhancement"] = k * t["enhancement"]
+        t["noise"] = k * t["noise"]
+        out[gas] = t
+    return out
 
 
 def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: float = 5.0,
                   cal_every_hours: float = 6.0, tank_minutes: float = 5.0,
                   offset_drift_ppm_per_day: float = 0.3, noise_ppm: float = 0.07,
                   flush_tau_s: float = 10.0, alarms_per_day: float = 1.0,
-                  spikes_per_day: float = 3.0, shape: str = "plateau") -> pd.DataFrame:
+                  spikes_per_day: float = 3.0, shape: str = "plateau",
+                  gases: dict | None = None) -> pd.DataFrame:
     """Records of the site's analyser (Picarro columns) plus hidden truth columns.
+
+    ``gases``: the CH4 and CO truth-signal tables (``{"ch4": df, "co": df}``, ppb, the columns of
+    ``truth``); the analyser's CH4 and CO come from them exactly as its CO2 from ``truth`` (same
+    within-hour shape, valve schedule, tanks, flush transient; a local spike adds
+    ``SPIKE_PPB_PER_PPM`` × its CO2). Without them (tests of the CO2 chain) they come from
+    :func:`proxy_gas_truth`.
 
     ``shape``: within-hour shape of the true signal, ``"plateau"`` (:func:`plateau_signal`,
     default) or ``"spline"`` (:func:`area_preserving_signal`). Both keep every full-hour mean equal
     to the hourly truth.
 
     Hidden columns (not written to files): ``true_value`` (CO2 at the analyser inlet before the
-    instrument response, ppm), ``gain``, ``offset``, ``spike`` (bool). The random draws come in
+    instrument response, ppm), ``gain``, ``offset``, ``spike`` (bool), ``ch4_dry_ppb`` and
+    ``co_dry_ppb`` (the dry CH4 and CO the analyser measured before writing them; CO is then
+    written wet). The random draws come in
     a fixed order (schedule, spikes, instrument, species), so a seed gives the same files.
     """
     rng = site_rng(seed, site["id"])
-    hours, series = _truth_series(normalize_truth(truth), site)
+    truth = normalize_truth(truth)
+    hours, series = _truth_series(truth, site)
+    gases = proxy_gas_truth(truth) if gases is None else gases
     heights = sorted(series, reverse=True)
     valves = {float(i["height"]): int(i["valve"]) for i in site["inlets"]}
     t0, t1 = hours[0], hours[-1] + pd.Timedelta(hours=1)
@@ -296,10 +355,17 @@ def simulate_site(truth: pd.DataFrame, site: dict, seed: int, record_seconds: fl
         x[valve == v] = val
     true_value = x.copy()
     ambient = np.isin(valve, list(valves.values()))
-    x, spike = _flush_and_spikes(x, sec, valve, ambient, rng, flush_tau_s, spikes_per_day)
+    x, spike, added = _flush_and_spikes(x, sec, valve, ambient, rng, flush_tau_s, spikes_per_day)
     raw, offset, gain, alarm, pressure, ctemp = _instrument(x, sec, rng, offset_drift_ppm_per_day,
                                                             noise_ppm, alarms_per_day)
-    rec = _records(time, sec, raw, true_value, valve, ambient, alarm, pressure, ctemp, site, rng)
+    gas_dry = {}
+    for gas in ("ch4", "co"):
+        if gas not in gases:
+            raise ValueError(f"demo raw files of site {site['id']}: no {gas} truth signal given")
+        g = _inlet_signal(normalize_truth(gases[gas], where=f"{gas} truth signal"), site, hours, heights,
+                          valves, valve, time, tank_table(site, gas), shape, gas)
+        gas_dry[gas] = _flush(g, sec, valve, flush_tau_s) + SPIKE_PPB_PER_PPM[gas] * added
+    rec = _records(time, sec, raw, valve, ambient, alarm, pressure, ctemp, gas_dry, rng)
     rec["time"] = time
     rec["true_value"] = true_value
     rec["gain"] = gain
@@ -331,10 +397,13 @@ def write_site_files(records: pd.DataFrame, serial: str, outdir: str | os.PathLi
 
 
 def write_demo_raw(truth_signal: str | os.PathLike | pd.DataFrame, site: dict, outdir,
-                   seed: int, record_seconds: float = 5.0, **kw) -> list[Path]:
-    """Demo raw files of one site from the truth signal; returns the written paths."""
+                   seed: int, record_seconds: float = 5.0, gases: dict | None = None, **kw) -> list[Path]:
+    """Demo raw files of one site from the truth signal (and the CH4/CO signals ``gases``, paths
+    or tables; see :func:`simulate_site`); returns the written paths."""
     truth = truth_signal if isinstance(truth_signal, pd.DataFrame) else read_truth_signal(truth_signal)
-    rec = simulate_site(truth, site, seed, record_seconds=record_seconds, **kw)
+    if gases is not None:
+        gases = {g: (t if isinstance(t, pd.DataFrame) else read_truth_signal(t)) for g, t in gases.items()}
+    rec = simulate_site(truth, site, seed, record_seconds=record_seconds, gases=gases, **kw)
     serial = (site.get("analyser") or {}).get("serial") or f"SN{site['id']}"
     outdir = Path(outdir)
     tmp = outdir.with_name(outdir.name + f".tmp{os.getpid()}")

@@ -266,3 +266,83 @@ class TruthErrors:
 
 #: The demo world's error model (the one instance every demo generator reads).
 TRUTH_ERRORS = TruthErrors()
+
+
+@dataclass(frozen=True)
+class GasTruthErrors:
+    """Every pre-registered error of the demo's CH4 and CO truth (issue 20; docs/demo.md, "The
+    other gases"). Fixed before any CH4 or CO recovery number was measured; not tuned to improve a
+    table. Used by :mod:`gzcarbon.demo.gases`."""
+
+    #: CH4 sectors of the truth = the prior's × these factors
+    ch4_sector_factor: Mapping[str, float] = field(default_factory=lambda: {
+        "landfill": 1.3, "wastewater": 0.8})
+    #: a landfill the CH4 inventory lacks (Baiyun, west of the Jingzhu expressway); its emission is
+    #: ``share_of_city`` of the true city CH4 over the run's hours (itself included), flat in time
+    ch4_unreported_landfill: Mapping[str, Any] = field(default_factory=lambda: {
+        "name": "unreported landfill", "district": "Baiyun", "lon": 113.22, "lat": 23.26,
+        "sigma_km": 0.5, "share_of_city": 0.10})
+    #: seasonal timing: the truth's month factor of month m is the prior's of month m - shift
+    #: (the true season runs one month late: later transplanting and pond draining)
+    ch4_month_shift: Mapping[str, int] = field(default_factory=lambda: {"rice": 1, "aquaculture": 1})
+    #: CO: the true emission ratio of each combustion sector = the prior table's × (1 + error);
+    #: signs fixed: old kilns/boilers and household stoves burn worse than the inventory says,
+    #: vehicles and power units better (inventories overestimate urban CO/CO2, Li et al. 2026)
+    co_ratio_error: Mapping[str, float] = field(default_factory=lambda: {
+        "industry": 0.30, "road": -0.30, "residential": 0.30, "power": -0.30})
+    #: the CO2 truth's unreported industrial site emits CO at the true ratio of this sector
+    co_unreported_sector: str = "industry"
+    #: backgrounds: base + daily anchors N(0, σ), cubic spline between local noons (ppb)
+    ch4_background_ppb: float = 2010.0
+    ch4_background_day_sigma_ppb: float = 10.0
+    co_background_ppb: float = 300.0
+    co_background_day_sigma_ppb: float = 30.0
+    #: CO's secondary production from VOC oxidation, a regional term in the CO background: production
+    #: P(h) = peak × sin(π (h − 8)/9) between 08 and 17 local time, ppb per hour, mixed out with an
+    #: e-folding time (h); OH loss of CO over 24 h is neglected (lifetime ~1-2 months)
+    co_secondary_peak_ppb_per_hour: float = 2.0
+    co_secondary_ventilation_hours: float = 6.0
+    #: random model-data mismatch per gas: N(0, √(abs² + (rel·enh)²)), ppb
+    ch4_noise_ppb: float = 3.0
+    ch4_noise_rel: float = 0.15
+    co_noise_ppb: float = 4.0
+    co_noise_rel: float = 0.15
+    #: correlation of a gas's hourly mismatch with the CO2 mismatch of the same site, inlet and hour
+    #: (the same transport error acts on every gas; less for CH4, whose sources lie elsewhere)
+    ch4_noise_corr_co2: float = 0.5
+    co_noise_corr_co2: float = 0.7
+
+    def noise(self, gas: str) -> tuple[float, float, float]:
+        """(abs ppb, relative, correlation with CO2) of ``gas``'s hourly mismatch."""
+        return (float(getattr(self, f"{gas}_noise_ppb")), float(getattr(self, f"{gas}_noise_rel")),
+                float(getattr(self, f"{gas}_noise_corr_co2")))
+
+    def changes(self) -> dict:
+        """The mapping the gas truths record in their attribute ``truth_changes``."""
+        return {k: (dict(v) if isinstance(v, Mapping) else v)
+                for k, v in dataclasses.asdict(self).items()}
+
+    def table(self) -> list[tuple[str, str]]:
+        """(parameter, value) rows of docs/demo.md's gas table (a test keeps the page in step)."""
+        u = self.ch4_unreported_landfill
+        rows = [(f"CH4 {s}", f"× {f}") for s, f in self.ch4_sector_factor.items()]
+        rows += [("CH4 unreported landfill", f"{u['share_of_city']:.0%} of the true city CH4 at "
+                                             f"{u['lon']}°E {u['lat']}°N ({u['district']}), σ {u['sigma_km']} km")]
+        rows += [(f"CH4 {s} season", f"{n:+d} month") for s, n in self.ch4_month_shift.items()]
+        rows += [(f"CO ratio {s}", f"{e:+.0%}") for s, e in self.co_ratio_error.items()]
+        rows += [
+            ("CO of the unreported CO2 site", f"true {self.co_unreported_sector} ratio"),
+            ("CH4 background", f"{self.ch4_background_ppb} ppb + daily N(0, {self.ch4_background_day_sigma_ppb} ppb)"),
+            ("CO background", f"{self.co_background_ppb} ppb + daily N(0, {self.co_background_day_sigma_ppb} ppb)"),
+            ("CO secondary production", f"sine over 08-17 local, peak {self.co_secondary_peak_ppb_per_hour} "
+                                        f"ppb/h, mixed out in {self.co_secondary_ventilation_hours} h"),
+            ("CH4 hourly noise", f"N(0, {self.ch4_noise_ppb} ppb ⊕ {self.ch4_noise_rel:.0%}), "
+                                 f"correlation {self.ch4_noise_corr_co2} with CO2's"),
+            ("CO hourly noise", f"N(0, {self.co_noise_ppb} ppb ⊕ {self.co_noise_rel:.0%}), "
+                                f"correlation {self.co_noise_corr_co2} with CO2's"),
+        ]
+        return rows
+
+
+#: The demo world's CH4 and CO error model (the one instance the gas generators read).
+GAS_TRUTH_ERRORS = GasTruthErrors()

@@ -8,6 +8,9 @@ the stages; no stage package imports it (tests/test_architecture.py).
 
 
 TRUTH_TRANSPORT = _truth_transport_settings()
+# the CO/CO2 ratio table the CO prior uses (inputs.emission_ratios_co; the shipped table when empty)
+EMISSION_RATIOS_CO = config["inputs"].get("emission_ratios_co") or os.path.join(
+    REPO_DIR, "config", "emission_ratios_co.csv")
 
 
 rule demo_truth_signal:
@@ -106,8 +109,12 @@ rule demo_met:
 
 
 rule demo_raw_obs:
+    """Demo world: a site's Picarro G2401 raw files (CO2, CH4 and CO from their true signals; CO
+    written wet, as the analyser writes it)."""
     input:
         truth=demo("truth_signal.csv"),
+        ch4=demo("truth_signal_ch4.csv"),
+        co=demo("truth_signal_co.csv"),
         stations=STATIONS_FILE,
     output:
         directory(demo("raw/{site}")),
@@ -140,6 +147,56 @@ rule demo_inventory:
         "benchmarks/runs/{month}/demo_inventory.tsv"
     script:
         "../scripts/demo_inventory.py"
+
+
+rule demo_gases:
+    """Demo world: the CH4 inventory, the true CH4 (registered errors) and the true CO (the CO2
+    truth's combustion sectors × true CO/CO2 ratios); docs/demo.md, "The other gases"."""
+    input:
+        districts=DISTRICTS_FILE,
+        truth=demo("truth.nc"),
+        ratios=EMISSION_RATIOS_CO,
+    output:
+        inventory_ch4=demo("inventory_ch4.nc"),
+        truth_ch4=demo("truth_ch4.nc"),
+        truth_co=demo("truth_co.nc"),
+    params:
+        grid=config["grid"],
+        seed=config["demo"]["seed"],
+        hours=lambda wildcards: hour_axis(wildcards.month),
+    resources:
+        mem_mb=3000,
+    log:
+        "logs/{month}/demo_gases.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_gases.tsv"
+    script:
+        "../scripts/demo_gases.py"
+
+
+rule demo_gas_signals:
+    """Demo world: the true hourly CH4 and CO signals (ppb) through the truth's own Jacobian, with
+    a transport mismatch correlated with CO2's at the same hour."""
+    input:
+        truth_ch4=demo("truth_ch4.nc"),
+        truth_co=demo("truth_co.nc"),
+        truth_jacobian=demo("truth_transport/jacobian_hourly.npz"),
+        co2_signal=demo("truth_signal.csv"),
+        stations=STATIONS_FILE,
+    output:
+        ch4=demo("truth_signal_ch4.csv"),
+        co=demo("truth_signal_co.csv"),
+    params:
+        sites=SITES,
+        period=lambda wc: period_days(wc.month),
+        utc_offset=config["stations"]["utc_offset_hours"],
+        seed=config["demo"]["seed"],
+    log:
+        "logs/{month}/demo_gas_signals.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_gas_signals.tsv"
+    script:
+        "../scripts/demo_gas_signals.py"
 
 
 rule demo_power:

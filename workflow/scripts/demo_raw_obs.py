@@ -1,4 +1,4 @@
-"""Demo world: Picarro G2401-style raw files of one site from the true hourly signal."""
+"""Demo world: Picarro G2401-style raw files of one site from the true hourly CO2, CH4 and CO signals."""
 
 import logging
 
@@ -10,4 +10,5 @@ script_logging(snakemake.log[0])  # noqa: F821
 
 site = get_site(snakemake.input.stations, snakemake.wildcards.site)
 write_demo_raw(snakemake.input.truth, site, snakemake.output[0], seed=snakemake.params.seed,
-               record_seconds=snakemake.params.record_seconds)
+               record_seconds=snakemake.params.record_seconds,
+               gases={"ch4": snakemake.input.ch4, "co": snakemake.input.co})
