@@ -299,7 +299,9 @@ class GasTruthErrors:
     co_background_day_sigma_ppb: float = 30.0
     #: CO's secondary production from VOC oxidation, a regional term in the CO background: production
     #: P(h) = peak × sin(π (h − 8)/9) between 08 and 17 local time, ppb per hour, mixed out with an
-    #: e-folding time (h); OH loss of CO over 24 h is neglected (lifetime ~1-2 months)
+    #: e-folding time (h); OH loss of CO over 24 h is neglected (lifetime ~1-2 months). Size approx.:
+    #: a third of the 5.9 ppb/h daytime OVOC production of Dai et al. 2025 (ACP 25, 7467; summer,
+    #: industrial city), for January (docs/demo.md)
     co_secondary_peak_ppb_per_hour: float = 2.0
     co_secondary_ventilation_hours: float = 6.0
     #: random model-data mismatch per gas: N(0, √(abs² + (rel·enh)²)), ppb
