@@ -233,6 +233,10 @@ def test_raw_files_carry_the_gas_signals_and_wet_co_reads_back_dry(tmp_path):
     # the file's CO is wet; wet -> dry with the same coefficients recovers the dry CO written
     dry = picarro.wet_to_dry(back["CO"].to_numpy(), back["H2O"].to_numpy(), "co") * 1000
     np.testing.assert_allclose(dry, ref["co_dry_ppb"].to_numpy(), atol=2e-4)
+    # ... and so does the stations stage's own reader (CO always corrected with H2O)
+    values, corrected, sources = picarro.dry_mole_fraction(rr, "co")
+    assert corrected.all() and set(sources) == {"CO+H2O"}
+    np.testing.assert_allclose(values * 1000, ref["co_dry_ppb"].to_numpy(), atol=2e-4)
     amb = np.isin(ref["MPVPosition"], [int(i["valve"]) for i in site["inlets"]])
     wet_over_dry = back["CO"].to_numpy()[amb] * 1000 / ref["co_dry_ppb"].to_numpy()[amb]
     assert wet_over_dry.mean() == pytest.approx(1 - 0.01 * back["H2O"].to_numpy()[amb].mean(), abs=1e-6)
