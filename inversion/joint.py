@@ -261,7 +261,8 @@ class JointProblem:
         """G_j = H T_j: how the observations see latent block j."""
         c2 = sum(v for s, v in block.T.items() if s != CO)
         c1 = block.T.get(CO, 0.0)
-        return sp.vstack([self.H_co2 * c2, self.H_co * c1], format="csr")
+        parts = [H * c if c else sp.csr_matrix(H.shape) for H, c in ((self.H_co2, c2), (self.H_co, c1))]
+        return sp.vstack(parts, format="csr")
 
     def without_co(self) -> "JointProblem":
         """The same problem with the CO observations removed (the CO2-only inversion of the same state)."""

@@ -1,0 +1,138 @@
+"""The joint fossil-CO2/CO inversion (`inversion.joint`) on a month's pipeline inputs: the CO2 problem
+of `inversion.run` (its observations, the rows its innovation screen kept, its correlations and σ),
+CO observations in the layout of ``selected.csv`` (ppb) matched to the same Jacobian, the prior's
+sectors and the emission-ratio table; district and city rows of fossil and biogenic CO2 (docs/gases.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from gzcarbon.names import CITY
+
+from . import aggregate as agg
+from .emission_ratios import NMOL_PER_UMOL
+from .joint import (BIO, CorrelationShape, JointProblem, JointResult, district_total_rows, joint_obs_covariance,
+                    latent_blocks, sector_ratios)
+from .run import InversionInputs, build_inversion_problem, period_axis, screen_observations
+from .settings import inversion_config
+from .state import match_observations, step_jacobian
+
+
+@dataclass
+class JointRun:
+    """A joint problem built from pipeline inputs, with what the tables need."""
+
+    problem: JointProblem
+    A: sp.csr_matrix  # (district + city) × n_flux, t CO2 over the period
+    names: list
+    prior_t: dict  # {"fossil", "bio"}: prior totals per row (t CO2)
+    co2_obs: pd.DataFrame
+    co_obs: pd.DataFrame
+    ratios: dict
+    settings: dict
+    mask: np.ndarray
+    Wall: sp.csr_matrix
+    co2_problem: object = None  # the CO2 `inversion.state.Problem` (all matched rows) ...
+    co2_used: np.ndarray | None = None  # ... and the rows its innovation screen kept
+
+
+def co_prior_flux(prior_sectors: dict, ratios: dict) -> np.ndarray:
+    """CO prior (nmol m-2 s-1) = Σ_k 1000 r_k × fossil sector k (µmol m-2 s-1); the biosphere emits none."""
+    return sum(NMOL_PER_UMOL * ratios[k][0] * np.asarray(f, float) for k, f in prior_sectors.items() if k != BIO)
+
+
+def joint_settings(inv_cfg, co_cfg, joint_cfg) -> dict:
+    """The joint problem's numbers: CO2 prior σ (`inversion`), CO σ (`gases.co`: floor, mismatch,
+    background offset), `inversion.joint_co`."""
+    return {"prior_rel_sigma": float(inv_cfg.prior_rel_sigma), "power_rel_sigma": float(inv_cfg.power_rel_sigma),
+            "prior_floor_sigma": float(inv_cfg.prior_floor_sigma), "co_floor_sigma": float(co_cfg.prior_floor_sigma),
+            "co_obs_sigma_ppb": float(co_cfg.obs_sigma_ppb), "co_bg_sigma_ppb": float(co_cfg.bg_sigma_ppb),
+            "ratio_corr_length_km": float(joint_cfg.ratio_corr_length_km),
+            "transport_error_correlation": float(joint_cfg.transport_error_correlation)}
+
+
+def _co_rows(inputs: InversionInputs, prob, co_selected: pd.DataFrame, co_prior: np.ndarray):
+    """The CO observations matched to Jacobian rows on the period's days: (obs, H_hourly rows, H x_a)."""
+    co_selected = co_selected.copy()
+    co_selected["time"] = pd.DatetimeIndex(pd.to_datetime(co_selected["time"], utc=True)).tz_localize(None)
+    co_selected["site"] = co_selected["site"].astype(str)
+    co = match_observations(co_selected, inputs.receptors, inputs.missing)
+    day_of = {d: i for i, d in enumerate(prob.days)}
+    day = pd.DatetimeIndex(co["time"]).normalize()
+    co = co[np.array([d in day_of for d in day], bool)].reset_index(drop=True)
+    co["day_index"] = np.array([day_of[d] for d in pd.DatetimeIndex(co["time"]).normalize()], np.int64)
+    Hh = sp.csr_matrix(inputs.H_hourly)[co["row"].to_numpy()]
+    return co, Hh, Hh @ co_prior.ravel()
+
+
+def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_sectors: dict, ratio_table,
+                    inv_cfg, co_cfg, joint_cfg, period_start, period_end, utc_offset_hours: float = 0.0,
+                    ratio_source: str = "emission-ratio table") -> JointRun:
+    """The joint problem of a month: ``prior_sectors`` {sector: hourly µmol m-2 s-1} with ``bio``;
+    ``co_selected``: CO observations (columns of selected.csv, ppb); ``inv_cfg``: the `inversion`
+    settings; ``co_cfg``: `gases.co`; ``joint_cfg``: `inversion.joint_co`."""
+    inv = inversion_config(inv_cfg)
+    st = joint_settings(inv, co_cfg, joint_cfg)
+    mask, days = period_axis(inputs.hours, period_start, period_end)
+    prob = build_inversion_problem(inputs, inv, days, utc_offset_hours)
+    used = screen_observations(prob, inv).used
+    fossil = {k: v for k, v in prior_sectors.items() if k != BIO}
+    ratios = sector_ratios(ratio_table, list(fossil), ratio_source)
+    Q = prob.Q
+    shape = CorrelationShape(Q.dx_km, Q.dy_km, Q.corr_length_km, Q.step_hours, Q.corr_time_hours, Q.diurnal_corr)
+    blocks = latent_blocks(fossil, prior_sectors[BIO], ratios, shape, st)
+
+    obs2 = prob.obs[used].reset_index(drop=True)
+    H2 = step_jacobian(prob.H_hourly[used], prob.n_cells, prob.step_hours)
+    vsd2 = np.nan_to_num(obs2["value_std_dev"].to_numpy(float))
+    bgs2 = np.nan_to_num(obs2["background_sigma"].to_numpy(float))
+    m2 = np.sqrt(float(inv.obs_sigma_ppm) ** 2 + (float(inv.obs_rel_sigma) * prob.prior_enhancement[used]) ** 2)
+    co_obs, Hh1, enh1 = _co_rows(inputs, prob, co_selected, co_prior_flux(prior_sectors, ratios))
+    H1 = step_jacobian(Hh1, prob.n_cells, prob.step_hours)
+    vsd1 = np.nan_to_num(co_obs["value_std_dev"].to_numpy(float))
+    bgs1 = np.nan_to_num(co_obs["background_sigma"].to_numpy(float))
+    m1 = np.sqrt(st["co_obs_sigma_ppb"] ** 2 + (float(inv.obs_rel_sigma) * enh1) ** 2)
+    row2 = {int(r): i for i, r in enumerate(obs2["row"].to_numpy())}
+    pair = np.array([row2.get(int(r), -1) for r in co_obs["row"].to_numpy()], np.int64)
+    R = joint_obs_covariance(np.sqrt(vsd2**2 + m2**2 + bgs2**2), m2, np.sqrt(vsd1**2 + m1**2 + bgs1**2), m1, pair,
+                             st["transport_error_correlation"])
+    n2, n1, nd = len(obs2), len(co_obs), len(days)
+    E = sp.csr_matrix((np.ones(n2 + n1), (np.arange(n2 + n1), np.r_[obs2["day_index"].to_numpy(),
+                                                                     nd + co_obs["day_index"].to_numpy()])),
+                      shape=(n2 + n1, 2 * nd))
+    d = np.r_[prob.y[used], co_obs["value"].to_numpy(float) - co_obs["background"].to_numpy(float) - enh1]
+    jp = JointProblem(H2, H1, d, R, blocks, E, np.r_[np.full(nd, float(inv.bg_sigma_ppm)),
+                                                      np.full(nd, st["co_bg_sigma_ppb"])])
+    co_obs["prior_enhancement"] = enh1
+    obs2["prior_enhancement"] = prob.prior_enhancement[used]
+
+    area = np.asarray(inputs.cell_area, float).ravel()
+    Wd = sp.csr_matrix(inputs.district_fractions) @ sp.diags(area)
+    Wall = sp.vstack([Wd, sp.csr_matrix(np.asarray(Wd.sum(axis=0)))], format="csr")
+    A = district_total_rows(Wall, agg.hours_per_step(mask, prob.step_hours))
+    prior_t = {"fossil": agg.totals_tonnes(sum(fossil.values()), Wall, mask),
+               "bio": agg.totals_tonnes(prior_sectors[BIO], Wall, mask)}
+    return JointRun(jp, A, list(inputs.district_names) + [CITY], prior_t, obs2, co_obs, ratios, st, mask, Wall,
+                    prob, used)
+
+
+def fossil_bio_table(run: JointRun, res: JointResult, truth_sectors: dict | None = None) -> pd.DataFrame:
+    """Per district and the city: prior, posterior and σ of fossil and biogenic CO2 (t), their
+    posterior correlation, and (demo) the truth: fossil = every non-``bio`` sector of the truth."""
+    out = pd.DataFrame({"district": run.names})
+    for q in ("fossil", "bio"):
+        out[f"{q}_prior_t"] = run.prior_t[q]
+        out[f"{q}_posterior_t"] = run.prior_t[q] + res.mean(q)
+        out[f"{q}_prior_sigma_t"] = res.sigma(q, prior=True)
+        out[f"{q}_posterior_sigma_t"] = res.sigma(q)
+    out["posterior_correlation"] = res.correlation("fossil", "bio")
+    if truth_sectors is not None:
+        out["fossil_truth_t"] = agg.totals_tonnes(sum(v for k, v in truth_sectors.items() if k != BIO), run.Wall,
+                                                  run.mask)
+        out["bio_truth_t"] = agg.totals_tonnes(truth_sectors[BIO], run.Wall, run.mask)
+    return out
