@@ -18,6 +18,7 @@ Python API and `snakemake` solve the same problem.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -37,6 +38,7 @@ from . import crossval as cv
 from .diagnostics import observation_losses, residuals_per_site, uncertainty_reduction
 from .positivity import apply_positivity
 from .screening import chi2_test, hqht_diagonal, innovation_statistics, screen_settings
+from .sequential import JOINT_KEY, district_factor_index, joint_entry, split_unit_rows, with_unit_rows
 from .settings import inversion_config
 from .solve import InversionResult, SolveOptions, solve
 from .state import Problem, build_problem, read_selected
@@ -383,7 +385,12 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     aggregation = build_aggregation(inputs, prob, mask, days, cfg)
     opts = solve_options_for(cfg, solve_options, prob, scr.used)
     cv_plan = cross_validation_plan(cfg, prob, scr.used, opts)
-    res = solve_screened(prob, scr, aggregation, cv_plan.apply(opts))
+    # the district factors as extra aggregate rows: their joint covariance with the totals carries
+    # them to the next month (inversion.sequential); taken off again before any other output
+    f_index, f_names = district_factor_index(prob)
+    res = solve_screened(prob, scr, dataclasses.replace(aggregation, A=with_unit_rows(aggregation.A, f_index)),
+                         cv_plan.apply(opts))
+    joint = split_unit_rows(res, len(aggregation.names))
     chi2 = _log_chi2(res, scr)
     post = posterior_fields(inputs, prob, res, aggregation, cfg)
     districts = districts_table(inputs, res, aggregation, post)
@@ -395,6 +402,8 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     diagnostics["cross_validation"] = cv.timed_entry(cv_plan, res, prob.y[scr.used],
                                                      prob.prior_enhancement[scr.used])
     diagnostics["aggregate_covariance"] = aggregate_covariance(res, aggregation.names)
+    diagnostics[JOINT_KEY] = joint_entry(joint, aggregation.names, f_names, post.prior_t,
+                                         post.prior_t + res.agg_post_mean)
     diagnostics["seconds"] = time.perf_counter() - t0
     return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
 

@@ -8,9 +8,13 @@ How the comparison is made (docs/report.md, "Carbon budgets"):
   report's month (``[period_start, period_end)`` of each month's diagnostics.json; in the demo
   only the first ``demo.days`` days of each month). Months of the year without results are
   listed as not covered.
-- *Emitted* ``E = Σ_m posterior_t(m)`` over the covered months, with
-  ``σ_E = sqrt(Σ_m σ_m²)``: monthly inversions use disjoint observations and their prior errors
-  are correlated over hours (``corr_time_hours``), not months, so months are independent.
+- *Emitted* ``E`` over the covered months, ± σ_E, with correlated months
+  (`inversion.sequential`, docs/year.md): the district factors are one bias for the whole year,
+  carried from month to month, so ``E`` and ``σ_E`` are the sum of the months' totals given all
+  covered months' data, with their cross-covariances. Only when a month's diagnostics.json has no
+  ``district_factors_joint`` (no district factors, or an older run) are months summed as
+  independent (``E = Σ_m posterior_t(m)``, ``σ_E = sqrt(Σ_m σ_m²)``); the ``error_model`` column
+  says which, and ``emitted_independent_sigma_kt`` always gives the independent σ.
 - *Pro-rated budget*: ``B_c = B · T_c / T_year`` (budget spread evenly over the hours of the year,
   UTC). ``used = E / B_c`` with ``σ_used = σ_E / B_c``.
 - *To date* (1 January 00 UTC to the end of the report's period, ``T_e`` hours): emissions
@@ -28,6 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from inversion.sequential import MonthJoint, SequentialInputError, year_estimate
 
 from gzcarbon.names import CITY
 
@@ -48,6 +54,7 @@ class CoveredMonth:
     table: pd.DataFrame
     start: pd.Timestamp
     end: pd.Timestamp
+    joint: MonthJoint | None = None  # diagnostics.json district_factors_joint (correlated months)
 
     @property
     def hours(self) -> float:
@@ -121,6 +128,7 @@ def budget_table(budgets, months: list[CoveredMonth], report_month: str) -> pd.D
     t_e = (use[-1].end - pd.Timestamp(year, 1, 1)) / HOURS
     if t_c <= 0:
         raise ProductInputError(f"the inverted periods of {year} have no hours.")
+    corr = correlated_year(use)
     rows = []
     for name, b in per.items():
         e_t, var_t, present = 0.0, 0.0, []
@@ -134,6 +142,10 @@ def budget_table(budgets, months: list[CoveredMonth], report_month: str) -> pd.D
             lacking = sorted({m.month for m in use} - set(present))
             raise ProductInputError(f"district '{name}' has a budget but no row in districts.csv "
                                     f"of {', '.join(lacking)}.")
+        s_ind = math.sqrt(var_t) / 1e3
+        if corr is not None and name in corr.aggregates:
+            i = corr.aggregates.index(name)
+            e_t, var_t = float(corr.total_mean[i]), float(corr.total_cov[i, i])
         e, s = e_t / 1e3, math.sqrt(var_t) / 1e3
         b_c = b * t_c / t_y
         proj, s_proj = e * t_y / t_c, s * t_y / t_c
@@ -146,6 +158,9 @@ def budget_table(budgets, months: list[CoveredMonth], report_month: str) -> pd.D
             "coverage_to_date": t_c / t_e if t_e > 0 else np.nan,
             "emitted_kt": e,
             "emitted_sigma_kt": s,
+            "emitted_independent_sigma_kt": s_ind,
+            "error_model": "correlated months" if corr is not None and name in corr.aggregates
+            else "independent months",
             "budget_covered_kt": b_c,
             "used_pct": 100 * e / b_c,
             "used_sigma_pct": 100 * s / b_c,
@@ -160,6 +175,17 @@ def budget_table(budgets, months: list[CoveredMonth], report_month: str) -> pd.D
     df = pd.DataFrame(rows).set_index("district")
     order = [n for n in df.index if n != CITY] + ([CITY] if CITY in df.index else [])
     return df.loc[order]
+
+
+def correlated_year(months: list[CoveredMonth]):
+    """`inversion.sequential.YearEstimate` of the months (in order) when every one carries its
+    ``district_factors_joint``; None otherwise (then months are summed as independent)."""
+    if not months or any(m.joint is None for m in months):
+        return None
+    try:
+        return year_estimate([m.joint for m in months])
+    except SequentialInputError as err:
+        raise ProductInputError(f"correlated months of the budget year: {err}") from None
 
 
 def status(p_exceed: float) -> str:

@@ -213,13 +213,13 @@ ZH: dict[str, str] = {
     "Year {year}; months inverted: {months}.": "{year}年；已反演月份：{months}。",
     "Budgets are kt CO₂ per calendar year (config budgets). The budget is pro-rated evenly over the "
     "hours of the year: the covered hours (the inverted periods of this year, up to this report) get "
-    "B·T_c/T_year. σ of the emissions adds the months' exact posterior σ in quadrature (months are "
-    "independent). “To date” (1 January to the end of this period) and “year at this rate” extrapolate "
+    "B·T_c/T_year. σ of the emissions is that of the sum of the months with correlated months (one "
+    "district bias for the whole year, carried from month to month; docs/year.md). “To date” (1 January to the end of this period) and “year at this rate” extrapolate "
     "the covered mean rate to uncovered hours; their σ is scaled alike and does not include the error "
     "of that extrapolation. P(exceed) = Φ((year at this rate − budget)/σ). See docs/report.md.":
         "预算单位为每自然年千吨 CO₂（配置项 budgets）。预算按全年小时数平均分摊：已覆盖的小时（本年内"
-        "截至本报告已反演的时段）分得 B·T_c/T_year。排放的 σ 由各月精确后验 σ 平方和开方得到（各月相互"
-        "独立）。“年初至今”（1月1日至本时段结束）与“按此速率全年”把已覆盖时段的平均速率外推到未覆盖的"
+        "截至本报告已反演的时段）分得 B·T_c/T_year。排放的 σ 为各月之和的 σ，计入月份间的相关（各区偏差"
+        "全年相同，逐月带入下月；见 docs/year.md）。“年初至今”（1月1日至本时段结束）与“按此速率全年”把已覆盖时段的平均速率外推到未覆盖的"
         "小时；其 σ 按同一比例缩放，不含外推本身的误差。超出概率 P = Φ((按此速率全年 − 预算)/σ)。"
         "详见 docs/report.md。",
     "budget: no inversion results for {month} (extrapolated from covered hours)":

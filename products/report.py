@@ -56,6 +56,7 @@ from .sections import (  # noqa: F401  (fmt_kt, fmt_num, district_csv_table, ...
     fmt_num,
     losses_section,
     map_figures,
+    month_joint_or_error,
     period_of,
     power_section,
     recovery_sentence,
@@ -139,7 +140,8 @@ def _budget(budgets, budget_history, month, table, diag, days, diagnostics_json,
         return None
     months = [covered_month(d, j) for d, j in budget_history]
     months = [m for m in months if m.month != month]
-    months.append(CoveredMonth(month, table, *period_of(diag, days, diagnostics_json)))
+    months.append(CoveredMonth(month, table, *period_of(diag, days, diagnostics_json),
+                               month_joint_or_error(diag, month, diagnostics_json)))
     return budget_section(budgets, months, month, set(table.index), missing, names_zh, language)
 
 

@@ -23,6 +23,8 @@ import pandas as pd
 
 from gzcarbon.names import CITY
 
+from inversion.sequential import SequentialInputError, month_joint
+
 from .budgets import CoveredMonth, budget_table, missing_months, parse_budgets
 from .i18n import district_msg, fill, known
 from .inputs import ProductInputError, load_diagnostics, load_districts_table
@@ -244,7 +246,17 @@ def covered_month(districts_csv, diagnostics_json, month=None, days=None) -> Cov
     month = month or Path(districts_csv).resolve().parent.name
     diag = load_diagnostics(diagnostics_json)
     start, end = period_of(diag, days, diagnostics_json)
-    return CoveredMonth(month, load_districts_table(districts_csv), start, end)
+    return CoveredMonth(month, load_districts_table(districts_csv), start, end,
+                        month_joint_or_error(diag, month, diagnostics_json))
+
+
+def month_joint_or_error(diag: dict, month: str, source):
+    """The month's ``district_factors_joint`` (inversion.sequential.MonthJoint) or None; a malformed
+    entry is a ProductInputError naming the file."""
+    try:
+        return month_joint(diag, month, str(source))
+    except SequentialInputError as err:
+        raise ProductInputError(str(err)) from None
 
 
 def _pm(a, b, nd=1) -> str:
