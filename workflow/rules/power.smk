@@ -33,3 +33,21 @@ rule power_factors:
         "benchmarks/runs/{month}/power_factors.tsv"
     script:
         "../scripts/power_factors.py"
+
+
+rule accounting:
+    """Territorial (the inversion's posterior district totals ± σ) and consumption-based CO2
+    (electricity attributed to where it is consumed) per district over the inverted period,
+    reconciled in {R}/accounting.csv (power.accounting; docs/power.md, "Two accountings")."""
+    input:
+        districts=res("districts.csv"),
+        diagnostics=res("diagnostics.json"),
+        power=res("power/emission_factors.nc"),
+    output:
+        res("accounting.csv"),
+    log:
+        "logs/{month}/accounting.log",
+    benchmark:
+        "benchmarks/runs/{month}/accounting.tsv"
+    script:
+        "../scripts/accounting.py"
