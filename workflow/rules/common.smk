@@ -196,5 +196,6 @@ def final_products(wildcards=None):
             f"{base}/flux_{m}.nc",
             f"{base}/districts.csv",
             f"{base}/power/emission_factors.csv",
+            f"{base}/accounting.csv",  # territorial vs consumption-based (power/accounting.py)
         ]
     return out
