@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -174,9 +175,66 @@ def _csr_from_pieces(per_row: list, n_cols: int) -> sp.csr_matrix:
     return H
 
 
+def _site_day_rows(path, g: Grid, hours: pd.DatetimeIndex, row_of: dict) -> list:
+    """The sparse rows of one site-day file, in file order: ``(row, cols, vals, outside, left)``
+    per receptor of the file that is in ``row_of`` (one site-day dense in memory at a time)."""
+    with read_site_day(path) as ds:
+        rids = [str(r) for r in ds["receptor"].values]
+        if not rids:
+            return []
+        ds = ds.sortby("time").sortby("lat").sortby("lon")
+        foot = ds["foot"].transpose("receptor", "time", "lat", "lon").values  # one site-day
+        times = pd.to_datetime(ds["time"].values)
+        lats, lons = ds["lat"].values, ds["lon"].values
+        total = ds["foot_total"].values if "foot_total" in ds else None
+        left = (ds["left_domain_fraction"].values if "left_domain_fraction" in ds
+                else np.full(len(rids), np.nan))
+    grid_sum = foot.sum(axis=(1, 2, 3), dtype=np.float64)
+    regrid_out = np.zeros(len(rids))
+    if not is_aligned(lons, lats, g):  # another resolution or offset: conservative regrid
+        wy, wx = regrid_weights(lons, lats, g)
+        logger.info("%s: footprint grid %d x %d (%.4g deg) regridded conservatively onto the "
+                    "state grid", path, len(lons), len(lats),
+                    float(np.diff(lons).mean()) if len(lons) > 1 else float("nan"))
+        foot, o = apply_weights(foot, wy, wx)
+        regrid_out = o.sum(axis=1)
+        lats, lons = g.lat, g.lon
+    kt, iy, ix = _state_indices(times, lats, lons, g, hours)
+    rows = []
+    for j, rid in enumerate(rids):
+        i = row_of.get(rid)
+        if i is None:
+            logger.warning("%s: receptor %s not in receptors.csv; ignored", path, rid)
+            continue
+        cols, vals, out = _sparse_row_fast(foot[j], kt, iy, ix, g.nx, g.n_cells)
+        out += regrid_out[j]
+        if total is not None:  # sensitivity that left the footprint grid
+            out += max(float(total[j].sum()) - float(grid_sum[j]), 0.0)
+        rows.append((i, cols, vals, out, left[j]))
+    return rows
+
+
+def _receptor_rows(receptors: pd.DataFrame) -> tuple[list, dict]:
+    ids = receptors["receptor_id"].astype(str).tolist()
+    row_of = {r: i for i, r in enumerate(ids)}
+    if len(row_of) != len(ids):
+        raise ValueError("receptors: duplicated receptor_id values")
+    return ids, row_of
+
+
+def _finish(H, outside, missing, left_frac, ids) -> Assembled:
+    if missing.any():
+        logger.warning("%d receptor(s) without footprint (empty rows): %s", missing.sum(),
+                       ", ".join(np.asarray(ids)[missing][:10]))
+    warn_left_domain(left_frac, ids)
+    return Assembled(H, outside, missing, left_frac)
+
+
 def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame, grid: dict,
              hour_start, hour_end):
-    """Assemble H from site-day footprint files.
+    """Assemble H from site-day footprint files, holding every receptor's sparse row in memory
+    until the CSR is built (:func:`assemble_streamed` builds the same bytes with a peak that does
+    not grow beyond the CSR itself; the pipeline uses that one).
 
     Returns :class:`Assembled` ``(H, outside, missing, left_domain_fraction)``: CSR
     (n_receptors, n_hours * n_cells) float64 with rows in ``receptors`` order; ``outside``
@@ -190,70 +248,128 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     """
     g = Grid.from_config(grid)
     hours = hour_axis(hour_start, hour_end)
-    ids = receptors["receptor_id"].astype(str).tolist()
-    row_of = {r: i for i, r in enumerate(ids)}
-    if len(row_of) != len(ids):
-        raise ValueError("receptors: duplicated receptor_id values")
+    ids, row_of = _receptor_rows(receptors)
     n = len(ids)
     per_row: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(n)]
     outside = np.zeros(n)
     left_frac = np.full(n, np.nan)
     found = np.zeros(n, bool)
     for path in footprint_files:
-        with read_site_day(path) as ds:
-            rids = [str(r) for r in ds["receptor"].values]
-            if not rids:
-                continue
-            ds = ds.sortby("time").sortby("lat").sortby("lon")
-            foot = ds["foot"].transpose("receptor", "time", "lat", "lon").values  # one site-day
-            times = pd.to_datetime(ds["time"].values)
-            lats, lons = ds["lat"].values, ds["lon"].values
-            total = ds["foot_total"].values if "foot_total" in ds else None
-            left = (ds["left_domain_fraction"].values if "left_domain_fraction" in ds
-                    else np.full(len(rids), np.nan))
-        grid_sum = foot.sum(axis=(1, 2, 3), dtype=np.float64)
-        regrid_out = np.zeros(len(rids))
-        if not is_aligned(lons, lats, g):  # another resolution or offset: conservative regrid
-            wy, wx = regrid_weights(lons, lats, g)
-            logger.info("%s: footprint grid %d x %d (%.4g deg) regridded conservatively onto the "
-                        "state grid", path, len(lons), len(lats),
-                        float(np.diff(lons).mean()) if len(lons) > 1 else float("nan"))
-            foot, o = apply_weights(foot, wy, wx)
-            regrid_out = o.sum(axis=1)
-            lats, lons = g.lat, g.lon
-        kt, iy, ix = _state_indices(times, lats, lons, g, hours)
-        for j, rid in enumerate(rids):
-            i = row_of.get(rid)
-            if i is None:
-                logger.warning("%s: receptor %s not in receptors.csv; ignored", path, rid)
-                continue
-            cols, vals, out = _sparse_row_fast(foot[j], kt, iy, ix, g.nx, g.n_cells)
-            out += regrid_out[j]
-            if total is not None:  # sensitivity that left the footprint grid
-                out += max(float(total[j].sum()) - float(grid_sum[j]), 0.0)
+        for i, cols, vals, out, left in _site_day_rows(path, g, hours, row_of):
             per_row[i].append((cols, vals))
             outside[i] += out
-            left_frac[i] = left[j]
+            left_frac[i] = left
             found[i] = True
-        del foot
     H = _csr_from_pieces(per_row, len(hours) * g.n_cells)
-    missing = ~found
-    if missing.any():
-        logger.warning("%d receptor(s) without footprint (empty rows): %s", missing.sum(),
-                       ", ".join(np.asarray(ids)[missing][:10]))
-    warn_left_domain(left_frac, ids)
-    return Assembled(H, outside, missing, left_frac)
+    return _finish(H, outside, ~found, left_frac, ids)
+
+
+def _spill_site_day(k: int, path, g: Grid, hours, row_of: dict, spill: Path, col_dtype):
+    """Rows of site-day file number ``k`` to two raw files in ``spill`` (columns, values); returns
+    the small part kept in memory: (k, rows, lengths, outside, left)."""
+    rows = _site_day_rows(path, g, hours, row_of)
+    rr = np.array([r[0] for r in rows], np.int64)
+    ln = np.array([len(r[1]) for r in rows], np.int64)
+    if rows:
+        np.concatenate([r[1] for r in rows]).astype(col_dtype).tofile(spill / f"{k}.cols")
+        np.concatenate([r[2] for r in rows]).astype(np.float64).tofile(spill / f"{k}.vals")
+    return k, rr, ln, [r[3] for r in rows], [r[4] for r in rows]
+
+
+def _in_order(fn, items, workers: int):
+    """``fn(k, item)`` for every item, results yielded in item order, at most ``workers`` running
+    (and held) at a time."""
+    if workers <= 1:
+        for k, item in enumerate(items):
+            yield fn(k, item)
+        return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: deque = deque()
+        for k, item in enumerate(items):
+            running.append(pool.submit(fn, k, item))
+            if len(running) >= workers:
+                yield running.popleft().result()
+        while running:
+            yield running.popleft().result()
+
+
+def assemble_streamed(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame,
+                      grid: dict, hour_start, hour_end, *, workers: int = 1,
+                      spill_dir: str | os.PathLike | None = None) -> Assembled:
+    """:func:`assemble` with a peak memory of the CSR itself plus one site-day per worker.
+
+    Pass 1 reads the site-day files (``workers`` threads, results taken in file order) and writes
+    each file's sparse rows to two raw files in a temporary directory under ``spill_dir`` (default:
+    the system's temporary directory), keeping only the row numbers, row lengths, ``outside`` and
+    ``left_domain_fraction`` in memory. Pass 2 allocates the CSR arrays once (their size is known
+    from the lengths) and copies each file's rows into their slots, file by file, in the order
+    :func:`assemble` concatenates them; the result has the same bytes (``data``, ``indices``,
+    ``indptr``, ``outside``, ``missing``, ``left_domain_fraction``).
+    """
+    g = Grid.from_config(grid)
+    hours = hour_axis(hour_start, hour_end)
+    ids, row_of = _receptor_rows(receptors)
+    n, n_cols = len(ids), len(hours) * g.n_cells
+    col_dtype = np.int32 if n_cols < 2**31 - 1 else np.int64
+    counts = np.zeros(n, np.int64)
+    outside = np.zeros(n)
+    left_frac = np.full(n, np.nan)
+    found = np.zeros(n, bool)
+    pieces = []
+    with tempfile.TemporaryDirectory(dir=spill_dir, prefix=".jacobian_pieces_") as tmp:
+        spill = Path(tmp)
+
+        def work(k, path):
+            return _spill_site_day(k, path, g, hours, row_of, spill, col_dtype)
+
+        for k, rr, ln, outs, lefts in _in_order(work, list(footprint_files), max(1, int(workers))):
+            for i, m, out, left in zip(rr, ln, outs, lefts):  # file order, as assemble adds them
+                counts[i] += m
+                outside[i] += out
+                left_frac[i] = left
+                found[i] = True
+            pieces.append((k, rr, ln))
+        indptr = np.concatenate([[0], np.cumsum(counts)])
+        idx_dtype = np.int32 if n_cols < 2**31 - 1 and indptr[-1] < 2**31 - 1 else np.int64
+        indices = np.empty(indptr[-1], idx_dtype)
+        data = np.empty(indptr[-1], np.float64)
+        cursor = indptr[:-1].copy()
+        for k, rr, ln in pieces:
+            if not len(rr):
+                continue
+            cols = np.fromfile(spill / f"{k}.cols", col_dtype)
+            vals = np.fromfile(spill / f"{k}.vals", np.float64)
+            off = 0
+            for i, m in zip(rr, ln):
+                p = cursor[i]
+                indices[p:p + m] = cols[off:off + m]
+                data[p:p + m] = vals[off:off + m]
+                cursor[i] += m
+                off += m
+            del cols, vals
+            (spill / f"{k}.cols").unlink()
+            (spill / f"{k}.vals").unlink()
+    H = sp.csr_matrix((data, indices, indptr.astype(idx_dtype)), shape=(n, n_cols))
+    if not H.has_sorted_indices:
+        H.sort_indices()
+    H.sum_duplicates()
+    return _finish(H, outside, ~found, left_frac, ids)
 
 
 def build_jacobian_file(footprint_files: Sequence[str | os.PathLike], receptors_csv,
-                        grid: dict, hour_start, hour_end, out_path):
-    """Read receptors.csv, assemble the hourly Jacobian of the site-day footprint files and write
-    it to ``out_path`` (what rule jacobian, and the demo's truth Jacobian, do); returns the
-    assembly (``H``, ``outside``, ``missing``, ``left_domain_fraction``)."""
+                        grid: dict, hour_start, hour_end, out_path, workers: int = 1):
+    """Read receptors.csv, assemble the hourly Jacobian of the site-day footprint files
+    (:func:`assemble_streamed`, its temporary pieces in a hidden directory beside ``out_path``)
+    and write it to ``out_path`` (what rule jacobian, and the demo's truth Jacobian, do); returns
+    the assembly (``H``, ``outside``, ``missing``, ``left_domain_fraction``)."""
     from .receptors import read_receptors
 
     rec = read_receptors(receptors_csv)
-    res = assemble(list(footprint_files), rec, dict(grid), hour_start, hour_end)
+    res = assemble_streamed(list(footprint_files), rec, dict(grid), hour_start, hour_end,
+                            workers=workers, spill_dir=Path(out_path).parent)
     save_jacobian(out_path, res.H, rec, hour_axis(hour_start, hour_end), dict(grid),
                   outside=res.outside, missing=res.missing,
                   left_domain_fraction=res.left_domain_fraction)
