@@ -22,8 +22,9 @@ import pandas as pd
 import xarray as xr
 
 from gzcarbon.grid import Grid
+from gzcarbon.names import GASES
 from .inventories import check_inventory_format, real_inventory_sectors
-from .inventory import KG_TO_UMOL, M_CO2, SECTORS, read_inventory
+from .inventory import KG_TO_UMOL, M_CO2, SECTORS, InventoryError, check_inventory_grid, read_inventory
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,11 @@ def bio_hourly(bio_kg: np.ndarray, times: pd.DatetimeIndex, utc_offset: int) -> 
     return np.asarray(bio_kg, dtype=np.float64)[local_hours(times, utc_offset)] * KG_TO_UMOL
 
 
-def flux_dataset(grid: Grid, times: pd.DatetimeIndex, sectors: dict[str, np.ndarray], attrs: dict) -> xr.Dataset:
-    """Dataset with ``flux`` (sum of sectors, float64) and ``flux_<sector>`` (float32), µmol m-2 s-1."""
+def flux_dataset(grid: Grid, times: pd.DatetimeIndex, sectors: dict[str, np.ndarray], attrs: dict,
+                 gas: str = "co2") -> xr.Dataset:
+    """Dataset with ``flux`` (sum of sectors, float64) and ``flux_<sector>`` (float32) in the gas's
+    flux units (µmol m-2 s-1 CO2, nmol m-2 s-1 CH4 and CO; gzcarbon.names.GASES)."""
+    units, label = GASES[gas]["flux_units"], GASES[gas]["label"]
     total = np.zeros((len(times), grid.ny, grid.nx))
     for arr in sectors.values():
         total += arr
@@ -163,10 +167,10 @@ def flux_dataset(grid: Grid, times: pd.DatetimeIndex, sectors: dict[str, np.ndar
         }
     )
     ds["flux"] = (("time", "lat", "lon"), total,
-                  {"units": "umol m-2 s-1", "long_name": "CO2 surface flux, all sectors (positive = emission)"})
+                  {"units": units, "long_name": f"{label} surface flux, all sectors (positive = emission)"})
     for name, arr in sectors.items():
         ds[f"flux_{name}"] = (("time", "lat", "lon"), arr.astype(np.float32),
-                              {"units": "umol m-2 s-1", "long_name": f"CO2 surface flux, {name}"})
+                              {"units": units, "long_name": f"{label} surface flux, {name}"})
     ds["cell_area"] = (("lat", "lon"), grid.cell_area_m2(), {"units": "m2", "long_name": "cell area on the WGS84 ellipsoid"})
     ds.attrs.update(attrs)
     ds.attrs["sectors"] = ",".join(sectors)
@@ -272,3 +276,125 @@ def _plant_means(ps: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
     """Each plant's mean t CO2/h over the run's hours and its position (for the removal from ODIAC)."""
     pos = ps.drop_duplicates("plant_id").set_index("plant_id").loc[table.columns, ["lon", "lat"]]
     return pos.assign(t_per_h=table.mean(axis=0).reindex(pos.index).to_numpy(float))
+
+
+# --------------------------------------------------------------------------------------------------
+# other gases: CH4 from its own inventory, CO from the CO2 prior's combustion sectors × ratios
+# --------------------------------------------------------------------------------------------------
+#: kg m-2 s-1 of CH4 -> nmol m-2 s-1 : 1 kg = 1e3 g = 1e3/16.043 mol = 1e12/16.043 nmol
+KG_CH4_TO_NMOL = 1.0e12 / GASES["ch4"]["molar_mass"]
+_KG_UNITS = ("kgm-2s-1", "kg/m2/s", "kgm**-2s**-1", "kgm^-2s^-1", "kgch4m-2s-1")
+
+
+def _gas_sector_names(ds: xr.Dataset, path) -> list[str]:
+    names = [str(v)[len("emi_"):] for v in ds.data_vars if str(v).startswith("emi_")]
+    if not names:
+        raise InventoryError(f"CH4 inventory {path}: no variable `emi_<sector>(lat, lon)` (kg CH4 m-2 s-1); "
+                             "see the CH4 inventory layout in docs/formats.md")
+    return names
+
+
+def _check_gas_sector(ds: xr.Dataset, sector: str, path) -> None:
+    """One sector of a CH4 inventory: units kg m-2 s-1, dims, finite, >= 0, a diurnal profile of mean 1,
+    an optional monthly profile (month 1..12)."""
+    fix = "See the CH4 inventory layout in docs/formats.md."
+    emi = ds[f"emi_{sector}"]
+    units = str(emi.attrs.get("units", ""))
+    if units.replace(" ", "").lower() not in _KG_UNITS:
+        raise InventoryError(
+            f"CH4 inventory {path}: `emi_{sector}` has units {units!r}, expected 'kg m-2 s-1' (kg of CH4); "
+            f"convert the field (mol m-2 s-1 x 0.016043 = kg m-2 s-1; t m-2 yr-1 / 3.15576e4 = "
+            f"kg m-2 s-1) and set its units attribute. {fix}")
+    if set(emi.dims) != {"lat", "lon"}:
+        raise InventoryError(f"CH4 inventory {path}: `emi_{sector}` has dims {tuple(emi.dims)}, expected (lat, lon). {fix}")
+    vals = emi.values
+    if not np.all(np.isfinite(vals)) or (vals < 0).any():
+        raise InventoryError(f"CH4 inventory {path}: `emi_{sector}` has NaN/inf or negative values; fill "
+                             f"missing cells with 0. {fix}")
+    if f"profile_{sector}" not in ds:
+        raise InventoryError(f"CH4 inventory {path}: `profile_{sector}(hour)` is missing (24 local-hour "
+                             f"factors of mean 1; all ones for a flat sector). {fix}")
+    prof = ds[f"profile_{sector}"].values
+    if prof.shape != (24,) or (prof < 0).any() or abs(prof.mean() - 1.0) > 1e-3:
+        raise InventoryError(f"CH4 inventory {path}: `profile_{sector}` must hold 24 factors >= 0 with mean "
+                             f"1, found shape {prof.shape} and mean {np.mean(prof):.4f}. {fix}")
+    mp = f"month_profile_{sector}"
+    if mp in ds and (ds[mp].shape != (12,) or (ds[mp].values < 0).any() or not np.all(np.isfinite(ds[mp].values))):
+        raise InventoryError(f"CH4 inventory {path}: `{mp}` must hold 12 factors >= 0 (months 1..12), "
+                             f"found shape {ds[mp].shape}. {fix}")
+
+
+def ch4_sectors(inventory_path, grid: Grid, times: pd.DatetimeIndex, utc_offset: int = 8) -> tuple[dict, dict]:
+    """{sector: (nt, ny, nx) nmol m-2 s-1} of a CH4 inventory in the layout of the demo's
+    ``inventory_ch4.nc`` (``emi_<sector>`` kg CH4 m-2 s-1 (lat, lon), ``profile_<sector>(hour)``
+    by local hour, optional ``month_profile_<sector>(month)`` for months 1..12) on the state
+    grid: emi × diurnal factor × monthly factor at each UTC hour's local time, × 1e12/16.043."""
+    path = Path(inventory_path)
+    if not path.is_file():
+        raise InventoryError(f"CH4 inventory {path}: not found; set config inputs.inventory_ch4 (docs/formats.md) "
+                             "or leave ch4 out of config species")
+    try:
+        with xr.open_dataset(path) as raw:
+            ds = raw.load()
+    except Exception as exc:  # noqa: BLE001 (netCDF4/h5 raise OSError, ValueError, ...)
+        raise InventoryError(f"CH4 inventory {path}: cannot be opened as NetCDF ({exc}); see docs/formats.md") from exc
+    ds = ds.sortby([d for d in ("lat", "lon", "hour", "month") if d in ds.dims])
+    check_inventory_grid(ds, grid, path)
+    off = int(round(float(ds.attrs.get("utc_offset_hours", utc_offset))))
+    local = pd.DatetimeIndex(times) + pd.Timedelta(hours=off)
+    out = {}
+    for s in _gas_sector_names(ds, path):
+        _check_gas_sector(ds, s, path)
+        fac = np.asarray(ds[f"profile_{s}"].values, float)[np.asarray(local.hour)]
+        if f"month_profile_{s}" in ds:
+            fac = fac * np.asarray(ds[f"month_profile_{s}"].values, float)[np.asarray(local.month) - 1]
+        out[s] = fac[:, None, None] * (np.asarray(ds[f"emi_{s}"].values, float) * KG_CH4_TO_NMOL)[None]
+    return out, {"inventory_title": str(ds.attrs.get("title", "")), "utc_offset_hours": off}
+
+
+def build_ch4_prior(inventory_path, grid: Grid, hour_start, hour_end, utc_offset: int = 8) -> xr.Dataset:
+    """Hourly CH4 prior ``flux(time, lat, lon)`` nmol m-2 s-1 plus ``flux_<sector>`` (`ch4_sectors`)."""
+    times = hourly_times(hour_start, hour_end)
+    sectors, attrs = ch4_sectors(inventory_path, grid, times, utc_offset)
+    title = attrs.pop("inventory_title", "")
+    ds = flux_dataset(grid, times, sectors, {"title": "Hourly prior CH4 flux on the state grid", "gas": "ch4",
+                                             "source": f"CH4 inventory {inventory_path} ({title})", **attrs}, gas="ch4")
+    log.info("CH4 prior: %d hours x %d x %d cells; domain totals (t CH4): %s", len(times), grid.ny, grid.nx,
+             {k: round(gas_tonnes(v, ds["cell_area"].values, "ch4"), 3) for k, v in sectors.items()})
+    return ds
+
+
+def build_co_prior(co2_prior_path, ratios_path) -> xr.Dataset:
+    """Hourly CO prior nmol m-2 s-1 from the CO2 prior (``prior.nc``): each combustion sector
+    ``flux_<sector>`` (every sector but ``bio``: the biosphere emits no CO) × its molar CO/CO2
+    emission ratio (`inversion.emission_ratios`; a sector without a row stops naming the table and
+    the sector)."""
+    from .emission_ratios import co_sector_fluxes, read_emission_ratios
+
+    with xr.open_dataset(co2_prior_path) as prior:
+        names = [str(v)[len("flux_"):] for v in prior.data_vars
+                 if str(v).startswith("flux_") and str(v) != "flux_bio" and set(prior[v].dims) == {"time", "lat", "lon"}]
+        if not names:
+            raise InventoryError(f"CO2 prior {co2_prior_path}: no combustion sector `flux_<sector>`; the CO prior "
+                                 "needs the CO2 prior's sectors (docs/formats.md)")
+        ratios = read_emission_ratios(ratios_path, sectors=names)
+        co2 = {s: prior[f"flux_{s}"].values.astype(np.float64) for s in names}
+        times = pd.DatetimeIndex(prior["time"].values)
+        grid = Grid.from_centres(prior["lon"].values, prior["lat"].values, what=str(co2_prior_path))
+    sectors = co_sector_fluxes(co2, ratios)
+    attrs = {"title": "Hourly prior CO flux on the state grid", "gas": "co",
+             "source": f"CO2 prior {co2_prior_path} combustion sectors x CO/CO2 emission ratios {ratios_path}",
+             "emission_ratios_mol_per_mol": ", ".join(f"{s} {float(ratios.loc[s, 'ratio_mol_per_mol']):g}"
+                                                      for s in names)}
+    ds = flux_dataset(grid, times, sectors, attrs, gas="co")
+    log.info("CO prior: domain totals (t CO): %s",
+             {k: round(gas_tonnes(v, ds["cell_area"].values, "co"), 3) for k, v in sectors.items()})
+    return ds
+
+
+def gas_tonnes(flux: np.ndarray, cell_area: np.ndarray, gas: str, seconds: float = 3600.0) -> float:
+    """Total tonnes of ``gas`` of an hourly flux field (nt, ny, nx) in the gas's units over its hours."""
+    from gzcarbon.names import tonnes_per_flux_unit
+
+    return float((np.asarray(flux, dtype=np.float64).sum(axis=0) * cell_area).sum() * seconds
+                 * tonnes_per_flux_unit(gas))

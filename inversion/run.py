@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import xarray as xr
 
 from gzcarbon.grid import Grid, cell_area_m2, edges_from_centres
-from gzcarbon.names import CITY
+from gzcarbon.names import CITY, GASES, tonnes_per_flux_unit
 
 from . import aggregate as agg
 from . import crossval as cv
@@ -78,6 +78,7 @@ class InversionInputs:
     prior_sector_fluxes: dict | None = None
     prior_sector_signal: dict | None = None
     paths: list = field(default_factory=list)
+    gas: str = "co2"  # gzcarbon.names.GASES: flux units, ppm/ppb, tonnes of which gas
 
     def __post_init__(self):
         self.hours = pd.DatetimeIndex(self.hours)
@@ -232,6 +233,8 @@ def build_aggregation(inputs: InversionInputs, prob: Problem, mask, days, config
     if F.shape != (len(inputs.district_names), ny * nx):
         raise ValueError(f"district matrix has shape {F.shape}, expected ({len(inputs.district_names)}, {ny * nx})")
     Wd = F @ sp.diags(area)
+    if inputs.gas != "co2":  # district totals in t of the gas (agg.* counts t CO2 per µmol)
+        Wd = Wd * (tonnes_per_flux_unit(inputs.gas) / agg.T_CO2_PER_UMOL)
     Wall = sp.vstack([Wd, sp.csr_matrix(np.asarray(Wd.sum(axis=0)))], format="csr")
     nh_step = agg.hours_per_step(mask, prob.step_hours)
     n_extra = prob.n_offsets + prob.n_factors
@@ -530,11 +533,12 @@ def posterior_dataset(inputs: InversionInputs, prob: Problem, res: InversionResu
         "day": ("day", aggregation.days.values, {"long_name": "UTC day of the background offset"}),
         "site": ("site", np.array(sites, dtype=object)),
     })
-    fu = {"units": "umol m-2 s-1"}
+    gas = GASES[inputs.gas]
+    fu, label, ou = {"units": gas["flux_units"]}, gas["label"], gas["obs_units"]
     applied = post.positivity_report["applied"]
-    ds["prior_flux"] = (("time", "lat", "lon"), inputs.prior_flux.astype(np.float32), {**fu, "long_name": "prior CO2 flux"})
+    ds["prior_flux"] = (("time", "lat", "lon"), inputs.prior_flux.astype(np.float32), {**fu, "long_name": f"prior {label} flux"})
     ds["posterior_flux"] = (("time", "lat", "lon"), post.flux.astype(np.float32),
-                            {**fu, "long_name": "posterior CO2 flux = prior + correction of its step"
+                            {**fu, "long_name": f"posterior {label} flux = prior + correction of its step"
                              + (", truncated at min(prior, 0)" if applied else "")})
     ds["correction"] = (("step", "lat", "lon"), post.correction.astype(np.float32),
                         {**fu, "long_name": "posterior flux correction"})
@@ -544,16 +548,16 @@ def posterior_dataset(inputs: InversionInputs, prob: Problem, res: InversionResu
                                {**fu, "long_name": "prior sigma of the period-mean flux of the block (exact)"})
     ds["posterior_sigma_block"] = (("lat_block", "lon_block"), sd_post[:nb].reshape(nby, nbx),
                                    {**fu, "long_name": "posterior sigma of the period-mean flux of the block (exact)"})
-    ds["background_offset"] = (("day",), post.offsets, {"units": "ppm", "long_name": "posterior daily background offset"})
+    ds["background_offset"] = (("day",), post.offsets, {"units": ou, "long_name": "posterior daily background offset"})
     ds["background_offset_sigma"] = (("day",), sd_post[nb:nb + n_days],
-                                     {"units": "ppm", "long_name": "posterior sigma of the daily background offset"})
+                                     {"units": ou, "long_name": "posterior sigma of the daily background offset"})
     if prob.n_factors:
         ds = _factor_variables(ds, prob, post, sd_prior[nb + n_days:], sd_post[nb + n_days:])
     for key in ("prior_mean", "prior_std", "posterior_mean", "posterior_std"):
         ds[f"residual_{key}"] = (("site",), np.array([per_site[s][key] for s in sites]),
-                                 {"units": "ppm", "long_name": f"observed - model, {key.replace('_', ' ')}"})
+                                 {"units": ou, "long_name": f"observed - model, {key.replace('_', ' ')}"})
     ds.attrs.update({
-        "title": "Posterior CO2 flux (analytical Bayesian inversion)",
+        "title": f"Posterior {label} flux (analytical Bayesian inversion)", "gas": inputs.gas,
         "period_start": pd.Timestamp(period[0]).isoformat(), "period_end": pd.Timestamp(period[1]).isoformat(),
         "time_step_hours": step, "solver": res.solver, "chi2_reduced": res.chi2_reduced, "dofs": res.dofs,
         "coarse_block": block, "Conventions": "CF-1.8", "positivity": post.positivity,
@@ -726,7 +730,7 @@ def prior_sector_names(prior_path) -> list[str]:
 
 
 def load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path=None,
-                config=None) -> InversionInputs:
+                config=None, gas: str = "co2") -> InversionInputs:
     """Read the pipeline files of one month into an `InversionInputs` (prior on the Jacobian's hours
     and grid, else a ValueError naming the file and the fix)."""
     from transport.jacobian import load_jacobian
@@ -749,7 +753,7 @@ def load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_
         H_hourly=jac.H, receptors=jac.receptors, hours=hours, selected=read_selected(selected_path),
         prior_flux=prior, lat=lat, lon=lon, district_names=names, district_fractions=frac, truth_flux=truth,
         missing=getattr(jac, "missing", None), prior_power_flux=power, prior_bio_flux=bio,
-        prior_sector_fluxes=sectors, prior_sector_signal=signal or None,
+        prior_sector_fluxes=sectors, prior_sector_signal=signal or None, gas=gas,
         paths=[str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p])
 
 
@@ -771,16 +775,17 @@ def write_outputs(out: InversionOutputs, posterior, districts, modelled, diagnos
 def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_posterior, out_districts,
                   out_modelled, out_diagnostics, *, inversion_cfg=None, period_start, period_end,
                   truth_path=None, solve_options: SolveOptions | None = None,
-                  utc_offset_hours: float = 0.0) -> InversionOutputs:
-    """Read the pipeline files, invert, write the four outputs (atomically)."""
+                  utc_offset_hours: float = 0.0, gas: str = "co2") -> InversionOutputs:
+    """Read the pipeline files, invert, write the four outputs (atomically). ``gas``: the gas of the
+    selected observations and the prior (their units: gzcarbon.names.GASES; one Jacobian for all)."""
     cfg = inversion_config(inversion_cfg)
-    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path, cfg)
+    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path, cfg, gas=gas)
     out = invert(inputs, cfg, period_start, period_end, solve_options=solve_options,
                  utc_offset_hours=utc_offset_hours)
     out.diagnostics["inputs"] = inputs.paths
     write_outputs(out, out_posterior, out_districts, out_modelled, out_diagnostics)
     d = out.districts.iloc[-1]
-    log.info("city total: truth %s t, prior %.0f t, posterior %.0f ± %.0f t; chi2_r %.2f, DOFS %.1f",
-             "n/a" if not np.isfinite(d.truth_t) else f"{d.truth_t:.0f}", d.prior_t, d.posterior_t,
+    log.info("%s city total: truth %s t, prior %.0f t, posterior %.0f ± %.0f t; chi2_r %.2f, DOFS %.1f",
+             GASES[gas]["label"], "n/a" if not np.isfinite(d.truth_t) else f"{d.truth_t:.0f}", d.prior_t, d.posterior_t,
              d.posterior_sigma_t, out.result.chi2_reduced, out.result.dofs)
     return out

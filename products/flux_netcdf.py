@@ -21,7 +21,7 @@ from gzcarbon.atomic import atomic_write
 from gzcarbon.config import ProductsConfig
 from gzcarbon.districts import read_districts
 from gzcarbon.grid import Grid, GridError
-from gzcarbon.names import CITY
+from gzcarbon.names import CITY, GASES
 from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from .cdl_template import check_against_template
@@ -37,6 +37,32 @@ REFERENCES = ProductsConfig().references
 TIME_UNITS = "hours since 2000-01-01 00:00:00"
 FLUX_STD = "surface_upward_mole_flux_of_carbon_dioxide"
 FLUX_UNITS = "umol m-2 s-1"
+PRIOR_SOURCE = "(inventory, power point sources and biosphere)"
+#: Per gas: CF standard name, units of the product's flux and the factor from the pipeline's flux
+#: units (gzcarbon.names.GASES) to them. CF (table v93) has a surface mole flux only for CO2; CH4 and
+#: CO are written as mass fluxes, kg m-2 s-1 = nmol m-2 s-1 x molar mass x 1e-12, under the names of
+#: their emission (positive = emission; a negative posterior value is net uptake).
+GAS_CF = {
+    "co2": (FLUX_STD, FLUX_UNITS, 1.0, PRIOR_SOURCE),
+    "ch4": ("tendency_of_atmosphere_mass_content_of_methane_due_to_emission", "kg m-2 s-1",
+            GASES["ch4"]["molar_mass"] * 1e-12, "(CH4 inventory by sector)"),
+    "co": ("tendency_of_atmosphere_mass_content_of_carbon_monoxide_due_to_emission", "kg m-2 s-1",
+           GASES["co"]["molar_mass"] * 1e-12, "(combustion sectors of the CO2 prior x CO/CO2 emission ratios)"),
+}
+
+
+def gas_template(template, gas: str):
+    """The CDL layout of a gas's product: the CO2 template (a path) with the gas's standard name,
+    units and label (`GAS_CF`); the CO2 template itself for ``co2``."""
+    from .cdl_template import parse_cdl
+
+    text = Path(template).read_text(encoding="utf-8")
+    if gas == "co2":
+        return parse_cdl(text)
+    std, units, _, source = GAS_CF[gas]
+    text = (text.replace(FLUX_STD, std).replace(f'"{FLUX_UNITS}"', f'"{units}"')
+            .replace("CO2", GASES[gas]["label"]).replace(PRIOR_SOURCE, source))
+    return parse_cdl(text)
 WGS84_WKT = (
     'GEOGCRS["WGS 84",DATUM["World Geodetic System 1984",ELLIPSOID["WGS 84",6378137,'
     '298.257223563,LENGTHUNIT["metre",1]]],PRIMEM["Greenwich",0,ANGLEUNIT["degree",'
@@ -124,6 +150,9 @@ def build_flux_dataset(
     dimension, describe the period in their long names (``cell_methods`` names only ``area``)."""
     post = load_posterior(posterior_path)
     table = load_districts_table(districts_path)
+    gas = str(post.attrs.get("gas", "co2"))
+    flux_std, flux_units, to_units, prior_source = GAS_CF[gas]
+    label = GASES[gas]["label"]
     start, end = _period(post)
     tsel = (post["time"].values >= np.datetime64(start)) & (post["time"].values < np.datetime64(end))
     if not tsel.any():
@@ -137,8 +166,8 @@ def build_flux_dataset(
     lon = post["lon"].values.astype(float)
     grid = posterior_grid(post, posterior_path)
     lat_e, lon_e = grid.lat_edges, grid.lon_edges
-    sp = post["prior_sigma_block"].values.astype(float)
-    sq = post["posterior_sigma_block"].values.astype(float)
+    sp = post["prior_sigma_block"].values.astype(float) * to_units
+    sq = post["posterior_sigma_block"].values.astype(float) * to_units
     blat_e = block_edges(lat_e, sp.shape[0])
     blon_e = block_edges(lon_e, sp.shape[1])
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -153,13 +182,13 @@ def build_flux_dataset(
     tu = {"units": TIME_UNITS, "calendar": "standard"}
 
     def flux_attrs(long_name):
-        return {"standard_name": FLUX_STD, "long_name": long_name, "units": FLUX_UNITS,
+        return {"standard_name": flux_std, "long_name": long_name, "units": flux_units,
                 "grid_mapping": "crs", "cell_methods": "time: mean area: mean",
                 "coordinates": "lat lon"}
 
     def sigma_attrs(long_name):
-        return {"standard_name": FLUX_STD + " standard_error", "long_name": long_name,
-                "units": FLUX_UNITS, "grid_mapping": "crs", "cell_methods": "area: mean"}
+        return {"standard_name": flux_std + " standard_error", "long_name": long_name,
+                "units": flux_units, "grid_mapping": "crs", "cell_methods": "area: mean"}
 
     def total(long_name, summed=False):
         a = {"long_name": long_name, "units": "t"}
@@ -180,10 +209,10 @@ def build_flux_dataset(
                 "epsg_code": "EPSG:4326",
                 "crs_wkt": WGS84_WKT,
             }),
-            "prior_flux": (("time", "lat", "lon"), prior.values.astype(np.float32),
-                           flux_attrs("prior CO2 flux (inventory, power point sources and biosphere)")),
-            "posterior_flux": (("time", "lat", "lon"), poster.values.astype(np.float32),
-                               flux_attrs("posterior CO2 flux (analytical Bayesian inversion)")),
+            "prior_flux": (("time", "lat", "lon"), (prior.values * to_units).astype(np.float32),
+                           flux_attrs(f"prior {label} flux {prior_source}")),
+            "posterior_flux": (("time", "lat", "lon"), (poster.values * to_units).astype(np.float32),
+                               flux_attrs(f"posterior {label} flux (analytical Bayesian inversion)")),
             "lat_block_bnds": (("lat_block", "nv"), _bounds(blat_e), {}),
             "lon_block_bnds": (("lon_block", "nv"), _bounds(blon_e), {}),
             "prior_flux_sigma_block": (("lat_block", "lon_block"), sp.astype(np.float32), sigma_attrs(
@@ -198,25 +227,25 @@ def build_flux_dataset(
             "district_name": (("district",), np.asarray(zh, dtype=object),
                               {"long_name": "district name (Chinese)"}),
             "prior_district_total": (("district",), dt["prior_t"].to_numpy(float),
-                                     total("prior CO2 emission of the district over the period", True)),
+                                     total(f"prior {label} emission of the district over the period", True)),
             "prior_district_total_sigma": (("district",), dt["prior_sigma_t"].to_numpy(float), total(
                 "1-sigma uncertainty of prior_district_total")),
             "posterior_district_total": (("district",), dt["posterior_t"].to_numpy(float), total(
-                "posterior CO2 emission of the district over the period", True)),
+                f"posterior {label} emission of the district over the period", True)),
             "posterior_district_total_sigma": (("district",), dt["posterior_sigma_t"].to_numpy(float), total(
                 "1-sigma uncertainty of posterior_district_total (exact)")),
             "truth_district_total": (("district",), dt["truth_t"].to_numpy(float), total(
-                "true CO2 emission of the district over the period (demo world only)")),
+                f"true {label} emission of the district over the period (demo world only)")),
             "prior_city_total": ((), float(city["prior_t"]), total(
-                "prior CO2 emission of Guangzhou over the period")),
+                f"prior {label} emission of Guangzhou over the period")),
             "prior_city_total_sigma": ((), float(city["prior_sigma_t"]), total(
                 "1-sigma uncertainty of prior_city_total")),
             "posterior_city_total": ((), float(city["posterior_t"]), total(
-                "posterior CO2 emission of Guangzhou over the period")),
+                f"posterior {label} emission of Guangzhou over the period")),
             "posterior_city_total_sigma": ((), float(city["posterior_sigma_t"]), total(
                 "1-sigma uncertainty of posterior_city_total (exact)")),
             "truth_city_total": ((), float(city["truth_t"]), total(
-                "true CO2 emission of Guangzhou over the period (demo world only)")),
+                f"true {label} emission of Guangzhou over the period (demo world only)")),
         },
         coords={
             "time": ("time", t_hours, {"standard_name": "time",
@@ -240,10 +269,10 @@ def build_flux_dataset(
     demo_flag = demo if demo is not None else bool(np.isfinite(city["truth_t"]))
     ds.attrs = {
         "Conventions": "CF-1.8",
-        "title": "Guangzhou CO2 flux: prior and posterior of an urban analytical Bayesian inversion",
+        "title": f"Guangzhou {label} flux: prior and posterior of an urban analytical Bayesian inversion",
         "institution": str(institution),
         "source": "HYSPLIT-STILT footprints (pystilt) and analytical Bayesian inversion of tower "
-                  "and urban station CO2",
+                  f"and urban station {label}",
         "references": str(references),
         "contact": str(contact) or "not set (config products.contact)",
         "product_version": "1",
@@ -314,12 +343,14 @@ def write_flux_product(
     ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
                             config=config, inputs=inputs, demo=demo, institution=institution,
                             contact=contact, references=references)
+    with xr.open_dataset(posterior_path) as post:
+        gas = str(post.attrs.get("gas", "co2"))
     out = Path(out_path)
 
     def write(tmp: Path) -> None:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
         if template is not None:
-            problems = check_against_template(tmp, template)
+            problems = check_against_template(tmp, gas_template(template, gas))
             if problems:
                 raise ValueError(f"{out}: the product does not match the layout template {template}:\n  "
                                  + "\n  ".join(problems))

@@ -32,7 +32,7 @@ from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 from gzcarbon.atomic import atomic_write  # noqa: E402
 from gzcarbon.config import ReportConfig  # noqa: E402
 from gzcarbon.districts import read_districts  # noqa: E402
-from gzcarbon.names import CITY  # noqa: E402
+from gzcarbon.names import CITY, GASES  # noqa: E402
 
 from . import fonts, i18n  # noqa: E402
 from .flux_netcdf import _period, block_edges, posterior_grid  # noqa: E402
@@ -131,8 +131,22 @@ def plot_field_map(field, lat_edges, lon_edges, title, label, path, geoms, names
     return _save(fig, Path(path))
 
 
-def flux_maps(posterior_path, geojson_path, stations, out_dir, lang: str = "en") -> list[Path]:
-    """prior, posterior, difference and uncertainty-reduction maps of the period."""
+def gas_text(msg: str, gas: str):
+    """A CO₂ figure label (an English key of the i18n catalogue) for another gas: the same text with
+    the gas's formula, as an {en, zh} message (the gas formula is the same in both languages)."""
+    if gas == "co2":
+        return msg
+    sub = GAS_FORMULA[gas]
+    return {"en": msg.replace("CO₂", sub), "zh": i18n.ZH[msg].replace("CO₂", sub)}
+
+
+#: formula of each gas as the figures write it
+GAS_FORMULA = {"co2": "CO₂", "ch4": "CH₄", "co": "CO"}
+
+
+def flux_maps(posterior_path, geojson_path, stations, out_dir, lang: str = "en", gas: str = "co2") -> list[Path]:
+    """prior, posterior, difference and uncertainty-reduction maps of the period (``gas``: the
+    labels and units of gzcarbon.names.GASES)."""
     post = load_posterior(posterior_path)
     start, end = _period(post)
     sel = post.sel(time=slice(np.datetime64(start), np.datetime64(end) - np.timedelta64(1, "s")))
@@ -149,16 +163,16 @@ def flux_maps(posterior_path, geojson_path, stations, out_dir, lang: str = "en")
     geoms = [d.geometry for d in districts]
     out = Path(out_dir)
     period = i18n.fill("{start} to {end} UTC", start=f"{start:%Y-%m-%d %H:%M}", end=f"{end:%Y-%m-%d %H:%M}")
-    unit = "µmol m⁻² s⁻¹"
+    unit = GASES[gas]["flux_units_text"]
     vmax = float(np.nanpercentile(np.concatenate([prior.ravel(), poster.ravel()]), 99.5))
     vmin = float(min(np.nanmin(prior), np.nanmin(poster), 0.0))
     if vmax <= vmin:
         vmax = vmin + 1.0
     paths = [
-        plot_field_map(prior, lat_e, lon_e, _t("Prior CO₂ flux, mean {period}", lang, period=period), unit,
+        plot_field_map(prior, lat_e, lon_e, _t(gas_text("Prior CO₂ flux, mean {period}", gas), lang, period=period), unit,
                        out / MAP_FILES["prior_flux"], geoms, names, stations, "magma_r",
                        vmin=vmin, vmax=vmax),
-        plot_field_map(poster, lat_e, lon_e, _t("Posterior CO₂ flux, mean {period}", lang, period=period), unit,
+        plot_field_map(poster, lat_e, lon_e, _t(gas_text("Posterior CO₂ flux, mean {period}", gas), lang, period=period), unit,
                        out / MAP_FILES["posterior_flux"], geoms, names, stations, "magma_r",
                        vmin=vmin, vmax=vmax),
     ]
@@ -183,8 +197,8 @@ def flux_maps(posterior_path, geojson_path, stations, out_dir, lang: str = "en")
     return paths
 
 
-def district_bar_chart(districts_path, path, lang: str = "en", names_zh=None) -> Path:
-    """Prior ± σ, posterior ± σ and truth (when present) per district, kt CO2."""
+def district_bar_chart(districts_path, path, lang: str = "en", names_zh=None, gas: str = "co2") -> Path:
+    """Prior ± σ, posterior ± σ and truth (when present) per district, kt of the gas (CO2 by default)."""
     t = load_districts_table(districts_path)
     d = t.drop(index=CITY)
     x = np.arange(len(d))
@@ -199,10 +213,10 @@ def district_bar_chart(districts_path, path, lang: str = "en", names_zh=None) ->
         ax.plot(x, d["truth_t"] * kt, "D", color="#d62728", markersize=6,
                 label=_t("truth (demo)", lang, sep=" / "))
     ax.set_xticks(x, [i18n.district_name(n, lang, names_zh) for n in d.index], rotation=35, ha="right")
-    ax.set_ylabel(_t("kt CO₂ over the period", lang))
+    ax.set_ylabel(_t(gas_text("kt CO₂ over the period", gas), lang))
     ax.axhline(0, color="0.3", linewidth=0.6)
     ax.legend(frameon=False)
-    ax.set_title(_t("District CO₂ emissions", lang, sep=" / "))
+    ax.set_title(_t(gas_text("District CO₂ emissions", gas), lang, sep=" / "))
     fig.tight_layout()
     return _save(fig, Path(path))
 
@@ -407,3 +421,31 @@ def _station_contribution(loss: pd.DataFrame, lang: str, names_zh) -> bytes:
     cb.set_label(_t("points of σ reduction lost", lang))
     ax.set_title(_t("Uncertainty reduction lost without each station", lang, sep=" / "), fontsize=11)
     return _png_bytes(fig)
+
+
+def make_gas_figures(posterior_path, districts_path, stations_path, geojson_path, out_dir, *, gas: str,
+                     site_ids=None, language: str = LANGUAGE) -> list[Path]:
+    """The maps of another gas (CH4, CO) into `out_dir`: prior, posterior, difference and
+    uncertainty-reduction maps and the district bar chart, labelled with the gas and its units; written
+    into a temporary sibling directory that replaces `out_dir` when all are written."""
+    final = Path(out_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = final.with_name(f".{final.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
+    stations = load_stations(stations_path)
+    if site_ids is not None:
+        stations = [s for s in stations if s["id"] in set(site_ids)]
+    i18n.codes(language)
+    names_zh = {d.name_en: d.name for d in read_districts(geojson_path)}
+    with _language(language):
+        paths = flux_maps(posterior_path, geojson_path, stations, out, language, gas=gas)
+        paths.append(district_bar_chart(districts_path, out / MAP_FILES["district_totals"], language,
+                                        names_zh, gas=gas))
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
+    paths = [final / p.name for p in paths]
+    log.info("wrote %d %s figures to %s", len(paths), gas, final)
+    return paths

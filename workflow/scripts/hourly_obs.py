@@ -43,13 +43,16 @@ if isinstance(raw, list):
                     "workflow was parsed?); they are read too, e.g. %s", site["id"], len(extra),
                     raw_dir, extra[0])
     raw = raw_dir
-ing = ingest(raw, site, settings, period=params.axis, sites=load_sites(snakemake.input.stations),
-             stations_file=str(snakemake.input.stations))
-for p in ing.problems:
-    log.warning("dropped: %s", p)
-log.info("ingest totals:\n%s", ing.summary.sum(numeric_only=True).to_string())
-if "status" in ing.summary:
-    log.info("raw files: %s", ing.summary["status"].value_counts().to_dict())
-log.info("target tank: %s", ing.calibration.target_summary)
-log.info("hourly-file attributes: %s", ing.info)
-write_hourly_dir(ing, site, snakemake.output[0])
+# rule hourly_obs: CO2; rule hourly_obs_gases: every other gas of config species, one output each
+species = getattr(params, "species", ["co2"])
+for sp, out_dir in zip([species] if isinstance(species, str) else list(species), snakemake.output):
+    ing = ingest(raw, site, settings, species=sp, period=params.axis,
+                 sites=load_sites(snakemake.input.stations), stations_file=str(snakemake.input.stations))
+    for p in ing.problems:
+        log.warning("%s dropped: %s", sp, p)
+    log.info("%s ingest totals:\n%s", sp, ing.summary.sum(numeric_only=True).to_string())
+    if "status" in ing.summary:
+        log.info("raw files: %s", ing.summary["status"].value_counts().to_dict())
+    log.info("%s target tank: %s", sp, ing.calibration.target_summary)
+    log.info("%s hourly-file attributes: %s", sp, ing.info)
+    write_hourly_dir(ing, site, out_dir, species=sp)

@@ -22,6 +22,7 @@ out = run_inversion(
     truth_path=inp.get("truth"),
     solve_options=SolveOptions(seed=int(snakemake.params.seed)),
     utc_offset_hours=snakemake.params.utc_offset_hours,
+    gas=getattr(snakemake.params, "gas", "co2"),
 )
 
 # demo runs: the truth's transport (sidecar of rule demo_truth_signal, docs/demo.md) as
