@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple, Sequence
@@ -175,10 +176,16 @@ def _csr_from_pieces(per_row: list, n_cols: int) -> sp.csr_matrix:
     return H
 
 
+#: One site-day file read at a time across threads (HDF5 is not thread-safe).
+_READ_LOCK = threading.Lock()
+
+
 def _site_day_rows(path, g: Grid, hours: pd.DatetimeIndex, row_of: dict) -> list:
     """The sparse rows of one site-day file, in file order: ``(row, cols, vals, outside, left)``
-    per receptor of the file that is in ``row_of`` (one site-day dense in memory at a time)."""
-    with read_site_day(path) as ds:
+    per receptor of the file that is in ``row_of`` (one site-day dense in memory at a time).
+    Reading holds ``_READ_LOCK``: the HDF5 library is not thread-safe (two threads opening files
+    at once fail with "NetCDF: HDF error"); the sparse extraction runs outside it."""
+    with _READ_LOCK, read_site_day(path) as ds:
         rids = [str(r) for r in ds["receptor"].values]
         if not rids:
             return []
