@@ -213,7 +213,9 @@ class JointProblem:
 
     ``H_co2`` (n2 × n_flux) and ``H_co`` (n1 × n_flux): step Jacobians of the CO2 and CO rows (the same
     footprints); ``d``: innovations [CO2 (ppm); CO (ppb)] = observed − background − H x_a; ``R``: the
-    (n2+n1)² covariance; ``E``: (n2+n1) × n_off indicator of the background offsets, σ ``offset_sigma``.
+    (n2+n1)² covariance; ``E``: (n2+n1) × n_extra observation columns of independent extra elements
+    with σ ``offset_sigma``: the background offsets (indicators) and scaling factors (H · g_j of CO2
+    and of CO, `joint_run`); what they add to an aggregated quantity is `solve_joint`'s ``extra_agg``.
     """
 
     H_co2: sp.csr_matrix
@@ -340,8 +342,9 @@ def _chunks(n_rows: int, n_flux: int, budget_bytes: float) -> int:
     return int(max(1, min(n_rows, budget_bytes // (8.0 * 2 * max(n_flux, 1)))))
 
 
-def _prior_pieces(prob: JointProblem, A_flux: sp.csr_matrix, coef: np.ndarray, budget: float):
-    """(A Q Aᵀ, H Q Aᵀ, K without R) summed over the latent blocks; Q_j applied to A's rows in chunks."""
+def _prior_pieces(prob: JointProblem, A_flux: sp.csr_matrix, coef: np.ndarray, budget: float, Mx=None):
+    """(A Q Aᵀ, H Q Aᵀ, K without R) summed over the latent blocks (Q_j applied to A's rows in chunks)
+    and the extra elements (``Mx``: what a unit extra adds to every aggregated row, or None)."""
     n_agg, nq = A_flux.shape[0], coef.shape[1]
     AQA = np.zeros((nq * n_agg, nq * n_agg))
     HQA = np.zeros((prob.n_obs, nq * n_agg))
@@ -363,17 +366,39 @@ def _prior_pieces(prob: JointProblem, A_flux: sp.csr_matrix, coef: np.ndarray, b
         AQA += np.kron(np.outer(coef[j], coef[j]), AZ)
         HQA += np.kron(coef[j][None, :], GZ)
     if prob.E is not None:
-        K += (prob.E @ sp.diags(np.asarray(prob.offset_sigma, float) ** 2) @ prob.E.T).toarray()
+        S2 = sp.diags(np.asarray(prob.offset_sigma, float) ** 2)
+        K += (prob.E @ S2 @ prob.E.T).toarray()
+        if Mx is not None:
+            AQA += Mx @ (S2 @ Mx.T)
+            HQA += np.asarray(prob.E @ (S2 @ Mx.T))
     return 0.5 * (AQA + AQA.T), HQA, 0.5 * (K + K.T)
 
 
+def _extra_rows(prob: JointProblem, quantities, n_agg: int, extra_agg):
+    """(n_q·n_agg × n_extra) contributions of the extra elements to the aggregated rows, or None."""
+    if extra_agg is None or prob.E is None:
+        return None
+    missing = [q for q in quantities if q not in extra_agg]
+    if missing:
+        raise ValueError(f"solve_joint: extra_agg has no rows for quantity(ies) {missing}; give what the extra "
+                         "elements add to each requested quantity (zeros when nothing)")
+    n_extra = prob.E.shape[1]
+    blocks = [np.asarray(extra_agg[q], float) for q in quantities]
+    for q, b in zip(quantities, blocks):
+        if b.shape != (n_agg, n_extra):
+            raise ValueError(f"solve_joint: extra_agg[{q!r}] has shape {b.shape}, expected ({n_agg}, {n_extra})")
+    return np.vstack(blocks)
+
+
 def solve_joint(prob: JointProblem, A_flux, quantities=("fossil", "bio"), y_ensemble=None,
-                fields: bool = False, memory_budget_bytes: float = 1.5e9) -> JointResult:
+                fields: bool = False, memory_budget_bytes: float = 1.5e9, extra_agg: dict | None = None) -> JointResult:
     """Posterior of the joint problem: for every quantity (``fossil``, ``bio``, ``co``, ``fossil_<k>``)
     and every row of ``A_flux`` (n_agg × n_flux, e.g. `district_total_rows`), the posterior correction
     and the exact covariance of all of them (module docstring). ``y_ensemble``: (n_obs × k) further
     innovation vectors, e.g. noise draws (their aggregated posterior means share K). ``fields``: also
-    return the posterior correction of every state block (``x_post``) and of the offsets."""
+    return the posterior correction of every state block (``x_post``) and of the extra elements.
+    ``extra_agg``: {quantity: (n_agg × n_extra)} what a unit extra element (a scaling factor) adds to
+    each row of the quantity (e.g. t CO2 of a district factor); None: the extras add nothing (offsets)."""
     t0 = time.perf_counter()
     A_flux = sp.csr_matrix(A_flux, dtype=np.float64)
     if A_flux.shape[1] != prob.n_flux:
@@ -381,7 +406,8 @@ def solve_joint(prob: JointProblem, A_flux, quantities=("fossil", "bio"), y_ense
     quantities = list(quantities)
     state = state_blocks(prob.blocks)
     coef = _quantity_coefficients(prob.blocks, quantities, state)
-    AQA, HQA, K = _prior_pieces(prob, A_flux, coef, memory_budget_bytes)
+    AQA, HQA, K = _prior_pieces(prob, A_flux, coef, memory_budget_bytes,
+                                _extra_rows(prob, quantities, A_flux.shape[0], extra_agg))
     t1 = time.perf_counter()
     K += prob.R
     try:

@@ -18,7 +18,8 @@ from . import aggregate as agg
 from .emission_ratios import NMOL_PER_UMOL
 from .joint import (BIO, CorrelationShape, JointProblem, JointResult, district_total_rows, joint_obs_covariance,
                     latent_blocks, sector_ratios)
-from .run import InversionInputs, build_inversion_problem, period_axis, screen_observations
+from .factors import FactorSet, biosphere_day_factors, district_factors, profile_factors
+from .run import DIFFUSE_SECTORS, InversionInputs, build_inversion_problem, period_axis, screen_observations
 from .settings import inversion_config
 from .state import match_observations, step_jacobian
 
@@ -39,6 +40,8 @@ class JointRun:
     Wall: sp.csr_matrix
     co2_problem: object = None  # the CO2 `inversion.state.Problem` (all matched rows) ...
     co2_used: np.ndarray | None = None  # ... and the rows its innovation screen kept
+    extra_agg: dict | None = None  # {quantity: (n_agg × n_extra)}: what offsets and factors add (solve_joint)
+    factor_names: list | None = None
 
 
 def co_prior_flux(prior_sectors: dict, ratios: dict) -> np.ndarray:
@@ -68,6 +71,57 @@ def _co_rows(inputs: InversionInputs, prob, co_selected: pd.DataFrame, co_prior:
     co["day_index"] = np.array([day_of[d] for d in pd.DatetimeIndex(co["time"]).normalize()], np.int64)
     Hh = sp.csr_matrix(inputs.H_hourly)[co["row"].to_numpy()]
     return co, Hh, Hh @ co_prior.ravel()
+
+
+def joint_factors(inputs: InversionInputs, fossil: dict, bio, ratios: dict, inv, utc_offset_hours: float):
+    """The CO2 inversion's scaling factors (`inversion.factors`, σ from `inversion`) in the joint state:
+    district factors on the diffuse fossil sectors and profile factors of each diffuse sector also act
+    on CO, through the same factor with the field × 1000 r_k; biosphere day factors on CO2 only.
+    Returns (CO2 factor set, CO factor set, bio factor set) (empty sets when switched off)."""
+    diffuse = [k for k in DIFFUSE_SECTORS if k in fossil]
+    co2_fs, co_fs, bio_fs = FactorSet(), FactorSet(), FactorSet()
+    if inv.district_scale_sigma > 0 and diffuse:
+        fields, facs = district_factors(sum(fossil[k] for k in diffuse), inputs.district_names,
+                                        inputs.district_fractions, inv.district_scale_sigma)
+        co2_fs.extend(fields, facs)
+        co_fs.extend({"anthropogenic": sum(NMOL_PER_UMOL * ratios[k][0] * fossil[k] for k in diffuse)}, facs)
+    if inv.profile_scale_sigma > 0 and diffuse:
+        fields, facs = profile_factors({k: fossil[k] for k in diffuse}, inputs.hours, utc_offset_hours,
+                                       inv.profile_scale_sigma)
+        co2_fs.extend(fields, facs)
+        co_fs.extend({f"sector {k}": NMOL_PER_UMOL * ratios[k][0] * fossil[k] for k in diffuse}, facs)
+    if inv.bio_day_scale_sigma > 0:
+        bio_fs.extend(*biosphere_day_factors(bio, inputs.hours, utc_offset_hours, inv.bio_day_scale_sigma))
+    return co2_fs, co_fs, bio_fs
+
+
+def _extras(n_days: int, obs2, co_obs, Hh2, Hh1, factor_sets, inv, st, Wall, mask):
+    """(E, σ, extra_agg, names): background offsets of both gases, then the factors."""
+    co2_fs, co_fs, bio_fs = factor_sets
+    n2, n1 = len(obs2), len(co_obs)
+    E_off = np.zeros((n2 + n1, 2 * n_days))
+    E_off[np.arange(n2), obs2["day_index"].to_numpy()] = 1.0
+    E_off[n2 + np.arange(n1), n_days + co_obs["day_index"].to_numpy()] = 1.0
+    cols = [E_off]
+    sig = [np.full(n_days, float(inv.bg_sigma_ppm)), np.full(n_days, st["co_bg_sigma_ppb"])]
+    n_agg = Wall.shape[0]
+    agg_rows = {q: [np.zeros((n_agg, 2 * n_days))] for q in ("fossil", "bio", "co")}
+    if len(co2_fs):
+        cols.append(np.vstack([co2_fs.columns(Hh2), co_fs.columns(Hh1)]))
+        sig.append(co2_fs.sigma)
+        agg_rows["fossil"].append(co2_fs.totals_matrix(Wall, mask))
+        agg_rows["bio"].append(np.zeros((n_agg, len(co2_fs))))
+        agg_rows["co"].append(co_fs.totals_matrix(Wall, mask))
+    if len(bio_fs):
+        cols.append(np.vstack([bio_fs.columns(Hh2), np.zeros((n1, len(bio_fs)))]))
+        sig.append(bio_fs.sigma)
+        agg_rows["fossil"].append(np.zeros((n_agg, len(bio_fs))))
+        agg_rows["bio"].append(bio_fs.totals_matrix(Wall, mask))
+        agg_rows["co"].append(np.zeros((n_agg, len(bio_fs))))
+    names = ([f"background co2 day {i}" for i in range(n_days)] + [f"background co day {i}" for i in range(n_days)]
+             + co2_fs.names + bio_fs.names)
+    return (sp.csr_matrix(np.hstack(cols)), np.concatenate(sig), {q: np.hstack(v) for q, v in agg_rows.items()},
+            names)
 
 
 def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_sectors: dict, ratio_table,
@@ -101,24 +155,22 @@ def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_se
     pair = np.array([row2.get(int(r), -1) for r in co_obs["row"].to_numpy()], np.int64)
     R = joint_obs_covariance(np.sqrt(vsd2**2 + m2**2 + bgs2**2), m2, np.sqrt(vsd1**2 + m1**2 + bgs1**2), m1, pair,
                              st["transport_error_correlation"])
-    n2, n1, nd = len(obs2), len(co_obs), len(days)
-    E = sp.csr_matrix((np.ones(n2 + n1), (np.arange(n2 + n1), np.r_[obs2["day_index"].to_numpy(),
-                                                                     nd + co_obs["day_index"].to_numpy()])),
-                      shape=(n2 + n1, 2 * nd))
     d = np.r_[prob.y[used], co_obs["value"].to_numpy(float) - co_obs["background"].to_numpy(float) - enh1]
-    jp = JointProblem(H2, H1, d, R, blocks, E, np.r_[np.full(nd, float(inv.bg_sigma_ppm)),
-                                                      np.full(nd, st["co_bg_sigma_ppb"])])
-    co_obs["prior_enhancement"] = enh1
-    obs2["prior_enhancement"] = prob.prior_enhancement[used]
-
     area = np.asarray(inputs.cell_area, float).ravel()
     Wd = sp.csr_matrix(inputs.district_fractions) @ sp.diags(area)
     Wall = sp.vstack([Wd, sp.csr_matrix(np.asarray(Wd.sum(axis=0)))], format="csr")
+    factor_sets = joint_factors(inputs, fossil, prior_sectors[BIO], ratios, inv, utc_offset_hours)
+    E, sig_x, extra_agg, x_names = _extras(len(days), obs2, co_obs, prob.H_hourly[used], Hh1, factor_sets, inv, st,
+                                           Wall, mask)
+    jp = JointProblem(H2, H1, d, R, blocks, E, sig_x)
+    co_obs["prior_enhancement"] = enh1
+    obs2["prior_enhancement"] = prob.prior_enhancement[used]
+
     A = district_total_rows(Wall, agg.hours_per_step(mask, prob.step_hours))
     prior_t = {"fossil": agg.totals_tonnes(sum(fossil.values()), Wall, mask),
                "bio": agg.totals_tonnes(prior_sectors[BIO], Wall, mask)}
     return JointRun(jp, A, list(inputs.district_names) + [CITY], prior_t, obs2, co_obs, ratios, st, mask, Wall,
-                    prob, used)
+                    prob, used, extra_agg, x_names)
 
 
 def fossil_bio_table(run: JointRun, res: JointResult, truth_sectors: dict | None = None) -> pd.DataFrame:

@@ -2,31 +2,32 @@
 demo run (docs/gases.md).
 
     python tools/gas_osse.py RUN_DIR [--draws 20] [--seed 1] [--month 2025-01] [--rho 0.5]
-                             [--ratio-corr-km 50] [--transport truth|inversion]
+                             [--ratio-corr-km 50] [--transport truth|inversion] [--set key=value ...]
 
 RUN_DIR holds ``results/<month>`` and ``data/demo/<month>`` of a finished demo run (as for
-tools/osse.py). The joint problem (`inversion.joint`) is built on the run's CO2 observations (the
-rows its innovation screen kept) and a CO observation at each of them (the analyser measures both),
-with the run's configuration (`inversion`, `gases.co`, `inversion.joint_co` when present, the ratio
-table `inputs.emission_ratios_co`) and the run's prior sectors (`prior.nc`). It is solved twice, with
-and without the CO rows, and the same gains are applied to
+tools/osse.py). The joint problem (`inversion.joint_run.build_joint_run`) is built with the run's
+configuration (`inversion`, `gases.co`, `inversion.joint_co`, the ratio table
+`inputs.emission_ratios_co`), the run's prior sectors (`prior.nc`), its CO2 observations (the rows its
+innovation screen kept) and a CO observation at every CO2 observation (the analyser measures both). It
+is solved with and without the CO rows, and both gains are applied to
 
 * ``--draws`` data vectors made from the demo truth through the TRUTH's own transport
-  (``data/demo/<month>/truth_transport/jacobian_hourly.npz``; ``--transport inversion``: the
-  identical twin) — CO2 = H_truth·(true flux) + the run's background error + noise, CO = H_truth·(true
-  CO flux) + a CO background error + noise correlated with the CO2 noise as the demo's
-  (``gzcarbon.demo.truth_errors.GAS_TRUTH_ERRORS``), and
-* the same without noise (``perfect``).
+  (``data/demo/<month>/truth_transport/jacobian_hourly.npz``; ``--transport inversion``: the identical
+  twin): CO2 = H_truth·(true flux) + the run's background error + the demo's noise; CO = H_truth·(true
+  CO flux) + a CO background error + the demo's CO noise, correlated with the CO2 noise of the same
+  receptor (``gzcarbon.demo.truth_errors.GAS_TRUTH_ERRORS``), and
+* the same without noise and background error (``perfect``).
 
-The true CO flux is ``truth_co.nc`` of the demo when it exists; otherwise it is built here from the
-truth's CO2 sectors × the ratio table × (1 + the pre-registered ratio error of each sector), the
-unreported site at the true ratio of ``co_unreported_sector`` (the demo's rule). The CO background
-error is the run's CO2 background error × (CO day-to-day σ / CO2 day-to-day σ of the truth's
-backgrounds): the same air mass.
+The true CO flux is ``truth_co.nc`` of the demo when it exists; otherwise it is built here by the
+demo's rule: the truth's CO2 sectors × the ratio table × (1 + the pre-registered ratio error of each
+sector), the unreported site at the true ratio of ``co_unreported_sector``. The CO background error is
+the run's CO2 background error × (CO day-to-day σ / CO2 day-to-day σ of the truths' backgrounds): the
+same air mass.
 
-It prints, per district and for the city, fossil and biogenic CO2 (prior error, posterior error mean
-and spread over the draws, σ_post, share within 1σ / 2σ) with CO and without, and the posterior
-correlation of fossil and biogenic CO2; last, a markdown table for docs/gases.md.
+It prints, per district and for the city, fossil and biogenic CO2 (prior error, posterior error with
+perfect data, mean and mean |error| over the draws, σ_prior, σ_post, share of draws within 1σ / 2σ),
+CO2-only and joint, the posterior correlation of fossil and biogenic CO2, and a markdown table for
+docs/gases.md.
 """
 
 from __future__ import annotations
@@ -185,7 +186,10 @@ def main(argv=None) -> int:
     ap.add_argument("--ratio-corr-km", type=float, default=None,
                     help="correlation length of the ratio errors (default: inversion.joint_co.ratio_corr_length_km)")
     ap.add_argument("--transport", choices=("truth", "inversion"), default="truth")
-    ap.add_argument("--config", type=Path, default=None)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override an inversion config key, e.g. --set bio_day_scale_sigma=0.2")
+    ap.add_argument("--config", type=Path, default=None,
+                    help="config file (default: the run's own configuration, stored in its flux product)")
     args = ap.parse_args(argv)
     if args.config is None:
         args.config = run_config_file(args.run_dir, args.month)
@@ -195,7 +199,7 @@ def main(argv=None) -> int:
     from inversion.joint_run import build_joint_run
 
     t0 = time.perf_counter()
-    cfg, inv = load_settings(args.config, [])
+    cfg, inv = load_settings(args.config, args.set)
     if args.rho is not None:
         inv.joint_co.transport_error_correlation = args.rho
     if args.ratio_corr_km is not None:
@@ -231,10 +235,10 @@ def main(argv=None) -> int:
     print("ratios (mol/mol, σ_rel): " + ", ".join(f"{k} {r:.3f} ± {s:.0%}" for k, (r, s) in run.ratios.items()))
     print(f"settings: {run.settings}")
     t = time.perf_counter()
-    res_co = solve_joint(jp, run.A, ("fossil", "bio"), y_ensemble=Y)
+    res_co = solve_joint(jp, run.A, ("fossil", "bio"), y_ensemble=Y, extra_agg=run.extra_agg)
     t_co = time.perf_counter() - t
     t = time.perf_counter()
-    res_no = solve_joint(jp.without_co(), run.A, ("fossil", "bio"), y_ensemble=Y[:jp.n_co2])
+    res_no = solve_joint(jp.without_co(), run.A, ("fossil", "bio"), y_ensemble=Y[:jp.n_co2], extra_agg=run.extra_agg)
     t_no = time.perf_counter() - t
     print(f"solve_joint: with CO {t_co:.1f} s, without CO {t_no:.1f} s")
     s_no = summarise(run.names, res_no, run.prior_t, truth_t, "CO2 only (same state: fossil sectors + bio)")

@@ -73,7 +73,8 @@ def dense_joint(prob, f, bio, ratios, settings):
     sig, eta, sb = dense_sigmas(f, bio, ratios, settings)
     S, n = len(f), N_FLUX
     nb = S + 2
-    Q = np.zeros((nb * n + 2, nb * n + 2))
+    ne = len(prob.offset_sigma)
+    Q = np.zeros((nb * n + ne, nb * n + ne))
     c = slice((S + 1) * n, (S + 2) * n)
     Qc = np.full((N_STEP, NY, NX), settings["co_floor_sigma"])
     Q[c, c] = kron_dense(Qc)
@@ -86,13 +87,13 @@ def dense_joint(prob, f, bio, ratios, settings):
         Q[fk, c] = r * Qk
         Q[c, c] += r * r * Qk + kron_dense(eta[k], settings["ratio_corr_length_km"])
     Q[S * n:(S + 1) * n, S * n:(S + 1) * n] = kron_dense(sb)
-    Q[-2:, -2:] = np.diag(prob.offset_sigma**2)
+    Q[nb * n:, nb * n:] = np.diag(prob.offset_sigma**2)
     H2, H1 = prob.H_co2.toarray(), prob.H_co.toarray()
     Hx = np.zeros((prob.n_obs, Q.shape[0]))
     for i in range(S + 1):
         Hx[:prob.n_co2, i * n:(i + 1) * n] = H2
     Hx[prob.n_co2:, c] = H1
-    Hx[:, -2:] = prob.E.toarray()
+    Hx[:, nb * n:] = prob.E.toarray()
     return Q, Hx
 
 
@@ -108,36 +109,45 @@ RATIOS = {"industry": (0.02, 0.3), "road": (0.012, 0.5), "power": (0.001, 0.4)}
 def test_joint_solve_matches_dense_reference(seed):
     rng = np.random.default_rng(seed)
     prob, f, bio, _ = make_problem(rng, RATIOS)
+    # three scaling-factor-like extras beside the two offsets: dense columns on both gases and
+    # contributions to the aggregated quantities
+    F = rng.normal(size=(prob.n_obs, 3)) * np.r_[np.full(prob.n_co2, 2.0), np.full(prob.n_co, 30.0)][:, None]
+    E = sp.hstack([prob.E, sp.csr_matrix(F)], format="csr")
+    sig_x = np.r_[prob.offset_sigma, 0.25, 0.25, 0.5]
+    prob = JointProblem(prob.H_co2, prob.H_co, prob.d, prob.R, prob.blocks, E, sig_x)
     A = district_weights(rng)
+    q = ("fossil", "bio", "co", "fossil_road")
+    extra = {k: np.c_[np.zeros((3, 2)), rng.normal(size=(3, 3)) * 1e3] for k in q}
     Y = rng.normal(size=(prob.n_obs, 3))
-    res = solve_joint(prob, A, quantities=("fossil", "bio", "co", "fossil_road"), y_ensemble=Y, fields=True)
+    res = solve_joint(prob, A, quantities=q, y_ensemble=Y, fields=True, extra_agg=extra)
 
     Q, Hx = dense_joint(prob, f, bio, RATIOS, SETTINGS)
+    nx = Q.shape[0] - 5
     K = Hx @ Q @ Hx.T + prob.R
     Ki = np.linalg.inv(K)
     x_post = Q @ Hx.T @ Ki @ prob.d
     Qp = Q - Q @ Hx.T @ Ki @ Hx @ Q
     n, Ad = N_FLUX, A.toarray()
     Z = np.zeros_like(Ad)
-    o = np.zeros((3, 2))
-    M = np.vstack([np.hstack([Ad, Ad, Ad, Z, Z, o]),  # fossil = industry + road + power
-                   np.hstack([Z, Z, Z, Ad, Z, o]),  # bio
-                   np.hstack([Z, Z, Z, Z, Ad, o]),  # co
-                   np.hstack([Z, Ad, Z, Z, Z, o])])  # fossil_road
+    M = np.vstack([np.hstack([Ad, Ad, Ad, Z, Z, extra["fossil"]]),  # fossil = industry + road + power
+                   np.hstack([Z, Z, Z, Ad, Z, extra["bio"]]),
+                   np.hstack([Z, Z, Z, Z, Ad, extra["co"]]),
+                   np.hstack([Z, Ad, Z, Z, Z, extra["fossil_road"]])])
     assert rel(res.agg_post_mean, M @ x_post) < 1e-8
     assert rel(res.agg_prior_cov, M @ Q @ M.T) < 1e-8
     assert rel(res.agg_post_cov, M @ Qp @ M.T) < 1e-8
     assert rel(res.agg_post_mean_ensemble, M @ Q @ Hx.T @ Ki @ Y) < 1e-8
     for i, s in enumerate(["fossil_industry", "fossil_road", "fossil_power", "bio", "co"]):
         assert rel(res.x_post[s], x_post[i * n:(i + 1) * n]) < 1e-8
-    assert rel(res.offsets_post, x_post[-2:]) < 1e-8
+    assert rel(res.offsets_post, x_post[nx:]) < 1e-8
     assert res.chi2_reduced == pytest.approx(prob.d @ Ki @ prob.d / prob.n_obs, rel=1e-10)
     assert res.dofs == pytest.approx(np.trace(Hx @ Q @ Hx.T @ Ki), rel=1e-8)
     # the fossil/bio posterior correlation of each district, from the same covariance
     C = M @ Qp @ M.T
     corr = np.diag(C[:3, 3:6]) / np.sqrt(np.diag(C)[:3] * np.diag(C)[3:6])
     assert rel(res.correlation("fossil", "bio"), corr) < 1e-8
-    assert np.all(corr < 0)  # CO2 data see fossil + bio: their posterior errors anti-correlate
+    with pytest.raises(ValueError, match=r"extra_agg has no rows for quantity\(ies\) \['co'\]"):
+        solve_joint(prob, A, quantities=("fossil", "co"), extra_agg={"fossil": extra["fossil"]})
 
 
 def test_without_co_or_with_unknown_ratios_the_split_is_the_co2_only_inversion():

@@ -61,8 +61,8 @@ def test_joint_run_from_pipeline_inputs_and_what_co_adds():
     np.testing.assert_allclose(cross[same], 0.5 * m2 * m1)
     assert np.all(cross[~same] == 0)
 
-    with_co = solve_joint(jp, run.A, ("fossil", "bio"))
-    no_co = solve_joint(jp.without_co(), run.A, ("fossil", "bio"))
+    with_co = solve_joint(jp, run.A, ("fossil", "bio"), extra_agg=run.extra_agg)
+    no_co = solve_joint(jp.without_co(), run.A, ("fossil", "bio"), extra_agg=run.extra_agg)
     t_with, t_no = fossil_bio_table(run, with_co, truth), fossil_bio_table(run, no_co, truth)
     city = t_with.index[-1]
     err_with = t_with.fossil_posterior_t - t_with.fossil_truth_t
@@ -79,3 +79,25 @@ def test_joint_run_from_pipeline_inputs_and_what_co_adds():
     # the table's columns add up: prior totals of the sectors, city = sum of the two districts
     assert t_with.fossil_prior_t[city] == pytest.approx(t_with.fossil_prior_t[:2].sum(), rel=1e-12)
     assert np.all(t_with.posterior_correlation.between(-1, 1))
+
+
+def test_district_factors_act_on_co2_and_co_through_the_ratios():
+    inputs, co, sectors, truth = world(seed=2)
+    cfg = load_config({"inversion": {**CFG, "station_contributions": False, "district_scale_sigma": 0.25}})
+    start, end = inputs.hours[24], inputs.hours[-1] + pd.Timedelta("1h")
+    run = build_joint_run(inputs, co, sectors, RATIOS, cfg.inversion, cfg.gases.co, cfg.inversion.joint_co, start, end)
+    jp, n_days = run.problem, 2
+    j = [run.factor_names.index(n) for n in ("West", "East")]
+    assert run.factor_names[:2 * n_days] == [f"background {g} day {i}" for g in ("co2", "co") for i in range(2)]
+    np.testing.assert_allclose(jp.offset_sigma[j], 0.25)
+    # a unit district factor adds the district's whole diffuse fossil prior (industry + road) ...
+    np.testing.assert_allclose(run.extra_agg["fossil"][:2, j].diagonal(), run.prior_t["fossil"][:2], rtol=1e-12)
+    assert np.all(run.extra_agg["bio"][:, j] == 0)
+    # ... and its CO column is the CO of that flux: 1000 Σ r_k f_k in the district, through the footprints
+    _, F = two_districts()
+    west = np.asarray(F[0].todense()).ravel()
+    co_west = 1000 * (0.012 * sectors["industry"] + 0.015 * sectors["road"]) * west.reshape(sectors["road"].shape[1:])
+    Hh1 = sp.csr_matrix(inputs.H_hourly)[run.co_obs["row"].to_numpy()]
+    np.testing.assert_allclose(jp.E.toarray()[jp.n_co2:, j[0]], Hh1 @ co_west.ravel(), rtol=1e-10)
+    res = solve_joint(jp, run.A, ("fossil", "bio", "co"), extra_agg=run.extra_agg)
+    assert np.all(res.sigma("fossil") < res.sigma("fossil", prior=True))
