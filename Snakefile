@@ -24,11 +24,13 @@ include: "workflow/rules/prior.smk"
 include: "workflow/rules/inversion.smk"
 include: "workflow/rules/products.smk"
 include: "workflow/rules/check.smk"
+include: "workflow/rules/year.smk"
 
 
 rule all:
     input:
         final_products,
+        year_products,
     default_target: True
     message:
         "All products of {}: see {}/<month>/report.html".format(

@@ -241,6 +241,17 @@ ZH: dict[str, str] = {
     "Share of the pro-rated budget used per district (± 1σ); dashed: 100 %.":
         "各区已用分摊预算的比例（± 1σ）；虚线：100%。",
     "Download the budget comparison (CSV)": "下载预算对比（CSV）",
+    # --- flash revisions (products.annual.revision_section) ----------------------------------------
+    "Flash reports: revisions": "快报修订",
+    "Emission rates (kt CO₂ per day) of each flash report of this month and of the complete month; "
+    "revision = complete month − flash, in % of the flash and in the flash's σ (docs/year.md).":
+        "本月各期快报与完整月的排放速率（千吨 CO₂/日）；修订 = 完整月 − 快报，以快报的百分比和快报的 σ "
+        "表示（见 docs/year.md）。",
+    "cut-off": "快报截止日",
+    "flash (kt/day)": "快报（千吨/日）",
+    "final (kt/day)": "完整月（千吨/日）",
+    "revision (%)": "修订（%）",
+    "revision (flash σ)": "修订（快报 σ）",
     # --- figures ----------------------------------------------------------------------------------
     "Flux maps": "通量分布图",
     "Prior CO₂ flux, mean over the inversion period, with district boundaries and stations (triangles).":

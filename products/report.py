@@ -34,6 +34,7 @@ from gzcarbon.names import CITY
 from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from . import i18n
+from .annual import revision_section
 from .budgets import CoveredMonth
 from . import fonts
 from .fonts import css_font_face
@@ -187,6 +188,7 @@ def build_report(
     posterior_nc=None,
     footprint_files=None,
     districts_geojson=None,
+    flash_dirs=(),
 ) -> str:
     """The report as an HTML string.
 
@@ -223,6 +225,7 @@ def build_report(
 
     # the order of these calls is the order of the Missing list
     ctx = {"city": city_section(city, demo, missing), "districts": district_section(table, month, names_zh)}
+    ctx["flash_revisions"] = revision_section(districts_csv, diagnostics_json, flash_dirs)
     ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
                             names_zh, language)
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)

@@ -244,3 +244,101 @@ def _truth_transport_settings():
 
         print(f"Warning: {IDENTICAL_TWIN_WARNING}", file=sys.stderr)
     return dataclasses.asdict(tt)
+
+
+# (year.smk: flash reports and the annual report; docs/year.md)
+def flash(path):
+    """A path under a month's flash directory (keeps the {month} and {cutoff} wildcards)."""
+    return os.path.join(config["results_dir"], "{month}", "flash", "{cutoff}", path)
+
+
+if config.get("year") and not config["months"]:
+    # a budget year without a months list: its twelve months (docs/year.md)
+    MONTHS = [f"{int(config['year']):04d}-{i:02d}" for i in range(1, 13)]
+
+
+def flash_cutoff(month):
+    """The flash cut-off day of `month` (YYYY-MM-DD): config flash.cutoff, or for `complete` the
+    last inverted day that has ended (UTC). A cut-off outside the month or its inverted days stops
+    the run before any job starts."""
+    days = _month_days(month)
+    cut = str(config["flash"]["cutoff"])
+    if cut == "complete":
+        last = min(days[-1], datetime.now(timezone.utc).date() - timedelta(days=1))
+        if last < days[0]:
+            raise SystemExit(f"\nConfiguration error:\nconfig key 'flash.cutoff': complete: no inverted "
+                             f"day of {month} has ended yet (first day {days[0]}); wait a day or give "
+                             "a date.\n")
+        return last.isoformat()
+    d = date.fromisoformat(cut)
+    if d.strftime("%Y-%m") != month:
+        raise SystemExit(f"\nConfiguration error:\nconfig key 'flash.cutoff': {cut} is outside the month "
+                         f"{month}; give a day of {month} (YYYY-MM-DD) or 'complete' (set month= to "
+                         "the cut-off's month).\n")
+    if not days[0] <= d <= days[-1]:
+        raise SystemExit(f"\nConfiguration error:\nconfig key 'flash.cutoff': {cut} is not an inverted "
+                         f"day of {month} ({days[0]} .. {days[-1]}: demo.days or period); give a day "
+                         "in that range or 'complete'.\n")
+    return d.isoformat()
+
+
+def flash_days(month, cutoff):
+    """Inverted UTC days of `month` up to and including the cut-off, as YYYYMMDD strings."""
+    return [d for d in period_days(month) if d <= cutoff.replace("-", "")]
+
+
+def flash_hour_axis(month, cutoff):
+    """(start, end) of the flash's hourly axis: the month's start (with spin-up), the cut-off's end."""
+    end = datetime.combine(date.fromisoformat(cutoff), datetime.min.time()) + timedelta(days=1)
+    return hour_axis(month)[0], end.isoformat()
+
+
+def flash_footprint_files(wildcards):
+    return expand(res("footprints/{site}/{day}.nc"), month=wildcards.month, site=SITE_IDS,
+                  day=flash_days(wildcards.month, wildcards.cutoff))
+
+
+def flash_inversion_inputs(wildcards):
+    files = _inversion_inputs(wildcards)
+    files["jacobian"] = flash("jacobian_hourly.npz").format(month=wildcards.month, cutoff=wildcards.cutoff)
+    return files
+
+
+def flash_products(wildcards=None):
+    """The flash report of every month of the run at its cut-off (target `flash`)."""
+    return [flash("report.html").format(month=m, cutoff=flash_cutoff(m)) for m in MONTHS]
+
+
+def existing_flash_dirs(month):
+    """Flash directories of `month` on disk with a finished districts.csv (oldest cut-off first)."""
+    top = os.path.join(config["results_dir"], month, "flash")
+    if not os.path.isdir(top):
+        return []
+    return [os.path.join(top, d) for d in sorted(os.listdir(top))
+            if os.path.exists(os.path.join(top, d, "districts.csv"))
+            and os.path.exists(os.path.join(top, d, "flash.json"))]
+
+
+def year_months(year):
+    """(months of `year` this run produces, months of `year` found finished on disk)."""
+    y = str(year)
+    run = [m for m in MONTHS if m.startswith(f"{y}-")]
+    disk = [f"{y}-{i:02d}" for i in range(1, 13) if f"{y}-{i:02d}" not in run
+            and os.path.exists(os.path.join(config["results_dir"], f"{y}-{i:02d}", "districts.csv"))
+            and os.path.exists(os.path.join(config["results_dir"], f"{y}-{i:02d}", "diagnostics.json"))]
+    return run, disk
+
+
+def annual_inputs(wildcards):
+    run, _ = year_months(wildcards.year)
+    base = config["results_dir"]
+    return {"districts": [os.path.join(base, m, "districts.csv") for m in run],
+            "diagnostics": [os.path.join(base, m, "diagnostics.json") for m in run]}
+
+
+def year_products(wildcards=None):
+    """The annual report when `year` is set (else nothing: the default rule graph is unchanged)."""
+    if not config.get("year"):
+        return []
+    base = os.path.join(config["results_dir"], str(config["year"]))
+    return [os.path.join(base, "districts.csv"), os.path.join(base, "report.html")]

@@ -102,6 +102,8 @@ rule report:
         demo=DEMO,
         budgets=config["budgets"],
         budget_existing=lambda wc: _budget_months(wc.month, False),
+        # flash reports of this month on disk (year.smk): their revisions table (docs/year.md)
+        flash_dirs=lambda wc: existing_flash_dirs(wc.month),
         pdf_engine=config["report_pdf"],
         utc_offset=config["stations"]["utc_offset_hours"],
         hours_local=config["stations"]["select_hours_local"],

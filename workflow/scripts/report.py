@@ -45,5 +45,6 @@ write_report(
     posterior_nc=sm.input.posterior,
     footprint_files=list(sm.input.footprints),
     districts_geojson=sm.input.geojson,
+    flash_dirs=list(sm.params.flash_dirs),
     **settings,
 )
