@@ -109,7 +109,7 @@ def test_dag_of_the_real_example_has_every_stage_and_no_demo_rule(tmp_path):
     assert jobs == {"check_inputs_part": 4, "check_inputs": 1, "hourly_obs": 1, "power_factors": 1,
                     "receptors": 1, "footprint_matches": 1, "prior": 1, "select_obs": 1,
                     "footprints": 1, "jacobian": 1, "inversion": 1, "flux_product": 1, "maps": 1,
-                    "report": 1, "all": 1}
+                    "report": 1, "accounting": 1, "all": 1}
 
 
 def test_no_stage_reads_or_writes_the_demo_world(run):
