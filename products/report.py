@@ -39,6 +39,7 @@ from .budgets import CoveredMonth
 from . import fonts
 from .fonts import css_font_face
 from .figures import RunFiles, place_figures
+from .gas_report import gas_section
 from .inputs import load_diagnostics, load_districts_table, load_modelled, load_selected, load_stations
 from .problems import collect as collect_problems
 from .settings import SELECT_HOURS_LOCAL, UTC_OFFSET_HOURS, hours_per_day as window_hours
@@ -189,6 +190,7 @@ def build_report(
     footprint_files=None,
     districts_geojson=None,
     flash_dirs=(),
+    gases=(),
 ) -> str:
     """The report as an HTML string.
 
@@ -204,6 +206,8 @@ def build_report(
     are added (what cannot be drawn is listed as missing); without it they are not drawn.
     ``language``: ``zh``, ``en`` or ``both`` (config ``report.language``); ``districts_geojson``: the
     districts file whose ``name`` gives the Chinese district names (without it: ``name_en``).
+    ``gases``: one ``(gas, districts.csv, diagnostics.json, maps dir)`` per other gas inverted
+    (config ``species``): a section each (`products.gas_report`).
     """
     env = environment(language)
     names_zh = chinese_names(districts_geojson)
@@ -229,6 +233,7 @@ def build_report(
     ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
                             names_zh, language)
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)
+    ctx["gases"] = [gas_section(g, d, j, m, month, names_zh, missing) for g, d, j, m in gases]
     ctx["districts"]["figures"] = map_figures(maps_dir, ("district_totals",), missing)
     ctx["station_figures"] = station_figures(maps_dir, ids, names, missing)
     if jacobian is not None:

@@ -42,6 +42,8 @@ if _unknown:
 SITES = [s for s in _STATIONS["sites"] if not config["sites"] or s["id"] in config["sites"]]
 SITE_IDS = [s["id"] for s in SITES]
 DEMO = bool(config["demo"]["enabled"])
+# the gases inverted besides CO2 (config species; products under results/<month>/<gas>/)
+OTHER_GASES = [g for g in config["species"] if g != "co2"]
 # Which months: `--config month=…` on the command line wins over `months:` of a config file
 # (the monthly cron script passes month=… and must get that month, whatever the operations
 # config lists); otherwise a non-empty `months` list wins over `month`. docs/schedule.md.
@@ -73,6 +75,7 @@ wildcard_constraints:
     site=r"[A-Z0-9]+",
     day=r"\d{8}",
     metday=r"\d{8}",
+    gas=r"ch4|co",
 
 
 def _month_days(month):
@@ -198,4 +201,6 @@ def final_products(wildcards=None):
             f"{base}/power/emission_factors.csv",
             f"{base}/accounting.csv",  # territorial vs consumption-based (power/accounting.py)
         ]
+        for g in OTHER_GASES:
+            out += [f"{base}/{g}/flux_{m}.nc", f"{base}/{g}/districts.csv"]
     return out

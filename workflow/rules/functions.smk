@@ -246,6 +246,65 @@ def _truth_transport_settings():
     return dataclasses.asdict(tt)
 
 
+# (stations.smk, prior.smk, inversion.smk, products.smk: the other gases, rules *_gas)
+def gas_setting(gas, key):
+    """config gases.<gas>.<key> (ppb, nmol m-2 s-1)."""
+    return config["gases"][gas][key]
+
+
+def gas_background(wildcards):
+    """stations.background for the gas's selection: the CO2 method and sectors, the σ in ppb from
+    gases.<gas> (per-site σ overrides in ppm do not carry over)."""
+    g = config["gases"][wildcards.gas]
+    bg = dict(config["stations"]["background"])
+    bg.update(upwind_sigma_ppm=g["upwind_sigma_ppb"], gap_sigma_ppm_per_hour=g["gap_sigma_ppb_per_hour"])
+    bg["sites"] = {sid: {k: v for k, v in dict(over).items()
+                         if k not in ("upwind_sigma_ppm", "gap_sigma_ppm_per_hour")}
+                   for sid, over in (bg.get("sites") or {}).items()}
+    return bg
+
+
+def gas_inversion_config(wildcards):
+    """The inversion section for the gas: CO2's, with the gas's prior σ (relative, floor in
+    nmol m-2 s-1), model-data mismatch and background-offset σ (ppb) from gases.<gas>."""
+    g = config["gases"][wildcards.gas]
+    cfg = dict(config["inversion"])
+    cfg.update(prior_rel_sigma=g["prior_rel_sigma"], prior_floor_sigma=g["prior_floor_sigma"],
+               obs_sigma_ppm=g["obs_sigma_ppb"], bg_sigma_ppm=g["bg_sigma_ppb"])
+    return cfg
+
+
+def gas_prior_inputs(wildcards):
+    """CH4: its inventory (demo inventory_ch4.nc or inputs.inventory_ch4); CO: the CO2 prior and the
+    CO/CO2 emission-ratio table (inputs.emission_ratios_co)."""
+    if wildcards.gas == "ch4":
+        return {"inventory": demo("inventory_ch4.nc").format(month=wildcards.month) if DEMO
+                else config["inputs"]["inventory_ch4"]}
+    return {"co2_prior": res("prior.nc").format(month=wildcards.month),
+            "ratios": config["inputs"]["emission_ratios_co"]}
+
+
+def gas_inversion_inputs(wildcards):
+    """The CO2 Jacobian, the gas's selected observations and prior, the districts (demo: the gas's truth)."""
+    m, g = wildcards.month, wildcards.gas
+    files = {
+        "jacobian": res("jacobian_hourly.npz").format(month=m),
+        "selected": res(f"{g}/obs/selected.csv").format(month=m),
+        "prior": res(f"{g}/prior.nc").format(month=m),
+        "districts": DISTRICTS_FILE,
+    }
+    if DEMO:
+        files["truth"] = demo(f"truth_{g}.nc").format(month=m)
+    return files
+
+
+def gas_report_inputs(wildcards):
+    """The other gases' district tables and maps for the report's gas sections."""
+    m = wildcards.month
+    return {f"{g}_{k}": res(f"{g}/{f}").format(month=m) for g in OTHER_GASES
+            for k, f in (("districts", "districts.csv"), ("diagnostics", "diagnostics.json"), ("maps", "maps"))}
+
+
 # (year.smk: flash reports and the annual report; docs/year.md)
 def flash(path):
     """A path under a month's flash directory (keeps the {month} and {cutoff} wildcards)."""

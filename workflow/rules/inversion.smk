@@ -31,3 +31,31 @@ rule inversion:
         "benchmarks/runs/{month}/inversion.tsv"
     script:
         "../scripts/invert.py"
+
+
+rule inversion_gas:
+    """The same inversion for CH4 or CO: the CO2 hourly Jacobian (footprints do not depend on the
+    gas; rows of the gas's selected observations), the gas's prior and error settings (gases.<gas>)."""
+    input:
+        unpack(gas_inversion_inputs),
+    output:
+        posterior=res("{gas}/posterior.nc"),
+        districts=res("{gas}/districts.csv"),
+        modelled=res("{gas}/modelled.csv"),
+        diagnostics=res("{gas}/diagnostics.json"),
+    params:
+        inversion=gas_inversion_config,
+        period_start=lambda wc: period_days(wc.month)[0],
+        period_end=lambda wc: hour_axis(wc.month)[1],
+        seed=config["demo"]["seed"],
+        utc_offset_hours=config["stations"]["utc_offset_hours"],
+        gas=lambda wc: wc.gas,
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/{month}/inversion_{gas}.log",
+    benchmark:
+        "benchmarks/runs/{month}/inversion_{gas}.tsv"
+    script:
+        "../scripts/invert.py"

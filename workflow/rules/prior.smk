@@ -20,3 +20,22 @@ rule prior:
         "benchmarks/runs/{month}/prior.tsv"
     script:
         "../scripts/prior.py"
+
+
+rule prior_gas:
+    """Hourly prior of another gas, nmol m-2 s-1: CH4 from its inventory (sectors × diurnal and
+    monthly profiles), CO from the CO2 prior's combustion sectors × the CO/CO2 emission ratios."""
+    input:
+        unpack(gas_prior_inputs),
+    output:
+        prior=res("{gas}/prior.nc"),
+    params:
+        grid=config["grid"],
+        utc_offset=config["stations"]["utc_offset_hours"],
+        hours=lambda wildcards: hour_axis(wildcards.month),
+    log:
+        "logs/{month}/prior_{gas}.log",
+    benchmark:
+        "benchmarks/runs/{month}/prior_{gas}.tsv"
+    script:
+        "../scripts/prior_gas.py"

@@ -60,6 +60,8 @@ rule maps:
 
 rule report:
     input:
+        # the other gases' district tables, diagnostics and maps (config species): a section each
+        unpack(gas_report_inputs),
         districts=res("districts.csv"),
         diagnostics=res("diagnostics.json"),
         modelled=res("modelled.csv"),
@@ -108,9 +110,53 @@ rule report:
         utc_offset=config["stations"]["utc_offset_hours"],
         hours_local=config["stations"]["select_hours_local"],
         language=config["report"]["language"],
+        gases=OTHER_GASES,
     log:
         "logs/{month}/report.log",
     benchmark:
         "benchmarks/runs/{month}/report.tsv"
     script:
         "../scripts/report.py"
+
+
+rule flux_product_gas:
+    """CF-1.8 flux product of CH4 or CO, {R}/{gas}/flux_{month}.nc (the CO2 layout with the gas's
+    standard name and units: products.flux_netcdf.GAS_CF)."""
+    input:
+        posterior=res("{gas}/posterior.nc"),
+        districts=res("{gas}/districts.csv"),
+        geojson=DISTRICTS_FILE,
+        template=FLUX_TEMPLATE,
+    output:
+        res("{gas}/flux_{month}.nc"),
+    params:
+        demo=DEMO,
+        institution=config["products"]["institution"],
+        contact=config["products"]["contact"],
+        references=config["products"]["references"],
+    log:
+        "logs/{month}/flux_product_{gas}.log",
+    benchmark:
+        "benchmarks/runs/{month}/flux_product_{gas}.tsv"
+    script:
+        "../scripts/flux_product.py"
+
+
+rule maps_gas:
+    """Flux maps and the district bar chart of CH4 or CO, {R}/{gas}/maps/."""
+    input:
+        posterior=res("{gas}/posterior.nc"),
+        districts=res("{gas}/districts.csv"),
+        stations=STATIONS_FILE,
+        geojson=DISTRICTS_FILE,
+    output:
+        directory(res("{gas}/maps")),
+    params:
+        site_ids=SITE_IDS,
+        language=config["report"]["language"],
+    log:
+        "logs/{month}/maps_{gas}.log",
+    benchmark:
+        "benchmarks/runs/{month}/maps_{gas}.tsv"
+    script:
+        "../scripts/maps_gas.py"

@@ -46,5 +46,7 @@ write_report(
     footprint_files=list(sm.input.footprints),
     districts_geojson=sm.input.geojson,
     flash_dirs=list(sm.params.flash_dirs),
+    gases=[(g, sm.input[f"{g}_districts"], sm.input[f"{g}_diagnostics"], sm.input[f"{g}_maps"])
+           for g in getattr(sm.params, "gases", [])],
     **settings,
 )
