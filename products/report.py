@@ -206,6 +206,8 @@ def build_report(
     are added (what cannot be drawn is listed as missing); without it they are not drawn.
     ``language``: ``zh``, ``en`` or ``both`` (config ``report.language``); ``districts_geojson``: the
     districts file whose ``name`` gives the Chinese district names (without it: ``name_en``).
+    ``flash_dirs``: the month's flash directories (results/<month>/flash/<cutoff>/, docs/year.md);
+    when given, the section "Flash reports: revisions" (`products.annual.revision_section`).
     ``gases``: one ``(gas, districts.csv, diagnostics.json, maps dir)`` per other gas inverted
     (config ``species``): a section each (`products.gas_report`).
     """
