@@ -240,7 +240,8 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     res_no = solve_joint(jp.without_co(), run.A, ("fossil", "bio"), y_ensemble=Y[:jp.n_co2], extra_agg=run.extra_agg)
     t_no = time.perf_counter() - t
-    print(f"solve_joint: with CO {t_co:.1f} s, without CO {t_no:.1f} s")
+    print(f"solve_joint: with CO {t_co:.1f} s (prior, H Q Hᵀ and H Q Aᵀ {res_co.timings['prior_and_K']:.1f} s), "
+          f"without CO {t_no:.1f} s; peak memory {peak_rss_mb():.0f} MB")
     s_no = summarise(run.names, res_no, run.prior_t, truth_t, "CO2 only (same state: fossil sectors + bio)")
     s_co = summarise(run.names, res_co, run.prior_t, truth_t, "CO2 + CO (joint)")
     print_summary(s_no)
@@ -249,6 +250,13 @@ def main(argv=None) -> int:
     print(markdown(run.names, s_co, s_no, args.draws))
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
     return 0
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (MB; Linux ru_maxrss is in kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def jp_pairs(run) -> np.ndarray:
