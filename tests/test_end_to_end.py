@@ -36,6 +36,9 @@ def _tiny_config(tmp: Path) -> Path:
         # lie beyond 3 sigma of the prior prediction; this plumbing test keeps every observation
         # in the solve (screening is tested on its own: tests/inversion/test_screening_run.py).
         "inversion": {"innovation_screen": {"action": "flag"}},
+        # every gas: the tiny run also exercises the CH4 and CO chains (tests/test_gases_pipeline.py);
+        # the default run inverts CO2 only (config `species`)
+        "species": ["co2", "ch4", "co"],
     }
     path = tmp / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -195,7 +195,7 @@ def test_ch4_inversion_recovers_a_known_truth_within_its_sigma():
 
 # ------------------------------------------------------------------------------ the tiny pipeline run
 def test_tiny_run_writes_ch4_and_co_products_like_co2s(tiny_reference_run):
-    """The tiny run (default species: all three in the demo) writes results/<month>/<gas>/ with the
+    """The tiny run (species: all three, tests/test_end_to_end.py) writes results/<month>/<gas>/ with the
     CO2 file names and columns; the city row is the sum of the districts (t of the gas); the CF
     product holds the same flux in kg m-2 s-1 (nmol × molar mass × 1e-12) under the gas's standard
     name; the report has a section per gas."""
