@@ -311,6 +311,25 @@ def availability_plot(selected: pd.DataFrame, site_ids, days, hours_per_day: int
     return _save(fig, Path(path))
 
 
+def _partial_dir(out_dir) -> tuple[Path, Path]:
+    """(final, partial): the figures are drawn into the empty hidden sibling ``partial``, which
+    :func:`_replace_dir` renames to ``final`` only when all are written, so a killed job never
+    leaves a half-filled directory that looks finished."""
+    final = Path(out_dir)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    out = final.with_name(f".{final.name}.partial")
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir()
+    return final, out
+
+
+def _replace_dir(out: Path, final: Path) -> None:
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
+
+
 def make_all_figures(posterior_path, districts_path, modelled_path, selected_path, stations_path,
                      geojson_path, out_dir, *, site_ids=None, days=None,
                      hours_per_day: int = window_hours(SELECT_HOURS_LOCAL),
@@ -321,12 +340,7 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
     The figures are drawn into a temporary sibling directory that replaces `out_dir` only when
     all are written, so a killed job never leaves a half-filled directory that looks finished.
     """
-    final = Path(out_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    out = final.with_name(f".{final.name}.partial")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir()
+    final, out = _partial_dir(out_dir)
     stations = load_stations(stations_path)
     if site_ids is not None:
         stations = [s for s in stations if s["id"] in set(site_ids)]
@@ -348,9 +362,7 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
             if (modelled["site"] == s).any():
                 paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s)),
                                              language))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(out, final)
+    _replace_dir(out, final)
     paths = [final / p.name for p in paths]
     log.info("wrote %d figures to %s", len(paths), final)
     return paths
@@ -428,12 +440,7 @@ def make_gas_figures(posterior_path, districts_path, stations_path, geojson_path
     """The maps of another gas (CH4, CO) into `out_dir`: prior, posterior, difference and
     uncertainty-reduction maps and the district bar chart, labelled with the gas and its units; written
     into a temporary sibling directory that replaces `out_dir` when all are written."""
-    final = Path(out_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    out = final.with_name(f".{final.name}.partial")
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir()
+    final, out = _partial_dir(out_dir)
     stations = load_stations(stations_path)
     if site_ids is not None:
         stations = [s for s in stations if s["id"] in set(site_ids)]
@@ -443,9 +450,7 @@ def make_gas_figures(posterior_path, districts_path, stations_path, geojson_path
         paths = flux_maps(posterior_path, geojson_path, stations, out, language, gas=gas)
         paths.append(district_bar_chart(districts_path, out / MAP_FILES["district_totals"], language,
                                         names_zh, gas=gas))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(out, final)
+    _replace_dir(out, final)
     paths = [final / p.name for p in paths]
     log.info("wrote %d %s figures to %s", len(paths), gas, final)
     return paths
