@@ -72,6 +72,7 @@ def test_run_builds_the_snakemake_command(capsys, tmp_path):
     assert f"--profile {ROOT / 'workflow' / 'profiles' / 'slurm'}" in cmd
     months = re.search(r"months=\[(.*)\]", cmd).group(1).strip("'").split(", ")
     assert months == [f"2025-{m:02d}" for m in range(1, 13)] and cmd.endswith("--keep-going")
+    assert "year=2025" in cmd.split()
     assert main(["run", "--month", "2025-13"]) == 2
     assert "month '2025-13': give YYYY-MM" in capsys.readouterr().err
     assert main(["run", "--profile", "nosuch", "--print-command"]) == 2
@@ -81,8 +82,8 @@ def test_run_builds_the_snakemake_command(capsys, tmp_path):
 def test_a_year_is_twelve_months_in_one_snakemake_call(tmp_path):
     proc = cli("run", "--year", "2025", "--dry-run", "--directory", str(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = dict(re.findall(r"^(flux_product|report)\s+(\d+)$", proc.stdout, re.M))
-    assert jobs == {"flux_product": "12", "report": "12"}
+    jobs = dict(re.findall(r"^(flux_product|report|annual_report)\s+(\d+)$", proc.stdout, re.M))
+    assert jobs == {"flux_product": "12", "report": "12", "annual_report": "1"}
 
 
 @pytest.fixture(scope="module")

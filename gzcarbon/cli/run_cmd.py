@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
                        "snakemake unchanged.")
     when = p.add_mutually_exclusive_group()
     when.add_argument("--month", help="YYYY-MM (default: the config's month/months)")
-    when.add_argument("--year", type=int, help="the twelve months of this year, in one Snakemake call")
+    when.add_argument("--year", type=int, help="the twelve months of this year and its annual report "
+                      "(results/<year>/), in one Snakemake call")
     p.add_argument("--cores", type=int, default=2, help="cores (default 2)")
     p.add_argument("--profile", default=None, help="`slurm` (workflow/profiles/slurm), `default`, or the "
                    "path of a Snakemake profile directory (default: the workflow's default profile)")
@@ -70,7 +71,8 @@ def command(args: argparse.Namespace) -> list[str]:
         cmd += ["--config", f"month={check_month(args.month)}"]
     elif args.year is not None:
         months = ", ".join(f"{args.year:04d}-{m:02d}" for m in range(1, 13))
-        cmd += ["--config", f"months=[{months}]"]
+        # year=: the annual report of results/<year>/ (docs/year.md) over the twelve months
+        cmd += ["--config", f"year={args.year:04d}", f"months=[{months}]"]
     if args.dry_run:
         cmd.append("--dry-run")
     extra = list(args.snakemake_args or [])
