@@ -38,7 +38,7 @@ from .hourly_common import (HOUR_CAL_EXTRAPOLATED, HOUR_EXCLUDE, HOUR_FLAG_NAMES
 from .hourly_files import process_site_hourly_files  # noqa: F401  (the already-hourly route)
 from .read import detect_format
 from .settings import DEFAULT
-from .sites import inlet_valves, site_path_name
+from .sites import calibration_scale, inlet_valves, site_path_name
 from .units import UNITS
 
 log = logging.getLogger(__name__)
@@ -424,7 +424,7 @@ def write_hourly_dir(ing: SiteIngest, site: dict, out_dir: str | os.PathLike, sp
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
-    scale = (site.get("calibration") or {}).get("scale", "unknown")
+    scale = calibration_scale(site, species)
     paths = []
     for h, hr in ing.hourly.items():
         ds = to_dataset(hr, site, h, species, scale, ing.calibration.target_summary, ing.info)

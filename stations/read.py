@@ -39,7 +39,7 @@ from .errors import FormatNotRecognisedError, HeightNotFoundError, SpeciesMismat
 from .localtime import check_utc
 from .settings import DEFAULT
 from .picarro import find_raw_files  # noqa: F401  (raw-file listing, also for the Snakefile)
-from .sites import get_site, inlet_valves
+from .sites import calibration_scale, get_site, inlet_valves
 from .text import read_csv, read_icos_text
 from .units import UNITS, unit_factor
 
@@ -160,7 +160,7 @@ def _read_picarro(path, species, site, flush_seconds, on_bad_lines) -> xr.Datase
         attrs.update({"site": site["id"], "lon": float(site["lon"]), "lat": float(site["lat"]),
                       "elevation": float(site["elevation"]),
                       "intake_height": max(inlets.values()),
-                      "scale": (site.get("calibration") or {}).get("scale", "unknown"),
+                      "scale": calibration_scale(site, species),
                       "calibrated": int(len(cal.cycles) > 0),
                       "calibration_cycles": len(cal.cycles),
                       "target_bias": cal.target_summary["bias"]})

@@ -58,6 +58,22 @@ def top_height(site: dict) -> float:
     return max(float(i["height"]) for i in site["inlets"])
 
 
+def calibration_scale(site: dict, species: str = "co2") -> str:
+    """The calibration scale of ``species`` at ``site`` (stations.yaml ``calibration``): ``scales``
+    by gas (``{ch4: "WMO CH4 X2004A", co: "WMO CO X2014A"}``) first, then ``scale`` — which names the
+    CO2 scale (e.g. "WMO CO2 X2019") and so is used for CO2 only, or for another gas only when it does
+    not name a different gas; else "unknown" (never another gas's scale)."""
+    cal = site.get("calibration") or {}
+    by_gas = cal.get("scales") or {}
+    if species in by_gas:
+        return str(by_gas[species])
+    scale = cal.get("scale")
+    if not scale:
+        return "unknown"
+    named = {g for g in ("co2", "ch4", "co") if re.search(rf"\b{g}\b", str(scale), re.I)}
+    return str(scale) if (species == "co2" or not named or species in named) else "unknown"
+
+
 def tank_table(site: dict, species: str = "co2") -> dict[int, tuple[str, float, bool]]:
     """Map MPVPosition -> (tank name, assigned value of ``species``, is_target)."""
     cal = site.get("calibration") or {}

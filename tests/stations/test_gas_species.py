@@ -73,3 +73,25 @@ def test_species_the_site_files_lack_names_site_file_column_and_fix(tmp_path, to
     # CH4 from the same file works
     ing = ingest(d, tower, species="ch4")
     assert len(ing.summary) == 1 and ing.summary["records"].iloc[0] == 200
+
+
+def test_each_gas_is_labelled_with_its_own_calibration_scale(tmp_path, tower):
+    """The hourly files of CH4 and CO carried the CO2 scale ("WMO CO2 X2019") of stations.yaml's
+    ``calibration.scale``; each gas now gets its own scale from ``calibration.scales``, and a gas
+    without one is "unknown", never another gas's scale."""
+    from stations.read import read as read_station
+    from stations.sites import calibration_scale
+
+    assert calibration_scale(tower, "co2") == "WMO CO2 X2019"
+    assert calibration_scale(tower, "ch4") == "WMO CH4 X2004A"
+    assert calibration_scale(tower, "co") == "WMO CO X2014A"
+    bare = {"calibration": {"scale": "WMO CO2 X2019"}}
+    assert calibration_scale(bare, "ch4") == "unknown" and calibration_scale(bare, "co") == "unknown"
+    assert calibration_scale({"calibration": {"scale": "NIST"}}, "co") == "NIST"
+    assert calibration_scale({}, "co2") == "unknown"
+    # through the reader of raw files: the dataset says which scale it is on
+    p = tmp_path / "CFKADS2001-20250101-040000Z-DataLog_User.dat"
+    g2401_file(p)
+    for gas, scale in (("co2", "WMO CO2 X2019"), ("ch4", "WMO CH4 X2004A"), ("co", "WMO CO X2014A")):
+        ds = read_station(p, species=gas, site=tower)
+        assert ds.attrs["scale"] == scale and ds.attrs["species"] == gas
