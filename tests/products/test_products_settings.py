@@ -110,7 +110,9 @@ def test_report_script_equals_python_api(fake_run, tmp_path):
               "budget_existing": [], "pdf_engine": config["report_pdf"],
               "utc_offset": config["stations"]["utc_offset_hours"],
               "hours_local": config["stations"]["select_hours_local"],
-              "language": config["report"]["language"]}
+              "language": config["report"]["language"],
+              # as rule report gives them: no flash report of the month yet, CO2 only
+              "flash_dirs": [], "gases": []}
     out = {"html": str(tmp_path / "script.html"), "table": str(tmp_path / "table.csv")}
     _script("report.py", _snakemake(inputs, out, params, tmp_path / "report.log", config))
 
