@@ -152,6 +152,24 @@ class MetConfig(Section):
                                                     default=0.1)
 
 
+class OuterGridConfig(Section):
+    enabled: bool = _doc("""nest the state grid in a coarser outer grid out to the met domain
+        (issue 19, docs/transport.md "Nested grid"): footprints, Jacobian and prior gain the outer
+        cells outside the inner box; `false`: the inner grid alone""", default=True)
+    res: Annotated[float, Field(gt=0, le=5)] = _doc("""outer cell size in degrees; a whole multiple
+        of `grid.res`""", default=0.3)
+    lon_min: Annotated[float, Field(ge=-180, le=360)] | None = _doc("""western edge of the outer
+        grid (degrees); unset: the met domain trimmed to whole outer cells on the inner grid's
+        edges (108.7 with the default `grid` and `met`). The outer box must contain `grid` and
+        the inner edges must lie on outer cell edges""", default=None)
+    lon_max: Annotated[float, Field(ge=-180, le=360)] | None = _doc("""eastern edge of the outer grid;
+        unset: from the met domain (119.5 by default)""", default=None)
+    lat_min: Annotated[float, Field(ge=-90, le=90)] | None = _doc("""southern edge of the outer grid;
+        unset: from the met domain (19.5 by default)""", default=None)
+    lat_max: Annotated[float, Field(ge=-90, le=90)] | None = _doc("""northern edge of the outer grid;
+        unset: from the met domain (27.9 by default)""", default=None)
+
+
 Hour = Annotated[int, Field(ge=0, le=24)]
 Direction = Annotated[float, Field(ge=0, le=360)]
 
@@ -617,6 +635,8 @@ class PipelineConfig(Section):
     data_dir: str = _doc("the demo world is written to `<data_dir>/demo/<month>/`", default="data")
     grid: GridConfig = _doc("state and footprint grid (cell edges)", default_factory=GridConfig)
     met: MetConfig = _doc("demo meteorology domain", default_factory=MetConfig)
+    outer_grid: OuterGridConfig = _doc("""coarse outer grid nesting `grid` (cell edges, a whole
+        multiple of its cells)""", default_factory=OuterGridConfig)
     stations: StationsConfig = _doc("stations stage", default_factory=StationsConfig)
     transport: TransportConfig = _doc("transport stage", default_factory=TransportConfig)
     inversion: InversionConfig = _doc("inversion stage", default_factory=InversionConfig)
@@ -690,6 +710,29 @@ class PipelineConfig(Section):
                                   and m.lat_min <= g.lat_min and m.lat_max >= g.lat_max):
             raise ValueError("the met domain must contain the state 'grid'")
         return m
+
+    @field_validator("outer_grid")
+    @classmethod
+    def _outer_nests_grid(cls, o: OuterGridConfig, info) -> OuterGridConfig:
+        from gzcarbon.grid import Grid, GridError, aligned_outer_box, check_nesting
+
+        g, m = info.data.get("grid"), info.data.get("met")
+        if g is None or m is None:
+            return o   # grid or met is already reported
+        inner = Grid.from_config(g.as_dict())
+        keys = ("lon_min", "lon_max", "lat_min", "lat_max")
+        if any(getattr(o, k) is None for k in keys):
+            box = aligned_outer_box(inner, (m.lon_min, m.lon_max, m.lat_min, m.lat_max), o.res)
+            for k, v in zip(keys, box):
+                if getattr(o, k) is None:
+                    setattr(o, k, v)
+        if not o.enabled:
+            return o
+        try:
+            check_nesting(inner, o)
+        except GridError as err:
+            raise ValueError(str(err).replace("config ", "", 1)) from None
+        return o
 
 
 # ------------------------------------------------------------------------------------ loading
