@@ -572,9 +572,14 @@ class InputsConfig(Section):
     power_flows: str = _doc("""real runs: hourly inter-district flows CSV (optional; else the
         pooling rule of `docs/power.md`)""", default="")
 
-    inventory_ch4: str = _doc("""real runs with `ch4` in `species`: the CH4 inventory in the
-        layout of the demo's `inventory_ch4.nc` (`emi_<sector>` kg CH4 m-2 s-1, `profile_<sector>`
-        by local hour, optional `month_profile_<sector>`; docs/formats.md)""", default="")
+    inventory_ch4: str = _doc("""real runs with `ch4` in `species`: the CH4 inventory, either a
+        real one (EDGAR `emi_ch4` / `fluxes` / `emissions`, annual or 12 months, TOTALS or a
+        sector; any CF NetCDF with flux units; regridded conservatively) or in the layout of the
+        demo's `inventory_ch4.nc` (`emi_<sector>` kg CH4 m-2 s-1, `profile_<sector>` by local
+        hour, optional `month_profile_<sector>`; docs/formats.md)""", default="")
+    temporal_profiles_ch4: str = _doc("""with a real `inventory_ch4`: CSV of monthly/weekday/hourly
+        factors per sector in the layout of `temporal_profiles` (local time); empty: flat in time
+        within the inventory's year or month (warned)""", default="")
     emission_ratios_co: str = _doc("""runs with `co` in `species`: CO/CO2 emission ratio per
         combustion sector of the CO2 inventory (CSV, docs/formats.md); empty = the shipped
         `config/emission_ratios_co.csv`""", default="")
@@ -832,7 +837,7 @@ def load_config(cfg: dict | None = None) -> PipelineConfig:
 
 _INPUT_PATHS = ("met_dir", "met_files", "era5_files", "wrf_files", "raw_obs_dir", "inventory",
                 "downscale_proxy", "temporal_profiles", "bio_prior", "power_generation", "power_load",
-                "power_external", "power_flows", "inventory_ch4", "emission_ratios_co")
+                "power_external", "power_flows", "inventory_ch4", "temporal_profiles_ch4", "emission_ratios_co")
 
 
 def _in_repo(path: str, repo_dir) -> str:
@@ -867,7 +872,7 @@ def _resolve_species(typed: PipelineConfig, repo_dir) -> None:
     if "ch4" in typed.species and not typed.inputs.inventory_ch4:
         raise ConfigError("config key 'species' asks for ch4 but 'inputs.inventory_ch4' is empty: give "
                           "the CH4 inventory (docs/formats.md), or leave ch4 out of species.")
-    for key in ("inventory_ch4", "emission_ratios_co"):
+    for key in ("inventory_ch4", "temporal_profiles_ch4", "emission_ratios_co"):
         val = getattr(typed.inputs, key)
         if val and not os.path.exists(val):
             raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")

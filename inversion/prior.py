@@ -14,6 +14,7 @@ tonnes out).
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,8 @@ import xarray as xr
 
 from gzcarbon.grid import Grid
 from gzcarbon.names import GASES
-from .inventories import check_inventory_format, real_inventory_sectors
+from .inventories import (cell_size, check_inventory_format, is_coarse, profiles_for, read_netcdf_inventory,
+                          read_temporal_profiles, real_inventory_sectors, regrid_conservative, temporal_factors)
 from .inventory import KG_TO_UMOL, M_CO2, SECTORS, InventoryError, check_inventory_grid, read_inventory
 
 log = logging.getLogger(__name__)
@@ -324,11 +326,22 @@ def _check_gas_sector(ds: xr.Dataset, sector: str, path) -> None:
                              f"found shape {ds[mp].shape}. {fix}")
 
 
-def ch4_sectors(inventory_path, grid: Grid, times: pd.DatetimeIndex, utc_offset: int = 8) -> tuple[dict, dict]:
-    """{sector: (nt, ny, nx) nmol m-2 s-1} of a CH4 inventory in the layout of the demo's
-    ``inventory_ch4.nc`` (``emi_<sector>`` kg CH4 m-2 s-1 (lat, lon), ``profile_<sector>(hour)``
-    by local hour, optional ``month_profile_<sector>(month)`` for months 1..12) on the state
-    grid: emi × diurnal factor × monthly factor at each UTC hour's local time, × 1e12/16.043."""
+def ch4_sectors(inventory_path, grid: Grid, times: pd.DatetimeIndex, utc_offset: int = 8,
+                temporal_profiles: str = "") -> tuple[dict, dict]:
+    """{sector: (nt, ny, nx) nmol m-2 s-1} of a CH4 inventory on the state grid.
+
+    Two kinds of file, told apart by content:
+
+    * the layout of the demo's ``inventory_ch4.nc`` (``emi_<sector>`` kg CH4 m-2 s-1 (lat, lon) on
+      the state grid, ``profile_<sector>(hour)`` by local hour, optional
+      ``month_profile_<sector>(month)`` for months 1..12): emi × diurnal factor × monthly factor at
+      each UTC hour's local time, × 1e12/16.043;
+    * a real inventory, any file without ``profile_<sector>`` variables: EDGAR (``emi_ch4`` of
+      v4-v7, ``fluxes``/``emissions`` of the 2024 releases, annual or 12 months, sector files or
+      TOTALS) or a CF NetCDF with flux units, read with `inversion.inventories` (units by meaning,
+      conservative regridding to the state grid) and given the profiles of ``temporal_profiles``
+      (the CSV layout of ``inputs.temporal_profiles``; empty: flat in time, warned), see
+      `real_ch4_sectors`."""
     path = Path(inventory_path)
     if not path.is_file():
         raise InventoryError(f"CH4 inventory {path}: not found; set config inputs.inventory_ch4 (docs/formats.md) "
@@ -338,6 +351,8 @@ def ch4_sectors(inventory_path, grid: Grid, times: pd.DatetimeIndex, utc_offset:
             ds = raw.load()
     except Exception as exc:  # noqa: BLE001 (netCDF4/h5 raise OSError, ValueError, ...)
         raise InventoryError(f"CH4 inventory {path}: cannot be opened as NetCDF ({exc}); see docs/formats.md") from exc
+    if not any(str(v).startswith("profile_") for v in ds.data_vars):
+        return real_ch4_sectors(path, ds, grid, times, utc_offset, temporal_profiles)
     ds = ds.sortby([d for d in ("lat", "lon", "hour", "month") if d in ds.dims])
     check_inventory_grid(ds, grid, path)
     off = int(round(float(ds.attrs.get("utc_offset_hours", utc_offset))))
@@ -352,10 +367,72 @@ def ch4_sectors(inventory_path, grid: Grid, times: pd.DatetimeIndex, utc_offset:
     return out, {"inventory_title": str(ds.attrs.get("title", "")), "utc_offset_hours": off}
 
 
-def build_ch4_prior(inventory_path, grid: Grid, hour_start, hour_end, utc_offset: int = 8) -> xr.Dataset:
+#: EDGAR variables of other species: a CH4 inventory holding one of them is the wrong file
+_OTHER_SPECIES_VARS = re.compile(r"^emi_(co2|co|n2o|nox|so2|nh3|nmvoc|pm10|pm2\.5|pm25|bc|oc|sf6)(_|$)", re.IGNORECASE)
+
+
+def real_ch4_sectors(path, ds: xr.Dataset, grid: Grid, times: pd.DatetimeIndex, utc_offset: int,
+                     temporal_profiles: str = "") -> tuple[dict, dict]:
+    """A real CH4 inventory (EDGAR, CF NetCDF) as hourly sectors, nmol m-2 s-1, on ``grid``.
+
+    The file's flux variables are read by `inversion.inventories.read_netcdf_inventory` with the
+    species ``ch4`` (units by meaning: kg m-2 s-1, mol m-2 s-1 × 16.043 g/mol, ``Tonnes`` per cell
+    and year, ...), regridded conservatively (mass in the domain kept), given the temporal profiles
+    of ``temporal_profiles`` at local time UTC + ``utc_offset`` and turned from kg CH4 into nmol
+    with 16.043 g/mol (`KG_CH4_TO_NMOL`). No power plants are removed (the power stage is CO2's) and
+    there is no biosphere. A variable of another species (EDGAR ``emi_co2``, ...) or units that are
+    not a mass or molar flux stop with the file and the variable named."""
+    other = [str(v) for v in ds.data_vars if _OTHER_SPECIES_VARS.match(str(v))]
+    if other:
+        raise InventoryError(f"CH4 inventory {path}: variable `{other[0]}` is another species' emissions "
+                             "(EDGAR names its CH4 field `emi_ch4` or `fluxes`); give the CH4 file in "
+                             "config inputs.inventory_ch4")
+    if "species" in ds.attrs and str(ds.attrs["species"]).strip().lower() not in ("ch4", "methane"):
+        raise InventoryError(f"CH4 inventory {path}: attribute species is {ds.attrs['species']!r}, not ch4; "
+                             "give the CH4 file in config inputs.inventory_ch4")
+    profiles = read_temporal_profiles(temporal_profiles) if temporal_profiles else {}
+    if not profiles:
+        log.warning("CH4 inventory %s: no inputs.temporal_profiles_ch4: every sector is FLAT in time within "
+                    "the inventory's period (year or month)", path)
+    keys = pd.PeriodIndex(times, freq="M")
+    fields, first = {}, None
+    for per in keys.unique():
+        if first is not None and first.period == "year":
+            fields[per] = fields[keys[0]]
+            continue
+        try:
+            inv = read_netcdf_inventory(path, "ch4", per.year, per.month)
+        except InventoryError as exc:
+            raise InventoryError(f"CH4 inventory (config inputs.inventory_ch4): {exc}") from exc
+        first = first or inv
+        fields[per] = {k: regrid_conservative(v, inv.lon_edges, inv.lat_edges, grid) for k, v in inv.sectors.items()}
+    if is_coarse(first, grid):
+        log.warning("CH4 inventory %s: cells of %.4g deg are coarser than the state grid (%.4g deg): each coarse "
+                    "cell stays a FLAT block", path, cell_size(first), grid.res)
+    out = {}
+    for name in fields[keys[0]]:
+        pr = profiles_for(profiles, name)
+        fac = temporal_factors(times, utc_offset, pr.get("month") if first.period == "year" else None,
+                               pr.get("weekday"), pr.get("hour")) * KG_CH4_TO_NMOL
+        arr = np.empty((len(times), grid.ny, grid.nx))
+        for per in keys.unique():
+            sel = np.flatnonzero(keys == per)
+            arr[sel] = fac[sel, None, None] * fields[per][name][None]
+        out[re.sub(r"[^0-9a-zA-Z_]+", "_", str(name)).strip("_").lower() or "total"] = arr
+    attrs = {"inventory_title": str(first.attrs.get("title", first.kind)), "inventory_format": first.kind,
+             "inventory_period": first.period, "utc_offset_hours": int(utc_offset),
+             "temporal_profiles": temporal_profiles or "flat (none given)",
+             "downscaling": f"none: {cell_size(first):.4g} deg cells kept flat" if is_coarse(first, grid)
+             else f"none needed (inventory cells {cell_size(first):.4g} deg)"}
+    attrs["inventory_species"] = "ch4"
+    return out, attrs
+
+
+def build_ch4_prior(inventory_path, grid: Grid, hour_start, hour_end, utc_offset: int = 8,
+                    temporal_profiles: str = "") -> xr.Dataset:
     """Hourly CH4 prior ``flux(time, lat, lon)`` nmol m-2 s-1 plus ``flux_<sector>`` (`ch4_sectors`)."""
     times = hourly_times(hour_start, hour_end)
-    sectors, attrs = ch4_sectors(inventory_path, grid, times, utc_offset)
+    sectors, attrs = ch4_sectors(inventory_path, grid, times, utc_offset, temporal_profiles)
     title = attrs.pop("inventory_title", "")
     ds = flux_dataset(grid, times, sectors, {"title": "Hourly prior CH4 flux on the state grid", "gas": "ch4",
                                              "source": f"CH4 inventory {inventory_path} ({title})", **attrs}, gas="ch4")

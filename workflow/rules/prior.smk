@@ -33,6 +33,7 @@ rule prior_gas:
         grid=config["grid"],
         utc_offset=config["stations"]["utc_offset_hours"],
         hours=lambda wildcards: hour_axis(wildcards.month),
+        temporal_profiles_ch4=config["inputs"]["temporal_profiles_ch4"],
     log:
         "logs/{month}/prior_{gas}.log",
     benchmark:

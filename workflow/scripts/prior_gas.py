@@ -14,7 +14,8 @@ sm = snakemake  # noqa: F821
 if sm.wildcards.gas == "ch4":
     hour_start, hour_end = sm.params.hours
     prior = build_ch4_prior(sm.input.inventory, Grid.from_config(sm.params.grid), hour_start, hour_end,
-                            utc_offset=int(sm.params.utc_offset))
+                            utc_offset=int(sm.params.utc_offset),
+                            temporal_profiles=sm.params.temporal_profiles_ch4)
 else:
     prior = build_co_prior(sm.input.co2_prior, sm.input.ratios)
 write_netcdf_atomic(prior, sm.output.prior, flux_encoding(prior))
