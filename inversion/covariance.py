@@ -17,6 +17,19 @@ is an exact linear convolution: the kernel is embedded in a circulant of size �
 v is zero-padded to that size and the product is two real FFTs and a pointwise product. No
 approximation: `to_dense()` agrees to rounding error (tested). Q_t is a small dense matrix.
 The exponential kernel is positive definite in any dimension, so Q is PD whenever σ > 0.
+
+``NestedKroneckerCovariance`` is the same operator on a nested state (docs/inversion.md, "Nested
+outer domain"): every step holds the inner cells (row-major) and then the outer cells that lie
+outside the inner box (row-major over the outer grid, `gzcarbon.grid.NestedGrid`), and
+
+    Q_s = blockdiag(Q_in, Q_out),
+
+Q_in the inner kernel above, Q_out the exponential kernel of the *outer* grid (its own length,
+spacings at the outer grid's central latitude) restricted to the outer cells: applied by the FFT on
+the full regular outer grid with the hole under the inner box zero-padded, which is the exact
+restriction of the full outer kernel. Same Q_t, so Q = D (Q_t ⊗ Q_s) D keeps its Kronecker form and
+every structured builder (H Q Hᵀ, H Q Aᵀ by footprint slices, exact row variances) applies as is.
+Inner and outer errors are uncorrelated (the block-diagonal coupling of issue 19).
 """
 
 from __future__ import annotations
@@ -86,13 +99,18 @@ def exponential_time_corr(n_step: int, step_hours: float, corr_time_hours: float
     return Qt
 
 
-def exponential_space_corr_dense(ny: int, nx: int, dx_km: float, dy_km: float, L_km: float) -> np.ndarray:
-    """Dense Q_s (n_cells × n_cells) — for tests and small problems only."""
-    iy, ix = np.divmod(np.arange(ny * nx), nx)
+def _exp_corr(iy, ix, dy_km: float, dx_km: float, L_km: float) -> np.ndarray:
+    """exp(−d / L) between the cells (iy, ix) of a regular grid (identity when L <= 0)."""
     d = np.hypot((iy[:, None] - iy[None, :]) * dy_km, (ix[:, None] - ix[None, :]) * dx_km)
     if L_km <= 0:
         return (d == 0).astype(float)
     return np.exp(-d / L_km)
+
+
+def exponential_space_corr_dense(ny: int, nx: int, dx_km: float, dy_km: float, L_km: float) -> np.ndarray:
+    """Dense Q_s (n_cells × n_cells) — for tests and small problems only."""
+    iy, ix = np.divmod(np.arange(ny * nx), nx)
+    return _exp_corr(iy, ix, dy_km, dx_km, L_km)
 
 
 class SpatialExpCorrFFT:
@@ -132,6 +150,39 @@ class SpatialExpCorrFFT:
         F *= self.kernel_hat
         F = sfft.ifft(F, axis=-2, workers=w, overwrite_x=True)[..., : self.ny, :]
         return sfft.irfft(F, n=self.Nx, axis=-1, workers=w)[..., : self.nx]
+
+
+class MaskedSpatialCorr:
+    """Q_s of a regular grid restricted to the cells of ``mask`` (ny, nx) bool, applied to vectors over
+    those cells (row-major order): scatter onto the full grid (zeros elsewhere), the exact FFT
+    convolution of `SpatialExpCorrFFT`, gather. Exact: (P Q_full Pᵀ) v with P the selection."""
+
+    def __init__(self, mask, dx_km: float, dy_km: float, L_km: float, workers: int | None = None):
+        self.mask = np.asarray(mask, bool)
+        if self.mask.ndim != 2:
+            raise ValueError(f"MaskedSpatialCorr: mask must be 2-D (ny, nx), got shape {self.mask.shape}")
+        self.ny, self.nx = self.mask.shape
+        self.index = np.flatnonzero(self.mask.ravel())
+        self.n = self.index.size
+        self.dx_km, self.dy_km, self.L_km = float(dx_km), float(dy_km), float(L_km)
+        self.fft = SpatialExpCorrFFT(self.ny, self.nx, self.dx_km, self.dy_km, self.L_km, workers)
+        self.workers = self.fft.workers
+
+    def apply(self, G: np.ndarray) -> np.ndarray:
+        """(..., n) -> (..., n)."""
+        G = np.asarray(G, dtype=np.float64)
+        lead = G.shape[:-1]
+        if self.fft.identity:
+            return G.copy()
+        P = np.zeros((int(np.prod(lead, dtype=np.int64)), self.ny * self.nx))
+        P[:, self.index] = G.reshape(-1, self.n)
+        P = self.fft.apply(P.reshape(-1, self.ny, self.nx)).reshape(-1, self.ny * self.nx)
+        return P[:, self.index].reshape(*lead, self.n)
+
+    def dense(self, cells) -> np.ndarray:
+        """Dense restriction to ``cells`` (indices into the masked cells)."""
+        iy, ix = np.divmod(self.index[np.asarray(cells, np.int64)], self.nx)
+        return _exp_corr(iy, ix, self.dy_km, self.dx_km, self.L_km)
 
 
 class KroneckerCovariance:
@@ -195,17 +246,40 @@ class KroneckerCovariance:
 
     # ----------------------------------------------------------------------------------------
     def diagonal(self) -> np.ndarray:
-        return np.concatenate([self.sigma.ravel() ** 2, self.extra_sigma**2])
+        return np.concatenate([self.sigma_cells.ravel() ** 2, self.extra_sigma**2])
+
+    @property
+    def sigma_cells(self) -> np.ndarray:
+        """σ of every flux element as (n_step, n_cells) (the state's order within a step)."""
+        return self.sigma.reshape(self.n_step, self.n_cells)
+
+    def apply_space(self, G: np.ndarray) -> np.ndarray:
+        """Q_s applied to every row of G (..., n_cells) (FFT, exact)."""
+        G = np.asarray(G, dtype=np.float64)
+        return self.space.apply(G.reshape(-1, self.ny, self.nx)).reshape(G.shape)
+
+    def space_corr(self, cells) -> np.ndarray:
+        """Dense Q_s restricted to the state cells ``cells`` (indices within a step)."""
+        iy, ix = np.divmod(np.asarray(cells, np.int64), self.nx)
+        return _exp_corr(iy, ix, self.dy_km, self.dx_km, self.corr_length_km)
+
+    def with_sigma(self, sigma_cells, step_hours) -> "KroneckerCovariance":
+        """The same spatial correlation with other σ (n_step', n_cells), step length and the plain
+        exponential time correlation (``diurnal_corr`` 1), no extra elements (the diurnal builders)."""
+        s = np.asarray(sigma_cells, np.float64)
+        return KroneckerCovariance(s.reshape(s.shape[0], self.ny, self.nx), self.dx_km, self.dy_km,
+                                   self.corr_length_km, step_hours, self.corr_time_hours,
+                                   workers=self.space.workers)
 
     def _apply_flux(self, V: np.ndarray) -> np.ndarray:
         """V (n_flux, k) -> D (Q_t ⊗ Q_s) D V, shape (n_flux, k)."""
         k = V.shape[1]
-        s = self.sigma.reshape(self.n_step, self.n_cells, 1)
+        s = self.sigma_cells.reshape(self.n_step, self.n_cells, 1)
         W = V.reshape(self.n_step, self.n_cells, k) * s
-        # spatial: batch over (step, k) on the (ny, nx) plane
-        W = np.moveaxis(W, 2, 1).reshape(self.n_step * k, self.ny, self.nx)
+        # spatial: batch over (step, k) on the cells of a step
+        W = np.moveaxis(W, 2, 1).reshape(self.n_step * k, self.n_cells)
         for p0 in range(0, W.shape[0], self.plane_batch):  # bounded FFT work arrays
-            W[p0:p0 + self.plane_batch] = self.space.apply(W[p0:p0 + self.plane_batch])
+            W[p0:p0 + self.plane_batch] = self.apply_space(W[p0:p0 + self.plane_batch])
         W = W.reshape(self.n_step, k * self.n_cells)
         if not self._time_identity:
             W = self.Qt @ W
@@ -238,12 +312,84 @@ class KroneckerCovariance:
         """Explicit Q (tests and small problems only)."""
         if self.n > 20000:
             raise MemoryError(f"KroneckerCovariance.to_dense: {self.n} state elements is too large to form")
-        Qs = exponential_space_corr_dense(self.ny, self.nx, self.dx_km, self.dy_km, self.corr_length_km)
-        s = self.sigma.ravel()
+        Qs = self.space_corr(np.arange(self.n_cells))
+        s = self.sigma_cells.ravel()
         Q = np.zeros((self.n, self.n))
         Q[: self.n_flux, : self.n_flux] = np.kron(self.Qt, Qs) * s[:, None] * s[None, :]
         Q[self.n_flux:, self.n_flux:] = np.diag(self.extra_sigma**2)
         return Q
+
+
+class NestedKroneckerCovariance(KroneckerCovariance):
+    """Q = blockdiag(D (Q_t ⊗ blockdiag(Q_in, Q_out)) D, diag(extra_sigma²)) on a nested state.
+
+    Parameters as `KroneckerCovariance` for the inner grid (``sigma`` (n_step, ny, nx)), plus
+    ``sigma_outer`` (n_step, n_outer): σ of the outer cells in state order (row-major over
+    ``outer_mask``, the (ny_o, nx_o) outer grid's cells outside the inner box), the outer grid's
+    spacings ``outer_dx_km``, ``outer_dy_km`` (`grid_spacing_km` of the outer grid) and its own
+    correlation length ``outer_corr_length_km``. Within a step the state holds the ny·nx inner cells,
+    then the n_outer outer cells. ``sigma`` stays the inner (n_step, ny, nx) field; `sigma_cells` is
+    the whole (n_step, n_inner + n_outer).
+    """
+
+    def __init__(self, sigma, dx_km, dy_km, corr_length_km, step_hours, corr_time_hours, sigma_outer,
+                 outer_mask, outer_dx_km, outer_dy_km, outer_corr_length_km, extra_sigma=None,
+                 workers: int | None = None, diurnal_corr: float = 1.0):
+        super().__init__(sigma, dx_km, dy_km, corr_length_km, step_hours, corr_time_hours, extra_sigma,
+                         workers, diurnal_corr)
+        self.outer_space = MaskedSpatialCorr(outer_mask, outer_dx_km, outer_dy_km, outer_corr_length_km,
+                                             self.space.workers)
+        self.outer_mask = self.outer_space.mask
+        self.n_inner = self.ny * self.nx
+        self.n_outer = self.outer_space.n
+        so = np.asarray(sigma_outer, dtype=np.float64)
+        if so.shape != (self.n_step, self.n_outer):
+            raise ValueError(f"NestedKroneckerCovariance: sigma_outer must be (n_step={self.n_step}, "
+                             f"n_outer={self.n_outer}), got shape {so.shape}")
+        if not np.all(np.isfinite(so)) or np.any(so < 0):
+            raise ValueError("NestedKroneckerCovariance: sigma_outer must be finite and >= 0 everywhere")
+        if float(outer_corr_length_km) < 0:
+            raise ValueError("NestedKroneckerCovariance: the outer correlation length must be >= 0")
+        self.sigma_outer = so
+        self.outer_dx_km, self.outer_dy_km = float(outer_dx_km), float(outer_dy_km)
+        self.outer_corr_length_km = float(outer_corr_length_km)
+        self._sigma_cells = np.concatenate([self.sigma.reshape(self.n_step, self.n_inner), so], axis=1)
+        self.n_cells = self.n_inner + self.n_outer
+        self.n_flux = self.n_step * self.n_cells
+        self.n = self.n_flux + self.n_extra
+        self.shape = (self.n, self.n)
+        self.plane_batch = max(1, int(2e7 // max(self.n_cells * 4, 1)))
+
+    @property
+    def sigma_cells(self) -> np.ndarray:
+        return self._sigma_cells
+
+    def apply_space(self, G: np.ndarray) -> np.ndarray:
+        G = np.asarray(G, dtype=np.float64)
+        out = np.empty_like(G)
+        ni = self.n_inner
+        out[..., :ni] = self.space.apply(G[..., :ni].reshape(-1, self.ny, self.nx)).reshape(G.shape[:-1] + (ni,))
+        out[..., ni:] = self.outer_space.apply(G[..., ni:])
+        return out
+
+    def space_corr(self, cells) -> np.ndarray:
+        cells = np.asarray(cells, np.int64)
+        out = np.zeros((cells.size, cells.size))
+        inner = cells < self.n_inner
+        ii, oo = np.flatnonzero(inner), np.flatnonzero(~inner)
+        if ii.size:
+            out[np.ix_(ii, ii)] = super().space_corr(cells[ii])
+        if oo.size:
+            out[np.ix_(oo, oo)] = self.outer_space.dense(cells[oo] - self.n_inner)
+        return out
+
+    def with_sigma(self, sigma_cells, step_hours) -> "NestedKroneckerCovariance":
+        s = np.asarray(sigma_cells, np.float64)
+        ni = self.n_inner
+        return NestedKroneckerCovariance(
+            s[:, :ni].reshape(s.shape[0], self.ny, self.nx), self.dx_km, self.dy_km, self.corr_length_km,
+            step_hours, self.corr_time_hours, s[:, ni:], self.outer_mask, self.outer_dx_km, self.outer_dy_km,
+            self.outer_corr_length_km, workers=self.space.workers)
 
 
 def row_variances(Q: "KroneckerCovariance", B, max_support: int = 4000) -> np.ndarray:
@@ -259,7 +405,7 @@ def row_variances(Q: "KroneckerCovariance", B, max_support: int = 4000) -> np.nd
     B = sp.csr_matrix(B, dtype=np.float64)
     out = np.empty(B.shape[0])
     nf, nc = Q.n_flux, Q.n_cells
-    sig = Q.sigma.reshape(Q.n_step, nc)
+    sig = Q.sigma_cells
     for r in range(B.shape[0]):
         lo, hi = B.indptr[r], B.indptr[r + 1]
         idx, val = B.indices[lo:hi].astype(np.int64), B.data[lo:hi]
@@ -276,12 +422,6 @@ def row_variances(Q: "KroneckerCovariance", B, max_support: int = 4000) -> np.nd
         if cells.size:
             U = np.zeros((Q.n_step, cells.size))
             np.add.at(U, (s, pos), val[fl] * sig[s, c])
-            iy, ix = np.divmod(cells, Q.nx)
-            if Q.corr_length_km > 0:
-                d = np.hypot((iy[:, None] - iy[None, :]) * Q.dy_km, (ix[:, None] - ix[None, :]) * Q.dx_km)
-                Qs = np.exp(-d / Q.corr_length_km)
-                v += float(np.sum((Q.Qt @ U @ Qs) * U))
-            else:
-                v += float(np.sum((Q.Qt @ U) * U))
+            v += float(np.sum((Q.Qt @ U @ Q.space_corr(cells)) * U))
         out[r] = v
     return out

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy import stats
 
-from .covariance import KroneckerCovariance
+from .covariance import KroneckerCovariance, SpatialExpCorrFFT
 
 DEFAULT_SCREEN = {"threshold_sigma": 3.0, "action": "exclude", "chi2_p_min": 1e-3}
 ACTIONS = ("exclude", "flag", "off")
@@ -94,18 +94,18 @@ def _diag_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix, batch_bytes: float
     """Row by row: the row's slices on the bounding box of its cells (rounded up to multiples of 8,
     at most the grid), Q_s applied by FFT on that box. Exact — the slices vanish outside the box,
     and (Q_s g)ᵀ g' only needs Q_s g where g' is non-zero — and much cheaper than transforming
-    whole-grid planes when footprints are compact."""
-    from .covariance import SpatialExpCorrFFT
-
+    whole-grid planes when footprints are compact. On a nested state (`NestedKroneckerCovariance`)
+    Q_s is block-diagonal: the inner cells go through the boxes, the outer cells through the outer
+    grid's FFT, and there is no cross term."""
     if H.shape[1] != Q.n:
         raise ValueError(f"hqht_diagonal: H has {H.shape[1]} columns, Q has {Q.n} elements")
     H = H.copy()
     H.sum_duplicates()
-    nc, nf, nx, ny = Q.n_cells, Q.n_flux, Q.nx, Q.ny
+    nc, nf = Q.n_cells, Q.n_flux
+    n_inner = Q.ny * Q.nx
     out = np.zeros(H.shape[0])
-    sig = Q.sigma.reshape(Q.n_step, nc)
-    Qt = Q.Qt
-    kernels: dict[tuple[int, int], SpatialExpCorrFFT] = {(ny, nx): Q.space}
+    sig = Q.sigma_cells
+    kernels: dict[tuple[int, int], SpatialExpCorrFFT] = {(Q.ny, Q.nx): Q.space}
     indptr, indices, data = H.indptr, H.indices.astype(np.int64, copy=False), H.data
     for i in range(H.shape[0]):
         lo, hi = indptr[i], indptr[i + 1]
@@ -115,23 +115,42 @@ def _diag_kronecker(Q: KroneckerCovariance, H: sp.csr_matrix, batch_bytes: float
             continue
         step, cell = np.divmod(col[fl], nc)
         val = data[lo:hi][fl] * sig[step, cell]
-        iy, ix = np.divmod(cell, nx)
-        y0, x0 = int(iy.min()), int(ix.min())
-        hy, hx = _round_up(int(iy.max()) - y0 + 1, ny), _round_up(int(ix.max()) - x0 + 1, nx)
-        y0, x0 = min(y0, ny - hy), min(x0, nx - hx)  # keep the box inside the grid (cache hits)
-        st, sl = np.unique(step, return_inverse=True)
-        G = np.zeros((st.size, hy, hx))
-        G[sl, iy - y0, ix - x0] = val  # (step, cell) pairs are unique after sum_duplicates
-        k = kernels.get((hy, hx))
-        if k is None:
-            k = kernels[(hy, hx)] = SpatialExpCorrFFT(hy, hx, Q.dx_km, Q.dy_km, Q.corr_length_km, Q.space.workers)
-        P = k.apply(G).reshape(st.size, -1)
-        M = P @ G.reshape(st.size, -1).T  # g_sᵀ Q_s g_s'
-        out[i] = float(np.sum(Qt[np.ix_(st, st)] * M))
+        inner = cell < n_inner
+        if inner.any():
+            out[i] = _box_quadratic(Q, kernels, step[inner], cell[inner], val[inner])
+        if not inner.all():
+            out[i] += _outer_quadratic(Q, step[~inner], cell[~inner] - n_inner, val[~inner])
     if Q.n_extra:
         He = H[:, nf:]
         out += np.asarray(He.multiply(He) @ (Q.extra_sigma**2)).ravel()
     return out
+
+
+def _box_quadratic(Q: KroneckerCovariance, kernels: dict, step, cell, val) -> float:
+    """gᵀ (Q_t ⊗ Q_in) g of one row's inner entries (σ applied), Q_in by FFT on their bounding box."""
+    ny, nx = Q.ny, Q.nx
+    iy, ix = np.divmod(cell, nx)
+    y0, x0 = int(iy.min()), int(ix.min())
+    hy, hx = _round_up(int(iy.max()) - y0 + 1, ny), _round_up(int(ix.max()) - x0 + 1, nx)
+    y0, x0 = min(y0, ny - hy), min(x0, nx - hx)  # keep the box inside the grid (cache hits)
+    st, sl = np.unique(step, return_inverse=True)
+    G = np.zeros((st.size, hy, hx))
+    G[sl, iy - y0, ix - x0] = val  # (step, cell) pairs are unique after sum_duplicates
+    k = kernels.get((hy, hx))
+    if k is None:
+        k = kernels[(hy, hx)] = SpatialExpCorrFFT(hy, hx, Q.dx_km, Q.dy_km, Q.corr_length_km, Q.space.workers)
+    P = k.apply(G).reshape(st.size, -1)
+    M = P @ G.reshape(st.size, -1).T  # g_sᵀ Q_s g_s'
+    return float(np.sum(Q.Qt[np.ix_(st, st)] * M))
+
+
+def _outer_quadratic(Q, step, cell, val) -> float:
+    """gᵀ (Q_t ⊗ Q_out) g of one row's outer entries (σ applied; ``cell`` counted from the first outer cell)."""
+    st, sl = np.unique(step, return_inverse=True)
+    G = np.zeros((st.size, Q.n_outer))
+    G[sl, cell] = val
+    M = Q.outer_space.apply(G) @ G.T
+    return float(np.sum(Q.Qt[np.ix_(st, st)] * M))
 
 
 def innovation_statistics(d, hqht_diag, R) -> tuple[np.ndarray, np.ndarray]:

@@ -73,7 +73,7 @@ def hq_separable(Q: KroneckerCovariance, H, w: np.ndarray, W, M_extra=None, batc
         raise ValueError(f"hq_separable: w has {w.size} steps and W {W.shape[1]} cells; "
                          f"Q has {n_step} steps of {nc} cells")
     n_obs, n_rows = H.shape[0], W.shape[0]
-    sig = Q.sigma.reshape(n_step, nc)
+    sig = Q.sigma_cells
     S = Q.Qt @ (w[:, None] * sig) if not Q._time_identity else w[:, None] * sig
     out = np.zeros((n_obs, n_rows))
 
@@ -101,7 +101,7 @@ def hq_separable(Q: KroneckerCovariance, H, w: np.ndarray, W, M_extra=None, batc
             first = np.flatnonzero(new)
             G = np.zeros((first.size, nc))
             G[slice_of, cell] = val * sig[step, cell]
-            G = Q.space.apply(G.reshape(-1, Q.ny, Q.nx)).reshape(-1, nc)
+            G = Q.apply_space(G)
             G *= S[step[first]]
             if n_rows:
                 part = np.asarray(W @ G.T).T  # (slices × n_rows)

@@ -327,14 +327,11 @@ def _hqht_kronecker_diurnal(Q: KroneckerCovariance, H) -> np.ndarray:
     nf, nc = Q.n_flux, Q.n_cells
     c = Q.diurnal_corr
     per_day = steps_per_day(Q.step_hours)
-    workers = Q.space.workers
-
-    def plain(sigma, step_hours):
-        return KroneckerCovariance(sigma, Q.dx_km, Q.dy_km, Q.corr_length_km, step_hours, Q.corr_time_hours,
-                                   workers=workers)
+    sig = Q.sigma_cells
 
     Hf = sp.coo_matrix(H[:, :nf])
-    K = c * build_hqht_kronecker(plain(Q.sigma, Q.step_hours), Hf.tocsr()) if c != 0 else np.zeros((H.shape[0],) * 2)
+    K = (c * build_hqht_kronecker(Q.with_sigma(sig, Q.step_hours), Hf.tocsr()) if c != 0
+         else np.zeros((H.shape[0],) * 2))
     step, cell = np.divmod(Hf.col.astype(np.int64), nc)
     for k in range(per_day):
         steps = np.arange(k, Q.n_step, per_day)
@@ -343,7 +340,7 @@ def _hqht_kronecker_diurnal(Q: KroneckerCovariance, H) -> np.ndarray:
             continue
         Hk = sp.csr_matrix((Hf.data[on], (Hf.row[on], (step[on] // per_day) * nc + cell[on])),
                            shape=(H.shape[0], steps.size * nc))
-        K += (1.0 - c) * build_hqht_kronecker(plain(Q.sigma[steps], Q.step_hours * per_day), Hk)
+        K += (1.0 - c) * build_hqht_kronecker(Q.with_sigma(sig[steps], Q.step_hours * per_day), Hk)
     if Q.n_extra:
         He = H[:, nf:]
         K += (He @ sp.diags(Q.extra_sigma**2) @ He.T).toarray()
@@ -353,9 +350,9 @@ def _hqht_kronecker_diurnal(Q: KroneckerCovariance, H) -> np.ndarray:
 def _hqht_kronecker_sorted(Q: KroneckerCovariance, H: sp.csr_matrix, row_block: int = 512) -> np.ndarray:
     """`build_hqht_kronecker` on rows already sorted by their first step (sorted, summed CSR)."""
     n_obs = H.shape[0]
-    nc, nf, ny, nx = Q.n_cells, Q.n_flux, Q.ny, Q.nx
+    nc, nf = Q.n_cells, Q.n_flux
     rho = 0.0 if Q.corr_time_hours <= 0 else float(np.exp(-Q.step_hours / Q.corr_time_hours))
-    sig = Q.sigma.reshape(Q.n_step, nc)
+    sig = Q.sigma_cells
     indptr, indices, data = H.indptr.astype(np.int64, copy=False), H.indices.astype(np.int64, copy=False), H.data
     # flux entries come first in every row (sorted indices)
     nflux = np.array([np.searchsorted(indices[indptr[i]:indptr[i + 1]], nf) for i in range(n_obs)], np.int64)
@@ -394,7 +391,7 @@ def _hqht_kronecker_sorted(Q: KroneckerCovariance, H: sp.csr_matrix, row_block: 
             for r, (k0, k1) in enumerate(segs):
                 c = indices[k0:k1] - t * nc
                 G[r, c] = data[k0:k1] * sig[t, c]
-            W = Q.space.apply(G.reshape(-1, ny, nx)).reshape(-1, nc)
+            W = Q.apply_space(G)
             P[J] += W
             N[J] += np.power(rho, t - first[J])[:, None] * G
             D0[np.ix_(J, J)] += G @ W.T
