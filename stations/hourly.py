@@ -208,7 +208,8 @@ def _log_chain(site_id, raw, rr, ch: ChainResult, species: str, pset: Plausibili
     """Warnings of the chain: wet-corrected files, no calibration cycle, implausible records."""
     if ch.corrected.any() and picarro.WATER_CORRECTION.get(species, (None,))[0] == picarro.SPECIES_COLUMNS[species][0]:
         log.info("site %s: %s written wet by the analyser: corrected for water vapour with H2O for %d "
-                 "records (%s)", site_id, species.upper(), int(ch.corrected.sum()), picarro.WATER_CORRECTION_REF)
+                 "records (%s)", site_id, species.upper(), int(ch.corrected.sum()),
+                 picarro.water_correction_ref(species))
     elif ch.corrected.any():
         wet_files = [n for n, src in zip(rr.summary["file"], ch.sources) if "+H2O" in src]
         log.warning("site %s: %d file(s) lack %s: the wet value is corrected with H2O for %d records "
@@ -323,7 +324,7 @@ def _dry_note(sources: list, corrected: np.ndarray, species: str) -> str:
     if not n_wet:
         return f"{dry} column of the analyser"
     return (f"{dry} column of the analyser; {n_wet} of {len(sources)} files without it: wet value "
-            f"corrected with H2O for {int(corrected.sum())} records ({picarro.WATER_CORRECTION_REF})")
+            f"corrected with H2O for {int(corrected.sum())} records ({picarro.water_correction_ref(species)})")
 
 
 def _log_implausible(site_id, rec, qc, raw_v, species, pset) -> None:

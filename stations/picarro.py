@@ -552,18 +552,57 @@ def species_column(records: pd.DataFrame, species: str, where: str = "") -> str:
 #: ``CO2_dry`` and ``CH4_dry``; Rella et al. 2013, AMT 6, 837-860, confirm them to ~0.1 ppm
 #: below 3 % H2O). Species -> (wet column, a, b).
 WATER_CORRECTION = {"co2": ("CO2", -0.012, -2.674e-4), "ch4": ("CH4", -0.00982, -2.393e-4),
-                    # CO (the G2401 reports CO wet only, no CO_dry): the dilution by water vapour,
-                    # X_wet = X_dry (1 - H2O/100), i.e. a = -0.01, b = 0. Published G2401 CO
-                    # coefficients (Chen et al. 2013, AMT 6, 1031-1040: dilution plus a small
-                    # H2O-dependent spectral term) were not found through the project's search;
-                    # replace these with them (or an analyser's own droplet-test fit) when at hand.
-                    # The demo writes its wet CO with exactly these (gzcarbon.demo.stations).
-                    "co": ("CO", -0.01, 0.0)}
+                    # CO (the G2401 reports CO wet only, no CO_dry): dilution and broadening with
+                    # a = -0.0124, b = -0.0006 on h2o_reported, plus the additive water-vapour
+                    # offset CO_WATER_OFFSET_PPB on b_h2o_pct (co_wet_to_dry). Coefficients: the
+                    # RINGO 2018 (Sodankyla) droplet-test fit of a G2401 after Chen et al. (2013,
+                    # AMT 6, 1031-1040), as coded in github.com/JJDHooghiem/JJDH_PhD_code
+                    # src_analysis/lts_pic_config.py (co_water_a/b, Dco_water_a..d; function
+                    # covcor). The demo writes its wet CO with exactly these (co_dry_to_wet).
+                    "co": ("CO", -0.0124, -0.0006)}
+#: CO's additive water-vapour offset, ppb: dCO = c1 hb + c2 hb^2 + c3 hb^3 + c4 hb^4 with hb the
+#: analyser's ``b_h2o_pct`` (same source as ``WATER_CORRECTION["co"]``); 4.9 ppb at 1 % H2O,
+#: 10.5 ppb at 2 %, 12.9 ppb at 2.5 %.
+CO_WATER_OFFSET_PPB = (2.306, 4.405, -2.093, 0.315)
 WATER_CORRECTION_REF = "Chen et al. 2010, AMT 3, 375-386: X_dry = X_wet / (1 + a H2O + b H2O^2)"
+CO_WATER_CORRECTION_REF = ("RINGO 2018 G2401 fit after Chen et al. 2013, AMT 6, 1031-1040: CO_dry = "
+                           "(CO_wet - dCO(b_h2o_pct)) / (1 - 0.0124 h2o_reported - 0.0006 h2o_reported^2), "
+                           "dCO = 2.306 h + 4.405 h^2 - 2.093 h^3 + 0.315 h^4 ppb")
 
 
-def wet_to_dry(wet: np.ndarray, h2o_percent: np.ndarray, species: str) -> np.ndarray:
-    """Dry mole fraction from the wet one and the reported H2O (%), :data:`WATER_CORRECTION`."""
+def water_correction_ref(species: str) -> str:
+    """The published source of the water-vapour correction of ``species``."""
+    return CO_WATER_CORRECTION_REF if species == "co" else WATER_CORRECTION_REF
+
+
+def co_water_offset_ppb(b_h2o_pct) -> np.ndarray:
+    """CO's additive water-vapour offset (ppb) at ``b_h2o_pct`` (%), :data:`CO_WATER_OFFSET_PPB`."""
+    h = np.asarray(b_h2o_pct, float)
+    c1, c2, c3, c4 = CO_WATER_OFFSET_PPB
+    return h * (c1 + h * (c2 + h * (c3 + h * c4)))
+
+
+def co_wet_to_dry(co_wet_ppm, h2o_reported, b_h2o_pct) -> np.ndarray:
+    """Dry CO (ppm, the analyser's unit) from the G2401's wet ``CO`` (ppm):
+    ``(CO_wet - dCO/1000) / (1 + a h + b h^2)`` (:data:`CO_WATER_CORRECTION_REF`)."""
+    _, a, b = WATER_CORRECTION["co"]
+    h = np.asarray(h2o_reported, float)
+    return (np.asarray(co_wet_ppm, float) - co_water_offset_ppb(b_h2o_pct) / 1000.0) / (1.0 + a * h + b * h * h)
+
+
+def co_dry_to_wet(co_dry_ppm, h2o_reported, b_h2o_pct) -> np.ndarray:
+    """The inverse of :func:`co_wet_to_dry`: what the analyser writes as ``CO`` (ppm)."""
+    _, a, b = WATER_CORRECTION["co"]
+    h = np.asarray(h2o_reported, float)
+    return np.asarray(co_dry_ppm, float) * (1.0 + a * h + b * h * h) + co_water_offset_ppb(b_h2o_pct) / 1000.0
+
+
+def wet_to_dry(wet: np.ndarray, h2o_percent: np.ndarray, species: str, b_h2o_pct=None) -> np.ndarray:
+    """Dry mole fraction from the wet one and the reported H2O (%), :data:`WATER_CORRECTION`; CO
+    also takes off its water-vapour offset (:func:`co_wet_to_dry`; ``b_h2o_pct`` defaults to
+    ``h2o_percent``)."""
+    if species == "co":
+        return co_wet_to_dry(wet, h2o_percent, h2o_percent if b_h2o_pct is None else b_h2o_pct)
     _, a, b = WATER_CORRECTION[species]
     h = np.asarray(h2o_percent, float)
     return np.asarray(wet, float) / (1.0 + a * h + b * h * h)
@@ -594,15 +633,18 @@ def dry_mole_fraction(rr: RawRead, species: str, allow_wet_correction: bool = DE
     for k, fc in enumerate(rr.file_columns or [tuple(rec.columns)] * len(names)):
         sel = code == k
         if wet_only and dry in fc:
-            if "H2O" not in fc:
+            hcol = next((c for c in ("h2o_reported", "H2O") if c in fc), None)
+            if hcol is None:
                 raise SpeciesColumnError(
                     f"{names[k]}: line 1 (header) has the {dry} column, which the analyser writes wet "
-                    f"(no dry {species.upper()} column), but no H2O column to correct it for water "
-                    f"vapour; export the DataLog_User files with H2O ({WATER_CORRECTION_REF}), or "
-                    f"leave {species} out of config species.")
-            values[sel] = wet_to_dry(rec[dry].to_numpy(float)[sel], rec["H2O"].to_numpy(float)[sel], species)
+                    f"(no dry {species.upper()} column), but no H2O (or h2o_reported) column to correct "
+                    f"it for water vapour; export the DataLog_User files with H2O "
+                    f"({CO_WATER_CORRECTION_REF}), or leave {species} out of config species.")
+            bcol = "b_h2o_pct" if "b_h2o_pct" in fc else hcol
+            values[sel] = wet_to_dry(rec[dry].to_numpy(float)[sel], rec[hcol].to_numpy(float)[sel], species,
+                                     rec[bcol].to_numpy(float)[sel])
             corrected[sel] = True
-            sources.append(f"{dry}+H2O")
+            sources.append(f"{dry}+H2O" + ("" if (hcol, bcol) == ("H2O", "H2O") else f" ({hcol}, {bcol})"))
             continue
         if dry in fc:
             values[sel] = rec[dry].to_numpy(float)[sel]

@@ -253,7 +253,7 @@ def _records(time, sec, raw, valve, ambient, alarm, pressure, ctemp, gas_dry, rn
     co = gas_dry["co"] + rng.normal(0, 2.0, n)
     # the analyser's wet readings: dilution and pressure broadening, the relation its firmware
     # inverts for CO2_dry / CH4_dry (picarro.WATER_CORRECTION, Chen et al. 2010); CO is written wet
-    # only (the G2401 has no CO_dry column), with picarro.WATER_CORRECTION["co"]
+    # only (the G2401 has no CO_dry column), with picarro.co_dry_to_wet (h2o_reported = b_h2o_pct = H2O)
     def wet(species):
         _, a, b = picarro.WATER_CORRECTION[species]
         return 1.0 + a * h2o + b * h2o ** 2
@@ -265,7 +265,7 @@ def _records(time, sec, raw, valve, ambient, alarm, pressure, ctemp, gas_dry, rn
         "WarmBoxTemp": 45.0 + rng.normal(0, 0.001, n), "species": np.full(n, 2),
         "MPVPosition": valve.astype(float), "OutletValve": 20000.0 + rng.normal(0, 50, n),
         "solenoid_valves": np.zeros(n),
-        "CO": co * wet("co") / 1000.0, "CO2": raw * wet("co2"), "CO2_dry": raw,
+        "CO": picarro.co_dry_to_wet(co / 1000.0, h2o, h2o), "CO2": raw * wet("co2"), "CO2_dry": raw,
         "CH4": ch4 / 1000.0 * wet("ch4"), "CH4_dry": ch4 / 1000.0, "H2O": h2o, "h2o_reported": h2o,
         "b_h2o_pct": h2o,
     })

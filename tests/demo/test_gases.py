@@ -231,15 +231,18 @@ def test_raw_files_carry_the_gas_signals_and_wet_co_reads_back_dry(tmp_path):
     ref = rec.drop_duplicates("EPOCH_TIME").set_index("EPOCH_TIME").loc[back.index]
     assert "CO_dry" not in back.columns
     # the file's CO is wet; wet -> dry with the same coefficients recovers the dry CO written
-    dry = picarro.wet_to_dry(back["CO"].to_numpy(), back["H2O"].to_numpy(), "co") * 1000
+    dry = picarro.co_wet_to_dry(back["CO"].to_numpy(), back["h2o_reported"].to_numpy(),
+                                back["b_h2o_pct"].to_numpy()) * 1000
     np.testing.assert_allclose(dry, ref["co_dry_ppb"].to_numpy(), atol=2e-4)
     # ... and so does the stations stage's own reader (CO always corrected with H2O)
     values, corrected, sources = picarro.dry_mole_fraction(rr, "co")
-    assert corrected.all() and set(sources) == {"CO+H2O"}
+    assert corrected.all() and set(sources) == {"CO+H2O (h2o_reported, b_h2o_pct)"}
     np.testing.assert_allclose(values * 1000, ref["co_dry_ppb"].to_numpy(), atol=2e-4)
     amb = np.isin(ref["MPVPosition"], [int(i["valve"]) for i in site["inlets"]])
-    wet_over_dry = back["CO"].to_numpy()[amb] * 1000 / ref["co_dry_ppb"].to_numpy()[amb]
-    assert wet_over_dry.mean() == pytest.approx(1 - 0.01 * back["H2O"].to_numpy()[amb].mean(), abs=1e-6)
+    hb = back["H2O"].to_numpy()[amb]
+    wet_minus_offset = back["CO"].to_numpy()[amb] * 1000 - (2.306 * hb + 4.405 * hb**2 - 2.093 * hb**3 + 0.315 * hb**4)
+    np.testing.assert_allclose(wet_minus_offset / ref["co_dry_ppb"].to_numpy()[amb], 1 - 0.0124 * hb - 0.0006 * hb**2,
+                               atol=2e-5)
     np.testing.assert_allclose(back["CH4_dry"].to_numpy() * 1000, ref["ch4_dry_ppb"].to_numpy(), atol=1e-4)
     # the ambient hourly mean of the dry CH4 is the signal's hour (plateau shape, 0.5 ppb noise)
     t = pd.to_datetime(ref.index.to_numpy(), unit="s").floor("h")

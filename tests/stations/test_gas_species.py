@@ -13,12 +13,20 @@ from stations.hourly import ingest
 from test_picarro import records
 
 
-def g2401_file(path, n=200, h2o=2.5, drop=()):
-    """A G2401 DataLog_User file as the analyser writes it (CO wet, in ppm), optionally without some columns."""
+def g2401_file(path, n=200, h2o=2.5, drop=(), water_columns=False):
+    """A G2401 DataLog_User file as the analyser writes it (CO wet, in ppm), optionally without some
+    columns; ``water_columns``: also ``h2o_reported`` and ``b_h2o_pct``, which the G2401 writes beside
+    ``H2O`` (different numbers: the real CFADS2502 file of tests/data/obs has H2O 0.122, h2o_reported
+    0.158)."""
     df = records(n)
     rng = np.random.default_rng(7)
     df["CO"] = rng.normal(0.20, 0.01, n)       # ppm, wet
     df["H2O"] = np.linspace(0.5, h2o, n)        # %
+    if water_columns:
+        df["h2o_reported"] = 1.29 * df["H2O"]
+        df["b_h2o_pct"] = 1.05 * df["H2O"]
+    else:
+        drop = tuple(drop) + ("h2o_reported", "b_h2o_pct")
     text = picarro.format_records(df)
     if drop:
         rows = [ln.split() for ln in text.strip().split("\n")]
@@ -28,21 +36,40 @@ def g2401_file(path, n=200, h2o=2.5, drop=()):
     return df
 
 
-def test_co_is_corrected_for_water_vapour_before_calibration(tmp_path, tower):
-    """X_dry = X_wet / (1 + a H2O + b H2O²) with the documented CO coefficients, for every record,
-    and the chain calibrates the corrected value (its ``raw``, ppb)."""
+def test_co_water_correction_equals_a_hand_computation():
+    """RINGO 2018 / Chen et al. 2013 (JJDHooghiem/JJDH_PhD_code src_analysis/lts_pic_config.py):
+    CO_wet 200 ppb, h2o_reported 2.0 %, b_h2o_pct 1.6 %: dCO = 2.306·1.6 + 4.405·1.6² − 2.093·1.6³
+    + 0.315·1.6⁴ = 8.457856 ppb; CO_dry = (200 − 8.457856) / (1 − 0.0124·2 − 0.0006·4) =
+    191.542144 / 0.9728 = 196.8977632 ppb (by hand)."""
+    assert picarro.WATER_CORRECTION["co"] == ("CO", -0.0124, -0.0006)
+    assert float(picarro.co_water_offset_ppb(1.6)) == pytest.approx(8.457856, abs=1e-9)
+    assert float(picarro.co_wet_to_dry(0.200, 2.0, 1.6)) * 1000 == pytest.approx(196.8977632, abs=1e-6)
+    # no water: no correction; the inverse (what the demo writes) round-trips
+    assert float(picarro.co_wet_to_dry(0.150, 0.0, 0.0)) == 0.150
+    h = np.linspace(0, 4, 9)
+    np.testing.assert_allclose(picarro.co_wet_to_dry(picarro.co_dry_to_wet(0.12, h, 0.9 * h), h, 0.9 * h), 0.12,
+                               rtol=1e-13)
+
+
+@pytest.mark.parametrize("water_columns", [False, True])
+def test_co_is_corrected_for_water_vapour_before_calibration(tmp_path, tower, water_columns):
+    """CO_dry = (CO_wet − dCO(b_h2o_pct)) / (1 + a h + b h²), h = h2o_reported (H2O when the file
+    has only H2O), for every record, and the chain calibrates the corrected value (its ``raw``, ppb)."""
     p = tmp_path / "CFKADS2001-20250101-040000Z-DataLog_User.dat"
-    df = g2401_file(p)
+    df = g2401_file(p, water_columns=water_columns)
     rr = picarro.read_raw(p)
     values, corrected, sources = picarro.dry_mole_fraction(rr, "co")
     col, a, b = picarro.WATER_CORRECTION["co"]
     assert col == "CO"
-    h = df["H2O"].to_numpy()
-    want = df["CO"].to_numpy() / (1.0 + a * h + b * h * h)
+    h = df["h2o_reported" if water_columns else "H2O"].to_numpy()
+    hb = df["b_h2o_pct" if water_columns else "H2O"].to_numpy()
+    d_ppb = 2.306 * hb + 4.405 * hb ** 2 - 2.093 * hb ** 3 + 0.315 * hb ** 4
+    want = (df["CO"].to_numpy() - d_ppb / 1000) / (1.0 + a * h + b * h * h)
     np.testing.assert_allclose(values, want, rtol=1e-7)          # 8 significant digits in the file
-    assert corrected.all() and sources == ["CO+H2O"]
-    # at 2.5 % H2O the correction is not negligible against the 2 ppb WMO goal
-    assert abs(want[-1] - df["CO"].iloc[-1]) * 1000 > 0.1
+    assert corrected.all()
+    assert sources == (["CO+H2O (h2o_reported, b_h2o_pct)"] if water_columns else ["CO+H2O"])
+    # at 2.5 % H2O the correction exceeds the 2 ppb WMO goal (offset and dilution partly cancel)
+    assert abs(want[-1] - df["CO"].iloc[-1]) * 1000 > 2.0
     ch = run_chain(rr, "co", tower)
     np.testing.assert_allclose(ch.raw, want * 1000.0, rtol=1e-7)  # what calibrate() receives, ppb
     # the allow_wet_correction switch (for CO2/CH4 files without a dry column) does not apply to CO
