@@ -440,6 +440,15 @@ class InversionConfig(Section):
         default=0.0)
     bg_sigma_ppm: Annotated[float, Field(gt=0)] = _doc(
         "prior σ of the daily background offset solved with the fluxes", default=2.0)
+    outer_rel_sigma: Annotated[float, Field(gt=0)] = _doc("""nested state (`outer_grid`): prior σ
+        of an outer cell's correction per step = outer_rel_sigma × |outer prior flux (step mean)| +
+        `outer_floor_sigma` (a coarse inventory's error at 0.3°: docs/inversion.md, "Nested outer
+        domain")""", default=0.5)
+    outer_floor_sigma: Annotated[float, Field(ge=0)] = _doc("""nested state: σ floor of the outer
+        cells, µmol m⁻² s⁻¹ (sea, countryside, an outer domain without inventory)""", default=0.2)
+    outer_corr_length_km: Annotated[float, Field(ge=0)] = _doc("""nested state: e-folding length of
+        the exponential spatial correlation between outer cells (km, on the outer grid; inner and
+        outer errors are uncorrelated; the time correlation is the inner one)""", default=100.0)
     coarse_block: Annotated[int, Field(ge=1, le=100)] = _doc(
         "posterior σ is reported on blocks of N×N cells", default=5)
     power_rel_sigma: Annotated[float, Field(ge=0)] = _doc("""relative prior σ of the power sector
@@ -551,6 +560,11 @@ class InputsConfig(Section):
                             default="")
     inventory: str = _doc("""real runs: the inventory in any format the prior reads (EDGAR, ODIAC
         GeoTIFF, CF NetCDF, the pipeline's own inventory.nc; `docs/inventory.md`)""", default="")
+    outer_inventory: str = _doc("""nested state (`outer_grid`): a coarse inventory for the outer
+        cells in any format the prior reads (e.g. EDGAR 0.1° global `emi_co2`), regridded
+        conservatively onto the outer grid (zero under the inner box); the demo writes
+        `inventory_outer.nc`; empty in a real run: the outer prior is zero (warned), σ the floor""",
+        default="")
     inventory_format: Literal["auto", "edgar", "odiac", "cf", "gzcarbon"] = _doc("""format of
         `inventory`: `auto` by content (ODIAC GeoTIFF, EDGAR or CF NetCDF, the pipeline's
         inventory.nc); another value must agree with the content (docs/inventory.md)""",
