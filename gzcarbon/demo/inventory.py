@@ -355,6 +355,9 @@ def make_truth(
     }
     ds = flux_dataset(grid, times, sectors, attrs)
     ds["background"] = (("time",), bg, {"units": "ppm", "long_name": "CO2 background mole fraction"})
+    ds["gpp_day_factor"] = (("local_day",), gfac, {
+        "units": "1", "long_name": "truth's GPP factor of each local day (cloudiness)"})
+    ds = ds.assign_coords(local_day=("local_day", pd.DatetimeIndex(uniq)))
     ds["district_factor"] = (("lat", "lon"), factor,
                              {"units": "1", "long_name": "truth / prior factor of the gridded anthropogenic sectors"})
     city = city_fraction(dmat, grid)

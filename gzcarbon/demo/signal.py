@@ -171,3 +171,63 @@ def transport_difference(receptors: pd.DataFrame, enh_truth: np.ndarray, enh_inv
     return {"all": stats(both), "sites": {s: stats(both & (site == s)) for s in pd.unique(site)},
             "without_truth_footprint": receptors["receptor_id"].astype(str).to_numpy()[lost].tolist()
             if "receptor_id" in receptors else int(lost.sum())}
+
+
+def truth_state(inner_flux: np.ndarray, outer_flux: np.ndarray | None, nested) -> np.ndarray:
+    """(time, n_cells) true flux in the nested state's cell order (`gzcarbon.grid.NestedGrid`):
+    the inner (time, lat, lon) field, then the outer (time, olat, olon) field's cells outside the
+    hole. Without an outer grid, the inner field alone."""
+    if nested.outer is None:
+        return np.asarray(inner_flux, float).reshape(len(inner_flux), -1)
+    if outer_flux is None:
+        raise ValueError("the nested state has outer cells but no outer truth was given (truth_outer.nc)")
+    if np.asarray(outer_flux).shape[1:] != nested.outer.shape:
+        raise ValueError(f"outer truth on {np.asarray(outer_flux).shape[1:]} cells, the outer grid has "
+                         f"{nested.outer.shape}: rebuild truth_outer.nc with the run's outer_grid")
+    return nested.state_vector(np.asarray(inner_flux, float), np.asarray(outer_flux, float))
+
+
+def split_enhancement(H, state: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """{part: H @ (state restricted to the part's cells)} per Jacobian row (ppm). ``state`` is
+    (time, n_cells) on the Jacobian's hourly axis; each mask is (n_cells,) weights in [0, 1]
+    (a cell shared by the city and its neighbours counts by its area fraction)."""
+    nt, nc = state.shape
+    if nt * nc != H.shape[1]:
+        raise ValueError(f"the truth state has {nt} hours x {nc} cells = {nt * nc} values but the "
+                         f"Jacobian has {H.shape[1]} columns: the truth, the outer grid and the "
+                         "Jacobian must share the hourly axis and the nested grid")
+    return {k: np.asarray(H @ (state * np.asarray(m, float)[None]).ravel()).ravel() for k, m in masks.items()}
+
+
+def signal_budget_table(receptors: pd.DataFrame, parts: dict[str, np.ndarray], has_footprint: np.ndarray,
+                        left_domain: np.ndarray | None = None) -> pd.DataFrame:
+    """Per site (and ``all``): the mean over the receptors with a footprint of each part of the true
+    enhancement (ppm), the total, the shares of the total from outside the city (``outside_city_share``
+    = 1 − city / total) and from the outer cells (``outer_share``), and the mean share of particles
+    that left the met domain before the end of the run (``left_domain``).
+
+    ``parts`` keys: ``city`` (district cells), ``inner_not_city`` (inner cells outside the districts),
+    and any number of outer parts (``outer_*``)."""
+    ok = np.asarray(has_footprint, bool)
+    site = receptors["site"].astype(str).to_numpy()
+    outer_keys = [k for k in parts if k.startswith("outer")]
+    rows = {}
+    for s in [*pd.unique(site[ok]), "all"]:
+        m = ok & ((site == s) if s != "all" else True)
+        if not m.any():
+            continue
+        r = {"n_receptors": int(m.sum())}
+        r.update({f"{k}_ppm": float(np.mean(v[m])) for k, v in parts.items()})
+        total = float(np.mean(sum(v[m] for v in parts.values())))
+        r["total_ppm"] = total
+        outer = float(np.mean(sum(parts[k][m] for k in outer_keys))) if outer_keys else 0.0
+        r["outside_city_share"] = (total - r["city_ppm"]) / total if total else float("nan")
+        r["outer_share"] = outer / total if total else float("nan")
+        if left_domain is not None:
+            ld = np.asarray(left_domain, float)[m]
+            r["left_domain"] = float(np.nanmean(ld)) if np.isfinite(ld).any() else float("nan")
+            r["left_domain_max"] = float(np.nanmax(ld)) if np.isfinite(ld).any() else float("nan")
+        rows[s] = r
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.name = "site"
+    return out

@@ -348,3 +348,57 @@ class GasTruthErrors:
 
 #: The demo world's CH4 and CO error model (the one instance the gas generators read).
 GAS_TRUTH_ERRORS = GasTruthErrors()
+
+
+@dataclass(frozen=True)
+class DeltaTruthErrors:
+    """Every pre-registered error of the demo truth *outside* the inner box: the neighbours of the
+    Pearl River Delta and the rest of the outer domain (issue 19; docs/demo.md, "The delta"). Fixed
+    before any nested-inversion number was measured; not tuned to improve a table. Used by
+    :func:`gzcarbon.demo.delta.make_outer_truth`; the prior of the outer cells is the coarse
+    EDGAR-format inventory (annual mean, no diurnal cycle, no biosphere)."""
+
+    #: multiplicative bias of a neighbour's emissions (its spread part and its large sources), by
+    #: name_en of config/prd_cities.geojson; others 0. Signs as city inventories tend to err: fast-
+    #: growing manufacturing cities under-reported, Hong Kong's audited inventory close
+    city_bias: Mapping[str, float] = field(default_factory=lambda: {
+        "Dongguan": 0.20, "Foshan": -0.15, "Shenzhen": 0.10, "Huizhou": 0.25, "Hong Kong": -0.05,
+        "Zhongshan": 0.15, "Jiangmen": -0.10, "Qingyuan": 0.20, "Zhaoqing": -0.10})
+    #: a source the coarse inventory lacks (a new petrochemical unit at Daya Bay, Huizhou), outside
+    #: the inner box
+    missing_source: Mapping[str, Any] = field(default_factory=lambda: {
+        "name": "unreported petrochemical unit (Daya Bay)", "lon": 114.62, "lat": 22.72,
+        "sigma_km": 3.0, "mt_per_year": 4.0, "profile": "industry"})
+    #: smooth multiplicative texture of the non-point emissions on the 0.1° cells: exp(s z − s²/2),
+    #: rescaled so each neighbour keeps its (biased) total
+    texture_sigma: float = 0.25
+    texture_length_cells: float = 2.0
+    #: the truth has diurnal cycles (non-point: the city's sector mix with the truth's road profile;
+    #: large sources: the industry profile); the inventory is an annual mean
+    diurnal: str = "city sector mix (truth road profile) / industry profile for large sources"
+    #: the biosphere on land: the city's NEE curve with vegetation 0.55 × (1 − urban), the inner
+    #: truth's GPP day factors (same cloudiness); absent from the coarse inventory
+    vegetation: float = 0.55
+    #: used only when the inner truth's GPP day factors are not given
+    gpp_day_factor_range: tuple = (0.75, 1.10)
+
+    def changes(self) -> dict:
+        return {k: (dict(v) if isinstance(v, Mapping) else (list(v) if isinstance(v, tuple) else v))
+                for k, v in dataclasses.asdict(self).items()}
+
+    def table(self) -> list[tuple[str, str]]:
+        """(parameter, value) rows of docs/demo.md's delta table (a test keeps the page in step)."""
+        rows = [(f"bias {c}", f"{b:+.0%}") for c, b in self.city_bias.items()]
+        ms = self.missing_source
+        rows += [
+            ("unreported source", f"{ms['mt_per_year']} Mt/yr at {ms['lon']}°E {ms['lat']}°N, "
+                                  f"σ {ms['sigma_km']} km, {ms['profile']} profile"),
+            ("texture (0.1° cells)", f"σ {self.texture_sigma}, length {self.texture_length_cells} cells"),
+            ("diurnal cycle", self.diurnal),
+            ("biosphere", f"vegetation {self.vegetation} × (1 − urban), the inner truth's GPP day factors"),
+        ]
+        return rows
+
+
+#: The demo world's error model outside the inner box (the one instance the delta generator reads).
+DELTA_TRUTH_ERRORS = DeltaTruthErrors()

@@ -8,24 +8,35 @@ the stages; no stage package imports it (tests/test_architecture.py).
 
 
 TRUTH_TRANSPORT = _truth_transport_settings()
+# the nested state (config outer_grid): the demo world then also writes the delta around the city
+OUTER_ENABLED = bool(config["outer_grid"]["enabled"])
+# the neighbouring cities and regions (tools/make_prd_cities.py; gzcarbon.neighbours)
+NEIGHBOURS_FILE = os.path.join(REPO_DIR, "config", "prd_cities.geojson")
 # the CO/CO2 ratio table the CO prior uses (inputs.emission_ratios_co; the shipped table when empty)
 EMISSION_RATIOS_CO = config["inputs"].get("emission_ratios_co") or os.path.join(
     REPO_DIR, "config", "emission_ratios_co.csv")
 
 
 rule demo_truth_signal:
-    """The true hourly signal through the truth's own transport (H_truth @ x_truth + noise), and
-    its sidecar truth_transport.json (settings, identical-twin flag, measured difference to the
-    inversion's transport; docs/demo.md)."""
+    """The true hourly signal through the truth's own transport (H_truth @ x_truth + noise; with
+    outer_grid the nested truth: the city's and the delta's), its sidecar truth_transport.json
+    (settings, identical-twin flag, measured difference to the inversion's transport) and the signal
+    budget per site (signal_budget.csv: city, inner box outside the city, outer cells; docs/demo.md)."""
     input:
         truth=demo("truth.nc"),
         truth_jacobian=demo("truth_transport/jacobian_hourly.npz"),
         jacobian=res("jacobian_hourly.npz"),
         stations=STATIONS_FILE,
+        districts=DISTRICTS_FILE,
+        truth_outer=demo("truth_outer.nc") if OUTER_ENABLED else [],
     output:
         signal=demo("truth_signal.csv"),
         sidecar=demo("truth_transport.json"),
+        budget=demo("signal_budget.csv"),
     params:
+        grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
         sites=SITES,
         period=lambda wc: period_days(wc.month),
         utc_offset=config["stations"]["utc_offset_hours"],
@@ -147,6 +158,34 @@ rule demo_inventory:
         "benchmarks/runs/{month}/demo_inventory.tsv"
     script:
         "../scripts/demo_inventory.py"
+
+
+rule demo_delta:
+    """Demo world, nested state only: the EDGAR-format coarse inventory of the outer box (the city's
+    own inventory inside the inner box) and the true hourly flux of the outer cells (pre-registered
+    delta errors; docs/demo.md, "The delta")."""
+    input:
+        inventory=demo("inventory.nc"),
+        truth=demo("truth.nc"),
+        point_sources=res("power/point_sources.csv"),
+        neighbours=NEIGHBOURS_FILE,
+    output:
+        inventory=demo("inventory_outer.nc"),
+        truth=demo("truth_outer.nc"),
+    params:
+        grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
+        seed=config["demo"]["seed"],
+        hours=lambda wildcards: hour_axis(wildcards.month),
+    resources:
+        mem_mb=1500,
+    log:
+        "logs/{month}/demo_delta.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_delta.tsv"
+    script:
+        "../scripts/demo_delta.py"
 
 
 rule demo_gases:

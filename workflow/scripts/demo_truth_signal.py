@@ -4,6 +4,11 @@ The enhancement is ``H_truth @ x_truth`` with the truth's own Jacobian (rule dem
 the inversion's Jacobian is read only to measure how far the two transports differ. Writes
 truth_signal.csv and its sidecar truth_transport.json (the truth's transport settings, the
 identical-twin flag and the measured difference; docs/demo.md, docs/formats.md).
+
+With a nested state (config outer_grid) the true flux is the inner truth.nc and the outer cells of
+truth_outer.nc (rule demo_delta) in the Jacobian's cell order; signal_budget.csv says per site how
+much of the true enhancement comes from the city, from the inner box outside it and from the outer
+cells, and the share of particles that left the met domain (docs/demo.md, "Signal budget").
 """
 
 import json
@@ -15,8 +20,11 @@ import xarray as xr
 
 from gzcarbon.atomic import write_csv, write_text
 from gzcarbon.demo.signal import (TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL, receptor_enhancements,
-                                  transport_difference, truth_signal)
+                                  signal_budget_table, split_enhancement, transport_difference,
+                                  truth_signal, truth_state)
 from gzcarbon.demo.truth_errors import TruthTransport, warn_if_identical_twin
+from gzcarbon.districts import district_matrix
+from gzcarbon.grid import NestedGrid
 from gzcarbon.logs import script_logging
 from transport.jacobian import load_jacobian
 
@@ -38,9 +46,32 @@ ids, ids_inv = jac.receptors["receptor_id"].astype(str), jac_inv.receptors["rece
 if not ids.reset_index(drop=True).equals(ids_inv.reset_index(drop=True)):
     raise ValueError(f"{snakemake.input.truth_jacobian} and {snakemake.input.jacobian} hold other "
                      "receptors: both must be built from the same receptors.csv; rebuild both")
-flux = truth["flux"].values
-enh = receptor_enhancements(jac.H, flux)
-enh_inv = receptor_enhancements(jac_inv.H, flux)
+nested = NestedGrid.from_config({"grid": snakemake.params.grid, "outer_grid": snakemake.params.outer_grid,
+                                 "met": snakemake.params.met})
+outer_flux = outer_bio = None
+if snakemake.input.get("truth_outer"):
+    with xr.open_dataset(snakemake.input.truth_outer) as to:
+        outer_flux = to["flux_outer"].sel(time=truth["time"].values).values
+        outer_bio = to["flux_outer_bio"].sel(time=truth["time"].values).values.astype(float)
+n_hours = len(hours_t)
+if nested.enabled and jac.H.shape[1] == n_hours * nested.n_inner:
+    log.warning("outer_grid is enabled but %s has columns for the inner cells only: the outer truth "
+                "does not reach the signal (rebuild the Jacobians with the nested grid)",
+                snakemake.input.truth_jacobian)
+    nested = NestedGrid(nested.inner, None)
+state = truth_state(truth["flux"].values, outer_flux, nested)
+enh = receptor_enhancements(jac.H, state)
+enh_inv = receptor_enhancements(jac_inv.H, state)
+city = np.clip(np.asarray(district_matrix(snakemake.input.districts, nested.inner.lon_edges,
+                                          nested.inner.lat_edges)[1].sum(axis=0)).ravel(), 0.0, 1.0)
+zeros_outer = np.zeros(nested.n_outer)
+masks = {"city": np.concatenate([city, zeros_outer]),
+         "inner_not_city": np.concatenate([1.0 - city, zeros_outer])}
+parts = split_enhancement(jac.H, state, masks)
+if nested.enabled:
+    bio_state = truth_state(np.zeros_like(truth["flux"].values), outer_bio, nested)
+    parts["outer_bio"] = receptor_enhancements(jac.H, bio_state)
+    parts["outer_anthropogenic"] = enh - parts["city"] - parts["inner_not_city"] - parts["outer_bio"]
 has_fp = np.diff(jac.H.indptr) > 0
 has_inv = np.diff(jac_inv.H.indptr) > 0
 days = pd.to_datetime(snakemake.params.period, format="%Y%m%d")
@@ -67,5 +98,12 @@ record = {"truth_transport": {**tt.record(transport), "difference": diff},
           "noise": {"ppm": TRANSPORT_NOISE_PPM, "relative": TRANSPORT_NOISE_REL},
           "files": {"truth_jacobian": str(snakemake.input.truth_jacobian),
                     "inversion_jacobian": str(snakemake.input.jacobian)}}
+budget = signal_budget_table(jac.receptors, parts, has_fp, jac.left_domain_fraction)
+for site, r in budget.iterrows():
+    log.info("signal budget %s: %.2f ppm true enhancement, %.0f %% from outside the city, %.0f %% from "
+             "the outer cells, %.0f %% of particles left the met domain", site, r["total_ppm"],
+             100 * r["outside_city_share"], 100 * r["outer_share"], 100 * r.get("left_domain", np.nan))
+record["signal_budget"] = {"file": str(snakemake.output.budget), "n_outer_cells": int(nested.n_outer)}
+write_csv(budget.reset_index(), snakemake.output.budget, float_format="%.6g")
 write_csv(out, snakemake.output.signal, float_format="%.5f")
 write_text(snakemake.output.sidecar, json.dumps(record, indent=2, sort_keys=True) + "\n")
