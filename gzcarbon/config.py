@@ -188,10 +188,29 @@ class BackgroundSiteConfig(Section):
     max_gap_hours: Annotated[float, Field(ge=0)] | None = None
 
 
+class BoundaryModelConfig(Section):
+    files: list[str] = _doc("""boundary-field NetCDF files of one `format` covering the period, the
+        back-trajectories before it and the met domain (e.g. CarbonTracker's daily
+        `CT2022.molefrac_glb3x2_YYYY-MM-DD.nc`); empty in the demo: the demo's own CT-layout field
+        (`docs/boundary.md`)""", default_factory=list)
+    format: Literal["carbontracker", "cams", "cf"] = _doc("""`carbontracker` (CT2022/CT-NRT
+        molefrac), `cams` (EGG4/CAMS GHG, kg kg-1 with geopotential `z`) or `cf` (by
+        standard_name)""", default="carbontracker")
+    sigma_ppm: Annotated[float, Field(gt=0)] = _doc("""σ of the sampled model boundary (model
+        error), combined with the particles' spread / √n""", default=1.0)
+    inside_min_agl_m: Annotated[float, Field(ge=0)] = _doc("""particles whose run ended inside the
+        domain are sampled at least this high above ground (above the delta's boundary layer,
+        whose own emissions the state counts)""", default=1500.0)
+
+
 class BackgroundConfig(Section):
-    method: Literal["upwind", "baseline"] = _doc("""`upwind`: the upwind site's top inlet in
-        in-sector wind hours; `baseline`: network-minimum filter (`docs/stations.md`,
-        Background)""", default="upwind")
+    method: Literal["upwind", "baseline", "model"] = _doc("""`upwind`: the upwind site's top inlet
+        in in-sector wind hours; `baseline`: network-minimum filter (`docs/stations.md`,
+        Background); `model`: a global/regional model sampled where the particles leave the
+        domain, with a bias per day and inflow side in the inversion (`docs/boundary.md`)""",
+        default="upwind")
+    model: BoundaryModelConfig = _doc("the model boundary (`method: model`)",
+                                      default_factory=BoundaryModelConfig)
     upwind_site: Annotated[str, Field(pattern=SITE_ID)] = _doc("site giving the background",
                                                                  default="CHU")
     sectors: Annotated[list[tuple[Direction, Direction]], Field(min_length=1)] = _doc(
@@ -440,6 +459,10 @@ class InversionConfig(Section):
         default=0.0)
     bg_sigma_ppm: Annotated[float, Field(gt=0)] = _doc(
         "prior σ of the daily background offset solved with the fluxes", default=2.0)
+    boundary_bias_sigma_ppm: Annotated[float, Field(gt=0)] = _doc("""prior σ of the boundary bias
+        per UTC day and inflow side (N/E/S/W), replacing the daily offset when the background is
+        the model boundary (`stations.background.method: model`, `docs/boundary.md`)""",
+        default=1.0)
     outer_rel_sigma: Annotated[float, Field(gt=0)] = _doc("""nested state (`outer_grid`): prior σ
         of an outer cell's correction per step = outer_rel_sigma × |outer prior flux (step mean)| +
         `outer_floor_sigma` (a coarse inventory's error at 0.3°: docs/inversion.md, "Nested outer

@@ -461,7 +461,7 @@ def modelled_table(inputs: InversionInputs, prob: Problem, res: InversionResult,
         x_flux[n_flux:n_flux + n_days] = 0.0
         flux_part = prob.H @ x_flux
     bg = obs["background"].to_numpy(float)
-    bg_post = bg + post.offsets[obs["day_index"].to_numpy()]
+    bg_post = bg + prob.H[:, n_flux:n_flux + n_days] @ post.offsets  # daily offset, or the boundary bias by side
     return pd.DataFrame({
         "site": obs["site"].to_numpy(), "time": pd.DatetimeIndex(obs["time"]).strftime("%Y-%m-%dT%H:%M:%S"),
         "intake_height": obs["intake_height"].to_numpy(), "observed": obs["value"].to_numpy(float),
@@ -548,9 +548,16 @@ def posterior_dataset(inputs: InversionInputs, prob: Problem, res: InversionResu
                                {**fu, "long_name": "prior sigma of the period-mean flux of the block (exact)"})
     ds["posterior_sigma_block"] = (("lat_block", "lon_block"), sd_post[:nb].reshape(nby, nbx),
                                    {**fu, "long_name": "posterior sigma of the period-mean flux of the block (exact)"})
-    ds["background_offset"] = (("day",), post.offsets, {"units": ou, "long_name": "posterior daily background offset"})
-    ds["background_offset_sigma"] = (("day",), sd_post[nb:nb + n_days],
-                                     {"units": ou, "long_name": "posterior sigma of the daily background offset"})
+    if prob.sides:  # the model boundary's bias per UTC day and inflow side (docs/boundary.md)
+        shape, dims = (len(prob.days), len(prob.sides)), ("day", "side")
+        ds = ds.assign_coords(side=("side", np.array(prob.sides, dtype=object),
+                                    {"long_name": "inflow side of the outer domain"}))
+        what = "boundary bias per UTC day and inflow side"
+    else:
+        shape, dims, what = (n_days,), ("day",), "daily background offset"
+    ds["background_offset"] = (dims, post.offsets.reshape(shape), {"units": ou, "long_name": f"posterior {what}"})
+    ds["background_offset_sigma"] = (dims, sd_post[nb:nb + n_days].reshape(shape),
+                                     {"units": ou, "long_name": f"posterior sigma of the {what}"})
     if prob.n_factors:
         ds = _factor_variables(ds, prob, post, sd_prior[nb + n_days:], sd_post[nb + n_days:])
     for key in ("prior_mean", "prior_std", "posterior_mean", "posterior_std"):

@@ -7,7 +7,10 @@ cell, ordered ``step * n_cells + iy * nx + ix`` like the Jacobian, followed by o
 prior flux| + prior_floor_sigma`` (without a power field: ``prior_rel_sigma · |mean prior| + floor``) and
 its correlations are
 exponential in space (``corr_length_km``) and time (``corr_time_hours``, times of day correlated by
-``diurnal_corr``); offsets have σ ``bg_sigma_ppm``.
+``diurnal_corr``); offsets have σ ``bg_sigma_ppm``. With the model boundary
+(``stations.background.method: model``: selected.csv carries ``bg_share_N/E/S/W``) the daily offset
+becomes a boundary bias per UTC day and inflow side, weighted by the receptor's share of particles
+through that side, σ ``boundary_bias_sigma_ppm`` (:func:`background_columns`, docs/boundary.md).
 
 Optionally the state ends with scaling factors (`inversion.factors`): one per district for the whole
 period on the diffuse anthropogenic prior (σ ``district_scale_sigma``) and one per local day for the
@@ -40,6 +43,10 @@ from .covariance import KroneckerCovariance
 from .settings import inversion_config
 
 log = logging.getLogger(__name__)
+
+#: inflow sides of the model boundary's bias terms (transport.boundary.SIDES; selected.csv columns
+#: bg_share_<side>)
+BOUNDARY_SIDES = ("N", "E", "S", "W")
 
 
 
@@ -214,6 +221,7 @@ class Problem:
     H_hourly: sp.csr_matrix | None = None  # the matched observations' rows of the hourly Jacobian
     obs_cov: np.ndarray | None = None  # full R when the mismatch is correlated in time, else None
     factors: "FactorSet | None" = None  # scaling factors after the offsets (inversion.factors), or None
+    sides: tuple = ()  # inflow sides of the boundary bias (offset day*len(sides)+side), () = daily offsets
 
     @property
     def obs_err(self):
@@ -234,7 +242,7 @@ class Problem:
 
     @property
     def n_offsets(self):
-        return len(self.days)
+        return len(self.days) * max(1, len(self.sides))
 
     @property
     def n_factors(self):
@@ -286,7 +294,7 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     prior_enh = Hh @ np.asarray(prior_flux, dtype=np.float64).ravel()
     Hs = step_jacobian(Hh, n_cells, step)
     n_obs = len(obs)
-    Hbg = sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), obs["day_index"].to_numpy())), shape=(n_obs, len(days)))
+    Hbg, sides, bg_sigma = background_columns(obs, len(days), cfg)
     blocks = [Hs, Hbg]
     if factors is not None and len(factors):
         blocks.append(sp.csr_matrix(factors.columns(Hh)))
@@ -316,7 +324,7 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     sigma = prior_sigma(prior_flux, step, float(cfg.prior_rel_sigma), float(cfg.prior_floor_sigma),
                         power_flux=prior_power, power_rel=float(cfg.power_rel_sigma),
                         bio_flux=prior_bio if basis == "day" else None, anthro_basis=basis if prior_bio is not None else "step")
-    extra = np.full(len(days), float(cfg.bg_sigma_ppm))
+    extra = np.full(Hbg.shape[1], bg_sigma)
     if factors is not None and len(factors):
         extra = np.concatenate([extra, factors.sigma])
     Q = KroneckerCovariance.from_grid(
@@ -326,4 +334,33 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
                    prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,
                    step_hours=step, ny=ny, nx=nx, H_hourly=Hh, obs_cov=obs_cov,
-                   factors=factors if factors is not None and len(factors) else None)
+                   factors=factors if factors is not None and len(factors) else None, sides=sides)
+
+
+def background_columns(obs: pd.DataFrame, n_days: int, cfg) -> tuple[sp.csr_matrix, tuple, float]:
+    """The background block of H, its sides and prior σ.
+
+    Without side shares in ``obs``: one offset per UTC day (indicator columns, σ ``bg_sigma_ppm``).
+    With the model boundary's shares (``bg_share_N``, ``_E``, ``_S``, ``_W`` in selected.csv:
+    the share of the receptor's particles that entered through each side): the boundary bias per
+    UTC day and inflow side, column ``day * 4 + side``, weight = the share (the shares sum to 1,
+    so a bias common to every side acts as the daily offset did), σ ``boundary_bias_sigma_ppm``.
+    """
+    n_obs = len(obs)
+    day = obs["day_index"].to_numpy()
+    cols = [f"bg_share_{s}" for s in BOUNDARY_SIDES]
+    if not all(c in obs.columns for c in cols):
+        H = sp.csr_matrix((np.ones(n_obs), (np.arange(n_obs), day)), shape=(n_obs, n_days))
+        return H, (), float(cfg.bg_sigma_ppm)
+    w = obs[cols].to_numpy(float)
+    bad = ~np.isfinite(w).all(axis=1) | (np.abs(w.sum(axis=1) - 1.0) > 1e-3)
+    if bad.any():
+        raise ValueError(f"selected.csv: {int(bad.sum())} row(s) whose bg_share_N/E/S/W are missing or do not "
+                         "sum to 1 (e.g. site {} {}); rerun rules boundary_background and select_obs".format(
+                             obs["site"].to_numpy()[bad][0], obs["time"].to_numpy()[bad][0]))
+    ns = len(BOUNDARY_SIDES)
+    rows = np.repeat(np.arange(n_obs), ns)
+    c = (day[:, None] * ns + np.arange(ns)[None]).ravel()
+    H = sp.csr_matrix((w.ravel(), (rows, c)), shape=(n_obs, n_days * ns))
+    H.eliminate_zeros()
+    return H, BOUNDARY_SIDES, float(cfg.boundary_bias_sigma_ppm)
