@@ -24,9 +24,11 @@ row-major, then the outer cells row-major over the outer grid without the hole).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import xarray as xr
 
 from gzcarbon.grid import Grid, GridError, NestedGrid
@@ -163,4 +165,154 @@ def with_outer_prior(prior: xr.Dataset, nested: NestedGrid, outer_inventory, utc
     area = nested.outer.cell_area_m2()
     log.info("outer prior: %d outer cells (%s), %.4g t CO2 over %d hours", nested.n_outer, nested.outer.describe(),
              float((flux.sum(axis=0) * area).sum() * 3600.0 * tonnes_per_flux_unit("co2")), len(times))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the nested state in the inversion: inputs, H and Q, aggregation rows, outputs
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class OuterInputs:
+    """What the inversion knows of the outer cells: the nesting, the hourly prior (n_hours, n_outer)
+    in state order, the demo truth (same shape, or None) and the neighbours' geometry (names, kinds
+    and the fraction of every state cell, inner and outer, inside each; none: the ring total only)."""
+
+    nested: NestedGrid
+    prior: np.ndarray
+    truth: np.ndarray | None = None
+    neighbour_names: list = field(default_factory=list)
+    neighbour_kinds: list = field(default_factory=list)
+    neighbour_fractions: sp.csr_matrix | None = None
+
+    @property
+    def n_outer(self) -> int:
+        return self.nested.n_outer
+
+    @property
+    def n_cells(self) -> int:
+        return self.nested.n_cells
+
+
+def hourly_state(inner_hourly: np.ndarray, outer_hourly: np.ndarray | None) -> np.ndarray:
+    """The hourly state vector (hour · n_cells + cell) of an inner field (n_hours, ny, nx) and the
+    outer cells' (n_hours, n_outer) (None: the inner field alone)."""
+    f = np.asarray(inner_hourly, np.float64)
+    flat = f.reshape(f.shape[0], -1)
+    if outer_hourly is None:
+        return flat.ravel()
+    return np.concatenate([flat, np.asarray(outer_hourly, np.float64)], axis=1).ravel()
+
+
+def split_columns(H, n_inner: int, n_cells: int, n_hours: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """(H_inner, H_outer) of an hourly Jacobian whose columns are hour · n_cells + cell: the inner
+    columns re-indexed hour · n_inner + cell, the outer ones hour · n_outer + (cell − n_inner)."""
+    H = sp.coo_matrix(H)
+    h, c = np.divmod(H.col.astype(np.int64), n_cells)
+    n_outer = n_cells - n_inner
+    inner = c < n_inner
+    Hi = sp.csr_matrix((H.data[inner], (H.row[inner], h[inner] * n_inner + c[inner])),
+                       shape=(H.shape[0], n_hours * n_inner))
+    o = ~inner
+    Ho = sp.csr_matrix((H.data[o], (H.row[o], h[o] * n_outer + c[o] - n_inner)),
+                       shape=(H.shape[0], n_hours * n_outer))
+    return Hi, Ho
+
+
+def nested_covariance(sigma_inner, lat_edges, lon_edges, outer: OuterInputs, cfg, step: int, extra):
+    """`NestedKroneckerCovariance` of the nested state: the inner σ and correlations as for the
+    single grid, the outer σ from `outer_sigma` (``inversion.outer_rel_sigma``, ``outer_floor_sigma``)
+    and the outer correlation length ``inversion.outer_corr_length_km`` on the outer grid."""
+    from .covariance import NestedKroneckerCovariance, grid_spacing_km
+
+    dx, dy = grid_spacing_km(lat_edges, lon_edges)
+    o = outer.nested.outer
+    dxo, dyo = grid_spacing_km(o.lat_edges, o.lon_edges)
+    sig_out = outer_sigma(outer.prior, step, float(cfg.outer_rel_sigma), float(cfg.outer_floor_sigma))
+    return NestedKroneckerCovariance(sigma_inner, dx, dy, float(cfg.corr_length_km), step,
+                                     float(cfg.corr_time_hours), sig_out, outer.nested.outer_mask, dxo, dyo,
+                                     float(cfg.outer_corr_length_km), extra_sigma=extra,
+                                     diurnal_corr=float(cfg.diurnal_corr))
+
+
+RING = "outer ring"
+
+
+def outer_weights(outer: OuterInputs, gas_scale: float = 1.0) -> tuple[list, list, sp.csr_matrix]:
+    """(names, kinds, W): the rows of the outer table over the nested state, m² weights (× the gas's
+    tonnes factor ``gas_scale`` relative to CO2): the outer ring (every outer cell, whole area) and
+    each neighbour (fraction of every state cell inside it × area, inner and outer cells)."""
+    area = outer.nested.cell_area_m2()
+    n_inner = outer.nested.n_inner
+    ring = np.zeros(outer.n_cells)
+    ring[n_inner:] = area[n_inner:]
+    rows = [sp.csr_matrix(ring[None, :])]
+    names, kinds = [RING], ["ring"]
+    if outer.neighbour_fractions is not None and len(outer.neighbour_names):
+        M = sp.csr_matrix(outer.neighbour_fractions, dtype=np.float64)
+        if M.shape[1] != outer.n_cells:
+            raise ValueError(f"neighbour matrix has {M.shape[1]} cells, the nested state {outer.n_cells}")
+        rows.append(M @ sp.diags(area))
+        names += list(outer.neighbour_names)
+        kinds += list(outer.neighbour_kinds)
+    return names, kinds, (sp.vstack(rows, format="csr") * gas_scale).tocsr()
+
+
+def outer_cell_rows(n_inner: int, n_outer: int) -> sp.csr_matrix:
+    """(n_outer × n_cells) unit rows: each outer cell's own value (for its period-mean σ)."""
+    return sp.csr_matrix((np.ones(n_outer), (np.arange(n_outer), n_inner + np.arange(n_outer))),
+                         shape=(n_outer, n_inner + n_outer))
+
+
+def take_tail_rows(res, n_keep: int) -> dict | None:
+    """Take the aggregate rows after the first ``n_keep`` off an `InversionResult` (in place, like
+    `inversion.sequential.split_unit_rows`) and return their prior/posterior means and covariance
+    block; None when there are none."""
+    if res.agg_post_cov is None or res.agg_post_cov.shape[0] == n_keep:
+        return None
+    tail = slice(n_keep, None)
+    out = {"prior_mean": np.asarray(res.agg_prior_mean[tail], float).copy(),
+           "post_mean": np.asarray(res.agg_post_mean[tail], float).copy(),
+           "prior_cov": np.asarray(res.agg_prior_cov[tail, tail], float).copy(),
+           "post_cov": np.asarray(res.agg_post_cov[tail, tail], float).copy()}
+    res.agg_prior_mean = res.agg_prior_mean[:n_keep]
+    res.agg_post_mean = res.agg_post_mean[:n_keep]
+    res.agg_prior_cov = res.agg_prior_cov[:n_keep, :n_keep]
+    res.agg_post_cov = res.agg_post_cov[:n_keep, :n_keep]
+    if res.agg_post_cov_subsets:
+        res.agg_post_cov_subsets = {k: v[:n_keep, :n_keep] for k, v in res.agg_post_cov_subsets.items()}
+    if res.agg_post_mean_ensemble is not None:
+        out["post_mean_ensemble"] = np.asarray(res.agg_post_mean_ensemble[tail], float).copy()
+        res.agg_post_mean_ensemble = res.agg_post_mean_ensemble[:n_keep]
+    return out
+
+
+def outer_table(names, kinds, W_hourly_t, prior_hourly, post_hourly, truth_hourly, mask, tail: dict) -> pd.DataFrame:
+    """outer.csv: the outer ring and each neighbour, prior / posterior / σ (t over the period) and
+    the demo truth. ``W_hourly_t``: (n_rows × n_cells) weights in t per (flux unit · hour);
+    ``*_hourly``: (n_hours, n_cells) state fields (truth None: NaN)."""
+    m = np.asarray(mask, bool)
+
+    def tot(f):
+        return np.asarray(W_hourly_t @ np.asarray(f, float)[m].sum(axis=0)).ravel()
+
+    prior_t = tot(prior_hourly)
+    return pd.DataFrame({
+        "name": list(names), "kind": list(kinds), "prior_t": prior_t, "posterior_t": tot(post_hourly),
+        "prior_sigma_t": np.sqrt(np.maximum(np.diag(tail["prior_cov"]), 0)),
+        "posterior_sigma_t": np.sqrt(np.maximum(np.diag(tail["post_cov"]), 0)),
+        "truth_t": tot(truth_hourly) if truth_hourly is not None else np.full(len(names), np.nan)})
+
+
+def outer_signal_shares(sites, prior_total, prior_outer, post_total, post_outer) -> dict:
+    """{site: {"prior": Σ H_outer x_a / Σ H x_a, "posterior": the same of x̂, sums in ppm}} over the
+    site's observations: the share of the modelled enhancement from the outer cells."""
+    sites = np.asarray(sites).astype(str)
+    out = {}
+    for s in sorted(set(sites)):
+        k = sites == s
+        pt, po = float(np.sum(prior_total[k])), float(np.sum(prior_outer[k]))
+        qt, qo = float(np.sum(post_total[k])), float(np.sum(post_outer[k]))
+        out[s] = {"prior": po / pt if pt != 0 else float("nan"), "posterior": qo / qt if qt != 0 else float("nan"),
+                  "prior_outer_ppm_sum": po, "prior_total_ppm_sum": pt,
+                  "posterior_outer_ppm_sum": qo, "posterior_total_ppm_sum": qt, "n_obs": int(k.sum())}
     return out

@@ -12,6 +12,12 @@ exponential in space (``corr_length_km``) and time (``corr_time_hours``, times o
 becomes a boundary bias per UTC day and inflow side, weighted by the receptor's share of particles
 through that side, σ ``boundary_bias_sigma_ppm`` (:func:`background_columns`, docs/boundary.md).
 
+Nested state (config ``outer_grid``, `inversion.outer`): every step holds the ny·nx inner cells and
+then the coarse outer cells outside the inner box (``step * (ny·nx + n_outer) + cell``, the
+Jacobian's numbering); the outer cells' prior is ``flux_outer`` of prior.nc, their σ
+``outer_rel_sigma · |step mean| + outer_floor_sigma``, correlated on the outer grid
+(``outer_corr_length_km``) and not with the inner cells.
+
 Optionally the state ends with scaling factors (`inversion.factors`): one per district for the whole
 period on the diffuse anthropogenic prior (σ ``district_scale_sigma``) and one per local day for the
 domain's biospheric uptake (σ ``bio_day_scale_sigma``); their Jacobian columns are exact on the hourly
@@ -222,6 +228,8 @@ class Problem:
     obs_cov: np.ndarray | None = None  # full R when the mismatch is correlated in time, else None
     factors: "FactorSet | None" = None  # scaling factors after the offsets (inversion.factors), or None
     sides: tuple = ()  # inflow sides of the boundary bias (offset day*len(sides)+side), () = daily offsets
+    n_outer: int = 0  # outer cells of the nested state after the ny·nx inner cells of every step (0: none)
+    prior_enhancement_outer: np.ndarray | None = None  # the part of H_hourly x_a from the outer cells (ppm)
 
     @property
     def obs_err(self):
@@ -229,8 +237,12 @@ class Problem:
         return self.obs_cov if self.obs_cov is not None else self.obs_sigma
 
     @property
-    def n_cells(self):
+    def n_inner(self):
         return self.ny * self.nx
+
+    @property
+    def n_cells(self):
+        return self.ny * self.nx + self.n_outer
 
     @property
     def n_step(self):
@@ -251,7 +263,8 @@ class Problem:
 
 def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFrame, prior_flux: np.ndarray,
                   lat_edges, lon_edges, inv_cfg, days, missing=None,
-                  prior_power: np.ndarray | None = None, factors=None, prior_bio: np.ndarray | None = None) -> Problem:
+                  prior_power: np.ndarray | None = None, factors=None, prior_bio: np.ndarray | None = None,
+                  outer=None) -> Problem:
     """Assemble the `Problem` from in-memory pieces (see module docstring).
 
     ``prior_flux`` is (n_hours, ny, nx) on ``hours`` (µmol m-2 s-1); ``days`` are the UTC period days
@@ -259,17 +272,21 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     of some of its keys, completed with the pipeline's defaults); ``prior_power`` (optional, same
     shape) is the prior's power-sector part, whose σ is ``power_rel_sigma`` × |flux|.
     ``factors``: an `inversion.factors.FactorSet` (or None) whose factors are appended to the state
-    after the background offsets.
+    after the background offsets. ``outer``: an `inversion.outer.OuterInputs` (nested state: the
+    Jacobian's columns are hour · (ny·nx + n_outer) + cell, the outer cells' prior and σ rule,
+    `inversion.covariance.NestedKroneckerCovariance`) or None (the single grid).
     """
     cfg = inversion_config(inv_cfg)
     hours = pd.DatetimeIndex(hours)
     ny, nx = len(lat_edges) - 1, len(lon_edges) - 1
-    n_cells = ny * nx
+    n_outer = 0 if outer is None else int(outer.n_outer)
+    n_cells = ny * nx + n_outer
     if prior_flux.shape != (len(hours), ny, nx):
         raise ValueError(f"prior flux has shape {prior_flux.shape}, expected (n_hours={len(hours)}, {ny}, {nx}) "
                          "on the Jacobian's hourly axis and grid")
     if H_hourly.shape[1] != len(hours) * n_cells:
-        raise ValueError(f"Jacobian has {H_hourly.shape[1]} columns, expected n_hours*n_cells = {len(hours) * n_cells}")
+        raise ValueError(f"Jacobian has {H_hourly.shape[1]} columns, expected n_hours*n_cells = {len(hours) * n_cells}"
+                         + (f" (n_cells = {ny * nx} inner + {n_outer} outer)" if n_outer else ""))
     step = int(cfg.time_step_hours)
     if step < 1 or 24 % step:
         raise ValueError(f"config inversion.time_step_hours = {step}: must divide 24")
@@ -291,13 +308,13 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
     obs["day_index"] = np.array([day_of[d] for d in obs_day], dtype=np.int64)
 
     Hh = sp.csr_matrix(H_hourly)[obs["row"].to_numpy()]
-    prior_enh = Hh @ np.asarray(prior_flux, dtype=np.float64).ravel()
+    prior_enh, prior_enh_outer, H_inner = _prior_signal(Hh, prior_flux, outer, len(hours))
     Hs = step_jacobian(Hh, n_cells, step)
     n_obs = len(obs)
     Hbg, sides, bg_sigma = background_columns(obs, len(days), cfg)
     blocks = [Hs, Hbg]
     if factors is not None and len(factors):
-        blocks.append(sp.csr_matrix(factors.columns(Hh)))
+        blocks.append(sp.csr_matrix(factors.columns(H_inner)))
     H = sp.hstack(blocks, format="csr")
 
     y = obs["value"].to_numpy(float) - obs["background"].to_numpy(float) - prior_enh
@@ -320,21 +337,50 @@ def build_problem(H_hourly, receptors: pd.DataFrame, hours, selected: pd.DataFra
         obs_cov = obs_error_covariance(obs["site"].to_numpy(), pd.to_datetime(obs["time"]), vsd,
                                        mismatch, corr_hours)
 
-    basis = str(cfg.sigma_basis)
-    sigma = prior_sigma(prior_flux, step, float(cfg.prior_rel_sigma), float(cfg.prior_floor_sigma),
-                        power_flux=prior_power, power_rel=float(cfg.power_rel_sigma),
-                        bio_flux=prior_bio if basis == "day" else None, anthro_basis=basis if prior_bio is not None else "step")
     extra = np.full(Hbg.shape[1], bg_sigma)
     if factors is not None and len(factors):
         extra = np.concatenate([extra, factors.sigma])
-    Q = KroneckerCovariance.from_grid(
-        sigma, lat_edges, lon_edges, float(cfg.corr_length_km), step, float(cfg.corr_time_hours),
-        extra_sigma=extra, diurnal_corr=float(cfg.diurnal_corr))
+    Q = _prior_covariance(cfg, step, prior_flux, prior_power, prior_bio, lat_edges, lon_edges, extra, outer)
     step_times = hours[::step]
     return Problem(H=H, y=y, x_prior=np.zeros(H.shape[1]), Q=Q, obs_sigma=obs_sigma, obs=obs,
                    prior_enhancement=prior_enh, hours=hours, step_times=step_times, days=days,
                    step_hours=step, ny=ny, nx=nx, H_hourly=Hh, obs_cov=obs_cov,
-                   factors=factors if factors is not None and len(factors) else None, sides=sides)
+                   factors=factors if factors is not None and len(factors) else None, sides=sides,
+                   n_outer=n_outer, prior_enhancement_outer=prior_enh_outer)
+
+
+def _prior_covariance(cfg, step: int, prior_flux, prior_power, prior_bio, lat_edges, lon_edges, extra, outer):
+    """Q of the state: σ of the inner cells (`prior_sigma`), the Kronecker operator on the single
+    grid or, with ``outer``, the nested one (`inversion.outer.nested_covariance`)."""
+    basis = str(cfg.sigma_basis)
+    sigma = prior_sigma(prior_flux, step, float(cfg.prior_rel_sigma), float(cfg.prior_floor_sigma),
+                        power_flux=prior_power, power_rel=float(cfg.power_rel_sigma),
+                        bio_flux=prior_bio if basis == "day" else None, anthro_basis=basis if prior_bio is not None else "step")
+    if outer is None:
+        return KroneckerCovariance.from_grid(
+            sigma, lat_edges, lon_edges, float(cfg.corr_length_km), step, float(cfg.corr_time_hours),
+            extra_sigma=extra, diurnal_corr=float(cfg.diurnal_corr))
+    from .outer import nested_covariance
+
+    return nested_covariance(sigma, lat_edges, lon_edges, outer, cfg, step, extra)
+
+
+def _prior_signal(Hh, prior_flux, outer, n_hours: int):
+    """(H_hourly x_a, its outer part or None, H_hourly's inner columns as hour · n_inner + cell) of
+    the matched rows ``Hh``: on the single grid (``outer`` None) Hh itself serves the factors."""
+    if outer is None:
+        return Hh @ np.asarray(prior_flux, dtype=np.float64).ravel(), None, Hh
+    from .outer import split_columns
+
+    n_inner = int(np.prod(prior_flux.shape[1:]))
+    prior_outer = np.asarray(outer.prior, np.float64)
+    if prior_outer.shape != (n_hours, outer.n_outer):
+        raise ValueError(f"outer prior has shape {prior_outer.shape}, expected (n_hours={n_hours}, "
+                         f"n_outer={outer.n_outer}) in state order")
+    Hi, Ho = split_columns(Hh, n_inner, n_inner + outer.n_outer, n_hours)
+    inner_enh = Hi @ np.asarray(prior_flux, dtype=np.float64).ravel()
+    outer_enh = Ho @ prior_outer.ravel()
+    return inner_enh + outer_enh, outer_enh, Hi
 
 
 def background_columns(obs: pd.DataFrame, n_days: int, cfg) -> tuple[sp.csr_matrix, tuple, float]:
