@@ -28,6 +28,15 @@ config, per-site overrides under ``stations.background.sites.{SITE}``:
     lowest usable top-inlet value of all sites within ``t ± half_window_hours``, then a centred
     running mean over the same window; σ = ``stations.background_sigma_ppm`` (constant). Biased
     high where the lowest site still carries city CO2 and low from the minimum of noisy values.
+
+``model``
+    A global/regional model (CarbonTracker, CAMS, a CF field) sampled where each receptor's
+    particles left the outer domain (``transport.boundary``, ``{R}/boundary/background.csv``,
+    docs/boundary.md): the background of a site's hour is its receptor's particle mean, σ² =
+    ``model.sigma_ppm``² + spread² / n_particles, and the shares of particles per inflow side
+    (``share_N/E/S/W``) go on to selected.csv (``bg_share_*``) for the inversion's boundary bias
+    per day and side. Hours without a receptor value fall back to ``baseline`` (counted, logged)
+    with equal shares.
 """
 from __future__ import annotations
 
@@ -195,16 +204,44 @@ def upwind(values: pd.Series, in_sector: pd.Series, hours: pd.DatetimeIndex,
                          "gap_hours": gap}, index=hours)
 
 
+#: inflow sides of the model boundary (columns ``share_<side>`` of the receptor table,
+#: ``bg_share_<side>`` of selected.csv)
+SIDES = ("N", "E", "S", "W")
+SHARE_COLUMNS = tuple(f"bg_share_{s}" for s in SIDES)
+
+
+def model_site_series(receptor_table: pd.DataFrame, sigma_ppm: float) -> dict[str, pd.DataFrame]:
+    """Per site, on the receptor's clock hour (release time floored: obs hour + 30 min), the model
+    boundary's ``background``, ``background_sigma`` (√(sigma_ppm² + spread²/n)) and ``bg_share_*``
+    from the receptor table of ``transport.boundary`` (columns ``site, time, background,
+    background_spread, n_particles, share_N/E/S/W``)."""
+    t = receptor_table.copy()
+    t["hour"] = pd.DatetimeIndex(pd.to_datetime(t["time"])).floor("h")
+    n = np.maximum(t["n_particles"].to_numpy(float), 1.0)
+    t["background_sigma"] = np.sqrt(float(sigma_ppm) ** 2 + t["background_spread"].to_numpy(float) ** 2 / n)
+    for s in SIDES:
+        t[f"bg_share_{s}"] = t[f"share_{s}"].to_numpy(float)
+    out = {}
+    for site, g in t.groupby(t["site"].astype(str)):
+        g = g.drop_duplicates("hour").set_index("hour").sort_index()
+        g.index.name = "time"
+        out[site] = g[["background", "background_sigma", *SHARE_COLUMNS]]
+    return out
+
+
 def site_backgrounds(table: pd.DataFrame, cfg: BackgroundConfig | Mapping | None = None,
                      wind: dict | None = None,
                      background_sigma_ppm: float = DEFAULT.background_sigma_ppm,
-                     hours: pd.DatetimeIndex | None = None) -> dict[str, pd.DataFrame]:
+                     hours: pd.DatetimeIndex | None = None,
+                     model: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
     """Background of every site of ``table`` (top-inlet rows: site, time, value, qcflag).
 
     Returns {site: DataFrame on ``hours`` with ``background``, ``background_sigma``, ``method``
-    (the method that produced each hour: ``upwind`` or ``baseline``)}. ``wind``: output of
-    :func:`wind_at_sites` for the sites that need it (``upwind`` method). ``cfg``:
-    ``stations.background`` (:func:`settings`; None: the config's defaults, the upwind method).
+    (the method that produced each hour: ``upwind``, ``model`` or ``baseline``)}, plus
+    ``bg_share_*`` for sites of the ``model`` method. ``wind``: output of :func:`wind_at_sites` for
+    the sites that need it (``upwind`` method). ``model``: output of :func:`model_site_series`
+    (``model`` method). ``cfg``: ``stations.background`` (:func:`settings`; None: the config's
+    defaults, the upwind method).
     """
     cfg = background_config(cfg)
     sites = list(dict.fromkeys(table["site"]))
@@ -221,7 +258,9 @@ def site_backgrounds(table: pd.DataFrame, cfg: BackgroundConfig | Mapping | None
                     .interpolate(limit_direction="both"))
         df = pd.DataFrame({"background": base[1].to_numpy(), "background_sigma": float(background_sigma_ppm),
                            "method": "baseline"}, index=hours)
-        if st.method == "upwind":
+        if st.method == "model":
+            df = _with_model(df, s, model, hours)
+        elif st.method == "upwind":
             up = st.upwind_site
             where = "upwind_site" if st.wind_at == "upwind_site" else "site"
             wind_key = up if where == "upwind_site" else s
@@ -252,6 +291,28 @@ def site_backgrounds(table: pd.DataFrame, cfg: BackgroundConfig | Mapping | None
                 df.loc[have, "method"] = "upwind"
         out[s] = df
     return out
+
+
+def _with_model(df: pd.DataFrame, site: str, model: dict | None, hours) -> pd.DataFrame:
+    """``df`` (the baseline) replaced by the model boundary where the site has a receptor value."""
+    if model is None:
+        raise ValueError(f"site {site}: stations.background.method is model but no model boundary was "
+                         "given (rule boundary_background's boundary/background.csv)")
+    for c in SHARE_COLUMNS:
+        df[c] = 1.0 / len(SIDES)
+    m = model.get(site)
+    if m is None:
+        log.warning("site %s: no receptor in the model boundary table: background falls back to the "
+                    "baseline in all %d hours", site, len(hours))
+        return df
+    m = m.reindex(hours)
+    have = np.isfinite(m["background"].to_numpy(float))
+    for c in ("background", "background_sigma", *SHARE_COLUMNS):
+        df.loc[have, c] = m[c].to_numpy(float)[have]
+    df.loc[have, "method"] = "model"
+    log.info("site %s: model boundary in %d hours (its receptors); baseline in the other %d", site,
+             int(have.sum()), int((~have).sum()))
+    return df
 
 
 def needs_met(cfg: BackgroundConfig | Mapping | None, site_ids) -> bool:

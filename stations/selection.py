@@ -108,7 +108,8 @@ def night_tower_mask(tab: pd.DataFrame, utc_offset_hours: float, night: NightTow
 
 
 def select_from_config(hourly_dirs: list, cfg: StationsConfig | Mapping | None = None, *,
-                       wind: dict | None = None, met_files=None, tower_ids=()) -> pd.DataFrame:
+                       wind: dict | None = None, met_files=None, tower_ids=(),
+                       model_background: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`select` with the settings of the ``stations`` config section ``cfg`` (the typed
     section, a mapping of some of its keys, e.g. a partial ``config["stations"]``, or None: every
     setting at the config's default), as the pipeline's rule ``select_obs`` uses them."""
@@ -117,7 +118,7 @@ def select_from_config(hourly_dirs: list, cfg: StationsConfig | Mapping | None =
                   select_hours_local=tuple(st.select_hours_local),
                   background_sigma_ppm=st.background_sigma_ppm, background=st.background, wind=wind,
                   met_files=met_files, night_tower=st.night_tower, tower_ids=tower_ids,
-                  plausibility=st.plausibility)
+                  plausibility=st.plausibility, model_background=model_background)
 
 
 def select(hourly_dirs: list, utc_offset_hours: float = DEFAULT.utc_offset_hours,
@@ -125,7 +126,8 @@ def select(hourly_dirs: list, utc_offset_hours: float = DEFAULT.utc_offset_hours
            background_sigma_ppm: float = DEFAULT.background_sigma_ppm, half_window_hours: int | None = None,
            background: BackgroundConfig | Mapping | None = None, wind: dict | None = None, met_files=None,
            night_tower: NightTowerConfig | Mapping | None = None, tower_ids=(),
-           plausibility: PlausibilityConfig | Mapping | None = None) -> pd.DataFrame:
+           plausibility: PlausibilityConfig | Mapping | None = None,
+           model_background: pd.DataFrame | None = None) -> pd.DataFrame:
     """The table of ``{R}/obs/selected.csv`` (columns :data:`COLUMNS`), sorted by time and site.
 
     Settings not given take the config's defaults (`gzcarbon.config.StationsConfig`; the
@@ -136,7 +138,9 @@ def select(hourly_dirs: list, utc_offset_hours: float = DEFAULT.utc_offset_hours
     or the night-time tower selection needs it. ``night_tower``: ``stations.night_tower``
     settings; ``tower_ids``: sites with role ``tower`` (used when ``night_tower.sites`` is empty).
     ``plausibility``: ``stations.plausibility``; hours whose value lies outside the range are not
-    selected (nor used for the background) even when the hourly file did not flag them. Hours
+    selected (nor used for the background) even when the hourly file did not flag them.
+    ``model_background``: the receptor table of ``transport.boundary`` (``background.method:
+    model``); the result then also has the columns ``bg_share_N/E/S/W``. Hours
     with an excluding hourly flag (:data:`stations.hourly.HOUR_EXCLUDE`) are not selected. The
     result's ``attrs["dropped"]`` ({site: {reason: count}}) counts, per site, the window hours not selected by reason
     (:func:`dropped_counts`); the log names them.
@@ -157,7 +161,9 @@ def select(hourly_dirs: list, utc_offset_hours: float = DEFAULT.utc_offset_hours
         wind = bgm.wind_at_sites(list(met_files), {k: (r.lon, r.lat) for k, r in pts.iterrows()})
     t = pd.DatetimeIndex(tab["time"])
     hours = pd.date_range(t.min(), t.max(), freq="h")
-    bgs = bgm.site_backgrounds(tab, bcfg, wind, background_sigma_ppm, hours)
+    model = (bgm.model_site_series(model_background, bcfg.model.sigma_ppm)
+             if model_background is not None else None)
+    bgs = bgm.site_backgrounds(tab, bcfg, wind, background_sigma_ppm, hours, model)
     ok = np.isfinite(tab["value"]).to_numpy() & ((tab["qcflag"] & HOUR_EXCLUDE) == 0).to_numpy() \
         & tab["plausible"].to_numpy(bool)
     day = in_local_window(tab["time"], utc_offset_hours, select_hours_local)
@@ -182,13 +188,14 @@ def select(hourly_dirs: list, utc_offset_hours: float = DEFAULT.utc_offset_hours
     ti = pd.DatetimeIndex(sel["time"])
     sel["background"] = np.nan
     sel["background_sigma"] = np.nan
+    shares = [c for c in bgm.SHARE_COLUMNS if any(c in df for df in bgs.values())]
     for s, df in bgs.items():
         r = (sel["site"] == s).to_numpy()
-        sel.loc[r, "background"] = df["background"].reindex(ti[r]).to_numpy()
-        sel.loc[r, "background_sigma"] = df["background_sigma"].reindex(ti[r]).to_numpy()
+        for c in ("background", "background_sigma", *shares):
+            sel.loc[r, c] = (df[c].reindex(ti[r]).to_numpy() if c in df else 1.0 / len(bgm.SIDES))
     sel = sel.sort_values(["time", "site"]).reset_index(drop=True)
     sel["time"] = pd.DatetimeIndex(sel["time"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = sel[COLUMNS]
+    out = sel[COLUMNS + shares]
     out.attrs["dropped"] = {s: {k: int(v) for k, v in r.items()} for s, r in dropped.iterrows()}
     return out
 
