@@ -466,6 +466,50 @@ def receptor_backgrounds(field: xr.Dataset, exits: pd.DataFrame, box, inside_min
     return out[list(RECEPTOR_COLUMNS)]
 
 
+#: ``exit_reason`` of the site-day footprint files (transport.stilt_driver, docs/formats.md):
+#: 1 left the outer box, 2 stopped by HYSPLIT before (left the met domain between output steps),
+#: 0 lasted the whole run inside, -1 padding
+EXIT_INSIDE, EXIT_PADDING = 0, -1
+
+
+def exits_from_footprints(paths, receptors: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The exit points of every receptor of site-day footprint files (``exit_*(receptor,
+    particle)``), one row per particle: ``receptor_id, site, release_time, particle, time, lon,
+    lat, zagl, reason, left`` (``left``: reason 1 or 2). ``receptors`` (receptors.csv) gives the
+    site of each receptor; without it the site is the receptor id's part before the first ``_``."""
+    frames = []
+    for p in paths:
+        with xr.open_dataset(p) as ds:
+            if ds.sizes.get("receptor", 0) == 0:
+                continue
+            if "exit_lon" not in ds:
+                raise ValueError(f"{p}: no exit points (exit_lon, exit_lat, exit_agl, exit_time, exit_reason); "
+                                 "the model boundary needs footprints made by HYSPLIT-STILT with the outer "
+                                 "grid enabled (outer_grid.enabled: true, transport.footprints_from: stilt)")
+            ids = np.asarray(ds["receptor"].values).astype(str)
+            reason = ds["exit_reason"].values.astype(int)
+            ok = reason != EXIT_PADDING
+            r_idx = np.broadcast_to(np.arange(len(ids))[:, None], reason.shape)[ok]
+            frames.append(pd.DataFrame({
+                "receptor_id": ids[r_idx],
+                "release_time": pd.DatetimeIndex(ds["release_time"].values)[r_idx],
+                "particle": ds["exit_particle"].values[ok], "time": pd.DatetimeIndex(ds["exit_time"].values[ok]),
+                "lon": ds["exit_lon"].values[ok].astype(float), "lat": ds["exit_lat"].values[ok].astype(float),
+                "zagl": ds["exit_agl"].values[ok].astype(float), "reason": reason[ok]}))
+    cols = ["receptor_id", "site", "release_time", "particle", "time", "lon", "lat", "zagl", "reason", "left"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    e = pd.concat(frames, ignore_index=True)
+    if receptors is not None and "receptor_id" in receptors:
+        site = receptors.assign(receptor_id=receptors["receptor_id"].astype(str)).set_index("receptor_id")["site"]
+        e["site"] = site.reindex(e["receptor_id"]).astype(str).to_numpy()
+    else:
+        e["site"] = e["receptor_id"].str.split("_").str[0]
+    e["zagl"] = e["zagl"].fillna(0.0)
+    e["left"] = e["reason"] != EXIT_INSIDE
+    return e[cols]
+
+
 def write_receptor_backgrounds(df: pd.DataFrame, path) -> Path:
     """``{R}/boundary/background.csv`` (atomic)."""
     return write_csv(df[list(RECEPTOR_COLUMNS)], path, index=False, float_format="%.6g")

@@ -238,3 +238,43 @@ def test_demo_field_is_the_truth_plus_its_documented_errors(tmp_path):
     d = g["value"].values - f["value"].values
     assert np.std(d[:, 0, 0, 0]) > 0.1
     assert np.max(np.abs(d - d[:, :1, :1, :1])) < 1e-4
+
+
+def _site_day(path, exits_by_receptor):
+    """A site-day footprint file's exit variables as transport.stilt_driver writes them:
+    exit_*(receptor, particle), padded with exit_particle -1 / exit_reason -1 / NaN."""
+    ids = list(exits_by_receptor)
+    n_p = max(len(v) for v in exits_by_receptor.values())
+    shape = (len(ids), n_p)
+    lon, lat, agl = (np.full(shape, np.nan) for _ in range(3))
+    tim = np.full(shape, np.datetime64("NaT"), "datetime64[ns]")
+    reason = np.full(shape, -1, np.int8)
+    part = np.full(shape, -1, np.int32)
+    for r, rid in enumerate(ids):
+        for k, (lo, la, z, t, why) in enumerate(exits_by_receptor[rid]):
+            lon[r, k], lat[r, k], agl[r, k], tim[r, k], reason[r, k], part[r, k] = lo, la, z, np.datetime64(t), why, k + 1
+    ds = xr.Dataset({"exit_particle": (("receptor", "particle"), part), "exit_lon": (("receptor", "particle"), lon),
+                     "exit_lat": (("receptor", "particle"), lat), "exit_agl": (("receptor", "particle"), agl),
+                     "exit_time": (("receptor", "particle"), tim), "exit_reason": (("receptor", "particle"), reason),
+                     "release_time": (("receptor",), pd.to_datetime(["2025-01-02T06:30"] * len(ids)).values)},
+                    coords={"receptor": np.array(ids, dtype=str)})
+    ds.to_netcdf(path)
+    return path
+
+
+def test_exit_points_from_site_day_files(tmp_path):
+    """Padding dropped; reason 1 (left the outer box) and 2 (stopped by HYSPLIT) count as left,
+    0 (ended inside) does not and is sampled higher; sites from receptors.csv."""
+    p = _site_day(tmp_path / "20250102.nc", {
+        "NST_202501020630_140": [(110.0, 22.0, 400.0, "2025-01-02T01:00", 1), (114.0, 23.0, 80.0, "2025-01-01T07:00", 0)],
+        "NST_202501020730_140": [(118.0, 24.0, 900.0, "2025-01-02T02:00", 2)]})
+    rec = pd.DataFrame({"receptor_id": ["NST_202501020630_140", "NST_202501020730_140"], "site": ["NST", "NST"]})
+    e = bd.exits_from_footprints([p], rec)
+    assert len(e) == 3 and list(e["left"]) == [True, False, True] and set(e["site"]) == {"NST"}
+    f = bd.read_field([CT_FILE], "carbontracker")
+    out = bd.receptor_backgrounds(f, e[e["time"] >= pd.Timestamp("2025-01-02T01:30")].reset_index(drop=True),
+                                  (110.0, 118.0, 21.5, 24.5), 1500.0)
+    assert list(out["n_particles"]) == [1]
+    xr.Dataset(coords={"receptor": np.array(["X_1"], dtype=str)}).to_netcdf(tmp_path / "old.nc")
+    with pytest.raises(ValueError, match=r"old\.nc: no exit points.*outer_grid\.enabled: true"):
+        bd.exits_from_footprints([tmp_path / "old.nc"])

@@ -256,3 +256,23 @@ rule demo_power:
         "benchmarks/runs/{month}/demo_power.tsv"
     script:
         "../scripts/demo_power.py"
+
+
+rule demo_boundary:
+    """Demo world: a global model's boundary field in CarbonTracker's layout (3°x2°, 25 levels,
+    3-hourly), one file per met day, from the true background with documented errors
+    (gzcarbon.demo.boundary; docs/boundary.md). Used by stations.background.method: model."""
+    input:
+        truth=demo("truth.nc"),
+    output:
+        directory(demo("boundary")),
+    params:
+        days=lambda wc: met_days(wc.month),
+        met=config["met"],
+        seed=config["demo"]["seed"],
+    log:
+        "logs/{month}/demo_boundary.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_boundary.tsv"
+    script:
+        "../scripts/demo_boundary.py"

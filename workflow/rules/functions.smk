@@ -258,6 +258,8 @@ def gas_background(wildcards):
     g = config["gases"][wildcards.gas]
     bg = dict(config["stations"]["background"])
     bg.update(upwind_sigma_ppm=g["upwind_sigma_ppb"], gap_sigma_ppm_per_hour=g["gap_sigma_ppb_per_hour"])
+    if bg.get("method") == "model":  # the model boundary is CO2's (docs/boundary.md): gases take the baseline
+        bg["method"] = "baseline"
     bg["sites"] = {sid: {k: v for k, v in dict(over).items()
                          if k not in ("upwind_sigma_ppm", "gap_sigma_ppm_per_hour")}
                    for sid, over in (bg.get("sites") or {}).items()}
@@ -401,3 +403,40 @@ def year_products(wildcards=None):
         return []
     base = os.path.join(config["results_dir"], str(config["year"]))
     return [os.path.join(base, "districts.csv"), os.path.join(base, "report.html")]
+
+
+# ---- the model boundary (stations.background.method: model; docs/boundary.md) -------------------
+BOUNDARY_MODEL = config["stations"]["background"].get("method") == "model"
+
+
+def boundary_field_inputs(wildcards):
+    """The boundary field: stations.background.model.files, else (demo) the demo's CT-layout files."""
+    files = (config["stations"]["background"].get("model") or {}).get("files") or []
+    if files:
+        return list(files)
+    return [demo("boundary").format(month=wildcards.month)]
+
+
+def select_boundary_input(wildcards):
+    """{R}/boundary/background.csv when the background is the model boundary, else nothing."""
+    return [res("boundary/background.csv").format(month=wildcards.month)] if BOUNDARY_MODEL else []
+
+
+def _check_boundary_config():
+    """Stop at parse time when the model boundary cannot work: no field files outside the demo,
+    no exit points (footprints from files, or no outer grid)."""
+    if not BOUNDARY_MODEL:
+        return
+    files = (config["stations"]["background"].get("model") or {}).get("files") or []
+    problem = None
+    if not DEMO and not files:
+        problem = ("stations.background.method is model but stations.background.model.files is empty: give "
+                   "the boundary field files (e.g. CarbonTracker's CT2022.molefrac_glb3x2_YYYY-MM-DD.nc)")
+    elif config["transport"]["footprints_from"] != "stilt":
+        problem = ("stations.background.method: model samples the field where HYSPLIT-STILT's particles leave "
+                   "the domain; footprints from files carry no particles: use method upwind or baseline")
+    elif not (config.get("outer_grid") or {}).get("enabled", True):
+        problem = ("stations.background.method: model needs the particles' exit points from the outer domain: "
+                   "set outer_grid.enabled: true")
+    if problem:
+        raise SystemExit(f"\nConfiguration error:\n{problem}\n(see docs/boundary.md)\n")

@@ -28,12 +28,14 @@ rule hourly_obs:
 
 
 _check_background_config()
+_check_boundary_config()
 
 
 rule select_obs:
     input:
         hourly=expand(res("obs/hourly/{site}"), site=SITE_IDS, allow_missing=True),
         met=select_met_files,
+        boundary=select_boundary_input,
     output:
         res("obs/selected.csv"),
     params:

@@ -166,3 +166,30 @@ rule jacobian:
         "benchmarks/runs/{month}/jacobian.tsv"
     script:
         "../scripts/jacobian.py"
+
+
+if BOUNDARY_MODEL:
+
+    rule boundary_background:
+        """The model boundary at every receptor (stations.background.method: model): the boundary
+        field sampled where and when each particle left the outer domain (transport.boundary),
+        averaged per receptor, with its spread and the shares of particles per inflow side."""
+        input:
+            footprints=footprint_files,
+            receptors=res("receptors.csv"),
+            field=boundary_field_inputs,
+        output:
+            res("boundary/background.csv"),
+        params:
+            model=config["stations"]["background"]["model"],
+            grid=config["grid"],
+            outer_grid=config["outer_grid"],
+            met=config["met"],
+        resources:
+            mem_mb=2000,
+        log:
+            "logs/{month}/boundary_background.log",
+        benchmark:
+            "benchmarks/runs/{month}/boundary_background.tsv"
+        script:
+            "../scripts/boundary_background.py"
