@@ -316,3 +316,51 @@ def outer_signal_shares(sites, prior_total, prior_outer, post_total, post_outer)
                   "prior_outer_ppm_sum": po, "prior_total_ppm_sum": pt,
                   "posterior_outer_ppm_sum": qo, "posterior_total_ppm_sum": qt, "n_obs": int(k.sum())}
     return out
+
+
+def outer_columns(n_state: int, n_flux: int, n_cells: int, n_inner: int) -> np.ndarray:
+    """Indices of the outer cells' state elements (every step) among ``n_state``."""
+    c = np.arange(n_flux)
+    return c[c % n_cells >= n_inner]
+
+
+def outer_diagnostics(table: pd.DataFrame, prob, modelled: pd.DataFrame, used) -> dict:
+    """diagnostics.json entries of the nested state: ``n_outer_cells``, per site
+    ``outer_signal_share`` (`outer_signal_shares` over the observations the solve used, prior and
+    posterior) and ``outer_totals`` (the rows of outer.csv)."""
+    m = modelled[np.asarray(used, bool)]
+    prior_total = (m["prior_model"] - m["background_prior"]).to_numpy(float)
+    post_total = (m["posterior_model"] - m["background_posterior"]).to_numpy(float)
+    shares = outer_signal_shares(m["site"].to_numpy(), prior_total, m["prior_outer"].to_numpy(float),
+                                 post_total, m["posterior_outer"].to_numpy(float))
+    return {"n_outer_cells": int(prob.n_outer), "outer_signal_share": shares,
+            "outer_totals": table.to_dict("records")}
+
+
+def add_outer_posterior(ds: xr.Dataset, outer: OuterInputs, prob, post, tail: dict, gas: str = "co2") -> xr.Dataset:
+    """posterior.nc with the outer cells (their own grid variables ``olat``/``olon``, the hole NaN):
+    ``prior_flux_outer``/``posterior_flux_outer`` (time, olat, olon), ``correction_outer`` (step,
+    olat, olon) and the exact prior/posterior σ of each outer cell's period-mean flux."""
+    from gzcarbon.names import GASES
+
+    ng = outer.nested
+    fu = {"units": GASES[gas]["flux_units"]}
+    label = GASES[gas]["label"]
+    ds = ds.assign_coords(
+        olat=("olat", ng.outer.lat, {"units": "degrees_north", "standard_name": "latitude"}),
+        olon=("olon", ng.outer.lon, {"units": "degrees_east", "standard_name": "longitude"}))
+    nan = float("nan")
+    hole = " (NaN under the inner box, whose cells are `lat`/`lon`)"
+    ds["prior_flux_outer"] = (("time", "olat", "olon"), ng.outer_from_state(outer.prior, nan).astype(np.float32),
+                              {**fu, "long_name": f"prior {label} flux of the outer cells" + hole})
+    ds["posterior_flux_outer"] = (("time", "olat", "olon"), ng.outer_from_state(post.flux_outer, nan).astype(np.float32),
+                                  {**fu, "long_name": f"posterior {label} flux of the outer cells = prior + "
+                                   "correction of its step" + hole})
+    ds["correction_outer"] = (("step", "olat", "olon"), ng.outer_from_state(post.correction_outer, nan).astype(np.float32),
+                              {**fu, "long_name": "posterior flux correction of the outer cells"})
+    for key, what in (("cell_var_prior", "prior"), ("cell_var_post", "posterior")):
+        sd = np.sqrt(np.maximum(tail[key], 0))
+        ds[f"{what}_sigma_outer"] = (("olat", "olon"), ng.outer_from_state(sd, nan),
+                                     {**fu, "long_name": f"{what} sigma of the period-mean flux of the outer cell (exact)"})
+    ds.attrs.update(ng.attrs())
+    return ds

@@ -30,12 +30,13 @@ import pandas as pd
 import scipy.sparse as sp
 import xarray as xr
 
-from gzcarbon.grid import Grid, cell_area_m2, edges_from_centres
+from gzcarbon.grid import Grid, NestedGrid, cell_area_m2, edges_from_centres
 from gzcarbon.names import CITY, GASES, tonnes_per_flux_unit
 
 from . import aggregate as agg
 from . import crossval as cv
 from .diagnostics import observation_losses, residuals_per_site, uncertainty_reduction
+from .outer import OuterInputs
 from .positivity import apply_positivity
 from .screening import chi2_test, hqht_diagonal, innovation_statistics, screen_settings
 from .sequential import JOINT_KEY, district_factor_index, joint_entry, split_unit_rows, with_unit_rows
@@ -79,6 +80,7 @@ class InversionInputs:
     prior_sector_signal: dict | None = None
     paths: list = field(default_factory=list)
     gas: str = "co2"  # gzcarbon.names.GASES: flux units, ppm/ppb, tonnes of which gas
+    outer: OuterInputs | None = None  # the nested state's outer cells (config outer_grid), None: single grid
 
     def __post_init__(self):
         self.hours = pd.DatetimeIndex(self.hours)
@@ -132,10 +134,23 @@ class Aggregation:
     block: int
     nby: int
     nbx: int
+    outer: "OuterAggregation | None" = None  # the nested state's outer rows (after A's and B's own)
 
     @property
     def n_blocks(self) -> int:
         return self.nby * self.nbx
+
+
+@dataclass
+class OuterAggregation:
+    """The outer table's rows (ring, neighbours) appended to A after the unit rows, and one row per
+    outer cell appended to B; taken off the result after the solve (`inversion.outer.take_tail_rows`)."""
+
+    names: list
+    kinds: list
+    W_t: sp.csr_matrix  # (n_rows × n_cells) t per (flux unit · hour) of a state field
+    A: sp.csr_matrix
+    B: sp.csr_matrix
 
 
 @dataclass
@@ -150,6 +165,8 @@ class Posterior:
     positivity_report: dict
     totals_t: np.ndarray
     prior_t: np.ndarray
+    flux_outer: np.ndarray | None = None  # (n_hours, n_outer) posterior flux of the outer cells
+    correction_outer: np.ndarray | None = None  # (n_step, n_outer)
 
 
 @dataclass
@@ -160,6 +177,7 @@ class InversionOutputs:
     modelled: pd.DataFrame
     diagnostics: dict
     posterior: xr.Dataset
+    outer: pd.DataFrame | None = None  # outer.csv (nested state)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -220,7 +238,8 @@ def build_inversion_problem(inputs: InversionInputs, config, days, utc_offset_ho
                             inputs.prior_sector_fluxes)
     return build_problem(inputs.H_hourly, inputs.receptors, inputs.hours, inputs.selected, inputs.prior_flux,
                          inputs.lat_edges, inputs.lon_edges, cfg, days, missing=inputs.missing,
-                         prior_power=inputs.prior_power_flux, factors=factors, prior_bio=inputs.prior_bio_flux)
+                         prior_power=inputs.prior_power_flux, factors=factors, prior_bio=inputs.prior_bio_flux,
+                         outer=inputs.outer)
 
 
 def build_aggregation(inputs: InversionInputs, prob: Problem, mask, days, config) -> Aggregation:
@@ -238,10 +257,10 @@ def build_aggregation(inputs: InversionInputs, prob: Problem, mask, days, config
     Wall = sp.vstack([Wd, sp.csr_matrix(np.asarray(Wd.sum(axis=0)))], format="csr")
     nh_step = agg.hours_per_step(mask, prob.step_hours)
     n_extra = prob.n_offsets + prob.n_factors
-    A = agg.correction_total_matrix(Wall, nh_step, prob.n_offsets)
+    A = agg.correction_total_matrix(_pad_cells(Wall, prob.n_cells), nh_step, prob.n_offsets)
     block = int(cfg.coarse_block)
     Wb, nby, nbx = agg.block_mean_weights(ny, nx, block, area.reshape(ny, nx))
-    B = agg.period_mean_matrix(Wb, nh_step, prob.n_offsets)
+    B = agg.period_mean_matrix(_pad_cells(Wb, prob.n_cells), nh_step, prob.n_offsets)
     if prob.n_factors:  # factor j adds s_j g_j to the flux: its totals and block means
         sums = prob.factors.period_sums(mask)
         A = sp.hstack([A, sp.csr_matrix(prob.factors.totals_matrix(Wall, mask, sums))], format="csr")
@@ -251,7 +270,33 @@ def build_aggregation(inputs: InversionInputs, prob: Problem, mask, days, config
     E = sp.csr_matrix((np.ones(n_extra), (np.arange(n_extra), prob.n_flux + np.arange(n_extra))),
                       shape=(n_extra, prob.n_flux + n_extra))
     B = sp.vstack([B, E], format="csr")
-    return Aggregation(list(inputs.district_names) + [CITY], Wall, A, B, mask, days, block, nby, nbx)
+    return Aggregation(list(inputs.district_names) + [CITY], Wall, A, B, mask, days, block, nby, nbx,
+                       outer_aggregation(inputs, prob, mask, nh_step))
+
+
+def _pad_cells(W, n_cells: int) -> sp.csr_matrix:
+    """Cell weights over the inner cells, with zero columns for the outer cells of a nested state."""
+    W = sp.csr_matrix(W)
+    return W if W.shape[1] == n_cells else sp.hstack([W, sp.csr_matrix((W.shape[0], n_cells - W.shape[1]))],
+                                                     format="csr")
+
+
+def outer_aggregation(inputs: InversionInputs, prob: Problem, mask, nh_step) -> OuterAggregation | None:
+    """The outer table's rows over the state (t over the period: the ring and each neighbour, their
+    inner cells' part of the scaling factors included) and one period-mean row per outer cell."""
+    if inputs.outer is None:
+        return None
+    from .outer import outer_cell_rows, outer_weights
+
+    scale = tonnes_per_flux_unit(inputs.gas) / agg.T_CO2_PER_UMOL
+    names, kinds, W = outer_weights(inputs.outer, scale)
+    A = agg.correction_total_matrix(W, nh_step, prob.n_offsets)
+    B = agg.period_mean_matrix(outer_cell_rows(prob.n_inner, prob.n_outer), nh_step, prob.n_offsets)
+    if prob.n_factors:
+        sums = prob.factors.period_sums(mask)
+        A = sp.hstack([A, sp.csr_matrix(prob.factors.totals_matrix(W[:, :prob.n_inner], mask, sums))], format="csr")
+        B = sp.hstack([B, sp.csr_matrix((B.shape[0], prob.n_factors))], format="csr")
+    return OuterAggregation(names, kinds, W * (agg.SECONDS_PER_HOUR * agg.T_CO2_PER_UMOL), A, B)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -391,8 +436,8 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     # the district factors as extra aggregate rows: their joint covariance with the totals carries
     # them to the next month (inversion.sequential); taken off again before any other output
     f_index, f_names = district_factor_index(prob)
-    res = solve_screened(prob, scr, dataclasses.replace(aggregation, A=with_unit_rows(aggregation.A, f_index)),
-                         cv_plan.apply(opts))
+    res = solve_screened(prob, scr, _solve_rows(aggregation, f_index), cv_plan.apply(opts))
+    tail = _take_outer_rows(res, aggregation)
     joint = split_unit_rows(res, len(aggregation.names))
     chi2 = _log_chi2(res, scr)
     post = posterior_fields(inputs, prob, res, aggregation, cfg)
@@ -402,13 +447,64 @@ def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_o
     ds = posterior_dataset(inputs, prob, res, aggregation, post, per_site, (period_start, period_end))
     diagnostics = diagnostics_dict(inputs, prob, res, aggregation, scr, post, per_site, chi2, cfg,
                                    (period_start, period_end))
+    outer_csv = None
+    if tail is not None:
+        from .outer import add_outer_posterior, outer_diagnostics
+
+        outer_csv = outer_table_of(inputs, aggregation, post, tail)
+        ds = add_outer_posterior(ds, inputs.outer, prob, post, tail, inputs.gas)
+        diagnostics.update(outer_diagnostics(outer_csv, prob, modelled, scr.used))
     diagnostics["cross_validation"] = cv.timed_entry(cv_plan, res, prob.y[scr.used],
                                                      prob.prior_enhancement[scr.used])
     diagnostics["aggregate_covariance"] = aggregate_covariance(res, aggregation.names)
     diagnostics[JOINT_KEY] = joint_entry(joint, aggregation.names, f_names, post.prior_t,
                                          post.prior_t + res.agg_post_mean)
     diagnostics["seconds"] = time.perf_counter() - t0
-    return InversionOutputs(prob, res, districts, modelled, diagnostics, ds)
+    return InversionOutputs(prob, res, districts, modelled, diagnostics, ds, outer_csv)
+
+
+def _solve_rows(aggregation: Aggregation, f_index) -> Aggregation:
+    """The rows the solve aggregates: A with the district factors' unit rows, then (nested state) the
+    outer table's rows; B with the outer cells' rows at the end."""
+    A = with_unit_rows(aggregation.A, f_index)
+    if aggregation.outer is None:
+        return dataclasses.replace(aggregation, A=A)
+    o = aggregation.outer
+    return dataclasses.replace(aggregation, A=sp.vstack([A, o.A], format="csr"),
+                               B=sp.vstack([aggregation.B, o.B], format="csr"))
+
+
+def _take_outer_rows(res: InversionResult, aggregation: Aggregation) -> dict | None:
+    """The outer rows of the solve (`_solve_rows`) taken off ``res`` (in place): their totals and
+    covariance (`inversion.outer.take_tail_rows`) and the outer cells' variances."""
+    if aggregation.outer is None:
+        return None
+    from .outer import take_tail_rows
+
+    o = aggregation.outer
+    tail = take_tail_rows(res, res.agg_post_cov.shape[0] - o.A.shape[0])
+    n = o.B.shape[0]
+    tail["cell_var_prior"] = np.asarray(res.var_prior[-n:], float).copy()
+    tail["cell_var_post"] = np.asarray(res.var_post[-n:], float).copy()
+    res.var_prior, res.var_post = res.var_prior[:-n], res.var_post[:-n]
+    return tail
+
+
+def outer_table_of(inputs: InversionInputs, aggregation: Aggregation, post: Posterior, tail: dict) -> pd.DataFrame:
+    """outer.csv (`inversion.outer.outer_table`) of the run: prior, posterior (the written fields) and
+    truth over the period on the nested state."""
+    from .outer import hourly_state, outer_table
+
+    o, nh = aggregation.outer, len(inputs.hours)
+    oi = inputs.outer
+
+    def state(inner, outer_f):
+        return hourly_state(inner, outer_f).reshape(nh, -1)
+
+    truth = (state(inputs.truth_flux, oi.truth) if inputs.truth_flux is not None and oi.truth is not None
+             else None)
+    return outer_table(o.names, o.kinds, o.W_t, state(inputs.prior_flux, oi.prior),
+                       state(post.flux, post.flux_outer), truth, aggregation.mask, tail)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -423,7 +519,8 @@ def posterior_fields(inputs: InversionInputs, prob: Problem, res: InversionResul
     prior_t = agg.totals_tonnes(inputs.prior_flux, aggregation.Wall, aggregation.mask)
     totals = prior_t + res.agg_post_mean  # prior correction is 0: posterior = prior + A x̂
     n_flux, n_days = prob.n_flux, prob.n_offsets
-    corr = res.x_post[:n_flux].reshape(prob.n_step, ny, nx)
+    cells = res.x_post[:n_flux].reshape(prob.n_step, prob.n_cells)
+    corr = cells[:, :ny * nx].reshape(prob.n_step, ny, nx)
     step_of_hour = np.arange(len(inputs.hours)) // prob.step_hours
     flux = inputs.prior_flux + corr[step_of_hour]
     factor_values = res.x_post[n_flux + n_days:]
@@ -433,8 +530,12 @@ def posterior_fields(inputs: InversionInputs, prob: Problem, res: InversionResul
                                     aggregation.names)
     if report["applied"]:
         totals = totals + np.array([report["added_t"][n] for n in aggregation.names])
-    return Posterior(flux, corr, res.x_post[n_flux:n_flux + n_days], factor_values, cfg.positivity, report,
+    post = Posterior(flux, corr, res.x_post[n_flux:n_flux + n_days], factor_values, cfg.positivity, report,
                      totals, prior_t)
+    if prob.n_outer:  # the outer cells: prior + correction of the step (no factor, no positivity bound)
+        post.correction_outer = cells[:, ny * nx:].copy()
+        post.flux_outer = np.asarray(inputs.outer.prior, float) + post.correction_outer[step_of_hour]
+    return post
 
 
 def districts_table(inputs: InversionInputs, res: InversionResult, aggregation: Aggregation,
@@ -455,7 +556,10 @@ def modelled_table(inputs: InversionInputs, prob: Problem, res: InversionResult,
     obs = prob.obs
     n_flux, n_days = prob.n_flux, prob.n_offsets
     if post.positivity_report["applied"]:  # the model of the truncated flux, exactly on the hourly axis
-        flux_part = prob.H_hourly @ (post.flux - inputs.prior_flux).ravel()
+        from .outer import hourly_state
+
+        flux_part = prob.H_hourly @ hourly_state(post.flux - inputs.prior_flux, post.correction_outer[
+            np.arange(len(inputs.hours)) // prob.step_hours] if prob.n_outer else None)
     else:  # every state element but the background offsets
         x_flux = res.x_post.copy()
         x_flux[n_flux:n_flux + n_days] = 0.0
@@ -470,20 +574,43 @@ def modelled_table(inputs: InversionInputs, prob: Problem, res: InversionResult,
         "posterior_model": bg_post + prob.prior_enhancement + flux_part,
         "innovation": scr.innovation, "innovation_sigma": scr.sigma, "normalised_innovation": scr.z,
         "screened": scr.flagged.astype(int), "used": scr.used.astype(int),
+        **_outer_columns(prob, res),
         **sector_columns(inputs.prior_sector_signal, obs["row"].to_numpy(), prob.prior_enhancement),
     })
 
 
+def _outer_columns(prob: Problem, res: InversionResult) -> dict:
+    """modelled.csv ``prior_outer`` and ``posterior_outer`` (nested state): the outer cells' part of the
+    prior and posterior enhancement, H_outer x_a and H_outer (x_a + x̂) (ppm); {} on the single grid."""
+    if not prob.n_outer:
+        return {}
+    from .outer import outer_columns
+
+    cols = outer_columns(prob.H.shape[1], prob.n_flux, prob.n_cells, prob.n_inner)
+    return {f"{SECTOR_PREFIX}{OUTER_SECTOR}": prob.prior_enhancement_outer,
+            "posterior_outer": prob.prior_enhancement_outer + prob.H[:, cols] @ res.x_post[cols]}
+
+
 SECTOR_PREFIX = "prior_"
 UNATTRIBUTED = "unattributed"
+OUTER_SECTOR = "outer"  # modelled.csv prior_outer: the outer cells' part of H x_a (nested state)
 
 
-def sector_signals(H_hourly, sector_fluxes) -> dict:
+def sector_signals(H_hourly, sector_fluxes, outer: OuterInputs | None = None) -> dict:
     """{sector: H_hourly · flux_<sector>} per receptor (ppm): each prior sector through the Jacobian.
     ``sector_fluxes``: an iterable of (name, field (n_hours, ny, nx)) — read one at a time, so a month
-    of five sectors never sits in memory at once."""
+    of five sectors never sits in memory at once. Nested state (``outer``): the sectors through the
+    inner columns, and ``outer``: the outer cells' prior through the outer columns."""
     H = sp.csr_matrix(H_hourly)
-    return {str(name): H @ np.asarray(f, dtype=np.float64).ravel() for name, f in sector_fluxes}
+    if outer is None:
+        return {str(name): H @ np.asarray(f, dtype=np.float64).ravel() for name, f in sector_fluxes}
+    from .outer import split_columns
+
+    n_hours = outer.prior.shape[0]
+    Hi, Ho = split_columns(H, outer.nested.n_inner, outer.n_cells, n_hours)
+    out = {str(name): Hi @ np.asarray(f, dtype=np.float64).ravel() for name, f in sector_fluxes}
+    out[OUTER_SECTOR] = Ho @ np.asarray(outer.prior, np.float64).ravel()
+    return out
 
 
 def sector_columns(signal: dict | None, rows: np.ndarray, prior_enhancement: np.ndarray) -> dict:
@@ -604,6 +731,7 @@ def diagnostics_dict(inputs: InversionInputs, prob: Problem, res: InversionResul
         "per_site": per_site, "period_start": pd.Timestamp(period[0]).isoformat(),
         "period_end": pd.Timestamp(period[1]).isoformat(),
         "n_step": prob.n_step, "time_step_hours": prob.step_hours, "n_cells": prob.n_cells,
+        "n_outer_cells": int(prob.n_outer), "outer_signal_share": None,  # nested state: inversion.outer
         "n_background_offsets": n_days, "factors": factors,
         "uncertainty_reduction": dict(zip(names, map(float, uncertainty_reduction(res.agg_prior_sigma,
                                                                                   res.agg_post_sigma)))),
@@ -737,9 +865,12 @@ def prior_sector_names(prior_path) -> list[str]:
 
 
 def load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path=None,
-                config=None, gas: str = "co2") -> InversionInputs:
+                config=None, gas: str = "co2", truth_outer_path=None, neighbours_path=None) -> InversionInputs:
     """Read the pipeline files of one month into an `InversionInputs` (prior on the Jacobian's hours
-    and grid, else a ValueError naming the file and the fix)."""
+    and grid, else a ValueError naming the file and the fix). A Jacobian with outer columns (config
+    ``outer_grid``) makes the state nested: ``flux_outer`` of prior.nc (and of ``truth_outer_path``,
+    the demo's truth of the outer cells), the neighbours of ``neighbours_path`` (a
+    `gzcarbon.neighbours` file; None: the outer ring's total only)."""
     from transport.jacobian import load_jacobian
 
     from gzcarbon.districts import district_matrix
@@ -754,22 +885,73 @@ def load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_
                          f"grid ({grid.describe()}); rebuild both with the same config grid")
     names, frac = district_matrix(districts_path, edges_from_centres(lon), edges_from_centres(lat))
     truth = read_flux(truth_path, "truth", hours)[0] if truth_path else None
+    outer = load_outer_inputs(jac, grid, prior_path, truth_outer_path, neighbours_path, gas)
     signal = sector_signals(jac.H, ((k, read_flux(prior_path, "prior", hours, var=f"flux_{k}")[0])
-                                    for k in prior_sector_names(prior_path)))
+                                    for k in prior_sector_names(prior_path)), outer)
     return InversionInputs(
         H_hourly=jac.H, receptors=jac.receptors, hours=hours, selected=read_selected(selected_path),
         prior_flux=prior, lat=lat, lon=lon, district_names=names, district_fractions=frac, truth_flux=truth,
         missing=getattr(jac, "missing", None), prior_power_flux=power, prior_bio_flux=bio,
-        prior_sector_fluxes=sectors, prior_sector_signal=signal or None, gas=gas,
-        paths=[str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path) if p])
+        prior_sector_fluxes=sectors, prior_sector_signal=signal or None, gas=gas, outer=outer,
+        paths=[str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, truth_path,
+                                truth_outer_path if outer is not None else None,
+                                neighbours_path if outer is not None else None) if p])
 
 
-def write_outputs(out: InversionOutputs, posterior, districts, modelled, diagnostics) -> None:
+def jacobian_nesting(jac, grid: Grid) -> NestedGrid:
+    """The nested grid of a loaded Jacobian (its ``nested``, else the inner grid alone); a Jacobian
+    whose columns are not n_hours × its cells stops naming the mismatch."""
+    nested = getattr(jac, "nested", None) or NestedGrid(grid, None)
+    n_hours = len(jac.hours)
+    if jac.H.shape[1] != n_hours * nested.n_cells:
+        raise ValueError(f"Jacobian: {jac.H.shape[1]} columns are not n_hours ({n_hours}) x n_cells "
+                         f"({nested.n_cells}: {nested.describe()}); rebuild it with rule jacobian")
+    return nested
+
+
+def load_outer_inputs(jac, grid: Grid, prior_path, truth_outer_path=None, neighbours_path=None,
+                      gas: str = "co2") -> OuterInputs | None:
+    """The outer cells' inputs (`inversion.outer.OuterInputs`) of a nested Jacobian, else None. A gas
+    prior (CH4, CO) without ``flux_outer`` reduces ``jac.H`` to its inner columns (warned)."""
+    nested = jacobian_nesting(jac, grid)
+    if not nested.enabled:
+        return None
+    from .outer import read_outer_flux
+
+    hours = pd.DatetimeIndex(jac.hours)
+    with xr.open_dataset(prior_path) as ds:
+        has_outer = "flux_outer" in ds and ds.attrs.get("gas", "co2") == "co2"
+    if not has_outer and gas != "co2":  # the gas priors have no outer cells yet: inner columns only
+        log.warning("prior %s (%s) has no `flux_outer`: the %s inversion uses the Jacobian's %d inner cells only; "
+                    "the outer cells' signal is left unmodelled (docs/inversion.md, 'Nested outer domain')",
+                    prior_path, gas, gas, nested.n_inner)
+        from .outer import split_columns
+
+        jac.H = split_columns(jac.H, nested.n_inner, nested.n_cells, len(hours))[0]
+        return None
+    prior = read_outer_flux(prior_path, "prior", hours, nested)
+    truth = read_outer_flux(truth_outer_path, "demo_delta", hours, nested) if truth_outer_path else None
+    names, kinds, frac = [], [], None
+    if neighbours_path:
+        from gzcarbon.neighbours import neighbour_matrix
+
+        neigh, frac = neighbour_matrix(neighbours_path, nested)
+        names, kinds = [n.name_en for n in neigh], [n.kind for n in neigh]
+    return OuterInputs(nested, prior, truth, names, kinds, frac)
+
+
+def write_outputs(out: InversionOutputs, posterior, districts, modelled, diagnostics, outer=None) -> None:
     """Write posterior.nc, districts.csv, modelled.csv and diagnostics.json (each atomically:
-    `gzcarbon.atomic`, unique temporary names, I/O faults named)."""
+    `gzcarbon.atomic`, unique temporary names, I/O faults named), and ``outer`` (outer.csv) when the
+    state is nested. A nested run without ``outer``, or ``outer`` without a nested state, is an error."""
     from gzcarbon.atomic import atomic_write
 
+    if (out.outer is None) != (outer is None):
+        raise ValueError("write_outputs: outer.csv " + ("has no path" if outer is None else "asked for but the state "
+                                                         "has no outer cells (config outer_grid disabled)"))
     enc = {v: {"zlib": True, "complevel": 4} for v in ("prior_flux", "posterior_flux", "correction")}
+    enc.update({v: {"zlib": True, "complevel": 4} for v in ("prior_flux_outer", "posterior_flux_outer")
+                if v in out.posterior})
     enc["time"] = {"units": "hours since 2000-01-01 00:00:00", "dtype": "int64"}
     enc["step"] = {"units": "hours since 2000-01-01 00:00:00", "dtype": "int64"}
     enc["day"] = {"units": "days since 2000-01-01", "dtype": "int64"}
@@ -777,20 +959,25 @@ def write_outputs(out: InversionOutputs, posterior, districts, modelled, diagnos
     atomic_write(districts, lambda p: out.districts.to_csv(p, index=False, float_format="%.6g"))
     atomic_write(modelled, lambda p: out.modelled.to_csv(p, index=False, float_format="%.6f"))
     atomic_write(diagnostics, lambda p: Path(p).write_text(json.dumps(out.diagnostics, indent=2, default=float)))
+    if outer is not None:
+        atomic_write(outer, lambda p: out.outer.to_csv(p, index=False, float_format="%.6g"))
 
 
 def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_posterior, out_districts,
                   out_modelled, out_diagnostics, *, inversion_cfg=None, period_start, period_end,
                   truth_path=None, solve_options: SolveOptions | None = None,
-                  utc_offset_hours: float = 0.0, gas: str = "co2") -> InversionOutputs:
-    """Read the pipeline files, invert, write the four outputs (atomically). ``gas``: the gas of the
-    selected observations and the prior (their units: gzcarbon.names.GASES; one Jacobian for all)."""
+                  utc_offset_hours: float = 0.0, gas: str = "co2", out_outer=None, truth_outer_path=None,
+                  neighbours_path=None) -> InversionOutputs:
+    """Read the pipeline files, invert, write the four outputs (atomically), and outer.csv
+    (``out_outer``) when the Jacobian is nested. ``gas``: the gas of the selected observations and the
+    prior (their units: gzcarbon.names.GASES; one Jacobian for all)."""
     cfg = inversion_config(inversion_cfg)
-    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path, cfg, gas=gas)
+    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path, cfg, gas=gas,
+                         truth_outer_path=truth_outer_path, neighbours_path=neighbours_path)
     out = invert(inputs, cfg, period_start, period_end, solve_options=solve_options,
                  utc_offset_hours=utc_offset_hours)
     out.diagnostics["inputs"] = inputs.paths
-    write_outputs(out, out_posterior, out_districts, out_modelled, out_diagnostics)
+    write_outputs(out, out_posterior, out_districts, out_modelled, out_diagnostics, out_outer)
     d = out.districts.iloc[-1]
     log.info("%s city total: truth %s t, prior %.0f t, posterior %.0f ± %.0f t; chi2_r %.2f, DOFS %.1f",
              GASES[gas]["label"], "n/a" if not np.isfinite(d.truth_t) else f"{d.truth_t:.0f}", d.prior_t, d.posterior_t,
