@@ -26,6 +26,7 @@ from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from .cdl_template import check_against_template
 from .inputs import ProductInputError, load_districts_table, load_posterior
+from .outer import is_nested, nested_template, outer_product_variables
 from .settings import INSTITUTION
 
 log = logging.getLogger(__name__)
@@ -138,8 +139,13 @@ def build_flux_dataset(
     institution: str = INSTITUTION,
     contact: str = CONTACT,
     references: str = REFERENCES,
+    outer_csv=None,
 ) -> xr.Dataset:
     """The flux product as an xarray Dataset (values, attrs; encodings set by the writer).
+
+    A nested run (posterior.nc with the outer cells, config ``outer_grid``) also carries the outer
+    cells on their own grid and the totals of ``outer_csv`` (`products.outer.outer_product_variables`);
+    a nested posterior without ``outer_csv`` is an error.
 
     ``config``: the run's configuration (hashed and stored in the attributes);
     ``institution``, ``contact``, ``references``: config ``products.*`` (defaults: the config's).
@@ -265,6 +271,16 @@ def build_flux_dataset(
                          {"long_name": "district key (pinyin name)"}),
         },
     )
+    outer_attrs = {}
+    if is_nested(post):
+        if outer_csv is None:
+            raise ProductInputError(f"{posterior_path}: a nested run (outer cells) but no outer.csv was given; "
+                                    "the rule flux_product needs input outer (docs/formats.md)")
+        data, coords, outer_attrs = outer_product_variables(post, outer_csv, tsel, to_units, flux_std, flux_units,
+                                                            label)
+        ds = ds.assign_coords({k: v for k, v in coords.items()})
+        for k, v in data.items():
+            ds[k] = v
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     demo_flag = demo if demo is not None else bool(np.isfinite(city["truth_t"]))
     ds.attrs = {
@@ -295,6 +311,7 @@ def build_flux_dataset(
                                   + ([districts_geojson] if districts_geojson else [])),
         "date_created": now,
         "history": f"{now} products.flux_netcdf.write_flux_product",
+        **outer_attrs,
     }
     post.close()
     return ds
@@ -334,6 +351,7 @@ def write_flux_product(
     institution: str = INSTITUTION,
     contact: str = CONTACT,
     references: str = REFERENCES,
+    outer_csv=None,
 ) -> Path:
     """Build the product and write it atomically to `out_path`; returns the path.
 
@@ -342,15 +360,17 @@ def write_flux_product(
     """
     ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
                             config=config, inputs=inputs, demo=demo, institution=institution,
-                            contact=contact, references=references)
+                            contact=contact, references=references, outer_csv=outer_csv)
     with xr.open_dataset(posterior_path) as post:
         gas = str(post.attrs.get("gas", "co2"))
     out = Path(out_path)
+    nested = "olat" in ds.dims
 
     def write(tmp: Path) -> None:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
         if template is not None:
-            problems = check_against_template(tmp, gas_template(template, gas))
+            tpl = gas_template(template, gas)
+            problems = check_against_template(tmp, nested_template(tpl) if nested else tpl)
             if problems:
                 raise ValueError(f"{out}: the product does not match the layout template {template}:\n  "
                                  + "\n  ".join(problems))

@@ -1,0 +1,97 @@
+"""Products of a nested run (issue 19): the CF flux product carries the outer cells on their own grid
+and the outer totals (checked against flux_product.cdl + flux_product_outer.cdl and by the CF
+checker), the district table stays inner-only, the outer map and the report's outer tables."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+from products.flux_netcdf import write_flux_product
+from products.inputs import ProductInputError
+from products.outer import outer_map, outer_report_tables
+
+REPO = Path(__file__).resolve().parents[2]
+CDL = REPO / "workflow" / "report" / "flux_product.cdl"
+sys.path.insert(0, str(REPO / "tests" / "inversion"))
+from test_nested_inversion import CFG, world  # noqa: E402
+
+from inversion.run import invert, write_outputs  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nested_run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nested_run")
+    inputs, _ = world()
+    out = invert(inputs, CFG, "2025-01-02", "2025-01-04")
+    paths = {k: d / f for k, f in (("posterior", "posterior.nc"), ("districts", "districts.csv"),
+                                   ("modelled", "modelled.csv"), ("diagnostics", "diagnostics.json"),
+                                   ("outer", "outer.csv"))}
+    write_outputs(out, paths["posterior"], paths["districts"], paths["modelled"], paths["diagnostics"],
+                  paths["outer"])
+    # a district file for the two fake districts (the product names them)
+    geo = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"adcode": 440100 + i, "name": n, "name_en": n},
+         "geometry": {"type": "Polygon", "coordinates": [[[113.0 + 0.06 * i, 23.0], [113.06 + 0.06 * i, 23.0],
+                                                          [113.06 + 0.06 * i, 23.12], [113.0 + 0.06 * i, 23.12],
+                                                          [113.0 + 0.06 * i, 23.0]]]}}
+        for i, n in enumerate(["West", "East"])]}
+    paths["geojson"] = d / "districts.geojson"
+    paths["geojson"].write_text(json.dumps(geo))
+    paths["dir"] = d
+    return out, paths
+
+
+def test_nested_flux_product_layout_and_values(nested_run):
+    out, p = nested_run
+    prod = p["dir"] / "flux_2025-01.nc"
+    write_flux_product(p["posterior"], p["districts"], prod, p["geojson"], month="2025-01", template=CDL,
+                       outer_csv=p["outer"])
+    table = pd.read_csv(p["outer"])
+    with xr.open_dataset(prod) as ds, xr.open_dataset(p["posterior"]) as post:
+        assert ds.sizes["district"] == 2 and list(ds["outer_region"].values) == ["outer ring", "Eastcity"]
+        np.testing.assert_allclose(ds["posterior_outer_total"].values, table["posterior_t"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(ds["posterior_outer_total_sigma"].values, table["posterior_sigma_t"].to_numpy(),
+                                   rtol=1e-12)
+        sel = (post["time"].values >= np.datetime64("2025-01-02")) & (post["time"].values < np.datetime64("2025-01-04"))
+        np.testing.assert_array_equal(ds["posterior_flux_outer"].values,
+                                      post["posterior_flux_outer"].values[sel].astype(np.float32))
+        hole = np.isnan(ds["posterior_flux_sigma_outer"].values)
+        assert hole.sum() == 4 and ds.attrs["n_outer"] == 12
+        # the district table is the inner domain's alone
+        assert "outer ring" not in list(ds["district"].values)
+    with pytest.raises(ProductInputError, match="outer.csv"):
+        write_flux_product(p["posterior"], p["districts"], p["dir"] / "x.nc", p["geojson"], month="2025-01",
+                           template=CDL)
+
+
+def test_nested_flux_product_passes_the_cf_checker(nested_run, tmp_path):
+    pytest.importorskip("compliance_checker.runner", reason="pip install -e '.[test]'")
+    from test_cf_check import _cf_report, _messages
+
+    _, p = nested_run
+    prod = tmp_path / "flux_2025-01.nc"
+    write_flux_product(p["posterior"], p["districts"], prod, p["geojson"], month="2025-01", template=CDL,
+                       outer_csv=p["outer"])
+    report = _cf_report(prod, tmp_path)
+    assert _messages(report, "high_priorities") == []
+    assert _messages(report, "medium_priorities") == []
+
+
+def test_outer_map_and_report_tables(nested_run):
+    out, p = nested_run
+    paths = outer_map(p["posterior"], p["dir"])
+    assert [x.name for x in paths] == ["outer_posterior.png", "outer_change.png"]
+    assert all(x.stat().st_size > 5000 for x in paths)
+    kt, shares = outer_report_tables(p["outer"], out.diagnostics)
+    assert kt["region"].tolist() == ["outer ring", "Eastcity"]
+    np.testing.assert_allclose(kt["posterior_kt"].to_numpy() * 1e3, out.outer["posterior_t"].to_numpy(), rtol=1e-5)
+    assert set(shares["site"]) == {"AAA", "BBB"}
+    for _, r in shares.iterrows():
+        assert r["prior_outer_share_pct"] == pytest.approx(100 * out.diagnostics["outer_signal_share"][r["site"]]["prior"])
