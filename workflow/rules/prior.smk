@@ -4,13 +4,21 @@
 rule prior:
     """Hourly prior flux on the state grid: inventory sectors x temporal profiles + power point
     sources. The inventory is the demo world's inventory.nc or config `inputs.inventory` in any
-    format inversion.read_inventory knows (EDGAR, ODIAC, CF NetCDF, the pipeline's own)."""
+    format inversion.read_inventory knows (EDGAR, ODIAC, CF NetCDF, the pipeline's own). With
+    config outer_grid also flux_outer(time, olat, olon) of the outer cells from the coarse
+    inventory (the demo's inventory_outer.nc or config `inputs.outer_inventory`; none: zero,
+    warned; inversion.outer)."""
     input:
         unpack(prior_inputs),
+        # the nested state (config outer_grid): the coarse inventory of the outer cells
+        outer_inventory=(demo("inventory_outer.nc") if DEMO else config["inputs"].get("outer_inventory") or [])
+        if OUTER_ENABLED else [],
     output:
         prior=res("prior.nc"),
     params:
         grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
         utc_offset=config["stations"]["utc_offset_hours"],
         hours=lambda wildcards: hour_axis(wildcards.month),
         inventory=prior_inventory_options(),

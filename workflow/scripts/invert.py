@@ -23,6 +23,9 @@ out = run_inversion(
     solve_options=SolveOptions(seed=int(snakemake.params.seed)),
     utc_offset_hours=snakemake.params.utc_offset_hours,
     gas=getattr(snakemake.params, "gas", "co2"),
+    out_outer=snakemake.output.get("outer"),  # nested state (config outer_grid): outer.csv
+    truth_outer_path=inp.get("truth_outer") or None,
+    neighbours_path=inp.get("neighbours") or None,
 )
 
 # demo runs: the truth's transport (sidecar of rule demo_truth_signal, docs/demo.md) as
