@@ -8,6 +8,12 @@ sensitivity outside the footprint grid recorded by the driver in ``foot_total``)
 per-receptor ``outside`` sensitivity (ppm / (µmol m-2 s-1)): the response to a uniform unit flux
 outside the state, for the background / far-field term. Receptors without a footprint (HYSPLIT
 failed, or no file) keep an empty row and are flagged in ``missing``.
+
+Nested state (config ``outer_grid``, :class:`gzcarbon.grid.NestedGrid`): ``n_cells = n_inner +
+n_outer`` and the outer cells' columns are ``hour_index * n_cells + n_inner + k`` (``k`` the outer
+state cell, row-major over the outer grid outside the inner box), filled from the site-day files'
+``foot_outer``; ``outside`` then holds the sensitivity beyond the outer box (``foot_outside``) and
+the hours outside the axis. Without an outer grid everything is as before, byte for byte.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from gzcarbon.atomic import atomic_write, read_fault
-from gzcarbon.grid import Grid
+from gzcarbon.grid import Grid, NestedGrid
 from .footprints import read_site_day
 from .regrid import apply_weights, is_aligned, regrid_weights
 
@@ -43,10 +49,26 @@ class Jacobian:
     outside: np.ndarray
     missing: np.ndarray
     left_domain_fraction: np.ndarray | None = None
+    #: the outer grid (``lon_min, lon_max, lat_min, lat_max, res``) of a nested Jacobian, else None
+    outer_grid: dict | None = None
+
+    @property
+    def nested(self) -> NestedGrid:
+        """The state grid of the columns: the inner grid, nested in ``outer_grid`` when there is one."""
+        inner = Grid.from_config(self.grid)
+        return NestedGrid(inner, Grid(**self.outer_grid) if self.outer_grid else None)
 
     @property
     def n_cells(self) -> int:
-        return Grid.from_config(self.grid).n_cells
+        return self.nested.n_cells
+
+    @property
+    def n_inner(self) -> int:
+        return self.nested.n_inner
+
+    @property
+    def n_outer(self) -> int:
+        return self.nested.n_outer
 
 
 class Assembled(NamedTuple):
@@ -180,11 +202,47 @@ def _csr_from_pieces(per_row: list, n_cols: int) -> sp.csr_matrix:
 _READ_LOCK = threading.Lock()
 
 
-def _site_day_rows(path, g: Grid, hours: pd.DatetimeIndex, row_of: dict) -> list:
+def _outer_part(path, ds, nested: NestedGrid):
+    """``(foot_outer (receptor, time, ny_o, nx_o), its per-receptor sum)`` of a site-day file on the
+    nested grid; a file without it, or on another outer grid, stops naming the file and the fix."""
+    og = nested.outer
+    if "foot_outer" not in ds:
+        raise ValueError(f"{path}: no foot_outer (footprint on the outer grid) but config outer_grid "
+                         f"is enabled ({og.describe()}); the file was written without the outer "
+                         "grid: re-run rule footprints (snakemake ... --forcerun footprints), or set "
+                         "outer_grid.enabled: false")
+    ds = ds.sortby("olat").sortby("olon")
+    if not og.matches(ds["olon"].values, ds["olat"].values):
+        raise ValueError(f"{path}: foot_outer is on {Grid.describe_centres(ds['olon'].values, ds['olat'].values)}"
+                         f", not on the outer grid of config outer_grid ({og.describe()}); re-run "
+                         "rule footprints (--forcerun footprints)")
+    fo = ds["foot_outer"].transpose("receptor", "time", "olat", "olon").values
+    if np.any(fo[:, :, ~nested.outer_mask] != 0):
+        raise ValueError(f"{path}: foot_outer is not zero in the outer cells under the inner grid; "
+                         "their sensitivity belongs in foot (a file not written by rule footprints?)")
+    return fo, fo.sum(axis=(1, 2, 3), dtype=np.float64)
+
+
+def _outer_sparse_row(fo: np.ndarray, kt: np.ndarray, oidx: np.ndarray, n_cells: int):
+    """(cols, vals, outside) of one receptor's ``foot_outer(time, olat, olon)``: column
+    ``hour * n_cells + oidx[olat, olon]``; hours off the axis go to ``outside``."""
+    t_idx, y_idx, x_idx = np.nonzero(fo)
+    vals = fo[t_idx, y_idx, x_idx].astype(np.float64)
+    k = kt[t_idx]
+    inside = k >= 0
+    cols = k[inside].astype(np.int64) * n_cells + oidx[y_idx[inside], x_idx[inside]]
+    return cols, vals[inside], float(vals[~inside].sum())
+
+
+def _site_day_rows(path, g: Grid | NestedGrid, hours: pd.DatetimeIndex, row_of: dict) -> list:
     """The sparse rows of one site-day file, in file order: ``(row, cols, vals, outside, left)``
     per receptor of the file that is in ``row_of`` (one site-day dense in memory at a time).
+    ``g``: the inner grid, or a nested grid (then with the outer columns from ``foot_outer``).
     Reading holds ``_READ_LOCK``: the HDF5 library is not thread-safe (two threads opening files
     at once fail with "NetCDF: HDF error"); the sparse extraction runs outside it."""
+    nested = g if isinstance(g, NestedGrid) and g.enabled else None
+    g = g.inner if isinstance(g, NestedGrid) else g
+    fo = None
     with _READ_LOCK, read_site_day(path) as ds:
         rids = [str(r) for r in ds["receptor"].values]
         if not rids:
@@ -196,7 +254,11 @@ def _site_day_rows(path, g: Grid, hours: pd.DatetimeIndex, row_of: dict) -> list
         total = ds["foot_total"].values if "foot_total" in ds else None
         left = (ds["left_domain_fraction"].values if "left_domain_fraction" in ds
                 else np.full(len(rids), np.nan))
+        if nested is not None:
+            fo, outer_sum = _outer_part(path, ds, nested)
     grid_sum = foot.sum(axis=(1, 2, 3), dtype=np.float64)
+    if fo is not None:
+        grid_sum = grid_sum + outer_sum
     regrid_out = np.zeros(len(rids))
     if not is_aligned(lons, lats, g):  # another resolution or offset: conservative regrid
         wy, wx = regrid_weights(lons, lats, g)
@@ -213,7 +275,13 @@ def _site_day_rows(path, g: Grid, hours: pd.DatetimeIndex, row_of: dict) -> list
         if i is None:
             logger.warning("%s: receptor %s not in receptors.csv; ignored", path, rid)
             continue
-        cols, vals, out = _sparse_row_fast(foot[j], kt, iy, ix, g.nx, g.n_cells)
+        n_cells = g.n_cells if nested is None else nested.n_cells
+        cols, vals, out = _sparse_row_fast(foot[j], kt, iy, ix, g.nx, n_cells)
+        if nested is not None:
+            oc, ov, oo = _outer_sparse_row(fo[j], kt, nested.outer_index(), n_cells)
+            cols, vals = np.concatenate([cols, oc]), np.concatenate([vals, ov])
+            order = np.argsort(cols, kind="stable")
+            cols, vals, out = cols[order], vals[order], out + oo
         out += regrid_out[j]
         if total is not None:  # sensitivity that left the footprint grid
             out += max(float(total[j].sum()) - float(grid_sum[j]), 0.0)
@@ -237,8 +305,12 @@ def _finish(H, outside, missing, left_frac, ids) -> Assembled:
     return Assembled(H, outside, missing, left_frac)
 
 
+def _nesting(grid, outer_grid) -> NestedGrid:
+    return NestedGrid.from_config({"grid": Grid.from_config(grid).as_dict(), "outer_grid": outer_grid})
+
+
 def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame, grid: dict,
-             hour_start, hour_end):
+             hour_start, hour_end, outer_grid: dict | None = None):
     """Assemble H from site-day footprint files, holding every receptor's sparse row in memory
     until the CSR is built (:func:`assemble_streamed` builds the same bytes with a peak that does
     not grow beyond the CSR itself; the pipeline uses that one).
@@ -252,8 +324,12 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
     Footprints on another grid (other resolution, offset, larger domain) are regridded
     conservatively (:mod:`transport.regrid`); their mass outside the state domain goes to
     ``outside``.
+
+    ``outer_grid`` (config block; None or disabled: the inner grid alone): the columns are
+    ``n_hours * (n_inner + n_outer)``, the outer ones from each file's ``foot_outer``.
     """
-    g = Grid.from_config(grid)
+    nested = _nesting(grid, outer_grid)
+    g = nested if nested.enabled else nested.inner
     hours = hour_axis(hour_start, hour_end)
     ids, row_of = _receptor_rows(receptors)
     n = len(ids)
@@ -267,11 +343,11 @@ def assemble(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFra
             outside[i] += out
             left_frac[i] = left
             found[i] = True
-    H = _csr_from_pieces(per_row, len(hours) * g.n_cells)
+    H = _csr_from_pieces(per_row, len(hours) * nested.n_cells)
     return _finish(H, outside, ~found, left_frac, ids)
 
 
-def _spill_site_day(k: int, path, g: Grid, hours, row_of: dict, spill: Path, col_dtype):
+def _spill_site_day(k: int, path, g: Grid | NestedGrid, hours, row_of: dict, spill: Path, col_dtype):
     """Rows of site-day file number ``k`` to two raw files in ``spill`` (columns, values); returns
     the small part kept in memory: (k, rows, lengths, outside, left)."""
     rows = _site_day_rows(path, g, hours, row_of)
@@ -305,7 +381,8 @@ def _in_order(fn, items, workers: int):
 
 def assemble_streamed(footprint_files: Sequence[str | os.PathLike], receptors: pd.DataFrame,
                       grid: dict, hour_start, hour_end, *, workers: int = 1,
-                      spill_dir: str | os.PathLike | None = None) -> Assembled:
+                      spill_dir: str | os.PathLike | None = None,
+                      outer_grid: dict | None = None) -> Assembled:
     """:func:`assemble` with a peak memory of the CSR itself plus one site-day per worker.
 
     Pass 1 reads the site-day files (``workers`` threads, results taken in file order) and writes
@@ -314,12 +391,13 @@ def assemble_streamed(footprint_files: Sequence[str | os.PathLike], receptors: p
     ``left_domain_fraction`` in memory. Pass 2 allocates the CSR arrays once (their size is known
     from the lengths) and copies each file's rows into their slots, file by file, in the order
     :func:`assemble` concatenates them; the result has the same bytes (``data``, ``indices``,
-    ``indptr``, ``outside``, ``missing``, ``left_domain_fraction``).
+    ``indptr``, ``outside``, ``missing``, ``left_domain_fraction``); ``outer_grid`` as there.
     """
-    g = Grid.from_config(grid)
+    nested = _nesting(grid, outer_grid)
+    g = nested if nested.enabled else nested.inner
     hours = hour_axis(hour_start, hour_end)
     ids, row_of = _receptor_rows(receptors)
-    n, n_cols = len(ids), len(hours) * g.n_cells
+    n, n_cols = len(ids), len(hours) * nested.n_cells
     col_dtype = np.int32 if n_cols < 2**31 - 1 else np.int64
     counts = np.zeros(n, np.int64)
     outside = np.zeros(n)
@@ -367,34 +445,41 @@ def assemble_streamed(footprint_files: Sequence[str | os.PathLike], receptors: p
 
 
 def build_jacobian_file(footprint_files: Sequence[str | os.PathLike], receptors_csv,
-                        grid: dict, hour_start, hour_end, out_path, workers: int = 1):
+                        grid: dict, hour_start, hour_end, out_path, workers: int = 1,
+                        outer_grid: dict | None = None):
     """Read receptors.csv, assemble the hourly Jacobian of the site-day footprint files
     (:func:`assemble_streamed`, its temporary pieces in a hidden directory beside ``out_path``)
     and write it to ``out_path`` (what rule jacobian, and the demo's truth Jacobian, do); returns
-    the assembly (``H``, ``outside``, ``missing``, ``left_domain_fraction``)."""
+    the assembly (``H``, ``outside``, ``missing``, ``left_domain_fraction``). ``outer_grid``:
+    config block (None or disabled: the inner grid alone)."""
     from .receptors import read_receptors
 
     rec = read_receptors(receptors_csv)
     res = assemble_streamed(list(footprint_files), rec, dict(grid), hour_start, hour_end,
-                            workers=workers, spill_dir=Path(out_path).parent)
+                            workers=workers, spill_dir=Path(out_path).parent,
+                            outer_grid=outer_grid)
     save_jacobian(out_path, res.H, rec, hour_axis(hour_start, hour_end), dict(grid),
                   outside=res.outside, missing=res.missing,
-                  left_domain_fraction=res.left_domain_fraction)
+                  left_domain_fraction=res.left_domain_fraction, outer_grid=outer_grid)
     return res
 
 
 def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFrame,
                   hours: Sequence, grid: dict, outside: np.ndarray | None = None,
                   missing: np.ndarray | None = None,
-                  left_domain_fraction: np.ndarray | None = None) -> Path:
-    """Save H (CSR) with its receptor table, hourly axis and grid to ``path`` (.npz, atomic)."""
+                  left_domain_fraction: np.ndarray | None = None,
+                  outer_grid: dict | None = None) -> Path:
+    """Save H (CSR) with its receptor table, hourly axis and grid to ``path`` (.npz, atomic).
+    With an enabled ``outer_grid`` (config block) also ``n_inner``, ``n_outer`` and
+    ``outer_grid`` [lon_min, lon_max, lat_min, lat_max, res]; without, the file is as before."""
     path = Path(path)
     H = sp.csr_matrix(H)
-    g = Grid.from_config(grid)
+    nested = _nesting(grid, outer_grid)
+    g = nested.inner
     hours = pd.DatetimeIndex(pd.to_datetime(list(hours)))
-    if H.shape != (len(receptors), len(hours) * g.n_cells):
+    if H.shape != (len(receptors), len(hours) * nested.n_cells):
         raise ValueError(f"H shape {H.shape} != (n_receptors={len(receptors)}, n_hours*n_cells="
-                         f"{len(hours) * g.n_cells})")
+                         f"{len(hours) * nested.n_cells}: {nested.describe()})")
     n = len(receptors)
     t = pd.to_datetime(receptors["time"])
     arrays = dict(
@@ -411,6 +496,11 @@ def save_jacobian(path: str | os.PathLike, H: sp.spmatrix, receptors: pd.DataFra
         missing=np.zeros(n, bool) if missing is None else np.asarray(missing, bool),
         left_domain_fraction=(np.full(n, np.nan) if left_domain_fraction is None
                               else np.asarray(left_domain_fraction, float)))
+    if nested.enabled:
+        o = nested.outer
+        arrays.update(n_inner=np.int64(nested.n_inner), n_outer=np.int64(nested.n_outer),
+                      outer_grid=np.array([o.lon_min, o.lon_max, o.lat_min, o.lat_max, o.res]))
+
     def write(tmp):
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
@@ -449,8 +539,19 @@ def load_jacobian(path: str | os.PathLike) -> Jacobian:
     gv = z["grid"]
     grid = dict(lon_min=float(gv[0]), lon_max=float(gv[1]), lat_min=float(gv[2]),
                 lat_max=float(gv[3]), res=float(gv[4]))
+    outer = None
+    if "outer_grid" in z:
+        ov = z["outer_grid"]
+        outer = dict(lon_min=float(ov[0]), lon_max=float(ov[1]), lat_min=float(ov[2]),
+                     lat_max=float(ov[3]), res=float(ov[4]))
+        nested = NestedGrid(Grid(**grid), Grid(**outer))
+        if (int(z["n_inner"]), int(z["n_outer"])) != (nested.n_inner, nested.n_outer):
+            raise JacobianFileError(f"{path}: n_inner/n_outer {int(z['n_inner'])}/{int(z['n_outer'])} "
+                                    f"do not match its grids ({nested.describe()}); rebuild it with "
+                                    "`--forcerun jacobian`")
     return Jacobian(H=H, receptors=rec, hours=pd.DatetimeIndex(pd.to_datetime(z["hours"])),
                     grid=grid, outside=z["outside"], missing=z["missing"],
                     left_domain_fraction=(z["left_domain_fraction"]
                                           if "left_domain_fraction" in z
-                                          else np.full(H.shape[0], np.nan)))
+                                          else np.full(H.shape[0], np.nan)),
+                    outer_grid=outer)

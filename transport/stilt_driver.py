@@ -44,14 +44,14 @@ import tempfile
 import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from gzcarbon.atomic import FileIOError, atomic_write, diagnose, fault_errno, io_message, read_fault
-from gzcarbon.grid import Grid
+from gzcarbon.grid import Grid, NestedGrid
 from .arl import check_met_coverage, met_files_for, read_arl_index
 
 logger = logging.getLogger(__name__)
@@ -192,6 +192,10 @@ NOT_IN_KEY = {"timeout"}
 SPLIT_FIELDS = ("near_field_hours", "far_numpar", "far_output_minutes", "near_field_solar_hours")
 #: Version of the far-field gridding of the split (interval midpoints); in the key with the split.
 SPLIT_ALGORITHM = "far-interval-midpoint-v1"
+#: Version of the nested gridding (inner + outer grid, exit points: ``_nested_hour_footprint``,
+#: ``exit_points``); in the key, with the outer grid, when an outer grid is enabled (a footprint
+#: without outer cells never satisfies a nested run, and the inner-only key is unchanged).
+NESTED_ALGORITHM = "nested-padding-v1"
 
 _SOFTWARE: dict[str, dict] = {}
 _MET_SUMS: dict[tuple, str] = {}
@@ -291,7 +295,7 @@ def needed_met_names(release, n_hours: int, file_format: str) -> list[str]:
     return sorted({h.strftime(file_format) for h in hours})
 
 
-def receptor_cache_inputs(rec, grid: Grid, settings: "StiltSettings", met_sums: dict,
+def receptor_cache_inputs(rec, grid: Grid | NestedGrid, settings: "StiltSettings", met_sums: dict,
                           met_file_format: str | None, software: dict | None = None,
                           met_names: Sequence[str] | None = None) -> dict:
     """Everything a receptor's footprint depends on, as a JSON-able dict (see module docstring).
@@ -303,7 +307,9 @@ def receptor_cache_inputs(rec, grid: Grid, settings: "StiltSettings", met_sums: 
     if met_names is None:
         met_names = needed_met_names(release, int(settings.n_hours), met_file_format)
     met = {n: met_sums.get(n, "absent") for n in sorted(met_names)}
-    return {
+    nested = grid if isinstance(grid, NestedGrid) else NestedGrid(grid)
+    grid = nested.inner
+    out = {
         "key_version": CACHE_KEY_VERSION,
         "receptor": {"receptor_id": str(rec["receptor_id"]), "time": release.isoformat(),
                      "lon": float(rec["lon"]), "lat": float(rec["lat"]),
@@ -314,6 +320,10 @@ def receptor_cache_inputs(rec, grid: Grid, settings: "StiltSettings", met_sums: 
         "software": dict(software if software is not None else software_identity(settings)),
         "algorithm": FOOTPRINT_ALGORITHM,
     }
+    if nested.enabled:
+        out["outer_grid"] = {k: float(v) for k, v in nested.outer.as_dict().items()}
+        out["nested_algorithm"] = NESTED_ALGORITHM
+    return out
 
 
 def explicit_met_names(indexes: Sequence, release, n_hours: int) -> list[str]:
@@ -418,6 +428,147 @@ def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: 
     return hours, foot, total
 
 
+def _nested_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, nested: NestedGrid,
+                           n_hours: int, smooth_factor: float):
+    """Clock-hour footprint on the inner *and* the outer grid, conserving every hour's sensitivity.
+
+    Returns ``(hours, foot (nt, ny, nx), foot_outer (nt, ny_o, nx_o), outside (nt,), total (nt,))``.
+    The inner footprint is pystilt's ``calc_footprint`` exactly (same particles, clock-hour shift,
+    kernel widths and padded grid): the trimmed centre of the padded array pystilt smooths on. The
+    rest of every particle's sensitivity goes to the outer cells:
+
+    - the *padding* of that array (the 1 km cells around the inner box: kernel mass of particles
+      inside spilled out, and smoothed particles of the band just outside) is summed onto the outer
+      cells it lies in (the inner cells nest in outer cells, so each padded cell lies in one);
+    - particles beyond the band pystilt smooths (outside the inner box by more than the widest
+      kernel's half width) are binned, unsmoothed, onto the outer cell they are in;
+    - whatever lies outside the outer box is ``outside``.
+
+    ``total`` is the hour's sensitivity of the same (interpolated, shifted) particles, so
+    ``foot.sum + foot_outer.sum + outside == total`` per hour up to float64 rounding (the kernels
+    sum to 1 and nothing is dropped). The outer cells under the inner box (the hole) stay zero.
+    """
+    from stilt.footprint import gridding
+    from stilt.spatial import _grid_cell_starts
+
+    g, og = nested.inner, nested.outer
+    h0 = release.floor("h")
+    m = (release - h0) / pd.Timedelta(minutes=1)
+    hours = pd.date_range(h0 - pd.Timedelta(hours=n_hours), h0, freq="h")
+    nt = len(hours)
+    npar = particles["particle"].nunique()
+    foot = np.zeros((nt, g.ny, g.nx))
+    outer = np.zeros((nt,) + og.shape)
+    outside = np.zeros(nt)
+    total = np.zeros(nt)
+    if particles.empty:
+        return hours, foot, outer, outside, total
+    # as _clock_hour_footprint + stilt.calc_footprint: interpolation on the true ages, the shift,
+    # calc_footprint's own interpolation (a no-op on already interpolated tracks) and rtime
+    p = gridding._interpolate_early_timesteps(particles.copy(), xres=g.res, yres=g.res, time_sign=-1)
+    p = p.copy()
+    p["age"] = p["age"] - (60.0 - m)
+    time_sign = int(np.sign(p["age"].median()))
+    p = gridding._interpolate_early_timesteps(p, xres=g.res, yres=g.res, time_sign=time_sign)
+    min_abs = p["age"].abs().groupby(p["particle"], sort=False).transform("min")
+    p["rtime"] = p["age"] - time_sign * min_abs
+    rs = (g.res, g.res)
+    glong = _grid_cell_starts(g.lon_min, g.lon_max, g.res)
+    glati = _grid_cell_starts(g.lat_min, g.lat_max, g.res)
+    kernel_df, w = gridding._compute_kernel_bandwidths(p, smooth_factor=smooth_factor, is_longlat=True)
+    kmax = gridding._make_gauss_kernel(rs, float(np.max(w))) if len(w) > 0 else np.array([[1.0]])
+    xbuf, ybuf = kmax.shape
+    glong_buf, glati_buf = gridding._padded_axes(xmin=g.lon_min, ymin=g.lat_min, xres=g.res,
+                                                 yres=g.res, n_lon=len(glong), n_lat=len(glati),
+                                                 xbuf=xbuf, ybuf=ybuf)
+    xbufh, ybufh = (xbuf - 1) // 2, (ybuf - 1) // 2
+    lon, lat, fv = (p[c].to_numpy(float) for c in ("lon", "lat", "foot"))
+    # the same condition as pystilt's _filter_and_rasterize_particles: these rows are smoothed
+    smoothed = ((fv > 0) & (lon >= g.lon_min - xbufh * g.res) & (lon < g.lon_max + xbufh * g.res)
+                & (lat >= g.lat_min - ybufh * g.res) & (lat < g.lat_max + ybufh * g.res))
+    bins = np.floor(p["age"].to_numpy(float) / 60.0).astype(np.int64) + n_hours + 1
+    ok = (bins >= 0) & (bins < nt)
+    total = np.bincount(bins[ok], weights=fv[ok], minlength=nt) / npar
+    # unsmoothed rows: straight onto the outer cells, or outside the outer box
+    raw = ok & ~smoothed
+    iy, ix, inside = og.locate(lon[raw], lat[raw])
+    hole_y, hole_x = nested.hole
+    in_hole = inside & (iy >= hole_y.start) & (iy < hole_y.stop) & (ix >= hole_x.start) & (ix < hole_x.stop)
+    if (fv[raw][in_hole] != 0).any():
+        raise RuntimeError("particles over the inner grid with negative foot: not a STILT footprint")
+    b = bins[raw]
+    outside += np.bincount(b[~inside], weights=fv[raw][~inside], minlength=nt) / npar
+    flat = (b[inside] * og.ny + iy[inside]) * og.nx + ix[inside]
+    outer += np.bincount(flat, weights=fv[raw][inside], minlength=outer.size).reshape(outer.shape) / npar
+    pf, layers = gridding._filter_and_rasterize_particles(
+        p, glong_buf=glong_buf, glati_buf=glati_buf, xbufh=xbufh, ybufh=ybufh, xmin=g.lon_min,
+        xmax=g.lon_max, ymin=g.lat_min, ymax=g.lat_max, xres=g.res, yres=g.res,
+        time_integrate=False)
+    if pf.empty:
+        return hours, foot, outer, outside, total
+    arr = gridding._accumulate_smoothed_footprint(
+        pf, layers=layers, n_lon_buf=len(glong_buf), n_lat_buf=len(glati_buf),
+        rtimes=kernel_df["rtime"].to_numpy(), w=w, rs=rs) / npar     # (lon_buf, lat_buf, layer)
+    idx = np.asarray(layers, dtype=np.int64) + n_hours + 1
+    keep = (idx >= 0) & (idx < nt)
+    arr, idx = arr[:, :, keep], idx[keep]
+    foot[idx] += arr[xbuf:xbuf + len(glong), ybuf:ybuf + len(glati), :].transpose(2, 1, 0)
+    # the padding: each padded 1 km cell onto the outer cell its centre lies in
+    ring = np.ones((len(glong_buf), len(glati_buf)), dtype=bool)
+    ring[xbuf:xbuf + len(glong), ybuf:ybuf + len(glati)] = False
+    ci, cj = np.nonzero(ring)
+    oy, ox, o_in = og.locate(glong_buf[ci] + g.res / 2, glati_buf[cj] + g.res / 2)
+    mass = arr[ci, cj, :]                                          # (n_ring, n_layer)
+    outside[idx] += mass[~o_in].sum(axis=0)
+    ocell = oy[o_in] * og.nx + ox[o_in]
+    for k, t in enumerate(idx):
+        outer[t] += np.bincount(ocell, weights=mass[o_in, k], minlength=og.n_cells).reshape(og.shape)
+    return hours, foot, outer, outside, total
+
+
+#: Codes of ``exit_reason`` (docs/formats.md, "Footprints").
+EXIT_LEFT_DOMAIN, EXIT_END_OF_RUN, EXIT_STOPPED = 1, 0, 2
+
+
+def exit_points(particles: pd.DataFrame, release: pd.Timestamp, box: Grid,
+                n_hours: int) -> dict:
+    """Where and when each particle left ``box`` (the outer domain), or its last position.
+
+    Per particle (sorted by particle number), from its output rows youngest to oldest: the first
+    position outside ``box`` (``exit_reason`` 1); if it never left, its oldest position:
+    ``exit_reason`` 0 when it lasted the whole ``n_hours`` run, 2 when HYSPLIT stopped it earlier
+    (it left the met domain or its top without crossing ``box``'s edge at an output step). Returns
+    arrays ``particle, lon, lat, agl (m above ground), time (datetime64), reason``.
+    """
+    cols = ("particle", "age", "lon", "lat", "zagl")
+    if particles.empty:
+        return {"particle": np.zeros(0, np.int64), "lon": np.zeros(0), "lat": np.zeros(0),
+                "agl": np.zeros(0), "time": np.zeros(0, "datetime64[ns]"),
+                "reason": np.zeros(0, np.int8)}
+    p = particles.loc[:, [c for c in cols if c in particles]].copy()
+    if "zagl" not in p:
+        p["zagl"] = np.nan
+    p["a"] = p["age"].abs()
+    p = p.sort_values(["particle", "a"], kind="stable")
+    outside = ~((p["lon"] >= box.lon_min) & (p["lon"] < box.lon_max)
+                & (p["lat"] >= box.lat_min) & (p["lat"] < box.lat_max))
+    p["out"] = outside.to_numpy()
+    first_out = p[p["out"]].groupby("particle", sort=True).head(1).set_index("particle")
+    last = p.groupby("particle", sort=True).tail(1).set_index("particle")
+    ages = np.unique(p["a"].to_numpy())
+    step = float(np.median(np.diff(ages))) if ages.size > 1 else 1.0
+    stopped = last["a"].to_numpy() < 60.0 * abs(int(n_hours)) - 1.5 * step
+    reason = np.where(stopped, EXIT_STOPPED, EXIT_END_OF_RUN).astype(np.int8)
+    pick = last.copy()
+    left = pick.index.isin(first_out.index)
+    pick.loc[left, ["a", "lon", "lat", "zagl"]] = first_out.loc[pick.index[left], ["a", "lon", "lat", "zagl"]].to_numpy()
+    reason[left] = EXIT_LEFT_DOMAIN
+    t = (pd.Timestamp(release) - pd.to_timedelta(pick["a"].to_numpy(float), unit="min")).to_numpy()
+    return {"particle": pick.index.to_numpy().astype(np.int64), "lon": pick["lon"].to_numpy(float),
+            "lat": pick["lat"].to_numpy(float), "agl": pick["zagl"].to_numpy(float),
+            "time": t.astype("datetime64[ns]"), "reason": reason}
+
+
 def left_domain_fraction(particles: pd.DataFrame, n_hours: int) -> float:
     """Share of particles that stopped before the end of the ``n_hours`` backward run.
 
@@ -497,10 +648,38 @@ def _mkdtemp(work_dir: Path, prefix: str) -> Path:
                           err, work_dir) from exc
 
 
-def receptor_footprint(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
-                       work_dir: Path) -> tuple[tuple, dict]:
-    """HYSPLIT-STILT for one receptor: ``((hours, foot, total, n_particles, left_fraction),
-    timings)``.
+class ReceptorFootprint(NamedTuple):
+    """One receptor's footprint (:func:`receptor_footprint`). ``foot_outer``, ``outside`` and
+    ``exits`` are None without an outer grid."""
+
+    hours: pd.DatetimeIndex
+    foot: np.ndarray             # (nt, ny, nx) inner grid
+    total: np.ndarray            # (nt,) all space
+    n_particles: int
+    left_fraction: float         # share of particles that left the met domain early
+    foot_outer: np.ndarray | None = None   # (nt, ny_o, nx_o), zero under the inner box
+    outside: np.ndarray | None = None      # (nt,) beyond the outer box
+    exits: dict | None = None              # exit_points() of the run that lasts n_hours
+
+
+def _gridded(particles, release, grid: Grid | NestedGrid, n_hours: int, smooth_factor: float):
+    """``(hours, foot, total, foot_outer, outside)`` on the inner grid alone or on both."""
+    if isinstance(grid, NestedGrid) and grid.enabled:
+        hours, foot, outer, outside, total = _nested_hour_footprint(particles, release, grid,
+                                                                    n_hours, smooth_factor)
+        return hours, foot, total, outer, outside
+    inner = grid.inner if isinstance(grid, NestedGrid) else grid
+    hours, foot, total = _clock_hour_footprint(particles, release, inner, n_hours, smooth_factor)
+    return hours, foot, total, None, None
+
+
+def receptor_footprint(rec: pd.Series, met: dict, grid: Grid | NestedGrid, settings: StiltSettings,
+                       work_dir: Path) -> tuple[ReceptorFootprint, dict]:
+    """HYSPLIT-STILT for one receptor: ``(ReceptorFootprint, timings)``.
+
+    ``grid``: the inner :class:`Grid`, or a :class:`NestedGrid` (with an outer grid the footprint
+    is gridded on both, :func:`_nested_hour_footprint`, and the particles' exit points from the
+    outer box are kept).
 
     With ``settings.split`` two runs: the near field (``numpar`` particles, ``near_field_hours``
     back, output every 1-minute step as STILT's near-field correction and the 1 km grid need) and
@@ -508,12 +687,13 @@ def receptor_footprint(rec: pd.Series, met: dict, grid: Grid, settings: StiltSet
     ``far_output_minutes``: HYSPLIT sums ``foot`` over the output interval). Each clock-hour bin
     comes wholly from one run (:func:`near_field_bins`), each normalised by its own particles, so
     both parts are unbiased; the far field's sampling noise is that of ``far_numpar`` particles
-    (docs/performance.md, "Footprint cost"). The share of particles that left the met domain comes
-    from the run that lasts ``n_hours``."""
+    (docs/performance.md, "Footprint cost"). The share of particles that left the met domain and
+    the exit points come from the run that lasts ``n_hours``."""
     import stilt
 
     release = pd.Timestamp(rec["time"])
     n_hours = int(settings.n_hours)
+    nested = isinstance(grid, NestedGrid) and grid.enabled
     receptor = stilt.PointReceptor(time=release, longitude=float(rec["lon"]),
                                    latitude=float(rec["lat"]), altitude=float(rec["agl"]))
     rid = str(rec["receptor_id"])
@@ -522,10 +702,11 @@ def receptor_footprint(rec: pd.Series, met: dict, grid: Grid, settings: StiltSet
         particles = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_"),
                                   n_hours, settings.numpar, settings.extra)
         t1 = _time.perf_counter()
-        hours, foot, total = _clock_hour_footprint(particles, release, grid, n_hours,
-                                                   settings.smooth_factor)
-        out = (hours, foot, total, int(particles["particle"].nunique()),
-               left_domain_fraction(particles, n_hours))
+        hours, foot, total, outer, outside = _gridded(particles, release, grid, n_hours,
+                                                      settings.smooth_factor)
+        exits = exit_points(particles, release, grid.outer, n_hours) if nested else None
+        out = ReceptorFootprint(hours, foot, total, int(particles["particle"].nunique()),
+                                left_domain_fraction(particles, n_hours), outer, outside, exits)
         return out, {"trajectories_s": t1 - t0, "footprint_s": _time.perf_counter() - t1}
     near_h = int(settings.near_field_hours)
     near = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_near_"),
@@ -533,31 +714,52 @@ def receptor_footprint(rec: pd.Series, met: dict, grid: Grid, settings: StiltSet
     far = _trajectories(receptor, rid, met, settings, _mkdtemp(work_dir, f"run_{rid}_far_"), n_hours,
                         settings.far_numpar,
                         {**settings.extra, "outdt": int(settings.far_output_minutes)})
+    exits = exit_points(far, release, grid.outer, n_hours) if nested else None
+    left = left_domain_fraction(far, n_hours)
     far = interval_midpoints(far, float(rec["lon"]), float(rec["lat"]))
     t1 = _time.perf_counter()
-    hours, foot_n, total_n = _clock_hour_footprint(near, release, grid, n_hours,
-                                                   settings.smooth_factor)
-    _, foot_f, total_f = _clock_hour_footprint(far, release, grid, n_hours, settings.smooth_factor)
+    hours, foot_n, total_n, outer_n, outside_n = _gridded(near, release, grid, n_hours,
+                                                          settings.smooth_factor)
+    _, foot_f, total_f, outer_f, outside_f = _gridded(far, release, grid, n_hours,
+                                                      settings.smooth_factor)
     use_near = near_field_bins(release, n_hours, near_h)
     foot = np.where(use_near[:, None, None], foot_n, foot_f)
     total = np.where(use_near, total_n, total_f)
-    out = (hours, foot, total, int(near["particle"].nunique()), left_domain_fraction(far, n_hours))
+    outer = outside = None
+    if nested:
+        outer = np.where(use_near[:, None, None], outer_n, outer_f)
+        outside = np.where(use_near, outside_n, outside_f)
+    out = ReceptorFootprint(hours, foot, total, int(near["particle"].nunique()), left, outer,
+                            outside, exits)
     return out, {"trajectories_s": t1 - t0, "footprint_s": _time.perf_counter() - t1}
 
 
-def run_receptor(rec: pd.Series, met: dict, grid: Grid, settings: StiltSettings,
+def run_receptor(rec: pd.Series, met: dict, grid: Grid | NestedGrid, settings: StiltSettings,
                  work_dir: Path) -> tuple[xr.Dataset, dict]:
-    """Run one receptor; returns its footprint dataset and timings (seconds)."""
+    """Run one receptor; returns its footprint dataset and timings (seconds). With a nested grid
+    the dataset also holds ``foot_outer``, ``foot_outside`` and the ``exit_*`` variables
+    (docs/formats.md, "Footprints")."""
     release = pd.Timestamp(rec["time"])
-    (hours, foot, total, n_particles, left), tim = receptor_footprint(rec, met, grid, settings,
-                                                                       work_dir)
+    fp, tim = receptor_footprint(rec, met, grid, settings, work_dir)
+    inner = grid.inner if isinstance(grid, NestedGrid) else grid
     ds = xr.Dataset(
-        {"foot": (("time", "lat", "lon"), foot.astype(np.float32), {"units": FOOT_UNITS}),
-         "foot_total": (("time",), total, {"units": FOOT_UNITS, "long_name":
+        {"foot": (("time", "lat", "lon"), fp.foot.astype(np.float32), {"units": FOOT_UNITS}),
+         "foot_total": (("time",), fp.total, {"units": FOOT_UNITS, "long_name":
                         "sensitivity of the hour summed over all space (inside and outside grid)"})},
-        coords={"time": hours.values, "lat": grid.lat, "lon": grid.lon},
+        coords={"time": fp.hours.values, "lat": inner.lat, "lon": inner.lon},
         attrs={"receptor_id": str(rec["receptor_id"]), "release_time": release.isoformat(),
-               "n_particles": n_particles, "left_domain_fraction": left})
+               "n_particles": fp.n_particles, "left_domain_fraction": fp.left_fraction})
+    if fp.foot_outer is not None:
+        og = grid.outer
+        ds["foot_outer"] = (("time", "olat", "olon"), fp.foot_outer.astype(np.float32),
+                            {"units": FOOT_UNITS})
+        ds["foot_outside"] = (("time",), fp.outside, {"units": FOOT_UNITS})
+        ds = ds.assign_coords(olat=og.lat, olon=og.lon)
+        e = fp.exits
+        ds["exit_particle"] = (("particle",), e["particle"])
+        for k in ("lon", "lat", "agl", "time", "reason"):
+            ds[f"exit_{k}"] = (("particle",), e[k])
+        ds.attrs.update(grid.attrs())
     if settings.split_for(release, float(rec["lon"])):
         ds.attrs.update({"near_field_hours": int(settings.near_field_hours),
                          "far_numpar": int(settings.far_numpar),
@@ -595,7 +797,7 @@ def _site_day_attrs(settings: StiltSettings, software: dict, needed: list, met_s
         "grid": str(g.as_dict()), "model": "HYSPLIT-STILT via pystilt"}
 
 
-def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, met: dict,
+def _run_receptors(receptors: pd.DataFrame, g: Grid | NestedGrid, settings: StiltSettings, met: dict,
                    met_sums: dict, needed_for, software: dict, work_dir: Path):
     """Cached or new footprint of every receptor: ``(done, keys, failures, timings, n_stale)``.
     ``needed_for(release)`` names the met files of a receptor's window (cache key).
@@ -638,6 +840,8 @@ def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, me
         ds.attrs["cache_key"] = key
         ds.attrs["cache_inputs"] = json.dumps(inputs, sort_keys=True, default=str)
         enc = {"foot": foot_encoding(), "foot_total": {"dtype": "float64"}}
+        if "foot_outer" in ds:
+            enc["foot_outer"] = foot_encoding()
         _write_atomic(ds, cache, enc)
         keys.append(key)
         tim["total_s"] = _time.perf_counter() - t0
@@ -645,9 +849,12 @@ def _run_receptors(receptors: pd.DataFrame, g: Grid, settings: StiltSettings, me
         timings.append(tim)
         done.append(ds)
         logger.info("[%d/%d] %s: trajectories %.1f s, footprint %.2f s, total %.1f s, "
-                    "foot sum in grid %.4g of %.4g", i + 1, len(receptors), rid,
+                    "foot sum in grid %.4g%s of %.4g", i + 1, len(receptors), rid,
                     tim["trajectories_s"], tim["footprint_s"], tim["total_s"],
-                    float(ds["foot"].sum()), float(ds["foot_total"].sum()))
+                    float(ds["foot"].sum()),
+                    (f", in the outer cells {float(ds['foot_outer'].sum()):.4g}, beyond them "
+                     f"{float(ds['foot_outside'].sum()):.4g}" if "foot_outer" in ds else ""),
+                    float(ds["foot_total"].sum()))
 
     return done, keys, failures, timings, n_stale
 
@@ -671,7 +878,8 @@ def _pystilt_met(met_files, met_file_format, receptors, n_hours: int, indexes, w
 def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike], grid: dict,
                  settings: StiltSettings, out_path: str | os.PathLike,
                  work_dir: str | os.PathLike, met_file_format: str | None = "%Y%m%d_gz.arl",
-                 check_met: bool = True, left_domain_warn: float = 0.1) -> dict:
+                 check_met: bool = True, left_domain_warn: float = 0.1,
+                 outer_grid: dict | None = None) -> dict:
     """Footprints of one site-day's receptors -> ``out_path`` (see module docstring).
 
     Parameters
@@ -692,6 +900,9 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
         (:func:`transport.arl.check_met_coverage`); raises before any HYSPLIT run.
     left_domain_warn : warn for receptors whose share of particles that left the met domain
         before ``n_hours`` exceeds this.
+    outer_grid : config ``outer_grid`` mapping (or None/disabled: the inner grid alone). Enabled,
+        the file also holds the footprint on the outer cells, the sensitivity beyond the outer box
+        and each particle's exit point (docs/formats.md, "Footprints").
 
     Returns a summary dict: counts and timings.
 
@@ -700,6 +911,7 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     failures of a receptor are recorded in the failures CSV.
     """
     g = Grid.from_config(grid)
+    nested = NestedGrid.from_config({"grid": g.as_dict(), "outer_grid": outer_grid})
     out_path = Path(out_path)
     work_dir = Path(work_dir).resolve()
     for d in (work_dir, out_path.parent):
@@ -731,7 +943,8 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     software = software_identity(settings)
     try:
         done, keys, failures, timings, n_stale = _run_receptors(
-            receptors, g, settings, met, met_sums, needed_for, software, work_dir)
+            receptors, nested if nested.enabled else g, settings, met, met_sums, needed_for,
+            software, work_dir)
     finally:
         if link_dir is not None:
             shutil.rmtree(link_dir, ignore_errors=True)
@@ -739,13 +952,21 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     failed = pd.DataFrame(failures, columns=["receptor_id", "time", "error"])
     atomic_write(fail_path, lambda p: failed.to_csv(p, index=False))
 
-    site_day = combine(done, g)
+    site_day = combine(done, nested if nested.enabled else g)
     # Every receptor in the file was computed (now or earlier) with exactly these inputs: the cache
     # keys of its receptors match them.
     site_day.attrs.update(_site_day_attrs(settings, software, needed, met_sums, keys, failures, g))
+    empty = site_day.sizes["receptor"] == 0 or site_day.sizes["time"] == 0
     enc = {"foot": {**foot_encoding(), "chunksizes": (1, site_day.sizes["time"] or 1, g.ny, g.nx)},
            "foot_total": {"dtype": "float64"}}
-    if site_day.sizes["receptor"] == 0 or site_day.sizes["time"] == 0:
+    if nested.enabled:
+        site_day.attrs.update(nested.attrs())
+        site_day.attrs["nested_algorithm"] = NESTED_ALGORITHM
+        enc["foot_outer"] = {**foot_encoding(), "chunksizes": (1, site_day.sizes["time"] or 1)
+                             + nested.outer.shape}
+        if empty:
+            enc["foot_outer"].pop("chunksizes")
+    if empty:
         enc["foot"].pop("chunksizes")
     _write_atomic(site_day, out_path, enc)
     summary = {"n_receptors": len(receptors), "n_done": len(done), "n_failed": len(failures),
@@ -765,16 +986,23 @@ def run_site_day(receptors: pd.DataFrame, met_files: Sequence[str | os.PathLike]
     return summary
 
 
-def combine(datasets: Sequence[xr.Dataset], grid: Grid) -> xr.Dataset:
-    """Stack per-receptor footprints on a common hourly axis: ``foot(receptor, time, lat, lon)``."""
+def combine(datasets: Sequence[xr.Dataset], grid: Grid | NestedGrid) -> xr.Dataset:
+    """Stack per-receptor footprints on a common hourly axis: ``foot(receptor, time, lat, lon)``;
+    with a nested grid also ``foot_outer(receptor, time, olat, olon)``, ``foot_outside(receptor,
+    time)`` and the exit points ``exit_*(receptor, particle)`` (docs/formats.md)."""
+    nested = grid if isinstance(grid, NestedGrid) else NestedGrid(grid)
+    grid = nested.inner
     if not datasets:
-        return xr.Dataset(
+        out = xr.Dataset(
             {"foot": (("receptor", "time", "lat", "lon"),
                       np.zeros((0, 0, grid.ny, grid.nx), np.float32), {"units": FOOT_UNITS}),
              "foot_total": (("receptor", "time"), np.zeros((0, 0)), {"units": FOOT_UNITS}),
              "left_domain_fraction": (("receptor",), np.zeros(0), {"units": "1"})},
             coords={"receptor": np.array([], dtype=str), "time": pd.DatetimeIndex([]),
                     "lat": grid.lat, "lon": grid.lon})
+        if nested.enabled:
+            out = _add_outer(out, [], nested, pd.DatetimeIndex([]))
+        return out
     t_min = min(pd.Timestamp(ds["time"].values[0]) for ds in datasets)
     t_max = max(pd.Timestamp(ds["time"].values[-1]) for ds in datasets)
     hours = pd.date_range(t_min, t_max, freq="h")
@@ -786,7 +1014,7 @@ def combine(datasets: Sequence[xr.Dataset], grid: Grid) -> xr.Dataset:
         foot[r, i0:i0 + n] = ds["foot"].values
         total[r, i0:i0 + n] = ds["foot_total"].values
     ids = np.array([ds.attrs["receptor_id"] for ds in datasets], dtype=str)
-    return xr.Dataset(
+    out = xr.Dataset(
         {"foot": (("receptor", "time", "lat", "lon"), foot,
                   {"units": FOOT_UNITS, "long_name": "STILT footprint, hourly bins (time = start "
                    "of the hour the particles spent there), cell centres"}),
@@ -800,6 +1028,67 @@ def combine(datasets: Sequence[xr.Dataset], grid: Grid) -> xr.Dataset:
              {"units": "1", "long_name": "share of particles that left the met domain before the "
               "end of the backward run (their later sensitivity is not in foot/foot_total)"})},
         coords={"receptor": ids, "time": hours.values, "lat": grid.lat, "lon": grid.lon})
+    if nested.enabled:
+        out = _add_outer(out, datasets, nested, hours)
+    return out
+
+
+def _add_outer(out: xr.Dataset, datasets: Sequence[xr.Dataset], nested: NestedGrid,
+               hours: pd.DatetimeIndex) -> xr.Dataset:
+    """The outer footprint, the sensitivity beyond the outer box and the exit points of every
+    receptor (each receptor dataset from :func:`run_receptor` with the same nested grid)."""
+    og = nested.outer
+    n_r, nt = len(datasets), len(hours)
+    outer = np.zeros((n_r, nt) + og.shape, np.float32)
+    beyond = np.zeros((n_r, nt))
+    n_p = max([ds.sizes.get("particle", 0) for ds in datasets], default=0)
+    ex = {k: np.full((n_r, n_p), np.nan) for k in ("lon", "lat", "agl")}
+    ex_time = np.full((n_r, n_p), np.datetime64("NaT"), "datetime64[ns]")
+    ex_reason = np.full((n_r, n_p), -1, np.int8)
+    ex_particle = np.full((n_r, n_p), -1, np.int32)
+    for r, ds in enumerate(datasets):
+        if "foot_outer" not in ds:
+            raise ValueError(f"receptor {ds.attrs.get('receptor_id')}: footprint without outer "
+                             "cells in a nested site-day file (a stale cache?)")
+        if not (og.matches(ds["olon"].values, ds["olat"].values)):
+            raise ValueError(f"receptor {ds.attrs.get('receptor_id')}: outer cells "
+                             f"{Grid.describe_centres(ds['olon'].values, ds['olat'].values)} are not "
+                             f"the outer grid {og.describe()}")
+        i0 = int((pd.Timestamp(ds["time"].values[0]) - hours[0]) / pd.Timedelta("1h"))
+        n = ds.sizes["time"]
+        outer[r, i0:i0 + n] = ds["foot_outer"].values
+        beyond[r, i0:i0 + n] = ds["foot_outside"].values
+        k = ds.sizes.get("particle", 0)
+        for name in ("lon", "lat", "agl"):
+            ex[name][r, :k] = ds[f"exit_{name}"].values
+        ex_time[r, :k] = ds["exit_time"].values
+        ex_reason[r, :k] = ds["exit_reason"].values
+        ex_particle[r, :k] = ds["exit_particle"].values
+    box = (f"the outer box lon {og.lon_min}..{og.lon_max}, lat {og.lat_min}..{og.lat_max}")
+    out["foot_outer"] = (("receptor", "time", "olat", "olon"), outer, {
+        "units": FOOT_UNITS, "long_name": "STILT footprint on the outer grid, hourly bins; zero in "
+        "the cells under the inner grid (their sensitivity is in foot)"})
+    out["foot_outside"] = (("receptor", "time"), beyond, {
+        "units": FOOT_UNITS, "long_name": f"hourly sensitivity beyond {box}; foot + foot_outer + "
+        "foot_outside summed over space = foot_total"})
+    out["exit_particle"] = (("receptor", "particle"), ex_particle, {
+        "long_name": "HYSPLIT particle number (-1: padding, the receptor has fewer particles)"})
+    out["exit_lon"] = (("receptor", "particle"), ex["lon"], {
+        "units": "degrees_east", "long_name": f"where the particle first left {box} (exit_reason "
+        "1), else its last position"})
+    out["exit_lat"] = (("receptor", "particle"), ex["lat"], {"units": "degrees_north"})
+    out["exit_agl"] = (("receptor", "particle"), ex["agl"], {
+        "units": "m", "long_name": "height above ground at the exit point"})
+    out["exit_time"] = (("receptor", "particle"), ex_time, {
+        "long_name": "UTC time of the exit point (release time minus the particle's age)"})
+    out["exit_reason"] = (("receptor", "particle"), ex_reason, {
+        "long_name": "1: left the outer box at this output step (first position outside); 0: "
+                     "inside at the end of the run (last position); 2: stopped earlier inside "
+                     "the outer box (left the met domain or its top between output steps); -1: "
+                     "padding",
+        "flag_values": np.array([-1, 0, 1, 2], np.int8)})
+    return out.assign_coords(olat=og.lat, olon=og.lon,
+                             particle=np.arange(n_p, dtype=np.int32))
 
 
 FAILURE_COLUMNS = ["site", "day", "receptor_id", "time", "error"]

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gzcarbon.grid import Grid
+from gzcarbon.grid import Grid, NestedGrid
 from transport import stilt_driver as sd
 from transport.stilt_driver import (StiltSettings, cache_key, near_field_bins,
                                     receptor_cache_inputs, receptor_footprint)
@@ -57,7 +57,9 @@ def test_each_bin_comes_from_one_run_normalised_by_its_own_particles(monkeypatch
     monkeypatch.setattr(sd, "_trajectories", fake)
     s = StiltSettings(n_hours=24, numpar=100, near_field_hours=6, far_numpar=25,
                       far_output_minutes=10, smooth_factor=0.0)
-    (hours, foot, total, n_part, left), _ = receptor_footprint(REC, {}, GRID, s, work_dir=None)
+    fp, _ = receptor_footprint(REC, {}, GRID, s, work_dir=None)
+    foot, total, n_part, left = fp.foot, fp.total, fp.n_particles, fp.left_fraction
+    assert fp.foot_outer is None and fp.outside is None and fp.exits is None   # no outer grid
     assert calls == [(6, 100, None), (24, 25, 10)]
     assert n_part == 100
     use = near_field_bins(REC["time"], 24, 6)
@@ -70,6 +72,14 @@ def test_each_bin_comes_from_one_run_normalised_by_its_own_particles(monkeypatch
     # the gridded sensitivity (no smoothing; every particle in one cell) equals the totals
     np.testing.assert_allclose(foot.sum(axis=(1, 2)), expected, rtol=1e-6)
     assert left == 0.0  # all far particles lasted the 24 h
+    # nested: the same bins, each from one run, and every bin's sensitivity in the inner grid
+    calls.clear()
+    nested = NestedGrid(GRID, Grid(112.5, 114.0, 22.5, 24.0, 0.5))
+    fpn, _ = receptor_footprint(REC, {}, nested, s, work_dir=None)
+    np.testing.assert_array_equal(fpn.foot, foot)
+    np.testing.assert_allclose(fpn.total, expected, rtol=1e-12)
+    assert fpn.foot_outer.sum() == 0 and fpn.outside.sum() == 0
+    assert (fpn.exits["reason"] == 0).all() and fpn.exits["particle"].size == 25  # far run, 24 h
 
 
 def test_one_run_when_the_split_is_off(monkeypatch):

@@ -1,10 +1,11 @@
 """What the transport stage takes from pystilt, checked (issue 22.5).
 
 pystilt is pinned at 0.1.0a25 (pyproject.toml): that release bundles HYSPLIT's ``hycs_std``
-binary, and transport/stilt_driver.py uses two of its private names,
+binary, and transport/stilt_driver.py uses some of its private names:
 ``stilt.footprint.gridding._interpolate_early_timesteps`` (the near-receptor interpolation of
-every footprint) and ``stilt.transport.hysplit.driver._bundled_exe_dir`` (where the bundled
-binary is, hashed into the receptor cache key). A rename in pystilt would otherwise change
+every footprint), ``stilt.transport.hysplit.driver._bundled_exe_dir`` (where the bundled
+binary is, hashed into the receptor cache key) and, for the nested grid, the steps of
+``calc_footprint`` (``NESTED_PRIVATE``: kernel widths, padded grid, rasterising, smoothing). A rename in pystilt would otherwise change
 footprints or cache keys without a word: these tests fail instead.
 """
 
@@ -33,17 +34,39 @@ def test_pystilt_is_the_pinned_release():
     assert metadata.version("pystilt") == PIN
 
 
+#: pystilt's private steps of calc_footprint that the nested gridding calls, with their parameters
+#: (tests/transport/test_nested_footprints.py checks that the inner footprint they give equals
+#: calc_footprint's bit for bit).
+NESTED_PRIVATE = {
+    "_compute_kernel_bandwidths": ["p", "smooth_factor", "is_longlat"],
+    "_make_gauss_kernel": ["rs", "sigma"],
+    "_padded_axes": ["xmin", "ymin", "xres", "yres", "n_lon", "n_lat", "xbuf", "ybuf"],
+    "_filter_and_rasterize_particles": ["p", "glong_buf", "glati_buf", "xbufh", "ybufh", "xmin",
+                                        "xmax", "ymin", "ymax", "xres", "yres", "time_integrate"],
+    "_accumulate_smoothed_footprint": ["p", "layers", "n_lon_buf", "n_lat_buf", "rtimes", "w", "rs"],
+    "_grid_cell_starts": ["minimum", "maximum", "resolution"],
+}
+
+
 def test_the_private_names_the_driver_uses_exist():
     from stilt.footprint import gridding
     from stilt.transport.hysplit import driver
 
+    from stilt import spatial
+
     source = DRIVER.read_text()
-    used = set(re.findall(r"\b(_interpolate_early_timesteps|_bundled_exe_dir)\b", source))
-    assert used == {"_interpolate_early_timesteps", "_bundled_exe_dir"}   # the names this test guards
+    used = set(re.findall(r"\b(_[a-z_]+)\(", source)) & NESTED_PRIVATE.keys() | set(
+        re.findall(r"\b(_interpolate_early_timesteps|_bundled_exe_dir)\b", source))
+    # the names this test guards: the near-receptor interpolation, the bundled binary and, for the
+    # nested gridding (_nested_hour_footprint), the steps of calc_footprint it runs itself
+    assert used == {"_interpolate_early_timesteps", "_bundled_exe_dir", *NESTED_PRIVATE}
     assert "getattr(gridding" not in source                              # never looked up with a fallback
     interp = gridding._interpolate_early_timesteps
     assert list(inspect.signature(interp).parameters) == ["p", "xres", "yres", "time_sign"]
     assert Path(driver._bundled_exe_dir()).is_dir()
+    for name, params in NESTED_PRIVATE.items():
+        fn = getattr(spatial if name == "_grid_cell_starts" else gridding, name)
+        assert list(inspect.signature(fn).parameters) == params, name
 
 
 def test_the_early_timestep_interpolation_still_conserves_the_footprint():

@@ -109,8 +109,11 @@ else:
         Checks first that the met covers every receptor's window and position (names missing
         hours and files); a receptor HYSPLIT fails on is listed in {day}_failures.csv, not fatal;
         an I/O fault (disk full, permission) stops the job naming the file and the cause.
+        With outer_grid enabled the footprint is gridded on the inner and the outer grid (every
+        hour's sensitivity in one of them or beyond the outer box) and each particle's exit point
+        from the outer box is kept (docs/formats.md, "Footprints").
         Re-run triggers: receptors.csv and the met files (input), the station's position and top
-        inlet, the transport settings, the grid and the pystilt/HYSPLIT identity (params).
+        inlet, the transport settings, the grids and the pystilt/HYSPLIT identity (params).
         Met files of any names (inputs.met_files) reach pystilt through per-hour links."""
         input:
             met=met_files,
@@ -124,6 +127,7 @@ else:
             work_dir=lambda wc: os.path.join(R.format(month=wc.month), "footprints", "work",
                                              wc.site),
             grid=config["grid"],
+            outer_grid=config["outer_grid"],
             transport=config["transport"],
             station=_station_position,
             software=TRANSPORT_SOFTWARE,

@@ -30,4 +30,5 @@ else:
     run_site_day(rec, list(snakemake.input.met), dict(snakemake.params.grid),
                  StiltSettings.from_config(transport.as_dict()), out,
                  snakemake.params.work_dir, met_file_format=snakemake.params.met_file_format,
-                 check_met=True, left_domain_warn=transport.left_domain_warn)
+                 check_met=True, left_domain_warn=transport.left_domain_warn,
+                 outer_grid=dict(snakemake.params.outer_grid))
