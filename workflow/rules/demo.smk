@@ -65,6 +65,7 @@ rule demo_truth_footprints:
         work_dir=lambda wc: os.path.join(
             D.format(month=wc.month), "truth_transport", "footprints", "work", wc.site),
         grid=config["grid"],
+        outer_grid=config["outer_grid"],
         transport=config["transport"],
         truth_transport=TRUTH_TRANSPORT,
         station=_station_position,
@@ -82,7 +83,8 @@ rule demo_truth_footprints:
 
 
 rule demo_truth_jacobian:
-    """The truth's sparse hourly Jacobian from its site-day footprints."""
+    """The truth's sparse hourly Jacobian from its site-day footprints (with outer_grid: columns
+    hour x (inner + outer cells), as the inversion's)."""
     input:
         footprints=lambda wc: expand(demo("truth_transport/footprints/{site}/{day}.nc"),
                                      month=wc.month, site=SITE_IDS, day=period_days(wc.month)),
@@ -91,6 +93,7 @@ rule demo_truth_jacobian:
         jacobian=demo("truth_transport/jacobian_hourly.npz"),
     params:
         grid=config["grid"],
+        outer_grid=config["outer_grid"],
         hours=lambda wc: hour_axis(wc.month),
     resources:
         mem_mb=4000,

@@ -27,4 +27,5 @@ rec = site_day(read_receptors(snakemake.input.receptors), snakemake.wildcards.si
                snakemake.wildcards.day)
 run_site_day(rec, list(snakemake.input.met), dict(snakemake.params.grid), settings, out,
              snakemake.params.work_dir, met_file_format="%Y%m%d_gz.arl", check_met=True,
-             left_domain_warn=float(transport.get("left_domain_warn", 0.1)))
+             left_domain_warn=float(transport.get("left_domain_warn", 0.1)),
+             outer_grid=dict(snakemake.params.outer_grid))

@@ -11,6 +11,7 @@ script_logging(snakemake.log[0])  # noqa: F821
 
 start, end = snakemake.params.hours
 res = build_jacobian_file(snakemake.input.footprints, snakemake.input.receptors,
-                          snakemake.params.grid, start, end, snakemake.output.jacobian)
+                          snakemake.params.grid, start, end, snakemake.output.jacobian,
+                          outer_grid=dict(snakemake.params.outer_grid))
 logging.info("truth H %s, nnz %d, %d receptors without a truth footprint", res.H.shape, res.H.nnz,
              int(np.asarray(res.missing).sum()))
