@@ -26,6 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import xarray as xr  # noqa: E402
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
 
@@ -36,6 +37,7 @@ from gzcarbon.names import CITY, GASES  # noqa: E402
 
 from . import fonts, i18n  # noqa: E402
 from .flux_netcdf import _period, block_edges, posterior_grid  # noqa: E402
+from .outer import is_nested, outer_map  # noqa: E402
 from .settings import SELECT_HOURS_LOCAL, hours_per_day as window_hours  # noqa: E402
 from .inputs import (  # noqa: E402
     load_districts_table,
@@ -362,6 +364,10 @@ def make_all_figures(posterior_path, districts_path, modelled_path, selected_pat
             if (modelled["site"] == s).any():
                 paths.append(site_timeseries(modelled, s, out / TIMESERIES.format(site=safe_name(s)),
                                              language))
+        with xr.open_dataset(posterior_path) as post:
+            nested = is_nested(post)
+        if nested:  # the outer cells of a nested run (config outer_grid)
+            paths += outer_map(posterior_path, out, lang="zh" if language == "zh" else "en")
     _replace_dir(out, final)
     paths = [final / p.name for p in paths]
     log.info("wrote %d figures to %s", len(paths), final)

@@ -203,3 +203,45 @@ def outer_report_tables(outer_csv, diagnostics: dict) -> tuple[pd.DataFrame, pd.
                         "posterior_outer_share_pct": 100 * v["posterior"], "n_obs": v["n_obs"]}
                        for s, v in shares.items()])
     return kt, sh
+
+
+OUTER_MAPS = ("outer_posterior", "outer_change")
+
+
+def outer_section(outer_csv, diagnostics: dict, maps_dir, missing: list) -> dict:
+    """The report's section on the outer domain: the outer ring and neighbour totals (kt, prior ±
+    σ, posterior ± σ, demo truth), each site's outer share of the modelled enhancement (%), and the
+    outer maps of ``maps_dir`` (absent ones appended to ``missing``)."""
+    from .sections import file_figure, fmt_num, table
+
+    kt, shares = outer_report_tables(outer_csv, diagnostics)
+
+    def pm(a, b):
+        return f"{a:,.1f} ± {b:,.1f}"
+
+    df = pd.DataFrame({
+        "region": kt["region"], "prior": [pm(a, b) for a, b in zip(kt["prior_kt"], kt["prior_sigma_kt"])],
+        "posterior": [pm(a, b) for a, b in zip(kt["posterior_kt"], kt["posterior_sigma_kt"])],
+        "truth": [fmt_num(v, 1) for v in kt["truth_kt"]]})
+    t = table(df, left_cols=("region",))
+    t.headers = [{"en": "region", "zh": "区域"}, {"en": "prior, kt", "zh": "先验（千吨）"},
+                 {"en": "posterior, kt", "zh": "后验（千吨）"}, {"en": "truth (demo), kt", "zh": "真值（演示，千吨）"}]
+    out = {"table": t, "shares": None, "figures": []}
+    if shares is not None:
+        s = pd.DataFrame({"site": shares["site"], "prior": [fmt_num(v, 1) for v in shares["prior_outer_share_pct"]],
+                          "posterior": [fmt_num(v, 1) for v in shares["posterior_outer_share_pct"]],
+                          "n_obs": shares["n_obs"].astype(int).astype(str)})
+        st = table(s, left_cols=("site",))
+        st.headers = [{"en": "site", "zh": "站点"}, {"en": "outer share of H x, prior, %", "zh": "外围贡献占比（先验，%）"},
+                      {"en": "posterior, %", "zh": "后验（%）"}, {"en": "observations", "zh": "观测数"}]
+        out["shares"] = st
+    caps = {"outer_posterior": {"en": "Outer cells: posterior flux, mean over the period (the inner box outlined).",
+                                "zh": "外围网格：时段平均后验通量（黑框为内层区域）。"},
+            "outer_change": {"en": "Outer cells: posterior − prior flux.", "zh": "外围网格：后验 − 先验通量。"}}
+    for k in OUTER_MAPS:
+        p = Path(maps_dir) / f"{k}.png"
+        if p.is_file():
+            out["figures"].append(file_figure(p, caps[k]))
+        else:
+            missing.append({"en": f"outer map {p.name}", "zh": f"外围地图 {p.name}"})
+    return out

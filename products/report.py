@@ -40,6 +40,7 @@ from . import fonts
 from .fonts import css_font_face
 from .figures import RunFiles, place_figures
 from .gas_report import gas_section
+from .outer import outer_section
 from .inputs import load_diagnostics, load_districts_table, load_modelled, load_selected, load_stations
 from .problems import collect as collect_problems
 from .settings import SELECT_HOURS_LOCAL, UTC_OFFSET_HOURS, hours_per_day as window_hours
@@ -191,6 +192,7 @@ def build_report(
     districts_geojson=None,
     flash_dirs=(),
     gases=(),
+    outer_csv=None,
 ) -> str:
     """The report as an HTML string.
 
@@ -209,7 +211,8 @@ def build_report(
     ``flash_dirs``: the month's flash directories (results/<month>/flash/<cutoff>/, docs/year.md);
     when given, the section "Flash reports: revisions" (`products.annual.revision_section`).
     ``gases``: one ``(gas, districts.csv, diagnostics.json, maps dir)`` per other gas inverted
-    (config ``species``): a section each (`products.gas_report`).
+    (config ``species``): a section each (`products.gas_report`). ``outer_csv``: outer.csv of a
+    nested run (config ``outer_grid``): the section on the outer domain (`products.outer.outer_section`).
     """
     env = environment(language)
     names_zh = chinese_names(districts_geojson)
@@ -235,6 +238,7 @@ def build_report(
     ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
                             names_zh, language)
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)
+    ctx["outer"] = outer_section(outer_csv, diag, maps_dir, missing) if outer_csv else None
     ctx["gases"] = [gas_section(g, d, j, m, month, names_zh, missing) for g, d, j, m in gases]
     ctx["districts"]["figures"] = map_figures(maps_dir, ("district_totals",), missing)
     ctx["station_figures"] = station_figures(maps_dir, ids, names, missing)

@@ -95,3 +95,35 @@ def test_outer_map_and_report_tables(nested_run):
     assert set(shares["site"]) == {"AAA", "BBB"}
     for _, r in shares.iterrows():
         assert r["prior_outer_share_pct"] == pytest.approx(100 * out.diagnostics["outer_signal_share"][r["site"]]["prior"])
+
+
+@pytest.mark.parametrize("language", ["en", "both"])
+def test_report_has_the_outer_section(nested_run, fake_run, tmp_path, language):
+    """The report of a nested run: the outer table (kt) and each site's outer share, in both languages;
+    the outer maps drawn into the maps directory appear as figures."""
+    from products.report import build_report
+
+    out, p = nested_run
+    diag = json.loads(fake_run["diagnostics"].read_text())
+    diag["outer_signal_share"] = out.diagnostics["outer_signal_share"]
+    fake_run["diagnostics"].write_text(json.dumps(diag))
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    outer_map(p["posterior"], maps)
+    html = build_report(month="2025-01", districts_csv=fake_run["districts"], diagnostics_json=fake_run["diagnostics"],
+                        modelled_csv=fake_run["modelled"], selected_csv=fake_run["selected"],
+                        stations_yaml=fake_run["stations"], maps_dir=maps, days=["20250101"], language=language,
+                        districts_geojson=fake_run["geojson"], outer_csv=p["outer"])
+    sec = html.split('id="outer"')[1].split("<h2")[0]
+    ring = out.outer.iloc[0]
+    assert f"{ring.posterior_t / 1e3:,.1f} ± {ring.posterior_sigma_t / 1e3:,.1f}" in sec
+    assert "Eastcity" in sec and sec.count("<figure>") == 2
+    share = 100 * out.diagnostics["outer_signal_share"]["AAA"]["prior"]
+    assert f"{share:,.1f}" in sec
+    if language == "both":
+        assert "外围" in sec
+    # no outer section without outer.csv
+    html2 = build_report(month="2025-01", districts_csv=fake_run["districts"], diagnostics_json=fake_run["diagnostics"],
+                         modelled_csv=fake_run["modelled"], selected_csv=fake_run["selected"],
+                         stations_yaml=fake_run["stations"], maps_dir=maps, days=["20250101"], language="en")
+    assert 'id="outer"' not in html2
