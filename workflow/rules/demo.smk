@@ -263,7 +263,7 @@ rule demo_power:
 
 rule demo_boundary:
     """Demo world: a global model's boundary field in CarbonTracker's layout (3°x2°, 25 levels,
-    3-hourly), one file per met day, from the true background with documented errors
+    3-hourly), one file per met day and the day after, from the true background with documented errors
     (gzcarbon.demo.boundary; docs/boundary.md). Used by stations.background.method: model."""
     input:
         truth=demo("truth.nc"),
