@@ -156,7 +156,7 @@ def footprint_sensitivity(jacobian_path) -> Sensitivity:
     A receptor's time-integrated footprint is its Jacobian row summed over the hours: the response to
     a constant unit flux in each cell (footprint mass outside the grid or the hourly axis is not in
     the Jacobian and not shown). Receptors without a footprint (HYSPLIT failed) are left out of the
-    means and the sum."""
+    means and the sum. A nested Jacobian (config outer_grid): the inner cells' part."""
     from transport.jacobian import load_jacobian
 
     jac = load_jacobian(jacobian_path)
@@ -165,12 +165,13 @@ def footprint_sensitivity(jacobian_path) -> Sensitivity:
     ok = ~np.asarray(jac.missing, bool) if jac.missing is not None else np.ones(H.shape[0], bool)
     site_of = jac.receptors["site"].astype(str).to_numpy()
     sites = list(dict.fromkeys(site_of))
+    n_all = int(jac.n_cells)  # a nested Jacobian's columns also hold the outer cells (after the inner ones)
     sums = {s: np.zeros(grid.n_cells) for s in sites}
     count = {s: int(((site_of == s) & ok).sum()) for s in sites}
     for s in sites:
         rows = np.flatnonzero((site_of == s) & ok)
         for k in range(0, rows.size, CHUNK_ROWS):  # a month's Jacobian is never copied whole
-            sums[s] += _cell_sums(H[rows[k:k + CHUNK_ROWS]], grid.n_cells)
+            sums[s] += _cell_sums(H[rows[k:k + CHUNK_ROWS]], n_all)[:grid.n_cells]
     mean = {s: (sums[s] / count[s]).reshape(grid.shape) for s in sites if count[s]}
     total = np.sum([sums[s] for s in sites], axis=0).reshape(grid.shape)
     return Sensitivity(grid.lat_edges, grid.lon_edges, sites, mean, count, total)

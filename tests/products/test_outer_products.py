@@ -127,3 +127,24 @@ def test_report_has_the_outer_section(nested_run, fake_run, tmp_path, language):
                          modelled_csv=fake_run["modelled"], selected_csv=fake_run["selected"],
                          stations_yaml=fake_run["stations"], maps_dir=maps, days=["20250101"], language="en")
     assert 'id="outer"' not in html2
+
+
+def test_footprint_sensitivity_of_a_nested_jacobian_is_the_inner_part(tmp_path):
+    """products.figures sums each site's Jacobian rows per cell: on a nested Jacobian (written by
+    transport.jacobian.save_jacobian with an outer grid) the outer columns must not fold onto inner
+    cells; the result equals the inner columns' sums computed here."""
+    from products.figures import footprint_sensitivity
+    from transport.jacobian import save_jacobian
+    from test_nested_inversion import INNER, NESTED, OUTER
+
+    inputs, w = world()
+    path = tmp_path / "jacobian_hourly.npz"
+    save_jacobian(path, w["H"], inputs.receptors, inputs.hours, INNER.as_dict(),
+                  outer_grid={k: getattr(OUTER, k) for k in ("lon_min", "lon_max", "lat_min", "lat_max", "res")})
+    sens = footprint_sensitivity(path)
+    H = w["H"].tocoo()
+    cell = H.col % NESTED.n_cells
+    inner = cell < NESTED.n_inner
+    total = np.bincount(cell[inner], weights=H.data[inner], minlength=NESTED.n_inner).reshape(INNER.shape)
+    np.testing.assert_allclose(sens.total, total, rtol=1e-12)
+    assert H.data[~inner].sum() > 0  # the outer columns exist and were left out
