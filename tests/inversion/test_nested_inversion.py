@@ -213,3 +213,56 @@ def test_the_inner_totals_do_not_change_with_zero_outer_sensitivity():
     pd.testing.assert_frame_equal(nested.districts, ref.districts, rtol=1e-9)
     np.testing.assert_allclose(nested.posterior["posterior_flux"].values, ref.posterior["posterior_flux"].values,
                                rtol=1e-6)
+
+
+def test_run_inversion_from_pipeline_files(tmp_path, caplog):
+    """The rule's function on files as the pipeline writes them: a nested Jacobian (save_jacobian with
+    an outer grid), prior.nc with flux_outer (add_outer_prior), the real neighbours file
+    config/prd_cities.geojson. The same solution as in memory; outer.csv's ring prior = Σ flux_outer ×
+    area over the period read back from prior.nc; a CH4 prior without flux_outer: inner columns, warned."""
+    import logging
+    from pathlib import Path
+
+    from inversion.outer import add_outer_prior
+    from inversion.prior import flux_dataset
+    from inversion.run import run_inversion
+    from transport.jacobian import save_jacobian
+
+    repo = Path(__file__).resolve().parents[2]
+    inputs, w = world(seed=3)
+    outer_grid = {k: getattr(OUTER, k) for k in ("lon_min", "lon_max", "lat_min", "lat_max", "res")}
+    save_jacobian(tmp_path / "jac.npz", w["H"], inputs.receptors, inputs.hours, INNER.as_dict(), outer_grid=outer_grid)
+    w["sel"].assign(time=w["sel"]["time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")).to_csv(tmp_path / "sel.csv", index=False)
+    prior = flux_dataset(INNER, w["hours"], {"industry": w["prior"]}, {"title": "t"})
+    add_outer_prior(prior, NESTED, NESTED.outer_from_state(w["prior_out"]), {}).to_netcdf(tmp_path / "prior.nc")
+    feats = []
+    for k, (n, x0, x1) in enumerate((("West", 112.0, 113.06), ("East", 113.06, 114.0))):
+        ring = [[x0, 22.0], [x1, 22.0], [x1, 24.0], [x0, 24.0], [x0, 22.0]]
+        feats.append({"type": "Feature", "properties": {"adcode": 440100 + k, "name": n, "name_en": n},
+                      "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    (tmp_path / "d.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    o = tmp_path / "out"
+    neighbours = repo / "config" / "prd_cities.geojson"
+    run = run_inversion(tmp_path / "jac.npz", tmp_path / "sel.csv", tmp_path / "prior.nc", tmp_path / "d.geojson",
+                        o / "posterior.nc", o / "districts.csv", o / "modelled.csv", o / "diagnostics.json",
+                        inversion_cfg=CFG, period_start="2025-01-02", period_end="2025-01-04",
+                        out_outer=o / "outer.csv", neighbours_path=neighbours)
+    mem = invert(inputs, CFG, "2025-01-02", "2025-01-04")
+    np.testing.assert_allclose(run.result.x_post, mem.result.x_post, rtol=0, atol=1e-9 * np.abs(mem.result.x_post).max())
+    table = pd.read_csv(o / "outer.csv")
+    assert table["name"].iloc[0] == "outer ring" and len(table) > 2
+    with xr.open_dataset(tmp_path / "prior.nc") as ds:
+        f = ds["flux_outer"].values[24:].sum(axis=0)
+    ring = float(np.nansum(f * OUTER.cell_area_m2()) * T_PER)
+    assert table["prior_t"].iloc[0] == pytest.approx(ring, rel=1e-5)  # 6 significant digits in the CSV
+    foshan = table.set_index("name").loc["Foshan"]  # the fake world lies in Foshan and Guangzhou
+    assert foshan["prior_t"] > 0 and foshan["posterior_sigma_t"] < foshan["prior_sigma_t"]
+    assert json.loads((o / "diagnostics.json").read_text())["n_outer_cells"] == 12
+    # a gas prior without outer cells: the inner columns only, said in the log
+    ch4 = flux_dataset(INNER, w["hours"], {"industry": w["prior"]}, {"title": "t", "gas": "ch4"}, gas="ch4")
+    ch4.to_netcdf(tmp_path / "prior_ch4.nc")
+    with caplog.at_level(logging.WARNING):
+        g = run_inversion(tmp_path / "jac.npz", tmp_path / "sel.csv", tmp_path / "prior_ch4.nc", tmp_path / "d.geojson",
+                          o / "p2.nc", o / "d2.csv", o / "m2.csv", o / "g2.json", inversion_cfg=CFG,
+                          period_start="2025-01-02", period_end="2025-01-04", gas="ch4")
+    assert "no `flux_outer`" in caplog.text and g.problem.n_outer == 0 and g.outer is None
