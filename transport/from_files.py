@@ -25,7 +25,10 @@ the third in rule ``footprints`` per site-day):
    (``foot(receptor, time, lat, lon)`` on the state grid, ``foot_total``, ``release_time``,
    ``left_domain_fraction``; docs/formats.md) from the matched releases, regridded conservatively
    onto the state grid (:mod:`transport.regrid`; the part outside the state domain stays in
-   ``foot_total`` and reaches the Jacobian's ``outside``), and an empty failures CSV.
+   ``foot_total`` and reaches the Jacobian's ``outside``), and an empty failures CSV. With the
+   nested grid (config ``outer_grid``) the part outside the inner grid is regridded conservatively
+   onto the outer cells as well (``foot_outer``), and only what lies beyond the outer box is
+   ``foot_outside``; files carry no particles, so no exit points are written.
 
 Time bins. Hourly footprints (pystilt, STILT-R) keep their clock hours. NAME's ``fp_HiTRes``
 bin ``H_back = k`` (``k`` hours before the release, bins ``Δ`` hours wide) goes to the ``Δ``
@@ -53,7 +56,7 @@ import pandas as pd
 import xarray as xr
 
 from gzcarbon.atomic import atomic_write
-from gzcarbon.grid import Grid
+from gzcarbon.grid import Grid, NestedGrid
 from .footprints import FOOT_UNITS, FootprintFormatError, read_footprints, to_clock_hours
 from .regrid import apply_weights, is_aligned, regrid_weights
 
@@ -326,42 +329,61 @@ def regular_centres(c: np.ndarray, what: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # site-day files
 # --------------------------------------------------------------------------------------------
-def _on_state_grid(foot: xr.DataArray, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(foot on the state grid (nt, ny, nx), total per hour incl. outside, times)``."""
+def _on_state_grid(foot: xr.DataArray, grid: Grid, nested: NestedGrid | None = None):
+    """``(foot on the state grid (nt, ny, nx), total per hour incl. outside, times, outer)``;
+    ``outer`` = ``(foot_outer (nt, ny_o, nx_o) zero in the hole, beyond the outer box (nt,))``
+    with an enabled ``nested`` grid, else None. The outer cells take the conservative regridding
+    onto the full outer grid minus its hole, which is exactly the inner box, so per hour inner +
+    outer + beyond = the file's total to rounding."""
     foot = foot.sortby("lat").sortby("lon")
     lats = regular_centres(foot["lat"].values, "latitude")
     lons = regular_centres(foot["lon"].values, "longitude")
     vals = np.asarray(foot.values, np.float64)
     total = vals.sum(axis=(1, 2))
+    outer = None
+    if nested is not None and nested.enabled:
+        wy, wx = regrid_weights(lons, lats, nested.outer)
+        full, beyond = apply_weights(vals, wy, wx)
+        full[:, ~nested.outer_mask] = 0.0
+        outer = (full, beyond)
     if is_aligned(lons, lats, grid) and len(lons) == grid.nx and len(lats) == grid.ny and \
             np.allclose(lons, grid.lon) and np.allclose(lats, grid.lat):
-        return vals, total, foot["time"].values
+        return vals, total, foot["time"].values, outer
     wy, wx = regrid_weights(lons, lats, grid)
     g, _ = apply_weights(vals, wy, wx)
-    return g, total, foot["time"].values
+    return g, total, foot["time"].values, outer
 
 
 def _receptor_dataset(rid: str, release, foot: xr.DataArray, grid: Grid, source: str,
-                      resolution: str) -> xr.Dataset:
-    g, total, times = _on_state_grid(foot, grid)
-    return xr.Dataset(
+                      resolution: str, nested: NestedGrid | None = None) -> xr.Dataset:
+    g, total, times, outer = _on_state_grid(foot, grid, nested)
+    ds = xr.Dataset(
         {"foot": (("time", "lat", "lon"), g), "foot_total": (("time",), total)},
         coords={"time": times, "lat": grid.lat, "lon": grid.lon},
         attrs={"receptor_id": rid, "release_time": pd.Timestamp(release).isoformat(),
                "source_file": source, "time_resolution": resolution})
+    if outer is not None:
+        ds["foot_outer"] = (("time", "olat", "olon"), outer[0].astype(np.float32))
+        ds["foot_outside"] = (("time",), outer[1])
+        ds = ds.assign_coords(olat=nested.outer.lat, olon=nested.outer.lon)
+    return ds
 
 
 def site_day_from_files(matches: pd.DataFrame, grid: dict, out_path: str | os.PathLike,
-                        n_hours: int, layer_height: float | None = None) -> dict:
+                        n_hours: int, layer_height: float | None = None,
+                        outer_grid: dict | None = None) -> dict:
     """Write the site-day file of ``matches`` (rows of matches.csv for one site-day) on the state
     ``grid`` and an empty failures CSV beside it; returns a summary dict.
 
     Each receptor's total sensitivity is kept: Σ foot over the state grid + the part outside it
     (``foot_total`` − grid sum, the Jacobian's ``outside``) = the file's total for that release.
+    With an enabled ``outer_grid`` (config block) the part outside the inner grid is regridded
+    conservatively onto the outer cells (``foot_outer``), the rest is ``foot_outside``.
     """
-    from .stilt_driver import FAILURE_COLUMNS, combine, failures_path, foot_encoding
+    from .stilt_driver import NESTED_ALGORITHM, FAILURE_COLUMNS, combine, failures_path, foot_encoding
 
     g = Grid.from_config(grid)
+    nested = NestedGrid.from_config({"grid": g.as_dict(), "outer_grid": outer_grid})
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     done, resolutions = [], set()
@@ -378,10 +400,10 @@ def site_day_from_files(matches: pd.DataFrame, grid: dict, out_path: str | os.Pa
             one = ds.isel(receptor=ids.index(str(r.release)))
             foot = hourly_bins(one, n_hours)
             done.append(_receptor_dataset(str(r.receptor_id), one["release_time"].values, foot, g,
-                                          str(f), res))
+                                          str(f), res, nested))
     order = {rid: k for k, rid in enumerate(matches["receptor_id"].astype(str))}
     done.sort(key=lambda d: order[d.attrs["receptor_id"]])
-    site_day = combine(done, g)
+    site_day = combine(done, nested if nested.enabled else g)
     if "integrated" in resolutions:
         logger.warning("%s: %d receptor(s) from footprints integrated over the back period: spread "
                        "evenly over the %d h up to the release (no timing in the file)", out_path,
@@ -394,6 +416,15 @@ def site_day_from_files(matches: pd.DataFrame, grid: dict, out_path: str | os.Pa
     if layer_height is not None:
         site_day.attrs["footprint_layer_height_m"] = float(layer_height)
     enc = {"foot": foot_encoding(), "foot_total": {"dtype": "float64"}}
+    if nested.enabled:
+        site_day.attrs.update({**nested.attrs(), "nested_algorithm": NESTED_ALGORITHM})
+        enc["foot_outer"] = foot_encoding()
+        beyond = site_day["foot_outside"].values.sum() / max(site_day["foot_total"].values.sum(), 1e-300)
+        logger.info("%s: share of the files' sensitivity on the inner grid %.3f, on the outer cells "
+                    "%.3f, beyond the outer box %.3f", out_path,
+                    site_day["foot"].values.sum() / max(site_day["foot_total"].values.sum(), 1e-300),
+                    site_day["foot_outer"].values.sum() / max(site_day["foot_total"].values.sum(), 1e-300),
+                    beyond)
     atomic_write(out_path, lambda p: site_day.to_netcdf(p, encoding=enc))
     empty = pd.DataFrame(columns=[c for c in FAILURE_COLUMNS if c not in ("site", "day")])
     atomic_write(failures_path(out_path), lambda p: empty.to_csv(p, index=False))

@@ -1041,6 +1041,7 @@ def _add_outer(out: xr.Dataset, datasets: Sequence[xr.Dataset], nested: NestedGr
     n_r, nt = len(datasets), len(hours)
     outer = np.zeros((n_r, nt) + og.shape, np.float32)
     beyond = np.zeros((n_r, nt))
+    with_exits = any("exit_lon" in ds for ds in datasets) or not datasets
     n_p = max([ds.sizes.get("particle", 0) for ds in datasets], default=0)
     ex = {k: np.full((n_r, n_p), np.nan) for k in ("lon", "lat", "agl")}
     ex_time = np.full((n_r, n_p), np.datetime64("NaT"), "datetime64[ns]")
@@ -1058,7 +1059,9 @@ def _add_outer(out: xr.Dataset, datasets: Sequence[xr.Dataset], nested: NestedGr
         n = ds.sizes["time"]
         outer[r, i0:i0 + n] = ds["foot_outer"].values
         beyond[r, i0:i0 + n] = ds["foot_outside"].values
-        k = ds.sizes.get("particle", 0)
+        k = ds.sizes.get("particle", 0) if "exit_lon" in ds else 0
+        if not k:
+            continue
         for name in ("lon", "lat", "agl"):
             ex[name][r, :k] = ds[f"exit_{name}"].values
         ex_time[r, :k] = ds["exit_time"].values
@@ -1071,6 +1074,8 @@ def _add_outer(out: xr.Dataset, datasets: Sequence[xr.Dataset], nested: NestedGr
     out["foot_outside"] = (("receptor", "time"), beyond, {
         "units": FOOT_UNITS, "long_name": f"hourly sensitivity beyond {box}; foot + foot_outer + "
         "foot_outside summed over space = foot_total"})
+    if not with_exits:  # footprints read from files: no particles, no exit points
+        return out.assign_coords(olat=og.lat, olon=og.lon)
     out["exit_particle"] = (("receptor", "particle"), ex_particle, {
         "long_name": "HYSPLIT particle number (-1: padding, the receptor has fewer particles)"})
     out["exit_lon"] = (("receptor", "particle"), ex["lon"], {

@@ -148,3 +148,80 @@ def test_footprint_files_setting_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="pattern matches no file"):
         find_footprint_files(str(tmp_path / "*.nc"))
     assert find_footprint_files(str(DATA / "TAC-*.nc")) == sorted([NAME_HIRES, NAME])
+
+
+# the nested grid over the NAME file's domain: a small inner grid, 0.5-degree outer cells around it
+INNER_SMALL = dict(lon_min=0.5, lon_max=2.0, lat_min=52.0, lat_max=53.0, res=0.25)
+OUTER_NAME = dict(enabled=True, lon_min=-1.0, lon_max=4.0, lat_min=51.0, lat_max=54.5, res=0.5)
+
+
+def _supersampled_outer(raw2d, lats, lons, og, k=1000):
+    """Independent estimate of a footprint summed onto the outer cells: along each axis every
+    source cell is split into ``k`` sub-cells (latitude ones weighted by cos(latitude)), each
+    given to the outer cell its centre lies in; the 2-D weights are the product of the two."""
+    def weights(centres, start, res, n, lat):
+        step = np.diff(centres).mean()
+        sub = centres[:, None] + ((np.arange(k) + 0.5) / k - 0.5)[None, :] * step   # (n_src, k)
+        w = np.cos(np.deg2rad(sub)) if lat else np.ones_like(sub)
+        w = w / w.sum(axis=1, keepdims=True)
+        idx = np.floor((sub - start) / res).astype(int)
+        W = np.zeros((n, len(centres)))
+        for j in range(len(centres)):
+            ok = (idx[j] >= 0) & (idx[j] < n)
+            np.add.at(W[:, j], idx[j][ok], w[j][ok])
+        return W
+    wy = weights(lats, og.lat_min, og.res, og.ny, True)
+    wx = weights(lons, og.lon_min, og.res, og.nx, False)
+    return wy @ raw2d @ wx.T
+
+
+def test_user_footprints_onto_the_nested_grid(tmp_path):
+    """A NAME fp_HiTRes footprint larger than the inner grid: the part outside it lands on the
+    outer cells (before the nesting it went to `outside`), conservatively: per receptor and hour
+    inner + outer + beyond = the file's total; the outer cells agree with an independent
+    supersampled aggregation of the raw file; the inner grid is unchanged; the Jacobian has the
+    outer columns and conserves each receptor's total."""
+    from gzcarbon.grid import Grid, NestedGrid
+
+    rec = _receptors(pd.date_range("2014-07-01 00:30", periods=4, freq="2h"))
+    m = match_receptors(rec, footprint_catalogue([NAME_HIRES]))
+    flat, nest = tmp_path / "flat" / "20140701.nc", tmp_path / "nested" / "20140701.nc"
+    site_day_from_files(m, INNER_SMALL, flat, n_hours=24)
+    site_day_from_files(m, INNER_SMALL, nest, n_hours=24, outer_grid=OUTER_NAME)
+    ng = NestedGrid(Grid(**INNER_SMALL), Grid(**{k: v for k, v in OUTER_NAME.items() if k != "enabled"}))
+    raw, dims = _raw(NAME_HIRES, "fp_HiTRes")                  # (lat, lon, time, H_back)
+    per_release = np.nansum(raw, axis=(0, 1, 3))
+    with xr.open_dataset(flat) as a, xr.open_dataset(nest) as b:
+        np.testing.assert_array_equal(a["foot"].values, b["foot"].values)
+        np.testing.assert_array_equal(a["foot_total"].values, b["foot_total"].values)
+        assert "exit_lon" not in b and b.attrs["n_outer"] == ng.n_outer == 10 * 7 - 3 * 2
+        inner = b["foot"].values.astype(np.float64).sum(axis=(2, 3))
+        outer = b["foot_outer"].values.astype(np.float64).sum(axis=(2, 3))
+        beyond = b["foot_outside"].values
+        np.testing.assert_allclose(inner + outer + beyond, b["foot_total"].values, rtol=1e-6, atol=1e-12)
+        np.testing.assert_allclose(b["foot_total"].values.sum(axis=1), per_release, rtol=1e-12)
+        share = np.array([inner.sum(), outer.sum(), beyond.sum()]) / per_release.sum()
+        # the file (-0.57..3.65 E, 51.1..53.9 N) lies inside the outer box: nothing beyond it
+        assert 0.2 < share[1] < 0.3 and abs(share[2]) < 1e-12, share   # measured 0.245
+        assert (b["foot_outer"].values[:, :, ~ng.outer_mask] == 0).all()
+        # every receptor, summed over hours, against the supersampled raw file
+        with netCDF4.Dataset(NAME_HIRES) as nc:
+            lats = np.asarray(nc.variables["lat"][:], np.float64)
+            lons = np.asarray(nc.variables["lon"][:], np.float64)
+        for r in range(4):
+            ref = _supersampled_outer(np.nansum(raw[:, :, r, :], axis=2), lats, lons, ng.outer)
+            ref[~ng.outer_mask] = 0.0
+            got = b["foot_outer"].values[r].astype(np.float64).sum(axis=0)
+            # sub-cells fall wholly in or out of a cell: the estimate is good to ~1/(2k) of a
+            # source cell's share at each edge
+            assert abs(got.sum() - ref.sum()) < 1e-3 * ref.sum()
+            big = ref > 0.01 * ref.max()
+            np.testing.assert_allclose(got[big], ref[big], rtol=5e-3)
+    hours = (pd.Timestamp("2014-06-28"), pd.Timestamp("2014-07-02"))
+    res = assemble([nest], rec, INNER_SMALL, *hours, outer_grid=OUTER_NAME)
+    assert res.H.shape[1] == 96 * ng.n_cells
+    np.testing.assert_allclose(res.H.sum(axis=1).A1 + res.outside, per_release, rtol=1e-6)
+    # before the nesting the same mass was 'outside' the state
+    old = assemble([flat], rec, INNER_SMALL, *hours)
+    np.testing.assert_allclose(old.outside - res.outside,
+                               res.H[:, np.tile(ng.is_outer(), 96)].sum(axis=1).A1, rtol=1e-5)

@@ -79,7 +79,8 @@ if FOOTPRINTS_FROM == "files":
 
     rule footprints:
         """Site-day footprints from the user's files (transport.from_files): the matched
-        releases on clock hours, regridded conservatively onto the state grid."""
+        releases on clock hours, regridded conservatively onto the state grid (with outer_grid
+        enabled, the part outside the inner grid onto the outer cells)."""
         input:
             matches=res("footprints/matches.csv"),
             files=USER_FOOTPRINTS,
@@ -88,6 +89,7 @@ if FOOTPRINTS_FROM == "files":
             failures=res("footprints/{site}/{day}_failures.csv"),
         params:
             grid=config["grid"],
+            outer_grid=config["outer_grid"],
             transport=config["transport"],
             footprints_from="files",
         resources:

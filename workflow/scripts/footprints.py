@@ -22,7 +22,8 @@ if snakemake.params.footprints_from == "files":
     matches = site_day(read_matches(snakemake.input.matches), snakemake.wildcards.site,
                        snakemake.wildcards.day)
     summary = site_day_from_files(matches, dict(snakemake.params.grid), out, transport.n_hours,
-                                  transport.footprint_layer_height)
+                                  transport.footprint_layer_height,
+                                  outer_grid=dict(snakemake.params.outer_grid))
     logging.info("site-day %s from files: %s", out, summary)
 else:
     rec = site_day(read_receptors(snakemake.input.receptors), snakemake.wildcards.site,
