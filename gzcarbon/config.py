@@ -405,9 +405,13 @@ class CrossValidationConfig(Section):
 class JointCOConfig(Section):
     """Settings of the joint fossil-CO2/CO inversion (`inversion.joint`, docs/gases.md): fossil CO2
     by sector, biogenic CO2 and CO in one linear state, CO tied to fossil CO2 by the prior
-    cross-covariance of the sector emission ratios (`inputs.emission_ratios_co`). Used by
-    `python tools/gas_osse.py RUN_DIR`; not yet a pipeline rule."""
+    cross-covariance of the sector emission ratios (`inputs.emission_ratios_co`). Rule `joint`
+    when `enabled` (results/<month>/joint/); also `python tools/gas_osse.py RUN_DIR`."""
 
+    enabled: bool = _doc("""`true`: rule `joint` writes `<results_dir>/<month>/joint/districts.csv`
+        (fossil and biogenic CO2 per district and the city ± σ and their posterior correlation)
+        and `joint/diagnostics.json`; needs `co` in `species`. Off by default: its solve costs
+        several times the CO2 inversion's (docs/gases.md, "Cost")""", default=False)
     transport_error_correlation: Annotated[float, Field(gt=-1, lt=1)] = _doc("""joint fossil-CO2/CO
         inversion (docs/gases.md, `tools/gas_osse.py`): correlation of the CO2 and CO model-data
         mismatch at the same receptor (one transport error acts on both gases); enters R""",
@@ -904,6 +908,10 @@ def _resolve_species(typed: PipelineConfig, repo_dir) -> None:
         typed.species = ["co2"]
     if "co" in typed.species and not typed.inputs.emission_ratios_co:
         typed.inputs.emission_ratios_co = _in_repo("config/emission_ratios_co.csv", repo_dir)
+    if typed.inversion.joint_co.enabled and "co" not in typed.species:
+        raise ConfigError("config key 'inversion.joint_co.enabled' is true but 'species' has no co: the joint "
+                          "fossil-CO2/CO inversion needs the CO observations; add co to species (e.g. "
+                          "species: [co2, co]) or set inversion.joint_co.enabled: false.")
     if typed.demo.enabled:
         return
     if "ch4" in typed.species and not typed.inputs.inventory_ch4:

@@ -6,6 +6,10 @@ sectors and the emission-ratio table; district and city rows of fossil and bioge
 
 from __future__ import annotations
 
+import json
+import logging
+import resource
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +26,8 @@ from .factors import FactorSet, biosphere_day_factors, district_factors, profile
 from .run import DIFFUSE_SECTORS, InversionInputs, build_inversion_problem, period_axis, screen_observations
 from .settings import inversion_config
 from .state import match_observations, step_jacobian
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -188,3 +194,66 @@ def fossil_bio_table(run: JointRun, res: JointResult, truth_sectors: dict | None
                                                   run.mask)
         out["bio_truth_t"] = agg.totals_tonnes(truth_sectors[BIO], run.Wall, run.mask)
     return out
+
+
+def read_sector_fields(path, hours) -> dict:
+    """{sector: hourly field (n_hours, ny, nx)} of every ``flux_<sector>(time, lat, lon)`` of a flux
+    file (the CO2 prior.nc, the demo's truth.nc) on the Jacobian's ``hours``."""
+    from .run import prior_sector_names, read_flux
+
+    names = prior_sector_names(path)
+    if BIO not in names:
+        raise ValueError(f"{path}: no `flux_bio(time, lat, lon)`; the joint fossil/biogenic inversion needs the "
+                         "CO2 prior's sectors with the biosphere (docs/formats.md, prior.nc)")
+    return {k: read_flux(path, "prior", hours, var=f"flux_{k}")[0] for k in names}
+
+
+def run_joint_inversion(jacobian_path, selected_path, prior_path, districts_path, co_selected_path, ratios_path,
+                        out_districts, out_diagnostics, *, inversion_cfg=None, co_cfg=None, period_start, period_end,
+                        utc_offset_hours: float = 0.0, truth_path=None) -> pd.DataFrame:
+    """The pipeline's joint fossil-CO2/CO inversion of a month (rule ``joint``; docs/gases.md).
+
+    Reads the CO2 inversion's files (Jacobian, ``selected.csv``, ``prior.nc`` with its sectors,
+    districts), the CO observations (``co/obs/selected.csv``, ppb) and the CO:CO2 ratio table, builds
+    the problem with `build_joint_run` and solves it with `solve_joint`; writes ``out_districts``
+    (`fossil_bio_table`: per district and the city the prior, posterior and σ of fossil and biogenic
+    CO2 in t, their posterior correlation, and in the demo the truth from ``truth_path``) and
+    ``out_diagnostics`` (observations, DOFS, χ²_r, settings, timings, peak memory), atomically.
+    ``inversion_cfg``: the ``inversion`` section (with ``joint_co``); ``co_cfg``: ``gases.co``."""
+    from gzcarbon.atomic import atomic_write, write_text
+    from gzcarbon.config import GasConfig
+
+    from .joint import read_ratio_file, solve_joint
+    from .run import load_inputs, read_selected
+
+    t0 = time.perf_counter()
+    inv = inversion_config(inversion_cfg)
+    co = co_cfg if isinstance(co_cfg, GasConfig) else GasConfig(**dict(co_cfg or {}))
+    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, None, inv)
+    prior = read_sector_fields(prior_path, inputs.hours)
+    table = read_ratio_file(ratios_path, [k for k in prior if k != BIO])
+    run = build_joint_run(inputs, read_selected(co_selected_path), prior, table, inv, co, inv.joint_co,
+                          period_start, period_end, float(utc_offset_hours), str(ratios_path))
+    t1 = time.perf_counter()
+    res = solve_joint(run.problem, run.A, ("fossil", "bio"), extra_agg=run.extra_agg)
+    t2 = time.perf_counter()
+    truth = read_sector_fields(truth_path, inputs.hours) if truth_path else None
+    table_out = fossil_bio_table(run, res, truth)
+    jp = run.problem
+    diag = {"n_obs_co2": int(jp.n_co2), "n_obs_co": int(jp.n_co), "n_latent_blocks": len(jp.blocks),
+            "dofs": float(res.dofs), "chi2_reduced": float(res.chi2_reduced),
+            "ratios_mol_per_mol": {k: {"ratio": r, "sigma_rel": s} for k, (r, s) in run.ratios.items()},
+            "settings": run.settings, "ratio_table": str(ratios_path),
+            "seconds": {"read_and_build": round(t1 - t0, 2), "solve_joint": round(t2 - t1, 2),
+                        **{f"solve_joint_{k}": round(float(v), 2) for k, v in res.timings.items()}},
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+            "inputs": [str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, co_selected_path,
+                                        ratios_path, truth_path) if p]}
+    atomic_write(out_districts, lambda p: table_out.to_csv(p, index=False, float_format="%.6g"))
+    write_text(out_diagnostics, json.dumps(diag, indent=2, default=float))
+    city = table_out.iloc[-1]
+    log.info("joint CO2/CO: %d CO2 + %d CO obs; city fossil %.0f ± %.0f t (prior %.0f ± %.0f), biogenic %.0f ± %.0f t, "
+             "correlation %.2f; DOFS %.1f, chi2_r %.2f; solve %.1f s", jp.n_co2, jp.n_co, city.fossil_posterior_t,
+             city.fossil_posterior_sigma_t, city.fossil_prior_t, city.fossil_prior_sigma_t, city.bio_posterior_t,
+             city.bio_posterior_sigma_t, city.posterior_correlation, res.dofs, res.chi2_reduced, t2 - t1)
+    return table_out

@@ -203,4 +203,6 @@ def final_products(wildcards=None):
         ]
         for g in OTHER_GASES:
             out += [f"{base}/{g}/flux_{m}.nc", f"{base}/{g}/districts.csv"]
+        if config["inversion"]["joint_co"]["enabled"]:
+            out.append(f"{base}/joint/districts.csv")  # fossil/biogenic CO2 (docs/gases.md)
     return out

@@ -300,6 +300,14 @@ def gas_inversion_inputs(wildcards):
     return files
 
 
+def joint_inputs(wildcards):
+    """The CO2 inversion's inputs, the CO observations and the CO:CO2 ratio table (rule joint)."""
+    files = _inversion_inputs(wildcards)
+    files["co_selected"] = res("co/obs/selected.csv").format(month=wildcards.month)
+    files["ratios"] = config["inputs"]["emission_ratios_co"]
+    return files
+
+
 def gas_report_inputs(wildcards):
     """The other gases' district tables and maps for the report's gas sections."""
     m = wildcards.month

@@ -59,3 +59,28 @@ rule inversion_gas:
         "benchmarks/runs/{month}/inversion_{gas}.tsv"
     script:
         "../scripts/invert.py"
+
+
+rule joint:
+    """Joint fossil-CO2/CO inversion (config inversion.joint_co.enabled; docs/gases.md): fossil and
+    biogenic CO2 per district and the city with sigma and their posterior correlation."""
+    input:
+        unpack(joint_inputs),
+    output:
+        districts=res("joint/districts.csv"),
+        diagnostics=res("joint/diagnostics.json"),
+    params:
+        inversion=config["inversion"],
+        co=config["gases"]["co"],
+        period_start=lambda wc: period_days(wc.month)[0],
+        period_end=lambda wc: hour_axis(wc.month)[1],
+        utc_offset_hours=config["stations"]["utc_offset_hours"],
+    threads: 2
+    resources:
+        mem_mb=4000,
+    log:
+        "logs/{month}/joint.log",
+    benchmark:
+        "benchmarks/runs/{month}/joint.tsv"
+    script:
+        "../scripts/joint.py"
