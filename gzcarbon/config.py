@@ -674,6 +674,10 @@ class PipelineConfig(Section):
                                default="config/districts.geojson")
     plants_file: str = _doc("power-plant registry, see `docs/power.md`",
                             default="config/power_plants.csv")
+    neighbours_file: str = _doc("""nested state (`outer_grid`): polygons of the neighbouring cities
+        and regions (the districts' layout plus `kind`: city | region; `gzcarbon.neighbours`) whose
+        totals ± σ the inversion writes to `outer.csv`; empty: the outer ring's total only""",
+                                default="config/prd_cities.geojson")
     results_dir: str = _doc("""products go to `<results_dir>/<month>/` (a trailing slash is
         ignored). One run at a time may use a results directory: a second run, even from another
         working directory, stops with a message naming the first (lock file
@@ -955,7 +959,7 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
             if not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
         for key in ("downscale_proxy", "temporal_profiles", "bio_prior", "power_external",
-                    "power_flows"):
+                    "power_flows", "outer_inventory"):
             val = getattr(typed.inputs, key)
             if val and not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist; give "
@@ -965,7 +969,9 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
                               "transport.footprints_from is 'files': give the directory or glob "
                               "pattern of your footprint files.")
     out = typed.model_dump(mode="json", exclude_none=True)  # unset per-site overrides: absent
-    for key in ("stations_file", "districts_file", "plants_file"):
+    for key in ("stations_file", "districts_file", "plants_file", "neighbours_file"):
+        if key == "neighbours_file" and not out[key]:
+            continue  # no neighbours: the outer ring's total only
         if not os.path.exists(out[key]) and os.path.exists(os.path.join(repo_dir, out[key])):
             out[key] = os.path.join(repo_dir, out[key])
         if not os.path.exists(out[key]):

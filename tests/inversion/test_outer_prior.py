@@ -107,3 +107,14 @@ def test_an_inventory_not_covering_the_outer_cells_stops(tmp_path):
     ds.to_netcdf(path)
     with pytest.raises(InventoryError, match=r"outer inventory .*edgar_delta.nc.*uncovered.*inputs.outer_inventory"):
         outer_prior_flux(path, NESTED, TIMES, 8, InventoryOptions())
+
+
+def test_config_neighbours_file():
+    """config neighbours_file: the shipped delta file by default, empty = the ring only, a missing
+    file stops naming the key."""
+    from gzcarbon.config import ConfigError, validate_config
+
+    assert validate_config({"month": "2025-01"})["neighbours_file"].endswith("config/prd_cities.geojson")
+    assert validate_config({"month": "2025-01", "neighbours_file": ""})["neighbours_file"] == ""
+    with pytest.raises(ConfigError, match="neighbours_file.*nope.geojson"):
+        validate_config({"month": "2025-01", "neighbours_file": "nope.geojson"})
