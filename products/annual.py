@@ -329,11 +329,41 @@ def _annual_view(y: Year) -> dict:
     return dict(zip(("header", "rows"), _fmt_table(show)))
 
 
+def _accounting_view(y: Year, accounting_files: dict | None) -> tuple[dict | None, str]:
+    acc, lacking = annual_accounting(y, accounting_files or {})
+    if lacking:
+        return None, ("No accounting.csv for " + ", ".join(lacking) + ": the two accountings of the year "
+                      "are not summed (re-run those months' rule accounting).")
+    show = acc.assign(**{c: acc[c] / 1e3 for c in ACCOUNTING_COLUMNS[1:]}).rename(
+        columns={"territorial_t": "territorial (kt)", "sigma_t": "σ (kt)", "own_power_plants_t": "own power plants (kt)",
+                 "consumed_electricity_t": "consumed electricity (kt)", "consumption_based_t": "consumption-based (kt)"})
+    return dict(zip(("header", "rows"), _fmt_table(show))), ""
+
+
+def _flux_view(year: int, flux_files: dict | None, covered: list, out_flux) -> tuple[str | None, str]:
+    """(annual map PNG base64 or None, a note) from the covered months' flux products."""
+    have = [m for m in covered if (flux_files or {}).get(m) and Path(flux_files[m]).is_file()]
+    lacking = [m for m in covered if m not in have]
+    note = ("" if not lacking else "No flux product for " + ", ".join(lacking) + ": the map averages "
+            + (", ".join(have) or "no month") + " only.")
+    if not have:
+        return None, note
+    files = [flux_files[m] for m in have]
+    ds = write_annual_flux(out_flux, year, files, months=have) if out_flux else annual_flux(files)
+    return base64.b64encode(annual_map_png(ds, year)).decode(), note
+
+
 def write_annual(out_csv, out_html, year: int, month_files: list[MonthFiles], *, budgets=None,
-                 flash_dirs: dict | None = None, previous_csv=None) -> Year:
-    """results/<year>/districts.csv and report.html (atomically)."""
+                 flash_dirs: dict | None = None, previous_csv=None, accounting_files: dict | None = None,
+                 flux_files: dict | None = None, out_flux=None, pdf_engine: str | None = None) -> Year:
+    """results/<year>/districts.csv and report.html (atomically); with ``flux_files`` ({month:
+    flux_<month>.nc}) also the year's mean flux map (`annual_flux`, lazily; written to ``out_flux``
+    when given), with ``accounting_files`` ({month: accounting.csv}) the two accountings of the year,
+    with ``pdf_engine`` (config ``report_pdf``) the PDF beside the HTML (`products.pdf`)."""
     y = annual_table(year, month_files)
     write_csv(y.table, out_csv, index=False, float_format="%.6g")
+    accounting, accounting_note = _accounting_view(y, accounting_files)
+    flux_png, flux_note = _flux_view(year, flux_files, [c.month for c in y.covered], out_flux)
     budget = pd.DataFrame()
     if budgets and str(year) in {str(k) for k in budgets}:
         budget = budget_table(budgets, y.covered, y.covered[-1].month)
@@ -366,12 +396,201 @@ def write_annual(out_csv, out_html, year: int, month_files: list[MonthFiles], *,
         year=year, y=y, css=(TEMPLATES / "report.css").read_text(), annual=_annual_view(y),
         covered=", ".join(c.month for c in y.covered), missing=", ".join(y.missing) or "none",
         figure=base64.b64encode(png).decode(), availability={"header": avail_view[0][0], "rows": avail_view[1]},
-        budget=bud_view, revisions=rev_view, yoy=yoy_view,
+        budget=bud_view, revisions=rev_view, yoy=yoy_view, accounting=accounting, accounting_note=accounting_note,
+        flux_map=flux_png, flux_note=flux_note,
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     write_text(out_html, html)
+    if pdf_engine is not None:
+        _annual_pdf(Path(out_html), pdf_engine)
     log.info("year %d: %d month(s) covered (%s), not covered: %s; %s", year, len(y.covered),
              ", ".join(c.month for c in y.covered), ", ".join(y.missing) or "none", y.error_model)
     return y
+
+
+# ---------------------------------------------------------------------------------------------
+# the year's flux maps: the months' flux products opened lazily (dask), reduced chunk by chunk
+# ---------------------------------------------------------------------------------------------
+#: the hourly fields of a month's flux_<month>.nc the annual map averages
+ANNUAL_FLUX_VARS = ("prior_flux", "posterior_flux")
+
+
+def open_months_lazily(flux_files, chunk_hours: int = 24):
+    """The months' flux products as one lazy dataset (``xr.open_mfdataset``: nothing is read until a
+    reduction asks for it; dask chunks of ``chunk_hours`` hours × the whole grid). Only
+    `ANNUAL_FLUX_VARS` are kept; the months must share the grid (else an error naming the file)."""
+    import xarray as xr
+
+    files = [str(f) for f in flux_files]
+    if not files:
+        raise AnnualInputError("annual flux: no month's flux_<month>.nc given; run at least one month.")
+    grids = []
+    for f in files:
+        with xr.open_dataset(f) as ds:
+            missing = [v for v in ANNUAL_FLUX_VARS if v not in ds]
+            if missing:
+                raise AnnualInputError(f"{f}: no {missing} (time, lat, lon); re-run the month's flux_product.")
+            grids.append((ds["lat"].values, ds["lon"].values))
+    for f, (lat, lon) in zip(files[1:], grids[1:]):
+        if lat.shape != grids[0][0].shape or lon.shape != grids[0][1].shape or not (
+                np.allclose(lat, grids[0][0]) and np.allclose(lon, grids[0][1])):
+            raise AnnualInputError(f"{f}: its grid differs from {files[0]}'s; one grid for the year (config grid).")
+
+    def keep(ds):
+        return ds[list(ANNUAL_FLUX_VARS)]
+
+    return xr.open_mfdataset(files, combine="nested", concat_dim="time", preprocess=keep, data_vars="minimal",
+                             coords="minimal", compat="override", join="override", parallel=False,
+                             chunks={"time": int(chunk_hours)})
+
+
+def annual_flux(flux_files, chunk_hours: int = 24):
+    """The mean prior and posterior flux over every covered hour of the year (lat, lon; the months'
+    flux units), from `open_months_lazily`: dask reduces one chunk of ``chunk_hours`` hours at a time
+    (synchronous scheduler), so the memory is a few chunks and the result, whatever the number of
+    months. Returns an `xarray.Dataset` with ``prior_flux_mean``, ``posterior_flux_mean``,
+    ``posterior_minus_prior`` and the number of hours ``n_hours``."""
+    import dask
+
+    lazy = open_months_lazily(flux_files, chunk_hours)
+    with lazy, dask.config.set(scheduler="synchronous"):
+        n = int(lazy.sizes["time"])
+        sums = {v: lazy[v].astype("float64").sum("time") for v in ANNUAL_FLUX_VARS}
+        out = dask.compute(sums)[0]
+        units = str(lazy["posterior_flux"].attrs.get("units", ""))
+        lat, lon = lazy["lat"].values, lazy["lon"].values
+    import xarray as xr
+
+    ds = xr.Dataset(coords={"lat": ("lat", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+                            "lon": ("lon", lon, {"units": "degrees_east", "standard_name": "longitude"})})
+    for v in ANNUAL_FLUX_VARS:
+        ds[f"{v}_mean"] = (("lat", "lon"), out[v].values / n,
+                           {"units": units, "long_name": f"{v.split('_')[0]} flux, mean over the covered hours"})
+    ds["posterior_minus_prior"] = ds["posterior_flux_mean"] - ds["prior_flux_mean"]
+    ds["posterior_minus_prior"].attrs.update(units=units, long_name="posterior minus prior mean flux")
+    ds["n_hours"] = ((), n, {"long_name": "hours averaged (the covered hours of the year)"})
+    return ds
+
+
+def write_annual_flux(out_nc, year: int, flux_files, chunk_hours: int = 24, months=None):
+    """results/<year>/flux_<year>.nc: `annual_flux` of the covered months (atomically); ``months``:
+    their names for the attributes (default: the files' directory names, results/<month>/)."""
+    from gzcarbon.atomic import atomic_write
+
+    ds = annual_flux(flux_files, chunk_hours)
+    ds.attrs.update(title=f"Guangzhou CO2 flux, mean over the covered hours of {year}", year=int(year),
+                    months=" ".join(months or [Path(f).parent.name for f in flux_files]),
+                    source="the months' flux_<month>.nc, reduced lazily (products.annual.annual_flux)",
+                    Conventions="CF-1.8")
+    enc = {v: {"zlib": True, "complevel": 4} for v in ds.data_vars if ds[v].ndim == 2}
+    atomic_write(out_nc, lambda p: ds.to_netcdf(p, encoding=enc))
+    log.info("year %d: mean flux over %d hours of %d month(s) -> %s", year, int(ds["n_hours"]), len(flux_files), out_nc)
+    return ds
+
+
+def annual_map_png(ds, year: int) -> bytes:
+    """Mean posterior flux and posterior − prior over the year's covered hours (two panels)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    lon, lat = ds["lon"].values, ds["lat"].values
+    ext = (lon[0], lon[-1], lat[0], lat[-1])
+    units = ds["posterior_flux_mean"].attrs.get("units", "")
+    im = axes[0].imshow(ds["posterior_flux_mean"].values, origin="lower", extent=ext, cmap="magma_r")
+    fig.colorbar(im, ax=axes[0], label=units)
+    axes[0].set_title(f"posterior flux, mean over {int(ds['n_hours'])} h of {year}", fontsize=9)
+    d = ds["posterior_minus_prior"].values
+    lim = float(np.nanmax(np.abs(d))) or 1.0
+    im = axes[1].imshow(d, origin="lower", extent=ext, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig.colorbar(im, ax=axes[1], label=units)
+    axes[1].set_title("posterior − prior", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("lon (°E)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("lat (°N)", fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# the two accountings (power.accounting: results/<month>/accounting.csv) in the reports
+# ---------------------------------------------------------------------------------------------
+ACCOUNTING_COLUMNS = ("district", "territorial_t", "sigma_t", "own_power_plants_t", "consumed_electricity_t",
+                      "consumption_based_t")
+
+
+def read_accounting(path) -> pd.DataFrame:
+    """A month's accounting.csv (docs/power.md, "Two accountings"), indexed by district."""
+    try:
+        a = pd.read_csv(path)
+    except (OSError, pd.errors.ParserError) as err:
+        raise ProductInputError(f"{path}: cannot be read ({err}); re-run rule accounting.") from None
+    lack = [c for c in ACCOUNTING_COLUMNS if c not in a.columns]
+    if lack:
+        raise ProductInputError(f"{path}: no column(s) {lack}; re-run rule accounting (docs/power.md).")
+    return a.set_index("district")
+
+
+def accounting_section(accounting_csv, names_zh=None) -> dict | None:
+    """The monthly report's table of the two accountings (t CO₂ over the period; None without the
+    file): territorial ± σ, own power plants, consumed electricity, consumption-based ± σ."""
+    from .i18n import district_msg
+    from .sections import fmt_num, table
+
+    if not accounting_csv or not Path(accounting_csv).is_file():
+        return None
+    a = read_accounting(accounting_csv)
+    show = pd.DataFrame({
+        "district": [district_msg(n, names_zh) for n in a.index],
+        "territorial_t": [f"{fmt_num(v, 0)} ± {fmt_num(s, 0)}" for v, s in zip(a["territorial_t"], a["sigma_t"])],
+        "own_power_plants_t": [fmt_num(v, 0) for v in a["own_power_plants_t"]],
+        "consumed_electricity_t": [fmt_num(v, 0) for v in a["consumed_electricity_t"]],
+        "consumption_based_t": [f"{fmt_num(v, 0)} ± {fmt_num(s, 0)}"
+                                for v, s in zip(a["consumption_based_t"], a["sigma_t"])],
+    })
+    return {"table": table(show, left_cols=("district",), data_columns=True)}
+
+
+def annual_accounting(y: Year, accounting_files: dict) -> tuple[pd.DataFrame, list]:
+    """The two accountings of the year: the power columns summed over the covered months that have
+    an accounting.csv, the territorial total and σ the year's (correlated months) — so
+    consumption-based = territorial − own power plants + consumed electricity, σ the territorial σ
+    (the power data are exact). Returns (table in t, covered months without accounting.csv); with any
+    such month the table is empty (a partial sum would mix periods)."""
+    lacking = [c.month for c in y.covered if not accounting_files.get(c.month)
+               or not Path(accounting_files[c.month]).is_file()]
+    if lacking:
+        return pd.DataFrame(), lacking
+    parts = [read_accounting(accounting_files[c.month]) for c in y.covered]
+    t = y.table.set_index("district")
+    own = sum(p["own_power_plants_t"] for p in parts).reindex(t.index)
+    used = sum(p["consumed_electricity_t"] for p in parts).reindex(t.index)
+    out = pd.DataFrame({"territorial_t": t["posterior_t"], "sigma_t": t["posterior_sigma_t"],
+                        "own_power_plants_t": own, "consumed_electricity_t": used})
+    out["consumption_based_t"] = out["territorial_t"] - out["own_power_plants_t"] + out["consumed_electricity_t"]
+    return out.reset_index(), []
+
+
+def _annual_pdf(html: Path, engine: str) -> Path | None:
+    """report.pdf beside the annual report (`products.pdf.write_pdf`); an engine failure is logged
+    and does not fail the report, a stale PDF is removed."""
+    from .pdf import write_pdf
+
+    pdf = html.with_suffix(".pdf")
+    try:
+        written = write_pdf(html, pdf, engine=engine)
+    except Exception as err:  # noqa: BLE001 - the PDF is optional; the HTML is the product
+        log.warning("PDF of %s failed (%s: %s); only the HTML was written.", html, type(err).__name__, err)
+        written = None
+    if written is None and pdf.exists():
+        pdf.unlink()
+        log.info("removed %s from an earlier run (it no longer matches the HTML).", pdf)
+    return written
 
 
 def revision_section(districts_csv, diagnostics_json, flash_dirs) -> dict | None:

@@ -399,10 +399,20 @@ def year_months(year):
 
 
 def annual_inputs(wildcards):
+    """The months run: districts, diagnostics, flux product and accounting (the annual report's
+    totals, mean flux map and two accountings)."""
     run, _ = year_months(wildcards.year)
     base = config["results_dir"]
     return {"districts": [os.path.join(base, m, "districts.csv") for m in run],
-            "diagnostics": [os.path.join(base, m, "diagnostics.json") for m in run]}
+            "diagnostics": [os.path.join(base, m, "diagnostics.json") for m in run],
+            "flux": [os.path.join(base, m, f"flux_{m}.nc") for m in run],
+            "accounting": [os.path.join(base, m, "accounting.csv") for m in run]}
+
+
+def annual_disk_files(year, name):
+    """{month: <results_dir>/<month>/<name>} of the months of `year` found on disk (not run now)."""
+    _, disk = year_months(year)
+    return {m: os.path.join(config["results_dir"], m, name.format(month=m)) for m in disk}
 
 
 def year_products(wildcards=None):

@@ -108,15 +108,20 @@ rule flash_report:
 
 
 rule annual_report:
-    """The year's districts.csv (annual totals ± σ, correlated months) and report.html."""
+    """The year's districts.csv (annual totals ± σ, correlated months), report.html (+ PDF) and the
+    mean flux of the covered hours flux_{year}.nc (the months' flux products reduced lazily)."""
     input:
         unpack(annual_inputs),
     output:
         districts=os.path.join(config["results_dir"], "{year}", "districts.csv"),
         html=os.path.join(config["results_dir"], "{year}", "report.html"),
+        flux=os.path.join(config["results_dir"], "{year}", "flux_{year}.nc"),
     params:
         months_on_disk=lambda wc: year_months(wc.year)[1],
         months_run=lambda wc: year_months(wc.year)[0],
+        flux_on_disk=lambda wc: annual_disk_files(wc.year, "flux_{month}.nc"),
+        accounting_on_disk=lambda wc: annual_disk_files(wc.year, "accounting.csv"),
+        pdf_engine=config["report_pdf"],
         flash_dirs=lambda wc: {m: existing_flash_dirs(m) for m in
                                [f"{wc.year}-{i:02d}" for i in range(1, 13)]},
         budgets=config["budgets"],
