@@ -15,6 +15,7 @@ revisions, and the annual report with the months tied by their district factors.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -443,16 +444,32 @@ def open_months_lazily(flux_files, chunk_hours: int = 24):
                              chunks={"time": int(chunk_hours)})
 
 
+@contextlib.contextmanager
+def _no_chunk_cache():
+    """netCDF-C gives every variable of every open file a chunk cache (64 MB by default, set when the
+    file is opened); xarray keeps the months' files open, so the caches would grow with the number of
+    months. Each chunk is read once here: open (and read) with no cache, then restore the default."""
+    import netCDF4
+
+    old = netCDF4.get_chunk_cache()
+    netCDF4.set_chunk_cache(0, 0, old[2])
+    try:
+        yield
+    finally:
+        netCDF4.set_chunk_cache(*old)
+
+
 def annual_flux(flux_files, chunk_hours: int = 24):
     """The mean prior and posterior flux over every covered hour of the year (lat, lon; the months'
     flux units), from `open_months_lazily`: dask reduces one chunk of ``chunk_hours`` hours at a time
     (synchronous scheduler), so the memory is a few chunks and the result, whatever the number of
-    months. Returns an `xarray.Dataset` with ``prior_flux_mean``, ``posterior_flux_mean``,
+    months (netCDF's per-file chunk caches are switched off while reading: `_no_chunk_cache`). Returns an `xarray.Dataset` with ``prior_flux_mean``, ``posterior_flux_mean``,
     ``posterior_minus_prior`` and the number of hours ``n_hours``."""
     import dask
 
-    lazy = open_months_lazily(flux_files, chunk_hours)
-    with lazy, dask.config.set(scheduler="synchronous"):
+    with _no_chunk_cache():
+        lazy = open_months_lazily(flux_files, chunk_hours)
+    with _no_chunk_cache(), lazy, dask.config.set(scheduler="synchronous"):
         n = int(lazy.sizes["time"])
         sums = {v: lazy[v].astype("float64").sum("time") for v in ANNUAL_FLUX_VARS}
         out = dask.compute(sums)[0]

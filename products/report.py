@@ -34,7 +34,7 @@ from gzcarbon.names import CITY
 from gzcarbon.provenance import config_hash, input_list, package_versions
 
 from . import i18n
-from .annual import revision_section
+from .annual import accounting_section, revision_section
 from .budgets import CoveredMonth
 from . import fonts
 from .fonts import css_font_face
@@ -193,6 +193,7 @@ def build_report(
     flash_dirs=(),
     gases=(),
     outer_csv=None,
+    accounting_csv=None,
 ) -> str:
     """The report as an HTML string.
 
@@ -213,6 +214,8 @@ def build_report(
     ``gases``: one ``(gas, districts.csv, diagnostics.json, maps dir)`` per other gas inverted
     (config ``species``): a section each (`products.gas_report`). ``outer_csv``: outer.csv of a
     nested run (config ``outer_grid``): the section on the outer domain (`products.outer.outer_section`).
+    ``accounting_csv``: the month's accounting.csv (rule accounting): the section "Two accountings"
+    (territorial and consumption-based CO₂ per district, `products.annual.accounting_section`).
     """
     env = environment(language)
     names_zh = chinese_names(districts_geojson)
@@ -237,6 +240,7 @@ def build_report(
     ctx["flash_revisions"] = revision_section(districts_csv, diagnostics_json, flash_dirs)
     ctx["budget"] = _budget(budgets, budget_history, month, table, diag, days, diagnostics_json, missing,
                             names_zh, language)
+    ctx["accounting"] = accounting_section(accounting_csv, names_zh)
     ctx["maps"] = map_figures(maps_dir, MAP_KEYS, missing)
     ctx["outer"] = outer_section(outer_csv, diag, maps_dir, missing) if outer_csv else None
     ctx["gases"] = [gas_section(g, d, j, m, month, names_zh, missing) for g, d, j, m in gases]

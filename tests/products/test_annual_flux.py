@@ -153,3 +153,23 @@ def test_annual_report_pdf_beside_the_html(year_dir, tmp_path, engine):  # noqa:
     assert data.startswith(b"%PDF-") and b"%%EOF" in data[-1024:] and len(data) > 20_000   # the figure is in it
     write_annual(out / "districts.csv", out / "report.html", 2025, mf, pdf_engine="none")
     assert not (out / "report.pdf").exists()   # a PDF that no longer matches the HTML is removed
+
+
+@pytest.mark.parametrize("language", ["en", "both"])
+def test_monthly_report_shows_the_two_accountings(fake_run, tmp_path, language):
+    from products.report import build_report
+
+    acc = tmp_path / "accounting.csv"
+    _accounting(acc, fake_run["table"], own=1234.0, used=5678.0)
+    args = dict(month="2025-01", districts_csv=fake_run["districts"], diagnostics_json=fake_run["diagnostics"],
+                modelled_csv=fake_run["modelled"], selected_csv=fake_run["selected"],
+                stations_yaml=fake_run["stations"], maps_dir=tmp_path, days=["20250101"], language=language)
+    html = build_report(**args, accounting_csv=acc)
+    assert 'id="accounting"' in html and "Two accountings: territorial and consumption-based" in html
+    if language == "both":
+        assert "两种核算" in html
+    a = pd.read_csv(acc).iloc[1]
+    for text in (f"{a.territorial_t:,.0f} ± {a.sigma_t:,.0f}", f"{a.own_power_plants_t:,.0f}",
+                 f"{a.consumed_electricity_t:,.0f}", f"{a.consumption_based_t:,.0f} ± {a.sigma_t:,.0f}"):
+        assert text in html, text
+    assert 'id="accounting"' not in build_report(**args)

@@ -79,6 +79,8 @@ rule report:
         posterior=res("posterior.nc"),
         footprints=footprint_files,
         geojson=DISTRICTS_FILE,
+        # the two accountings (power/accounting.py): their section of the report
+        accounting=res("accounting.csv"),
         budget_districts=lambda wc: [
             os.path.join(b, "districts.csv") for b in _budget_months(wc.month, True)
         ],

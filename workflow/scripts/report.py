@@ -46,6 +46,7 @@ write_report(
     footprint_files=list(sm.input.footprints),
     districts_geojson=sm.input.geojson,
     flash_dirs=list(sm.params.flash_dirs),
+    accounting_csv=sm.input.get("accounting"),  # territorial vs consumption-based (power/accounting.py)
     gases=[(g, sm.input[f"{g}_districts"], sm.input[f"{g}_diagnostics"], sm.input[f"{g}_maps"])
            for g in getattr(sm.params, "gases", [])],
     **settings,
