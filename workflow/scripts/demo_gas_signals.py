@@ -20,6 +20,12 @@ log = logging.getLogger("demo_gas_signals")
 jac = load_jacobian(snakemake.input.truth_jacobian)
 hours_j = pd.DatetimeIndex(jac.hours)
 has_fp = np.diff(jac.H.indptr) > 0
+if jac.nested.enabled:  # the CH4 and CO truths cover the inner grid only: its columns of the nested Jacobian
+    from inversion.outer import split_columns
+
+    jac.H = split_columns(jac.H, jac.nested.n_inner, jac.nested.n_cells, len(hours_j))[0]
+    log.warning("nested truth Jacobian: the CH4 and CO truths have no outer cells; their signals come from the "
+                "%d inner cells only (the neighbours' CH4 and CO are not in the demo)", jac.nested.n_inner)
 co2_signal = pd.read_csv(snakemake.input.co2_signal)
 days = pd.to_datetime(snakemake.params.period, format="%Y%m%d")
 hours = pd.date_range(days[0], days[-1] + pd.Timedelta(hours=23), freq="h")
