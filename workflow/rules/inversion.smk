@@ -8,14 +8,20 @@ docs/inversion.md "Cross-validation").
 
 
 rule inversion:
-    """Posterior flux, district totals with exact sigma, modelled series and diagnostics."""
+    """Posterior flux, district totals with exact sigma, modelled series and diagnostics. With config
+    outer_grid the state is nested (docs/inversion.md, "Nested outer domain"): outer.csv (the outer
+    ring and each neighbour of the neighbours file) and the outer cells in posterior.nc."""
     input:
         unpack(_inversion_inputs),
+        # the nested state: the neighbours' geometry and, in the demo, the outer cells' truth
+        **({**({"neighbours": config["neighbours_file"]} if config["neighbours_file"] else {}),
+            **({"truth_outer": demo("truth_outer.nc")} if DEMO else {})} if OUTER_ENABLED else {}),
     output:
         posterior=res("posterior.nc"),
         districts=res("districts.csv"),
         modelled=res("modelled.csv"),
         diagnostics=res("diagnostics.json"),
+        **({"outer": res("outer.csv")} if OUTER_ENABLED else {}),
     params:
         inversion=config["inversion"],
         period_start=lambda wc: period_days(wc.month)[0],

@@ -6,6 +6,7 @@ Inputs are the seams of docs/formats.md ("Inversion outputs in detail", power, s
 import os
 
 FLUX_TEMPLATE = os.path.join(workflow.basedir, "workflow", "report", "flux_product.cdl")
+FLUX_TEMPLATE_OUTER = os.path.join(workflow.basedir, "workflow", "report", "flux_product_outer.cdl")
 
 
 rule flux_product:
@@ -14,6 +15,8 @@ rule flux_product:
         districts=res("districts.csv"),
         geojson=DISTRICTS_FILE,
         template=FLUX_TEMPLATE,
+        # the nested state (config outer_grid): the outer ring's and the neighbours' totals
+        **({"outer": res("outer.csv"), "outer_template": FLUX_TEMPLATE_OUTER} if OUTER_ENABLED else {}),
     output:
         res("flux_{month}.nc"),
     params:
@@ -81,6 +84,8 @@ rule report:
         geojson=DISTRICTS_FILE,
         # the two accountings (power/accounting.py): their section of the report
         accounting=res("accounting.csv"),
+        # the nested state (config outer_grid): the section on the outer domain
+        **({"outer": res("outer.csv")} if OUTER_ENABLED else {}),
         budget_districts=lambda wc: [
             os.path.join(b, "districts.csv") for b in _budget_months(wc.month, True)
         ],

@@ -163,6 +163,7 @@ rule jacobian:
         failures=res("footprints/failures.csv"),
     params:
         grid=config["grid"],
+        outer_grid=config["outer_grid"],
         hours=lambda wc: hour_axis(wc.month),
     resources:
         mem_mb=4000,

@@ -18,10 +18,11 @@ write_flux_product(
     sm.input.geojson,
     month=sm.wildcards.month,
     config=dict(sm.config),
-    inputs=[sm.input.posterior, sm.input.districts, sm.input.geojson],
+    inputs=[sm.input.posterior, sm.input.districts, sm.input.geojson] + ([sm.input.outer] if sm.input.get("outer") else []),
     demo=sm.params.demo,
     template=sm.input.template,
     institution=settings.institution,
     contact=settings.contact,
     references=settings.references,
+    outer_csv=sm.input.get("outer"),  # a nested run (config outer_grid): outer.csv
 )

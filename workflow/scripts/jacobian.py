@@ -13,7 +13,8 @@ script_logging(snakemake.log[0])  # noqa: F821
 
 start, end = snakemake.params.hours
 res = build_jacobian_file(snakemake.input.footprints, snakemake.input.receptors,
-                          snakemake.params.grid, start, end, snakemake.output.jacobian)
+                          snakemake.params.grid, start, end, snakemake.output.jacobian,
+                          outer_grid=dict(snakemake.params.outer_grid))
 fails = collect_failures(list(snakemake.input.footprints), snakemake.output.failures)
 lf = res.left_domain_fraction
 logging.info("H %s, nnz %d, %d receptors missing, %d HYSPLIT failures, left-domain fraction "

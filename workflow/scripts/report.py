@@ -47,6 +47,7 @@ write_report(
     districts_geojson=sm.input.geojson,
     flash_dirs=list(sm.params.flash_dirs),
     accounting_csv=sm.input.get("accounting"),  # territorial vs consumption-based (power/accounting.py)
+    outer_csv=sm.input.get("outer"),  # a nested run (config outer_grid): the outer domain's section
     gases=[(g, sm.input[f"{g}_districts"], sm.input[f"{g}_diagnostics"], sm.input[f"{g}_maps"])
            for g in getattr(sm.params, "gases", [])],
     **settings,
