@@ -216,7 +216,7 @@ def model_site_series(receptor_table: pd.DataFrame, sigma_ppm: float) -> dict[st
     from the receptor table of ``transport.boundary`` (columns ``site, time, background,
     background_spread, n_particles, share_N/E/S/W``)."""
     t = receptor_table.copy()
-    t["hour"] = pd.DatetimeIndex(pd.to_datetime(t["time"])).floor("h")
+    t["hour"] = pd.DatetimeIndex(pd.to_datetime(t["time"], utc=True)).tz_localize(None).floor("h")  # naive UTC
     n = np.maximum(t["n_particles"].to_numpy(float), 1.0)
     t["background_sigma"] = np.sqrt(float(sigma_ppm) ** 2 + t["background_spread"].to_numpy(float) ** 2 / n)
     for s in SIDES:

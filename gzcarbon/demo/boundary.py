@@ -63,8 +63,10 @@ class BoundaryErrors:
     north_gradient_ppm_per_1000km: float = 0.8
     #: model's vertical gradient, ppm per km above ground (absent in the truth)
     vertical_gradient_ppm_per_km: float = -0.5
-    #: transport speed giving the true field's travel-time lag τ = d / U (m/s)
-    speed_ms: float = 6.0
+    #: transport speed giving the true field's travel-time lag τ = d / U (m/s): the straight-line
+    #: speed from the receptor to the exit point of the demo's particles that left the outer box
+    #: (tiny demo run, 104 particles: median 8.3 m/s, IQR 8.1-8.6)
+    speed_ms: float = 8.0
     #: CarbonTracker's global grid
     dlon: float = 3.0
     dlat: float = 2.0
