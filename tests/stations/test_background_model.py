@@ -63,3 +63,14 @@ def test_model_method_without_the_table_stops(tmp_path, tower, urban):
     d = _dirs(tmp_path, tower, urban, hours)
     with pytest.raises(ValueError, match=r"method is model but no model boundary was given"):
         selection.select(d, utc_offset_hours=8, select_hours_local=(12, 16), background={"method": "model"}, wind={})
+
+
+def test_model_site_series_takes_iso_times_with_z_as_utc():
+    """A receptor table as transport.boundary.receptor_backgrounds returns it (time 'YYYY-MM-DDTHH:MM:SSZ'
+    strings): the hours are naive UTC, release 05:30 -> hour 05:00 (failed before: tz-aware index)."""
+    t = pd.DataFrame({"site": ["NST"], "time": ["2025-01-01T05:30:00Z"], "background": [428.0],
+                      "background_spread": [0.3], "n_particles": [9], "share_N": [0.0], "share_E": [1.0],
+                      "share_S": [0.0], "share_W": [0.0]})
+    s = bgm.model_site_series(t, 0.4)["NST"]
+    assert s.index.tz is None and s.index[0] == pd.Timestamp("2025-01-01T05:00")
+    assert s.loc[pd.Timestamp("2025-01-01T05:00"), "background_sigma"] == pytest.approx(np.sqrt(0.16 + 0.09 / 9))
