@@ -153,7 +153,8 @@ else:
 
 rule jacobian:
     """Sparse hourly Jacobian from all site-day footprints of the month (footprints on another grid
-    are regridded conservatively), and the month's table of receptors HYSPLIT failed on."""
+    are regridded conservatively; with outer_grid enabled the columns are hour x (inner + outer
+    cells), the outer ones from foot_outer), and the month's table of receptors HYSPLIT failed on."""
     input:
         footprints=footprint_files,
         failures=lambda wc: [f.removesuffix(".nc") + "_failures.csv" for f in footprint_files(wc)],
