@@ -410,7 +410,8 @@ class JointCOConfig(Section):
 
     enabled: bool = _doc("""`true`: rule `joint` writes `<results_dir>/<month>/joint/districts.csv`
         (fossil and biogenic CO2 per district and the city ± σ and their posterior correlation)
-        and `joint/diagnostics.json`; needs `co` in `species`. Off by default: its solve costs
+        and `joint/diagnostics.json`; needs `co` in `species` and `outer_grid.enabled: false`
+        (its state is the single grid). Off by default: its solve costs
         several times the CO2 inversion's (docs/gases.md, "Cost")""", default=False)
     transport_error_correlation: Annotated[float, Field(gt=-1, lt=1)] = _doc("""joint fossil-CO2/CO
         inversion (docs/gases.md, `tools/gas_osse.py`): correlation of the CO2 and CO model-data
@@ -916,6 +917,11 @@ def _resolve_species(typed: PipelineConfig, repo_dir) -> None:
         raise ConfigError("config key 'inversion.joint_co.enabled' is true but 'species' has no co: the joint "
                           "fossil-CO2/CO inversion needs the CO observations; add co to species (e.g. "
                           "species: [co2, co]) or set inversion.joint_co.enabled: false.")
+    if typed.inversion.joint_co.enabled and typed.outer_grid.enabled:
+        raise ConfigError("config key 'inversion.joint_co.enabled' is true with 'outer_grid.enabled' true: the "
+                          "joint fossil-CO2/CO inversion is built on the single grid only (no outer cells in its "
+                          "state); set outer_grid.enabled: false for this run (docs/gases.md) or "
+                          "inversion.joint_co.enabled: false.")
     if typed.demo.enabled:
         return
     if "ch4" in typed.species and not typed.inputs.inventory_ch4:

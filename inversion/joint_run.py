@@ -230,6 +230,10 @@ def run_joint_inversion(jacobian_path, selected_path, prior_path, districts_path
     inv = inversion_config(inversion_cfg)
     co = co_cfg if isinstance(co_cfg, GasConfig) else GasConfig(**dict(co_cfg or {}))
     inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, None, inv)
+    if getattr(inputs, "outer", None) is not None:
+        raise ValueError(f"{jacobian_path}: the Jacobian has outer columns (config outer_grid); the joint "
+                         "fossil-CO2/CO inversion is built on the single grid only: run it with "
+                         "outer_grid.enabled: false (docs/gases.md)")
     prior = read_sector_fields(prior_path, inputs.hours)
     table = read_ratio_file(ratios_path, [k for k in prior if k != BIO])
     run = build_joint_run(inputs, read_selected(co_selected_path), prior, table, inv, co, inv.joint_co,

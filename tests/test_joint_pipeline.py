@@ -2,8 +2,9 @@
 results/<month>/joint/districts.csv with fossil and biogenic CO2 per district ± σ and their
 posterior correlation (docs/gases.md).
 
-Dry runs: off by default (no `joint` job), on it plans the `joint` job of the month, and without `co`
-in species the run stops before any job naming the key. Tiny run (slow): the table's fossil + biogenic
+Dry runs: off by default (no `joint` job), on (with the single grid) it plans the `joint` job of the
+month, and without `co` in species or with the outer grid the run stops before any job naming the
+key. Tiny run (single grid, slow): the table's fossil + biogenic
 prior equals the CO2 inversion's own prior total of every district to 1e-5 (the prior's sectors
 read independently by the two rules), its truth columns add up to the CO2 inversion's demo truth,
 the city row is the sum of the districts, every posterior σ is at most its prior σ, and the CO
@@ -20,11 +21,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from pipeline_conftest import copy_run, run_snakemake, tiny_config
+from pipeline_conftest import run_snakemake, tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 ON = 'inversion={"joint_co": {"enabled": true}}'
+SINGLE = 'outer_grid={"enabled": false}'
 
 
 def _dry(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -42,26 +45,33 @@ def test_joint_rule_is_off_by_default_and_planned_when_enabled(tmp_path):
     off = _dry(tmp_path / "off")
     assert off.returncode == 0, off.stderr[-2000:]
     assert _jobs(off, "joint") == 0 and _jobs(off, "inversion") == 1
-    on = _dry(tmp_path / "on", "--config", "species=[co2,co]", ON)
+    on = _dry(tmp_path / "on", "--config", "species=[co2,co]", ON, SINGLE)
     assert on.returncode == 0, on.stderr[-2000:]
     assert _jobs(on, "joint") == 1 and "joint/districts.csv" in on.stdout
 
 
-def test_joint_without_co_in_species_stops_before_any_job(tmp_path):
-    proc = _dry(tmp_path / "w", "--config", ON)
+def test_joint_without_co_or_with_the_outer_grid_stops_before_any_job(tmp_path):
+    proc = _dry(tmp_path / "w", "--config", ON, SINGLE)
     assert proc.returncode != 0
     assert "config key 'inversion.joint_co.enabled' is true but 'species' has no co" in proc.stderr
+    proc = _dry(tmp_path / "w", "--config", "species=[co2,co]", ON)   # outer_grid enabled by default
+    assert proc.returncode != 0
+    assert "the joint fossil-CO2/CO inversion is built on the single grid only" in proc.stderr
     assert not (tmp_path / "w" / "results").exists()
 
 
 @pytest.mark.slow
-def test_tiny_run_joint_table_agrees_with_the_co2_inversion(tiny_reference_run, tmp_path):
-    run = copy_run(tiny_reference_run, tmp_path / "run")
+def test_tiny_run_joint_table_agrees_with_the_co2_inversion(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
     cfg = tiny_config(run)
-    proc = run_snakemake(run, cfg, "results/2025-01/joint/districts.csv", "--config", ON)
+    c = yaml.safe_load(cfg.read_text())
+    c["inversion"]["joint_co"] = {"enabled": True}
+    c["outer_grid"] = {"enabled": False}
+    cfg.write_text(yaml.safe_dump(c))
+    proc = run_snakemake(run, cfg, timeout=3000)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    out = proc.stdout + proc.stderr
-    assert "rule joint:" in out and "rule inversion:" not in out   # only the new rule ran
+    assert "rule joint:" in proc.stdout + proc.stderr
     res = run / "results" / "2025-01"
     j = pd.read_csv(res / "joint" / "districts.csv").set_index("district")
     co2 = pd.read_csv(res / "districts.csv").set_index("district")
