@@ -50,6 +50,17 @@ def errors(sel: pd.DataFrame, truth: pd.Series) -> dict:
             "sigma": float(sel["background_sigma"].mean())}
 
 
+def receptor_rows(res: Path, sigma_ppm: float) -> pd.DataFrame:
+    """site, time (the observation hour), background, background_sigma of every receptor of
+    boundary/background.csv."""
+    b = pd.read_csv(res / "boundary" / "background.csv")
+    hour = pd.DatetimeIndex(pd.to_datetime(b["time"], utc=True)).tz_localize(None).floor("h")
+    n = np.maximum(b["n_particles"].to_numpy(float), 1.0)
+    return pd.DataFrame({"site": b["site"].astype(str), "time": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                         "background": b["background"],
+                         "background_sigma": np.sqrt(sigma_ppm ** 2 + b["background_spread"] ** 2 / n)})
+
+
 def resampled(res: Path, truth: pd.Series, cfg, selected: pd.DataFrame) -> pd.DataFrame:
     """``selected`` with the background of the demo field rebuilt now and sampled at the run's exit points."""
     met = cfg.met
@@ -87,21 +98,26 @@ def main(argv=None) -> int:
     demo = data / "demo" / month
     truth = read_truth_background(demo / "truth.nc")
     st = cfg.stations
-    hourly = sorted(p for p in (res / "obs" / "hourly").iterdir() if p.is_dir())
+    hourly = sorted(p for p in (res / "obs" / "hourly").iterdir() if p.is_dir()) if (res / "obs" / "hourly").is_dir() else []
     met = sorted((demo / "met").glob("*.arl"))
     towers = [s["id"] for s in yaml.safe_load(Path(cfg.stations_file).read_text())["sites"] if s.get("role") == "tower"] \
         if Path(cfg.stations_file).exists() else []
     common = dict(utc_offset_hours=st.utc_offset_hours, select_hours_local=tuple(st.select_hours_local),
                   background_sigma_ppm=st.background_sigma_ppm, night_tower=st.night_tower, tower_ids=towers,
                   plausibility=st.plausibility, met_files=met)
-    model = pd.read_csv(res / "obs" / "selected.csv")
+    if (res / "obs" / "selected.csv").exists():
+        model = pd.read_csv(res / "obs" / "selected.csv")
+        where = "hours of selected.csv"
+    else:  # a run stopped before the selection: every receptor's hour, the model boundary only
+        model = receptor_rows(res, st.background.model.sigma_ppm)
+        where, hourly = "receptor hours (no selected.csv: model boundary only)", []
     rows = {"model (run)": errors(model, truth)}
-    for method in ("upwind", "baseline"):
+    for method in ("upwind", "baseline") if hourly else ():
         bg = st.background.model_copy(update={"method": method})
         rows[method] = errors(select(hourly, background=bg, **common), truth)
     if a.resample:
         rows["model (resampled)"] = errors(resampled(res, truth, cfg, model), truth)
-    print(f"background error against the demo truth, {month}, hours of selected.csv (ppm):")
+    print(f"background error against the demo truth, {month}, {where} (ppm):")
     print(f"{'method':<20}{'n':>5}{'bias':>9}{'rms':>9}{'mean sigma':>12}")
     for k, r in rows.items():
         print(f"{k:<20}{r['n']:>5}{r['bias']:>9.3f}{r['rms']:>9.3f}{r['sigma']:>12.3f}")
