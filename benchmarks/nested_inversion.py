@@ -44,7 +44,9 @@ def _child(case: str, run_dir: str, month: str | None, repeat: int, queue) -> No
     R, D = run / "results" / month, run / "data" / "demo" / month
     districts = Path(cfg.districts_file)
     districts = districts if districts.is_absolute() else ROOT / districts
-    neighbours = ROOT / "config" / "prd_cities.geojson"
+    neighbours = Path(cfg.neighbours_file) if cfg.neighbours_file else None
+    if neighbours is not None and not neighbours.is_absolute():
+        neighbours = ROOT / neighbours
     inputs = load_inputs(R / "jacobian_hourly.npz", R / "obs" / "selected.csv", R / "prior.nc", districts,
                          D / "truth.nc", inv, truth_outer_path=D / "truth_outer.nc", neighbours_path=neighbours)
     if inputs.outer is None:
