@@ -66,7 +66,7 @@ def city_error_ensemble(inputs, inv, start, end, utc_offset, enh_true, bg_true, 
     """(error of the city total per draw (t), posterior σ (t), prior error (t)) of the pipeline's
     problem of ``inputs``, for the data ``enh_true − H x_a + (bg_true − background) + noise``
     (``enh_true``: the true enhancement per Jacobian row; ``z``: standard normal draws (n_rows × n)
-    scaled by the demo's noise σ)."""
+    scaled by the demo's noise σ). Also the number of observations used and the prior σ (t)."""
     from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL, noise_sigma
     from gzcarbon.names import CITY
     from inversion import SolveOptions, solve
@@ -91,7 +91,8 @@ def city_error_ensemble(inputs, inv, start, end, utc_offset, enh_true, bg_true, 
     city_w = sp.csr_matrix(agg.Wall[i])[:, : len(inputs.lat) * len(inputs.lon)]
     prior_t = float(totals_tonnes(inputs.prior_flux, city_w, mask)[0])
     post = prior_t + np.asarray(res.agg_post_mean_ensemble)[i]
-    return post - city_truth_t, float(np.asarray(res.agg_post_sigma)[i]), prior_t - city_truth_t, int(used.sum())
+    return (post - city_truth_t, float(np.asarray(res.agg_post_sigma)[i]), prior_t - city_truth_t,
+            int(used.sum()), float(np.asarray(res.agg_prior_sigma)[i]))
 
 
 def summary(err: np.ndarray, sigma: float) -> dict:
@@ -157,13 +158,16 @@ def main(argv=None, prog: str | None = None) -> int:
     z = np.random.default_rng(args.seed).standard_normal((len(enh_true), args.draws))
     rows = {}
     for name, inp in (("nested", inputs), ("city only", city_only_inputs(inputs))):
-        err, sig, prior_err, n_obs = city_error_ensemble(inp, inv, start, end, utc, enh_true, bg_truth, z, city_truth)
-        rows[name] = {**summary(err, sig), "prior_error_kt": prior_err / 1e3, "n_obs": n_obs}
+        err, sig, prior_err, n_obs, sig_prior = city_error_ensemble(inp, inv, start, end, utc, enh_true, bg_truth,
+                                                                    z, city_truth)
+        rows[name] = {**summary(err, sig), "prior_error_kt": prior_err / 1e3, "n_obs": n_obs,
+                      "prior_sigma_kt": sig_prior / 1e3}
     print(f"run {R}: {args.draws} noise draws on the nested truth through the truth's transport; "
           f"{nested.n_outer} outer cells; true city total {city_truth / 1e3:.1f} kt")
-    print(f"{'state':<10}{'obs':>5}{'prior err':>11}{'mean err':>10}{'sd err':>8}{'σ post':>8}{'≤1σ':>6}{'≤2σ':>6}   (kt)")
+    print(f"{'state':<10}{'obs':>5}{'prior err':>11}{'σ prior':>9}{'mean err':>10}{'sd err':>8}{'σ post':>8}"
+          f"{'≤1σ':>6}{'≤2σ':>6}   (kt)")
     for name, r in rows.items():
-        print(f"{name:<10}{r['n_obs']:>5}{r['prior_error_kt']:>+11.1f}{r['mean_error_kt']:>+10.1f}"
+        print(f"{name:<10}{r['n_obs']:>5}{r['prior_error_kt']:>+11.1f}{r['prior_sigma_kt']:>9.1f}{r['mean_error_kt']:>+10.1f}"
               f"{r['sd_error_kt']:>8.1f}{r['sigma_kt']:>8.1f}{r['within_1sigma']:>6.0%}{r['within_2sigma']:>6.0%}")
     return 0
 
