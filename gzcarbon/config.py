@@ -33,6 +33,11 @@ class ConfigError(Exception):
     """A bad configuration value: the message names the key and the fix."""
 
 
+#: String options with a non-empty default whose empty value is meaningful (`neighbours_file`:
+#: the outer ring only); with those whose default is empty they take YAML null as "".
+EMPTY_ALLOWED = frozenset({"neighbours_file"})
+
+
 class Section(BaseModel):
     """A config section: unknown keys are errors (usually typos); strings that Snakemake passes
     for nested ``--config`` values (``demo='{"days": 7}'`` gives ``{"days": "7"}``) are parsed
@@ -54,6 +59,11 @@ class Section(BaseModel):
         out = dict(data)
         for key, value in data.items():
             field = cls.model_fields.get(key)
+            if (field is not None and value is None and field.annotation is str
+                    and (field.default == "" or key in EMPTY_ALLOWED)):
+                # `--config key=` / `key: ` arrive as YAML null: "empty" for options where empty means "none"
+                out[key] = ""
+                continue
             if field is None or not isinstance(value, str):
                 continue
             ann = str(field.annotation)

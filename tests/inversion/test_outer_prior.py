@@ -118,3 +118,16 @@ def test_config_neighbours_file():
     assert validate_config({"month": "2025-01", "neighbours_file": ""})["neighbours_file"] == ""
     with pytest.raises(ConfigError, match="neighbours_file.*nope.geojson"):
         validate_config({"month": "2025-01", "neighbours_file": "nope.geojson"})
+
+
+def test_empty_string_options_from_the_command_line():
+    """`--config neighbours_file=` (and an empty inputs path) reach the config as YAML null: they
+    mean empty (the ring only; no outer inventory), not a type error (it was "None is not of type
+    'string'"); an option whose empty value means nothing (results_dir) still stops."""
+    from gzcarbon.config import ConfigError, validate_config
+
+    assert validate_config({"month": "2025-01", "neighbours_file": None})["neighbours_file"] == ""
+    cfg = validate_config({"month": "2025-01", "inputs": {"outer_inventory": None}})
+    assert cfg["inputs"]["outer_inventory"] == ""
+    with pytest.raises(ConfigError, match="results_dir"):
+        validate_config({"month": "2025-01", "results_dir": None})
