@@ -71,24 +71,40 @@ def _value(text: str):
         return text
 
 
+def true_state(inputs) -> np.ndarray:
+    """The demo truth on the run's hourly state: the inner field, then (nested run) the outer cells."""
+    from inversion.outer import hourly_state
+
+    outer = inputs.outer
+    if outer is not None and outer.truth is None:
+        sys.exit("the run is nested (outer_grid) but the demo's truth_outer.nc is missing: re-run rule demo_delta")
+    return hourly_state(inputs.truth_flux, None if outer is None else outer.truth)
+
+
 def signal_budget(Hh, obs: pd.DataFrame, truth_path: Path, prior_path: Path, hours, total_signal,
-                  background_error, obs_err) -> pd.DataFrame:
+                  background_error, obs_err, outer=None) -> pd.DataFrame:
     """Per site, mean and standard deviation (ppm) of what each part of the truth's difference from the
     prior adds to the observations: H·(truth_k − prior_k) for every ``flux_<k>`` of ``truth.nc`` (a part
     the prior lacks, e.g. ``unreported``, counts whole), the background error, their sum, and the
     model-data mismatch σ the inversion assumes. ``total_signal`` is H·(truth − prior) of the whole flux
     (what the parts must add up to). A part whose signal is small against the mismatch cannot be found by
-    this network, whatever the inversion does."""
+    this network, whatever the inversion does. A nested run (``outer``: `inversion.outer.OuterInputs`)
+    adds the part ``outer``: H_outer·(outer truth − outer prior)."""
+    from inversion.outer import split_columns
     from inversion.run import read_flux
+
+    cols = {}
+    if outer is not None:
+        Hh, H_outer = split_columns(Hh, outer.nested.n_inner, outer.n_cells, len(hours))
+        cols["outer"] = np.asarray(H_outer @ (np.asarray(outer.truth, float) - outer.prior).ravel()).ravel()
 
     with xr.open_dataset(truth_path) as ds:
         parts = [v[len("flux_"):] for v in ds.data_vars if v.startswith("flux_")]
-    cols = {}
     for k in parts:
         t = read_flux(truth_path, "truth", hours, var=f"flux_{k}")[0]
         p = read_flux(prior_path, "prior", hours, var=f"flux_{k}", optional=True)
         cols[k] = Hh @ (t - (0.0 if p is None else p[0])).ravel()
-    rest = np.asarray(total_signal, float) - np.sum([cols[k] for k in parts], axis=0)  # what the parts miss (0 when they add up)
+    rest = np.asarray(total_signal, float) - np.sum([cols[k] for k in cols], axis=0)  # what the parts miss (0 when they add up)
     cols["background"] = np.asarray(background_error, float)
     cols["sum"] = np.sum([cols[k] for k in cols], axis=0) + rest
     site = obs["site"].to_numpy()
@@ -162,8 +178,10 @@ def load_run(run_dir: Path, month: str | None, cfg, inv):
     if not truth_path.exists():
         sys.exit(f"{truth_path}: missing — the OSSE needs a demo run (it knows the truth)")
     districts_file = Path(cfg.districts_file)
+    truth_outer = D / "truth_outer.nc"  # a nested run's outer truth (rule demo_delta)
     inputs = load_inputs(R / "jacobian_hourly.npz", R / "obs" / "selected.csv", R / "prior.nc",
-                         districts_file if districts_file.is_absolute() else ROOT / districts_file, truth_path, inv)
+                         districts_file if districts_file.is_absolute() else ROOT / districts_file, truth_path, inv,
+                         truth_outer_path=truth_outer if truth_outer.exists() else None)
     hours = inputs.hours
     days = int((hours[-1] + pd.Timedelta("1h") - hours[0]) / pd.Timedelta("1D")) - 1
     start = hours[0] + pd.Timedelta("1D")  # the spin-up day is not part of the period
@@ -176,7 +194,7 @@ def data_vectors(prob, truth, bg_truth, draws: int, seed: int):
     """(Y = [perfect data | noise draws], H·truth, background error) in the problem's observation order."""
     from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
 
-    enh_true = prob.H_hourly @ truth.ravel()
+    enh_true = prob.H_hourly @ np.asarray(truth, float).ravel()
     enh_prior = prob.prior_enhancement
     t_obs = pd.DatetimeIndex(prob.obs["time"])
     bgt = np.interp(t_obs.asi8, pd.DatetimeIndex(bg_truth.index).asi8, bg_truth.to_numpy(float))
@@ -474,7 +492,10 @@ def main(argv=None, prog: str | None = None) -> int:
     utc_offset = float(cfg.stations.utc_offset_hours)
     # the problem, built once: its observation order fixes the data vectors, and invert reuses it
     prob = build_inversion_problem(inputs, inv, period_axis(inputs.hours, start, end)[1], utc_offset)
-    Y, enh_true, bg_err = data_vectors(prob, inputs.truth_flux, bg_truth, args.draws, args.seed)
+    Y, enh_true, bg_err = data_vectors(prob, true_state(inputs), bg_truth, args.draws, args.seed)
+    if args.truth != "noise" and inputs.outer is not None:
+        sys.exit(f"--truth {args.truth}: truth ensembles are drawn on the city grid only; this run is nested "
+                 "(outer_grid). Use --truth noise, tools/osse_nested.py, or a run with outer_grid.enabled: false")
     if args.truth != "noise":
         D = truth_path.parent  # data/demo/<month>
         print(f"run {R}")
@@ -489,7 +510,7 @@ def main(argv=None, prog: str | None = None) -> int:
     print_districts(out, inv, args.draws)
     print()
     print_signal_budget(signal_budget(prob.H_hourly, prob.obs, truth_path, R / "prior.nc", inputs.hours,
-                                      enh_true - prob.prior_enhancement, bg_err, prob.obs_err))
+                                      enh_true - prob.prior_enhancement, bg_err, prob.obs_err, outer=inputs.outer))
     return 0
 
 
