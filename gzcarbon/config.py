@@ -482,6 +482,11 @@ class InversionConfig(Section):
         of an outer cell's correction per step = outer_rel_sigma × |outer prior flux (step mean)| +
         `outer_floor_sigma` (a coarse inventory's error at 0.3°: docs/inversion.md, "Nested outer
         domain")""", default=0.5)
+    outer_bio_rel_sigma: Annotated[float, Field(ge=0)] = _doc("""nested state: prior σ of an outer
+        cell's biosphere per step = outer_bio_rel_sigma × step mean of |hourly outer NEE prior|
+        (`inputs.outer_bio_prior`), added to the anthropogenic term; 0.8 is CarbonTracker's prior σ
+        of its ecosystem flux scaling factors (docs/inversion.md, "Nested outer domain")""",
+        default=0.8)
     outer_floor_sigma: Annotated[float, Field(ge=0)] = _doc("""nested state: σ floor of the outer
         cells, µmol m⁻² s⁻¹ (sea, countryside, an outer domain without inventory)""", default=0.2)
     outer_corr_length_km: Annotated[float, Field(ge=0)] = _doc("""nested state: e-folding length of
@@ -614,6 +619,10 @@ class InputsConfig(Section):
         default="")
     temporal_profiles: str = _doc("""CSV `sector, profile (month|weekday|hour), index, factor`,
         local time (docs/inventory.md); empty: flat in time (warned)""", default="")
+    outer_bio_prior: str = _doc("""nested state (`outer_grid`): CF NetCDF NEE on (time, lat, lon)
+        covering the outer grid (e.g. CarbonTracker flux1x1 `bio_flux_opt`) for the outer cells'
+        biosphere prior (`flux_outer_bio`); empty: `bio_prior`; both empty: no outer biosphere
+        (warned); the demo writes `bio_outer.nc`""", default="")
     bio_prior: str = _doc("""CF NetCDF NEE on (time, lat, lon), e.g. CarbonTracker flux1x1
         `bio_flux_opt`; empty: no biosphere in the prior (warned)""", default="")
     power_generation: str = _doc("real runs: hourly generation per plant CSV (`docs/power.md`)",
@@ -655,6 +664,66 @@ class FlashConfig(Section):
                 v = date.fromisoformat(v).isoformat()
             except ValueError:
                 raise ValueError(f"{v!r} is neither a date YYYY-MM-DD nor 'complete'") from None
+        return v
+
+
+class CandidateConfig(Section):
+    id: Annotated[str, Field(pattern=SITE_ID)] = _doc("""candidate id (capitals and digits, like a
+        site id; not an id of `stations_file`)""")
+    type: Literal["insitu"] = _doc("""observation type: `insitu` (a tower or station inlet; its
+        model-data mismatch is the inversion's, `network_design.insitu`). Column and mobile
+        candidates are not supported yet (docs/network.md)""", default="insitu")
+    lon: Annotated[float, Field(ge=-180, le=180)] = _doc("longitude (degrees, WGS84)")
+    lat: Annotated[float, Field(ge=-90, le=90)] = _doc("latitude (degrees, WGS84)")
+    height: Annotated[float, Field(gt=0, le=1000)] = _doc("inlet height above ground (m)")
+
+
+class CandidateGridConfig(Section):
+    enabled: bool = _doc("""add a grid of in-situ candidates inside the city (the union of the
+        district polygons), ids `G001`, `G002`, … west to east, south to north""", default=False)
+    spacing_km: Annotated[float, Field(gt=0)] = _doc("spacing of the candidate grid (km)", default=15.0)
+    height: Annotated[float, Field(gt=0, le=1000)] = _doc("inlet height of the grid candidates (m)",
+                                                          default=50.0)
+
+
+class InsituCandidateConfig(Section):
+    value_std_dev_ppm: Annotated[float, Field(ge=0)] = _doc("""measurement σ of an hourly mean of a
+        new in-situ inlet (ppm); its model-data mismatch is the inversion's (`inversion.obs_sigma_ppm`,
+        `inversion.obs_rel_sigma` · |H x_a|)""", default=0.1)
+    background_sigma_ppm: Annotated[float, Field(ge=0)] = _doc("""σ of the background a new site's
+        observations are referred to (ppm), beyond the daily offsets the state solves for""",
+        default=0.5)
+
+
+class NetworkDesignConfig(Section):
+    candidates: list[CandidateConfig] = _doc("""candidate sites: a list of `{id, type, lon, lat,
+        height}` (target `network_design`, docs/network.md)""", default_factory=list)
+    grid: CandidateGridConfig = _doc("a grid of candidates inside the city",
+                                     default_factory=CandidateGridConfig)
+    k: Annotated[int, Field(ge=1, le=20)] = _doc("""sites chosen one after the other by the greedy
+        selection (each step adds the candidate that most reduces the objective's σ)""", default=3)
+    objective: str = _doc("""aggregate whose posterior σ the greedy selection minimises: `city` or a
+        district's `name_en`""", default="city")
+    max_candidate_days: Annotated[int, Field(ge=1, le=31)] = _doc("""candidate footprints are run for
+        the first N days of the period only (HYSPLIT time ∝ candidates × days × selected hours); the
+        existing network keeps every day""", default=2)
+    max_candidates: Annotated[int, Field(ge=1)] = _doc("""more candidates than this (list + grid)
+        stop with an error: each costs about 300 CPU s of HYSPLIT per day on the demo's settings
+        (docs/network.md)""", default=12)
+    corr_length_km: Annotated[float, Field(ge=0)] = _doc("""correlation length (km) of the
+        model-data mismatch between candidate sites in the same hour: exp(−d / L); 0 = independent.
+        Nearby candidates then share their transport error, so the greedy choice does not cluster""",
+        default=10.0)
+    insitu: InsituCandidateConfig = _doc("errors of in-situ candidates",
+                                         default_factory=InsituCandidateConfig)
+
+    @field_validator("candidates")
+    @classmethod
+    def _unique_ids(cls, v: list) -> list:
+        ids = [c.id for c in v]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"candidate id(s) {dup} given more than once")
         return v
 
 
@@ -721,6 +790,9 @@ class PipelineConfig(Section):
     products: ProductsConfig = _doc("products stage", default_factory=ProductsConfig)
     inputs: InputsConfig = _doc("inputs of a real (non-demo) run; ignored when `demo.enabled`",
                                 default_factory=InputsConfig)
+    network_design: NetworkDesignConfig = _doc("""where to measure next: candidate sites and the
+        exact district σ each would give (target `network_design`, docs/network.md)""",
+        default_factory=NetworkDesignConfig)
 
     @field_validator("species")
     @classmethod
@@ -975,7 +1047,7 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
             if not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
         for key in ("downscale_proxy", "temporal_profiles", "bio_prior", "power_external",
-                    "power_flows", "outer_inventory"):
+                    "power_flows", "outer_inventory", "outer_bio_prior"):
             val = getattr(typed.inputs, key)
             if val and not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist; give "
