@@ -1,0 +1,188 @@
+"""Demo column files in the real formats: an OCO-2 Lite XCO2 granule and EM27/SUN PROFFAST CSVs.
+
+The layouts are those the real tools write (docs/columns.md; tests/data/README.md "columns"):
+
+* OCO-2 L2 Lite FP (v10/v11) ``oco2_LtCO2_YYMMDD_B11100Ar_<stamp>s.nc4``: NETCDF4, dimensions
+  ``sounding_id``, ``levels`` (20, level 1 at the top of the atmosphere, level 20 at the surface),
+  ``vertices`` (4) and ``epoch_dimension`` (7); root variables ``sounding_id`` (int64,
+  YYYYMMDDhhmmssmf), ``time`` (float64 seconds since 1970-01-01), ``latitude``/``longitude``
+  (float32), ``xco2``, ``xco2_uncertainty``, ``xco2_apriori`` (float32, ppm, fill -999999),
+  ``xco2_quality_flag`` (int8, 0 = good), ``xco2_averaging_kernel``, ``pressure_weight``,
+  ``pressure_levels`` (hPa), ``co2_profile_apriori`` (ppm) on ``(sounding_id, levels)``,
+  ``solar_zenith_angle``, ``sensor_zenith_angle``, ``vertex_latitude``/``vertex_longitude``;
+  groups ``Sounding`` (``altitude``, ``operation_mode``, ``land_fraction``) and ``Retrieval``
+  (``psurf``).
+* PROFFAST 2.2 ``comb_invparms_<site>_SN<serial>_<YYMMDD>-<YYMMDD>.csv``: the column header
+  ``UTC, LocalTime, spectrum, JulianDate, UTtimeh, gndP, gndT, latdeg, londeg, altim, appSZA,
+  azimuth, XH2O, XAIR, XCO2, XCH4, XCO, XCH4_S5P, H2O, O2, CO2, CH4, CO, CH4_S5P`` with ``", "``
+  separators and PROFFAST's number formats (X-gases in ppm, ``%.5e``).
+
+The values come from the caller (the demo truth sampled through the truth's own transport,
+``transport.columns``); this module only writes.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gzcarbon.atomic import atomic_write
+
+N_LEVELS = 20
+FILL = np.float32(-999999.0)
+
+PROFFAST_HEADER = ["UTC", "LocalTime", "spectrum", "JulianDate", "UTtimeh", "gndP", "gndT",
+                   "latdeg", "londeg", "altim", "appSZA", "azimuth", "XH2O", "XAIR", "XCO2",
+                   "XCH4", "XCO", "XCH4_S5P", "H2O", "O2", "CO2", "CH4", "CO", "CH4_S5P"]
+
+
+def oco_levels(psurf: np.ndarray, n: int = N_LEVELS) -> np.ndarray:
+    """OCO's retrieval levels: ``n`` pressures evenly spaced in sigma = p / psurf from the surface
+    (sigma 1) to the top (sigma 1e-4, the product's ~0.1 hPa top level), surface first, shape
+    ``(len(psurf), n)``."""
+    sigma = np.linspace(1.0, 0.0, n)
+    sigma[-1] = 1e-4
+    return np.asarray(psurf, dtype=float)[:, None] * sigma[None, :]
+
+
+def oco_kernel(pressure: np.ndarray, psurf: np.ndarray) -> np.ndarray:
+    """A typical OCO-2 land-nadir XCO2 column averaging kernel on ``pressure`` (surface first):
+    about 0.6 at the surface, 1 near 600 hPa and 1.15 at the top (shape after O'Dell et al. 2012,
+    Fig. 8; the demo's soundings use it, real files carry their own)."""
+    sigma = np.asarray(pressure, float) / np.asarray(psurf, float)[:, None]
+    return 0.6 + 0.55 * (1.0 - sigma) ** 0.6
+
+
+def oco_pressure_weight(pressure: np.ndarray) -> np.ndarray:
+    """Pressure weights of levels (surface first) as the ACOS layer scheme gives them on evenly
+    spaced levels: half layers at the ends, whole layers inside, summing to 1."""
+    p = np.asarray(pressure, dtype=float)
+    dp = -np.diff(p, axis=1)
+    w = np.zeros_like(p)
+    w[:, :-1] += dp / 2
+    w[:, 1:] += dp / 2
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def write_oco_lite(path: str | os.PathLike, table: pd.DataFrame, pressure: np.ndarray,
+                   ak: np.ndarray, pressure_weight: np.ndarray, prior: np.ndarray,
+                   flag: np.ndarray | None = None) -> Path:
+    """Write an OCO-2 Lite granule (layout in the module docstring), atomically.
+
+    ``table``: ``sounding_id`` (int), ``time``, ``lon``, ``lat``, ``value`` (XCO2 ppm),
+    ``uncertainty``, ``surface_pressure``, ``surface_altitude``, ``solar_zenith``; the arrays are
+    ``(n, 20)`` **surface first** (written top first, as the product stores them)."""
+    from netCDF4 import Dataset
+
+    n = len(table)
+    t = pd.to_datetime(table["time"])
+    secs = (t - pd.Timestamp("1970-01-01")).dt.total_seconds().to_numpy()
+    flag = np.zeros(n, np.int8) if flag is None else np.asarray(flag, np.int8)
+    top_first = (lambda a: np.asarray(a, dtype=np.float32)[:, ::-1])
+
+    def write(tmp: Path) -> None:
+        with Dataset(tmp, "w", format="NETCDF4") as d:
+            d.setncattr("title", "OCO-2 Level 2 bias-corrected XCO2 and other select fields "
+                                 "from the full-physics retrieval aggregated as daily files")
+            d.setncattr("source", "gzcarbon demo world (synthetic soundings from the demo truth)")
+            d.createDimension("sounding_id", n)
+            d.createDimension("levels", N_LEVELS)
+            d.createDimension("vertices", 4)
+            d.createDimension("epoch_dimension", 7)
+
+            def var(group, name, dtype, dims, values, fill=None, **attrs):
+                v = group.createVariable(name, dtype, dims, fill_value=fill, zlib=True)
+                for k, a in attrs.items():
+                    v.setncattr(k, a)
+                v[:] = values
+                return v
+
+            var(d, "sounding_id", "i8", ("sounding_id",),
+                np.asarray(table["sounding_id"], dtype=np.int64), long_name="sounding_id",
+                comment="YYYYMMDDhhmmssmf")
+            var(d, "levels", "f4", ("levels",), np.arange(1, N_LEVELS + 1, dtype=np.float32),
+                long_name="levels", comment="level 1 is the top of the atmosphere")
+            var(d, "time", "f8", ("sounding_id",), secs, units="seconds since 1970-01-01 00:00:00",
+                long_name="time")
+            var(d, "date", "i2", ("sounding_id", "epoch_dimension"),
+                np.stack([t.dt.year, t.dt.month, t.dt.day, t.dt.hour, t.dt.minute, t.dt.second,
+                          t.dt.microsecond // 1000], axis=1).astype(np.int16))
+            var(d, "latitude", "f4", ("sounding_id",), table["lat"], FILL, units="degrees_north")
+            var(d, "longitude", "f4", ("sounding_id",), table["lon"], FILL, units="degrees_east")
+            lat = np.asarray(table["lat"], float)[:, None]
+            lon = np.asarray(table["lon"], float)[:, None]
+            var(d, "vertex_latitude", "f4", ("sounding_id", "vertices"),
+                lat + np.array([-0.006, -0.006, 0.006, 0.006]), FILL, units="degrees_north")
+            var(d, "vertex_longitude", "f4", ("sounding_id", "vertices"),
+                lon + np.array([-0.0065, 0.0065, 0.0065, -0.0065]), FILL, units="degrees_east")
+            var(d, "solar_zenith_angle", "f4", ("sounding_id",), table["solar_zenith"], FILL,
+                units="degrees")
+            var(d, "sensor_zenith_angle", "f4", ("sounding_id",), np.zeros(n), FILL,
+                units="degrees")
+            var(d, "xco2", "f4", ("sounding_id",), table["value"], FILL, units="ppm",
+                long_name="Column-averaged dry-air mole fraction of CO2 (includes bias "
+                          "correction)")
+            var(d, "xco2_uncertainty", "f4", ("sounding_id",), table["uncertainty"], FILL,
+                units="ppm")
+            var(d, "xco2_apriori", "f4", ("sounding_id",),
+                np.sum(pressure_weight * prior, axis=1), FILL, units="ppm")
+            var(d, "xco2_quality_flag", "i1", ("sounding_id",), flag,
+                comment="0=Good, 1=Bad")
+            var(d, "xco2_averaging_kernel", "f4", ("sounding_id", "levels"), top_first(ak), FILL,
+                units="1", comment="Normalized column averaging kernel")
+            var(d, "pressure_weight", "f4", ("sounding_id", "levels"),
+                top_first(pressure_weight), FILL, units="1")
+            var(d, "pressure_levels", "f4", ("sounding_id", "levels"), top_first(pressure), FILL,
+                units="hPa")
+            var(d, "co2_profile_apriori", "f4", ("sounding_id", "levels"), top_first(prior),
+                FILL, units="ppm")
+            s = d.createGroup("Sounding")
+            var(s, "altitude", "f4", ("sounding_id",), table["surface_altitude"], FILL, units="m")
+            var(s, "operation_mode", "i1", ("sounding_id",), np.zeros(n, np.int8),
+                comment="0=Nadir, 1=Glint, 2=Target, 3=Transition")
+            var(s, "land_fraction", "f4", ("sounding_id",), np.full(n, 100.0), FILL,
+                units="percent")
+            r = d.createGroup("Retrieval")
+            var(r, "psurf", "f4", ("sounding_id",), table["surface_pressure"], FILL, units="hPa")
+
+    return atomic_write(path, write)
+
+
+def oco_sounding_ids(times) -> np.ndarray:
+    """OCO sounding ids ``YYYYMMDDhhmmssmf`` (m = tenth of a second, f = footprint 1-8)."""
+    t = pd.to_datetime(pd.Series(times))
+    base = t.dt.strftime("%Y%m%d%H%M%S").astype(np.int64).to_numpy() * 100
+    return base + (t.dt.microsecond // 100000).to_numpy() * 10 + 1 + np.arange(len(t)) % 8
+
+
+def proffast_text(rows: pd.DataFrame, utc_offset_hours: float = 8.0) -> str:
+    """The text of a PROFFAST 2.2 comb_invparms CSV. ``rows``: ``time`` (UTC), ``lon``, ``lat``,
+    ``altitude`` (m), ``pressure`` (hPa), ``sza``, ``xco2`` (ppm), ``xch4`` (ppb), ``xco`` (ppb);
+    values PROFFAST writes but the pipeline does not use (H2O, O2, the columns) are written as
+    PROFFAST does for a typical spectrum."""
+    t = pd.to_datetime(rows["time"])
+    jd = (t - pd.Timestamp("2000-01-01 12:00")).dt.total_seconds() / 86400 + 2451545.0
+    lines = [", ".join(PROFFAST_HEADER)]
+    for i in range(len(rows)):
+        r = rows.iloc[i]
+        ti = t.iloc[i]
+        vals = [ti.strftime("%Y-%m-%d %H:%M:%S"),
+                (ti + pd.Timedelta(hours=utc_offset_hours)).strftime("%Y-%m-%d %H:%M:%S"),
+                ti.strftime("%y%m%d_%H%M%S") + "SN.BIN", f"{jd.iloc[i]:.5f}",
+                f"{ti.hour + ti.minute / 60:6.1f}", f"{r['pressure']:.2f}", "298.15",
+                f"{r['lat']:.5f}", f"{r['lon']:.5f}", f"{r['altitude']:.3f}", f"{r['sza']:.2f}",
+                "-90.00", "3.00000e+03", "1.00000e+00", f"{r['xco2']:.5e}",
+                f"{r['xch4'] / 1000:.5e}", f"{r['xco'] / 1000:.5e}", f"{r['xch4'] / 1000:.5e}",
+                "6.00000e+26", "4.46000e+28", "9.00000e+25", "4.00000e+23", "2.00000e+22",
+                "4.00000e+23"]
+        lines.append(", ".join(vals))
+    return "\n".join(lines) + "\n"
+
+
+def write_proffast(path: str | os.PathLike, rows: pd.DataFrame, utc_offset_hours: float = 8.0) -> Path:
+    """Write a PROFFAST comb_invparms CSV (:func:`proffast_text`) atomically."""
+    from gzcarbon.atomic import write_text
+
+    return write_text(path, proffast_text(rows, utc_offset_hours))
