@@ -25,6 +25,7 @@ include: "workflow/rules/inversion.smk"
 include: "workflow/rules/products.smk"
 include: "workflow/rules/check.smk"
 include: "workflow/rules/year.smk"
+include: "workflow/rules/network.smk"
 
 
 rule all:

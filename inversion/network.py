@@ -203,3 +203,281 @@ def brute_force(design: Design, k: int, objective: int) -> tuple[tuple, float]:
         if s < best_s:
             best, best_s = ids, s
     return best, best_s
+
+
+# --------------------------------------------------------------------------------------------------
+# candidates
+# --------------------------------------------------------------------------------------------------
+CANDIDATE_COLUMNS = ["id", "type", "lon", "lat", "height"]
+
+
+def _inside(lon, lat, box) -> bool:
+    return box[0] <= lon <= box[1] and box[2] <= lat <= box[3]
+
+
+def grid_candidates(districts_path, spacing_km: float, height: float) -> list[dict]:
+    """In-situ candidates on a regular grid (``spacing_km``) inside the union of the district polygons,
+    ids ``G001``… (south to north, west to east)."""
+    import shapely
+
+    from gzcarbon.districts import read_districts
+
+    city = shapely.union_all([d.geometry for d in read_districts(districts_path)])
+    lon0, lat0, lon1, lat1 = city.bounds
+    dlat = spacing_km / (EARTH_RADIUS_KM * np.pi / 180)
+    dlon = dlat / np.cos(np.radians(0.5 * (lat0 + lat1)))
+    lats = np.arange(lat0 + dlat / 2, lat1, dlat)
+    lons = np.arange(lon0 + dlon / 2, lon1, dlon)
+    out = []
+    for la in lats:
+        for lo in lons:
+            if city.contains(shapely.Point(lo, la)):
+                out.append({"id": f"G{len(out) + 1:03d}", "type": "insitu", "lon": round(float(lo), 4),
+                            "lat": round(float(la), 4), "height": float(height)})
+    return out
+
+
+def candidate_table(nd, districts_path, state_box, met_box, station_ids) -> pd.DataFrame:
+    """The candidates of the config's ``network_design`` (its list and its grid) as a table
+    (:data:`CANDIDATE_COLUMNS`). A candidate outside the state grid or the met domain, an id of an
+    existing station, no candidate at all or more than ``max_candidates`` stop with a ValueError
+    naming the candidate, the field and the fix."""
+    rows = [dict(c) if isinstance(c, dict) else c.as_dict() for c in nd["candidates"]]
+    g = nd["grid"]
+    if g["enabled"]:
+        rows += grid_candidates(districts_path, float(g["spacing_km"]), float(g["height"]))
+    if not rows:
+        raise ValueError("config network_design: no candidates; give network_design.candidates (a list of "
+                         "{id, type, lon, lat, height}) or network_design.grid.enabled: true (docs/network.md)")
+    ids = [r["id"] for r in rows]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"config network_design: candidate id(s) {dup} given twice (a listed id equal to a "
+                         "grid id G…?); rename the listed candidates")
+    clash = sorted(set(ids) & set(station_ids))
+    if clash:
+        raise ValueError(f"config network_design.candidates: id(s) {clash} are stations of the stations file; "
+                         "a candidate is a site that does not exist yet: give it another id")
+    for r in rows:
+        for box, what in ((met_box, "the met domain (config met)"), (state_box, "the state grid (config grid)")):
+            if not _inside(float(r["lon"]), float(r["lat"]), box):
+                raise ValueError(f"config network_design.candidates: candidate {r['id']} at lon {r['lon']}, lat "
+                                 f"{r['lat']} is outside {what} {tuple(box)}; move it inside or drop it")
+    if len(rows) > int(nd["max_candidates"]):
+        raise ValueError(f"config network_design: {len(rows)} candidates > max_candidates = {nd['max_candidates']}; "
+                         "each costs about 300 CPU s of HYSPLIT per day of footprints (docs/network.md): widen "
+                         "grid.spacing_km, shorten the list, or raise max_candidates knowing the cost")
+    return pd.DataFrame(rows)[CANDIDATE_COLUMNS]
+
+
+def candidate_sites(table: pd.DataFrame) -> list[dict]:
+    """The candidates as site dicts of the stations file's layout (`transport.receptors.schedule`)."""
+    return [{"id": r.id, "lon": float(r.lon), "lat": float(r.lat), "inlets": [{"height": float(r.height)}],
+             "role": "candidate"} for r in table.itertuples()]
+
+
+def candidate_days(period_days: list, max_days: int) -> list:
+    """The days of the candidates' footprints: the first ``max_days`` days of the period."""
+    return list(period_days)[:int(max_days)]
+
+
+# --------------------------------------------------------------------------------------------------
+# the pipeline's design
+# --------------------------------------------------------------------------------------------------
+def candidate_observations(receptors: pd.DataFrame, table: pd.DataFrame, type_errors: dict,
+                           shares: pd.DataFrame | None = None) -> pd.DataFrame:
+    """selected.csv-like rows of the candidates' would-be observations, one per receptor (obs hour =
+    release − 30 min), value and background 0 (the design never uses the data), the type's measurement
+    and background σ. ``shares`` (model boundary: receptor_id, bg_share_N/E/S/W from the candidates'
+    own exit points) are joined when given."""
+    info = table.set_index("id")
+    rec = receptors.reset_index(drop=True)
+    kinds = info.loc[rec["site"].astype(str), "type"].to_numpy()
+    out = pd.DataFrame({
+        "site": rec["site"].astype(str).to_numpy(),
+        "time": pd.DatetimeIndex(rec["time"]).floor("h"),
+        "intake_height": rec["agl"].to_numpy(float),
+        "value": 0.0, "background": 0.0,
+        "value_std_dev": [type_errors[k]["value_std_dev_ppm"] for k in kinds],
+        "background_sigma": [type_errors[k]["background_sigma_ppm"] for k in kinds],
+        "receptor_id": rec["receptor_id"].astype(str).to_numpy(),
+    })
+    if shares is not None:
+        out = out.merge(shares, on="receptor_id", how="left")
+    return out
+
+
+def exit_shares(footprint_paths, receptors: pd.DataFrame, outer_box) -> pd.DataFrame:
+    """bg_share_N/E/S/W per candidate receptor from its particles' exit points (the model boundary's
+    inflow shares, as `transport.boundary.receptor_backgrounds` gives them for the stations)."""
+    from transport.boundary import SIDES, exits_from_footprints, inflow_side
+
+    e = exits_from_footprints(list(footprint_paths), receptors)
+    if e.empty:
+        raise ValueError("network design: the candidates' footprint files hold no exit points; the model "
+                         "boundary needs them (outer_grid.enabled: true, HYSPLIT-STILT footprints)")
+    side = inflow_side(e["lon"], e["lat"], outer_box)
+    df = pd.DataFrame({"receptor_id": e["receptor_id"].astype(str),
+                       **{f"bg_share_{s}": (side == s).astype(float) for s in SIDES}})
+    return df.groupby("receptor_id", sort=False).mean().reset_index()
+
+
+@dataclass
+class NetworkDesignResult:
+    candidates: pd.DataFrame  # candidates.csv
+    greedy: pd.DataFrame  # greedy.csv
+    summary: dict  # design.json
+    design: Design
+
+
+def _aggregate_columns(names, sigma) -> dict:
+    return {("city_sigma" if n == names[-1] else f"sigma_{n}"): float(s) for n, s in zip(names, sigma)}
+
+
+def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_receptors, period_start, period_end,
+                   *, cand_missing=None, utc_offset_hours: float = 0.0, shares=None, hyper: dict | None = None,
+                   cost: dict | None = None) -> NetworkDesignResult:
+    """The design of the month: the inversion's own problem (``inputs``: `inversion.run.InversionInputs`,
+    ``config``: the ``inversion`` settings; same screening, aggregates and hyperparameters ``hyper``) and
+    the candidates' Jacobian rows (``cand_H_hourly`` on the same hours and cells, ``cand_receptors``),
+    mapped onto the same state by `inversion.state.build_problem`."""
+    from .run import build_aggregation, build_inversion_problem, period_axis, screen_observations
+    from .settings import inversion_config
+    from .state import build_problem
+
+    cfg = inversion_config(config)
+    mask, days = period_axis(inputs.hours, period_start, period_end)
+    prob = build_inversion_problem(inputs, cfg, days, utc_offset_hours)
+    scr = screen_observations(prob, cfg)
+    agg = build_aggregation(inputs, prob, mask, days, cfg)
+    used = scr.used
+    R1 = prob.obs_cov[np.ix_(used, used)] if prob.obs_cov is not None else prob.obs_sigma[used]
+    types = {"insitu": dict(nd["insitu"])}
+    sel = candidate_observations(cand_receptors, table, types, shares)
+    if prob.sides and not all(f"bg_share_{s}" in sel for s in prob.sides):
+        raise ValueError("network design: the inversion uses the model boundary (bias per day and inflow side) "
+                         "but the candidates have no inflow shares; pass their footprints' exit points")
+    cp = build_problem(cand_H_hourly, cand_receptors, inputs.hours, sel, inputs.prior_flux, inputs.lat_edges,
+                       inputs.lon_edges, cfg, days, missing=cand_missing, prior_power=inputs.prior_power_flux,
+                       factors=prob.factors, prior_bio=inputs.prior_bio_flux, outer=inputs.outer)
+    if cp.H.shape[1] != prob.H.shape[1]:
+        raise ValueError(f"network design: the candidates' state has {cp.H.shape[1]} columns, the inversion's "
+                         f"{prob.H.shape[1]}; rebuild the candidates' Jacobian on the run's grid and hours")
+    obs = cp.obs
+    kinds = table.set_index("id").loc[obs["site"].astype(str), "type"].to_numpy()
+    vsd = np.array([types[k]["value_std_dev_ppm"] for k in kinds])
+    bgs = np.array([types[k]["background_sigma_ppm"] for k in kinds])
+    transport = np.sqrt(float(cfg.obs_sigma_ppm) ** 2 + (float(cfg.obs_rel_sigma) * np.abs(cp.prior_enhancement)) ** 2)
+    pos = table.set_index("id").loc[obs["site"].astype(str)]
+    Rc = candidate_error_covariance(pos["lon"].to_numpy(float), pos["lat"].to_numpy(float), obs["time"], vsd,
+                                    np.sqrt(transport**2 + bgs**2), float(nd["corr_length_km"]),
+                                    float(cfg.obs_corr_hours))
+    site_of = obs["site"].astype(str).to_numpy()
+    blocks = {c: np.flatnonzero(site_of == c) for c in table["id"] if (site_of == c).any()}
+    lost = [c for c in table["id"] if c not in blocks]
+    if lost:
+        log.warning("network design: candidate(s) %s have no footprint in the period (HYSPLIT failures or no "
+                    "selected hour): they are left out of the tables", lost)
+    hyper = hyper or {}
+    sQ, sR = float(hyper.get("scale_Q", 1.0)), float(hyper.get("scale_R", 1.0))
+    if cfg.tune_hyperparameters and not hyper:
+        raise ValueError("network design: inversion.tune_hyperparameters is on; pass the run's diagnostics.json "
+                         "(its `hyperparameters` scale Q and R)")
+    names = list(agg.names)
+    design = design_covariance(prob.Q, prob.H[used], R1, agg.A, cp.H, Rc, blocks, names, sQ, sR)
+    obj = _objective_row(nd["objective"], names)
+    base = design.sigma
+    sig = candidate_sigmas(design)
+    rows = []
+    for r in table.itertuples():
+        if r.id not in sig:
+            continue
+        s = sig[r.id]
+        rows.append({"id": r.id, "type": r.type, "lon": r.lon, "lat": r.lat, "height": r.height,
+                     "n_obs": int(blocks[r.id].size), **_aggregate_columns(names, s),
+                     "city_sigma_reduction_pct": 100.0 * (1 - s[-1] / base[-1]),
+                     "objective_sigma_reduction_pct": 100.0 * (1 - s[obj] / base[obj])})
+    cand = pd.DataFrame(rows).sort_values("objective_sigma_reduction_pct", ascending=False, kind="stable")
+    steps = greedy(design, int(nd["k"]), obj)
+    g = [{"step": 0, "id": "", **_aggregate_columns(names, base)}]
+    g += [{"step": i + 1, "id": st["id"], **_aggregate_columns(names, st["sigma"])} for i, st in enumerate(steps)]
+    summary = {
+        "aggregates": names, "prior_sigma_t": design.prior_sigma.tolist(), "current_sigma_t": base.tolist(),
+        "objective": names[obj], "k": int(nd["k"]), "corr_length_km": float(nd["corr_length_km"]),
+        "n_existing_obs": int(used.sum()), "n_candidate_obs": int(cp.H.shape[0]),
+        "candidate_days": sorted({pd.Timestamp(t).strftime("%Y-%m-%d") for t in obs["time"]}),
+        "hyperparameters": {"scale_Q": sQ, "scale_R": sR}, "left_out": lost,
+        "insitu": types["insitu"], "cost": cost or {},
+    }
+    return NetworkDesignResult(cand.reset_index(drop=True), pd.DataFrame(g), summary, design)
+
+
+def _objective_row(objective: str, names: list) -> int:
+    if objective == "city":
+        return len(names) - 1
+    if objective not in names:
+        raise ValueError(f"config network_design.objective: {objective!r} is neither 'city' nor a district of "
+                         f"the districts file ({', '.join(names[:-1])})")
+    return names.index(objective)
+
+
+def check_current_sigma(result: NetworkDesignResult, districts_csv, rtol: float = 1e-4) -> float:
+    """The design's σ of the current network against the run's districts.csv (posterior_sigma_t): the
+    same problem must give the same σ. Returns the largest relative difference; beyond ``rtol`` a
+    ValueError names both (districts.csv from another run or settings)."""
+    d = pd.read_csv(districts_csv)
+    names, base = result.summary["aggregates"], np.asarray(result.summary["current_sigma_t"])
+    ref = d.set_index("district").reindex(names)["posterior_sigma_t"].to_numpy(float)
+    if not np.all(np.isfinite(ref)):
+        raise ValueError(f"{districts_csv}: districts {', '.join(np.array(names)[~np.isfinite(ref)])} missing; "
+                         "re-run the inversion")
+    rel = float(np.max(np.abs(base - ref) / ref))
+    if rel > rtol:
+        raise ValueError(f"network design: the current network's posterior sigma ({base[-1]:.6g} t for the city) "
+                         f"differs from {districts_csv} ({ref[-1]:.6g} t) by {rel:.2e} relative: the inversion "
+                         "ran with other inputs or settings; re-run it (snakemake network_design re-runs both)")
+    return rel
+
+
+def run_network_design(jacobian, selected, prior, districts, cand_jacobian, cand_receptors, candidates_table,
+                       out_candidates, out_greedy, out_summary, *, inversion_cfg, nd, period_start, period_end,
+                       utc_offset_hours=0.0, districts_csv=None, diagnostics=None, cand_footprints=(),
+                       outer_box=None, neighbours=None) -> NetworkDesignResult:
+    """Read the pipeline files, design, check the current σ against the run's districts.csv, write
+    candidates.csv, greedy.csv and design.json atomically."""
+    import json
+    import time
+
+    from gzcarbon.atomic import atomic_write
+    from transport.jacobian import load_jacobian
+    from transport.receptors import read_receptors
+
+    from .run import load_inputs
+
+    t0 = time.process_time()
+    inputs = load_inputs(jacobian, selected, prior, districts, None, inversion_cfg, neighbours_path=neighbours)
+    jac = load_jacobian(cand_jacobian)
+    if len(jac.hours) != len(inputs.hours) or pd.Timestamp(jac.hours[0]) != inputs.hours[0]:
+        raise ValueError(f"{cand_jacobian}: hours {jac.hours[0]}..{jac.hours[-1]} differ from the run's "
+                         f"{inputs.hours[0]}..{inputs.hours[-1]}; re-run rule network_jacobian")
+    rec = read_receptors(cand_receptors)
+    table = pd.read_csv(candidates_table, dtype={"id": str})
+    shares = None
+    with open(selected) as fh:
+        if "bg_share_N" in fh.readline():
+            shares = exit_shares(cand_footprints, rec, outer_box)
+    hyper = json.loads(open(diagnostics).read()).get("hyperparameters") if diagnostics else None
+    res = network_design(inputs, inversion_cfg, nd, table, jac.H, jac.receptors, period_start, period_end,
+                         cand_missing=getattr(jac, "missing", None), utc_offset_hours=utc_offset_hours,
+                         shares=shares, hyper=hyper if hyper and hyper.get("method", "none") != "none" else None)
+    if districts_csv:
+        res.summary["current_sigma_check_rel"] = check_current_sigma(res, districts_csv)
+    res.summary["design_cpu_s"] = time.process_time() - t0
+    atomic_write(out_candidates, lambda p: res.candidates.to_csv(p, index=False, float_format="%.6g"))
+    atomic_write(out_greedy, lambda p: res.greedy.to_csv(p, index=False, float_format="%.6g"))
+    atomic_write(out_summary, lambda p: open(p, "w").write(json.dumps(res.summary, indent=2, default=float)))
+    log.info("network design: %d candidates, current city sigma %.0f t; best %s -> %.0f t (%.1f %%); greedy %s",
+             len(res.candidates), res.summary["current_sigma_t"][-1], res.candidates["id"].iloc[0],
+             res.candidates["city_sigma"].iloc[0], res.candidates["city_sigma_reduction_pct"].iloc[0],
+             " > ".join(res.greedy["id"].iloc[1:]))
+    return res

@@ -458,3 +458,68 @@ def _check_boundary_config():
                    "set outer_grid.enabled: true")
     if problem:
         raise SystemExit(f"\nConfiguration error:\n{problem}\n(see docs/boundary.md)\n")
+
+
+# (network.smk) network design: candidate sites (docs/network.md)
+_NETWORK_TABLE = {}
+
+
+def network_candidate_table():
+    """The candidates of config network_design (inversion.network.candidate_table), read once; a
+    bad candidate stops with the message naming it (only when a network_design target is asked)."""
+    if "table" not in _NETWORK_TABLE:
+        from inversion.network import candidate_table
+
+        g, m = config["grid"], config["met"]
+        try:
+            _NETWORK_TABLE["table"] = candidate_table(
+                config["network_design"], DISTRICTS_FILE,
+                (g["lon_min"], g["lon_max"], g["lat_min"], g["lat_max"]),
+                (m["lon_min"], m["lon_max"], m["lat_min"], m["lat_max"]), _ALL_SITE_IDS)
+        except ValueError as err:
+            raise SystemExit(f"\nConfiguration error:\n{err}\n")
+    return _NETWORK_TABLE["table"]
+
+
+def network_days(month):
+    """UTC days of the candidates' footprints: the first network_design.max_candidate_days of the period."""
+    from inversion.network import candidate_days
+
+    return candidate_days(period_days(month), config["network_design"]["max_candidate_days"])
+
+
+def network_footprint_files(wildcards):
+    return expand(res("network/footprints/{site}/{day}.nc"), month=wildcards.month,
+                  site=list(network_candidate_table()["id"]), day=network_days(wildcards.month))
+
+
+def network_station_position(wildcards):
+    """Position and inlet of a candidate's footprint job (a param, like _station_position)."""
+    t = network_candidate_table().set_index("id")
+    if wildcards.site not in t.index:
+        return {}
+    r = t.loc[wildcards.site]
+    return {"lon": float(r["lon"]), "lat": float(r["lat"]), "top_inlet": float(r["height"])}
+
+
+def network_design_inputs(wildcards):
+    """The inversion's inputs and outputs (districts.csv, diagnostics.json: the current network) and
+    the candidates' receptors, footprints and Jacobian."""
+    f = {k: v for k, v in _inversion_inputs(wildcards).items() if k != "truth"}
+    m = wildcards.month
+    f.update({
+        "cand_jacobian": res("network/jacobian_hourly.npz").format(month=m),
+        "cand_receptors": res("network/receptors.csv").format(month=m),
+        "cand_table": res("network/candidate_sites.csv").format(month=m),
+        "cand_footprints": network_footprint_files(wildcards),
+        "districts_csv": res("districts.csv").format(month=m),
+        "diagnostics": res("diagnostics.json").format(month=m),
+    })
+    if config["outer_grid"]["enabled"] and config["neighbours_file"]:
+        f["neighbours"] = config["neighbours_file"]
+    return f
+
+
+def network_design_products(wildcards=None):
+    return [os.path.join(config["results_dir"], m, "network", n) for m in MONTHS
+            for n in ("candidates.csv", "greedy.csv", "design.json", "map.png", "report.html")]
