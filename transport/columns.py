@@ -1,0 +1,182 @@
+"""Column receptors: the footprint of a column-averaged mole fraction (XCO2, XCH4, XCO).
+
+A retrieval reports ``X = Σ_j h_j [A_j x_j + (1 − A_j) x_prior,j]`` on its levels ``j`` (pressure
+weights ``h_j`` summing to 1, averaging kernel ``A_j``, prior profile ``x_prior``; Wu et al. 2018,
+GMD 11, 4843, as in X-STILT). Surface fluxes reach the lowest few kilometres within a day, so the
+modelled column is
+
+    X = Σ_l w_l (H_l x) + b · Σ_j h_j A_j + Σ_j h_j (1 − A_j) x_prior,j
+
+* ``H_l x``: the enhancement at release level ``l`` (footprint × flux); the column footprint is
+  ``F = Σ_l w_l F_l`` (:func:`column_footprint`);
+* ``w_l = ∫_slab A(p) ρ(p) dp``: the **AK × pressure weight** of release slab ``l``, with ``ρ`` the
+  retrieval's pressure-weight density (each level's ``h_j`` spread over its layer, half layers at
+  the surface and the top) and ``A`` linear in pressure (:func:`column_operator`);
+* ``b · Σ_j h_j A_j``: the **column background** — a background mole fraction ``b`` that is the
+  same at every level enters through the kernel-weighted pressure weights
+  (``ColumnOperator.background_weight``); air above the released column (above ``top_m``) carries
+  no surface signal of the last ``n_hours`` and is part of ``b``;
+* ``Σ_j h_j (1 − A_j) x_prior,j``: the **(1 − AK) × prior** term (``ColumnOperator.prior_term``),
+  a constant of each sounding.
+
+The release column runs from ``bottom_m`` to ``top_m`` above ground in ``n_levels`` slabs of
+equal height; heights become pressures with the hypsometric relation ``p = p_s exp(−z / H)``
+(scale height ``H``, default 8,000 m, about 0 °C). The transport runs **one** pystilt
+``ColumnReceptor`` per sounding — HYSPLIT spreads its particles evenly over the height range —
+and each particle's ``foot`` is multiplied by its slab's ``w_l × N / n_l`` (``N`` particles, ``n_l``
+of them in slab ``l``), so the gridded footprint is ``Σ_l w_l F_l`` at the cost of one point
+receptor (:func:`weight_particles`; docs/columns.md, "Cost").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+#: default release column and scale height
+BOTTOM_M = 5.0
+TOP_M = 3000.0
+N_LEVELS = 10
+SCALE_HEIGHT_M = 8000.0
+
+
+@dataclass(frozen=True)
+class ColumnOperator:
+    """The vertical operator of one sounding (see the module docstring).
+
+    ``edges_m`` (n_levels + 1) slab edges above ground, ``heights_m`` slab mid-heights,
+    ``weights`` ``w_l``, ``pressure_fraction`` the plain pressure weight of each slab (AK = 1),
+    ``prior_term`` ``Σ h (1 − A) x_prior`` (units of the prior), ``background_weight``
+    ``Σ h A``."""
+
+    edges_m: np.ndarray
+    heights_m: np.ndarray
+    weights: np.ndarray
+    pressure_fraction: np.ndarray
+    prior_term: float
+    background_weight: float
+
+    @property
+    def released_fraction(self) -> float:
+        """Share of the column's air (by the retrieval's pressure weights) inside the released
+        column."""
+        return float(self.pressure_fraction.sum())
+
+    def modelled(self, enhancement_levels, background: float) -> float:
+        """``X`` from the level enhancements ``H_l x`` (one per slab) and a uniform background."""
+        return float(np.dot(self.weights, np.asarray(enhancement_levels, float))
+                     + background * self.background_weight + self.prior_term)
+
+
+def layer_edges(pressure: np.ndarray) -> np.ndarray:
+    """Layer edges of levels (surface first, decreasing pressure): the surface, the midpoints
+    between levels, and the top level. Shape ``(n + 1,)``; layer ``j`` is ``[edges[j],
+    edges[j + 1]]`` (half layers at both ends)."""
+    p = np.asarray(pressure, dtype=float)
+    return np.concatenate(([p[0]], (p[:-1] + p[1:]) / 2.0, [p[-1]]))
+
+
+def column_operator(pressure, ak, pressure_weight, prior, surface_pressure: float | None = None,
+                    bottom_m: float = BOTTOM_M, top_m: float = TOP_M, n_levels: int = N_LEVELS,
+                    scale_height_m: float = SCALE_HEIGHT_M, n_sub: int = 64) -> ColumnOperator:
+    """The :class:`ColumnOperator` of one sounding from its retrieval levels (surface first).
+
+    ``pressure`` (hPa), ``ak``, ``pressure_weight`` and ``prior`` have one value per level;
+    ``surface_pressure`` defaults to the first level's pressure. Weights are integrated over each
+    slab with ``n_sub`` sub-steps (midpoint rule in pressure)."""
+    p = np.asarray(pressure, dtype=float)
+    a = np.asarray(ak, dtype=float)
+    h = np.asarray(pressure_weight, dtype=float)
+    x0 = np.asarray(prior, dtype=float)
+    if not (p.shape == a.shape == h.shape == x0.shape) or p.ndim != 1 or p.size < 2:
+        raise ValueError(f"column_operator: pressure, ak, pressure_weight and prior need one value "
+                         f"per level, got shapes {p.shape}, {a.shape}, {h.shape}, {x0.shape}")
+    if np.any(np.diff(p) >= 0):
+        raise ValueError("column_operator: pressure levels must decrease from the surface up")
+    if not (0 <= bottom_m < top_m):
+        raise ValueError(f"column_operator: need 0 <= bottom_m < top_m, got {bottom_m}, {top_m}")
+    ps = float(p[0] if surface_pressure is None else surface_pressure)
+    e = layer_edges(p)
+    e[0] = max(e[0], ps)
+    density = h / (e[:-1] - e[1:])  # pressure weight per hPa in each level's layer
+    edges_m = np.linspace(float(bottom_m), float(top_m), int(n_levels) + 1)
+    edges_m[0] = 0.0 if bottom_m <= BOTTOM_M else bottom_m  # the lowest slab reaches the ground
+    p_edges = ps * np.exp(-edges_m / float(scale_height_m))
+    weights = np.zeros(int(n_levels))
+    plain = np.zeros(int(n_levels))
+    for lev in range(int(n_levels)):
+        lo, hi = p_edges[lev], p_edges[lev + 1]
+        dp = (lo - hi) / n_sub
+        ps_mid = lo - dp * (np.arange(n_sub) + 0.5)
+        layer = np.clip(np.searchsorted(-e, -ps_mid, side="right") - 1, 0, len(h) - 1)
+        rho = density[layer]
+        ak_mid = np.interp(ps_mid, p[::-1], a[::-1])
+        weights[lev] = np.sum(ak_mid * rho) * dp
+        plain[lev] = np.sum(rho) * dp
+    return ColumnOperator(edges_m=edges_m, heights_m=(edges_m[:-1] + edges_m[1:]) / 2.0,
+                          weights=weights, pressure_fraction=plain,
+                          prior_term=float(np.sum(h * (1.0 - a) * x0)),
+                          background_weight=float(np.sum(h * a)))
+
+
+def ground_operator(surface_pressure: float, bottom_m: float = BOTTOM_M, top_m: float = TOP_M,
+                    n_levels: int = N_LEVELS, scale_height_m: float = SCALE_HEIGHT_M,
+                    n_pressure_levels: int = 51) -> ColumnOperator:
+    """Operator of a ground-based spectrometer whose file carries no kernel (PROFFAST): AK = 1
+    on levels evenly spaced in pressure from the measured surface pressure to the top, pressure
+    weights of the layers, no prior term (``observations.column.ground_kernel: unity``)."""
+    p = np.linspace(float(surface_pressure), 0.1, n_pressure_levels)
+    e = layer_edges(p)
+    h = (e[:-1] - e[1:]) / (e[0] - e[-1])
+    return column_operator(p, np.ones_like(p), h, np.zeros_like(p), surface_pressure, bottom_m,
+                           top_m, n_levels, scale_height_m)
+
+
+def slab_index(release_height, edges_m: np.ndarray) -> np.ndarray:
+    """The slab of each release height (particles above the top go to the top slab)."""
+    z = np.asarray(release_height, dtype=float)
+    return np.clip(np.searchsorted(edges_m, z, side="right") - 1, 0, len(edges_m) - 2)
+
+
+def weight_particles(particles: pd.DataFrame, op: ColumnOperator) -> pd.DataFrame:
+    """The particles of one ColumnReceptor run with ``foot`` × ``w_l N / n_l`` of their release
+    slab ``l`` (``release_height`` column, as pystilt writes it). The footprint of the result,
+    averaged over its ``N`` particles as usual, is ``Σ_l w_l F_l``. A slab without particles is
+    an error (too few particles for ``n_levels``)."""
+    if "release_height" not in particles.columns:
+        raise ValueError("weight_particles: the particle table has no 'release_height'; it must "
+                         "come from a pystilt ColumnReceptor run")
+    first = particles.drop_duplicates("particle")
+    slab_of = pd.Series(slab_index(first["release_height"], op.edges_m),
+                        index=first["particle"].to_numpy())
+    counts = np.bincount(slab_of.to_numpy(), minlength=len(op.weights))
+    if np.any(counts == 0):
+        raise ValueError(f"weight_particles: release slabs {np.flatnonzero(counts == 0).tolist()} "
+                         f"hold no particle ({len(first)} particles for {len(op.weights)} slabs); "
+                         "raise transport.numpar or lower observations.column.n_levels")
+    factor = op.weights * len(first) / counts
+    out = particles.copy()
+    out["column_weight"] = factor[slab_of.reindex(out["particle"].to_numpy()).to_numpy()]
+    out["foot"] = out["foot"] * out["column_weight"]
+    return out
+
+
+def column_footprint(level_footprints, weights) -> np.ndarray:
+    """``Σ_l w_l F_l`` over the first axis of ``level_footprints`` (one footprint per slab)."""
+    f = np.asarray(level_footprints, dtype=float)
+    w = np.asarray(weights, dtype=float)
+    if f.shape[0] != w.size:
+        raise ValueError(f"column_footprint: {f.shape[0]} level footprints for {w.size} weights")
+    return np.tensordot(w, f, axes=(0, 0))
+
+
+def column_receptor(rec, op: ColumnOperator):
+    """The pystilt ``ColumnReceptor`` of a receptor row (``time``, ``lon``, ``lat``) and its
+    operator's release column."""
+    import stilt
+
+    bottom = max(float(op.edges_m[0]), BOTTOM_M)
+    return stilt.ColumnReceptor(time=pd.Timestamp(rec["time"]), longitude=float(rec["lon"]),
+                                latitude=float(rec["lat"]), bottom=bottom,
+                                top=float(op.edges_m[-1]))
