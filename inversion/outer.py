@@ -15,10 +15,17 @@ row-major, then the outer cells row-major over the outer grid without the hole).
   zero (logged warning) and σ is the floor. `add_outer_prior` writes it into prior.nc as
   ``flux_outer(time, olat, olon)`` (µmol m-2 s-1, zero in the hole) with ``outer_cell_area`` and
   the nesting attributes (``n_inner``, ``n_outer``, ``outer_lon_min`` … ``outer_res``).
-* **σ.** ``outer_rel_sigma · |step mean of flux_outer| + outer_floor_sigma`` per outer cell and
-  step (`outer_sigma`); correlations: exponential in km on the outer grid
-  (``outer_corr_length_km``), the inner Q_t in time, no inner-outer correlation
-  (`inversion.covariance.NestedKroneckerCovariance`).
+* **Biosphere.** The coarse inventory has none, so the outer prior's NEE comes from its own CF
+  NEE file (config ``inputs.outer_bio_prior``, e.g. CarbonTracker's 1° ``bio_flux_opt``; empty:
+  ``inputs.bio_prior``), read by `inversion.inventories.nee_hourly` and regridded conservatively
+  onto the outer grid; a file that does not cover every outer cell stops naming the file and the
+  cells. Neither given: no outer biosphere (warned). prior.nc holds it as ``flux_outer_bio`` (part
+  of ``flux_outer``).
+* **σ.** ``outer_rel_sigma · |step mean of the anthropogenic outer prior| + outer_bio_rel_sigma ·
+  step mean of |hourly NEE| + outer_floor_sigma`` per outer cell and step (`outer_sigma`; the
+  argument for each term: docs/inversion.md, "Nested outer domain"); correlations: exponential in
+  km on the outer grid (``outer_corr_length_km``), the inner Q_t in time, no inner-outer
+  correlation (`inversion.covariance.NestedKroneckerCovariance`).
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ from .inventory import InventoryError
 log = logging.getLogger(__name__)
 
 OUTER_VAR = "flux_outer"
+OUTER_BIO_VAR = "flux_outer_bio"
 #: an outer state cell must be covered by the outer inventory to this fraction of its area
 MIN_COVERAGE = 0.999
 
@@ -64,43 +72,103 @@ def check_outer_coverage(path, outer: Grid, mask: np.ndarray, year: int = 2001, 
             "config outer_grid")
 
 
-def outer_prior_flux(path, nested: NestedGrid, times: pd.DatetimeIndex, utc_offset: int, options) -> tuple[np.ndarray, dict]:
-    """(flux_outer (n_hours, ny_o, nx_o) µmol m-2 s-1 with zeros in the hole, attrs) of the outer
-    inventory at ``path`` ("" or None: zeros, warned). ``options``: `inversion.prior.InventoryOptions`
-    (its temporal profiles and biosphere prior are used; no downscaling proxy on the outer cells)."""
+def outer_bio_flux(path, nested: NestedGrid, times: pd.DatetimeIndex, what: str = "inputs.outer_bio_prior") -> np.ndarray:
+    """(n_hours, ny_o, nx_o) µmol m-2 s-1 NEE of the CF NEE file ``path`` on the full outer grid
+    (zeros in the hole), conservatively regridded; InventoryError naming the file when it leaves an
+    outer state cell uncovered (zeros there would read as a region without vegetation)."""
+    from gzcarbon.grid import edges_from_centres
+
+    from .inventories import _lonlat, nee_hourly
+
+    outer, mask = nested.outer, nested.outer_mask
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InventoryError(f"outer biosphere prior {path} (config {what}): cannot be opened as NetCDF ({exc})") from exc
+    with ds:
+        lo, la = _lonlat(ds, path)
+        lon_e = edges_from_centres(ds[lo].values.astype(float), f"outer biosphere prior {path} {lo}", rtol=1e-4)
+        lat = ds[la].values.astype(float)
+        lat_e = np.sort(np.clip(edges_from_centres(lat, f"outer biosphere prior {path} {la}", rtol=1e-4), -90, 90))
+    cover = regrid_conservative(np.ones((lat_e.size - 1, lon_e.size - 1)), lon_e, lat_e, outer)
+    bad = mask & (cover < MIN_COVERAGE)
+    if bad.any():
+        iy, ix = np.nonzero(bad)
+        raise InventoryError(
+            f"outer biosphere prior {path} (config {what}): covers lon {lon_e.min():.4g}..{lon_e.max():.4g}, lat "
+            f"{lat_e.min():.4g}..{lat_e.max():.4g}, which leaves {int(bad.sum())} of the {int(mask.sum())} outer "
+            f"cells (partly) uncovered, e.g. the cell centred at ({outer.lon[ix[0]]:.3f}, {outer.lat[iy[0]]:.3f}); "
+            f"give a NEE file covering the outer grid {outer.describe()} (e.g. CarbonTracker's global 1-degree "
+            "bio_flux_opt) or shrink config outer_grid")
+    bio = nee_hourly(path, outer, pd.DatetimeIndex(times))
+    bio[:, ~mask] = 0.0
+    return bio
+
+
+def outer_prior_flux(path, nested: NestedGrid, times: pd.DatetimeIndex, utc_offset: int, options,
+                     bio_path: str = "") -> tuple[np.ndarray, np.ndarray, dict]:
+    """(flux_outer, flux_outer_bio, attrs): (n_hours, ny_o, nx_o) µmol m-2 s-1 with zeros in the
+    hole, the total (anthropogenic + biosphere) and its biosphere part. The anthropogenic part from
+    the outer inventory at ``path`` ("" or None: zeros, warned; ``options``:
+    `inversion.prior.InventoryOptions`, its temporal profiles; no downscaling proxy on the outer
+    cells); the biosphere from the CF NEE file ``bio_path`` (config ``inputs.outer_bio_prior``), else
+    ``options.bio_prior``, else the pipeline's own inventory's ``bio_nee``, else zeros (warned)."""
     if not nested.enabled:
         raise GridError("outer_prior_flux: config outer_grid is disabled; there are no outer cells")
     outer, mask = nested.outer, nested.outer_mask
     times = pd.DatetimeIndex(times)
+    shape = (len(times),) + outer.shape
+    sectors, out_attrs = {}, {"outer_inventory": "none (zeros)"}
+    bio_file = bio_path or getattr(options, "bio_prior", "") or ""
+    bio, fmt = None, None
+    if bio_file:
+        bio = outer_bio_flux(bio_file, nested, times, "inputs.outer_bio_prior" if bio_path else "inputs.bio_prior")
+        out_attrs["outer_bio_prior"] = str(bio_file)
     if not path:
-        log.warning("no config inputs.outer_inventory: the prior of the %d outer cells is ZERO; their sigma is "
-                    "inversion.outer_floor_sigma (docs/inversion.md, 'Nested outer domain')", nested.n_outer)
-        return np.zeros((len(times),) + outer.shape), {"outer_inventory": "none (zeros)"}
-    fmt = check_inventory_format(path, "auto")
-    if fmt == "gzcarbon":
-        from .prior import _own_inventory_sectors
-
-        sectors, attrs = _own_inventory_sectors(path, outer, times, utc_offset)
+        log.warning("no config inputs.outer_inventory: the anthropogenic prior of the %d outer cells is ZERO; "
+                    "their sigma is the biosphere's and inversion.outer_floor_sigma (docs/inversion.md, "
+                    "'Nested outer domain')", nested.n_outer)
     else:
-        check_outer_coverage(path, outer, mask, int(times[-1].year), int(times[-1].month))
-        from dataclasses import replace
+        fmt = check_inventory_format(path, "auto")
+        if fmt == "gzcarbon":
+            from .prior import _own_inventory_sectors
 
-        sectors, attrs = real_inventory_sectors(path, fmt, outer, times, utc_offset,
-                                                replace(options, downscale_proxy=""), plants=None)
-    flux = np.zeros((len(times),) + outer.shape)
+            sectors, attrs = _own_inventory_sectors(path, outer, times, utc_offset)
+        else:
+            check_outer_coverage(path, outer, mask, int(times[-1].year), int(times[-1].month))
+            from dataclasses import replace
+
+            sectors, attrs = real_inventory_sectors(path, fmt, outer, times, utc_offset,
+                                                    replace(options, downscale_proxy="", bio_prior=bio_file),
+                                                    plants=None)
+        out_attrs.update({"outer_inventory": str(path), "outer_inventory_format": fmt,
+                          "outer_inventory_title": str(attrs.get("inventory_title", ""))})
+    if bio is None and fmt == "gzcarbon":  # the pipeline's own inventory.nc on the outer grid carries bio_nee
+        bio = np.asarray(sectors["bio"], np.float64)
+        out_attrs["outer_bio_prior"] = f"bio_nee of {path}"
+    elif bio is None:
+        log.warning("no config inputs.outer_bio_prior (nor inputs.bio_prior): the outer prior has NO biosphere; "
+                    "give a CF NEE file covering the outer grid, e.g. CarbonTracker's bio_flux_opt "
+                    "(docs/inversion.md, 'Nested outer domain')")
+        bio = np.zeros(shape)
+        out_attrs["outer_bio_prior"] = "none (zeros)"
+    sectors.pop("bio", None)  # the inventory reader's copy of the same NEE (or its zeros)
+    flux = np.zeros(shape)
     for arr in sectors.values():
         flux += arr
+    bio = np.array(bio, np.float64)
+    bio[:, ~mask] = 0.0
+    flux += bio
     flux[:, ~mask] = 0.0
-    out_attrs = {"outer_inventory": str(path), "outer_inventory_format": fmt,
-                 "outer_inventory_title": str(attrs.get("inventory_title", "")),
-                 "outer_sectors": ",".join(sectors)}
-    return flux, out_attrs
+    out_attrs["outer_sectors"] = ",".join(list(sectors) + ["bio"])
+    return flux, bio, out_attrs
 
 
 def add_outer_prior(ds: xr.Dataset, nested: NestedGrid, flux_outer: np.ndarray, attrs: dict,
-                    units: str = "umol m-2 s-1") -> xr.Dataset:
-    """``ds`` (prior.nc) with ``flux_outer(time, olat, olon)``, ``outer_cell_area(olat, olon)``, the
-    coordinates ``olat``/``olon`` (outer cell centres) and the nesting attributes."""
+                    units: str = "umol m-2 s-1", bio_outer: np.ndarray | None = None) -> xr.Dataset:
+    """``ds`` (prior.nc) with ``flux_outer(time, olat, olon)`` (and its biosphere part
+    ``flux_outer_bio`` when given), ``outer_cell_area(olat, olon)``, the coordinates
+    ``olat``/``olon`` (outer cell centres) and the nesting attributes."""
     outer = nested.outer
     ds = ds.assign_coords(
         olat=("olat", outer.lat, {"units": "degrees_north", "standard_name": "latitude",
@@ -109,7 +177,10 @@ def add_outer_prior(ds: xr.Dataset, nested: NestedGrid, flux_outer: np.ndarray, 
                                   "long_name": "outer cell centre longitude"}))
     ds[OUTER_VAR] = (("time", "olat", "olon"), np.asarray(flux_outer, np.float64),
                      {"units": units, "long_name": "CO2 surface flux of the outer cells (zero under the inner "
-                      "box, whose flux is `flux`), all sectors of the outer inventory"})
+                      "box, whose flux is `flux`), all sectors of the outer inventory + the biosphere"})
+    if bio_outer is not None:
+        ds[OUTER_BIO_VAR] = (("time", "olat", "olon"), np.asarray(bio_outer, np.float64),
+                             {"units": units, "long_name": "biosphere NEE part of flux_outer (outer biosphere prior)"})
     ds["outer_cell_area"] = (("olat", "olon"), outer.cell_area_m2(),
                              {"units": "m2", "long_name": "outer cell area on the WGS84 ellipsoid"})
     ds.attrs.update(nested.attrs())
@@ -117,54 +188,75 @@ def add_outer_prior(ds: xr.Dataset, nested: NestedGrid, flux_outer: np.ndarray, 
     return ds
 
 
-def read_outer_flux(path, what: str, hours: pd.DatetimeIndex, nested: NestedGrid) -> np.ndarray:
-    """(n_hours, n_outer) float64 of ``flux_outer`` of a flux file (prior.nc, the demo truth) on
-    ``hours``, in state order; errors name the file, the variable and the fix."""
+def read_outer_flux(path, what: str, hours: pd.DatetimeIndex, nested: NestedGrid,
+                    var: str = OUTER_VAR) -> np.ndarray:
+    """(n_hours, n_outer) float64 of ``var`` (``flux_outer``) of a flux file (prior.nc, the demo
+    truth) on ``hours``, in state order; errors name the file, the variable and the fix."""
     with xr.open_dataset(path) as ds:
-        if OUTER_VAR not in ds:
-            raise ValueError(f"{what} {path}: variable `{OUTER_VAR}(time, olat, olon)` is missing but the run has "
+        if var not in ds:
+            raise ValueError(f"{what} {path}: variable `{var}(time, olat, olon)` is missing but the run has "
                              f"{nested.n_outer} outer cells (config outer_grid); rebuild it with outer_grid enabled "
                              f"(--forcerun {what})")
-        da = ds[OUTER_VAR].transpose("time", "olat", "olon")
+        da = ds[var].transpose("time", "olat", "olon")
         if da.olat.size > 1 and da.olat.values[1] < da.olat.values[0]:
             da = da.isel(olat=slice(None, None, -1))
         if not nested.outer.matches(da.olon.values, da.olat.values):
-            raise ValueError(f"{what} {path}: `{OUTER_VAR}` is on the outer grid "
+            raise ValueError(f"{what} {path}: `{var}` is on the outer grid "
                              f"{Grid.describe_centres(da.olon.values, da.olat.values)}, the run's outer grid is "
                              f"{nested.outer.describe()}; rebuild it with the same config outer_grid")
         t = pd.DatetimeIndex(da["time"].values)
         missing = pd.DatetimeIndex(hours).difference(t)
         if len(missing):
-            raise ValueError(f"{what} {path}: `{OUTER_VAR}` lacks {len(missing)} hour(s) of the run's axis "
+            raise ValueError(f"{what} {path}: `{var}` lacks {len(missing)} hour(s) of the run's axis "
                              f"(first {missing[0]}); regenerate it on the hourly axis")
         vals = da.sel(time=pd.DatetimeIndex(hours)).values.astype(np.float64)
     if not np.all(np.isfinite(vals)):
-        raise ValueError(f"{what} {path}: `{OUTER_VAR}` has NaN/inf values")
+        raise ValueError(f"{what} {path}: `{var}` has NaN/inf values")
     return nested.outer_to_state(vals)
 
 
-def outer_sigma(flux_outer_state: np.ndarray, step_hours: int, rel: float, floor: float) -> np.ndarray:
-    """σ (n_step, n_outer) = rel · |mean of the hourly outer prior over each step| + floor."""
-    f = np.asarray(flux_outer_state, np.float64)
+def _step_means(f: np.ndarray, step_hours: int) -> np.ndarray:
     nh, n = f.shape
     n_step = -(-nh // step_hours)
     pad = n_step * step_hours - nh
     if pad:
         f = np.concatenate([f, np.full((pad, n), np.nan)])
-    return rel * np.abs(np.nanmean(f.reshape(n_step, step_hours, n), axis=1)) + floor
+    return np.nanmean(f.reshape(n_step, step_hours, n), axis=1)
 
 
-def with_outer_prior(prior: xr.Dataset, nested: NestedGrid, outer_inventory, utc_offset: int, options) -> xr.Dataset:
+def outer_sigma(flux_outer_state: np.ndarray, step_hours: int, rel: float, floor: float,
+                bio_state: np.ndarray | None = None, bio_rel: float = 0.0) -> np.ndarray:
+    """σ (n_step, n_outer) of the outer cells' correction per step.
+
+    Without ``bio_state``: rel · |step mean of the hourly outer prior| + floor. With the prior's
+    biosphere part ``bio_state`` (same shape, inside ``flux_outer_state``): rel · |step mean of the
+    anthropogenic part (total − bio)| + bio_rel · step mean of |hourly NEE| + floor: uptake does not
+    cancel the inventory's σ, and a step where respiration and uptake cancel on average still has
+    the error of both (docs/inversion.md, "Nested outer domain")."""
+    f = np.asarray(flux_outer_state, np.float64)
+    if bio_state is None:
+        return rel * np.abs(_step_means(f, step_hours)) + floor
+    b = np.asarray(bio_state, np.float64)
+    if b.shape != f.shape:
+        raise ValueError(f"outer biosphere prior has shape {b.shape}, the outer prior {f.shape}")
+    return (rel * np.abs(_step_means(f - b, step_hours)) + float(bio_rel) * _step_means(np.abs(b), step_hours)
+            + floor)
+
+
+def with_outer_prior(prior: xr.Dataset, nested: NestedGrid, outer_inventory, utc_offset: int, options,
+                     outer_bio_prior: str = "") -> xr.Dataset:
     """prior.nc of `inversion.prior.build_prior` plus the outer cells' prior (unchanged when the
     nested grid has no outer domain): `outer_prior_flux` on the prior's hours, `add_outer_prior`."""
     if not nested.enabled:
         return prior
     times = pd.DatetimeIndex(prior["time"].values)
-    flux, attrs = outer_prior_flux(outer_inventory, nested, times, utc_offset, options)
-    out = add_outer_prior(prior, nested, flux, attrs)
+    flux, bio, attrs = outer_prior_flux(outer_inventory, nested, times, utc_offset, options, outer_bio_prior)
+    out = add_outer_prior(prior, nested, flux, attrs, bio_outer=bio)
     area = nested.outer.cell_area_m2()
-    log.info("outer prior: %d outer cells (%s), %.4g t CO2 over %d hours", nested.n_outer, nested.outer.describe(),
-             float((flux.sum(axis=0) * area).sum() * 3600.0 * tonnes_per_flux_unit("co2")), len(times))
+    t = 3600.0 * tonnes_per_flux_unit("co2")
+    log.info("outer prior: %d outer cells (%s), %.4g t CO2 over %d hours, of which biosphere %.4g t", nested.n_outer,
+             nested.outer.describe(), float((flux.sum(axis=0) * area).sum() * t), len(times),
+             float((bio.sum(axis=0) * area).sum() * t))
     return out
 
 
@@ -183,6 +275,8 @@ class OuterInputs:
     neighbour_names: list = field(default_factory=list)
     neighbour_kinds: list = field(default_factory=list)
     neighbour_fractions: sp.csr_matrix | None = None
+    #: the prior's biosphere part (n_hours, n_outer) in state order, inside ``prior`` (None: none)
+    prior_bio: np.ndarray | None = None
 
     @property
     def n_outer(self) -> int:
@@ -220,14 +314,15 @@ def split_columns(H, n_inner: int, n_cells: int, n_hours: int) -> tuple[sp.csr_m
 
 def nested_covariance(sigma_inner, lat_edges, lon_edges, outer: OuterInputs, cfg, step: int, extra):
     """`NestedKroneckerCovariance` of the nested state: the inner σ and correlations as for the
-    single grid, the outer σ from `outer_sigma` (``inversion.outer_rel_sigma``, ``outer_floor_sigma``)
-    and the outer correlation length ``inversion.outer_corr_length_km`` on the outer grid."""
+    single grid, the outer σ from `outer_sigma` (``inversion.outer_rel_sigma``,
+    ``outer_bio_rel_sigma``, ``outer_floor_sigma``) and the outer correlation length ``inversion.outer_corr_length_km`` on the outer grid."""
     from .covariance import NestedKroneckerCovariance, grid_spacing_km
 
     dx, dy = grid_spacing_km(lat_edges, lon_edges)
     o = outer.nested.outer
     dxo, dyo = grid_spacing_km(o.lat_edges, o.lon_edges)
-    sig_out = outer_sigma(outer.prior, step, float(cfg.outer_rel_sigma), float(cfg.outer_floor_sigma))
+    sig_out = outer_sigma(outer.prior, step, float(cfg.outer_rel_sigma), float(cfg.outer_floor_sigma),
+                          bio_state=outer.prior_bio, bio_rel=float(getattr(cfg, "outer_bio_rel_sigma", 0.0)))
     return NestedKroneckerCovariance(sigma_inner, dx, dy, float(cfg.corr_length_km), step,
                                      float(cfg.corr_time_hours), sig_out, outer.nested.outer_mask, dxo, dyo,
                                      float(cfg.outer_corr_length_km), extra_sigma=extra,

@@ -930,6 +930,9 @@ def load_outer_inputs(jac, grid: Grid, prior_path, truth_outer_path=None, neighb
         jac.H = split_columns(jac.H, nested.n_inner, nested.n_cells, len(hours))[0]
         return None
     prior = read_outer_flux(prior_path, "prior", hours, nested)
+    with xr.open_dataset(prior_path) as ds:
+        has_bio = "flux_outer_bio" in ds
+    prior_bio = read_outer_flux(prior_path, "prior", hours, nested, var="flux_outer_bio") if has_bio else None
     truth = read_outer_flux(truth_outer_path, "demo_delta", hours, nested) if truth_outer_path else None
     names, kinds, frac = [], [], None
     if neighbours_path:
@@ -937,7 +940,7 @@ def load_outer_inputs(jac, grid: Grid, prior_path, truth_outer_path=None, neighb
 
         neigh, frac = neighbour_matrix(neighbours_path, nested)
         names, kinds = [n.name_en for n in neigh], [n.kind for n in neigh]
-    return OuterInputs(nested, prior, truth, names, kinds, frac)
+    return OuterInputs(nested, prior, truth, names, kinds, frac, prior_bio=prior_bio)
 
 
 def write_outputs(out: InversionOutputs, posterior, districts, modelled, diagnostics, outer=None) -> None:

@@ -307,5 +307,59 @@ def make_outer_truth(nested: NestedGrid, neighbours: list[Neighbour], neighbours
     return ds
 
 
+#: the outer biosphere prior (what a global biosphere model gives a real user): vegetated share of
+#: land in its cells, resolution (degrees) and time step (hours); CarbonTracker's flux1x1 layout
+PRIOR_VEGETATION_OUTER = 0.5
+BIO_PRIOR_RES = 1.0
+BIO_PRIOR_STEP_HOURS = 3
+
+
+def make_outer_bio_prior(nested: NestedGrid, neighbours: list[Neighbour], neighbours_path, hours) -> xr.Dataset:
+    """The outer cells' biosphere prior as a user gets it from a global model: CarbonTracker's
+    flux1x1 layout (``bio_flux_opt(time, latitude, longitude)`` mol m-2 s-1, 1° cells centred on half
+    degrees covering the outer box, 3-hourly means stamped at the centre of each step). NEE = the
+    demo's NEE curve (`gzcarbon.demo.inventory.bio_nee_umol`, the inner prior's) × land fraction ×
+    `PRIOR_VEGETATION_OUTER` averaged over each 1° cell (the land of the neighbours file on the 0.1°
+    grid), GPP factor 1 (no clouds). Not the truth: the truth has vegetation 0.55 × (1 − urban) on
+    0.1° cells and its GPP day factors (`truth_errors.DELTA_TRUTH_ERRORS`)."""
+    g = coarse_grid(nested)
+    _, frac = neighbour_matrix(neighbours_path, NestedGrid(g, None), neighbours)
+    land = np.clip(np.asarray(frac.sum(axis=0)).reshape(g.shape), 0.0, 1.0)
+    res = BIO_PRIOR_RES
+    lon0 = np.floor(g.lon_min / res) * res  # cells on whole degrees, centres on half degrees (CarbonTracker)
+    lat0 = np.floor(g.lat_min / res) * res
+    nx = int(np.ceil((g.lon_max - lon0) / res - 1e-9))
+    ny = int(np.ceil((g.lat_max - lat0) / res - 1e-9))
+    area = g.cell_area_m2()
+    ix = np.floor((g.lon - lon0) / res).astype(int)
+    iy = np.floor((g.lat - lat0) / res).astype(int)
+    idx = (iy[:, None] * nx + ix[None, :]).ravel()
+    w = np.bincount(idx, (land * area).ravel(), ny * nx)
+    a = np.bincount(idx, area.ravel(), ny * nx)
+    land_1 = (w / np.where(a > 0, a, 1.0)).reshape(ny, nx)
+    curve = bio_nee_umol(np.ones((1, 1)))[:, 0, 0]  # (24,) µmol m-2 s-1 by local hour, fully vegetated
+    times = hourly_times(*hours)
+    start = times[0].normalize()
+    n_step = int(np.ceil((times[-1] + pd.Timedelta(hours=1) - start).total_seconds() / (3600.0 * BIO_PRIOR_STEP_HOURS)))
+    step_start = start + pd.to_timedelta(np.arange(n_step) * BIO_PRIOR_STEP_HOURS, unit="h")
+    lh = (step_start.hour.to_numpy()[:, None] + UTC_OFFSET + np.arange(BIO_PRIOR_STEP_HOURS)[None]) % 24
+    nee = curve[lh].mean(axis=1)[:, None, None] * (PRIOR_VEGETATION_OUTER * land_1)[None] * 1e-6  # mol m-2 s-1
+    t = step_start + pd.Timedelta(hours=BIO_PRIOR_STEP_HOURS / 2)
+    lat = lat0 + res * (np.arange(ny) + 0.5)
+    lon = lon0 + res * (np.arange(nx) + 0.5)
+    ds = xr.Dataset(
+        {"bio_flux_opt": (("time", "latitude", "longitude"), nee.astype(np.float64),
+                          {"units": "mol m-2 s-1", "long_name": "terrestrial biosphere CO2 flux (demo prior)",
+                           "comment": "positive = to the atmosphere"})},
+        coords={"time": ("time", t, {"long_name": "centre of the 3-hour averaging interval"}),
+                "latitude": ("latitude", lat, {"units": "degrees_north", "standard_name": "latitude"}),
+                "longitude": ("longitude", lon, {"units": "degrees_east", "standard_name": "longitude"})},
+        attrs={"title": "demo outer biosphere prior (CarbonTracker flux1x1 layout), 1 deg, 3-hourly",
+               "institution": "gzcarbon demo world (synthetic)",
+               "source": "gzcarbon.demo.delta.make_outer_bio_prior: NEE curve x land x "
+                         f"{PRIOR_VEGETATION_OUTER} vegetation, GPP factor 1"})
+    return ds
+
+
 __all__ = ["DELTA_SOURCES", "coarse_grid", "make_outer_inventory", "make_outer_truth", "feature_fields",
-           "block_sum", "aggregate", "truth_profile", "GPP_PEAK_UMOL", "RESP_UMOL"]
+           "block_sum", "aggregate", "truth_profile", "GPP_PEAK_UMOL", "RESP_UMOL", "make_outer_bio_prior"]

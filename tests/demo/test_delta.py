@@ -224,3 +224,35 @@ def test_every_neighbour_has_sources_and_the_unreported_source_is_outside_the_in
     assert all(c in delta.DELTA_SOURCES for c in DELTA_TRUTH_ERRORS.city_bias)
     hk = next(n for n in neighbours if n.name_en == "Hong Kong")
     assert shapely.contains_xy(hk.geometry, 114.17, 22.32)  # Kowloon
+
+
+def test_outer_biosphere_prior_is_carbontracker_layout_and_not_the_truth(nested, neighbours, tmp_path):
+    """The demo's outer biosphere prior (bio_outer.nc): CarbonTracker flux1x1 layout that the NEE
+    reader takes over every outer cell; its 1° cell over open sea has no flux, a 1° cell that is all
+    land has the inner prior's NEE curve × 0.5 averaged over each 3-hour step (night: respiration
+    2.6 µmol m-2 s-1 × warmth × 0.5); its mass over the outer ring differs from the truth's biosphere
+    (vegetation 0.55 × (1 − urban), GPP day factors) — the prior is not the truth."""
+    from gzcarbon.demo.inventory import bio_nee_umol
+    from inversion.outer import outer_bio_flux
+    from inversion.prior import hourly_times
+
+    ds = delta.make_outer_bio_prior(nested, neighbours, NEIGHBOURS, HOURS)
+    v = ds["bio_flux_opt"]
+    assert v.dims == ("time", "latitude", "longitude") and v.attrs["units"] == "mol m-2 s-1"
+    assert ds.time.size == 24 and str(ds.time.values[0])[:19] == "2024-12-31T01:30:00"
+    np.testing.assert_allclose(np.diff(ds.longitude.values), 1.0)
+    land = np.abs(v.values).max(axis=0) > 0
+    assert 0.3 < land.mean() < 0.95  # sea in the south-east
+    curve = bio_nee_umol(np.ones((1, 1)))[:, 0, 0]
+    # Hunan (north-west corner, 112.5 E 26.5 N) is all land: CT step 0 = 00-03 UTC = 08-11 local
+    cell = v.sel(latitude=26.5, longitude=112.5).values * 1e6
+    np.testing.assert_allclose(cell[0], 0.5 * curve[8:11].mean(), rtol=1e-6)
+    np.testing.assert_allclose(cell[5], 0.5 * curve[[23, 0, 1]].mean(), rtol=1e-6)  # 15-18 UTC = 23-02 local
+    path = tmp_path / "bio_outer.nc"
+    ds.to_netcdf(path)
+    times = hourly_times(*HOURS)
+    bio = outer_bio_flux(path, nested, times)
+    truth = delta.make_outer_truth(nested, neighbours, NEIGHBOURS, HOURS, seed=1)
+    area = nested.outer.cell_area_m2()
+    prior_t, truth_t = (float((f.sum(axis=0) * area).sum()) for f in (bio, truth["flux_outer_bio"].values))
+    assert prior_t > 0 and truth_t > 0 and abs(prior_t / truth_t - 1) > 0.2

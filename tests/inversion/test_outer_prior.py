@@ -13,7 +13,8 @@ import xarray as xr
 from gzcarbon.grid import Grid, NestedGrid, cell_area_m2
 from inversion.inventories import read_inventory
 from inversion.inventory import KG_TO_UMOL, InventoryError
-from inversion.outer import OUTER_VAR, outer_prior_flux, outer_sigma, read_outer_flux, with_outer_prior
+from inversion.outer import (OUTER_BIO_VAR, OUTER_VAR, outer_prior_flux, outer_sigma, read_outer_flux,
+                             with_outer_prior)
 from inversion.prior import InventoryOptions, flux_dataset, flux_encoding
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "inventory"
@@ -40,8 +41,8 @@ def test_real_edgar_on_the_outer_cells_keeps_the_mass_of_the_ring(caplog):
     equals Σ EDGAR flux × area of (EDGAR cell ∩ outer box) − the same over the inner box, to 1e-9;
     an outer cell inside one EDGAR cell has that cell's flux; the hole is zero; flat in time."""
     with caplog.at_level(logging.WARNING):
-        flux, attrs = outer_prior_flux(EDGAR, NESTED, TIMES, 8, InventoryOptions())
-    assert "FLAT in time" in caplog.text
+        flux, bio, attrs = outer_prior_flux(EDGAR, NESTED, TIMES, 8, InventoryOptions())
+    assert "FLAT in time" in caplog.text and "NO biosphere" in caplog.text and not bio.any()
     assert flux.shape == (30, 28, 36) and attrs["outer_inventory_format"] == "edgar"
     np.testing.assert_array_equal(flux[0], flux[-1])
     assert np.all(flux[:, ~NESTED.outer_mask] == 0)
@@ -82,7 +83,7 @@ def test_outer_prior_in_the_prior_file_round_trip(tmp_path):
 
 def test_no_outer_inventory_is_zero_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING):
-        flux, attrs = outer_prior_flux("", NESTED, TIMES, 8, InventoryOptions())
+        flux, _, attrs = outer_prior_flux("", NESTED, TIMES, 8, InventoryOptions())
     assert "outer_inventory" in caplog.text and "ZERO" in caplog.text
     assert not flux.any() and attrs["outer_inventory"] == "none (zeros)"
     sig = outer_sigma(NESTED.outer_to_state(flux), 6, 0.5, 0.2)
@@ -107,6 +108,75 @@ def test_an_inventory_not_covering_the_outer_cells_stops(tmp_path):
     ds.to_netcdf(path)
     with pytest.raises(InventoryError, match=r"outer inventory .*edgar_delta.nc.*uncovered.*inputs.outer_inventory"):
         outer_prior_flux(path, NESTED, TIMES, 8, InventoryOptions())
+
+
+def ct_flux1x1(path, lon_edges, lat_edges, start="2024-12-31", days=3, seed=0):
+    """A CarbonTracker flux1x1-layout NEE file (as tests/inversion/test_prior_inventories.py writes
+    it): 1-degree cells, 3-hourly `bio_flux_opt` mol m-2 s-1 stamped at the interval centres."""
+    rng = np.random.default_rng(seed)
+    lon = 0.5 * (lon_edges[1:] + lon_edges[:-1])
+    lat = 0.5 * (lat_edges[1:] + lat_edges[:-1])
+    t = pd.date_range(start, periods=8 * days, freq="3h") + pd.Timedelta("90min")
+    vals = rng.normal(0.5e-6, 2e-6, (t.size, lat.size, lon.size))
+    xr.Dataset({"bio_flux_opt": (("time", "latitude", "longitude"), vals, {"units": "mol m-2 s-1"})},
+               coords={"time": t, "latitude": lat, "longitude": lon}).to_netcdf(path)
+    return t, vals
+
+
+def test_outer_biosphere_from_a_carbontracker_file_keeps_its_mass(tmp_path):
+    """inputs.outer_bio_prior in CarbonTracker's flux1x1 layout: each hour takes the 3-hour step
+    holding it; the outer cells' mass of every hour equals Σ NEE × area(1° cell ∩ outer box) −
+    the same over the inner box, cell by cell, to 1e-9; flux_outer = EDGAR + NEE; both land in
+    prior.nc and read back in state order."""
+    lon_e, lat_e = np.arange(108.0, 121.0), np.arange(19.0, 29.0)
+    path = tmp_path / "CT2022.flux1x1.nc"
+    t, vals = ct_flux1x1(path, lon_e, lat_e)
+    times = pd.date_range("2025-01-01 04:00", periods=5, freq="h")  # steps 03-06 (04, 05) and 06-09
+    flux, bio, attrs = outer_prior_flux(EDGAR, NESTED, times, 8, InventoryOptions(), str(path))
+    anth, _, _ = outer_prior_flux(EDGAR, NESTED, times, 8, InventoryOptions())
+    np.testing.assert_allclose(flux - bio, anth, rtol=1e-12, atol=1e-12)
+    assert attrs["outer_bio_prior"] == str(path) and np.all(bio[:, ~NESTED.outer_mask] == 0)
+    o, i = NESTED.outer, NESTED.inner
+    area = o.cell_area_m2()
+    for h, k in zip(range(5), (9, 9, 10, 10, 10)):  # 2025-01-01 03:00-06:00 is step 9 of the file
+        want = (overlap_mass(vals[k], lon_e, lat_e, (o.lon_min, o.lon_max, o.lat_min, o.lat_max))
+                - overlap_mass(vals[k], lon_e, lat_e, (i.lon_min, i.lon_max, i.lat_min, i.lat_max))) * 1e6
+        got = float((bio[h] * area).sum())  # µmol/s
+        assert abs(got - want) < 1e-9 * np.abs(vals[k]).max() * 1e6 * area.sum()
+    inner = NESTED.inner
+    prior = flux_dataset(inner, times, {"industry": np.ones((5,) + inner.shape)}, {"title": "t"})
+    ds = with_outer_prior(prior, NESTED, EDGAR, 8, InventoryOptions(), outer_bio_prior=str(path))
+    out = tmp_path / "prior.nc"
+    ds.to_netcdf(out, encoding=flux_encoding(ds))
+    np.testing.assert_array_equal(read_outer_flux(out, "prior", times, NESTED, var=OUTER_BIO_VAR),
+                                  NESTED.outer_to_state(bio))
+    np.testing.assert_array_equal(read_outer_flux(out, "prior", times, NESTED), NESTED.outer_to_state(flux))
+
+
+def test_an_outer_biosphere_not_covering_the_outer_cells_stops(tmp_path):
+    """A 1-degree NEE file over 110-118 E only: the outer grid reaches 108.7-119.5 E."""
+    path = tmp_path / "nee_delta.nc"
+    ct_flux1x1(path, np.arange(110.0, 119.0), np.arange(19.0, 29.0))
+    with pytest.raises(InventoryError, match=r"outer biosphere prior .*nee_delta.nc \(config inputs.outer_bio_prior\)"
+                                             r".*uncovered.*108.85"):
+        outer_prior_flux(EDGAR, NESTED, TIMES, 8, InventoryOptions(), str(path))
+    # inputs.bio_prior serves the outer cells when no outer_bio_prior is given: same check, its key
+    with pytest.raises(InventoryError, match=r"config inputs.bio_prior"):
+        outer_prior_flux(EDGAR, NESTED, TIMES, 8, InventoryOptions(bio_prior=str(path)))
+
+
+def test_outer_sigma_with_a_biosphere():
+    """σ = rel · |step mean(total − bio)| + bio_rel · step mean |bio| + floor: a step whose NEE
+    averages to zero (uptake = respiration) keeps the biosphere's σ; uptake does not cancel the
+    inventory's."""
+    anth = np.array([[1.0, 4.0]] * 12)  # 12 hours, 2 cells
+    bio = np.zeros((12, 2))
+    bio[:6, 0] = [2, -2, 2, -2, 2, -2]  # step 0 cell 0: mean 0, mean |.| 2
+    bio[6:, 1] = -4.0  # step 1 cell 1: uptake equal to the emission
+    sig = outer_sigma(anth + bio, 6, 0.5, 0.2, bio_state=bio, bio_rel=0.8)
+    expect = np.array([[0.5 + 1.6 + 0.2, 2.0 + 0.2], [0.5 + 0.2, 2.0 + 3.2 + 0.2]])
+    np.testing.assert_allclose(sig, expect, rtol=1e-15)
+    np.testing.assert_allclose(outer_sigma(anth + bio, 6, 0.5, 0.2), [[0.7, 2.2], [0.7, 0.2]], rtol=1e-15)
 
 
 def test_config_neighbours_file():

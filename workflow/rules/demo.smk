@@ -165,7 +165,8 @@ rule demo_inventory:
 
 rule demo_delta:
     """Demo world, nested state only: the EDGAR-format coarse inventory of the outer box (the city's
-    own inventory inside the inner box) and the true hourly flux of the outer cells (pre-registered
+    own inventory inside the inner box), the outer biosphere prior (CarbonTracker flux1x1 layout)
+    and the true hourly flux of the outer cells (pre-registered
     delta errors; docs/demo.md, "The delta")."""
     input:
         inventory=demo("inventory.nc"),
@@ -174,6 +175,7 @@ rule demo_delta:
         neighbours=NEIGHBOURS_FILE,
     output:
         inventory=demo("inventory_outer.nc"),
+        bio=demo("bio_outer.nc"),
         truth=demo("truth_outer.nc"),
     params:
         grid=config["grid"],

@@ -7,11 +7,14 @@ rule prior:
     format inversion.read_inventory knows (EDGAR, ODIAC, CF NetCDF, the pipeline's own). With
     config outer_grid also flux_outer(time, olat, olon) of the outer cells from the coarse
     inventory (the demo's inventory_outer.nc or config `inputs.outer_inventory`; none: zero,
-    warned; inversion.outer)."""
+    warned; inversion.outer) plus the outer biosphere (bio_outer.nc or `inputs.outer_bio_prior`)."""
     input:
         unpack(prior_inputs),
         # the nested state (config outer_grid): the coarse inventory of the outer cells
         outer_inventory=(demo("inventory_outer.nc") if DEMO else config["inputs"].get("outer_inventory") or [])
+        if OUTER_ENABLED else [],
+        # its biosphere (a CF NEE file: the demo's bio_outer.nc or config `inputs.outer_bio_prior`)
+        outer_bio_prior=(demo("bio_outer.nc") if DEMO else config["inputs"].get("outer_bio_prior") or [])
         if OUTER_ENABLED else [],
     output:
         prior=res("prior.nc"),

@@ -1,5 +1,6 @@
 """Demo world: the delta around the city (nested state, config outer_grid): the EDGAR-format coarse
-inventory of the outer box ({D}/inventory_outer.nc) and the true flux of the outer cells
+inventory of the outer box ({D}/inventory_outer.nc), the outer biosphere prior in CarbonTracker's
+flux1x1 layout ({D}/bio_outer.nc) and the true flux of the outer cells
 ({D}/truth_outer.nc). Thin glue around gzcarbon.demo.delta (docs/demo.md, "The delta")."""
 
 import logging
@@ -7,7 +8,7 @@ import logging
 import pandas as pd
 import xarray as xr
 
-from gzcarbon.demo.delta import make_outer_inventory, make_outer_truth
+from gzcarbon.demo.delta import make_outer_bio_prior, make_outer_inventory, make_outer_truth
 from gzcarbon.grid import NestedGrid
 from gzcarbon.logs import script_logging
 from gzcarbon.neighbours import read_neighbours
@@ -35,6 +36,10 @@ coarse = make_outer_inventory(nested, neighbours, path, inventory,
 write_netcdf_atomic(coarse, snakemake.output.inventory,
                     {"emi_co2": {"dtype": "float32", "zlib": True, "complevel": 4}})
 log.info("wrote %s (%s)", snakemake.output.inventory, coarse["emi_co2"].attrs["total_emi_co2"])
+bio = make_outer_bio_prior(nested, neighbours, path, hours)
+write_netcdf_atomic(bio, snakemake.output.bio, {"bio_flux_opt": {"zlib": True, "complevel": 4}})
+log.info("wrote %s (%d steps, %d x %d cells)", snakemake.output.bio, bio.time.size, bio.latitude.size,
+         bio.longitude.size)
 if gfac is not None:
     gfac.index = pd.DatetimeIndex(gfac.index)
 truth = make_outer_truth(nested, neighbours, path, hours, int(snakemake.params.seed), gpp_day_factor=gfac)

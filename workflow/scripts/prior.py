@@ -27,6 +27,7 @@ prior = build_prior(
 nested = NestedGrid.from_config({"grid": dict(snakemake.params.grid), "outer_grid": dict(snakemake.params.outer_grid),
                                  "met": dict(snakemake.params.met)})
 prior = with_outer_prior(prior, nested, snakemake.input.get("outer_inventory") or "",
-                         int(snakemake.params.utc_offset), InventoryOptions.from_config(dict(snakemake.params.inventory)))
+                         int(snakemake.params.utc_offset), InventoryOptions.from_config(dict(snakemake.params.inventory)),
+                         outer_bio_prior=snakemake.input.get("outer_bio_prior") or "")
 write_netcdf_atomic(prior, snakemake.output.prior, flux_encoding(prior))
 logging.getLogger("prior").info("wrote %s", snakemake.output.prior)
