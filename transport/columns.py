@@ -162,6 +162,17 @@ def weight_particles(particles: pd.DataFrame, op: ColumnOperator) -> pd.DataFram
     return out
 
 
+def scale_height_from_particles(particles: pd.DataFrame) -> float:
+    """The scale height ``H`` (m) of ``ln p = b − z / H`` fitted to the particles' heights
+    (``zagl``) and pressures (``pres``) at their first output step (closest to release)."""
+    p = particles
+    first = p.assign(_a=p["age"].abs()).sort_values("_a", kind="stable").drop_duplicates("particle")
+    slope = np.polyfit(first["zagl"].to_numpy(float), np.log(first["pres"].to_numpy(float)), 1)[0]
+    if not slope < 0:
+        raise ValueError("scale_height_from_particles: pressure does not fall with height")
+    return float(-1.0 / slope)
+
+
 def column_footprint(level_footprints, weights) -> np.ndarray:
     """``Σ_l w_l F_l`` over the first axis of ``level_footprints`` (one footprint per slab)."""
     f = np.asarray(level_footprints, dtype=float)
