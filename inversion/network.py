@@ -334,24 +334,14 @@ def _aggregate_columns(names, sigma) -> dict:
     return {("city_sigma" if n == names[-1] else f"sigma_{n}"): float(s) for n, s in zip(names, sigma)}
 
 
-def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_receptors, period_start, period_end,
-                   *, cand_missing=None, utc_offset_hours: float = 0.0, shares=None, hyper: dict | None = None,
-                   cost: dict | None = None) -> NetworkDesignResult:
-    """The design of the month: the inversion's own problem (``inputs``: `inversion.run.InversionInputs`,
-    ``config``: the ``inversion`` settings; same screening, aggregates and hyperparameters ``hyper``) and
-    the candidates' Jacobian rows (``cand_H_hourly`` on the same hours and cells, ``cand_receptors``),
-    mapped onto the same state by `inversion.state.build_problem`."""
-    from .run import build_aggregation, build_inversion_problem, period_axis, screen_observations
-    from .settings import inversion_config
+def candidate_problem(inputs, cfg, prob, nd, table: pd.DataFrame, cand_H_hourly, cand_receptors, days, *,
+                      cand_missing=None, shares=None):
+    """(the candidates' `inversion.state.Problem` on the inversion's state ``prob`` — the same cells,
+    steps, background terms and scaling factors —, their error covariance R_c, {id: rows}).
+    R_c: the type's measurement σ, the inversion's mismatch rule (``obs_sigma_ppm``, ``obs_rel_sigma``
+    · |H x_a|) and the type's background σ, correlated by `candidate_error_covariance`."""
     from .state import build_problem
 
-    cfg = inversion_config(config)
-    mask, days = period_axis(inputs.hours, period_start, period_end)
-    prob = build_inversion_problem(inputs, cfg, days, utc_offset_hours)
-    scr = screen_observations(prob, cfg)
-    agg = build_aggregation(inputs, prob, mask, days, cfg)
-    used = scr.used
-    R1 = prob.obs_cov[np.ix_(used, used)] if prob.obs_cov is not None else prob.obs_sigma[used]
     types = {"insitu": dict(nd["insitu"])}
     sel = candidate_observations(cand_receptors, table, types, shares)
     if prob.sides and not all(f"bg_share_{s}" in sel for s in prob.sides):
@@ -364,20 +354,44 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
         raise ValueError(f"network design: the candidates' state has {cp.H.shape[1]} columns, the inversion's "
                          f"{prob.H.shape[1]}; rebuild the candidates' Jacobian on the run's grid and hours")
     obs = cp.obs
-    kinds = table.set_index("id").loc[obs["site"].astype(str), "type"].to_numpy()
+    info = table.set_index("id").loc[obs["site"].astype(str)]
+    kinds = info["type"].to_numpy()
     vsd = np.array([types[k]["value_std_dev_ppm"] for k in kinds])
     bgs = np.array([types[k]["background_sigma_ppm"] for k in kinds])
     transport = np.sqrt(float(cfg.obs_sigma_ppm) ** 2 + (float(cfg.obs_rel_sigma) * np.abs(cp.prior_enhancement)) ** 2)
-    pos = table.set_index("id").loc[obs["site"].astype(str)]
-    Rc = candidate_error_covariance(pos["lon"].to_numpy(float), pos["lat"].to_numpy(float), obs["time"], vsd,
+    Rc = candidate_error_covariance(info["lon"].to_numpy(float), info["lat"].to_numpy(float), obs["time"], vsd,
                                     np.sqrt(transport**2 + bgs**2), float(nd["corr_length_km"]),
                                     float(cfg.obs_corr_hours))
     site_of = obs["site"].astype(str).to_numpy()
     blocks = {c: np.flatnonzero(site_of == c) for c in table["id"] if (site_of == c).any()}
+    return cp, Rc, blocks
+
+
+def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_receptors, period_start, period_end,
+                   *, cand_missing=None, utc_offset_hours: float = 0.0, shares=None, hyper: dict | None = None,
+                   cost: dict | None = None) -> NetworkDesignResult:
+    """The design of the month: the inversion's own problem (``inputs``: `inversion.run.InversionInputs`,
+    ``config``: the ``inversion`` settings; same screening, aggregates and hyperparameters ``hyper``) and
+    the candidates' Jacobian rows (``cand_H_hourly`` on the same hours and cells, ``cand_receptors``),
+    mapped onto the same state by `inversion.state.build_problem`."""
+    from .run import build_aggregation, build_inversion_problem, period_axis, screen_observations
+    from .settings import inversion_config
+
+    cfg = inversion_config(config)
+    mask, days = period_axis(inputs.hours, period_start, period_end)
+    prob = build_inversion_problem(inputs, cfg, days, utc_offset_hours)
+    scr = screen_observations(prob, cfg)
+    agg = build_aggregation(inputs, prob, mask, days, cfg)
+    used = scr.used
+    R1 = prob.obs_cov[np.ix_(used, used)] if prob.obs_cov is not None else prob.obs_sigma[used]
+    cp, Rc, blocks = candidate_problem(inputs, cfg, prob, nd, table, cand_H_hourly, cand_receptors, days,
+                                       cand_missing=cand_missing, shares=shares)
     lost = [c for c in table["id"] if c not in blocks]
     if lost:
         log.warning("network design: candidate(s) %s have no footprint in the period (HYSPLIT failures or no "
                     "selected hour): they are left out of the tables", lost)
+    types = {"insitu": dict(nd["insitu"])}
+    obs = cp.obs
     hyper = hyper or {}
     sQ, sR = float(hyper.get("scale_Q", 1.0)), float(hyper.get("scale_R", 1.0))
     if cfg.tune_hyperparameters and not hyper:

@@ -119,3 +119,65 @@ rule network_design:
     """Target: the network design of every month of the run (docs/network.md)."""
     input:
         network_design_products,
+
+
+if DEMO:
+
+    rule network_truth_footprints:
+        """Demo: the truth's own transport (other seed, more particles, wind and mixed-layer-height
+        errors) at a candidate's receptors, for the coverage check of the predicted sigma
+        (tools/network_osse.py, docs/network.md)."""
+        input:
+            met=met_files,
+            receptors=res("network/receptors.csv"),
+        output:
+            footprints=demo("truth_transport/network/footprints/{site}/{day}.nc"),
+            failures=demo("truth_transport/network/footprints/{site}/{day}_failures.csv"),
+        params:
+            work_dir=lambda wc: os.path.join(
+                D.format(month=wc.month), "truth_transport", "footprints", "work", wc.site),
+            grid=config["grid"],
+            outer_grid=config["outer_grid"],
+            transport=config["transport"],
+            truth_transport=TRUTH_TRANSPORT,
+            station=network_station_position,
+            software=TRANSPORT_SOFTWARE,
+        threads: 1
+        resources:
+            mem_mb=1500,
+            runtime=120,
+        log:
+            "logs/{month}/network_truth_footprints_{site}_{day}.log",
+        benchmark:
+            "benchmarks/runs/{month}/network_truth_footprints_{site}_{day}.tsv"
+        script:
+            "../scripts/demo_truth_footprints.py"
+
+    rule network_truth_jacobian:
+        """Demo: the truth's Jacobian of the candidates' receptors."""
+        input:
+            footprints=lambda wc: expand(demo("truth_transport/network/footprints/{site}/{day}.nc"),
+                                         month=wc.month, site=list(network_candidate_table()["id"]),
+                                         day=network_days(wc.month)),
+            receptors=res("network/receptors.csv"),
+        output:
+            jacobian=demo("truth_transport/network/jacobian_hourly.npz"),
+            failures=demo("truth_transport/network/footprints/failures.csv"),
+        params:
+            grid=config["grid"],
+            outer_grid=config["outer_grid"],
+            hours=lambda wc: hour_axis(wc.month),
+        resources:
+            mem_mb=4000,
+        log:
+            "logs/{month}/network_truth_jacobian.log",
+        benchmark:
+            "benchmarks/runs/{month}/network_truth_jacobian.tsv"
+        script:
+            "../scripts/jacobian.py"
+
+    rule network_truth:
+        """Target (demo): the truth's transport at every candidate (tools/network_osse.py)."""
+        input:
+            [os.path.join(config["data_dir"], "demo", m, "truth_transport", "network", "jacobian_hourly.npz")
+             for m in MONTHS],
