@@ -47,14 +47,13 @@ def main(argv=None) -> int:
     ap.add_argument("--month", default=None)
     args = ap.parse_args(argv)
 
-    from gzcarbon.config import load_config
     from inversion.network import candidate_problem, design_covariance, exit_shares
     from inversion.run import build_aggregation, build_inversion_problem, period_axis, screen_observations
     from transport.jacobian import load_jacobian
 
     cfg_path = run_config_file(args.run_dir, args.month)
     cfg, inv = load_settings(cfg_path, [])
-    nd = load_config(__import__("yaml").safe_load(cfg_path.read_text()) or {}).network_design.as_dict()
+    nd = cfg.network_design.as_dict()
     inputs, R, truth_path, start, end, _ = load_run(args.run_dir, args.month, cfg, inv)
     D = truth_path.parent
     N = R / "network"
