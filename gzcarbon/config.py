@@ -727,6 +727,69 @@ class NetworkDesignConfig(Section):
         return v
 
 
+class ColumnObservationsConfig(Section):
+    enabled: bool = _doc("""add column observations (XCO2 of OCO-2/OCO-3 Lite files, XCO2/XCH4/XCO
+        of EM27/SUN PROFFAST files) to the inversion's y, H and R (docs/columns.md); off by
+        default""", default=False)
+    files: list[str] = _doc("""column files of a real run (OCO Lite `.nc4`, PROFFAST
+        `comb_invparms_*.csv`; read by content); the demo writes its own""",
+        default_factory=list)
+    mismatch_ppm: Annotated[float, Field(ge=0)] = _doc("""model-data mismatch σ of an hourly column
+        mean (ppm XCO2), added in quadrature to the retrieval's own uncertainty: transport of the
+        released column and the smoothing of a 1 km grid over the sounding's footprint""",
+        default=0.8)
+    background_sigma_ppm: Annotated[float, Field(ge=0)] = _doc("""σ of the column background
+        (ppm), shared by the rows of one day and one instrument (their correlation is 1): the
+        free troposphere and stratosphere above the released column are not transported""",
+        default=0.5)
+    bottom_m: Annotated[float, Field(ge=0)] = _doc("""bottom of the released column (m above
+        ground); the lowest slab still reaches the ground""", default=5.0)
+    top_m: Annotated[float, Field(gt=0, le=10000)] = _doc("""top of the released column (m above
+        ground): air above carries no surface signal of the last `transport.n_hours` and is part
+        of the column background""", default=3000.0)
+    n_levels: Annotated[int, Field(ge=2, le=50)] = _doc("""release slabs of equal height between
+        `bottom_m` and `top_m`; each needs particles (`transport.numpar` ≥ 10 × n_levels)""",
+        default=10)
+    ground_kernel: Literal["unity", "none"] = _doc("""averaging kernel of ground-based files that
+        carry none (PROFFAST): `unity` (AK = 1, pressure weights from the measured surface
+        pressure, no prior term; docs/columns.md says what this neglects) or `none` (such a file
+        stops with an error naming it)""", default="unity")
+    hour_mean: bool = _doc("""average the soundings of an instrument (or of an OCO overpass within
+        0.1°) over each UTC hour into one row (one receptor); `false` keeps every sounding""",
+        default=True)
+
+
+class MobileObservationsConfig(Section):
+    enabled: bool = _doc("""add mobile tracks (vehicle or UAV CSV: time, lat, lon, height, co2 /
+        ch4 / co) to the inversion (docs/columns.md, "Mobile tracks"); off by default""",
+        default=False)
+    files: list[str] = _doc("track files of a real run; the demo writes its own",
+                            default_factory=list)
+    segment_seconds: Annotated[int, Field(ge=1, le=3600)] = _doc("""records are averaged over
+        fixed windows of this length (s) into segments, one receptor each""", default=60)
+    min_records: Annotated[int, Field(ge=1)] = _doc("good records a segment needs", default=10)
+    max_speed_ms: Annotated[float, Field(gt=0)] = _doc("""a record further from the one before
+        than this speed allows (m/s) is a GPS glitch and not used""", default=60.0)
+    mismatch_ppm: Annotated[float, Field(ge=0)] = _doc("""model-data mismatch σ floor of a
+        segment (ppm CO2): a 1 km grid does not resolve the road it drives on""", default=3.0)
+    plume_factor: Annotated[float, Field(ge=0)] = _doc("""σ of a segment adds this factor × the
+        standard deviation of its records (the road plumes driven through)""", default=1.0)
+    measurement_ppm: Annotated[float, Field(ge=0)] = _doc("""σ of one record of the analyser
+        (ppm); enters as σ² / n per segment""", default=0.1)
+    corr_minutes: Annotated[float, Field(ge=0)] = _doc("""correlation time of the mismatch along a
+        track: exp(−|Δt| / τ) between segments of the same track; 0 = independent""",
+        default=5.0)
+    background_sigma_ppm: Annotated[float, Field(ge=0)] = _doc("""σ of the background of a
+        track (ppm), shared by its segments""", default=0.5)
+
+
+class ObservationsConfig(Section):
+    column: ColumnObservationsConfig = _doc("column observations (EM27/SUN, OCO-2/OCO-3)",
+                                            default_factory=ColumnObservationsConfig)
+    mobile: MobileObservationsConfig = _doc("mobile tracks (vehicle, UAV)",
+                                            default_factory=MobileObservationsConfig)
+
+
 class PipelineConfig(Section):
     month: Annotated[str, Field(pattern=MONTH)] = _doc("month to invert, `YYYY-MM`",
                                                        default="2025-01")
@@ -793,6 +856,10 @@ class PipelineConfig(Section):
     network_design: NetworkDesignConfig = _doc("""where to measure next: candidate sites and the
         exact district σ each would give (target `network_design`, docs/network.md)""",
         default_factory=NetworkDesignConfig)
+    observations: ObservationsConfig = _doc("""observation types beside the in-situ sites (whose
+        mismatch is `inversion.obs_sigma_ppm`): columns and mobile tracks, each with its own
+        model-data mismatch and background σ (docs/columns.md)""",
+        default_factory=ObservationsConfig)
 
     @field_validator("species")
     @classmethod
