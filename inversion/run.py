@@ -417,18 +417,28 @@ def _log_chi2(res: InversionResult, scr: Screening) -> dict:
 # the month's inversion
 # --------------------------------------------------------------------------------------------------
 def invert(inputs: InversionInputs, config, period_start, period_end, *, solve_options: SolveOptions | None = None,
-           utc_offset_hours: float = 0.0, problem: Problem | None = None) -> InversionOutputs:
+           utc_offset_hours: float = 0.0, problem: Problem | None = None, extra=None) -> InversionOutputs:
     """Solve the month's inversion from in-memory inputs; the period is [period_start, period_end).
 
     ``config``: the ``inversion`` settings (an `InversionConfig` or a mapping of some of its keys; the
     rest are the pipeline's defaults). ``utc_offset_hours``: local time of the day and profile factors.
     ``problem``: the `Problem` `build_inversion_problem` gives for these inputs, when the caller has
     already built it (e.g. to know the observation order); it is then not built again.
+    ``extra``: column and mobile rows (`inversion.extra_obs.ExtraObservations`, their own R per
+    type) added to y, H and R; None: the in-situ sites only.
     """
     t0 = time.perf_counter()
     cfg = inversion_config(config)
     mask, days = period_axis(inputs.hours, period_start, period_end)
+    if extra is not None:
+        from .extra_obs import augment_inputs
+
+        inputs = augment_inputs(inputs, extra)
     prob = problem if problem is not None else build_inversion_problem(inputs, cfg, days, utc_offset_hours)
+    if extra is not None and problem is None:
+        from .extra_obs import apply_type_errors
+
+        prob = apply_type_errors(prob, extra)
     scr = screen_observations(prob, cfg)
     aggregation = build_aggregation(inputs, prob, mask, days, cfg)
     opts = solve_options_for(cfg, solve_options, prob, scr.used)

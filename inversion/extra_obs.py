@@ -1,0 +1,163 @@
+"""Column and mobile observations in the same inversion as the in-situ sites: rows of y, H and R
+with their own error model per type (config ``observations``; docs/columns.md).
+
+The extra rows come as an :class:`ExtraObservations`: their Jacobian rows in the month's column
+layout (``hour * n_cells + cell``; a column row is already the AK × pressure-weighted sum of its
+slab footprints, ``transport.columns``), their receptors and their ``selected.csv``-like rows.
+:func:`augment_inputs` stacks them under the in-situ rows, so the state, Q, the prior signal,
+the factors and the aggregation are built exactly as for the sites; :func:`apply_type_errors`
+then replaces their part of R and of the background block:
+
+* **column**: ``value`` is the retrieved X minus the ``(1 − AK) × prior`` term, ``background``
+  the column background ``b · Σ h A``; the surface background offsets of the state do not apply
+  (the column's background is the free troposphere's and the stratosphere's), its uncertainty is
+  in R instead: ``R = diag(σ_retrieval² + mismatch²) + σ_bg² · [same instrument and UTC day]``;
+* **mobile**: a segment is surface air like a site's, so it keeps the daily offset; ``R =
+  diag(σ_meas² / n) + m_i m_j exp(−|Δt| / τ) [same track] + σ_bg² [same track]`` with the
+  segment mismatch ``m`` (floor and road-plume spread, ``stations.mobile.segment_sigma``).
+
+The in-situ rows keep their R; the full R is block-diagonal between types.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+KINDS = ("column", "mobile")
+
+
+@dataclass
+class ExtraObservations:
+    """Rows of other observation types (module docstring), one per receptor.
+
+    ``H_hourly`` (n × n_hours·n_cells); ``receptors`` (``receptor_id, site, time, lon, lat,
+    agl``); ``selected``: ``site, time`` (observation hour start, UTC), ``value``,
+    ``background``, ``value_std_dev`` (measurement/retrieval σ); ``kind`` per row (``column`` or
+    ``mobile``); ``mismatch`` per row (σ, ppm); ``group`` per row (background group: instrument
+    and day, or track); ``background_sigma`` per row; ``corr_minutes`` along-track correlation
+    time of the mobile mismatch (0 = independent)."""
+
+    H_hourly: sp.spmatrix
+    receptors: pd.DataFrame
+    selected: pd.DataFrame
+    kind: np.ndarray
+    mismatch: np.ndarray
+    group: np.ndarray
+    background_sigma: np.ndarray
+    corr_minutes: float = 0.0
+
+    def __post_init__(self):
+        n = self.H_hourly.shape[0]
+        for name in ("receptors", "selected", "kind", "mismatch", "group", "background_sigma"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"ExtraObservations: {name} has {len(getattr(self, name))} rows, "
+                                 f"the Jacobian rows {n}")
+        bad = sorted(set(np.asarray(self.kind)) - set(KINDS))
+        if bad:
+            raise ValueError(f"ExtraObservations: unknown kind(s) {bad}; one of {KINDS}")
+        sites = self.selected["site"].astype(str).to_numpy()
+        if len(set(zip(sites, pd.DatetimeIndex(self.selected["time"]).floor("h")))) != n:
+            raise ValueError("ExtraObservations: two rows share a site and hour; give each "
+                             "instrument, overpass or track segment its own site id")
+
+
+def augment_inputs(inputs, extra: ExtraObservations):
+    """The inversion inputs with the extra rows under the in-situ ones (a new object)."""
+    in_sites = set(inputs.selected["site"].astype(str))
+    clash = sorted(in_sites & set(extra.selected["site"].astype(str)))
+    if clash:
+        raise ValueError(f"column/mobile site id(s) {clash} are also in-situ sites; rename them")
+    H = sp.vstack([sp.csr_matrix(inputs.H_hourly), sp.csr_matrix(extra.H_hourly)], format="csr")
+    receptors = pd.concat([inputs.receptors, extra.receptors[list(inputs.receptors.columns)]],
+                          ignore_index=True)
+    sel = extra.selected.copy()
+    sel["time"] = pd.DatetimeIndex(pd.to_datetime(sel["time"]))
+    for col in inputs.selected.columns:
+        if col not in sel.columns:
+            sel[col] = np.nan if col != "background_sigma" else 0.0
+    selected = pd.concat([inputs.selected, sel[list(inputs.selected.columns)]], ignore_index=True)
+    missing = inputs.missing
+    if missing is not None:
+        missing = np.concatenate([np.asarray(missing, bool), np.zeros(len(extra.selected), bool)])
+    signal = inputs.prior_sector_signal
+    if signal:
+        pad = np.full(len(extra.selected), np.nan)
+        signal = {k: np.concatenate([np.asarray(v, float), pad]) for k, v in signal.items()}
+    return dataclasses.replace(inputs, H_hourly=H, receptors=receptors, selected=selected,
+                               missing=missing, prior_sector_signal=signal)
+
+
+def _extra_rows(prob, extra: ExtraObservations) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the extra observations in ``prob.obs`` and, for each, its index in
+    ``extra``."""
+    key = {(s, t): i for i, (s, t) in enumerate(zip(
+        extra.selected["site"].astype(str), pd.DatetimeIndex(pd.to_datetime(extra.selected["time"])).floor("h")))}
+    obs_key = zip(prob.obs["site"].astype(str), pd.DatetimeIndex(prob.obs["time"]).floor("h"))
+    pos, idx = [], []
+    for k, kk in enumerate(obs_key):
+        i = key.get(kk)
+        if i is not None:
+            pos.append(k)
+            idx.append(i)
+    return np.asarray(pos, np.int64), np.asarray(idx, np.int64)
+
+
+def extra_covariance(extra: ExtraObservations, idx: np.ndarray) -> np.ndarray:
+    """R of the extra rows ``idx`` (module docstring)."""
+    kind = np.asarray(extra.kind)[idx]
+    m = np.asarray(extra.mismatch, float)[idx]
+    vsd = extra.selected["value_std_dev"].to_numpy(float)[idx]
+    vsd = np.where(np.isfinite(vsd), vsd, 0.0)
+    bgs = np.asarray(extra.background_sigma, float)[idx]
+    group = np.asarray(extra.group).astype(str)[idx]
+    same = group[:, None] == group[None, :]
+    R = np.diag(vsd ** 2)
+    R += bgs[:, None] * bgs[None, :] * same
+    mob = kind == "mobile"
+    t = pd.DatetimeIndex(pd.to_datetime(extra.receptors["time"].to_numpy()[idx]))
+    tm = np.asarray((t - t.min()) / pd.Timedelta(minutes=1), dtype=float) if len(t) else np.zeros(0)
+    if extra.corr_minutes > 0:
+        corr = np.exp(-np.abs(tm[:, None] - tm[None, :]) / float(extra.corr_minutes))
+    else:
+        corr = np.eye(len(idx))
+    along = np.where(mob[:, None] & mob[None, :] & same, corr, 0.0)
+    np.fill_diagonal(along, 1.0)
+    R += m[:, None] * m[None, :] * along
+    return R
+
+
+def apply_type_errors(prob, extra: ExtraObservations):
+    """``prob`` (built on :func:`augment_inputs`) with the extra rows' R and background block set
+    by type (module docstring). Returns a new Problem whose R is a full matrix."""
+    pos, idx = _extra_rows(prob, extra)
+    n = len(prob.obs)
+    if prob.obs_cov is not None:
+        R = np.array(prob.obs_cov, dtype=float)
+    else:
+        R = np.diag(np.asarray(prob.obs_sigma, float) ** 2)
+    R[pos, :] = 0.0
+    R[:, pos] = 0.0
+    R[np.ix_(pos, pos)] = extra_covariance(extra, idx)
+    # columns: no surface background offset (their background is in R)
+    H = sp.csr_matrix(prob.H, copy=True)
+    col = pos[np.asarray(extra.kind)[idx] == "column"]
+    if col.size:
+        n_flux = prob.n_flux
+        n_off = prob.n_offsets
+        H = H.tolil()
+        for r in col:
+            for c in range(n_flux, n_flux + n_off):
+                if H[r, c] != 0:
+                    H[r, c] = 0.0
+        H = sp.csr_matrix(H)
+        H.eliminate_zeros()
+    sigma = np.sqrt(np.diag(R))
+    obs = prob.obs.copy()
+    kind = np.full(n, "insitu", dtype=object)
+    kind[pos] = np.asarray(extra.kind)[idx]
+    obs["obs_type"] = kind
+    return dataclasses.replace(prob, H=H, obs_sigma=sigma, obs_cov=R, obs=obs)
