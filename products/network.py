@@ -17,7 +17,7 @@ import pandas as pd  # noqa: E402
 from gzcarbon.atomic import atomic_write  # noqa: E402
 from gzcarbon.districts import read_districts  # noqa: E402
 
-from .maps import PC, _map_axes, _overlay, _save  # noqa: E402
+from .maps import _HALO, PC, _map_axes, _overlay, _save  # noqa: E402
 
 
 def network_map(candidates: pd.DataFrame, greedy: pd.DataFrame, districts_geojson, stations, path,
@@ -40,8 +40,8 @@ def network_map(candidates: pd.DataFrame, greedy: pd.DataFrame, districts_geojso
         ax.text(r.lon + 0.015, r.lat - 0.03, f"{r.id} {r.height:.0f} m", fontsize=7, transform=PC, zorder=6)
     for r in greedy[greedy["step"] > 0].itertuples():
         c = candidates.set_index("id").loc[r.id]
-        ax.text(c["lon"], c["lat"], str(r.step), fontsize=8, color="w", weight="bold", ha="center",
-                va="center", transform=PC, zorder=7)
+        ax.text(c["lon"], c["lat"], str(r.step), fontsize=8, color="k", weight="bold", ha="center",
+                va="center", transform=PC, zorder=7, path_effects=_HALO)
     fig.colorbar(sc, ax=ax, shrink=0.7, label="city σ reduction (%)")
     return _save(fig, Path(path))
 
