@@ -202,6 +202,32 @@ def test_notebooks_run_on_the_tiny_run(tiny_run, monkeypatch):
     assert "district it constrains most" in text  # the station-contribution table (2 sites)
 
 
+def test_osse_prior_and_error_truths_on_the_nested_tiny_run(tiny_run, capsys):
+    """tools/osse.py --truth prior and --truth errors on the nested tiny run (outer_grid is the
+    default): the outer cells' truths come from the outer prior covariance and from
+    make_outer_truth; the coverage of the districts, the city and the outer ring is computed and
+    printed (shares in [0, 1]), the ring's posterior σ is at most its prior σ and equals outer.csv's."""
+    import importlib.util
+
+    tmp, _, _ = tiny_run
+    spec = importlib.util.spec_from_file_location("osse_tool_prior", ROOT / "tools" / "osse.py")
+    osse = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(osse)
+    ring = pd.read_csv(tmp / "results" / MONTH / "outer.csv").set_index("name").loc["outer ring"]
+    for mode in ("prior", "errors"):
+        assert osse.main([str(tmp), "--truth", mode, "--draws", "3"]) == 0
+        out = capsys.readouterr().out
+        row = next(ln.split() for ln in out.splitlines() if ln.startswith("outer ring "))
+        s_post, s_prior = float(row[4]), float(row[5])
+        assert s_post <= s_prior
+        assert s_post == pytest.approx(ring["posterior_sigma_t"] / 1e3, abs=0.051)
+        line = out.split("coverage over 3 draws:")[-1].splitlines()[0]
+        within = [float(w.rstrip("%;")) for w in line.replace("/", " ").split() if w.rstrip("%;").replace(".", "").isdigit()]
+        assert len(within) >= 2 and all(0 <= w <= 100 for w in within)
+        city = next(ln for ln in out.splitlines() if ln.startswith("coverage over 3 draws") and "city" in ln)
+        assert "districts (pooled)" in city
+
+
 def test_osse_tool_reproduces_the_run_and_reports_draws(tiny_run, capsys):
     """tools/osse.py re-solves the run's inversion: its 'actual' column is the pipeline's posterior."""
     import importlib.util

@@ -179,9 +179,15 @@ def load_run(run_dir: Path, month: str | None, cfg, inv):
         sys.exit(f"{truth_path}: missing — the OSSE needs a demo run (it knows the truth)")
     districts_file = Path(cfg.districts_file)
     truth_outer = D / "truth_outer.nc"  # a nested run's outer truth (rule demo_delta)
+    neighbours = Path(cfg.neighbours_file) if cfg.neighbours_file else None  # the outer table's rows
+    if neighbours is not None and not (neighbours if neighbours.is_absolute() else ROOT / neighbours).exists():
+        sys.exit(f"config neighbours_file: {neighbours} (the run's configuration) does not exist; pass --config "
+                 "with a file whose neighbours_file exists (or is empty: the outer ring only)")
     inputs = load_inputs(R / "jacobian_hourly.npz", R / "obs" / "selected.csv", R / "prior.nc",
                          districts_file if districts_file.is_absolute() else ROOT / districts_file, truth_path, inv,
-                         truth_outer_path=truth_outer if truth_outer.exists() else None)
+                         truth_outer_path=truth_outer if truth_outer.exists() else None,
+                         neighbours_path=None if neighbours is None
+                         else neighbours if neighbours.is_absolute() else ROOT / neighbours)
     hours = inputs.hours
     days = int((hours[-1] + pd.Timedelta("1h") - hours[0]) / pd.Timedelta("1D")) - 1
     start = hours[0] + pd.Timedelta("1D")  # the spin-up day is not part of the period
@@ -294,11 +300,21 @@ def temporal_sqrt(Qt: np.ndarray) -> np.ndarray:
 
 def sample_prior(Q, n: int, rng) -> np.ndarray:
     """``n`` draws (n_state × n) from N(0, Q) of a `inversion.covariance.KroneckerCovariance`,
-    Q = blockdiag(D (Q_t ⊗ Q_s) D, diag(extra σ²)), without forming Q."""
+    Q = blockdiag(D (Q_t ⊗ Q_s) D, diag(extra σ²)), without forming Q. A nested state
+    (`inversion.covariance.NestedKroneckerCovariance`): Q_s = blockdiag(Q_in, Q_out), the outer
+    cells' field drawn on the full outer grid with its own correlation length and kept outside the
+    hole (the restriction of a field with correlation exp(−d/L) has exactly the masked Q_out)."""
     Zs = sample_spatial(Q.ny, Q.nx, Q.dx_km, Q.dy_km, Q.corr_length_km, n * Q.n_step, rng)
-    Zs = Zs.reshape(n, Q.n_step, Q.n_cells)
+    Zs = Zs.reshape(n, Q.n_step, Q.ny * Q.nx)
+    sigma = Q.sigma.reshape(Q.n_step, Q.ny * Q.nx)
+    if getattr(Q, "n_outer", 0):
+        m = Q.outer_mask
+        Zo = sample_spatial(m.shape[0], m.shape[1], Q.outer_dx_km, Q.outer_dy_km, Q.outer_corr_length_km,
+                            n * Q.n_step, rng).reshape(n, Q.n_step, m.size)[:, :, m.ravel()]
+        Zs = np.concatenate([Zs, Zo], axis=2)
+        sigma = Q.sigma_cells
     St = np.eye(Q.n_step) if Q.corr_time_hours <= 0 or Q.n_step == 1 else temporal_sqrt(Q.Qt)
-    X = np.einsum("st,ktc->sck", St, Zs) * Q.sigma.reshape(Q.n_step, Q.n_cells, 1)
+    X = np.einsum("st,ktc->sck", St, Zs) * sigma.reshape(Q.n_step, Q.n_cells, 1)
     extra = Q.extra_sigma[:, None] * rng.standard_normal((Q.n_extra, n))
     return np.vstack([X.reshape(Q.n_flux, n), extra])
 
@@ -340,8 +356,13 @@ def truth_full_jacobian(prob, Ht_hourly):
 
     blocks = [step_jacobian(Ht_hourly, prob.n_cells, prob.step_hours),
               prob.H[:, prob.n_flux:prob.n_flux + prob.n_offsets]]
-    if prob.factors is not None:
-        blocks.append(sp.csr_matrix(prob.factors.columns(Ht_hourly)))
+    if prob.factors is not None:  # the factors scale inner fields: the inner columns (nested state)
+        Hf = Ht_hourly
+        if prob.n_outer:
+            from inversion.outer import split_columns
+
+            Hf = split_columns(Ht_hourly, prob.n_inner, prob.n_cells, Ht_hourly.shape[1] // prob.n_cells)[0]
+        blocks.append(sp.csr_matrix(prob.factors.columns(Hf)))
     return sp.hstack(blocks, format="csr")
 
 
@@ -402,24 +423,60 @@ def _used_problem(prob, inv):
     return used, err
 
 
-def run_prior_mode(args, inputs, prob, inv, D, start, end) -> None:
+def outer_rows(agg):
+    """(rows of A over the state, names) of the outer table of a nested run (none: empty)."""
+    import scipy.sparse as sp
+
+    if getattr(agg, "outer", None) is None:
+        return sp.csr_matrix((0, agg.A.shape[1])), []
+    return sp.csr_matrix(agg.outer.A), list(agg.outer.names)
+
+
+def print_outer_coverage(names, err, sigma_post, sigma_prior) -> dict:
+    """The outer ring and the neighbours: mean error, spread, σ, shares within 1σ / 2σ; the ring
+    line and the pooled neighbour line against the binomial band."""
+    cov = coverage(err, sigma_post)
+    n = err.shape[1]
+    print(f"{'outer':<16}{'mean err':>10}{'sd err':>9}{'σ post':>9}{'σ prior':>9}{'≤1σ':>7}{'≤2σ':>7}   (kt)")
+    for i, name in enumerate(names):
+        print(f"{name[:16]:<16}{err[i].mean() / 1e3:>+10.1f}{err[i].std() / 1e3:>9.1f}{sigma_post[i] / 1e3:>9.1f}"
+              f"{sigma_prior[i] / 1e3:>9.1f}{cov['within1'][i]:>7.0%}{cov['within2'][i]:>7.0%}")
+    nb1 = float(np.mean(cov["within1"][1:])) if len(names) > 1 else float("nan")
+    nb2 = float(np.mean(cov["within2"][1:])) if len(names) > 1 else float("nan")
+    print(f"coverage over {n} draws: outer ring {cov['within1'][0]:.0%} / {cov['within2'][0]:.0%}; neighbours "
+          f"(pooled) {nb1:.0%} / {nb2:.0%}; spread of the error / σ_post: ring {err[0].std() / sigma_post[0]:.2f}")
+    return {"ring": (float(cov["within1"][0]), float(cov["within2"][0])), "neighbours": (nb1, nb2)}
+
+
+def run_prior_mode(args, inputs, prob, inv, D, start, end) -> dict:
+    """Truths drawn from the prior covariance (the outer cells too on a nested run)."""
+    import scipy.sparse as sp
+
     from inversion.run import build_aggregation, period_axis
 
     mask, days = period_axis(inputs.hours, start, end)
     agg = build_aggregation(inputs, prob, mask, days, inv)
+    Ao, onames = outer_rows(agg)
+    A = sp.vstack([sp.csr_matrix(agg.A), Ao], format="csr")
     used, obs_err = _used_problem(prob, inv)
     Ht = truth_full_jacobian(prob, load_truth_jacobian(D, inputs, prob, args.transport))
     rng = np.random.default_rng(args.seed)
-    err, sp_, sq = prior_draw_ensemble(prob.H[used], Ht[used], prob.Q, obs_err, agg.A, args.draws, rng)
+    err, sp_, sq = prior_draw_ensemble(prob.H[used], Ht[used], prob.Q, obs_err, A, args.draws, rng)
     _, clipped = spatial_sqrt_spectrum(prob.ny, prob.nx, prob.Q.dx_km, prob.Q.dy_km, prob.Q.corr_length_km) \
         if prob.Q.corr_length_km > 0 else (None, 0.0)
     print(f"prior-draw OSSE: {args.draws} truths x = x_a + Q^1/2 ξ through the {args.transport}'s transport, "
-          f"{int(used.sum())} observations, noise from R (circulant spectrum clipped: {abs(clipped):.1e})")
-    print_coverage(agg.names, err, sp_, sq, "errors of A x̂ − A x_true:")
+          f"{int(used.sum())} observations, noise from R (circulant spectrum clipped: {abs(clipped):.1e})"
+          + (f"; nested: {prob.n_outer} outer cells drawn from the outer prior covariance" if onames else ""))
+    k = len(agg.names)
+    out = print_coverage(agg.names, err[:k], sp_[:k], sq[:k], "errors of A x̂ − A x_true:")
+    if onames:
+        out.update(print_outer_coverage(onames, err[k:], sp_[k:], sq[k:]))
+    return out
 
 
-def run_errors_mode(args, cfg, inputs, prob, inv, R: Path, D: Path, start, end, bg_err) -> None:
-    """Truths from the pre-registered error model (make_truth with new seeds)."""
+def run_errors_mode(args, cfg, inputs, prob, inv, R: Path, D: Path, start, end, bg_err) -> dict:
+    """Truths from the pre-registered error model (make_truth with new seeds; a nested run's outer
+    cells from make_outer_truth with the same seeds)."""
     from gzcarbon.demo.inventory import make_truth
     from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL
     from gzcarbon.districts import district_matrix
@@ -429,8 +486,16 @@ def run_errors_mode(args, cfg, inputs, prob, inv, R: Path, D: Path, start, end, 
     from inversion.prior import read_point_sources
     from inversion.run import build_aggregation, period_axis
 
+    import scipy.sparse as sp
+
+    from inversion.outer import hourly_state
+
     mask, days = period_axis(inputs.hours, start, end)
     agg = build_aggregation(inputs, prob, mask, days, inv)
+    Ao, onames = outer_rows(agg)
+    A = sp.vstack([sp.csr_matrix(agg.A), Ao], format="csr")
+    outer = inputs.outer
+    draw_outer = outer_truth_drawer(cfg, inputs, D) if outer is not None else None
     used, obs_err = _used_problem(prob, inv)
     Hth = load_truth_jacobian(D, inputs, prob, args.transport)
     grid = Grid.from_centres(inputs.lon, inputs.lat)
@@ -444,23 +509,68 @@ def run_errors_mode(args, cfg, inputs, prob, inv, R: Path, D: Path, start, end, 
     rng = np.random.default_rng(args.seed)
     Y, T = [], []
     for k in range(args.draws):
-        truth = make_truth(inventory, points, grid, names, dmat, h0, h1, seed=int(args.seed) * 1000 + k + 1)
+        seed = int(args.seed) * 1000 + k + 1
+        truth = make_truth(inventory, points, grid, names, dmat, h0, h1, seed=seed)
         flux = truth["flux"].values
-        enh = np.asarray(Hth @ flux.ravel())
+        t_outer = None if outer is None else draw_outer(seed, truth)
+        state = hourly_state(flux, t_outer)
+        enh = np.asarray(Hth @ state)
         sd = np.sqrt(TRANSPORT_NOISE_PPM**2 + (TRANSPORT_NOISE_REL * enh) ** 2)
         Y.append(enh - prob.prior_enhancement + bg_err + rng.standard_normal(enh.size) * sd)
-        T.append(totals_tonnes(flux, agg.Wall, mask))
+        T.append(np.concatenate([totals_tonnes(flux, agg.Wall, mask), outer_totals(agg, state, mask)]))
     Y, T = np.column_stack(Y)[used], np.column_stack(T)
-    res = solve(prob.H[used], prob.y[used], prob.x_prior, prob.Q, obs_err, aggregate=agg.A,
+    res = solve(prob.H[used], prob.y[used], prob.x_prior, prob.Q, obs_err, aggregate=A,
                 options=SolveOptions(seed=args.seed, y_ensemble=Y))
-    prior_t = totals_tonnes(inputs.prior_flux, agg.Wall, mask)
+    prior_state = hourly_state(inputs.prior_flux, None if outer is None else outer.prior)
+    prior_t = np.concatenate([totals_tonnes(inputs.prior_flux, agg.Wall, mask), outer_totals(agg, prior_state, mask)])
     err = prior_t[:, None] + res.agg_post_mean_ensemble - T
-    print(f"error-model OSSE: {args.draws} truths from gzcarbon.demo.truth_errors (make_truth, new seeds) "
-          f"through the {args.transport}'s transport, {int(used.sum())} observations, the demo's noise, "
+    print(f"error-model OSSE: {args.draws} truths from gzcarbon.demo.truth_errors (make_truth, new seeds"
+          + ("; the outer cells from make_outer_truth with the same seeds" if onames else "")
+          + f") through the {args.transport}'s transport, {int(used.sum())} observations, the demo's noise, "
           "the run's background error")
-    print(f"prior error of the city (mean over draws): {(prior_t[-1] - T[-1]).mean() / 1e3:+.2f} kt")
-    print_coverage(agg.names, err, np.asarray(res.agg_post_sigma), np.asarray(res.agg_prior_sigma),
-                   "errors of the posterior totals − true totals:")
+    k = len(agg.names)
+    print(f"prior error of the city (mean over draws): {(prior_t[k - 1] - T[k - 1]).mean() / 1e3:+.2f} kt")
+    sp_, sq = np.asarray(res.agg_post_sigma), np.asarray(res.agg_prior_sigma)
+    out = print_coverage(agg.names, err[:k], sp_[:k], sq[:k], "errors of the posterior totals − true totals:")
+    if onames:
+        print(f"prior error of the outer ring (mean over draws): {(prior_t[k] - T[k]).mean() / 1e3:+.1f} kt")
+        out.update(print_outer_coverage(onames, err[k:], sp_[k:], sq[k:]))
+    return out
+
+
+def outer_totals(agg, state: np.ndarray, mask) -> np.ndarray:
+    """t over the period of the outer table's rows (ring, neighbours) of an hourly state vector
+    (hour · n_cells + cell); none without outer rows."""
+    if getattr(agg, "outer", None) is None:
+        return np.zeros(0)
+    W = agg.outer.W_t
+    f = np.asarray(state, float).reshape(-1, W.shape[1])
+    return np.asarray(W @ f[np.asarray(mask, bool)].sum(axis=0)).ravel()
+
+
+def outer_truth_drawer(cfg, inputs, D: Path):
+    """A function (seed, inner truth) -> (n_hours, n_outer) true outer flux in state order drawn by
+    `gzcarbon.demo.delta.make_outer_truth` (the pre-registered delta errors, the inner truth's GPP
+    day factors) with that seed, on the run's nesting and neighbours file."""
+    from gzcarbon.demo.delta import make_outer_truth
+    from gzcarbon.neighbours import read_neighbours
+
+    nested = inputs.outer.nested
+    path = Path(cfg.neighbours_file) if cfg.neighbours_file else None  # checked by load_run
+    if path is None:
+        sys.exit("--truth errors on a nested run needs config neighbours_file (the delta's sources live on it)")
+    path = path if path.is_absolute() else ROOT / path
+    neighbours = read_neighbours(path)
+    h0, h1 = inputs.hours[0], inputs.hours[-1] + pd.Timedelta("1h")
+
+    def draw(seed: int, truth) -> np.ndarray:
+        gfac = truth["gpp_day_factor"].to_series() if "gpp_day_factor" in truth else None
+        if gfac is not None:
+            gfac.index = pd.DatetimeIndex(gfac.index)
+        ds = make_outer_truth(nested, neighbours, path, (h0, h1), seed, gpp_day_factor=gfac)
+        return nested.outer_to_state(ds["flux_outer"].sel(time=inputs.hours).values)
+
+    return draw
 
 
 def main(argv=None, prog: str | None = None) -> int:
@@ -493,9 +603,6 @@ def main(argv=None, prog: str | None = None) -> int:
     # the problem, built once: its observation order fixes the data vectors, and invert reuses it
     prob = build_inversion_problem(inputs, inv, period_axis(inputs.hours, start, end)[1], utc_offset)
     Y, enh_true, bg_err = data_vectors(prob, true_state(inputs), bg_truth, args.draws, args.seed)
-    if args.truth != "noise" and inputs.outer is not None:
-        sys.exit(f"--truth {args.truth}: truth ensembles are drawn on the city grid only; this run is nested "
-                 "(outer_grid). Use --truth noise, tools/osse_nested.py, or a run with outer_grid.enabled: false")
     if args.truth != "noise":
         D = truth_path.parent  # data/demo/<month>
         print(f"run {R}")
