@@ -24,6 +24,24 @@ def test_flash_cutoff_outside_the_month_stops_before_any_job(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_budget_for_an_unknown_district_stops_before_any_job(tmp_path):
+    cfg = tiny_config(tmp_path)
+    c = yaml.safe_load(cfg.read_text())
+    c.update(year=2025, budgets={"2025": {"Tianhee": 5200, "Guangzhou": 62000}})
+    cfg.write_text(yaml.safe_dump(c))
+    proc = run_snakemake(tmp_path, cfg, "--dry-run")
+    out = proc.stderr + proc.stdout
+    assert proc.returncode != 0
+    assert "config key 'budgets.2025.Tianhee': unknown district; use one of" in out and "'Tianhe'" in out
+    assert f"districts file {c['districts_file']}" in out
+    assert "rule inversion" not in out and not (tmp_path / "results").exists()
+    # the same budget with the district spelled right passes the same check
+    c["budgets"]["2025"] = {"Tianhe": 5200, "Guangzhou": 62000}
+    cfg.write_text(yaml.safe_dump(c))
+    proc = run_snakemake(tmp_path, cfg, "--dry-run")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 @pytest.mark.slow
 def test_flash_of_the_whole_period_equals_the_month_and_the_report_shows_revisions(tiny_reference_run, tmp_path):
     run = copy_run(tiny_reference_run, tmp_path / "run")

@@ -17,6 +17,21 @@ wildcard_constraints:
     year=r"\d{4}",
 
 
+# A budget for a district the districts file does not have stops the run before any job starts
+# (otherwise it would only fail in the reports, after the months' inversions).
+if config["budgets"] and os.path.exists(DISTRICTS_FILE):
+    from gzcarbon.districts import read_districts as _read_districts
+    from gzcarbon.names import CITY as _CITY
+    from products.budgets import BudgetConfigError as _BudgetConfigError
+    from products.budgets import parse_budgets as _parse_budgets
+
+    try:
+        _parse_budgets(config["budgets"], known={d.name_en for d in _read_districts(DISTRICTS_FILE)} | {_CITY})
+    except _BudgetConfigError as _err:
+        raise SystemExit(f"\nConfiguration error:\n{_err}\n(districts file {DISTRICTS_FILE}; see "
+                         "docs/report.md, Carbon budgets)\n")
+
+
 rule flash:
     """Target: the flash report of every month of the run at its cut-off (flash.cutoff)."""
     input:
