@@ -161,3 +161,54 @@ def apply_type_errors(prob, extra: ExtraObservations):
     kind[pos] = np.asarray(extra.kind)[idx]
     obs["obs_type"] = kind
     return dataclasses.replace(prob, H=H, obs_sigma=sigma, obs_cov=R, obs=obs)
+
+
+def column_extra(groups: pd.DataFrame, operators, H_rows, background, mismatch_ppm: float,
+                 background_sigma_ppm: float) -> ExtraObservations:
+    """:class:`ExtraObservations` of column groups (``transport.columns.hourly_soundings``):
+    ``H_rows`` their column Jacobian rows (Σ_l w_l F_l), ``background`` the uniform background
+    mole fraction per group (scalar or array, e.g. the day's background of the sites). ``value``
+    becomes X − Σ h (1 − A) x_prior, ``background`` b · Σ h A; background groups are instrument
+    and UTC day."""
+    n = len(groups)
+    b = np.broadcast_to(np.asarray(background, float), (n,))
+    prior_term = np.array([op.prior_term for op in operators], float)
+    bgw = np.array([op.background_weight for op in operators], float)
+    t = pd.DatetimeIndex(pd.to_datetime(groups["time"]))
+    base = groups["instrument"].astype(str).to_numpy()
+    rec = pd.DataFrame({"receptor_id": [f"{s}_{r:%Y%m%d%H%M%S}_col" for s, r in
+                                        zip(groups["site"], pd.to_datetime(groups["release"]))],
+                        "site": groups["site"].astype(str).to_numpy(),
+                        "time": pd.to_datetime(groups["release"]).to_numpy(),
+                        "lon": groups["lon"].to_numpy(float), "lat": groups["lat"].to_numpy(float),
+                        "agl": np.zeros(n)})
+    sel = pd.DataFrame({"site": rec["site"], "time": t, "value": groups["value"].to_numpy(float) - prior_term,
+                        "background": b * bgw, "value_std_dev": groups["value_std_dev"].to_numpy(float),
+                        "background_sigma": 0.0})
+    group = [f"{s}_{d:%Y%m%d}" for s, d in zip(base, t.normalize())]
+    return ExtraObservations(sp.csr_matrix(H_rows), rec, sel, np.full(n, "column"),
+                             np.full(n, float(mismatch_ppm)), np.asarray(group),
+                             np.full(n, float(background_sigma_ppm)))
+
+
+def mobile_extra(seg: pd.DataFrame, H_rows, background, mismatch_ppm: float, plume_factor: float,
+                 measurement_ppm: float, corr_minutes: float,
+                 background_sigma_ppm: float) -> ExtraObservations:
+    """:class:`ExtraObservations` of mobile segments (``stations.mobile.segments``): each segment
+    is its own site id ``{track}{segment:03d}`` (one row per site and hour), σ from
+    ``stations.mobile.segment_sigma``, background group the track."""
+    from stations.mobile import receptors, segment_sigma
+
+    n = len(seg)
+    rec = receptors(seg)
+    names = [f"{k}{i:03d}" for k, i in zip(seg["track"], seg["segment"])]
+    rec["site"] = names
+    b = np.broadcast_to(np.asarray(background, float), (n,))
+    sel = pd.DataFrame({"site": names, "time": pd.DatetimeIndex(pd.to_datetime(seg["time"])).floor("h"),
+                        "value": seg["value"].to_numpy(float), "background": b,
+                        "value_std_dev": float(measurement_ppm) / np.sqrt(np.maximum(seg["n"].to_numpy(float), 1)),
+                        "background_sigma": 0.0})
+    mism = segment_sigma(seg, mismatch_ppm, plume_factor, 0.0)
+    return ExtraObservations(sp.csr_matrix(H_rows), rec, sel, np.full(n, "mobile"), mism,
+                             seg["track"].astype(str).to_numpy(), np.full(n, float(background_sigma_ppm)),
+                             corr_minutes=float(corr_minutes))

@@ -191,3 +191,63 @@ def column_receptor(rec, op: ColumnOperator):
     return stilt.ColumnReceptor(time=pd.Timestamp(rec["time"]), longitude=float(rec["lon"]),
                                 latitude=float(rec["lat"]), bottom=bottom,
                                 top=float(op.edges_m[-1]))
+
+
+def hourly_soundings(soundings, site: str, ground_kernel: str = "unity", cell_deg: float = 0.1,
+                     hour_mean: bool = True, **operator_kw) -> tuple[pd.DataFrame, list[ColumnOperator]]:
+    """One observation per UTC hour (and, for a satellite, per ``cell_deg`` cell of the overpass)
+    from the good soundings of a ``stations.columns.Soundings``, with its :class:`ColumnOperator`.
+
+    Returns a table ``site``, ``instrument`` (= ``site`` argument), ``time`` (hour start, UTC), ``release`` (mean sounding time: the
+    receptor's time), ``lon``, ``lat``, ``value`` (mean X), ``value_std_dev``, ``n`` and the
+    operators (kernel, weights and prior averaged over the group's soundings; a ground file
+    without kernels gets :func:`ground_operator` at the mean surface pressure when
+    ``ground_kernel`` is ``unity``, else :meth:`Soundings.require_kernels` raises).
+    ``value_std_dev``: the mean of the soundings' own uncertainties (OCO; not divided by √n, their
+    errors are correlated along the track), or, without them (PROFFAST), the standard deviation
+    of the hour's soundings (0 for one). ``site`` names the instrument; a satellite group gets
+    ``{site}{k}`` per cell (k = 1, 2, …) so each group has its own receptor."""
+    if not soundings.has_kernels and ground_kernel != "unity":
+        soundings.require_kernels()
+    ok = soundings.table["good"].to_numpy(bool)
+    s = soundings.select(ok)
+    t = s.table
+    if t.empty:
+        return pd.DataFrame(columns=["site", "instrument", "time", "release", "lon", "lat", "value",
+                                     "value_std_dev", "n"]), []
+    key_t = pd.DatetimeIndex(t["time"]).floor("h")
+    if soundings.kind == "satellite":
+        cell = (np.floor(t["lon"].to_numpy() / cell_deg).astype(np.int64) * 100000
+                + np.floor(t["lat"].to_numpy() / cell_deg).astype(np.int64))
+    else:
+        cell = np.zeros(len(t), np.int64)
+    if not hour_mean:
+        groups = [np.array([i]) for i in range(len(t))]
+    else:
+        frame = pd.DataFrame({"h": key_t, "c": cell})
+        groups = [np.asarray(ix) for ix in frame.groupby(["h", "c"], sort=True).indices.values()]
+    rows, ops = [], []
+    cell_ids: dict = {}
+    for k, ix in enumerate(groups):
+        sub = t.iloc[ix]
+        unc = sub["uncertainty"].to_numpy(float)
+        vals = sub["value"].to_numpy(float)
+        sd = (float(np.mean(unc)) if np.all(np.isfinite(unc))
+              else float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0)
+        name = site
+        if soundings.kind == "satellite":
+            cid = cell_ids.setdefault(int(cell[ix[0]]), len(cell_ids) + 1)
+            name = f"{site}{cid}" if hour_mean else f"{site}{k + 1}"
+        elif not hour_mean:
+            name = f"{site}{k + 1}"
+        rows.append(dict(site=name, instrument=site, time=key_t[ix[0]], release=pd.Timestamp(sub["time"].mean()),
+                         lon=float(sub["lon"].mean()), lat=float(sub["lat"].mean()),
+                         value=float(vals.mean()), value_std_dev=sd, n=len(ix)))
+        ps = float(np.nanmean(sub["surface_pressure"].to_numpy(float)))
+        if s.has_kernels:
+            ops.append(column_operator(s.pressure[ix].mean(axis=0), s.ak[ix].mean(axis=0),
+                                       s.pressure_weight[ix].mean(axis=0), s.prior[ix].mean(axis=0),
+                                       ps, **operator_kw))
+        else:
+            ops.append(ground_operator(ps, **operator_kw))
+    return pd.DataFrame(rows), ops

@@ -125,3 +125,28 @@ def test_columns_and_mobile_shrink_district_sigma_and_keep_the_default():
           f"{city1.posterior_sigma_t:.4f} t (prior {city0.prior_sigma_t:.4f})")
     assert abs(city1.posterior_t - city1.truth_t) < 3 * city1.posterior_sigma_t
     assert len(both.modelled) == 16 + 28
+
+
+def test_column_and_mobile_builders():
+    from inversion.extra_obs import column_extra, mobile_extra
+    from stations.mobile import segments
+    from transport.columns import ColumnOperator
+
+    ops = [ColumnOperator(np.linspace(0, 3000, 3), np.array([750.0, 2250.0]), np.array([0.1, 0.09]),
+                          np.array([0.12, 0.1]), prior_term=pt, background_weight=0.9) for pt in (12.0, 13.0)]
+    groups = pd.DataFrame(dict(site=["EMA", "EMA"], instrument="EMA",
+                               time=pd.to_datetime(["2025-01-02 04:00", "2025-01-03 04:00"]),
+                               release=pd.to_datetime(["2025-01-02 04:30", "2025-01-03 04:31"]),
+                               lon=113.06, lat=23.05, value=[420.5, 421.0], value_std_dev=0.3, n=10))
+    ex = column_extra(groups, ops, sp.csr_matrix((2, 10)), 419.0, 0.8, 0.5)
+    np.testing.assert_allclose(ex.selected["value"], [420.5 - 12.0, 421.0 - 13.0])
+    np.testing.assert_allclose(ex.selected["background"], 419.0 * 0.9)
+    assert list(ex.group) == ["EMA_20250102", "EMA_20250103"] and list(ex.kind) == ["column"] * 2
+    t = pd.date_range("2025-01-02 05:00", periods=180, freq="1s")
+    track = pd.DataFrame(dict(time=t, lat=23.1 + np.arange(180) * 5e-5, lon=113.3, height=3.0,
+                              co2=430.0 + np.sin(np.arange(180) / 9.0)))
+    seg = segments(track, "co2", track_id="CAR")
+    mx = mobile_extra(seg, sp.csr_matrix((3, 10)), 420.0, 3.0, 1.0, 0.1, 5.0, 0.5)
+    assert list(mx.selected["site"]) == ["CAR000", "CAR001", "CAR002"]
+    np.testing.assert_allclose(mx.mismatch, np.sqrt(9.0 + seg["spread"].to_numpy() ** 2))
+    np.testing.assert_allclose(mx.selected["value_std_dev"], 0.1 / np.sqrt(60))

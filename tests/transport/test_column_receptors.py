@@ -112,3 +112,34 @@ def test_weight_particles_gives_the_weighted_sum_of_slab_footprints():
     assert w["foot"].sum() / n == pytest.approx(column_footprint(per_slab, op.weights), rel=1e-12)
     with pytest.raises(ValueError, match="hold no particle"):
         weight_particles(parts[parts.release_height < 1500], op)
+
+
+def test_hourly_soundings_of_a_satellite_and_of_an_em27():
+    from stations.columns import read_proffast
+    from transport.columns import hourly_soundings
+
+    s = read_oco_lite(OCO)
+    groups, ops = hourly_soundings(s, "OCO")
+    good = s.table["good"].to_numpy()
+    # the good soundings (0, 1, 2, 4, 6, 7) fall into two 0.1-degree cells of one hour
+    assert list(groups["site"]) == ["OCO1", "OCO2"] and list(groups["n"]) == [3, 3]
+    first = np.flatnonzero(good)[:3]
+    assert groups["value"][0] == pytest.approx(s.table["value"].to_numpy()[first].mean(), rel=1e-12)
+    assert groups["value_std_dev"][0] == pytest.approx(s.table["uncertainty"].to_numpy()[first].mean())
+    ref = column_operator(s.pressure[first].mean(0), s.ak[first].mean(0), s.pressure_weight[first].mean(0),
+                          s.prior[first].mean(0), float(s.table["surface_pressure"].to_numpy()[first].mean()))
+    assert ops[0].prior_term == pytest.approx(ref.prior_term) and np.allclose(ops[0].weights, ref.weights)
+    assert groups["time"][0] == pd.Timestamp("2025-01-01 05:00")
+    # an EM27 day (real PROFFAST file): one row per UTC hour, AK = 1 operators
+    p = read_proffast(Path(__file__).resolve().parents[1] / "data" / "columns" /
+                      "comb_invparms_so_SN039_170609-170609.csv")
+    g, ops = hourly_soundings(p, "SOD")
+    hours = pd.DatetimeIndex(p.table["time"]).floor("h")
+    assert len(g) == hours.nunique() and g["n"].sum() == 12 and set(g["site"]) == {"SOD"}
+    for _, row in g.iterrows():
+        vals = p.table["value"][hours == row["time"]].to_numpy()
+        assert row["value"] == pytest.approx(vals.mean())
+        assert row["value_std_dev"] == pytest.approx(vals.std(ddof=1) if len(vals) > 1 else 0.0)
+    assert all(op.prior_term == 0.0 and op.background_weight == pytest.approx(1.0) for op in ops)
+    with pytest.raises(Exception, match="averaging kernel"):
+        hourly_soundings(p, "SOD", ground_kernel="none")
