@@ -265,7 +265,7 @@ def candidate_table(nd, districts_path, state_box, met_box, station_ids) -> pd.D
                                  f"{r['lat']} is outside {what} {tuple(box)}; move it inside or drop it")
     if len(rows) > int(nd["max_candidates"]):
         raise ValueError(f"config network_design: {len(rows)} candidates > max_candidates = {nd['max_candidates']}; "
-                         "each costs about 300 CPU s of HYSPLIT per day of footprints (docs/network.md): widen "
+                         "each costs one HYSPLIT site-day of footprints per day (docs/network.md, 'Cost'): widen "
                          "grid.spacing_km, shorten the list, or raise max_candidates knowing the cost")
     return pd.DataFrame(rows)[CANDIDATE_COLUMNS]
 

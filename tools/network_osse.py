@@ -2,6 +2,7 @@
 transport, with one candidate site added to the network (docs/network.md, "Checked on the demo").
 
     python tools/network_osse.py RUN_DIR [--candidate ID] [--draws 20] [--seed 1] [--month 2025-01]
+                                 [--config FILE]
 
 RUN_DIR holds a finished demo run with its network design (``snakemake --cores 2 network_design``)
 and the truth's transport at the candidates (``snakemake --cores 2 network_truth``):
@@ -45,13 +46,15 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--month", default=None)
+    ap.add_argument("--config", type=Path, default=None,
+                    help="config file (default: the run's own, stored in its flux product; else config/config.yaml)")
     args = ap.parse_args(argv)
 
     from inversion.network import candidate_problem, design_covariance, exit_shares
     from inversion.run import build_aggregation, build_inversion_problem, period_axis, screen_observations
     from transport.jacobian import load_jacobian
 
-    cfg_path = run_config_file(args.run_dir, args.month)
+    cfg_path = args.config or run_config_file(args.run_dir, args.month)
     cfg, inv = load_settings(cfg_path, [])
     nd = cfg.network_design.as_dict()
     inputs, R, truth_path, start, end, _ = load_run(args.run_dir, args.month, cfg, inv)
