@@ -62,11 +62,14 @@ def city_only_inputs(inputs):
     return dataclasses.replace(inputs, **changes)
 
 
-def city_error_ensemble(inputs, inv, start, end, utc_offset, enh_true, bg_true, z, city_truth_t):
+def city_error_ensemble(inputs, inv, start, end, utc_offset, enh_true, bg_true, z, city_truth_t,
+                        ring_truth_t=None):
     """(error of the city total per draw (t), posterior σ (t), prior error (t)) of the pipeline's
     problem of ``inputs``, for the data ``enh_true − H x_a + (bg_true − background) + noise``
     (``enh_true``: the true enhancement per Jacobian row; ``z``: standard normal draws (n_rows × n)
-    scaled by the demo's noise σ). Also the number of observations used and the prior σ (t)."""
+    scaled by the demo's noise σ). Also the number of observations used and the prior σ (t). With
+    ``ring_truth_t`` (the outer ring's true total) on a nested state, last, the outer ring's
+    ``{error (per draw), sigma, prior_error, prior_sigma}`` (else None)."""
     from gzcarbon.demo.signal import TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL, noise_sigma
     from gzcarbon.names import CITY
     from inversion import SolveOptions, solve
@@ -85,14 +88,29 @@ def city_error_ensemble(inputs, inv, start, end, utc_offset, enh_true, bg_true, 
     bg_err = bgt - prob.obs["background"].to_numpy(float)
     sd = noise_sigma(enh, TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL)
     Y = (enh - prob.prior_enhancement + bg_err)[:, None] + z[rows] * sd[:, None]
-    res = solve(prob.H[used], prob.y[used], prob.x_prior, prob.Q, obs_err, aggregate=agg.A,
+    A = agg.A
+    if agg.outer is not None:  # the outer ring's row too (nested state)
+        A = sp.vstack([sp.csr_matrix(agg.A), sp.csr_matrix(agg.outer.A)[0]], format="csr")
+    res = solve(prob.H[used], prob.y[used], prob.x_prior, prob.Q, obs_err, aggregate=A,
                 options=SolveOptions(seed=1, y_ensemble=Y[used]))
     i = agg.names.index(CITY)
     city_w = sp.csr_matrix(agg.Wall[i])[:, : len(inputs.lat) * len(inputs.lon)]
     prior_t = float(totals_tonnes(inputs.prior_flux, city_w, mask)[0])
     post = prior_t + np.asarray(res.agg_post_mean_ensemble)[i]
+    if agg.outer is not None and ring_truth_t is not None:
+        from inversion.outer import hourly_state
+
+        W = agg.outer.W_t[0]
+        f = hourly_state(inputs.prior_flux, inputs.outer.prior).reshape(len(inputs.hours), -1)
+        ring_prior = float((W @ f[np.asarray(mask, bool)].sum(axis=0))[0])
+        k = A.shape[0] - 1
+        ring = {"error": ring_prior + np.asarray(res.agg_post_mean_ensemble)[k] - ring_truth_t,
+                "sigma": float(np.asarray(res.agg_post_sigma)[k]), "prior_error": ring_prior - ring_truth_t,
+                "prior_sigma": float(np.asarray(res.agg_prior_sigma)[k])}
+    else:
+        ring = None
     return (post - city_truth_t, float(np.asarray(res.agg_post_sigma)[i]), prior_t - city_truth_t,
-            int(used.sum()), float(np.asarray(res.agg_prior_sigma)[i]))
+            int(used.sum()), float(np.asarray(res.agg_prior_sigma)[i]), ring)
 
 
 def summary(err: np.ndarray, sigma: float) -> dict:
@@ -155,11 +173,16 @@ def main(argv=None, prog: str | None = None) -> int:
 
     city_w = sp.csr_matrix(agg.Wall[agg.names.index(CITY)])[:, : len(inputs.lat) * len(inputs.lon)]
     city_truth = float(totals_tonnes(inputs.truth_flux, city_w, mask)[0])
+    ring_truth = None
+    if agg.outer is not None:
+        ring_truth = float((agg.outer.W_t[0] @ state.reshape(len(inputs.hours), -1)[np.asarray(mask, bool)]
+                            .sum(axis=0))[0])
     z = np.random.default_rng(args.seed).standard_normal((len(enh_true), args.draws))
-    rows = {}
+    rows, ring_rows = {}, None
     for name, inp in (("nested", inputs), ("city only", city_only_inputs(inputs))):
-        err, sig, prior_err, n_obs, sig_prior = city_error_ensemble(inp, inv, start, end, utc, enh_true, bg_truth,
-                                                                    z, city_truth)
+        err, sig, prior_err, n_obs, sig_prior, ring = city_error_ensemble(
+            inp, inv, start, end, utc, enh_true, bg_truth, z, city_truth, ring_truth if name == "nested" else None)
+        ring_rows = ring_rows if ring is None else ring
         rows[name] = {**summary(err, sig), "prior_error_kt": prior_err / 1e3, "n_obs": n_obs,
                       "prior_sigma_kt": sig_prior / 1e3}
     print(f"run {R}: {args.draws} noise draws on the nested truth through the truth's transport; "
@@ -169,6 +192,13 @@ def main(argv=None, prog: str | None = None) -> int:
     for name, r in rows.items():
         print(f"{name:<10}{r['n_obs']:>5}{r['prior_error_kt']:>+11.1f}{r['prior_sigma_kt']:>9.1f}{r['mean_error_kt']:>+10.1f}"
               f"{r['sd_error_kt']:>8.1f}{r['sigma_kt']:>8.1f}{r['within_1sigma']:>6.0%}{r['within_2sigma']:>6.0%}")
+    if ring_rows is not None:
+        g = ring_rows
+        r = summary(g["error"], g["sigma"])
+        print(f"outer ring of the nested state (true {ring_truth / 1e3:.0f} kt): prior error {g['prior_error'] / 1e3:+.0f} "
+              f"(σ {g['prior_sigma'] / 1e3:.0f}), posterior mean error {r['mean_error_kt']:+.0f}, sd "
+              f"{r['sd_error_kt']:.1f}, σ post {r['sigma_kt']:.0f} kt, within 1σ / 2σ "
+              f"{r['within_1sigma']:.0%} / {r['within_2sigma']:.0%}")
     return 0
 
 
