@@ -1,6 +1,7 @@
 """Model boundary against the upwind site and the baseline, on a finished demo run:
 
     python tools/boundary_check.py RUN_DIR [--month 2025-01] [--resample]
+    python tools/boundary_check.py RUN_DIR --longer 48 [--receptors 6] [--far-numpar 100]
 
 RUN_DIR is the Snakemake working directory of a demo run with ``stations.background.method:
 model`` (its config.yaml or the defaults: results/<month>/, data/demo/<month>/). For the hours of
@@ -11,6 +12,14 @@ run's other selection settings (the upwind method reads the run's ARL met). Also
 boundary's inflow shares and the share of particles that left the outer domain. ``--resample``
 also rebuilds the demo's boundary field with the current ``gzcarbon.demo.boundary`` settings and
 samples it at the run's exit points (no inversion): the row ``model (resampled)``.
+
+``--longer HOURS`` measures the end-point approximation (docs/boundary.md): for a few receptors of
+the run's last day (one per site, their window of HOURS inside the run's met), HYSPLIT-STILT runs
+twice with the run's transport settings, ``transport.n_hours`` and HOURS back (the far-field run's
+``--far-numpar`` particles give the exit points), the demo's boundary field is sampled at both sets
+of exit points (particles still inside at the end lifted to ``inside_min_agl_m``), and the
+per-receptor backgrounds, their difference, the share of particles that left the outer box and the
+truth's background at the observation hour are printed, with the HYSPLIT CPU time of both runs.
 """
 from __future__ import annotations
 
@@ -84,11 +93,82 @@ def resampled(res: Path, truth: pd.Series, cfg, selected: pd.DataFrame) -> pd.Da
     return out
 
 
+def endpoint_runs(res: Path, demo: Path, cfg, hours: int, n_receptors: int, far_numpar: int, work: Path):
+    """(per-receptor table, {n_hours: cpu seconds}) of the end-point measurement (module docstring)."""
+    import resource
+
+    from transport.stilt_driver import StiltSettings, run_site_day
+
+    receptors = pd.read_csv(res / "receptors.csv")
+    t = pd.DatetimeIndex(pd.to_datetime(receptors["time"]))
+    met = sorted((demo / "met").glob("*.arl"))
+    first = pd.Timestamp(met[0].name[:8])
+    ok = (t - pd.Timedelta(hours=hours)) >= first
+    if not ok.any():
+        sys.exit(f"--longer {hours}: no receptor of {res / 'receptors.csv'} has {hours} h of met before it "
+                 f"(met from {first}); give fewer hours")
+    cand = receptors[ok].assign(_t=t[ok]).sort_values(["_t"])
+    pick = cand[cand["_t"].dt.normalize() == cand["_t"].max().normalize()].groupby("site").head(1)
+    pick = pick.head(n_receptors).drop(columns="_t").reset_index(drop=True)
+    base = cfg.transport.as_dict()
+    o = NestedGrid.from_config(cfg).outer
+    box = (o.lon_min, o.lon_max, o.lat_min, o.lat_max)
+    truth = read_truth_background(demo / "truth.nc")
+    tt = pd.DatetimeIndex(truth.index)
+    days = pd.date_range(tt.min().normalize(), tt.max().normalize() + pd.Timedelta(days=1), freq="D")
+    m = cfg.met
+    (work / "field").mkdir(parents=True, exist_ok=True)
+    field = read_field(write_demo_boundary(truth, days, work / "field", (m.lon_min, m.lon_max, m.lat_min, m.lat_max),
+                                           int(cfg.demo.seed)), "carbontracker")
+    tables, cpu = {}, {}
+    for n in (int(cfg.transport.n_hours), int(hours)):
+        settings = StiltSettings.from_config({**base, "n_hours": n, "far_numpar": int(far_numpar)})
+        out = work / f"footprints_{n}h.nc"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        run_site_day(pick, met, cfg.grid.as_dict(), settings, out, work / f"cache_{n}h",
+                     outer_grid=cfg.outer_grid.as_dict())
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu[n] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+        exits = exits_from_footprints([out], pick)
+        tables[n] = receptor_backgrounds(field, exits, box, cfg.stations.background.model.inside_min_agl_m) \
+            .set_index("receptor_id")
+    n0, n1 = int(cfg.transport.n_hours), int(hours)
+    a, b = tables[n0], tables[n1]
+    hour = pd.DatetimeIndex(pd.to_datetime(pick["time"])).floor("h")
+    out = pd.DataFrame({"receptor_id": pick["receptor_id"].astype(str), "site": pick["site"],
+                        f"left_{n0}h": a["share_left"].reindex(pick["receptor_id"]).to_numpy(),
+                        f"left_{n1}h": b["share_left"].reindex(pick["receptor_id"]).to_numpy(),
+                        f"bg_{n0}h": a["background"].reindex(pick["receptor_id"]).to_numpy(),
+                        f"bg_{n1}h": b["background"].reindex(pick["receptor_id"]).to_numpy(),
+                        "truth": truth.reindex(hour).to_numpy(float)})
+    out["diff"] = out[f"bg_{n0}h"] - out[f"bg_{n1}h"]
+    return out, cpu
+
+
+def print_endpoint(table: pd.DataFrame, cpu: dict) -> None:
+    (n0, c0), (n1, c1) = sorted(cpu.items())
+    print(f"end-point approximation: backgrounds sampled at the {n0} h run's exit points against the {n1} h "
+          f"run's (ppm; particles still inside at the end lifted to inside_min_agl_m)")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    d = table["diff"].to_numpy(float)
+    e0 = table[f"bg_{n0}h"].to_numpy(float) - table["truth"].to_numpy(float)
+    e1 = table[f"bg_{n1}h"].to_numpy(float) - table["truth"].to_numpy(float)
+    print(f"{n0} h − {n1} h: mean {d.mean():+.3f}, rms {np.sqrt((d ** 2).mean()):.3f} ppm over {d.size} receptors; "
+          f"error against the truth's background: {n0} h bias {e0.mean():+.3f} / rms {np.sqrt((e0 ** 2).mean()):.3f}, "
+          f"{n1} h bias {e1.mean():+.3f} / rms {np.sqrt((e1 ** 2).mean()):.3f}; particles left the outer box "
+          f"{table[f'left_{n0}h'].mean():.2f} → {table[f'left_{n1}h'].mean():.2f}")
+    print(f"HYSPLIT CPU (user+sys of the child processes): {n0} h {c0:.1f} s, {n1} h {c1:.1f} s (ratio {c1 / c0:.2f})")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run_dir", type=Path)
     ap.add_argument("--month", default=None)
     ap.add_argument("--resample", action="store_true", help="rebuild the demo field and sample it again")
+    ap.add_argument("--longer", type=int, default=0, metavar="HOURS",
+                    help="measure the end-point approximation against HOURS-long back-trajectories")
+    ap.add_argument("--receptors", type=int, default=6, help="with --longer: receptors (one per site)")
+    ap.add_argument("--far-numpar", type=int, default=100, help="with --longer: far-field particles")
     a = ap.parse_args(argv)
     raw = _config(a.run_dir)
     cfg = load_config(raw)
@@ -97,6 +177,10 @@ def main(argv=None) -> int:
     data = (a.run_dir / cfg.data_dir) if not Path(cfg.data_dir).is_absolute() else Path(cfg.data_dir)
     demo = data / "demo" / month
     truth = read_truth_background(demo / "truth.nc")
+    if a.longer:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_endpoint(*endpoint_runs(res, demo, cfg, a.longer, a.receptors, a.far_numpar, Path(tmp)))
+        return 0
     st = cfg.stations
     hourly = sorted(p for p in (res / "obs" / "hourly").iterdir() if p.is_dir()) if (res / "obs" / "hourly").is_dir() else []
     met = sorted((demo / "met").glob("*.arl"))
