@@ -2,7 +2,7 @@
 transport, with one candidate site added to the network (docs/network.md, "Checked on the demo").
 
     python tools/network_osse.py RUN_DIR [--candidate ID] [--draws 20] [--seed 1] [--month 2025-01]
-                                 [--config FILE]
+                                 [--transport truth|inversion] [--config FILE]
 
 RUN_DIR holds a finished demo run with its network design (``snakemake --cores 2 network_design``)
 and the truth's transport at the candidates (``snakemake --cores 2 network_truth``):
@@ -39,6 +39,24 @@ def _check_files(run_dir, N: Path, D: Path) -> None:
             sys.exit(f"{p}: missing; run `snakemake --cores 2 network_design network_truth` in {run_dir}")
 
 
+def truth_rows(args, D: Path, inputs, prob, cp, jac_c, used, b):
+    """The truth's state Jacobian rows of the existing (used) and the candidate's observations: the
+    truth's own transport, or (``--transport inversion``) the inversion's, the identical twin."""
+    from transport.jacobian import load_jacobian
+
+    if args.transport == "inversion":
+        return prob.H[used], cp.H[b]
+    jt = load_jacobian(D / "truth_transport" / "jacobian_hourly.npz")
+    if not np.array_equal(jt.receptors["receptor_id"].astype(str), inputs.receptors["receptor_id"].astype(str)):
+        sys.exit(f"{D / 'truth_transport' / 'jacobian_hourly.npz'}: other receptors than the run's Jacobian; re-run the demo")
+    Ht1 = truth_full_jacobian(prob, sp.csr_matrix(jt.H)[prob.obs["row"].to_numpy()])[used]
+    jtc = load_jacobian(D / "truth_transport" / "network" / "jacobian_hourly.npz")
+    if not np.array_equal(jtc.receptors["receptor_id"].astype(str), jac_c.receptors["receptor_id"].astype(str)):
+        sys.exit("the truth's candidate Jacobian has other receptors than network/jacobian_hourly.npz; re-run "
+                 "snakemake network_truth")
+    return Ht1, truth_full_jacobian(cp, sp.csr_matrix(jtc.H)[cp.obs["row"].to_numpy()])[b]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir", type=Path)
@@ -46,6 +64,8 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--month", default=None)
+    ap.add_argument("--transport", choices=("truth", "inversion"), default="truth",
+                    help="whose footprints the drawn truths are seen through (inversion: the identical twin)")
     ap.add_argument("--config", type=Path, default=None,
                     help="config file (default: the run's own, stored in its flux product; else config/config.yaml)")
     args = ap.parse_args(argv)
@@ -82,23 +102,14 @@ def main(argv=None) -> int:
     cp, Rc, blocks = candidate_problem(inputs, inv, prob, nd, table, jac_c.H, jac_c.receptors, days,
                                        cand_missing=getattr(jac_c, "missing", None), shares=shares)
     b = blocks[cid]
-    # the truth's Jacobians: existing observations, candidate observations (same receptors, same rows)
-    jt = load_jacobian(D / "truth_transport" / "jacobian_hourly.npz")
-    if not np.array_equal(jt.receptors["receptor_id"].astype(str), inputs.receptors["receptor_id"].astype(str)):
-        sys.exit(f"{D / 'truth_transport' / 'jacobian_hourly.npz'}: other receptors than the run's Jacobian; re-run the demo")
-    Ht1 = truth_full_jacobian(prob, sp.csr_matrix(jt.H)[prob.obs["row"].to_numpy()])[used]
-    jtc = load_jacobian(D / "truth_transport" / "network" / "jacobian_hourly.npz")
-    if not np.array_equal(jtc.receptors["receptor_id"].astype(str), jac_c.receptors["receptor_id"].astype(str)):
-        sys.exit("the truth's candidate Jacobian has other receptors than network/jacobian_hourly.npz; re-run "
-                 "snakemake network_truth")
-    Htc = truth_full_jacobian(cp, sp.csr_matrix(jtc.H)[cp.obs["row"].to_numpy()])[b]
+    Ht1, Htc = truth_rows(args, D, inputs, prob, cp, jac_c, used, b)
     H = sp.vstack([prob.H[used], cp.H[b]], format="csr")
     Ht = sp.vstack([Ht1, Htc], format="csr")
     Rall = sla.block_diag(R1, Rc[np.ix_(b, b)])
     design = design_covariance(prob.Q, prob.H[used], R1, A, cp.H, Rc, blocks, list(agg.names))
     predicted = design.sigma_with([cid])
     print(f"run {R}; candidate {cid} ({len(b)} observations), {args.draws} truths from the prior through the "
-          f"truth's transport; {int(used.sum())} existing observations")
+          f"{args.transport}'s transport; {int(used.sum())} existing observations")
     rng0 = np.random.default_rng(args.seed)
     err0, s0, _ = prior_draw_ensemble(prob.H[used], Ht1, prob.Q, R1, A, args.draws, rng0)
     out0 = print_coverage(agg.names, err0, s0, design.prior_sigma, "current network:")
