@@ -377,6 +377,59 @@ def _read_cache(cache: Path, key: str, inputs: dict) -> tuple[xr.Dataset | None,
     return None, stale_reason(old, inputs)
 
 
+#: the particle columns pystilt's early-timestep interpolation fills on the rows it inserts
+_INTERPOLATED_COLUMNS = ("particle", "age", "lon", "lat", "foot")
+
+
+def early_timesteps(p: pd.DataFrame, res: float, time_sign: int) -> pd.DataFrame:
+    """pystilt's near-receptor interpolation (``gridding._interpolate_early_timesteps``): the same
+    frame, without its per-particle merges when they cannot add a row.
+
+    When the particles' median step in the first 100 minutes exceeds a grid cell, pystilt inserts
+    rows at finer times with only ``lon``, ``lat`` and ``foot`` filled, then drops every row with a
+    missing value (STILT-R's ``na.omit``), sorts by particle and age (youngest first), rounds the
+    ages to 0.1 min and rescales ``foot`` so that the windows 0-10, 10-20 and 20-100 min keep their
+    sums. A HYSPLIT-STILT particle table has further columns (``zagl``, ``mlht``, ...): none of the
+    inserted rows survives, and the merges (a quarter second per far-field run of 25 particles with
+    10-minute output) only reorder the table. This function does the same sort, rounding and
+    rescaling directly (the same operations in the same order, so the same numbers bit for bit:
+    tests/transport/test_early_timesteps.py) and calls pystilt whenever a row could survive (no
+    further column, a missing value, or an age given twice for a particle)."""
+    from stilt.footprint import gridding
+
+    age = p["age"].to_numpy(float)
+    early = p[np.abs(age) < 100]
+    if early.empty:
+        return p
+    se = early.sort_values(by=["particle", "age"])
+    med = se.groupby("particle", sort=False)[["lon", "lat"]].diff().abs().groupby(se["particle"]).median()
+    dx, dy = med["lon"].dropna().to_numpy(), med["lat"].dropna().to_numpy()
+    dx_med = float(np.median(dx)) if dx.size else np.nan
+    dy_med = float(np.median(dy)) if dy.size else np.nan
+    if (np.isnan(dx_med) or dx_med <= res) and (np.isnan(dy_med) or dy_med <= res):
+        return p  # pystilt returns its input unchanged
+    extra = [c for c in p.columns if c not in _INTERPOLATED_COLUMNS]
+    if not extra or p.isna().to_numpy().any() or p.duplicated(["particle", "age"]).any():
+        return gridding._interpolate_early_timesteps(p, xres=res, yres=res, time_sign=time_sign)
+    atime = np.abs(p["age"])
+    sums = [p.loc[atime <= 10, "foot"].sum(), p.loc[(atime > 10) & (atime <= 20), "foot"].sum(),
+            p.loc[(atime > 20) & (atime <= 100), "foot"].sum()]
+    q = p.copy()
+    q["age"] = q["age"].astype(float)
+    for c in extra:  # the merge's missing values made pystilt's integer columns float
+        if q[c].dtype.kind in "iub":
+            q[c] = q[c].astype(float)
+    q = q.sort_values(["particle", "age"], ascending=[True, False], kind="stable").reset_index(drop=True)
+    q["age"] = q["age"].round(1)
+    atime = np.abs(q["age"])
+    for mask, total in zip((atime <= 10, (atime > 10) & (atime <= 20), (atime > 20) & (atime <= 100)),
+                           sums, strict=True):
+        s = q.loc[mask, "foot"].sum()
+        if s > 0:
+            q.loc[mask, "foot"] *= total / s
+    return q
+
+
 def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: Grid,
                           n_hours: int, smooth_factor: float):
     """Footprint on clock-hour bins and the hourly total sensitivity of one receptor.
@@ -385,7 +438,6 @@ def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: 
     ``floor(release) - n_hours .. floor(release)``.
     """
     import stilt
-    from stilt.footprint import gridding
 
     h0 = release.floor("h")
     m = (release - h0) / pd.Timedelta(minutes=1)  # minutes past the hour
@@ -402,9 +454,9 @@ def _clock_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, grid: 
                        ymax=grid.lat_max, xres=grid.res, yres=grid.res)
     # Near-receptor interpolation on the true ages, then shift ages so hours are clock hours.
     p = particles
-    # pystilt 0.1.0a25's own near-receptor interpolation (a private function: pinned version,
-    # tests/transport/test_pystilt_contract.py fails if it disappears; never skipped silently)
-    p = gridding._interpolate_early_timesteps(p.copy(), xres=grid.res, yres=grid.res, time_sign=-1)
+    # pystilt 0.1.0a25's own near-receptor interpolation (its result, `early_timesteps`; the private
+    # function: pinned version, tests/transport/test_pystilt_contract.py fails if it disappears)
+    p = early_timesteps(p.copy(), grid.res, -1)
     p = p.copy()
     p["age"] = p["age"] - (60.0 - m)
     rec = stilt.PointReceptor(time=h0 + pd.Timedelta(hours=1), longitude=0.0, latitude=0.0,
@@ -465,11 +517,11 @@ def _nested_hour_footprint(particles: pd.DataFrame, release: pd.Timestamp, neste
         return hours, foot, outer, outside, total
     # as _clock_hour_footprint + stilt.calc_footprint: interpolation on the true ages, the shift,
     # calc_footprint's own interpolation (a no-op on already interpolated tracks) and rtime
-    p = gridding._interpolate_early_timesteps(particles.copy(), xres=g.res, yres=g.res, time_sign=-1)
+    p = early_timesteps(particles.copy(), g.res, -1)
     p = p.copy()
     p["age"] = p["age"] - (60.0 - m)
     time_sign = int(np.sign(p["age"].median()))
-    p = gridding._interpolate_early_timesteps(p, xres=g.res, yres=g.res, time_sign=time_sign)
+    p = early_timesteps(p, g.res, time_sign)
     min_abs = p["age"].abs().groupby(p["particle"], sort=False).transform("min")
     p["rtime"] = p["age"] - time_sign * min_abs
     rs = (g.res, g.res)
