@@ -36,7 +36,7 @@ def _check_files(run_dir, N: Path, D: Path) -> None:
     for p in (N / "candidates.csv", N / "candidate_sites.csv", N / "jacobian_hourly.npz",
               D / "truth_transport" / "network" / "jacobian_hourly.npz", D / "truth_transport" / "jacobian_hourly.npz"):
         if not p.exists():
-            sys.exit(f"{p}: missing; run `snakemake --cores 2 network_design network_truth` in {run_dir}")
+            sys.exit(f"{p}: missing; run `snakemake --cores 2 network_design network_truth --configfile FILE` (the candidates, e.g. config/network_candidates.yaml) in {run_dir}")
 
 
 def truth_rows(args, D: Path, inputs, prob, cp, jac_c, used, b):
