@@ -30,6 +30,7 @@ receptor (:func:`weight_particles`; docs/columns.md, "Cost").
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -251,3 +252,36 @@ def hourly_soundings(soundings, site: str, ground_kernel: str = "unity", cell_de
         else:
             ops.append(ground_operator(ps, **operator_kw))
     return pd.DataFrame(rows), ops
+
+
+def column_jacobian_row(rec, op: ColumnOperator, met: dict, grid, hours: pd.DatetimeIndex,
+                        settings, work_dir) -> tuple:
+    """The Jacobian row (1 × len(hours)·n_cells, ``hour * n_cells + cell``) of one column
+    receptor on the inner ``gzcarbon.grid.Grid``: one pystilt ``ColumnReceptor`` run of
+    ``settings.numpar`` particles over ``settings.n_hours`` (no near/far split), the particles
+    weighted by :func:`weight_particles`, gridded on clock hours as the point receptors are
+    (``transport.stilt_driver``). ``rec``: ``time``, ``lon``, ``lat``, ``receptor_id``.
+    Returns ``(row, outside)``: the sparse row and the sensitivity outside the grid and the hours
+    (ppm / (µmol m-2 s-1)), for the background term."""
+    import scipy.sparse as sp
+
+    from .stilt_driver import _clock_hour_footprint, _mkdtemp, _trajectories
+
+    release = pd.Timestamp(rec["time"])
+    n_hours = int(settings.n_hours)
+    rid = str(rec.get("receptor_id", f"col_{release:%Y%m%d%H%M%S}"))
+    particles = _trajectories(column_receptor(rec, op), rid, met, settings,
+                              _mkdtemp(Path(work_dir), f"run_{rid}_"), n_hours, settings.numpar,
+                              settings.extra)
+    weighted = weight_particles(particles, op)
+    fh, foot, total = _clock_hour_footprint(weighted, release, grid, n_hours, settings.smooth_factor)
+    n_cells = grid.ny * grid.nx
+    row = np.zeros(len(hours) * n_cells)
+    pos = {h: k for k, h in enumerate(pd.DatetimeIndex(hours))}
+    inside = 0.0
+    for k, h in enumerate(fh):
+        j = pos.get(h)
+        if j is not None:
+            row[j * n_cells:(j + 1) * n_cells] = foot[k].ravel()
+            inside += float(foot[k].sum())
+    return sp.csr_matrix(row), float(total.sum()) - inside

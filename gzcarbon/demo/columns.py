@@ -186,3 +186,26 @@ def write_proffast(path: str | os.PathLike, rows: pd.DataFrame, utc_offset_hours
     from gzcarbon.atomic import write_text
 
     return write_text(path, proffast_text(rows, utc_offset_hours))
+
+
+def column_truth(H_truth_rows, truth_flux, operators, background, noise_ppm: float = 0.0,
+                 rng: np.random.Generator | None = None) -> np.ndarray:
+    """True column values ``X = H_col,truth x_true + b Σ h A + Σ h (1 − A) x_prior (+ noise)``
+    of column receptors whose Jacobian rows ``H_truth_rows`` come from the **truth's own
+    transport** (``transport.columns.column_jacobian_row`` with the settings of
+    ``gzcarbon.demo.truth_errors.TruthTransport``), never from the inversion's footprints.
+    ``truth_flux`` is the truth on the rows' hourly axis and cells (flattened ``hour * n_cells +
+    cell``), ``operators`` one ``transport.columns.ColumnOperator`` per row, ``background`` the
+    uniform background mole fraction (scalar or per row)."""
+    import scipy.sparse as sp
+
+    H = sp.csr_matrix(H_truth_rows)
+    x = np.asarray(truth_flux, dtype=float).ravel()
+    if H.shape[1] != x.size:
+        raise ValueError(f"column_truth: {H.shape[1]} Jacobian columns for a truth of {x.size} values")
+    b = np.broadcast_to(np.asarray(background, float), (H.shape[0],))
+    out = (H @ x + b * np.array([op.background_weight for op in operators])
+           + np.array([op.prior_term for op in operators]))
+    if noise_ppm > 0:
+        out = out + (rng or np.random.default_rng(0)).normal(0.0, noise_ppm, out.size)
+    return out
