@@ -479,9 +479,9 @@ class InversionConfig(Section):
         the model boundary (`stations.background.method: model`, `docs/boundary.md`)""",
         default=1.0)
     outer_rel_sigma: Annotated[float, Field(gt=0)] = _doc("""nested state (`outer_grid`): prior σ
-        of an outer cell's correction per step = outer_rel_sigma × |outer prior flux (step mean)| +
-        `outer_floor_sigma` (a coarse inventory's error at 0.3°: docs/inversion.md, "Nested outer
-        domain")""", default=0.5)
+        of an outer cell's correction per step = outer_rel_sigma × |anthropogenic outer prior flux
+        (step mean)| + the biosphere's term (`outer_bio_rel_sigma`) + `outer_floor_sigma` (a coarse
+        inventory's error at 0.3°: docs/inversion.md, "Nested outer domain")""", default=0.5)
     outer_bio_rel_sigma: Annotated[float, Field(ge=0)] = _doc("""nested state: prior σ of an outer
         cell's biosphere per step = outer_bio_rel_sigma × step mean of |hourly outer NEE prior|
         (`inputs.outer_bio_prior`), added to the anthropogenic term; 0.8 is CarbonTracker's prior σ
@@ -606,7 +606,7 @@ class InputsConfig(Section):
     outer_inventory: str = _doc("""nested state (`outer_grid`): a coarse inventory for the outer
         cells in any format the prior reads (e.g. EDGAR 0.1° global `emi_co2`), regridded
         conservatively onto the outer grid (zero under the inner box); the demo writes
-        `inventory_outer.nc`; empty in a real run: the outer prior is zero (warned), σ the floor""",
+        `inventory_outer.nc`; empty in a real run: the anthropogenic outer prior is zero (warned)""",
         default="")
     inventory_format: Literal["auto", "edgar", "odiac", "cf", "gzcarbon"] = _doc("""format of
         `inventory`: `auto` by content (ODIAC GeoTIFF, EDGAR or CF NetCDF, the pipeline's
