@@ -209,3 +209,37 @@ def column_truth(H_truth_rows, truth_flux, operators, background, noise_ppm: flo
     if noise_ppm > 0:
         out = out + (rng or np.random.default_rng(0)).normal(0.0, noise_ppm, out.size)
     return out
+
+
+def track_records(segment_truth: pd.DataFrame, record_seconds: int = 1, plume_ppm: float = 2.0,
+                  plume_rate: float = 0.05, noise_ppm: float = 0.1,
+                  rng: np.random.Generator | None = None) -> pd.DataFrame:
+    """1 Hz (``record_seconds``) records of a vehicle track whose 1-minute means are the truth.
+
+    ``segment_truth``: one row per minute, ``start`` (UTC), ``lon0, lat0, lon1, lat1`` (where the
+    minute starts and ends), ``height``, ``co2`` (the true mole fraction of the 1 km cell the
+    vehicle is in: background + the truth's own transport × the true flux). On top the vehicle
+    passes road plumes the grid cannot resolve: a record is inside one with probability
+    ``plume_rate`` and then reads ``plume_ppm`` × an exponential more; and analyser noise. The
+    minute's records are shifted so that their mean minus the plume part equals the truth; the
+    plumes stay in (what the segment σ's spread term is for)."""
+    rng = rng or np.random.default_rng(0)
+    per = int(60 // record_seconds)
+    out = []
+    for _, s in segment_truth.iterrows():
+        f = (np.arange(per) + 0.5) / per
+        noise = rng.normal(0.0, noise_ppm, per)
+        noise -= noise.mean()
+        plume = np.where(rng.random(per) < plume_rate, plume_ppm * rng.exponential(1.0, per), 0.0)
+        out.append(pd.DataFrame({
+            "time": pd.Timestamp(s["start"]) + pd.to_timedelta(np.arange(per) * record_seconds, unit="s"),
+            "lat": s["lat0"] + f * (s["lat1"] - s["lat0"]), "lon": s["lon0"] + f * (s["lon1"] - s["lon0"]),
+            "height": float(s["height"]), "co2": float(s["co2"]) + noise + plume}))
+    return pd.concat(out, ignore_index=True)
+
+
+def track_text(records: pd.DataFrame) -> str:
+    """The track CSV (``stations.mobile``): ISO times with ``Z``, 6 decimals of degrees, 3 of ppm."""
+    r = records.copy()
+    r["time"] = pd.to_datetime(r["time"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return r.to_csv(index=False, float_format="%.6f")

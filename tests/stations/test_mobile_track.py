@@ -86,3 +86,21 @@ def test_segment_sigma_and_correlation():
     assert c[0, 1] == pytest.approx(np.exp(-1 / 5)) and c[0, 2] == pytest.approx(np.exp(-1))
     assert c[0, 3] == 0.0 and np.all(np.linalg.eigvalsh(c) > 0)
     assert np.array_equal(segment_correlation(seg, 0.0), np.eye(4))
+
+
+def test_demo_track_round_trips_to_its_segment_truth(tmp_path):
+    from gzcarbon.demo.columns import track_records, track_text
+
+    truth = pd.DataFrame(dict(start=pd.date_range("2025-01-02 05:00", periods=6, freq="1min"),
+                              lon0=113.30 + 0.006 * np.arange(6), lat0=23.10, lon1=113.306 + 0.006 * np.arange(6),
+                              lat1=23.10, height=3.0, co2=[431.0, 433.5, 440.2, 436.0, 432.2, 430.9]))
+    rec = track_records(truth, plume_ppm=3.0, plume_rate=0.1, rng=np.random.default_rng(5))
+    path = tmp_path / "track_20250102.csv"
+    path.write_text(track_text(rec))
+    seg = segments(read_track(path), "co2", track_id="CAR")
+    assert len(seg) == 6 and list(seg["n"]) == [60] * 6
+    plume = rec["co2"].to_numpy().reshape(6, 60) - truth["co2"].to_numpy()[:, None]
+    # the segment mean is the truth plus the minute's road-plume mean (noise has mean zero per minute)
+    np.testing.assert_allclose(seg["value"], truth["co2"] + plume.mean(axis=1), atol=1e-5)
+    assert np.all(seg["spread"] > 0) and seg["time"][0] == pd.Timestamp("2025-01-02 05:00:30")
+    np.testing.assert_allclose(seg["lon"], (truth["lon0"] + truth["lon1"]) / 2, atol=1e-6)
