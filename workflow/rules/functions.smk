@@ -470,6 +470,11 @@ def network_candidate_table():
     if "table" not in _NETWORK_TABLE:
         from inversion.network import candidate_table
 
+        if config["transport"]["footprints_from"] != "stilt":
+            raise SystemExit("\nConfiguration error:\nnetwork_design runs HYSPLIT-STILT at the candidates; with "
+                             "transport.footprints_from: files there are no footprints of sites that do not "
+                             "exist (docs/network.md)\n")
+
         g, m = config["grid"], config["met"]
         try:
             _NETWORK_TABLE["table"] = candidate_table(
