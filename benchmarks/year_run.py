@@ -27,6 +27,16 @@ import pandas as pd
 CITY = "Guangzhou"
 
 
+def markdown(df: pd.DataFrame) -> str:
+    """A markdown table of ``df`` (index as the first column), without optional dependencies."""
+    cols = [df.index.name or "", *map(str, df.columns)]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for idx, row in df.iterrows():
+        cells = [f"{v:g}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join([str(idx), *cells]) + " |")
+    return "\n".join(lines)
+
+
 def rule_of(tsv: Path) -> str:
     """Rule name of a benchmark file: drop the _<SITE>, _<YYYYMMDD> wildcards of its name."""
     name = tsv.stem
@@ -87,11 +97,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
     tab, s = coverage(a.run, a.year)
     rules = per_rule(a.run, a.year, s["months"])
-    print(rules.round(1).to_markdown())
+    print(markdown(rules.round(1)))
     print(f"\ntotal over {int(rules['jobs'].sum())} jobs: {rules['cpu_s_sum'].sum():.0f} CPU s, "
           f"{rules['wall_s_sum'].sum():.0f} wall s (job wall times summed)")
     print()
-    print(tab.round(2).to_markdown())
+    print(markdown(tab.round(2)))
     print()
     for k, v in s.items():
         print(f"{k}: {v}")
