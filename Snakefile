@@ -26,6 +26,7 @@ include: "workflow/rules/products.smk"
 include: "workflow/rules/check.smk"
 include: "workflow/rules/year.smk"
 include: "workflow/rules/network.smk"
+include: "workflow/rules/columns.smk"
 
 
 rule all:

@@ -790,13 +790,11 @@ class ObservationsConfig(Section):
                                             default_factory=MobileObservationsConfig)
 
     @model_validator(mode="after")
-    def _not_in_the_pipeline_yet(self) -> "ObservationsConfig":
-        on = [k for k in ("column", "mobile") if getattr(self, k).enabled]
-        if on:
-            raise ValueError(f"observations.{on[0]}.enabled: the Snakemake rules for {on[0]} "
-                             "observations are not in this version (issue 23); the readers, the "
-                             "column receptors and inversion.run.invert(..., extra=...) work from "
-                             "Python (docs/columns.md). Leave it false")
+    def _weights_need_particles(self) -> "ObservationsConfig":
+        c = self.column
+        if c.enabled and c.top_m <= c.bottom_m:
+            raise ValueError(f"observations.column.top_m ({c.top_m}) must lie above bottom_m "
+                             f"({c.bottom_m})")
         return self
 
 
@@ -1129,6 +1127,14 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
             if val and not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist; give "
                                   "an existing file or leave it empty.")
+        for kind in ("column", "mobile"):  # docs/columns.md: a real run lists its files
+            ob = getattr(typed.observations, kind)
+            missing = [f for f in ob.files if not os.path.exists(f)]
+            if ob.enabled and (not ob.files or missing):
+                raise ConfigError(f"config key 'observations.{kind}.files': "
+                                  + (f"files {missing[:3]} do not exist." if missing else
+                                     f"empty but observations.{kind}.enabled is true and "
+                                     "demo.enabled is false: list your files."))
         if typed.transport.footprints_from == "files" and not typed.transport.footprint_files:
             raise ConfigError("config key 'transport.footprint_files' is empty but "
                               "transport.footprints_from is 'files': give the directory or glob "

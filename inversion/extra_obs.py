@@ -212,3 +212,176 @@ def mobile_extra(seg: pd.DataFrame, H_rows, background, mismatch_ppm: float, plu
     return ExtraObservations(sp.csr_matrix(H_rows), rec, sel, np.full(n, "mobile"), mism,
                              seg["track"].astype(str).to_numpy(), np.full(n, float(background_sigma_ppm)),
                              corr_minutes=float(corr_minutes))
+
+
+#: per-row columns of a saved :class:`ExtraObservations` (:func:`save_extra`)
+_ROW_COLUMNS = ("receptor_id", "site", "time", "lon", "lat", "agl", "obs_time", "value", "background",
+                "value_std_dev", "kind", "mismatch", "group", "background_sigma")
+
+
+def save_extra(path, extra: ExtraObservations, n_columns: int) -> None:
+    """Write ``extra`` to ``path`` (.npz, atomic): the sparse rows (``n_columns`` wide, the
+    Jacobian's ``hour * n_cells + cell``), one table row per observation and ``corr_minutes``."""
+    from gzcarbon.atomic import atomic_write
+
+    H = sp.csr_matrix(extra.H_hourly, shape=(extra.H_hourly.shape[0], n_columns))
+    rec, sel = extra.receptors.reset_index(drop=True), extra.selected.reset_index(drop=True)
+    table = {
+        "receptor_id": rec["receptor_id"].astype(str).to_numpy(), "site": sel["site"].astype(str).to_numpy(),
+        "time": pd.DatetimeIndex(pd.to_datetime(rec["time"])).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
+        "lon": rec["lon"].to_numpy(float), "lat": rec["lat"].to_numpy(float), "agl": rec["agl"].to_numpy(float),
+        "obs_time": pd.DatetimeIndex(pd.to_datetime(sel["time"])).strftime("%Y-%m-%dT%H:%M:%S").to_numpy(),
+        "value": sel["value"].to_numpy(float), "background": sel["background"].to_numpy(float),
+        "value_std_dev": sel["value_std_dev"].to_numpy(float), "kind": np.asarray(extra.kind).astype(str),
+        "mismatch": np.asarray(extra.mismatch, float), "group": np.asarray(extra.group).astype(str),
+        "background_sigma": np.asarray(extra.background_sigma, float)}
+
+    def write(tmp):
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, data=H.data, indices=H.indices, indptr=H.indptr,
+                                shape=np.asarray(H.shape), corr_minutes=float(extra.corr_minutes),
+                                **{f"row_{k}": np.asarray(v) for k, v in table.items()})
+
+    atomic_write(path, write)
+
+
+def load_extra(path) -> ExtraObservations:
+    """Read a file of :func:`save_extra`."""
+    with np.load(path, allow_pickle=False) as z:
+        H = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
+        t = {k: z[f"row_{k}"] for k in _ROW_COLUMNS}
+        corr = float(z["corr_minutes"])
+    rec = pd.DataFrame({k: t[k] for k in ("receptor_id", "site", "lon", "lat", "agl")})
+    rec.insert(2, "time", pd.to_datetime(t["time"]))
+    sel = pd.DataFrame({"site": t["site"], "time": pd.to_datetime(t["obs_time"]), "value": t["value"],
+                        "background": t["background"], "value_std_dev": t["value_std_dev"],
+                        "background_sigma": 0.0})
+    return ExtraObservations(H, rec, sel, t["kind"].astype(str), t["mismatch"], t["group"].astype(str),
+                             t["background_sigma"], corr_minutes=corr)
+
+
+def concat_extra(parts) -> ExtraObservations | None:
+    """One :class:`ExtraObservations` of several (column and mobile files); None for none. The
+    along-track correlation time is the mobile part's (columns have none)."""
+    parts = [p for p in parts if p is not None and p.H_hourly.shape[0] > 0]
+    if not parts:
+        return None
+    corr = max((p.corr_minutes for p in parts), default=0.0)
+    return ExtraObservations(sp.vstack([sp.csr_matrix(p.H_hourly) for p in parts], format="csr"),
+                             pd.concat([p.receptors for p in parts], ignore_index=True),
+                             pd.concat([p.selected for p in parts], ignore_index=True),
+                             np.concatenate([np.asarray(p.kind) for p in parts]),
+                             np.concatenate([np.asarray(p.mismatch, float) for p in parts]),
+                             np.concatenate([np.asarray(p.group).astype(str) for p in parts]),
+                             np.concatenate([np.asarray(p.background_sigma, float) for p in parts]),
+                             corr_minutes=corr)
+
+
+def _day_background(selected_path) -> pd.Series:
+    """The in-situ sites' mean background per UTC day (selected.csv): the background a column or
+    a track of that day is referred to (ppm)."""
+    sel = pd.read_csv(selected_path, parse_dates=["time"])
+    if sel.empty:
+        raise ValueError(f"{selected_path}: no in-situ observations, so no background for the "
+                         "column and mobile rows; they need the sites' background of their day")
+    return sel.groupby(pd.DatetimeIndex(sel["time"]).normalize())["background"].mean()
+
+
+def _background_of(days: pd.Series, times, selected_path) -> np.ndarray:
+    d = pd.DatetimeIndex(pd.to_datetime(times)).normalize()
+    out = days.reindex(d).to_numpy(float)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"{selected_path}: no in-situ background on day(s) "
+                         f"{sorted({str(x.date()) for x, v in zip(d, out) if not np.isfinite(v)})} of a "
+                         "column or mobile observation; drop those files or days")
+    return out
+
+
+def _cpu() -> float:
+    import resource
+
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def column_rows(files, obs: dict, selected_path, met: dict, grid, hours, settings, work_dir):
+    """(:class:`ExtraObservations`, CPU s) of the column files (``stations.columns.read_columns``,
+    config ``observations.column`` as ``obs``): hour means per instrument
+    (``transport.columns.hourly_soundings``), one inversion-transport column receptor each
+    (``column_jacobian_row`` on ``grid``, inner or nested), background the sites' mean of the day."""
+    from pathlib import Path
+
+    from stations.columns import read_columns
+    from transport.columns import column_jacobian_row, hourly_soundings
+
+    t0 = _cpu()
+    days = _day_background(selected_path)
+    hours = pd.DatetimeIndex(hours)
+    kw = dict(bottom_m=float(obs["bottom_m"]), top_m=float(obs["top_m"]), n_levels=int(obs["n_levels"]))
+    parts = []
+    for f in files:
+        s = read_columns(f)
+        stem = Path(f).stem.split("_")
+        # PROFFAST comb_invparms_<site>_SN..: the site; OCO oco2_LtCO2_..: OCO2 (then OCO21, OCO22 per cell)
+        site = stem[2] if s.kind == "ground" and len(stem) > 2 else stem[0].upper()
+        groups, ops = hourly_soundings(s, site, ground_kernel=obs["ground_kernel"],
+                                       hour_mean=bool(obs["hour_mean"]), **kw)
+        inside = (groups["time"] >= hours[0]) & (groups["time"] <= hours[-1]) if len(groups) else []
+        keep = np.flatnonzero(np.asarray(inside, bool))
+        if not len(keep):
+            continue
+        groups, ops = groups.iloc[keep].reset_index(drop=True), [ops[i] for i in keep]
+        rows = [column_jacobian_row(dict(time=g.release, lon=g.lon, lat=g.lat,
+                                         receptor_id=f"{g.site}_{pd.Timestamp(g.release):%Y%m%d%H%M%S}_col"),
+                                    op, met, grid, hours, settings, work_dir)[0]
+                for g, op in zip(groups.itertuples(), ops)]
+        parts.append(column_extra(groups, ops, sp.vstack(rows, format="csr"),
+                                  _background_of(days, groups["time"], selected_path),
+                                  float(obs["mismatch_ppm"]), float(obs["background_sigma_ppm"])))
+    extra = concat_extra(parts) or _empty(hours, grid)
+    return extra, _cpu() - t0
+
+
+def mobile_rows(files, obs: dict, selected_path, met: dict, grid, hours, settings, work_dir):
+    """(:class:`ExtraObservations`, CPU s) of the track files (``stations.mobile``, config
+    ``observations.mobile`` as ``obs``): 1-minute segments, one inversion-transport point receptor
+    each (``transport.columns.point_jacobian_row``: the sites' driver, near/far split, nested
+    gridding), background the sites' mean of the day."""
+    from pathlib import Path
+
+    from stations.mobile import read_track, segments
+    from transport.columns import point_jacobian_row
+
+    t0 = _cpu()
+    days = _day_background(selected_path)
+    hours = pd.DatetimeIndex(hours)
+    parts = []
+    for f in files:
+        track_id = Path(f).stem.split("_")[1] if "_" in Path(f).stem else Path(f).stem
+        seg = segments(read_track(f), "co2", int(obs["segment_seconds"]), int(obs["min_records"]),
+                       track_id=track_id, max_speed_ms=float(obs["max_speed_ms"]))
+        t = pd.DatetimeIndex(pd.to_datetime(seg["time"]))
+        seg = seg[(t >= hours[0]) & (t <= hours[-1])].reset_index(drop=True)
+        if seg.empty:
+            continue
+        from stations.mobile import receptors
+
+        rec = receptors(seg)
+        rows = [point_jacobian_row(r._asdict(), met, grid, hours, settings, work_dir)[0]
+                for r in rec.itertuples(index=False)]
+        parts.append(mobile_extra(seg, sp.vstack(rows, format="csr"),
+                                  _background_of(days, seg["time"], selected_path),
+                                  float(obs["mismatch_ppm"]), float(obs["plume_factor"]),
+                                  float(obs["measurement_ppm"]), float(obs["corr_minutes"]),
+                                  float(obs["background_sigma_ppm"])))
+    extra = concat_extra(parts) or _empty(hours, grid)
+    return extra, _cpu() - t0
+
+
+def _empty(hours, grid) -> ExtraObservations:
+    n_cells = grid.n_cells
+    return ExtraObservations(sp.csr_matrix((0, len(hours) * n_cells)),
+                             pd.DataFrame(columns=["receptor_id", "site", "time", "lon", "lat", "agl"]),
+                             pd.DataFrame(columns=["site", "time", "value", "background", "value_std_dev",
+                                                   "background_sigma"]),
+                             np.zeros(0, str), np.zeros(0), np.zeros(0, str), np.zeros(0))

@@ -980,16 +980,22 @@ def run_inversion(jacobian_path, selected_path, prior_path, districts_path, out_
                   out_modelled, out_diagnostics, *, inversion_cfg=None, period_start, period_end,
                   truth_path=None, solve_options: SolveOptions | None = None,
                   utc_offset_hours: float = 0.0, gas: str = "co2", out_outer=None, truth_outer_path=None,
-                  neighbours_path=None) -> InversionOutputs:
+                  neighbours_path=None, extra_paths=()) -> InversionOutputs:
     """Read the pipeline files, invert, write the four outputs (atomically), and outer.csv
-    (``out_outer``) when the Jacobian is nested. ``gas``: the gas of the selected observations and the
-    prior (their units: gzcarbon.names.GASES; one Jacobian for all)."""
+    (``out_outer``) when the Jacobian is nested. ``extra_paths``: column and mobile rows
+    (``inversion.extra_obs.save_extra`` files; docs/columns.md) inverted with the sites.
+    ``gas``: the gas of the selected observations and the prior (their units: gzcarbon.names.GASES; one Jacobian for all)."""
     cfg = inversion_config(inversion_cfg)
     inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, truth_path, cfg, gas=gas,
                          truth_outer_path=truth_outer_path, neighbours_path=neighbours_path)
+    extra = None
+    if extra_paths:
+        from .extra_obs import concat_extra, load_extra
+
+        extra = concat_extra([load_extra(p) for p in extra_paths])
     out = invert(inputs, cfg, period_start, period_end, solve_options=solve_options,
-                 utc_offset_hours=utc_offset_hours)
-    out.diagnostics["inputs"] = inputs.paths
+                 utc_offset_hours=utc_offset_hours, extra=extra)
+    out.diagnostics["inputs"] = list(inputs.paths) + [str(p) for p in extra_paths]
     write_outputs(out, out_posterior, out_districts, out_modelled, out_diagnostics, out_outer)
     d = out.districts.iloc[-1]
     log.info("%s city total: truth %s t, prior %.0f t, posterior %.0f ± %.0f t; chi2_r %.2f, DOFS %.1f",

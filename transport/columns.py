@@ -254,18 +254,44 @@ def hourly_soundings(soundings, site: str, ground_kernel: str = "unity", cell_de
     return pd.DataFrame(rows), ops
 
 
+def _hourly_row(hours_fp, foot, outer, grid, hours: pd.DatetimeIndex) -> tuple:
+    """A receptor's gridded footprint as one sparse row ``hour * n_cells + cell`` on ``hours``
+    (inner cells, then with a nested grid the outer cells in state order) and its sensitivity on
+    the grid's cells in those hours (to subtract from the total for what lies outside)."""
+    import scipy.sparse as sp
+
+    from gzcarbon.grid import NestedGrid
+
+    nested = grid if isinstance(grid, NestedGrid) else NestedGrid(grid)
+    n_cells = nested.n_cells
+    row = np.zeros(len(hours) * n_cells)
+    pos = {h: k for k, h in enumerate(pd.DatetimeIndex(hours))}
+    inside = 0.0
+    for k, h in enumerate(hours_fp):
+        j = pos.get(h)
+        if j is None:
+            continue
+        v = (nested.state_vector(foot[k], outer[k]) if outer is not None
+             else np.asarray(foot[k]).ravel())
+        if v.size != n_cells:
+            raise ValueError(f"footprint of {v.size} cells for a state of {n_cells} cells")
+        row[j * n_cells:(j + 1) * n_cells] = v
+        inside += float(v.sum())
+    return sp.csr_matrix(row), inside
+
+
 def column_jacobian_row(rec, op: ColumnOperator, met: dict, grid, hours: pd.DatetimeIndex,
                         settings, work_dir) -> tuple:
     """The Jacobian row (1 × len(hours)·n_cells, ``hour * n_cells + cell``) of one column
-    receptor on the inner ``gzcarbon.grid.Grid``: one pystilt ``ColumnReceptor`` run of
+    receptor on ``grid``: the inner ``gzcarbon.grid.Grid``, or a ``NestedGrid`` (then the row has
+    the outer cells too, gridded as the point receptors' nested footprints are:
+    ``transport.stilt_driver._nested_hour_footprint``). One pystilt ``ColumnReceptor`` run of
     ``settings.numpar`` particles over ``settings.n_hours`` (no near/far split), the particles
-    weighted by :func:`weight_particles`, gridded on clock hours as the point receptors are
-    (``transport.stilt_driver``). ``rec``: ``time``, ``lon``, ``lat``, ``receptor_id``.
+    weighted by :func:`weight_particles`, gridded on clock hours as the point receptors are.
+    ``rec``: ``time``, ``lon``, ``lat``, ``receptor_id``.
     Returns ``(row, outside)``: the sparse row and the sensitivity outside the grid and the hours
     (ppm / (µmol m-2 s-1)), for the background term."""
-    import scipy.sparse as sp
-
-    from .stilt_driver import _clock_hour_footprint, _mkdtemp, _trajectories
+    from .stilt_driver import _gridded, _mkdtemp, _trajectories
 
     release = pd.Timestamp(rec["time"])
     n_hours = int(settings.n_hours)
@@ -274,14 +300,18 @@ def column_jacobian_row(rec, op: ColumnOperator, met: dict, grid, hours: pd.Date
                               _mkdtemp(Path(work_dir), f"run_{rid}_"), n_hours, settings.numpar,
                               settings.extra)
     weighted = weight_particles(particles, op)
-    fh, foot, total = _clock_hour_footprint(weighted, release, grid, n_hours, settings.smooth_factor)
-    n_cells = grid.ny * grid.nx
-    row = np.zeros(len(hours) * n_cells)
-    pos = {h: k for k, h in enumerate(pd.DatetimeIndex(hours))}
-    inside = 0.0
-    for k, h in enumerate(fh):
-        j = pos.get(h)
-        if j is not None:
-            row[j * n_cells:(j + 1) * n_cells] = foot[k].ravel()
-            inside += float(foot[k].sum())
-    return sp.csr_matrix(row), float(total.sum()) - inside
+    fh, foot, total, outer, _ = _gridded(weighted, release, grid, n_hours, settings.smooth_factor)
+    row, inside = _hourly_row(fh, foot, outer, grid, hours)
+    return row, float(np.sum(total)) - inside
+
+
+def point_jacobian_row(rec, met: dict, grid, hours: pd.DatetimeIndex, settings, work_dir) -> tuple:
+    """The Jacobian row of a point receptor (a mobile segment: ``time``, ``lon``, ``lat``,
+    ``agl``, ``receptor_id``) by the same driver as the sites' footprints
+    (``transport.stilt_driver.receptor_footprint``: near/far split, nested gridding); returns
+    ``(row, outside)`` as :func:`column_jacobian_row`."""
+    from .stilt_driver import receptor_footprint
+
+    fp, _ = receptor_footprint(pd.Series(dict(rec)), met, grid, settings, Path(work_dir))
+    row, inside = _hourly_row(fp.hours, fp.foot, fp.foot_outer, grid, hours)
+    return row, float(np.sum(fp.total)) - inside

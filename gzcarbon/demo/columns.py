@@ -243,3 +243,138 @@ def track_text(records: pd.DataFrame) -> str:
     r = records.copy()
     r["time"] = pd.to_datetime(r["time"]).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     return r.to_csv(index=False, float_format="%.6f")
+
+
+# --- the demo world's column instruments and mobile track (rules demo_columns, demo_mobile) -------
+#: the demo's EM27/SUN: Tianhe (site id, serial, position, altitude m, surface pressure hPa), its
+#: UTC hours (one receptor each, at half past), spectra per hour and their noise (ppm)
+DEMO_EM27 = dict(site="GZE", serial=193, lon=113.33, lat=23.13, altitude=20.0, pressure=1010.0,
+                 hours_utc=(4, 5), spectra=6, noise_ppm=0.3)
+#: the demo's OCO-2 overpass on the first day: time, longitude, soundings spread over the latitudes
+#: (two 0.1° cells of the hour means), noise and reported uncertainty (ppm)
+DEMO_OCO = dict(time="05:20:10", lon=113.28, lat0=23.02, lat1=23.18, n=8, psurf=1010.0, noise_ppm=0.5)
+#: the demo's mobile track on the last day: start (UTC), minutes, from/to (lon, lat), inlet height
+DEMO_TRACK = dict(track="GZM", start="05:00", minutes=12, lon0=113.26, lat0=23.125, lon1=113.36,
+                  lat1=23.125, height=3.0, plume_ppm=2.0, noise_ppm=0.1)
+
+
+def _truth_setup(truth_path, truth_outer_path, grid_cfg: dict, transport: dict, truth_transport: dict):
+    """(nested grid, hours, flat true state, background series, truth StiltSettings)."""
+    import xarray as xr
+
+    from gzcarbon.demo.signal import truth_state
+    from gzcarbon.demo.truth_errors import TruthTransport
+    from gzcarbon.grid import NestedGrid
+    from transport.stilt_driver import StiltSettings
+
+    nested = NestedGrid.from_config(grid_cfg)
+    with xr.open_dataset(truth_path) as t:
+        t = t.load()
+    outer = None
+    if nested.enabled:
+        with xr.open_dataset(truth_outer_path) as to:
+            outer = to["flux_outer"].sel(time=t["time"].values).values
+    hours = pd.DatetimeIndex(t["time"].values)
+    state = truth_state(t["flux"].values, outer, nested).ravel()
+    bg = t["background"].to_series()
+    bg.index = pd.DatetimeIndex(bg.index)
+    tt = TruthTransport.from_mapping(truth_transport)
+    return nested, hours, state, bg, StiltSettings.from_config(tt.transport_config(transport))
+
+
+def write_demo_columns(out_proffast, out_oco, *, truth_path, truth_outer_path, met: dict,
+                       grid_cfg: dict, transport: dict, truth_transport: dict, days, work_dir,
+                       seed: int, utc_offset_hours: float = 8.0) -> dict:
+    """The demo's column files from its truth through the **truth's own transport**: an EM27/SUN
+    PROFFAST file (:data:`DEMO_EM27`, every day) and an OCO-2 Lite granule (:data:`DEMO_OCO`,
+    first day). Each hour (EM27) or 0.1° cell (OCO) gets one truth column receptor
+    (``transport.columns.column_jacobian_row`` with the truth's settings); its spectra or
+    soundings are :func:`column_truth` of that row plus noise. Returns the true values."""
+    from transport.columns import column_jacobian_row, column_operator, ground_operator
+
+    nested, hours, state, bg, settings = _truth_setup(truth_path, truth_outer_path, grid_cfg, transport,
+                                                      truth_transport)
+    rng = np.random.default_rng(seed + 2301)
+    days = pd.to_datetime(list(days), format="%Y%m%d")
+    e = DEMO_EM27
+    em_op = ground_operator(e["pressure"])
+    spectra, truths = [], {}
+    for d in days:
+        for h in e["hours_utc"]:
+            t = d + pd.Timedelta(hours=h, minutes=30)
+            row, _ = column_jacobian_row(dict(time=t, lon=e["lon"], lat=e["lat"],
+                                              receptor_id=f"TRUTH_{e['site']}_{t:%Y%m%d%H%M}"),
+                                         em_op, met, nested, hours, settings, work_dir)
+            x = float(column_truth(row, state, [em_op], float(bg.get(t.floor("h"), bg.iloc[0])))[0])
+            truths[f"{e['site']} {t:%Y-%m-%d %H:%M}"] = x
+            for k in range(e["spectra"]):
+                spectra.append(dict(time=t - pd.Timedelta(minutes=25) + pd.Timedelta(minutes=50 * k / e["spectra"]),
+                                    lon=e["lon"], lat=e["lat"], altitude=e["altitude"], pressure=e["pressure"],
+                                    sza=50.0, xco2=x + rng.normal(0.0, e["noise_ppm"]), xch4=1990.0, xco=120.0))
+    write_proffast(out_proffast, pd.DataFrame(spectra), utc_offset_hours)
+
+    o = DEMO_OCO
+    n = int(o["n"])
+    t0 = days[0] + pd.Timedelta(o["time"])
+    t_oco = t0 + pd.to_timedelta(np.arange(n) * 0.333, unit="s")
+    psurf = np.full(n, float(o["psurf"]))
+    pressure = oco_levels(psurf)
+    ak, pw = oco_kernel(pressure, psurf), oco_pressure_weight(pressure)
+    prior = 421.0 - 4.0 * (1 - pressure / psurf[:, None]) ** 2
+    lats = np.linspace(o["lat0"], o["lat1"], n)
+    cell = np.floor(lats / 0.1).astype(int)
+    values = np.empty(n)
+    b = float(bg.get(t0.floor("h"), bg.iloc[0]))
+    for c in np.unique(cell):
+        ix = np.flatnonzero(cell == c)
+        cell_op = column_operator(pressure[ix].mean(0), ak[ix].mean(0), pw[ix].mean(0), prior[ix].mean(0),
+                                  float(psurf[0]))
+        row, _ = column_jacobian_row(dict(time=t0.floor("min"), lon=o["lon"], lat=float(lats[ix].mean()),
+                                          receptor_id=f"TRUTH_OCO_{c}"), cell_op, met, nested, hours,
+                                     settings, work_dir)
+        enh = float((row @ state)[0])
+        for i in ix:
+            op = column_operator(pressure[i], ak[i], pw[i], prior[i], psurf[i])
+            values[i] = enh + b * op.background_weight + op.prior_term + rng.normal(0.0, o["noise_ppm"])
+        truths[f"OCO cell {c}"] = enh
+    table = pd.DataFrame(dict(sounding_id=oco_sounding_ids(t_oco), time=t_oco, lon=np.full(n, o["lon"]),
+                              lat=lats, value=values, uncertainty=o["noise_ppm"], surface_pressure=psurf,
+                              surface_altitude=15.0, solar_zenith=50.0))
+    write_oco_lite(out_oco, table, pressure, ak, pw, prior)
+    return truths
+
+
+def write_demo_track(out_track, *, truth_path, truth_outer_path, met: dict, grid_cfg: dict,
+                     transport: dict, truth_transport: dict, days, work_dir, seed: int) -> pd.DataFrame:
+    """The demo's mobile track (:data:`DEMO_TRACK`, last day) from its truth through the truth's
+    own transport: each minute's true mole fraction is the background plus the truth row of a
+    point receptor at the minute's middle (``transport.columns.point_jacobian_row``, truth
+    settings) × the true flux; :func:`track_records` adds road plumes and noise. Returns the
+    per-minute truth."""
+    from transport.columns import point_jacobian_row
+
+    nested, hours, state, bg, settings = _truth_setup(truth_path, truth_outer_path, grid_cfg, transport,
+                                                      truth_transport)
+    k = DEMO_TRACK
+    day = pd.to_datetime(list(days), format="%Y%m%d")[-1]
+    start = day + pd.Timedelta(k["start"] + ":00")
+    m = int(k["minutes"])
+    f = np.arange(m + 1) / m
+    lon = k["lon0"] + f * (k["lon1"] - k["lon0"])
+    lat = k["lat0"] + f * (k["lat1"] - k["lat0"])
+    rows = []
+    for i in range(m):
+        t = start + pd.Timedelta(minutes=i, seconds=30)
+        rec = dict(receptor_id=f"TRUTH_{k['track']}_{t:%Y%m%d%H%M%S}", time=t, lon=0.5 * (lon[i] + lon[i + 1]),
+                   lat=0.5 * (lat[i] + lat[i + 1]), agl=float(k["height"]))
+        row, _ = point_jacobian_row(rec, met, nested, hours, settings, work_dir)
+        rows.append(dict(start=start + pd.Timedelta(minutes=i), lon0=lon[i], lat0=lat[i], lon1=lon[i + 1],
+                         lat1=lat[i + 1], height=float(k["height"]),
+                         co2=float(bg.get(t.floor("h"), bg.iloc[0])) + float((row @ state)[0])))
+    truth = pd.DataFrame(rows)
+    rec = track_records(truth, plume_ppm=k["plume_ppm"], noise_ppm=k["noise_ppm"],
+                        rng=np.random.default_rng(seed + 2302))
+    from gzcarbon.atomic import write_text
+
+    write_text(out_track, track_text(rec))
+    return truth

@@ -528,3 +528,44 @@ def network_design_inputs(wildcards):
 def network_design_products(wildcards=None):
     return [os.path.join(config["results_dir"], m, "network", n) for m in MONTHS
             for n in ("candidates.csv", "greedy.csv", "design.json", "map.png", "report.html")]
+
+
+# (columns.smk, inversion.smk: column and mobile observations in the inversion; docs/columns.md)
+COLUMN_ENABLED = bool(config["observations"]["column"]["enabled"])
+MOBILE_ENABLED = bool(config["observations"]["mobile"]["enabled"])
+# the demo world's column files and track (rules demo_columns, demo_mobile)
+DEMO_COLUMN_FILES = ("columns/comb_invparms_GZE_SN193_{month}.csv",
+                     "columns/oco2_LtCO2_{month}_B11100Ar_gzdemo.nc4")
+DEMO_TRACK_FILE = "mobile/track_GZM_{month}.csv"
+
+
+def column_files(wildcards):
+    """The column files of the month: the demo world's, or observations.column.files."""
+    if DEMO:
+        return [demo(f).format(month=wildcards.month) for f in DEMO_COLUMN_FILES]
+    return list(config["observations"]["column"]["files"])
+
+
+def mobile_files(wildcards):
+    """The track files of the month: the demo world's, or observations.mobile.files."""
+    if DEMO:
+        return [demo(DEMO_TRACK_FILE).format(month=wildcards.month)]
+    return list(config["observations"]["mobile"]["files"])
+
+
+def extra_obs_inputs():
+    """The inversion's column and mobile rows (paths with {month}) when observations.column /
+    .mobile are enabled."""
+    out = {}
+    if COLUMN_ENABLED:
+        out["extra_column"] = res("extra/column_rows.npz")
+    if MOBILE_ENABLED:
+        out["extra_mobile"] = res("extra/mobile_rows.npz")
+    return out
+
+
+def extra_met_file_format(wildcards=None):
+    """The met file names' format the column and mobile receptors read (as rule footprints)."""
+    if MET_SOURCE == "arl":
+        return None if config["inputs"]["met_files"] else config["inputs"]["met_file_format"]
+    return "%Y%m%d_gz.arl"

@@ -16,6 +16,8 @@ rule inversion:
         # the nested state: the neighbours' geometry and, in the demo, the outer cells' truth
         **({**({"neighbours": config["neighbours_file"]} if config["neighbours_file"] else {}),
             **({"truth_outer": demo("truth_outer.nc")} if DEMO else {})} if OUTER_ENABLED else {}),
+        # column and mobile rows (observations.column / .mobile enabled; docs/columns.md)
+        **extra_obs_inputs(),
     output:
         posterior=res("posterior.nc"),
         districts=res("districts.csv"),

@@ -26,6 +26,8 @@ out = run_inversion(
     out_outer=snakemake.output.get("outer"),  # nested state (config outer_grid): outer.csv
     truth_outer_path=inp.get("truth_outer") or None,
     neighbours_path=inp.get("neighbours") or None,
+    # column and mobile rows (observations.column / observations.mobile; docs/columns.md)
+    extra_paths=[p for p in (inp.get("extra_column"), inp.get("extra_mobile")) if p],
 )
 
 # demo runs: the truth's transport (sidecar of rule demo_truth_signal, docs/demo.md) as
