@@ -367,13 +367,47 @@ def candidate_problem(inputs, cfg, prob, nd, table: pd.DataFrame, cand_H_hourly,
     return cp, Rc, blocks
 
 
+def extra_candidate_rows(inputs, cfg, days, utc_offset_hours, prob, extra, owner) -> tuple:
+    """(H rows, R, {id: rows}) of column and mobile candidates on the inversion's state ``prob``.
+
+    ``extra``: their `inversion.extra_obs.ExtraObservations` (``column_extra``: a ground column
+    sensor's hourly receptors, ``mobile_extra``: a track's segments), ``owner``: the candidate id of
+    each of its rows. The rows are mapped onto the state exactly as the inversion maps extra
+    observations (`augment_inputs`, `build_inversion_problem`, `apply_type_errors`): a column row has
+    no daily surface-offset coefficient (its background is in R: retrieval + mismatch + a background
+    shared per instrument and day), a mobile row keeps it (R with the along-track correlation and the
+    background shared per track). Between candidates of different types or tracks, R is zero."""
+    from .extra_obs import _extra_rows, apply_type_errors, augment_inputs
+    from .run import build_inversion_problem
+
+    owner = np.asarray(owner).astype(str)
+    if len(owner) != extra.H_hourly.shape[0]:
+        raise ValueError(f"network design: {len(owner)} candidate ids for {extra.H_hourly.shape[0]} column/mobile rows")
+    p2 = build_inversion_problem(augment_inputs(inputs, extra), cfg, days, utc_offset_hours)
+    if p2.H.shape[1] != prob.H.shape[1] or p2.n_offsets != prob.n_offsets:
+        raise ValueError(f"network design: the column/mobile candidates change the state ({p2.H.shape[1]} columns, "
+                         f"the inversion's {prob.H.shape[1]}); give them observations inside the period's days")
+    p2 = apply_type_errors(p2, extra)
+    pos, idx = _extra_rows(p2, extra)
+    if len(pos) < len(owner):
+        log.warning("network design: %d of %d column/mobile candidate rows are outside the period or without "
+                    "footprint; left out", len(owner) - len(pos), len(owner))
+    H = sp.csr_matrix(p2.H)[pos]
+    R = np.asarray(p2.obs_cov, float)[np.ix_(pos, pos)]
+    who = owner[idx]
+    blocks = {c: np.flatnonzero(who == c) for c in dict.fromkeys(owner) if (who == c).any()}
+    return H, R, blocks
+
+
 def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_receptors, period_start, period_end,
                    *, cand_missing=None, utc_offset_hours: float = 0.0, shares=None, hyper: dict | None = None,
-                   cost: dict | None = None) -> NetworkDesignResult:
+                   cost: dict | None = None, extra=None, extra_owner=None) -> NetworkDesignResult:
     """The design of the month: the inversion's own problem (``inputs``: `inversion.run.InversionInputs`,
     ``config``: the ``inversion`` settings; same screening, aggregates and hyperparameters ``hyper``) and
     the candidates' Jacobian rows (``cand_H_hourly`` on the same hours and cells, ``cand_receptors``),
-    mapped onto the same state by `inversion.state.build_problem`."""
+    mapped onto the same state by `inversion.state.build_problem`. Column and mobile candidates (rows of
+    ``table`` with type ``column``/``mobile``) come as ``extra`` (`inversion.extra_obs.ExtraObservations`)
+    with ``extra_owner`` (candidate id per row): `extra_candidate_rows`."""
     from .run import build_aggregation, build_inversion_problem, period_axis, screen_observations
     from .settings import inversion_config
 
@@ -384,21 +418,35 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
     agg = build_aggregation(inputs, prob, mask, days, cfg)
     used = scr.used
     R1 = prob.obs_cov[np.ix_(used, used)] if prob.obs_cov is not None else prob.obs_sigma[used]
-    cp, Rc, blocks = candidate_problem(inputs, cfg, prob, nd, table, cand_H_hourly, cand_receptors, days,
-                                       cand_missing=cand_missing, shares=shares)
+    ins = table[table["type"] == "insitu"]
+    if len(ins):
+        cp, Rc, blocks = candidate_problem(inputs, cfg, prob, nd, ins, cand_H_hourly, cand_receptors, days,
+                                           cand_missing=cand_missing, shares=shares)
+        Hc, obs = cp.H, cp.obs
+    else:
+        Hc, Rc, blocks, obs = sp.csr_matrix((0, prob.H.shape[1])), np.zeros((0, 0)), {}, pd.DataFrame({"time": []})
+    others = table[table["type"] != "insitu"]
+    if len(others):
+        if extra is None:
+            raise ValueError(f"network design: column/mobile candidate(s) {list(others['id'])} have no rows; "
+                             "pass their ExtraObservations (extra, extra_owner)")
+        Hx, Rx, bx = extra_candidate_rows(inputs, cfg, days, utc_offset_hours, prob, extra, extra_owner)
+        n0 = Hc.shape[0]
+        blocks.update({c: v + n0 for c, v in bx.items()})
+        Hc, Rc = sp.vstack([sp.csr_matrix(Hc), Hx], format="csr"), sla.block_diag(Rc, Rx)
+        obs = pd.concat([obs[["time"]], pd.DataFrame({"time": pd.to_datetime(extra.selected["time"])})])
     lost = [c for c in table["id"] if c not in blocks]
     if lost:
         log.warning("network design: candidate(s) %s have no footprint in the period (HYSPLIT failures or no "
                     "selected hour): they are left out of the tables", lost)
     types = {"insitu": dict(nd["insitu"])}
-    obs = cp.obs
     hyper = hyper or {}
     sQ, sR = float(hyper.get("scale_Q", 1.0)), float(hyper.get("scale_R", 1.0))
     if cfg.tune_hyperparameters and not hyper:
         raise ValueError("network design: inversion.tune_hyperparameters is on; pass the run's diagnostics.json "
                          "(its `hyperparameters` scale Q and R)")
     names = list(agg.names)
-    design = design_covariance(prob.Q, prob.H[used], R1, agg.A, cp.H, Rc, blocks, names, sQ, sR)
+    design = design_covariance(prob.Q, prob.H[used], R1, agg.A, Hc, Rc, blocks, names, sQ, sR)
     obj = _objective_row(nd["objective"], names)
     base = design.sigma
     sig = candidate_sigmas(design)
@@ -418,7 +466,7 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
     summary = {
         "aggregates": names, "prior_sigma_t": design.prior_sigma.tolist(), "current_sigma_t": base.tolist(),
         "objective": names[obj], "k": int(nd["k"]), "corr_length_km": float(nd["corr_length_km"]),
-        "n_existing_obs": int(used.sum()), "n_candidate_obs": int(cp.H.shape[0]),
+        "n_existing_obs": int(used.sum()), "n_candidate_obs": int(Hc.shape[0]),
         "candidate_days": sorted({pd.Timestamp(t).strftime("%Y-%m-%d") for t in obs["time"]}),
         "hyperparameters": {"scale_Q": sQ, "scale_R": sR}, "left_out": lost,
         "insitu": types["insitu"], "cost": cost or {},

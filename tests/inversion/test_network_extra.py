@@ -1,0 +1,147 @@
+"""Column and mobile candidates in the network design (inversion.network.extra_candidate_rows): the σ
+with a column sensor or a day of mobile transects added equals a dense re-solve with their rows; a
+column row has no daily surface-offset coefficient, a mobile row has; R is the type's formula."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg as sla
+import scipy.sparse as sp
+
+from inversion.extra_obs import column_extra, concat_extra, mobile_extra
+from inversion.network import extra_candidate_rows, network_design
+from inversion.run import InversionInputs, build_aggregation, build_inversion_problem, period_axis, screen_observations
+from inversion.settings import inversion_config
+from transport.columns import ground_operator
+
+from test_network_run import _nd
+from test_run import CFG, area, fake_world, two_districts
+
+COL_SIGMA = dict(retrieval=0.4, mismatch=0.5, background=0.3)
+MOB = dict(mismatch=1.0, plume_factor=0.5, measurement=0.2, corr_minutes=15.0, background=0.4)
+
+
+def _world():
+    w = fake_world()
+    names, F = two_districts()
+    sel = w["sel"].assign(time=pd.to_datetime(w["sel"]["time"], utc=True).dt.tz_localize(None))
+    keep = (sel.site == "AAA").to_numpy()
+    inputs = InversionInputs(w["H"], w["rec"], w["hours"], sel[keep], w["prior"], w["lat"], w["lon"], names, F,
+                             area())
+    rec = w["rec"].reset_index(drop=True)
+    return w, inputs, rec
+
+
+def _column(w, rec):
+    """An EM27-type sensor at BBB: hourly column receptors 04-07 UTC on both days, its rows a quarter of
+    BBB's surface footprint (a column sees the surface layer diluted), ground kernel AK = 1."""
+    b = rec.index[rec.site == "BBB"].to_numpy()
+    t = pd.DatetimeIndex(rec.loc[b, "time"])
+    groups = pd.DataFrame({"site": "COL", "instrument": "COL", "release": t, "time": t.floor("h"),
+                           "lon": rec.loc[b, "lon"].to_numpy(), "lat": rec.loc[b, "lat"].to_numpy(),
+                           "value": 0.0, "value_std_dev": COL_SIGMA["retrieval"]})
+    ops = [ground_operator(1010.0) for _ in b]
+    return column_extra(groups, ops, 0.25 * w["H"][b], 420.0, COL_SIGMA["mismatch"], COL_SIGMA["background"])
+
+
+def _mobile(w, rec):
+    """One track on the first day: six 1-minute segments every 10 minutes from 05:05 UTC, each with
+    half of AAA's 05:30 footprint shifted by a few percent."""
+    a = int(np.flatnonzero((rec.site == "AAA") & (pd.DatetimeIndex(rec.time) == pd.Timestamp("2025-01-02 05:30")))[0])
+    t = pd.Timestamp("2025-01-02 05:05") + pd.to_timedelta(10 * np.arange(6), unit="min")
+    seg = pd.DataFrame({"track": "MOB", "segment": np.arange(6), "time": t, "lon": 113.05 + 0.01 * np.arange(6),
+                        "lat": 23.05, "height": 3.0, "value": 0.0, "n": [60, 55, 60, 40, 60, 60],
+                        "spread": [0.5, 2.0, 0.1, 0.8, 0.3, 1.2]})
+    rows = sp.vstack([w["H"][a] * (0.5 + 0.02 * i) for i in range(6)], format="csr")
+    return mobile_extra(seg, rows, 420.0, MOB["mismatch"], MOB["plume_factor"], MOB["measurement"],
+                        MOB["corr_minutes"], MOB["background"]), seg
+
+
+def _problem(inputs):
+    cfg = inversion_config(CFG)
+    mask, days = period_axis(inputs.hours, "2025-01-02", "2025-01-04")
+    prob = build_inversion_problem(inputs, cfg, days)
+    return cfg, mask, days, prob
+
+
+def _dense_sigma(Q, H, R, A):
+    Qh = np.linalg.inv(np.linalg.inv(Q) + H.T @ np.linalg.solve(R, H))
+    return np.sqrt(np.diag(A @ Qh @ A.T))
+
+
+def test_column_and_mobile_candidates_equal_a_dense_re_solve():
+    w, inputs, rec = _world()
+    col = _column(w, rec)
+    mob, _ = _mobile(w, rec)
+    extra = concat_extra([col, mob])
+    owner = np.r_[np.full(col.H_hourly.shape[0], "COL"), np.full(mob.H_hourly.shape[0], "MOB")]
+    b = rec.index[rec.site == "BBB"].to_numpy()
+    table = pd.DataFrame([
+        {"id": "BBB", "type": "insitu", "lon": rec.loc[b[0], "lon"], "lat": rec.loc[b[0], "lat"], "height": 100.0},
+        {"id": "COL", "type": "column", "lon": rec.loc[b[0], "lon"], "lat": rec.loc[b[0], "lat"], "height": 0.0},
+        {"id": "MOB", "type": "mobile", "lon": 113.05, "lat": 23.05, "height": 3.0}])
+    res = network_design(inputs, CFG, _nd(), table, w["H"][b], rec.loc[b].reset_index(drop=True),
+                         "2025-01-02", "2025-01-04", extra=extra, extra_owner=owner)
+    cfg, mask, days, prob = _problem(inputs)
+    used = screen_observations(prob, cfg).used
+    agg = build_aggregation(inputs, prob, mask, days, cfg)
+    Hx, Rx, blocks = extra_candidate_rows(inputs, cfg, days, 0.0, prob, extra, owner)
+    assert sorted(blocks) == ["COL", "MOB"] and blocks["COL"].size == 8 and blocks["MOB"].size == 6
+    n_state = prob.H.shape[1]
+    Q = prob.Q.matmat(np.eye(n_state))
+    H1 = prob.H[used].toarray()
+    R1 = np.diag(prob.obs_sigma[used] ** 2)
+    A = agg.A.toarray()
+    base = _dense_sigma(Q, H1, R1, A)
+    np.testing.assert_allclose(res.summary["current_sigma_t"], base, rtol=1e-8)
+    got = res.candidates.set_index("id")
+    for cid in ("COL", "MOB"):
+        k = blocks[cid]
+        ref = _dense_sigma(Q, np.vstack([H1, Hx[k].toarray()]), sla.block_diag(R1, Rx[np.ix_(k, k)]), A)
+        np.testing.assert_allclose(got.loc[cid, ["sigma_West", "sigma_East", "city_sigma"]].to_numpy(float), ref,
+                                   rtol=1e-8)
+        assert ref[-1] < base[-1]
+        assert got.loc[cid, "n_obs"] == k.size
+    # the column rows: no daily surface-offset coefficient; the mobile rows: one each (surface air)
+    off = slice(prob.n_flux, prob.n_flux + prob.n_offsets)
+    assert prob.n_offsets > 0
+    assert np.abs(Hx[blocks["COL"]][:, off]).sum() == 0
+    np.testing.assert_allclose(np.asarray(Hx[blocks["MOB"]][:, off].sum(axis=1)).ravel(), 1.0)
+    # their flux part is the rows given (column: 0.25 x BBB's; the state maps both the same way)
+    assert np.abs(Hx[blocks["COL"]][:, :prob.n_flux]).sum() > 0
+    # the column's R: retrieval² + mismatch² on the diagonal, the background shared per instrument-day
+    k = blocks["COL"]
+    day = pd.DatetimeIndex(col.selected["time"]).normalize().to_numpy()
+    same = day[:, None] == day[None, :]
+    Rcol = np.diag(np.full(8, COL_SIGMA["retrieval"] ** 2 + COL_SIGMA["mismatch"] ** 2)) + COL_SIGMA["background"] ** 2 * same
+    np.testing.assert_allclose(Rx[np.ix_(k, k)], Rcol, rtol=1e-12)
+    assert Rcol[0, 4] == 0 and Rcol[0, 3] == pytest.approx(0.09)
+    # nothing between the column and the track
+    assert np.abs(Rx[np.ix_(blocks["COL"], blocks["MOB"])]).max() == 0
+    # greedy: the first step is the best single candidate by city sigma
+    best = res.candidates.sort_values("city_sigma")["id"].iloc[0]
+    assert res.greedy["id"].iloc[1] == best
+
+
+def test_mobile_candidate_R_is_the_mobile_formula():
+    w, inputs, rec = _world()
+    mob, seg = _mobile(w, rec)
+    cfg, mask, days, prob = _problem(inputs)
+    Hx, Rx, blocks = extra_candidate_rows(inputs, cfg, days, 0.0, prob, mob, np.full(6, "MOB"))
+    n = seg["n"].to_numpy(float)
+    m = np.sqrt(MOB["mismatch"] ** 2 + (MOB["plume_factor"] * seg["spread"].to_numpy()) ** 2)
+    tm = ((seg["time"] - seg["time"].iloc[0]) / pd.Timedelta(minutes=1)).to_numpy(float)
+    R = (np.diag(MOB["measurement"] ** 2 / n) + np.outer(m, m) * np.exp(-np.abs(tm[:, None] - tm[None, :]) / MOB["corr_minutes"])
+         + MOB["background"] ** 2)
+    k = blocks["MOB"]
+    np.testing.assert_allclose(Rx[np.ix_(k, k)], R, rtol=1e-12)
+    # 10 minutes apart with tau = 15 min: correlation exp(-2/3) of the segment mismatch
+    assert Rx[k[0], k[1]] == pytest.approx(m[0] * m[1] * np.exp(-10 / 15) + 0.16)
+
+
+def test_column_candidates_without_rows_stop():
+    w, inputs, rec = _world()
+    table = pd.DataFrame([{"id": "COL", "type": "column", "lon": 113.09, "lat": 23.07, "height": 0.0}])
+    with pytest.raises(ValueError, match=r"candidate\(s\) \['COL'\] have no rows"):
+        network_design(inputs, CFG, _nd(), table, sp.csr_matrix((0, w["H"].shape[1])), rec.iloc[:0],
+                       "2025-01-02", "2025-01-04")
