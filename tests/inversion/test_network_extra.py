@@ -8,7 +8,7 @@ import pytest
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from inversion.extra_obs import column_extra, concat_extra, mobile_extra
+from inversion.extra_obs import ExtraObservations, column_extra, mobile_extra
 from inversion.network import extra_candidate_rows, network_design
 from inversion.run import InversionInputs, build_aggregation, build_inversion_problem, period_axis, screen_observations
 from inversion.settings import inversion_config
@@ -57,6 +57,15 @@ def _mobile(w, rec):
                         MOB["corr_minutes"], MOB["background"]), seg
 
 
+def _both(a, b):
+    """The rows of ``a`` then ``b`` as one ExtraObservations (the along-track time of the mobile one)."""
+    return ExtraObservations(sp.vstack([a.H_hourly, b.H_hourly], format="csr"),
+                             pd.concat([a.receptors, b.receptors], ignore_index=True),
+                             pd.concat([a.selected, b.selected], ignore_index=True), np.r_[a.kind, b.kind],
+                             np.r_[a.mismatch, b.mismatch], np.r_[a.group, b.group],
+                             np.r_[a.background_sigma, b.background_sigma], corr_minutes=b.corr_minutes)
+
+
 def _problem(inputs):
     cfg = inversion_config(CFG)
     mask, days = period_axis(inputs.hours, "2025-01-02", "2025-01-04")
@@ -73,7 +82,7 @@ def test_column_and_mobile_candidates_equal_a_dense_re_solve():
     w, inputs, rec = _world()
     col = _column(w, rec)
     mob, _ = _mobile(w, rec)
-    extra = concat_extra([col, mob])
+    extra = _both(col, mob)
     owner = np.r_[np.full(col.H_hourly.shape[0], "COL"), np.full(mob.H_hourly.shape[0], "MOB")]
     b = rec.index[rec.site == "BBB"].to_numpy()
     table = pd.DataFrame([
