@@ -219,6 +219,12 @@ _ROW_COLUMNS = ("receptor_id", "site", "time", "lon", "lat", "agl", "obs_time", 
                 "value_std_dev", "kind", "mismatch", "group", "background_sigma")
 
 
+def _plain(v) -> np.ndarray:
+    """An array np.load reads without pickle (text as fixed-width unicode)."""
+    a = np.asarray(v)
+    return a.astype(str) if a.dtype == object else a
+
+
 def save_extra(path, extra: ExtraObservations, n_columns: int) -> None:
     """Write ``extra`` to ``path`` (.npz, atomic): the sparse rows (``n_columns`` wide, the
     Jacobian's ``hour * n_cells + cell``), one table row per observation and ``corr_minutes``."""
@@ -240,7 +246,7 @@ def save_extra(path, extra: ExtraObservations, n_columns: int) -> None:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, data=H.data, indices=H.indices, indptr=H.indptr,
                                 shape=np.asarray(H.shape), corr_minutes=float(extra.corr_minutes),
-                                **{f"row_{k}": np.asarray(v) for k, v in table.items()})
+                                **{f"row_{k}": _plain(v) for k, v in table.items()})
 
     atomic_write(path, write)
 

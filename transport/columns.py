@@ -296,6 +296,7 @@ def column_jacobian_row(rec, op: ColumnOperator, met: dict, grid, hours: pd.Date
     release = pd.Timestamp(rec["time"])
     n_hours = int(settings.n_hours)
     rid = str(rec.get("receptor_id", f"col_{release:%Y%m%d%H%M%S}"))
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
     particles = _trajectories(column_receptor(rec, op), rid, met, settings,
                               _mkdtemp(Path(work_dir), f"run_{rid}_"), n_hours, settings.numpar,
                               settings.extra)
@@ -312,6 +313,7 @@ def point_jacobian_row(rec, met: dict, grid, hours: pd.DatetimeIndex, settings, 
     ``(row, outside)`` as :func:`column_jacobian_row`."""
     from .stilt_driver import receptor_footprint
 
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
     fp, _ = receptor_footprint(pd.Series(dict(rec)), met, grid, settings, Path(work_dir))
     row, inside = _hourly_row(fp.hours, fp.foot, fp.foot_outer, grid, hours)
     return row, float(np.sum(fp.total)) - inside

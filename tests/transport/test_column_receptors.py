@@ -143,3 +143,29 @@ def test_hourly_soundings_of_a_satellite_and_of_an_em27():
     assert all(op.prior_term == 0.0 and op.background_weight == pytest.approx(1.0) for op in ops)
     with pytest.raises(Exception, match="averaging kernel"):
         hourly_soundings(p, "SOD", ground_kernel="none")
+
+
+def test_nested_row_holds_inner_then_outer_cells_in_state_order():
+    """transport.columns._hourly_row (column and mobile rows on the nested state): hour h of the
+    footprint lands at columns h * n_cells + cell, inner cells row-major, then the outer cells
+    outside the hole; hours off the axis are left out and counted outside; an inner-only grid
+    gives the inner cells alone. Checked against a dense loop over cells."""
+    from gzcarbon.grid import Grid, NestedGrid
+    from transport.columns import _hourly_row
+
+    ng = NestedGrid(Grid(113.0, 113.6, 23.0, 23.4, 0.1), Grid(112.6, 114.0, 22.6, 23.8, 0.2))
+    rng = np.random.default_rng(5)
+    axis = pd.date_range("2025-01-01 00:00", periods=4, freq="h")
+    fh = pd.DatetimeIndex([axis[1], axis[3], axis[3] + pd.Timedelta("1h")])  # the last is off the axis
+    foot = rng.random((3,) + ng.inner.shape)
+    outer = rng.random((3,) + ng.outer.shape) * ng.outer_mask  # zero in the hole
+    row, inside = _hourly_row(fh, foot, outer, ng, axis)
+    dense = np.zeros(len(axis) * ng.n_cells)
+    for k, j in ((0, 1), (1, 3)):
+        cells = list(foot[k].ravel()) + [outer[k][iy, ix] for iy, ix in zip(*np.nonzero(ng.outer_mask))]
+        dense[j * ng.n_cells:(j + 1) * ng.n_cells] = cells
+    np.testing.assert_array_equal(row.toarray().ravel(), dense)
+    assert inside == pytest.approx(foot[:2].sum() + outer[:2].sum(), rel=1e-12)
+    inner_row, _ = _hourly_row(fh, foot, None, ng.inner, axis)
+    assert inner_row.shape[1] == len(axis) * ng.inner.ny * ng.inner.nx
+    np.testing.assert_array_equal(inner_row.toarray().reshape(len(axis), -1)[3], foot[1].ravel())
