@@ -671,11 +671,21 @@ class CandidateConfig(Section):
     id: Annotated[str, Field(pattern=SITE_ID)] = _doc("""candidate id (capitals and digits, like a
         site id; not an id of `stations_file`)""")
     type: Literal["insitu"] = _doc("""observation type: `insitu` (a tower or station inlet; its
-        model-data mismatch is the inversion's, `network_design.insitu`). Column and mobile
-        candidates are not supported yet (docs/network.md)""", default="insitu")
+        model-data mismatch is the inversion's, `network_design.insitu`). Column sensors and
+        mobile days are compared on a finished run by `tools/network_types.py`, not by this rule
+        (docs/network.md, "Tower, column or mobile")""", default="insitu")
     lon: Annotated[float, Field(ge=-180, le=180)] = _doc("longitude (degrees, WGS84)")
     lat: Annotated[float, Field(ge=-90, le=90)] = _doc("latitude (degrees, WGS84)")
     height: Annotated[float, Field(gt=0, le=1000)] = _doc("inlet height above ground (m)")
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _insitu_only(cls, v):
+        if v in ("column", "mobile"):
+            raise ValueError(f"{v!r}: the network_design rule designs in-situ candidates only; compare a column "
+                             "sensor or a day of mobile transects on a finished run with tools/network_types.py "
+                             "(docs/network.md, 'Tower, column or mobile')")
+        return v
 
 
 class CandidateGridConfig(Section):

@@ -154,3 +154,12 @@ def test_column_candidates_without_rows_stop():
     with pytest.raises(ValueError, match=r"candidate\(s\) \['COL'\] have no rows"):
         network_design(inputs, CFG, _nd(), table, sp.csr_matrix((0, w["H"].shape[1])), rec.iloc[:0],
                        "2025-01-02", "2025-01-04")
+
+
+def test_config_refuses_column_and_mobile_candidates_naming_the_tool():
+    from gzcarbon.config import ConfigError, load_config
+
+    for kind in ("column", "mobile"):
+        with pytest.raises(ConfigError, match=rf"candidates.0.type': '{kind}': .*tools/network_types.py"):
+            load_config({"network_design": {"candidates": [
+                {"id": "C1", "type": kind, "lon": 113.3, "lat": 23.1, "height": 10.0}]}})
