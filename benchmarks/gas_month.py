@@ -46,6 +46,17 @@ def _period_hours(selected_paths, jac_hours):
     return start, 24 * n_days
 
 
+def _config_file(name) -> Path:
+    """A file of the run's config: relative to the repository, or (a run made from a copy of the
+    repository that is gone) the file of the same name in this repository's config/ (said)."""
+    p = Path(name)
+    p = p if p.is_absolute() else ROOT / p
+    if not p.exists() and (ROOT / "config" / p.name).exists():
+        print(f"{p} is gone: using {ROOT / 'config' / p.name}")
+        p = ROOT / "config" / p.name
+    return p
+
+
 def tile_jacobian(src: Path, dst: Path, copies: int, period_h: int):
     import numpy as np
     import pandas as pd
@@ -159,11 +170,8 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     old_hours, new_hours = tile_jacobian(R / "jacobian_hourly.npz", work / "jacobian_hourly.npz",
                                          copies, period_h)
-    districts = Path(cfg.districts_file)
-    districts = districts if districts.is_absolute() else ROOT / districts
-    neighbours = Path(cfg.neighbours_file) if cfg.neighbours_file else None
-    if neighbours is not None and not neighbours.is_absolute():
-        neighbours = ROOT / neighbours
+    districts = _config_file(cfg.districts_file)
+    neighbours = _config_file(cfg.neighbours_file) if cfg.neighbours_file else None
     files = {}
     for g in args.gases:
         (work / g).mkdir(exist_ok=True)
