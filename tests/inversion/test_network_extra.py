@@ -163,3 +163,23 @@ def test_config_refuses_column_and_mobile_candidates_naming_the_tool():
         with pytest.raises(ConfigError, match=rf"candidates.0.type': '{kind}': .*tools/network_types.py"):
             load_config({"network_design": {"candidates": [
                 {"id": "C1", "type": kind, "lon": 113.3, "lat": 23.1, "height": 10.0}]}})
+
+
+def test_the_comparison_tools_track_goes_out_and_back_at_the_speed():
+    import importlib.util
+    from pathlib import Path
+
+    from inversion.network import distance_km
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "network_types.py"
+    spec = importlib.util.spec_from_file_location("network_types", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    t, lon, lat = mod.track_points(113.20, 23.13, 113.48, 23.13, "2025-01-01 04:00", "2025-01-01 08:00", 30.0, 10)
+    assert len(t) == 24 and t[1] - t[0] == pd.Timedelta("10min")
+    L = float(distance_km(113.20, 23.13, 113.48, 23.13))  # 28.65 km: out in 57.3 min, back by 114.6 min
+    d = distance_km(113.20, 23.13, lon, lat)
+    s = 5.0 * np.arange(24)  # km driven, 30 km/h
+    ref = L - np.abs(s % (2 * L) - L)
+    np.testing.assert_allclose(d, ref, rtol=1e-3, atol=1e-3)
+    assert lat.min() == lat.max() == 23.13 and lon.max() <= 113.48 + 1e-12
