@@ -73,18 +73,19 @@ def _shares(sel_path, times, sides):
     return {c: out[c].to_numpy(float) for c in out.columns}
 
 
-def _cached(path: Path, hours, nested, build):
-    """``build()`` once per work directory: its rows are kept in ``path`` (`save_extra`) with their CPU s, so
-    a second call with the same ``--work`` reads them (the CPU printed is the first call's)."""
-    from inversion.extra_obs import load_extra, save_extra
+def _cached(path: Path, build):
+    """``build()`` once per work directory: (rows, CPU s) are kept in ``path`` (a pickle of this tool's
+    own work directory), so a second call with the same ``--work`` reads them (the CPU printed is the
+    first call's)."""
+    import pickle
 
-    cpu_file = path.with_suffix(".cpu")
-    if path.exists() and cpu_file.exists():
-        return load_extra(path), float(cpu_file.read_text())
-    extra, cpu = build()
-    save_extra(path, extra, len(hours) * nested.n_cells)
-    cpu_file.write_text(f"{cpu:.3f}")
-    return extra, cpu
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    out = build()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(pickle.dumps(out))
+    tmp.replace(path)
+    return out
 
 
 def column_candidate(cfg, clon, clat, rel, retrieval_ppm, day_bg, met, nested, hours, settings, work):
@@ -177,10 +178,10 @@ def main(argv=None) -> int:
     day_bg = pd.read_csv(sel_path, parse_dates=["time"])["background"].mean()
 
     clon, clat = _pair(args.column_at, 2, "--column-at") if args.column_at else (float(tower.lon), float(tower.lat))
-    col, cpu_col = _cached(work / "column_rows.npz", hours, nested, lambda: column_candidate(
+    col, cpu_col = _cached(work / "column_rows.pkl", lambda: column_candidate(
         cfg, clon, clat, rel, args.retrieval_ppm, day_bg, met, nested, hours, settings, work))
     lon0, lat0, lon1, lat1 = _pair(args.track, 4, "--track")
-    mob, cpu_mob = _cached(work / "mobile_rows.npz", hours, nested, lambda: mobile_candidate(
+    mob, cpu_mob = _cached(work / "mobile_rows.pkl", lambda: mobile_candidate(
         cfg, (lon0, lat0, lon1, lat1), rel, args, day_bg, met, nested, hours, settings, work))
     extra = concat_extra([col, mob])
     for k, v in _shares(sel_path, extra.selected["time"], sides).items():
