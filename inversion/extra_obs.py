@@ -286,7 +286,8 @@ def concat_extra(parts) -> ExtraObservations | None:
 def _day_background(selected_path) -> pd.Series:
     """The in-situ sites' mean background per UTC day (selected.csv): the background a column or
     a track of that day is referred to (ppm)."""
-    sel = pd.read_csv(selected_path, parse_dates=["time"])
+    sel = pd.read_csv(selected_path)
+    sel["time"] = pd.to_datetime(sel["time"], utc=True).dt.tz_localize(None)  # "…Z": UTC
     if sel.empty:
         raise ValueError(f"{selected_path}: no in-situ observations, so no background for the "
                          "column and mobile rows; they need the sites' background of their day")
@@ -337,13 +338,13 @@ def column_rows(files, obs: dict, selected_path, met: dict, grid, hours, setting
         if not len(keep):
             continue
         groups, ops = groups.iloc[keep].reset_index(drop=True), [ops[i] for i in keep]
+        bg = _background_of(days, groups["time"], selected_path)  # before any transport
         rows = [column_jacobian_row(dict(time=g.release, lon=g.lon, lat=g.lat,
                                          receptor_id=f"{g.site}_{pd.Timestamp(g.release):%Y%m%d%H%M%S}_col"),
                                     op, met, grid, hours, settings, work_dir)[0]
                 for g, op in zip(groups.itertuples(), ops)]
         parts.append(column_extra(groups, ops, sp.vstack(rows, format="csr"),
-                                  _background_of(days, groups["time"], selected_path),
-                                  float(obs["mismatch_ppm"]), float(obs["background_sigma_ppm"])))
+                                  bg, float(obs["mismatch_ppm"]), float(obs["background_sigma_ppm"])))
     extra = concat_extra(parts) or _empty(hours, grid)
     return extra, _cpu() - t0
 
@@ -373,10 +374,10 @@ def mobile_rows(files, obs: dict, selected_path, met: dict, grid, hours, setting
         from stations.mobile import receptors
 
         rec = receptors(seg)
+        bg = _background_of(days, seg["time"], selected_path)  # before any transport
         rows = [point_jacobian_row(r._asdict(), met, grid, hours, settings, work_dir)[0]
                 for r in rec.itertuples(index=False)]
-        parts.append(mobile_extra(seg, sp.vstack(rows, format="csr"),
-                                  _background_of(days, seg["time"], selected_path),
+        parts.append(mobile_extra(seg, sp.vstack(rows, format="csr"), bg,
                                   float(obs["mismatch_ppm"]), float(obs["plume_factor"]),
                                   float(obs["measurement_ppm"]), float(obs["corr_minutes"]),
                                   float(obs["background_sigma_ppm"])))

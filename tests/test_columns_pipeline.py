@@ -59,7 +59,7 @@ def _without_extra(tmp: Path, out: Path):
     r, d = tmp / "results" / MONTH, tmp / "data" / "demo" / MONTH
     cfg = C.validate_config(yaml.safe_load((tmp / "tiny_columns.yaml").read_text()), ROOT)
     diag = json.loads((r / "diagnostics.json").read_text())
-    start, end = diag["period"]["start"], diag["period"]["end"]
+    start, end = diag["period_start"], diag["period_end"]
     out.mkdir(parents=True, exist_ok=True)
     run_inversion(r / "jacobian_hourly.npz", r / "obs" / "selected.csv", r / "prior.nc", cfg["districts_file"],
                   out / "posterior.nc", out / "districts.csv", out / "modelled.csv", out / "diagnostics.json",
@@ -98,24 +98,18 @@ def test_column_rows_prior_enhancement_is_H_times_prior(columns_run):
     with np.load(r / "extra" / "column_rows.npz", allow_pickle=False) as z:
         H = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=tuple(z["shape"]))
         sites, times = z["row_site"].astype(str), pd.to_datetime(z["row_obs_time"])
-    with np.load(r / "jacobian_hourly.npz", allow_pickle=False) as z:
-        hours = pd.to_datetime(z["hours"]) if "hours" in z.files else None
+    import gzcarbon.config as C
+    from gzcarbon.grid import NestedGrid
+    from transport.jacobian import load_jacobian
+
+    cfg = C.validate_config(yaml.safe_load((columns_run / "tiny_columns.yaml").read_text()), ROOT)
+    nested = NestedGrid.from_config(cfg)
+    hours = load_jacobian(r / "jacobian_hourly.npz").hours
     with xr.open_dataset(r / "prior.nc") as p:
-        p = p.load()
-    t = pd.DatetimeIndex(p["time"].values)
-    if hours is not None:
-        p = p.sel(time=hours.values)
-    inner = p["flux"].values.reshape(len(p["time"]), -1)
-    parts = [inner]
-    if "flux_outer" in p:
-        fo = p["flux_outer"].values
-        mask = np.isfinite(fo[0]) if np.isnan(fo).any() else None
-        with np.load(r / "jacobian_hourly.npz", allow_pickle=False) as z:
-            n_outer = int(z["n_outer"])
-        flat = fo.reshape(len(fo), -1)
-        parts.append(flat[:, mask.ravel()] if mask is not None else flat[:, -n_outer:])
-    state = np.concatenate(parts, axis=1)
-    assert state.size == H.shape[1], (state.shape, H.shape, len(t))
+        p = p.sel(time=hours.values).load()
+    outer = np.nan_to_num(p["flux_outer"].values) if "flux_outer" in p else None
+    state = nested.state_vector(p["flux"].values, outer)
+    assert state.size == H.shape[1], (state.shape, H.shape)
     expect = H @ state.ravel()
     mod = pd.read_csv(r / "modelled.csv", parse_dates=["time"])
     got = mod.set_index(["site", "time"])
