@@ -212,3 +212,101 @@ def test_tiny_pipeline_on_slurm_equals_local_run(slurm_cluster, tiny_local_and_s
     # The city row carries a real, finite result (not two empty files that happen to agree).
     city = pd.read_csv(rr / "districts.csv").iloc[-1]
     assert city["district"] == "Guangzhou" and np.isfinite(city["posterior_t"])
+
+
+# ---- a small year on the cluster (issue 21 item 6; docs/slurm.md "A year on SLURM") -------------
+# Two one-day months of the tiny configuration (CO2 only) with a budget year, so the run has two
+# monthly branches, the month-to-month budget edge (February's report reads January's inversion)
+# and the annual report. Two months, not twelve: each SLURM run of a month is ~27 jobs and the
+# test runs the year twice (locally and on SLURM) on 2 shared cores.
+YEAR = 2025
+YEAR_MONTHS = ["2025-01", "2025-02"]
+MONTH_OF_COMMENT = re.compile(r"_wildcards_.*?(20\d\d)-?(\d\d)")
+
+
+def _year_config(tmp: Path) -> Path:
+    cfgfile = _tiny_config(tmp)
+    cfg = yaml.safe_load(cfgfile.read_text())
+    cfg.update(species=["co2"], months=YEAR_MONTHS, year=YEAR,
+               budgets={str(YEAR): {"Tianhe": 5200, "Guangzhou": 62000}})
+    cfgfile.write_text(yaml.safe_dump(cfg))
+    return cfgfile
+
+
+def _snakemake_year(tmp: Path, *extra: str, cluster=None):
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory",
+           str(tmp), "--configfile", str(_year_config(tmp)), *extra]
+    return _run(cmd, tmp, cluster)
+
+
+@pytest.fixture(scope="module")
+def year_local_and_slurm(slurm_cluster, tmp_path_factory):
+    """The local run goes on while the SLURM run waits for its status checks (same 2 cores)."""
+    local = tmp_path_factory.mktemp("year_local")
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "--directory", str(local),
+           "--configfile", str(_year_config(local)), "--cores", str(LOCAL_CORES)]
+    local_proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=local)
+    try:
+        remote = tmp_path_factory.mktemp("year_slurm")
+        proc = _snakemake_year(remote, *_profile_args(slurm_cluster), *SLURM_FLAGS, cluster=slurm_cluster)
+        out, err = local_proc.communicate(timeout=TIMEOUT)
+    finally:
+        if local_proc.poll() is None:
+            local_proc.kill()
+            local_proc.wait()
+    assert local_proc.returncode == 0, f"local run failed:\n{out[-3000:]}\n{err[-6000:]}"
+    return local, remote, proc
+
+
+def _assert_csv_close(a: Path, b: Path, rtol: float = 1e-9):
+    da, db = pd.read_csv(a), pd.read_csv(b)
+    assert list(da.columns) == list(db.columns) and len(da) == len(db) > 0, a
+    for col in da.columns:
+        va, vb = da[col].to_numpy(), db[col].to_numpy()
+        if np.issubdtype(va.dtype, np.number):
+            np.testing.assert_allclose(va, vb, rtol=rtol, atol=0, equal_nan=True, err_msg=f"{a}: {col}")
+        else:
+            assert list(va) == list(vb), f"{a}: column {col} differs"
+
+
+def _slurm_intervals(job_ids: list[str]) -> list[tuple[str, str, float, float]]:
+    """(rule, month, start, end) in epoch seconds of every finished SLURM job with a month."""
+    out = []
+    for job_id in job_ids:
+        job = _scontrol_job(job_id)
+        assert job["JobState"] == "COMPLETED", f"job {job_id}: {job}"
+        m = MONTH_OF_COMMENT.search(job["Comment"])
+        if m is None:  # the annual report (wildcard year only)
+            continue
+        rule = re.match(r"rule_(.+?)_wildcards_", job["Comment"]).group(1)
+        start, end = (pd.Timestamp(job[k]).timestamp() for k in ("StartTime", "EndTime"))
+        out.append((rule, f"{m.group(1)}-{m.group(2)}", start, end))
+    return out
+
+
+def test_small_year_on_slurm_equals_local_run_and_runs_months_in_parallel(slurm_cluster,
+                                                                          year_local_and_slurm):
+    local, remote, proc = year_local_and_slurm
+    jobs = _slurm_intervals(_slurm_job_ids(proc.stdout + proc.stderr))
+    assert {m for _, m, _, _ in jobs} == set(YEAR_MONTHS), jobs
+    assert {"footprints", "inversion", "report"} <= {r for r, *_ in jobs}
+    # the months are parallel branches: some job of one month ran while a job of the other did
+    overlap = [(a[:2], b[:2]) for a in jobs for b in jobs
+               if a[1] < b[1] and a[2] < b[3] and b[2] < a[3]]
+    assert overlap, sorted(jobs, key=lambda j: j[2])
+    # ... and February did not wait for January's products: its first job started before
+    # January's last one ended
+    first_feb = min(s for _, m, s, _ in jobs if m == YEAR_MONTHS[1])
+    last_jan = max(e for _, m, _, e in jobs if m == YEAR_MONTHS[0])
+    assert first_feb < last_jan
+    # the annual products and the months' totals equal the local run's
+    rl, rr = local / "results", remote / "results"
+    _assert_csv_close(rl / str(YEAR) / "districts.csv", rr / str(YEAR) / "districts.csv")
+    for m in YEAR_MONTHS:
+        _assert_csv_close(rl / m / "districts.csv", rr / m / "districts.csv")
+    _assert_netcdf_equal(rl / str(YEAR) / f"flux_{YEAR}.nc", rr / str(YEAR) / f"flux_{YEAR}.nc")
+    year = pd.read_csv(rr / str(YEAR) / "districts.csv").set_index("district")
+    city = year.loc["Guangzhou"]
+    assert city["months_covered"] == 2 and city["covered_hours"] == 48
+    assert np.isfinite(city["posterior_t"]) and 0 < city["posterior_sigma_t"] < city["prior_sigma_t"]
+    assert "Budget status" in (rr / str(YEAR) / "report.html").read_text()
