@@ -116,4 +116,4 @@ def test_column_rows_prior_enhancement_is_H_times_prior(columns_run):
     modelled = np.array([got.loc[(s, tt), "prior_model"] - got.loc[(s, tt), "background_prior"]
                          for s, tt in zip(sites, times)], float)
     assert len(expect) >= 3 and np.all(expect > 0)
-    np.testing.assert_allclose(modelled, expect, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(modelled, expect, rtol=0, atol=1e-5)  # modelled.csv: 5 decimals
