@@ -17,21 +17,12 @@ MONTH = "2025-01"
 
 
 def _config(tmp: Path) -> Path:
-    cfg = {
-        "month": MONTH,
-        "demo": {"enabled": True, "days": 1, "seed": 11},
-        "sites": ["NST", "YXU"],
-        "stations_file": str(ROOT / "config/stations.yaml"),
-        "districts_file": str(ROOT / "config/districts.geojson"),
-        "plants_file": str(ROOT / "config/power_plants.csv"),
-        "results_dir": str(tmp / "results"),
-        "data_dir": str(tmp / "data"),
-        "stations": {"select_hours_local": [13, 15]},
-        "transport": {"numpar": 50},
-        "inversion": {"innovation_screen": {"action": "flag"}},
-        "species": ["co2"],
-        "observations": {"column": {"enabled": True}, "mobile": {"enabled": True}},
-    }
+    """The tiny end-to-end configuration (CO2 only) with the column and mobile rows enabled."""
+    from test_end_to_end import _tiny_config
+
+    cfg = yaml.safe_load(_tiny_config(tmp).read_text())
+    cfg["species"] = ["co2"]
+    cfg["observations"] = {"column": {"enabled": True}, "mobile": {"enabled": True}}
     path = tmp / "tiny_columns.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
