@@ -4,6 +4,9 @@ observations.column.enabled / observations.mobile.enabled (off by default): rule
 mobile_rows turn the column files (OCO-2/3 Lite, PROFFAST) and the track CSVs into rows of y, H
 and R through the inversion's transport; rule inversion reads them. The demo world writes its
 files from its truth through the truth's own transport (demo_columns, demo_mobile).
+Every rule here runs HYSPLIT-STILT and takes the pystilt/HYSPLIT identity (TRANSPORT_SOFTWARE) as a
+param, like the footprint rules: an upgrade re-runs them
+(tests/transport/test_transport_rules_software.py).
 """
 
 
@@ -25,6 +28,7 @@ rule column_rows:
         outer_grid=config["outer_grid"],
         met=config["met"],
         transport=config["transport"],
+        software=TRANSPORT_SOFTWARE,
         met_file_format=extra_met_file_format,
         work_dir=lambda wc: os.path.join(R.format(month=wc.month), "extra", "work_column"),
     threads: 1
@@ -55,6 +59,7 @@ rule mobile_rows:
         outer_grid=config["outer_grid"],
         met=config["met"],
         transport=config["transport"],
+        software=TRANSPORT_SOFTWARE,
         met_file_format=extra_met_file_format,
         work_dir=lambda wc: os.path.join(R.format(month=wc.month), "extra", "work_mobile"),
     threads: 1
@@ -88,6 +93,7 @@ if DEMO:
             met=config["met"],
             transport=config["transport"],
             truth_transport=TRUTH_TRANSPORT,
+            software=TRANSPORT_SOFTWARE,
             days=lambda wc: period_days(wc.month),
             seed=config["demo"]["seed"],
             utc_offset=config["stations"]["utc_offset_hours"],
@@ -116,6 +122,7 @@ if DEMO:
             met=config["met"],
             transport=config["transport"],
             truth_transport=TRUTH_TRANSPORT,
+            software=TRANSPORT_SOFTWARE,
             days=lambda wc: period_days(wc.month),
             seed=config["demo"]["seed"],
             utc_offset=config["stations"]["utc_offset_hours"],
