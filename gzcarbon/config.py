@@ -575,6 +575,14 @@ class GasConfig(Section):
     gap_sigma_ppb_per_hour: Annotated[float, Field(ge=0)] = _doc("""σ growth per hour from the
         nearest in-sector hour, ppb (the gas's `stations.background.gap_sigma_ppm_per_hour`)""",
         default=2.5)
+    outer_rel_sigma: Annotated[float, Field(gt=0)] = _doc("""nested state (`outer_grid`): prior σ
+        of an outer cell's correction per step = outer_rel_sigma × |outer prior (step mean)| +
+        `outer_floor_sigma`; 0.8: a coarse CH4/CO inventory's error at 0.3° is larger than CO2's
+        (0.5), its emission factors being less certain than fuel carbon (docs/gases.md, "CH4 and CO of
+        the delta's neighbours")""", default=0.8)
+    outer_floor_sigma: Annotated[float, Field(ge=0)] = _doc("""nested state: σ floor of the outer
+        cells, nmol m⁻² s⁻¹ (CO2's 0.2 µmol m⁻² s⁻¹ × the region's molar ratio of the gas to CO2,
+        about 0.01)""", default=2.0)
 
 
 class GasesConfig(Section):
@@ -608,6 +616,12 @@ class InputsConfig(Section):
         conservatively onto the outer grid (zero under the inner box); the demo writes
         `inventory_outer.nc`; empty in a real run: the anthropogenic outer prior is zero (warned)""",
         default="")
+    outer_inventory_ch4: str = _doc("""nested state with CH4 in `species`: a coarse CH4 inventory of
+        the outer cells (EDGAR 0.1° `emi_ch4` TOTALS, annual or monthly, or a CF flux field),
+        regridded conservatively onto the outer grid, flat in time; the demo writes
+        `inventory_outer_ch4.nc`; empty in a real run: zero outer CH4 prior (warned)""", default="")
+    outer_inventory_co: str = _doc("""nested state with CO in `species`: the same for CO (EDGAR
+        `emi_co`); the demo writes `inventory_outer_co.nc`""", default="")
     inventory_format: Literal["auto", "edgar", "odiac", "cf", "gzcarbon"] = _doc("""format of
         `inventory`: `auto` by content (ODIAC GeoTIFF, EDGAR or CF NetCDF, the pipeline's
         inventory.nc); another value must agree with the content (docs/inventory.md)""",
@@ -1094,7 +1108,8 @@ def _resolve_species(typed: PipelineConfig, repo_dir) -> None:
     if "ch4" in typed.species and not typed.inputs.inventory_ch4:
         raise ConfigError("config key 'species' asks for ch4 but 'inputs.inventory_ch4' is empty: give "
                           "the CH4 inventory (docs/formats.md), or leave ch4 out of species.")
-    for key in ("inventory_ch4", "temporal_profiles_ch4", "emission_ratios_co"):
+    for key in ("inventory_ch4", "temporal_profiles_ch4", "emission_ratios_co", "outer_inventory_ch4",
+                "outer_inventory_co"):
         val = getattr(typed.inputs, key)
         if val and not os.path.exists(val):
             raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
@@ -1132,7 +1147,7 @@ def validate_config(cfg: dict, repo_dir: str | os.PathLike = REPO_DIR) -> dict:
             if not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist.")
         for key in ("downscale_proxy", "temporal_profiles", "bio_prior", "power_external",
-                    "power_flows", "outer_inventory", "outer_bio_prior"):
+                    "power_flows", "outer_inventory", "outer_bio_prior", "outer_inventory_ch4", "outer_inventory_co"):
             val = getattr(typed.inputs, key)
             if val and not os.path.exists(val):
                 raise ConfigError(f"config key 'inputs.{key}': path '{val}' does not exist; give "
