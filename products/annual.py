@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import jinja2
 import numpy as np
 import pandas as pd
 
 from gzcarbon.atomic import write_csv, write_text
+from gzcarbon.config import ReportConfig
 from gzcarbon.names import CITY
 from inversion.sequential import SequentialInputError, month_joint, year_estimate
 
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 HOURS = pd.Timedelta(hours=1)
+#: config ``report.language`` by default (the monthly report's)
+LANGUAGE = ReportConfig().language
 
 
 class AnnualInputError(ProductInputError):
@@ -62,36 +64,68 @@ def flash_status(month: str, cutoff: str, month_days, flash_days, diagnostics: d
             "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
 
 
-def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                              undefined=jinja2.StrictUndefined)
+def render_page(template: str, language: str, **ctx) -> str:
+    """A flash or annual page in ``language`` (config ``report.language``: zh, en, both), rendered
+    with the monthly report's environment (`products.report.environment`: the translation filters
+    of `products.i18n`, escaping of every value); with Chinese text, the shipped CJK font cut to the
+    page's characters is embedded as the monthly report does (characters it lacks are logged)."""
+    from markupsafe import Markup
+
+    from . import fonts
+    from .report import environment   # here: products.report imports this module
+
+    tpl = environment(language).get_template(template)
+    ctx["font_face"] = ""
+    page = tpl.render(**ctx)
+    if language != "en":
+        lacking = fonts.missing_chars(page)
+        if lacking:
+            log.warning("characters not in the shipped CJK font: %s", "".join(lacking))
+        css = fonts.css_font_face(page)   # made from constants and base64: the one unescaped value
+        assert "<" not in css
+        ctx["font_face"] = Markup(css)
+        page = tpl.render(**ctx)
+    return page
 
 
-def _kt(v) -> str:
-    return "—" if v is None or not np.isfinite(v) else f"{v / 1e3:,.2f}"
+def _names_zh(districts_geojson) -> dict:
+    from .report import chinese_names
+
+    return chinese_names(districts_geojson)
 
 
-def _district_rows(table: pd.DataFrame) -> list[list[str]]:
-    rows = []
-    for name, r in table.iterrows():
-        rows.append([str(name), _kt(r["prior_t"]), _kt(r["prior_sigma_t"]), _kt(r["posterior_t"]),
-                     _kt(r["posterior_sigma_t"])])
-    return rows
+def flash_table(table: pd.DataFrame, names_zh=None):
+    """The flash report's district table (`products.sections.district_rows`, the posterior columns
+    named for the flash): kt CO₂ over the flash days."""
+    from .sections import city_row_class, district_rows
+    from .sections import table as as_table
+
+    rows = district_rows(table, names_zh).rename(columns={"posterior (kt)": "flash (kt)",
+                                                          "posterior σ (kt)": "flash σ (kt)"})
+    return as_table(rows, left_cols=("district",), row_class=city_row_class)
 
 
 def write_flash(html_path, status_path, districts_csv, diagnostics_json, *, month: str, cutoff: str,
-                month_days, flash_days) -> dict:
-    """flash.json and the flash's report.html (atomically)."""
+                month_days, flash_days, language: str = LANGUAGE, districts_geojson=None) -> dict:
+    """flash.json and the flash's report.html (atomically); the report in ``language`` (config
+    ``report.language``), district names in Chinese from ``districts_geojson``."""
+    from .i18n import fill, fmt_date, fmt_month
+
     table = load_districts_table(districts_csv)
     diag = load_diagnostics(diagnostics_json)
     status = flash_status(month, cutoff, month_days, flash_days, diag)
-    html = _env().get_template("flash.html").render(
-        s=status, month=month, header=["district", "prior (kt)", "prior σ", "flash (kt)", "flash σ"],
-        rows=_district_rows(table), chi2=diag.get("chi2_reduced"), css=(TEMPLATES / "report.css").read_text())
+    chi2 = diag.get("chi2_reduced")
+    html = render_page(
+        "flash.html", language, s=status, month_text=fmt_month(month), cutoff_text=fmt_date(cutoff),
+        coverage=f"{100 * status['coverage']:.0f}",
+        period=fill("Inversion period {start} – {end} · generated {generated}",
+                    start=fmt_date(status["period_start"] or ""), end=fmt_date(status["period_end"] or ""),
+                    generated=status["generated"]),
+        chi2="" if chi2 is None else f"{chi2:.2f}", districts=flash_table(table, _names_zh(districts_geojson)))
     write_text(status_path, json.dumps(status, indent=2))
     write_text(html_path, html)
-    log.info("flash %s cut-off %s: %d of %d days (%.0f %%), preliminary", month, cutoff,
-             status["days_inverted"], status["days_in_month_period"], 100 * status["coverage"])
+    log.info("flash %s cut-off %s: %d of %d days (%.0f %%), preliminary (%s)", month, cutoff,
+             status["days_inverted"], status["days_in_month_period"], 100 * status["coverage"], language)
     return status
 
 
@@ -267,144 +301,289 @@ def year_on_year(table: pd.DataFrame, previous_csv) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def monthly_figure_png(monthly: pd.DataFrame, year: int) -> bytes:
-    """Monthly district totals ± σ through the year (small multiples; uncovered months left empty)."""
+@contextlib.contextmanager
+def _figure_language(lang: str):
+    """Draw with the shipped CJK font as fallback when the labels hold Chinese."""
+    import matplotlib.pyplot as plt
+
+    from . import fonts
+
+    if lang == "en":
+        yield
+    else:
+        with plt.rc_context(fonts.rc()):
+            yield
+
+
+def monthly_figure_png(monthly: pd.DataFrame, year: int, lang: str = LANGUAGE, names_zh=None) -> bytes:
+    """Monthly district totals ± σ through the year (small multiples; uncovered months left empty);
+    labels in ``lang``, district names in Chinese from ``names_zh``."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from .i18n import district_name, tr
+
     names = list(dict.fromkeys(monthly["district"]))
     n = len(names)
     ncol = 4
     nrow = -(-n // ncol)
-    fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.4 * nrow), squeeze=False, sharex=True)
-    x_all = np.arange(1, 13)
-    for ax, name in zip(axes.ravel(), names):
-        g = monthly[monthly["district"] == name]
-        x = np.array([int(m[5:7]) for m in g["month"]])
-        ax.errorbar(x - 0.1, g["own_t"] / 1e3, yerr=g["own_sigma_t"] / 1e3, fmt="o", ms=3, color="0.6",
-                    label="month alone")
-        ax.errorbar(x + 0.1, g["year_t"] / 1e3, yerr=g["year_sigma_t"] / 1e3, fmt="o", ms=3, color="C0",
-                    label="year (correlated months)")
-        if g["truth_t"].notna().all():
-            ax.plot(x, g["truth_t"] / 1e3, "x", color="C3", label="demo truth")
-        ax.set_title(name, fontsize=9)
-        ax.set_xticks(x_all)
-        ax.set_xlim(0.5, 12.5)
-        ax.tick_params(labelsize=7)
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    axes[0, 0].set_ylabel("kt CO₂ per inverted period")
-    axes[0, 0].legend(fontsize=6)
-    fig.suptitle(f"Monthly district totals ± 1σ, {year} (months without results are empty)", fontsize=10)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
+    with _figure_language(lang):
+        fig, axes = plt.subplots(nrow, ncol, figsize=(12, 2.4 * nrow), squeeze=False, sharex=True)
+        x_all = np.arange(1, 13)
+        for ax, name in zip(axes.ravel(), names):
+            g = monthly[monthly["district"] == name]
+            x = np.array([int(m[5:7]) for m in g["month"]])
+            ax.errorbar(x - 0.1, g["own_t"] / 1e3, yerr=g["own_sigma_t"] / 1e3, fmt="o", ms=3, color="0.6",
+                        label=tr("month alone", lang))
+            ax.errorbar(x + 0.1, g["year_t"] / 1e3, yerr=g["year_sigma_t"] / 1e3, fmt="o", ms=3, color="C0",
+                        label=tr("year (correlated months)", lang))
+            if g["truth_t"].notna().all():
+                ax.plot(x, g["truth_t"] / 1e3, "x", color="C3", label=tr("truth (demo)", lang))
+            ax.set_title(district_name(name, lang, names_zh), fontsize=9)
+            ax.set_xticks(x_all)
+            ax.set_xlim(0.5, 12.5)
+            ax.tick_params(labelsize=7)
+        for ax in axes.ravel()[n:]:
+            ax.axis("off")
+        axes[0, 0].set_ylabel(tr("kt CO₂ per inverted period", lang, sep="\n"))
+        axes[0, 0].legend(fontsize=6)
+        fig.suptitle(tr("Monthly district totals ± 1σ, {year} (months without results are empty)", lang,
+                        year=year), fontsize=10)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        plt.close(fig)
     return buf.getvalue()
 
 
-def _fmt_table(df: pd.DataFrame, nd: int = 2) -> tuple[list, list]:
-    def f(v):
-        if isinstance(v, (float, np.floating)):
-            return "—" if not np.isfinite(v) else f"{v:,.{nd}f}"
-        return str(v)
-    return list(df.columns), [[f(v) for v in row] for row in df.itertuples(index=False)]
+def _num(v, nd: int = 2) -> str:
+    """A number of the annual report's tables (``–`` for NaN; the digits of both languages)."""
+    from .sections import fmt_num
+
+    return fmt_num(v, nd)
 
 
-def _annual_view(y: Year) -> dict:
+def _pm(a, b, nd: int = 2) -> str:
+    return f"{_num(a, nd)} ± {_num(b, nd)}"
+
+
+def months_msg(months) -> dict:
+    """Months as one ``{"en", "zh"}`` text: ``2025-01, 2025-02`` / ``2025年1月、2025年2月``."""
+    from .i18n import fmt_month
+
+    shown = [fmt_month(m) for m in months]
+    return {"en": ", ".join(m["en"] for m in shown) or "–", "zh": "、".join(m["zh"] for m in shown) or "–"}
+
+
+def _city_last(t: pd.DataFrame) -> list:
+    return [n for n in t.index if n != CITY] + ([CITY] if CITY in t.index else [])
+
+
+def _annual_view(y: Year, names_zh=None):
+    """The annual totals (kt) as a `products.sections.Table`."""
+    from .i18n import district_msg
+    from .sections import city_row_class, table
+
     t = y.table.set_index("district")
-    city_last = [n for n in t.index if n != CITY] + ([CITY] if CITY in t.index else [])
+    order = _city_last(t)
     show = pd.DataFrame({
-        "district": city_last,
-        "prior (kt)": [t.loc[n, "prior_t"] / 1e3 for n in city_last],
-        "prior σ": [t.loc[n, "prior_sigma_t"] / 1e3 for n in city_last],
-        "posterior (kt)": [t.loc[n, "posterior_t"] / 1e3 for n in city_last],
-        "posterior σ": [t.loc[n, "posterior_sigma_t"] / 1e3 for n in city_last],
-        "σ if months were independent": [t.loc[n, "posterior_sigma_independent_t"] / 1e3 for n in city_last],
-        "truth (kt)": [t.loc[n, "truth_t"] / 1e3 for n in city_last],
+        "district": [district_msg(n, names_zh) for n in order],
+        "prior (kt)": [_num(t.loc[n, "prior_t"] / 1e3) for n in order],
+        "prior σ (kt)": [_num(t.loc[n, "prior_sigma_t"] / 1e3) for n in order],
+        "posterior (kt)": [_num(t.loc[n, "posterior_t"] / 1e3) for n in order],
+        "posterior σ (kt)": [_num(t.loc[n, "posterior_sigma_t"] / 1e3) for n in order],
+        "σ if months were independent (kt)": [_num(t.loc[n, "posterior_sigma_independent_t"] / 1e3) for n in order],
+        "truth (kt)": [_num(t.loc[n, "truth_t"] / 1e3) for n in order],
     })
-    if show["truth (kt)"].isna().all():
+    if t["truth_t"].isna().all():
         show = show.drop(columns="truth (kt)")
-    return dict(zip(("header", "rows"), _fmt_table(show)))
+    return table(show, left_cols=("district",), row_class=city_row_class)
 
 
-def _accounting_view(y: Year, accounting_files: dict | None) -> tuple[dict | None, str]:
+def _accounting_view(y: Year, accounting_files: dict | None, names_zh=None):
+    """(the two accountings of the year as a Table, or None and a note naming the months without)."""
+    from .i18n import district_msg, fill
+    from .sections import city_row_class, table
+
     acc, lacking = annual_accounting(y, accounting_files or {})
     if lacking:
-        return None, ("No accounting.csv for " + ", ".join(lacking) + ": the two accountings of the year "
-                      "are not summed (re-run those months' rule accounting).")
-    show = acc.assign(**{c: acc[c] / 1e3 for c in ACCOUNTING_COLUMNS[1:]}).rename(
-        columns={"territorial_t": "territorial (kt)", "sigma_t": "σ (kt)", "own_power_plants_t": "own power plants (kt)",
-                 "consumed_electricity_t": "consumed electricity (kt)", "consumption_based_t": "consumption-based (kt)"})
-    return dict(zip(("header", "rows"), _fmt_table(show))), ""
+        return None, fill("No accounting.csv for {months}: the two accountings of the year are not summed "
+                          "(re-run those months' rule accounting).", months=months_msg(lacking))
+    acc = acc.set_index("district")
+    order = _city_last(acc)
+    show = pd.DataFrame({
+        "district": [district_msg(n, names_zh) for n in order],
+        "territorial (kt)": [_num(acc.loc[n, "territorial_t"] / 1e3) for n in order],
+        "σ (kt)": [_num(acc.loc[n, "sigma_t"] / 1e3) for n in order],
+        "own power plants (kt)": [_num(acc.loc[n, "own_power_plants_t"] / 1e3) for n in order],
+        "consumed electricity (kt)": [_num(acc.loc[n, "consumed_electricity_t"] / 1e3) for n in order],
+        "consumption-based (kt)": [_num(acc.loc[n, "consumption_based_t"] / 1e3) for n in order],
+    })
+    return table(show, left_cols=("district",), row_class=city_row_class), ""
 
 
-def _flux_view(year: int, flux_files: dict | None, covered: list, out_flux) -> tuple[str | None, str]:
-    """(annual map PNG base64 or None, a note) from the covered months' flux products."""
+def annual_map_png(ds, year: int, lang: str = LANGUAGE) -> bytes:
+    """Mean posterior flux and posterior − prior over the year's covered hours (two panels), labels
+    in ``lang``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .i18n import tr
+
+    with _figure_language(lang):
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+        lon, lat = ds["lon"].values, ds["lat"].values
+        ext = (lon[0], lon[-1], lat[0], lat[-1])
+        units = ds["posterior_flux_mean"].attrs.get("units", "")
+        im = axes[0].imshow(ds["posterior_flux_mean"].values, origin="lower", extent=ext, cmap="magma_r")
+        fig.colorbar(im, ax=axes[0], label=units)
+        axes[0].set_title(tr("posterior flux, mean over {n} h of {year}", lang, sep="\n", n=int(ds["n_hours"]),
+                             year=year), fontsize=9)
+        d = ds["posterior_minus_prior"].values
+        lim = float(np.nanmax(np.abs(d))) or 1.0
+        im = axes[1].imshow(d, origin="lower", extent=ext, cmap="RdBu_r", vmin=-lim, vmax=lim)
+        fig.colorbar(im, ax=axes[1], label=units)
+        axes[1].set_title(tr("posterior − prior", lang), fontsize=9)
+        for ax in axes:
+            ax.set_xlabel(tr("lon (°E)", lang), fontsize=8)
+            ax.tick_params(labelsize=7)
+        axes[0].set_ylabel(tr("lat (°N)", lang), fontsize=8)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _flux_view(year: int, flux_files: dict | None, covered: list, out_flux, lang: str = LANGUAGE):
+    """(annual map PNG base64 or None, a note or "") from the covered months' flux products."""
+    from .i18n import fill
+
     have = [m for m in covered if (flux_files or {}).get(m) and Path(flux_files[m]).is_file()]
     lacking = [m for m in covered if m not in have]
-    note = ("" if not lacking else "No flux product for " + ", ".join(lacking) + ": the map averages "
-            + (", ".join(have) or "no month") + " only.")
+    note = ("" if not lacking else fill("No flux product for {lacking}: the map averages {have} only.",
+                                        lacking=months_msg(lacking), have=months_msg(have)))
     if not have:
         return None, note
     files = [flux_files[m] for m in have]
     ds = write_annual_flux(out_flux, year, files, months=have) if out_flux else annual_flux(files)
-    return base64.b64encode(annual_map_png(ds, year)).decode(), note
+    return base64.b64encode(annual_map_png(ds, year, lang)).decode(), note
 
 
-def write_annual(out_csv, out_html, year: int, month_files: list[MonthFiles], *, budgets=None,
-                 flash_dirs: dict | None = None, previous_csv=None, accounting_files: dict | None = None,
-                 flux_files: dict | None = None, out_flux=None, pdf_engine: str | None = None) -> Year:
-    """results/<year>/districts.csv and report.html (atomically); with ``flux_files`` ({month:
-    flux_<month>.nc}) also the year's mean flux map (`annual_flux`, lazily; written to ``out_flux``
-    when given), with ``accounting_files`` ({month: accounting.csv}) the two accountings of the year,
-    with ``pdf_engine`` (config ``report_pdf``) the PDF beside the HTML (`products.pdf`)."""
-    y = annual_table(year, month_files)
-    write_csv(y.table, out_csv, index=False, float_format="%.6g")
-    accounting, accounting_note = _accounting_view(y, accounting_files)
-    flux_png, flux_note = _flux_view(year, flux_files, [c.month for c in y.covered], out_flux)
-    budget = pd.DataFrame()
-    if budgets and str(year) in {str(k) for k in budgets}:
-        budget = budget_table(budgets, y.covered, y.covered[-1].month)
+def _budget_view(budgets, y: Year, names_zh=None):
+    """The budget status of the year (at the last covered month) as a Table, or None."""
+    from .i18n import district_msg, fill, known
+    from .sections import city_row_class, table
+
+    if not budgets or str(y.year) not in {str(k) for k in budgets}:
+        return None
+    b = budget_table(budgets, y.covered, y.covered[-1].month)
+    show = pd.DataFrame({
+        "district": [district_msg(n, names_zh) for n in b.index],
+        "budget (kt/yr)": [_num(v, 1) for v in b["budget_kt"]],
+        "emitted (kt)": [_pm(a, s) for a, s in zip(b["emitted_kt"], b["emitted_sigma_kt"])],
+        "year at this rate (kt)": [_pm(a, s, 0) for a, s in zip(b["projected_year_kt"], b["projected_year_sigma_kt"])],
+        "P(exceed)": [fill("{p} %", p=f"{100 * p:.0f}") for p in b["p_exceed"]],
+        "status": [known(v) for v in b["status"]],
+        "error model": [known(v) for v in b["error_model"]],
+    })
+    return table(show, left_cols=("district", "status", "error model"), row_class=city_row_class)
+
+
+def _availability_view(avail: pd.DataFrame):
+    """Observations used per site and month ("not covered" for months without results)."""
+    from .i18n import known
+    from .sections import table
+
+    show = pd.DataFrame({"site": list(avail.index)})
+    for c in avail.columns:
+        show[c] = [known("not covered") if not np.isfinite(v) else f"{int(v)}" for v in avail[c]]
+    t = table(show, left_cols=("site",))
+    t.headers = ["site"] + [{"en": c[5:], "zh": f"{int(c[5:])}月"} for c in avail.columns]
+    return t
+
+
+def _revision_view(month_files, flash_dirs, names_zh=None):
+    from .i18n import district_msg, fmt_date, fmt_month
+    from .sections import table
+
     revisions = []
     for mf in month_files:
         dirs = (flash_dirs or {}).get(mf.month) or []
         rv = flash_revisions(mf.districts_csv, mf.diagnostics_json, dirs)
         if not rv.empty:
             revisions.append(rv.assign(month=mf.month))
-    rev = pd.concat(revisions) if revisions else pd.DataFrame()
-    yoy = year_on_year(y.table, previous_csv) if previous_csv else pd.DataFrame()
-    png = monthly_figure_png(y.monthly, year)
-    avail = y.availability.copy()
-    avail_view = ([["site"] + [c[5:] for c in avail.columns]],
-                  [[s] + ["not covered" if not np.isfinite(v) else f"{int(v)}" for v in avail.loc[s]]
-                   for s in avail.index])
-    bud_view = None
-    if not budget.empty:
-        b = budget.reset_index()[["district", "budget_kt", "emitted_kt", "emitted_sigma_kt",
-                                  "projected_year_kt", "projected_year_sigma_kt", "p_exceed", "status",
-                                  "error_model"]]
-        bud_view = dict(zip(("header", "rows"), _fmt_table(b)))
-    rev_view = None
-    if not rev.empty:
-        r = rev[["month", "cutoff", "district", "flash_kt_per_day", "final_kt_per_day", "revision_pct",
-                 "revision_in_flash_sigma"]]
-        rev_view = dict(zip(("header", "rows"), _fmt_table(r)))
-    yoy_view = dict(zip(("header", "rows"), _fmt_table(yoy))) if not yoy.empty else None
-    html = _env().get_template("annual.html").render(
-        year=year, y=y, css=(TEMPLATES / "report.css").read_text(), annual=_annual_view(y),
-        covered=", ".join(c.month for c in y.covered), missing=", ".join(y.missing) or "none",
-        figure=base64.b64encode(png).decode(), availability={"header": avail_view[0][0], "rows": avail_view[1]},
-        budget=bud_view, revisions=rev_view, yoy=yoy_view, accounting=accounting, accounting_note=accounting_note,
-        flux_map=flux_png, flux_note=flux_note,
-        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if not revisions:
+        return None
+    r = pd.concat(revisions)
+    show = pd.DataFrame({
+        "month": [fmt_month(m) for m in r["month"]], "cut-off": [fmt_date(c) for c in r["cutoff"]],
+        "district": [district_msg(n, names_zh) for n in r["district"]],
+        "flash (kt/day)": [_pm(a, s) for a, s in zip(r["flash_kt_per_day"], r["flash_sigma_kt_per_day"])],
+        "final (kt/day)": [_pm(a, s) for a, s in zip(r["final_kt_per_day"], r["final_sigma_kt_per_day"])],
+        "revision (%)": [_num(v, 1) for v in r["revision_pct"]],
+        "revision (flash σ)": [_num(v) for v in r["revision_in_flash_sigma"]],
+    })
+    return table(show, left_cols=("month", "cut-off", "district"))
+
+
+def _yoy_view(table_: pd.DataFrame, previous_csv, names_zh=None):
+    from .i18n import district_msg
+    from .sections import table
+
+    if not previous_csv:
+        return None
+    yoy = year_on_year(table_, previous_csv)
+    if yoy.empty:
+        return None
+    show = pd.DataFrame({
+        "district": [district_msg(n, names_zh) for n in yoy["district"]],
+        "previous year (kt/day)": [_num(v, 3) for v in yoy["previous_kt_per_day"]],
+        "this year (kt/day)": [_num(v, 3) for v in yoy["this_kt_per_day"]],
+        "change (%)": [_num(v) for v in yoy["change_pct"]],
+        "σ of the change (%)": [_num(v) for v in yoy["change_sigma_pct"]],
+    })
+    return table(show, left_cols=("district",))
+
+
+def write_annual(out_csv, out_html, year: int, month_files: list[MonthFiles], *, budgets=None,
+                 flash_dirs: dict | None = None, previous_csv=None, accounting_files: dict | None = None,
+                 flux_files: dict | None = None, out_flux=None, pdf_engine: str | None = None,
+                 language: str = LANGUAGE, districts_geojson=None) -> Year:
+    """results/<year>/districts.csv and report.html (atomically); with ``flux_files`` ({month:
+    flux_<month>.nc}) also the year's mean flux map (`annual_flux`, lazily; written to ``out_flux``
+    when given), with ``accounting_files`` ({month: accounting.csv}) the two accountings of the year,
+    with ``pdf_engine`` (config ``report_pdf``) the PDF beside the HTML (`products.pdf`). The report
+    is in ``language`` (config ``report.language``: zh, en, both), district names in Chinese from
+    ``districts_geojson``; the CSV does not depend on the language."""
+    from .i18n import known
+
+    names_zh = _names_zh(districts_geojson)
+    y = annual_table(year, month_files)
+    write_csv(y.table, out_csv, index=False, float_format="%.6g")
+    accounting, accounting_note = _accounting_view(y, accounting_files, names_zh)
+    flux_png, flux_note = _flux_view(year, flux_files, [c.month for c in y.covered], out_flux, language)
+    png = monthly_figure_png(y.monthly, year, language, names_zh)
+    hours = y.table[["covered_hours", "year_hours"]].iloc[0]
+    html = render_page(
+        "annual.html", language, year=year, y=y, annual=_annual_view(y, names_zh),
+        covered=months_msg([c.month for c in y.covered]),
+        missing=months_msg(y.missing) if y.missing else known("none"),
+        covered_hours=f"{hours['covered_hours']:,.0f}", year_hours=f"{hours['year_hours']:,.0f}",
+        error_model=known(y.error_model), figure=base64.b64encode(png).decode(),
+        availability=_availability_view(y.availability), budget=_budget_view(budgets, y, names_zh),
+        revisions=_revision_view(month_files, flash_dirs, names_zh),
+        yoy=_yoy_view(y.table, previous_csv, names_zh), accounting=accounting, accounting_note=accounting_note,
+        flux_map=flux_png, flux_note=flux_note, generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     write_text(out_html, html)
     if pdf_engine is not None:
         _annual_pdf(Path(out_html), pdf_engine)
-    log.info("year %d: %d month(s) covered (%s), not covered: %s; %s", year, len(y.covered),
-             ", ".join(c.month for c in y.covered), ", ".join(y.missing) or "none", y.error_model)
+    log.info("year %d: %d month(s) covered (%s), not covered: %s; %s; report in %s", year, len(y.covered),
+             ", ".join(c.month for c in y.covered), ", ".join(y.missing) or "none", y.error_model, language)
     return y
 
 
@@ -502,36 +681,6 @@ def write_annual_flux(out_nc, year: int, flux_files, chunk_hours: int = 24, mont
     atomic_write(out_nc, lambda p: ds.to_netcdf(p, encoding=enc))
     log.info("year %d: mean flux over %d hours of %d month(s) -> %s", year, int(ds["n_hours"]), len(flux_files), out_nc)
     return ds
-
-
-def annual_map_png(ds, year: int) -> bytes:
-    """Mean posterior flux and posterior − prior over the year's covered hours (two panels)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    lon, lat = ds["lon"].values, ds["lat"].values
-    ext = (lon[0], lon[-1], lat[0], lat[-1])
-    units = ds["posterior_flux_mean"].attrs.get("units", "")
-    im = axes[0].imshow(ds["posterior_flux_mean"].values, origin="lower", extent=ext, cmap="magma_r")
-    fig.colorbar(im, ax=axes[0], label=units)
-    axes[0].set_title(f"posterior flux, mean over {int(ds['n_hours'])} h of {year}", fontsize=9)
-    d = ds["posterior_minus_prior"].values
-    lim = float(np.nanmax(np.abs(d))) or 1.0
-    im = axes[1].imshow(d, origin="lower", extent=ext, cmap="RdBu_r", vmin=-lim, vmax=lim)
-    fig.colorbar(im, ax=axes[1], label=units)
-    axes[1].set_title("posterior − prior", fontsize=9)
-    for ax in axes:
-        ax.set_xlabel("lon (°E)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].set_ylabel("lat (°N)", fontsize=8)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------------------------

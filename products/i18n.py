@@ -431,4 +431,37 @@ ZH: dict[str, str] = {
     "Budget used over the covered hours (± 1σ)": "已覆盖小时内的预算使用（± 1σ）",
     "points of σ reduction lost": "损失的 σ 降低（百分点）",
     "Uncertainty reduction lost without each station": "去掉各站点后损失的不确定性降低",
+    # --- flash and annual reports (products.annual: flash.html, annual.html) ----------------------
+    "Inversion period {start} – {end} · generated {generated}": "反演时段 {start} – {end} · 生成于 {generated}",
+    "flash (kt)": "快报（千吨）",
+    "flash σ (kt)": "快报 σ（千吨）",
+    "σ if months were independent (kt)": "各月独立时的 σ（千吨）",
+    "correlated months (district factors shared by the year)": "月份相关（各区因子全年共享）",
+    "correlated months": "月份相关",
+    "independent months": "月份独立",
+    "error model": "误差模型",
+    "not covered": "未覆盖",
+    "none": "无",
+    "territorial (kt)": "属地排放（千吨）",
+    "σ (kt)": "σ（千吨）",
+    "own power plants (kt)": "本区电厂（千吨）",
+    "consumed electricity (kt)": "用电排放（千吨）",
+    "consumption-based (kt)": "消费端排放（千吨）",
+    "No accounting.csv for {months}: the two accountings of the year are not summed (re-run those "
+    "months' rule accounting).":
+        "{months} 没有 accounting.csv：全年的两种核算不予求和（请重新运行这些月份的 accounting 规则）。",
+    "No flux product for {lacking}: the map averages {have} only.":
+        "{lacking} 没有通量产品：该图只平均了 {have}。",
+    "previous year (kt/day)": "上一年（千吨/日）",
+    "this year (kt/day)": "本年（千吨/日）",
+    "σ of the change (%)": "变化的 σ（%）",
+    "month alone": "单月反演",
+    "year (correlated months)": "全年（月份相关）",
+    "kt CO₂ per inverted period": "每个反演时段的 CO₂（千吨）",
+    "Monthly district totals ± 1σ, {year} (months without results are empty)":
+        "{year}年逐月各区总量 ± 1σ（没有结果的月份为空）",
+    "posterior flux, mean over {n} h of {year}": "后验通量，{year}年 {n} 小时平均",
+    "posterior − prior": "后验 − 先验",
+    "lon (°E)": "经度（°E）",
+    "lat (°N)": "纬度（°N）",
 }

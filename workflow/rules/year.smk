@@ -107,6 +107,7 @@ rule flash_report:
         districts=flash("districts.csv"),
         diagnostics=flash("diagnostics.json"),
         flux=flash("flux_{month}.nc"),
+        geojson=DISTRICTS_FILE,
     output:
         html=flash("report.html"),
         status=flash("flash.json"),
@@ -127,6 +128,7 @@ rule annual_report:
     mean flux of the covered hours flux_{year}.nc (the months' flux products reduced lazily)."""
     input:
         unpack(annual_inputs),
+        geojson=DISTRICTS_FILE,
     output:
         districts=os.path.join(config["results_dir"], "{year}", "districts.csv"),
         html=os.path.join(config["results_dir"], "{year}", "report.html"),

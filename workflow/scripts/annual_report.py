@@ -21,4 +21,5 @@ engine = sm.params.pdf_engine  # "none": no PDF (a stale one is removed)
 write_annual(sm.output.districts, sm.output.html, year, covered_months(year, results_dir, months),
              budgets=sm.params.budgets, flash_dirs=dict(sm.params.flash_dirs),
              previous_csv=previous if os.path.exists(previous) else None,
-             accounting_files=accounting, flux_files=flux, out_flux=sm.output.flux, pdf_engine=engine)
+             accounting_files=accounting, flux_files=flux, out_flux=sm.output.flux, pdf_engine=engine,
+             language=sm.params.language, districts_geojson=sm.input.geojson)

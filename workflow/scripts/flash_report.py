@@ -7,4 +7,4 @@ script_logging(snakemake.log[0])  # noqa: F821
 sm = snakemake  # noqa: F821
 write_flash(sm.output.html, sm.output.status, sm.input.districts, sm.input.diagnostics,
             month=sm.wildcards.month, cutoff=sm.wildcards.cutoff, month_days=sm.params.month_days,
-            flash_days=sm.params.flash_days)
+            flash_days=sm.params.flash_days, language=sm.params.language, districts_geojson=sm.input.geojson)
