@@ -549,8 +549,8 @@ class ProductsConfig(Section):
 
 
 class ReportConfig(Section):
-    language: Literal["zh", "en", "both"] = _doc("""language of the monthly report and of the
-        figures drawn for it: `zh` (Chinese, district names in characters), `en` (English) or
+    language: Literal["zh", "en", "both"] = _doc("""language of the monthly, flash and annual
+        reports and of the figures drawn for them: `zh` (Chinese, district names in characters), `en` (English) or
         `both` (Chinese first, then English, in one file: the city's analysts read Chinese, the
         scientists and the documentation English; docs/report.md, "Language")""", default="both")
 
