@@ -129,6 +129,32 @@ def write_flash(html_path, status_path, districts_csv, diagnostics_json, *, mont
     return status
 
 
+#: a flash flux product's title: the month's title after this prefix (workflow/report/flux_product_flash.cdl)
+FLASH_TITLE_PREFIX = "PRELIMINARY (flash report, superseded by the complete month): "
+FLASH_TEMPLATE = Path(__file__).resolve().parents[1] / "workflow" / "report" / "flux_product_flash.cdl"
+
+
+def flash_attributes(status: dict) -> dict:
+    """The global attributes that mark a flash flux product preliminary (from `flash_status`: the
+    same cut-off and coverage as flash.json)."""
+    m = status["month"]
+    return {"product_status": "preliminary", "data_cutoff": str(status["cutoff"]),
+            "days_inverted": int(status["days_inverted"]), "days_in_month_period": int(status["days_in_month_period"]),
+            "data_coverage": float(status["coverage"]), "n_obs": int(status["n_obs"] or 0),
+            "superseded_by": f"flux_{m}.nc of the complete month (results/{m}/), when it exists"}
+
+
+def flash_template(template):
+    """The layout of a flash flux product: ``template`` (a `products.cdl_template.Template` of the
+    month's product) with the attributes of flux_product_flash.cdl and the prefixed title."""
+    from .cdl_template import Attr, read_template
+
+    template.attrs.update(read_template(FLASH_TEMPLATE).attrs)
+    title = template.attrs["title"]
+    template.attrs["title"] = Attr(FLASH_TITLE_PREFIX + str(title.value), title.any_value)
+    return template
+
+
 def _period_days(diag: dict, where) -> float:
     try:
         start, end = pd.Timestamp(diag["period_start"]), pd.Timestamp(diag["period_end"])

@@ -352,15 +352,23 @@ def write_flux_product(
     contact: str = CONTACT,
     references: str = REFERENCES,
     outer_csv=None,
+    flash: dict | None = None,
 ) -> Path:
     """Build the product and write it atomically to `out_path`; returns the path.
 
     With `template` (a CDL path), the written file is checked against it before it replaces
     `out_path`; a mismatch raises ValueError listing the differences and leaves no output.
+    ``flash``: a flash's status (`products.annual.flash_status`): the product is marked
+    preliminary (title, cut-off, coverage; `products.annual.flash_attributes`) and checked against
+    the template with flux_product_flash.cdl.
     """
     ds = build_flux_dataset(posterior_path, districts_path, districts_geojson, month=month,
                             config=config, inputs=inputs, demo=demo, institution=institution,
                             contact=contact, references=references, outer_csv=outer_csv)
+    if flash is not None:
+        from .annual import FLASH_TITLE_PREFIX, flash_attributes
+
+        ds.attrs.update(flash_attributes(flash), title=FLASH_TITLE_PREFIX + ds.attrs["title"])
     with xr.open_dataset(posterior_path) as post:
         gas = str(post.attrs.get("gas", "co2"))
     out = Path(out_path)
@@ -370,7 +378,12 @@ def write_flux_product(
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=_encoding(ds))
         if template is not None:
             tpl = gas_template(template, gas)
-            problems = check_against_template(tmp, nested_template(tpl) if nested else tpl)
+            tpl = nested_template(tpl) if nested else tpl
+            if flash is not None:
+                from .annual import flash_template
+
+                tpl = flash_template(tpl)
+            problems = check_against_template(tmp, tpl)
             if problems:
                 raise ValueError(f"{out}: the product does not match the layout template {template}:\n  "
                                  + "\n  ".join(problems))

@@ -12,6 +12,9 @@ diagnostics.json, with the district factors carried through the year (inversion.
 import os
 
 
+FLASH_TEMPLATE = os.path.join(workflow.basedir, "workflow", "report", "flux_product_flash.cdl")
+
+
 wildcard_constraints:
     cutoff=r"\d{4}-\d{2}-\d{2}",
     year=r"\d{4}",
@@ -86,18 +89,32 @@ use rule inversion as flash_inversion with:
         "benchmarks/runs/{month}/flash_{cutoff}_inversion.tsv"
 
 
-use rule flux_product as flash_flux_product with:
+rule flash_flux_product:
+    """The flash's CF flux product, marked preliminary (title, product_status, data_cutoff,
+    coverage: products.annual.flash_attributes) and checked against flux_product.cdl with
+    flux_product_flash.cdl."""
     input:
         posterior=flash("posterior.nc"),
         districts=flash("districts.csv"),
+        diagnostics=flash("diagnostics.json"),
         geojson=DISTRICTS_FILE,
         template=FLUX_TEMPLATE,
+        flash_template=FLASH_TEMPLATE,
     output:
         flash("flux_{month}.nc"),
+    params:
+        month_days=lambda wc: period_days(wc.month),
+        flash_days=lambda wc: flash_days(wc.month, wc.cutoff),
+        demo=DEMO,
+        institution=config["products"]["institution"],
+        contact=config["products"]["contact"],
+        references=config["products"]["references"],
     log:
         "logs/{month}/flash_{cutoff}/flux_product.log",
     benchmark:
         "benchmarks/runs/{month}/flash_{cutoff}_flux_product.tsv"
+    script:
+        "../scripts/flash_flux_product.py"
 
 
 rule flash_report:
