@@ -684,22 +684,34 @@ class FlashConfig(Section):
 class CandidateConfig(Section):
     id: Annotated[str, Field(pattern=SITE_ID)] = _doc("""candidate id (capitals and digits, like a
         site id; not an id of `stations_file`)""")
-    type: Literal["insitu"] = _doc("""observation type: `insitu` (a tower or station inlet; its
-        model-data mismatch is the inversion's, `network_design.insitu`). Column sensors and
-        mobile days are compared on a finished run by `tools/network_types.py`, not by this rule
-        (docs/network.md, "Tower, column or mobile")""", default="insitu")
-    lon: Annotated[float, Field(ge=-180, le=180)] = _doc("longitude (degrees, WGS84)")
-    lat: Annotated[float, Field(ge=-90, le=90)] = _doc("latitude (degrees, WGS84)")
-    height: Annotated[float, Field(gt=0, le=1000)] = _doc("inlet height above ground (m)")
+    type: Literal["insitu", "column", "mobile"] = _doc("""observation type: `insitu` (a tower or
+        station inlet at `height`; its model-data mismatch is the inversion's,
+        `network_design.insitu`), `column` (a ground column spectrometer of the EM27/SUN type at
+        the position, one column receptor per selected hour, errors of `observations.column` and
+        `network_design.column`) or `mobile` (a vehicle driven out and back on the straight line
+        from `lon`, `lat` to `to_lon`, `to_lat` over the selected hours of each candidate day,
+        inlet at `height`, errors of `observations.mobile`, segments by
+        `network_design.mobile`; docs/network.md, "Tower, column or mobile")""", default="insitu")
+    lon: Annotated[float, Field(ge=-180, le=180)] = _doc("longitude (degrees, WGS84); a track's start")
+    lat: Annotated[float, Field(ge=-90, le=90)] = _doc("latitude (degrees, WGS84); a track's start")
+    height: Annotated[float, Field(ge=0, le=1000)] = _doc("""inlet height above ground (m), > 0 for
+        `insitu` and `mobile`; a `column` sensor's column starts at `observations.column.bottom_m`
+        (its height is not used)""", default=0.0)
+    to_lon: Annotated[float, Field(ge=-180, le=180)] | None = _doc("""`mobile` only: longitude of
+        the far end of the track""", default=None)
+    to_lat: Annotated[float, Field(ge=-90, le=90)] | None = _doc("""`mobile` only: latitude of the
+        far end of the track""", default=None)
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _insitu_only(cls, v):
-        if v in ("column", "mobile"):
-            raise ValueError(f"{v!r}: the network_design rule designs in-situ candidates only; compare a column "
-                             "sensor or a day of mobile transects on a finished run with tools/network_types.py "
-                             "(docs/network.md, 'Tower, column or mobile')")
-        return v
+    @model_validator(mode="after")
+    def _type_fields(self) -> "CandidateConfig":
+        if self.type in ("insitu", "mobile") and not self.height > 0:
+            raise ValueError(f"candidate {self.id}: a {self.type} candidate needs height > 0 (its inlet, m)")
+        if self.type == "mobile" and (self.to_lon is None or self.to_lat is None):
+            raise ValueError(f"candidate {self.id}: a mobile candidate needs to_lon and to_lat (the far end "
+                             "of its track)")
+        if self.type != "mobile" and (self.to_lon is not None or self.to_lat is not None):
+            raise ValueError(f"candidate {self.id}: to_lon/to_lat belong to mobile candidates only")
+        return self
 
 
 class CandidateGridConfig(Section):
@@ -717,6 +729,20 @@ class InsituCandidateConfig(Section):
     background_sigma_ppm: Annotated[float, Field(ge=0)] = _doc("""σ of the background a new site's
         observations are referred to (ppm), beyond the daily offsets the state solves for""",
         default=0.5)
+
+
+class ColumnCandidateConfig(Section):
+    retrieval_ppm: Annotated[float, Field(ge=0)] = _doc("""retrieval σ of an hourly column mean of
+        a column candidate (ppm XCO2); its mismatch and background σ are `observations.column`'s""",
+        default=0.2)
+
+
+class MobileCandidateConfig(Section):
+    speed_kmh: Annotated[float, Field(gt=0)] = _doc("speed of a mobile candidate's vehicle (km/h)",
+                                                    default=30.0)
+    every_minutes: Annotated[int, Field(ge=1, le=60)] = _doc("""one segment
+        (`observations.mobile.segment_seconds` long, no plume spread: the mismatch floor) every N
+        minutes of the drive, one point receptor each""", default=10)
 
 
 class NetworkDesignConfig(Section):
@@ -740,6 +766,10 @@ class NetworkDesignConfig(Section):
         default=10.0)
     insitu: InsituCandidateConfig = _doc("errors of in-situ candidates",
                                          default_factory=InsituCandidateConfig)
+    column: ColumnCandidateConfig = _doc("column candidates (their mismatch: `observations.column`)",
+                                         default_factory=ColumnCandidateConfig)
+    mobile: MobileCandidateConfig = _doc("mobile candidates (their mismatch: `observations.mobile`)",
+                                         default_factory=MobileCandidateConfig)
 
     @field_validator("candidates")
     @classmethod

@@ -208,7 +208,10 @@ def brute_force(design: Design, k: int, objective: int) -> tuple[tuple, float]:
 # --------------------------------------------------------------------------------------------------
 # candidates
 # --------------------------------------------------------------------------------------------------
-CANDIDATE_COLUMNS = ["id", "type", "lon", "lat", "height"]
+CANDIDATE_COLUMNS = ["id", "type", "lon", "lat", "height", "to_lon", "to_lat"]
+#: observation types of candidates: in-situ rows go through the footprint rules, the others through
+#: rule network_extra_rows (`extra_candidate`)
+CANDIDATE_TYPES = ("insitu", "column", "mobile")
 
 
 def _inside(lon, lat, box) -> bool:
@@ -259,19 +262,45 @@ def candidate_table(nd, districts_path, state_box, met_box, station_ids) -> pd.D
         raise ValueError(f"config network_design.candidates: id(s) {clash} are stations of the stations file; "
                          "a candidate is a site that does not exist yet: give it another id")
     for r in rows:
+        kind = r.get("type", "insitu")
+        if kind not in CANDIDATE_TYPES:
+            raise ValueError(f"config network_design.candidates: candidate {r['id']} has type {kind!r}; one of "
+                             f"{', '.join(CANDIDATE_TYPES)}")
+        points = [("", r["lon"], r["lat"])]
+        if kind == "mobile":
+            if r.get("to_lon") is None or r.get("to_lat") is None:
+                raise ValueError(f"config network_design.candidates: mobile candidate {r['id']} needs to_lon and "
+                                 "to_lat (the far end of its track)")
+            points.append(("the far end of the track of ", r["to_lon"], r["to_lat"]))
         for box, what in ((met_box, "the met domain (config met)"), (state_box, "the state grid (config grid)")):
-            if not _inside(float(r["lon"]), float(r["lat"]), box):
-                raise ValueError(f"config network_design.candidates: candidate {r['id']} at lon {r['lon']}, lat "
-                                 f"{r['lat']} is outside {what} {tuple(box)}; move it inside or drop it")
+            for which, lo, la in points:
+                if not _inside(float(lo), float(la), box):
+                    raise ValueError(f"config network_design.candidates: {which}candidate {r['id']} at lon {lo}, "
+                                     f"lat {la} is outside {what} {tuple(box)}; move it inside or drop it")
     if len(rows) > int(nd["max_candidates"]):
+        per = receptors_per_hour(pd.DataFrame(rows).reindex(columns=CANDIDATE_COLUMNS), nd)
         raise ValueError(f"config network_design: {len(rows)} candidates > max_candidates = {nd['max_candidates']}; "
-                         "each costs one HYSPLIT site-day of footprints per day (docs/network.md, 'Cost'): widen "
-                         "grid.spacing_km, shorten the list, or raise max_candidates knowing the cost")
-    return pd.DataFrame(rows)[CANDIDATE_COLUMNS]
+                         f"they need {per.sum():g} HYSPLIT receptor runs per selected hour, x the selected hours x "
+                         f"max_candidate_days = {nd['max_candidate_days']} days (an in-situ or column candidate one "
+                         "per hour, a mobile one 60 / mobile.every_minutes; about 9 s of job time each on an idle "
+                         "core, a column receptor 27 CPU s; docs/network.md, 'Cost'): widen grid.spacing_km, "
+                         "shorten the list, or raise max_candidates knowing the cost")
+    return pd.DataFrame(rows).reindex(columns=CANDIDATE_COLUMNS)
+
+
+def receptors_per_hour(table: pd.DataFrame, nd) -> pd.Series:
+    """HYSPLIT receptor runs of each candidate per selected hour: 1 for an in-situ or column
+    candidate, 60 / ``mobile.every_minutes`` for a mobile one (its segments)."""
+    every = float(nd.get("mobile", {}).get("every_minutes", 10))
+    return pd.Series(np.where(table["type"].to_numpy() == "mobile", 60.0 / every, 1.0), index=table["id"])
 
 
 def candidate_sites(table: pd.DataFrame) -> list[dict]:
-    """The candidates as site dicts of the stations file's layout (`transport.receptors.schedule`)."""
+    """The in-situ candidates as site dicts of the stations file's layout
+    (`transport.receptors.schedule`); column and mobile candidates get their rows from
+    `extra_candidate` (rule network_extra_rows)."""
+    if "type" in table:
+        table = table[table["type"].fillna("insitu") == "insitu"]
     return [{"id": r.id, "lon": float(r.lon), "lat": float(r.lat), "inlets": [{"height": float(r.height)}],
              "role": "candidate"} for r in table.itertuples()]
 
@@ -279,6 +308,148 @@ def candidate_sites(table: pd.DataFrame) -> list[dict]:
 def candidate_days(period_days: list, max_days: int) -> list:
     """The days of the candidates' footprints: the first ``max_days`` days of the period."""
     return list(period_days)[:int(max_days)]
+
+
+# --------------------------------------------------------------------------------------------------
+# column and mobile candidates: their rows through the inversion's transport
+# --------------------------------------------------------------------------------------------------
+def track_points(lon0, lat0, lon1, lat1, start, end, speed_kmh, every_minutes):
+    """(times, lons, lats) of a straight out-and-back drive from (lon0, lat0) to (lon1, lat1) at
+    ``speed_kmh`` from ``start`` to ``end`` (exclusive), one point every ``every_minutes``."""
+    L = float(distance_km(lon0, lat0, lon1, lat1))
+    t = pd.date_range(start, end, freq=f"{int(every_minutes)}min", inclusive="left")
+    if L <= 0:
+        raise ValueError(f"mobile candidate: its track from ({lon0}, {lat0}) to ({lon1}, {lat1}) has no length")
+    s = np.asarray((t - t[0]) / pd.Timedelta(hours=1), float) * float(speed_kmh)  # km driven
+    f = np.abs(((s / L) + 1) % 2 - 1)  # 0 -> 1 -> 0 ... (out and back)
+    return t, lon0 + f * (lon1 - lon0), lat0 + f * (lat1 - lat0)
+
+
+def candidate_release_times(cand: dict, days, hours_local, utc_offset: float) -> pd.DatetimeIndex:
+    """The release times of a candidate's receptors: every hour the inversion selects (obs hour +
+    30 min, `transport.receptors.schedule`) on ``days``, as the in-situ candidates'."""
+    from transport.receptors import schedule
+
+    site = {"id": str(cand["id"]), "lon": float(cand["lon"]), "lat": float(cand["lat"]),
+            "inlets": [{"height": max(float(cand.get("height") or 0.0), 1.0)}]}
+    return pd.DatetimeIndex(schedule([site], days, hours_local=hours_local, utc_offset=utc_offset)["time"])
+
+
+def column_candidate_rows(cand: dict, rel, obs_c: dict, retrieval_ppm: float, background, met, grid, hours,
+                          settings, work_dir, row_fn=None):
+    """`inversion.extra_obs.ExtraObservations` of a column candidate: one pystilt ``ColumnReceptor``
+    per release time ``rel`` at the candidate's position (`transport.columns.column_jacobian_row`),
+    ground kernel AK = 1 (`ground_operator`: pressure weights, no prior term), R from
+    ``observations.column`` (``obs_c``) and the retrieval σ. ``row_fn`` replaces the transport
+    (tests)."""
+    from transport.columns import column_jacobian_row, ground_operator
+
+    from .extra_obs import column_extra
+
+    row_fn = row_fn or column_jacobian_row
+    kw = dict(bottom_m=float(obs_c["bottom_m"]), top_m=float(obs_c["top_m"]), n_levels=int(obs_c["n_levels"]))
+    rel = pd.DatetimeIndex(rel)
+    cid, lon, lat = str(cand["id"]), float(cand["lon"]), float(cand["lat"])
+    ops, rows = [], []
+    for r in rel:
+        op = ground_operator(1013.0, **kw)
+        ops.append(op)
+        rows.append(row_fn(dict(time=r, lon=lon, lat=lat, receptor_id=f"{cid}_{r:%Y%m%d%H%M%S}_col"),
+                           op, met, grid, hours, settings, work_dir)[0])
+    groups = pd.DataFrame({"site": cid, "instrument": cid, "release": rel, "time": rel.floor("h"), "lon": lon,
+                           "lat": lat, "value": 0.0, "value_std_dev": float(retrieval_ppm)})
+    return column_extra(groups, ops, sp.vstack(rows, format="csr"), background, float(obs_c["mismatch_ppm"]),
+                        float(obs_c["background_sigma_ppm"]))
+
+
+def mobile_candidate_segments(cand: dict, rel, speed_kmh: float, every_minutes: int,
+                              segment_seconds: int) -> pd.DataFrame:
+    """The segments (`stations.mobile.segments` layout) of a mobile candidate: on each day of the
+    release times ``rel``, driven out and back along its line from the first selected hour's start
+    to the last one's end, one segment every ``every_minutes`` (no plume spread; its time and position
+    are its window's middle, as `stations.mobile.segments` gives them)."""
+    rel = pd.DatetimeIndex(rel)
+    half = pd.Timedelta(seconds=int(segment_seconds) / 2)  # a segment's time is its window's middle
+    parts = []
+    for _, r in pd.Series(rel, index=rel).groupby(rel.normalize()):
+        t, lo, la = track_points(float(cand["lon"]), float(cand["lat"]), float(cand["to_lon"]),
+                                 float(cand["to_lat"]), r.min().floor("h") + half,
+                                 r.max().floor("h") + pd.Timedelta("1h") + half, speed_kmh, every_minutes)
+        parts.append(pd.DataFrame({"time": t, "lon": lo, "lat": la}))
+    seg = pd.concat(parts, ignore_index=True)
+    return seg.assign(track=str(cand["id"]), segment=np.arange(len(seg)), height=float(cand["height"]),
+                      value=0.0, n=int(segment_seconds), spread=0.0)[
+        ["track", "segment", "time", "lon", "lat", "height", "value", "n", "spread"]]
+
+
+def mobile_candidate_rows(cand: dict, rel, obs_m: dict, speed_kmh: float, every_minutes: int, background, met,
+                          grid, hours, settings, work_dir, row_fn=None):
+    """`inversion.extra_obs.ExtraObservations` of a mobile candidate (`mobile_candidate_segments`),
+    one point receptor per segment (`transport.columns.point_jacobian_row`: the sites' driver), R
+    from ``observations.mobile`` (``obs_m``): the mismatch floor, the along-track correlation and
+    the background per track. ``row_fn`` replaces the transport (tests)."""
+    from stations.mobile import receptors as segment_receptors
+    from transport.columns import point_jacobian_row
+
+    from .extra_obs import mobile_extra
+
+    row_fn = row_fn or point_jacobian_row
+    seg = mobile_candidate_segments(cand, rel, speed_kmh, every_minutes, int(obs_m["segment_seconds"]))
+    rows = [row_fn(r._asdict(), met, grid, hours, settings, work_dir)[0]
+            for r in segment_receptors(seg).itertuples(index=False)]
+    return mobile_extra(seg, sp.vstack(rows, format="csr"), background, float(obs_m["mismatch_ppm"]),
+                        float(obs_m["plume_factor"]), float(obs_m["measurement_ppm"]), float(obs_m["corr_minutes"]),
+                        float(obs_m["background_sigma_ppm"]))
+
+
+def extra_candidate(cand: dict, nd: dict, observations: dict, days, hours_local, utc_offset: float, selected_path,
+                    met, grid, hours, settings, work_dir, row_fn=None):
+    """(`inversion.extra_obs.ExtraObservations`, CPU s) of one column or mobile candidate on the
+    candidate ``days`` (rule network_extra_rows): release times as the in-situ candidates'
+    (`candidate_release_times`), the sites' mean background of the day (as the inversion's column
+    and mobile rows), rows through ``settings``' transport (the inversion's, or the demo truth's)."""
+    from .extra_obs import _background_of, _cpu, _day_background
+
+    t0 = _cpu()
+    hours = pd.DatetimeIndex(hours)
+    rel = candidate_release_times(cand, days, hours_local, utc_offset)
+    rel = rel[(rel >= hours[0]) & (rel <= hours[-1] + pd.Timedelta("1h"))]
+    if not len(rel):
+        raise ValueError(f"network design: candidate {cand['id']} has no selected hour on {list(days)} inside the "
+                         f"run's hours {hours[0]}..{hours[-1]}")
+    day_bg = _day_background(selected_path)
+    if cand["type"] == "column":
+        bg = _background_of(day_bg, rel.floor("h"), selected_path)
+        extra = column_candidate_rows(cand, rel, observations["column"], float(nd["column"]["retrieval_ppm"]), bg,
+                                      met, grid, hours, settings, work_dir, row_fn)
+    elif cand["type"] == "mobile":
+        m = nd["mobile"]
+        seg_t = mobile_candidate_segments(cand, rel, float(m["speed_kmh"]), int(m["every_minutes"]),
+                                          int(observations["mobile"]["segment_seconds"]))["time"]
+        bg = _background_of(day_bg, seg_t, selected_path)
+        extra = mobile_candidate_rows(cand, rel, observations["mobile"], float(m["speed_kmh"]),
+                                      int(m["every_minutes"]), bg, met, grid, hours, settings, work_dir, row_fn)
+    else:
+        raise ValueError(f"network design: candidate {cand['id']} is of type {cand['type']!r}; in-situ candidates "
+                         "get their rows from the footprint rules")
+    return extra, _cpu() - t0
+
+
+def hour_shares(selected_path, times, sides) -> dict:
+    """{bg_share_<side>: the sites' mean inflow share at each hour of ``times``} (model boundary):
+    the inflow shares of column and mobile candidate rows."""
+    if not sides:
+        return {}
+    sel = pd.read_csv(selected_path)
+    sel["time"] = pd.to_datetime(sel["time"], utc=True).dt.tz_localize(None)
+    m = sel.groupby(pd.DatetimeIndex(sel["time"]).floor("h"))[[f"bg_share_{s}" for s in sides]].mean()
+    h = pd.DatetimeIndex(pd.to_datetime(times)).floor("h")
+    out = m.reindex(h)
+    if out.isna().any().any():
+        bad = sorted({str(x) for x, b in zip(h, out.isna().any(axis=1)) if b})
+        raise ValueError(f"{selected_path}: no site observation at hour(s) {bad} of the column/mobile candidates' "
+                         "rows, so no inflow shares for them (model boundary)")
+    return {c: out[c].to_numpy(float) for c in out.columns}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -456,6 +627,7 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
             continue
         s = sig[r.id]
         rows.append({"id": r.id, "type": r.type, "lon": r.lon, "lat": r.lat, "height": r.height,
+                     "to_lon": getattr(r, "to_lon", np.nan), "to_lat": getattr(r, "to_lat", np.nan),
                      "n_obs": int(blocks[r.id].size), **_aggregate_columns(names, s),
                      "city_sigma_reduction_pct": 100.0 * (1 - s[-1] / base[-1]),
                      "objective_sigma_reduction_pct": 100.0 * (1 - s[obj] / base[obj])})
@@ -469,7 +641,8 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
         "n_existing_obs": int(used.sum()), "n_candidate_obs": int(Hc.shape[0]),
         "candidate_days": sorted({pd.Timestamp(t).strftime("%Y-%m-%d") for t in obs["time"]}),
         "hyperparameters": {"scale_Q": sQ, "scale_R": sR}, "left_out": lost,
-        "insitu": types["insitu"], "cost": cost or {},
+        "insitu": types["insitu"], "column": dict(nd.get("column") or {}), "mobile": dict(nd.get("mobile") or {}),
+        "types": {k: int((table["type"] == k).sum()) for k in CANDIDATE_TYPES}, "cost": cost or {},
     }
     return NetworkDesignResult(cand.reset_index(drop=True), pd.DataFrame(g), summary, design)
 
@@ -501,37 +674,65 @@ def check_current_sigma(result: NetworkDesignResult, districts_csv, rtol: float 
     return rel
 
 
+def load_extra_candidates(paths, selected, sides):
+    """(ExtraObservations of every column/mobile candidate, candidate id per row) from the files of
+    rule network_extra_rows (``network/extra/<id>.npz``: the id is the file's stem), the model
+    boundary's inflow shares (``sides``) of the sites' same hour added."""
+    from pathlib import Path
+
+    from .extra_obs import concat_extra, load_extra
+
+    parts, owner = [], []
+    for p in paths:
+        e = load_extra(p)
+        parts.append(e)
+        owner += [Path(p).stem] * e.H_hourly.shape[0]
+    extra = concat_extra(parts)
+    if extra is None:
+        return None, np.zeros(0, str)
+    for k, v in hour_shares(selected, extra.selected["time"], sides).items():
+        extra.selected[k] = v
+    return extra, np.asarray(owner)
+
+
 def run_network_design(jacobian, selected, prior, districts, cand_jacobian, cand_receptors, candidates_table,
                        out_candidates, out_greedy, out_summary, *, inversion_cfg, nd, period_start, period_end,
                        utc_offset_hours=0.0, districts_csv=None, diagnostics=None, cand_footprints=(),
-                       outer_box=None, neighbours=None) -> NetworkDesignResult:
+                       outer_box=None, neighbours=None, extra_rows=()) -> NetworkDesignResult:
     """Read the pipeline files, design, check the current σ against the run's districts.csv, write
-    candidates.csv, greedy.csv and design.json atomically."""
+    candidates.csv, greedy.csv and design.json atomically. ``cand_jacobian``/``cand_receptors``: the
+    in-situ candidates' (None without any); ``extra_rows``: the column and mobile candidates' files
+    (`load_extra_candidates`)."""
     import json
     import time
 
     from gzcarbon.atomic import atomic_write
     from transport.jacobian import load_jacobian
-    from transport.receptors import read_receptors
 
     from .run import load_inputs
 
     t0 = time.process_time()
     inputs = load_inputs(jacobian, selected, prior, districts, None, inversion_cfg, neighbours_path=neighbours)
-    jac = load_jacobian(cand_jacobian)
-    if len(jac.hours) != len(inputs.hours) or pd.Timestamp(jac.hours[0]) != inputs.hours[0]:
-        raise ValueError(f"{cand_jacobian}: hours {jac.hours[0]}..{jac.hours[-1]} differ from the run's "
-                         f"{inputs.hours[0]}..{inputs.hours[-1]}; re-run rule network_jacobian")
-    rec = read_receptors(cand_receptors)
     table = pd.read_csv(candidates_table, dtype={"id": str})
-    shares = None
     with open(selected) as fh:
-        if "bg_share_N" in fh.readline():
-            shares = exit_shares(cand_footprints, rec, outer_box)
+        sides = [c.removeprefix("bg_share_") for c in fh.readline().strip().split(",") if c.startswith("bg_share_")]
+    H_c, rec, missing, shares = None, None, None, None
+    if cand_jacobian:
+        jac = load_jacobian(cand_jacobian)
+        if len(jac.hours) != len(inputs.hours) or pd.Timestamp(jac.hours[0]) != inputs.hours[0]:
+            raise ValueError(f"{cand_jacobian}: hours {jac.hours[0]}..{jac.hours[-1]} differ from the run's "
+                             f"{inputs.hours[0]}..{inputs.hours[-1]}; re-run rule network_jacobian")
+        H_c, rec, missing = jac.H, jac.receptors, getattr(jac, "missing", None)
+        if sides:
+            from transport.receptors import read_receptors
+
+            shares = exit_shares(cand_footprints, read_receptors(cand_receptors), outer_box)
+    extra, owner = load_extra_candidates(list(extra_rows), selected, sides)
     hyper = json.loads(open(diagnostics).read()).get("hyperparameters") if diagnostics else None
-    res = network_design(inputs, inversion_cfg, nd, table, jac.H, jac.receptors, period_start, period_end,
-                         cand_missing=getattr(jac, "missing", None), utc_offset_hours=utc_offset_hours,
-                         shares=shares, hyper=hyper if hyper and hyper.get("method", "none") != "none" else None)
+    res = network_design(inputs, inversion_cfg, nd, table, H_c, rec, period_start, period_end,
+                         cand_missing=missing, utc_offset_hours=utc_offset_hours, shares=shares,
+                         hyper=hyper if hyper and hyper.get("method", "none") != "none" else None,
+                         extra=extra, extra_owner=owner)
     if districts_csv:
         res.summary["current_sigma_check_rel"] = check_current_sigma(res, districts_csv)
     res.summary["design_cpu_s"] = time.process_time() - t0

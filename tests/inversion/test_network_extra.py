@@ -1,6 +1,7 @@
 """Column and mobile candidates in the network design (inversion.network.extra_candidate_rows): the σ
 with a column sensor or a day of mobile transects added equals a dense re-solve with their rows; a
-column row has no daily surface-offset coefficient, a mobile row has; R is the type's formula."""
+column row has no daily surface-offset coefficient, a mobile row has; R is the type's formula; the
+rules' rows (extra_candidate, one file per candidate) rank the three types in one table."""
 
 import numpy as np
 import pandas as pd
@@ -156,26 +157,39 @@ def test_column_candidates_without_rows_stop():
                        "2025-01-02", "2025-01-04")
 
 
-def test_config_refuses_column_and_mobile_candidates_naming_the_tool():
+def test_config_takes_candidates_of_every_type_and_refuses_incomplete_ones():
     from gzcarbon.config import ConfigError, load_config
 
-    for kind in ("column", "mobile"):
-        with pytest.raises(ConfigError, match=rf"candidates.0.type': '{kind}': .*tools/network_types.py"):
-            load_config({"network_design": {"candidates": [
-                {"id": "C1", "type": kind, "lon": 113.3, "lat": 23.1, "height": 10.0}]}})
+    nd = load_config({"network_design": {"candidates": [
+        {"id": "T1", "type": "insitu", "lon": 113.3, "lat": 23.1, "height": 100.0},
+        {"id": "C1", "type": "column", "lon": 113.3, "lat": 23.1},
+        {"id": "M1", "type": "mobile", "lon": 113.2, "lat": 23.1, "to_lon": 113.4, "to_lat": 23.1, "height": 3.0}]}}
+    ).network_design
+    assert [c.type for c in nd.candidates] == ["insitu", "column", "mobile"]
+    assert nd.candidates[1].height == 0.0 and nd.mobile.every_minutes == 10 and nd.column.retrieval_ppm == 0.2
+    bad = [({"id": "M2", "type": "mobile", "lon": 113.2, "lat": 23.1, "height": 3.0}, "needs to_lon and to_lat"),
+           ({"id": "T2", "type": "insitu", "lon": 113.2, "lat": 23.1}, "needs height > 0"),
+           ({"id": "C2", "type": "column", "lon": 113.2, "lat": 23.1, "to_lon": 113.3, "to_lat": 23.1},
+            "mobile candidates only"),
+           ({"id": "X1", "type": "satellite", "lon": 113.2, "lat": 23.1, "height": 3.0}, "candidates.0.type")]
+    for cand, msg in bad:
+        with pytest.raises(ConfigError, match=msg):
+            load_config({"network_design": {"candidates": [cand]}})
 
 
-def test_the_comparison_tools_track_goes_out_and_back_at_the_speed():
-    import importlib.util
-    from pathlib import Path
+def test_a_tracks_far_end_outside_the_met_domain_stops_naming_it():
+    from inversion.network import candidate_table
 
-    from inversion.network import distance_km
+    nd = _nd(candidates=[{"id": "MFAR", "type": "mobile", "lon": 113.3, "lat": 23.1, "to_lon": 116.5,
+                          "to_lat": 23.1, "height": 3.0}])
+    with pytest.raises(ValueError, match=r"far end of the track of candidate MFAR at lon 116.5.*met domain"):
+        candidate_table(nd, "config/districts.geojson", (112.9, 114.1, 22.5, 24.0), (111.0, 116.0, 21.0, 25.5), [])
 
-    path = Path(__file__).resolve().parents[2] / "tools" / "network_types.py"
-    spec = importlib.util.spec_from_file_location("network_types", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    t, lon, lat = mod.track_points(113.20, 23.13, 113.48, 23.13, "2025-01-01 04:00", "2025-01-01 08:00", 30.0, 10)
+
+def test_the_track_goes_out_and_back_at_the_speed():
+    from inversion.network import distance_km, track_points
+
+    t, lon, lat = track_points(113.20, 23.13, 113.48, 23.13, "2025-01-01 04:00", "2025-01-01 08:00", 30.0, 10)
     assert len(t) == 24 and t[1] - t[0] == pd.Timedelta("10min")
     L = float(distance_km(113.20, 23.13, 113.48, 23.13))  # 28.65 km: out in 57.3 min, back by 114.6 min
     d = distance_km(113.20, 23.13, lon, lat)
@@ -183,3 +197,82 @@ def test_the_comparison_tools_track_goes_out_and_back_at_the_speed():
     ref = L - np.abs(s % (2 * L) - L)
     np.testing.assert_allclose(d, ref, rtol=1e-3, atol=1e-3)
     assert lat.min() == lat.max() == 23.13 and lon.max() <= 113.48 + 1e-12
+
+
+def _fake_transport(w, rec):
+    """Stand-ins of the column and point receptor runs (the tests have no HYSPLIT): a column row is a
+    quarter of BBB's row of the same release time, a mobile segment's half of AAA's row of its hour."""
+    def column(r, op, met, grid, hours, settings, work_dir):
+        k = np.flatnonzero((rec.site == "BBB") & (pd.DatetimeIndex(rec.time) == pd.Timestamp(r["time"])))
+        assert len(k) == 1 and (r["lon"], r["lat"]) == (113.09, 23.07)
+        return 0.25 * w["H"][int(k[0])], 0.0
+
+    def point(r, met, grid, hours, settings, work_dir):
+        hour = pd.Timestamp(r["time"]).floor("h") + pd.Timedelta("30min")
+        k = np.flatnonzero((rec.site == "AAA") & (pd.DatetimeIndex(rec.time) == hour))
+        assert len(k) == 1 and r["agl"] == 3.0
+        return 0.5 * w["H"][int(k[0])], 0.0
+
+    return column, point
+
+
+def test_the_rules_column_and_mobile_candidates_rank_with_the_towers(tmp_path):
+    """What rule network_extra_rows and network_design_month do, with the transport stood in for:
+    a column sensor gets one row per selected hour of the candidate days, a vehicle a segment every
+    `every_minutes` along its line; their files (one per candidate, named by its id) give the same σ as
+    the rows passed directly, and candidates.csv ranks the three types together."""
+    from gzcarbon.config import load_config
+    from inversion.extra_obs import concat_extra, save_extra
+    from inversion.network import distance_km, extra_candidate, load_extra_candidates
+
+    w, inputs, rec = _world()
+    sel_path = tmp_path / "selected.csv"
+    w["sel"].to_csv(sel_path, index=False)
+    column_fn, point_fn = _fake_transport(w, rec)
+    nd = _nd(k=3, mobile={"speed_kmh": 30.0, "every_minutes": 10}, column={"retrieval_ppm": 0.3})
+    obs = load_config({}).observations.as_dict()
+    days = ["20250102", "20250103"]
+    col_c = {"id": "CBB", "type": "column", "lon": 113.09, "lat": 23.07, "height": 0.0}
+    mob_c = {"id": "MAA", "type": "mobile", "lon": 113.03, "lat": 23.03, "to_lon": 113.08, "to_lat": 23.03,
+             "height": 3.0}
+    args = (days, (12, 16), 8.0, sel_path, {}, None, inputs.hours, None, str(tmp_path / "work"))
+    col, _ = extra_candidate(col_c, nd, obs, *args, row_fn=column_fn)
+    mob, _ = extra_candidate(mob_c, nd, obs, *args, row_fn=point_fn)
+    # the column: BBB's 8 release times (04:30-07:30 UTC on both days), R from observations.column
+    assert col.H_hourly.shape[0] == 8 and set(col.kind) == {"column"}
+    np.testing.assert_array_equal(pd.DatetimeIndex(col.receptors["time"]),
+                                  pd.DatetimeIndex(rec.loc[rec.site == "BBB", "time"]))
+    assert col.selected["value_std_dev"].eq(0.3).all() and col.mismatch[0] == obs["column"]["mismatch_ppm"]
+    # the track: 04:00-08:00 UTC each day, every 10 min -> 24 segments a day, out and back at 30 km/h
+    assert mob.H_hourly.shape[0] == 48 and set(mob.kind) == {"mobile"}
+    t = pd.DatetimeIndex(mob.receptors["time"])
+    assert t.min() == pd.Timestamp("2025-01-02 04:00:30") and t.max() == pd.Timestamp("2025-01-03 07:50:30")
+    L = float(distance_km(113.03, 23.03, 113.08, 23.03))  # 5.1 km: out in 10.2 min
+    d = distance_km(113.03, 23.03, mob.receptors["lon"].to_numpy(), mob.receptors["lat"].to_numpy())
+    assert d.max() <= L + 1e-9 and d[1] == pytest.approx(5.0, abs=1e-3) and d[2] == pytest.approx(2 * L - 10, abs=1e-3)
+    np.testing.assert_allclose(mob.selected["background"], 420.0)
+    # the files of rule network_extra_rows, one per candidate: owner = the file's stem
+    paths = []
+    for e, cid in ((col, "CBB"), (mob, "MAA")):
+        paths.append(tmp_path / f"{cid}.npz")
+        save_extra(paths[-1], e, w["H"].shape[1])
+    extra, owner = load_extra_candidates(paths, sel_path, [])
+    assert list(owner) == ["CBB"] * 8 + ["MAA"] * 48
+    b = rec.index[rec.site == "BBB"].to_numpy()
+    table = pd.DataFrame([{"id": "TBB", "type": "insitu", "lon": 113.09, "lat": 23.07, "height": 100.0},
+                          {**col_c}, {**mob_c}])
+    rec_b = rec.loc[b].reset_index(drop=True).assign(site="TBB")
+    res = network_design(inputs, CFG, nd, table, w["H"][b], rec_b, "2025-01-02", "2025-01-04",
+                         extra=extra, extra_owner=owner)
+    direct = network_design(inputs, CFG, nd, table, w["H"][b], rec_b, "2025-01-02", "2025-01-04",
+                            extra=concat_extra([col, mob]), extra_owner=owner)
+    pd.testing.assert_frame_equal(res.candidates, direct.candidates, rtol=1e-12)
+    c = res.candidates.set_index("id")
+    assert set(c["type"]) == {"insitu", "column", "mobile"} and c.loc["MAA", "to_lon"] == 113.08
+    assert c.loc["CBB", "n_obs"] == 8 and c.loc["MAA", "n_obs"] == 48 and c.loc["TBB", "n_obs"] == 8
+    red = c["objective_sigma_reduction_pct"]
+    assert list(res.candidates["id"]) == list(red.sort_values(ascending=False).index) and (red > 0).all()
+    # greedy across types: all three, each step lowers the city sigma
+    assert sorted(res.greedy["id"].iloc[1:]) == ["CBB", "MAA", "TBB"]
+    assert np.all(np.diff(res.greedy["city_sigma"].to_numpy()) < 0)
+    assert res.summary["types"] == {"insitu": 1, "column": 1, "mobile": 1}

@@ -486,6 +486,12 @@ def network_candidate_table():
     return _NETWORK_TABLE["table"]
 
 
+def network_candidate_records():
+    """The candidates as plain dicts (no NaN: a param compares equal run after run)."""
+    return [{k: (v if isinstance(v, str) else None if v is None or v != v else float(v)) for k, v in r.items()}
+            for r in network_candidate_table().to_dict("records")]
+
+
 def network_days(month):
     """UTC days of the candidates' footprints: the first network_design.max_candidate_days of the period."""
     from inversion.network import candidate_days
@@ -493,9 +499,31 @@ def network_days(month):
     return candidate_days(period_days(month), config["network_design"]["max_candidate_days"])
 
 
+def network_ids(kind):
+    """Ids of the candidates of one kind: "insitu" (footprint rules) or "extra" (column and mobile:
+    rule network_extra_rows)."""
+    t = network_candidate_table()
+    m = t["type"] == "insitu"
+    return list(t.loc[m if kind == "insitu" else ~m, "id"])
+
+
 def network_footprint_files(wildcards):
     return expand(res("network/footprints/{site}/{day}.nc"), month=wildcards.month,
-                  site=list(network_candidate_table()["id"]), day=network_days(wildcards.month))
+                  site=network_ids("insitu"), day=network_days(wildcards.month))
+
+
+def network_extra_files(wildcards):
+    return expand(res("network/extra/{site}.npz"), month=wildcards.month, site=network_ids("extra"))
+
+
+def network_candidate_row(wildcards):
+    """The candidate of a network_extra_rows job as a dict (a param: moving it re-runs the job)."""
+    t = network_candidate_table().set_index("id")
+    if wildcards.site not in t.index:
+        return {}
+    r = t.loc[wildcards.site]
+    return {"id": wildcards.site, **{k: (v if isinstance(v, str) else None if v is None or v != v else float(v))
+                                     for k, v in r.items()}}
 
 
 def network_station_position(wildcards):
@@ -513,13 +541,15 @@ def network_design_inputs(wildcards):
     f = {k: v for k, v in _inversion_inputs(wildcards).items() if k != "truth"}
     m = wildcards.month
     f.update({
-        "cand_jacobian": res("network/jacobian_hourly.npz").format(month=m),
-        "cand_receptors": res("network/receptors.csv").format(month=m),
         "cand_table": res("network/candidate_sites.csv").format(month=m),
         "cand_footprints": network_footprint_files(wildcards),
+        "extra_rows": network_extra_files(wildcards),
         "districts_csv": res("districts.csv").format(month=m),
         "diagnostics": res("diagnostics.json").format(month=m),
     })
+    if network_ids("insitu"):
+        f["cand_jacobian"] = res("network/jacobian_hourly.npz").format(month=m)
+        f["cand_receptors"] = res("network/receptors.csv").format(month=m)
     if config["outer_grid"]["enabled"] and config["neighbours_file"]:
         f["neighbours"] = config["neighbours_file"]
     return f

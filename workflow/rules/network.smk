@@ -1,8 +1,10 @@
 """Network design: where to measure next (config network_design, docs/network.md).
 
-Candidate sites get receptors on the first network_design.max_candidate_days of the period at the
-hours the inversion selects, HYSPLIT-STILT footprints through the same footprint script and
-per-receptor cache as the stations, and a Jacobian on the run's hours and cells; rule
+In-situ candidate sites get receptors on the first network_design.max_candidate_days of the period
+at the hours the inversion selects, HYSPLIT-STILT footprints through the same footprint script and
+per-receptor cache as the stations, and a Jacobian on the run's hours and cells; column and mobile
+candidates get their rows on the same days and hours through the inversion's transport (rule
+network_extra_rows: a ColumnReceptor per hour, or a vehicle's segments); rule
 network_design_month then gives the exact district and city sigma with each candidate added to
 the current network, and a greedy choice of k sites. Not part of the default target: `snakemake
 --cores 2 network_design`.
@@ -15,7 +17,7 @@ rule network_receptors:
         receptors=res("network/receptors.csv"),
         table=res("network/candidate_sites.csv"),
     params:
-        candidates=lambda wc: network_candidate_table().to_dict("records"),
+        candidates=lambda wc: network_candidate_records(),
         days=lambda wc: network_days(wc.month),
         hours_local=config["stations"]["select_hours_local"],
         utc_offset=config["stations"]["utc_offset_hours"],
@@ -81,6 +83,42 @@ rule network_jacobian:
         "benchmarks/runs/{month}/network_jacobian.tsv"
     script:
         "../scripts/jacobian.py"
+
+
+rule network_extra_rows:
+    """Rows of one column or mobile candidate (inversion.network.extra_candidate): a column sensor's
+    ColumnReceptor per selected hour, or a vehicle's segments along its track, through the
+    inversion's transport; R by type (observations.column / observations.mobile)."""
+    input:
+        met=met_files,
+        selected=res("obs/selected.csv"),
+    output:
+        rows=res("network/extra/{site}.npz"),
+    params:
+        candidate=network_candidate_row,
+        network=config["network_design"],
+        observations=config["observations"],
+        days=lambda wc: network_days(wc.month),
+        hours=lambda wc: hour_axis(wc.month),
+        hours_local=config["stations"]["select_hours_local"],
+        utc_offset=config["stations"]["utc_offset_hours"],
+        grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
+        transport=config["transport"],
+        software=TRANSPORT_SOFTWARE,
+        met_file_format=extra_met_file_format,
+        work_dir=lambda wc: os.path.join(R.format(month=wc.month), "network", "work_extra", wc.site),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    log:
+        "logs/{month}/network_extra_rows_{site}.log",
+    benchmark:
+        "benchmarks/runs/{month}/network_extra_rows_{site}.tsv"
+    script:
+        "../scripts/network_extra_rows.py"
 
 
 rule network_design_month:
@@ -157,7 +195,7 @@ if DEMO:
         """Demo: the truth's Jacobian of the candidates' receptors."""
         input:
             footprints=lambda wc: expand(demo("truth_transport/network/footprints/{site}/{day}.nc"),
-                                         month=wc.month, site=list(network_candidate_table()["id"]),
+                                         month=wc.month, site=network_ids("insitu"),
                                          day=network_days(wc.month)),
             receptors=res("network/receptors.csv"),
         output:
@@ -176,8 +214,46 @@ if DEMO:
         script:
             "../scripts/jacobian.py"
 
+    rule network_truth_extra:
+        """Demo: the truth's own transport (other seed, more particles, wind and mixed-layer-height
+        errors) for a column or mobile candidate's rows (tools/network_osse.py)."""
+        input:
+            met=met_files,
+            selected=res("obs/selected.csv"),
+        output:
+            rows=demo("truth_transport/network/extra/{site}.npz"),
+        params:
+            candidate=network_candidate_row,
+            network=config["network_design"],
+            observations=config["observations"],
+            days=lambda wc: network_days(wc.month),
+            hours=lambda wc: hour_axis(wc.month),
+            hours_local=config["stations"]["select_hours_local"],
+            utc_offset=config["stations"]["utc_offset_hours"],
+            grid=config["grid"],
+            outer_grid=config["outer_grid"],
+            met=config["met"],
+            transport=config["transport"],
+            truth_transport=TRUTH_TRANSPORT,
+            software=TRANSPORT_SOFTWARE,
+            met_file_format=lambda wc: "%Y%m%d_gz.arl",
+            work_dir=lambda wc: os.path.join(
+                D.format(month=wc.month), "truth_transport", "network", "work_extra", wc.site),
+        threads: 1
+        resources:
+            mem_mb=2000,
+            runtime=120,
+        log:
+            "logs/{month}/network_truth_extra_{site}.log",
+        benchmark:
+            "benchmarks/runs/{month}/network_truth_extra_{site}.tsv"
+        script:
+            "../scripts/network_extra_rows.py"
+
     rule network_truth:
         """Target (demo): the truth's transport at every candidate (tools/network_osse.py)."""
         input:
-            [os.path.join(config["data_dir"], "demo", m, "truth_transport", "network", "jacobian_hourly.npz")
-             for m in MONTHS],
+            lambda wc: [os.path.join(config["data_dir"], "demo", m, "truth_transport", "network", "jacobian_hourly.npz")
+                        for m in MONTHS if network_ids("insitu")]
+            + [os.path.join(config["data_dir"], "demo", m, "truth_transport", "network", "extra", f"{c}.npz")
+               for m in MONTHS for c in network_ids("extra")],
