@@ -1128,11 +1128,6 @@ def _resolve_species(typed: PipelineConfig, repo_dir) -> None:
         raise ConfigError("config key 'inversion.joint_co.enabled' is true but 'species' has no co: the joint "
                           "fossil-CO2/CO inversion needs the CO observations; add co to species (e.g. "
                           "species: [co2, co]) or set inversion.joint_co.enabled: false.")
-    if typed.inversion.joint_co.enabled and typed.outer_grid.enabled:
-        raise ConfigError("config key 'inversion.joint_co.enabled' is true with 'outer_grid.enabled' true: the "
-                          "joint fossil-CO2/CO inversion is built on the single grid only (no outer cells in its "
-                          "state); set outer_grid.enabled: false for this run (docs/gases.md) or "
-                          "inversion.joint_co.enabled: false.")
     if typed.demo.enabled:
         return
     if "ch4" in typed.species and not typed.inputs.inventory_ch4:

@@ -51,7 +51,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from .aggregate import correction_total_matrix
-from .covariance import KroneckerCovariance
+from .covariance import KroneckerCovariance, NestedKroneckerCovariance
 from .emission_ratios import NMOL_PER_UMOL, read_emission_ratios
 from .solve import build_hqht_kronecker
 
@@ -119,11 +119,55 @@ class CorrelationShape:
     step_hours: float
     corr_time_hours: float
     diurnal_corr: float = 1.0
+    #: the nested state (config outer_grid): the outer cells' mask and spacing (`OuterShape`); None: single grid
+    outer: "OuterShape | None" = None
 
-    def operator(self, sigma, corr_length_km: float | None = None) -> KroneckerCovariance:
+    def operator(self, sigma, corr_length_km: float | None = None, sigma_outer=None,
+                 outer_corr_length_km: float | None = None) -> KroneckerCovariance:
+        """Q = D (Q_t ⊗ Q_s) D of a latent block: inner σ ``sigma`` (n_step, ny, nx); on the nested
+        state also the outer cells' σ ``sigma_outer`` (n_step, n_outer; None: zero, the block lives on
+        the inner cells only) with the outer correlation length (``outer_corr_length_km``, else the
+        outer grid's own), inner and outer uncorrelated (`covariance.NestedKroneckerCovariance`)."""
         L = self.corr_length_km if corr_length_km is None else float(corr_length_km)
-        return KroneckerCovariance(sigma, self.dx_km, self.dy_km, L, self.step_hours, self.corr_time_hours,
-                                   diurnal_corr=self.diurnal_corr)
+        if self.outer is None:
+            if sigma_outer is not None:
+                raise ValueError("CorrelationShape.operator: outer σ given but the state has no outer cells")
+            return KroneckerCovariance(sigma, self.dx_km, self.dy_km, L, self.step_hours, self.corr_time_hours,
+                                       diurnal_corr=self.diurnal_corr)
+        o = self.outer
+        sigma = np.asarray(sigma, np.float64)
+        so = np.zeros((sigma.shape[0], o.n_outer)) if sigma_outer is None else sigma_outer
+        Lo = o.corr_length_km if outer_corr_length_km is None else float(outer_corr_length_km)
+        return NestedKroneckerCovariance(sigma, self.dx_km, self.dy_km, L, self.step_hours, self.corr_time_hours,
+                                         so, o.mask, o.dx_km, o.dy_km, Lo, diurnal_corr=self.diurnal_corr)
+
+
+@dataclass
+class OuterShape:
+    """The outer cells of a nested state: ``mask`` (ny_o, nx_o) of the outer grid's cells outside the
+    inner box (state order: row-major over it), the outer grid's spacing and correlation length."""
+
+    mask: np.ndarray
+    dx_km: float
+    dy_km: float
+    corr_length_km: float
+
+    @property
+    def n_outer(self) -> int:
+        return int(np.count_nonzero(self.mask))
+
+
+@dataclass
+class OuterPrior:
+    """What the joint prior knows of the outer cells (each (n_hours, n_outer), state order): the
+    anthropogenic CO2 (µmol m-2 s-1; the coarse inventory, no sectors), the biosphere (or None) and
+    the effective CO:CO2 ratio of the ring ``ratio`` (mol/mol: Σ outer CO prior / Σ outer
+    anthropogenic CO2 prior) with its relative σ ``ratio_sigma_rel``."""
+
+    anthro: np.ndarray
+    bio: np.ndarray | None
+    ratio: float
+    ratio_sigma_rel: float
 
 
 @dataclass
@@ -146,11 +190,38 @@ def step_mean_abs(field_hourly, step_hours: int) -> np.ndarray:
     return np.abs(np.nanmean(f.reshape(n_step, step_hours, ny, nx), axis=1))
 
 
+def _step_mean_abs_cells(f_hourly, step_hours: int) -> np.ndarray:
+    """|step mean| of an (n_hours, n) field: (n_step, n)."""
+    f = np.asarray(f_hourly, np.float64)
+    return step_mean_abs(f[:, None, :], step_hours)[:, 0, :]
+
+
+def _outer_sigmas(outer: OuterPrior, step: int, settings: dict) -> dict:
+    """σ (n_step, n_outer) of the outer latent blocks (module docstring, "Nested state")."""
+    a = _step_mean_abs_cells(outer.anthro, step)
+    sig_f = float(settings["outer_rel_sigma"]) * a + float(settings["outer_floor_sigma"])
+    bio = np.zeros_like(a) if outer.bio is None else \
+        float(settings["outer_bio_rel_sigma"]) * _step_mean_abs_cells(np.abs(np.asarray(outer.bio, float)), step)
+    eta = NMOL_PER_UMOL * float(outer.ratio) * float(outer.ratio_sigma_rel) * (a + sig_f)
+    return {"fossil": sig_f, "bio": bio, "eta": eta,
+            "co_other": np.full_like(a, float(settings.get("co_outer_floor_sigma", 0.0)))}
+
+
 def latent_blocks(sector_flux: dict, bio_flux, ratios: dict, shape: CorrelationShape, settings: dict,
-                  power_sectors=("power",)) -> list[LatentBlock]:
+                  power_sectors=("power",), outer: OuterPrior | None = None) -> list[LatentBlock]:
     """The latent blocks of the joint prior (module docstring) from the prior's hourly sector fields
     (µmol m-2 s-1 on the state grid), the ratios {sector: (r, s_rel)} and ``settings`` (keys
-    prior_rel_sigma, power_rel_sigma, prior_floor_sigma, co_floor_sigma, ratio_corr_length_km)."""
+    prior_rel_sigma, power_rel_sigma, prior_floor_sigma, co_floor_sigma, ratio_corr_length_km).
+
+    Nested state (``outer``, with ``shape.outer``): every inner block is zero on the outer cells; the
+    outer cells get the blocks ``fossil_outer`` (σ = outer_rel_sigma · |anthropogenic| +
+    outer_floor_sigma; enters the state block ``fossil_outer`` and CO with 1000 r_o) and
+    ``ratio_error_outer`` (σ = 1000 r_o s_o (|anthropogenic| + σ), CO only), their biosphere
+    (outer_bio_rel_sigma · |NEE|) is the outer part of block ``bio`` and their other CO
+    (co_outer_floor_sigma) the outer part of ``co_other`` (settings keys outer_rel_sigma,
+    outer_bio_rel_sigma, outer_floor_sigma, co_outer_floor_sigma)."""
+    if (outer is None) != (shape.outer is None):
+        raise ValueError("latent_blocks: give the outer prior exactly when the correlation shape is nested")
     step = int(shape.step_hours)
     sectors = list(sector_flux)
     floor = float(settings["prior_floor_sigma"]) / np.sqrt(len(sectors) + 1)
@@ -165,13 +236,25 @@ def latent_blocks(sector_flux: dict, bio_flux, ratios: dict, shape: CorrelationS
         if np.any(sig_eta > 0):
             co_part.append(LatentBlock(f"ratio_error_{k}",
                                        shape.operator(sig_eta, settings["ratio_corr_length_km"]), {CO: 1.0}))
+    so = None if outer is None else _outer_sigmas(outer, step, settings)
+    if so is not None:
+        r_o = float(outer.ratio)
+        z = np.zeros_like(step_mean_abs(bio_flux, step))
+        blocks.append(LatentBlock("fossil_outer", shape.operator(z, sigma_outer=so["fossil"]),
+                                  {"fossil_outer": 1.0, CO: NMOL_PER_UMOL * r_o}))
+        if np.any(so["eta"] > 0):
+            co_part.append(LatentBlock("ratio_error_outer",
+                                       shape.operator(z, sigma_outer=so["eta"],
+                                                      outer_corr_length_km=settings["ratio_corr_length_km"]),
+                                       {CO: 1.0}))
     bio_sig = rel * step_mean_abs(bio_flux, step) + floor
-    blocks.append(LatentBlock(BIO, shape.operator(bio_sig), {BIO: 1.0}))
+    blocks.append(LatentBlock(BIO, shape.operator(bio_sig, sigma_outer=None if so is None else so["bio"]), {BIO: 1.0}))
     blocks.extend(co_part)
     co_floor = float(settings["co_floor_sigma"])
-    if co_floor > 0:
+    if co_floor > 0 or (so is not None and np.any(so["co_other"] > 0)):
         n_step = blocks[0].Q.n_step
-        blocks.append(LatentBlock("co_other", shape.operator(np.full((n_step, *bio_sig.shape[1:]), co_floor)),
+        blocks.append(LatentBlock("co_other", shape.operator(np.full((n_step, *bio_sig.shape[1:]), co_floor),
+                                                             sigma_outer=None if so is None else so["co_other"]),
                                   {CO: 1.0}))
     return blocks
 
@@ -451,6 +534,6 @@ def ratio_table_path(path, repo_dir) -> Path:
     return p if p.is_absolute() else Path(repo_dir) / p
 
 
-__all__ = ["sector_ratios", "read_ratio_file", "CorrelationShape", "LatentBlock", "latent_blocks",
+__all__ = ["sector_ratios", "read_ratio_file", "CorrelationShape", "OuterShape", "OuterPrior", "LatentBlock", "latent_blocks",
            "joint_obs_covariance", "JointProblem", "JointResult", "solve_joint", "district_total_rows",
            "quantity_weights", "state_blocks", "step_mean_abs", "tonnes_co_per_row", "ratio_table_path"]

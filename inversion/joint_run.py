@@ -20,8 +20,9 @@ from gzcarbon.names import CITY
 
 from . import aggregate as agg
 from .emission_ratios import NMOL_PER_UMOL
-from .joint import (BIO, CorrelationShape, JointProblem, JointResult, district_total_rows, joint_obs_covariance,
-                    latent_blocks, sector_ratios)
+from .joint import (BIO, CorrelationShape, JointProblem, JointResult, OuterPrior, OuterShape, district_total_rows,
+                    joint_obs_covariance, latent_blocks, sector_ratios, tonnes_co_per_row)
+from .outer import hourly_state
 from .factors import FactorSet, biosphere_day_factors, district_factors, profile_factors
 from .run import DIFFUSE_SECTORS, InversionInputs, build_inversion_problem, period_axis, screen_observations
 from .settings import inversion_config
@@ -48,6 +49,7 @@ class JointRun:
     co2_used: np.ndarray | None = None  # ... and the rows its innovation screen kept
     extra_agg: dict | None = None  # {quantity: (n_agg × n_extra)}: what offsets and factors add (solve_joint)
     factor_names: list | None = None
+    kinds: list | None = None  # per row: district, city, ring, city/region (nested state: the outer rows)
 
 
 def co_prior_flux(prior_sectors: dict, ratios: dict) -> np.ndarray:
@@ -130,12 +132,53 @@ def _extras(n_days: int, obs2, co_obs, Hh2, Hh1, factor_sets, inv, st, Wall, mas
             names)
 
 
+def outer_joint_prior(outer, co_prior_outer, co_cfg) -> OuterPrior:
+    """The joint prior of the outer cells (`inversion.joint.OuterPrior`) from the CO2 inversion's
+    `OuterInputs` (prior = anthropogenic + biosphere, its biosphere part) and the CO prior's outer
+    cells (n_hours, n_outer) nmol m-2 s-1: the ring's effective CO:CO2 ratio r_o = Σ CO / (1000 Σ
+    anthropogenic CO2) with the CO outer inventory's relative σ (``gases.co.outer_rel_sigma``)."""
+    bio = None if outer.prior_bio is None else np.asarray(outer.prior_bio, float)
+    anthro = np.asarray(outer.prior, float) - (0.0 if bio is None else bio)
+    co = np.asarray(co_prior_outer, float)
+    if co.shape != anthro.shape:
+        raise ValueError(f"joint: the CO prior's outer cells {co.shape} differ from the CO2 prior's {anthro.shape}; "
+                         "rebuild both priors with the same config outer_grid")
+    a = float(anthro.sum())
+    if not a > 0:
+        raise ValueError("joint: the outer anthropogenic CO2 prior sums to <= 0; give config inputs.outer_inventory "
+                         "(the nested joint inversion needs the neighbours' CO2 to relate their CO to it)")
+    return OuterPrior(anthro, bio, float(co.sum()) / (NMOL_PER_UMOL * a), float(co_cfg.outer_rel_sigma))
+
+
+def _padded(W, n_cells: int) -> sp.csr_matrix:
+    W = sp.csr_matrix(W)
+    return sp.hstack([W, sp.csr_matrix((W.shape[0], n_cells - W.shape[1]))], format="csr") if W.shape[1] < n_cells \
+        else W
+
+
+def _nested_prior(outer, Q, inv, co_cfg, co_prior_outer, st: dict):
+    """(OuterPrior, OuterShape) of a nested state (``st`` gains the outer settings), (None, None) else."""
+    if outer is None:
+        return None, None
+    if co_prior_outer is None:
+        raise ValueError("joint: the state is nested (outer cells) but no CO prior of the outer cells was given; "
+                         "the CO prior.nc needs `flux_outer` (rule prior_gas with config outer_grid)")
+    oprior = outer_joint_prior(outer, co_prior_outer, co_cfg)
+    st.update(outer_rel_sigma=float(inv.outer_rel_sigma), outer_bio_rel_sigma=float(inv.outer_bio_rel_sigma),
+              outer_floor_sigma=float(inv.outer_floor_sigma), co_outer_floor_sigma=float(co_cfg.outer_floor_sigma),
+              outer_ratio_mol_per_mol=oprior.ratio, outer_ratio_sigma_rel=oprior.ratio_sigma_rel)
+    return oprior, OuterShape(Q.outer_mask, Q.outer_dx_km, Q.outer_dy_km, Q.outer_corr_length_km)
+
+
 def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_sectors: dict, ratio_table,
                     inv_cfg, co_cfg, joint_cfg, period_start, period_end, utc_offset_hours: float = 0.0,
-                    ratio_source: str = "emission-ratio table") -> JointRun:
+                    ratio_source: str = "emission-ratio table", co_prior_outer=None) -> JointRun:
     """The joint problem of a month: ``prior_sectors`` {sector: hourly µmol m-2 s-1} with ``bio``;
     ``co_selected``: CO observations (columns of selected.csv, ppb); ``inv_cfg``: the `inversion`
-    settings; ``co_cfg``: `gases.co`; ``joint_cfg``: `inversion.joint_co`."""
+    settings; ``co_cfg``: `gases.co`; ``joint_cfg``: `inversion.joint_co`. Nested state
+    (``inputs.outer``): ``co_prior_outer`` (n_hours, n_outer) nmol m-2 s-1, the CO prior of the
+    outer cells (the CO prior.nc's ``flux_outer``); the rows then also hold the outer ring and the
+    neighbours (`inversion.outer.outer_weights`)."""
     inv = inversion_config(inv_cfg)
     st = joint_settings(inv, co_cfg, joint_cfg)
     mask, days = period_axis(inputs.hours, period_start, period_end)
@@ -144,15 +187,20 @@ def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_se
     fossil = {k: v for k, v in prior_sectors.items() if k != BIO}
     ratios = sector_ratios(ratio_table, list(fossil), ratio_source)
     Q = prob.Q
-    shape = CorrelationShape(Q.dx_km, Q.dy_km, Q.corr_length_km, Q.step_hours, Q.corr_time_hours, Q.diurnal_corr)
-    blocks = latent_blocks(fossil, prior_sectors[BIO], ratios, shape, st)
+    outer = inputs.outer
+    oprior, oshape = _nested_prior(outer, Q, inv, co_cfg, co_prior_outer, st)
+    shape = CorrelationShape(Q.dx_km, Q.dy_km, Q.corr_length_km, Q.step_hours, Q.corr_time_hours, Q.diurnal_corr,
+                             oshape)
+    blocks = latent_blocks(fossil, prior_sectors[BIO], ratios, shape, st, outer=oprior)
 
     obs2 = prob.obs[used].reset_index(drop=True)
     H2 = step_jacobian(prob.H_hourly[used], prob.n_cells, prob.step_hours)
     vsd2 = np.nan_to_num(obs2["value_std_dev"].to_numpy(float))
     bgs2 = np.nan_to_num(obs2["background_sigma"].to_numpy(float))
     m2 = np.sqrt(float(inv.obs_sigma_ppm) ** 2 + (float(inv.obs_rel_sigma) * prob.prior_enhancement[used]) ** 2)
-    co_obs, Hh1, enh1 = _co_rows(inputs, prob, co_selected, co_prior_flux(prior_sectors, ratios))
+    co_prior = co_prior_flux(prior_sectors, ratios)
+    co_obs, Hh1, enh1 = _co_rows(inputs, prob, co_selected,
+                                 co_prior if outer is None else hourly_state(co_prior, co_prior_outer))
     H1 = step_jacobian(Hh1, prob.n_cells, prob.step_hours)
     vsd1 = np.nan_to_num(co_obs["value_std_dev"].to_numpy(float))
     bgs1 = np.nan_to_num(co_obs["background_sigma"].to_numpy(float))
@@ -165,34 +213,100 @@ def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_se
     area = np.asarray(inputs.cell_area, float).ravel()
     Wd = sp.csr_matrix(inputs.district_fractions) @ sp.diags(area)
     Wall = sp.vstack([Wd, sp.csr_matrix(np.asarray(Wd.sum(axis=0)))], format="csr")
+    names, kinds = list(inputs.district_names) + [CITY], ["district"] * len(inputs.district_names) + ["city"]
+    n_in = Wall.shape[1]
+    if outer is not None:  # the outer table's rows (ring, neighbours) over the nested state, m²
+        from .outer import outer_weights
+
+        o_names, o_kinds, Wo = outer_weights(outer)
+        names, kinds = names + list(o_names), kinds + list(o_kinds)
+        Wall = sp.vstack([_padded(Wall, prob.n_cells), Wo], format="csr")
     factor_sets = joint_factors(inputs, fossil, prior_sectors[BIO], ratios, inv, utc_offset_hours)
-    E, sig_x, extra_agg, x_names = _extras(len(days), obs2, co_obs, prob.H_hourly[used], Hh1, factor_sets, inv, st,
-                                           Wall, mask)
+    Hf2, Hf1 = prob.H_hourly[used], Hh1  # the factors act on the inner cells: the inner columns
+    if outer is not None:
+        from .outer import split_columns
+
+        nh = len(inputs.hours)
+        Hf2, Hf1 = (split_columns(h, n_in, prob.n_cells, nh)[0] for h in (Hf2, Hf1))
+    E, sig_x, extra_agg, x_names = _extras(len(days), obs2, co_obs, Hf2, Hf1, factor_sets, inv, st,
+                                           sp.csr_matrix(Wall)[:, :n_in], mask)
     jp = JointProblem(H2, H1, d, R, blocks, E, sig_x)
     co_obs["prior_enhancement"] = enh1
     obs2["prior_enhancement"] = prob.prior_enhancement[used]
 
     A = district_total_rows(Wall, agg.hours_per_step(mask, prob.step_hours))
-    prior_t = {"fossil": agg.totals_tonnes(sum(fossil.values()), Wall, mask),
-               "bio": agg.totals_tonnes(prior_sectors[BIO], Wall, mask)}
-    return JointRun(jp, A, list(inputs.district_names) + [CITY], prior_t, obs2, co_obs, ratios, st, mask, Wall,
-                    prob, used, extra_agg, x_names)
+    o_f = o_b = o_c = None
+    if outer is not None:
+        o_f, o_b, o_c = oprior.anthro, oprior.bio, co_prior_outer
+    prior_t = {"fossil": state_totals(sum(fossil.values()), o_f, Wall, mask),
+               "bio": state_totals(prior_sectors[BIO], o_b, Wall, mask),
+               "co": tonnes_co_per_row(state_totals(co_prior, o_c, Wall, mask))}
+    run = JointRun(jp, A, names, prior_t, obs2, co_obs, ratios, st, mask, Wall, prob, used, extra_agg, x_names)
+    run.kinds = kinds
+    return run
 
 
-def fossil_bio_table(run: JointRun, res: JointResult, truth_sectors: dict | None = None) -> pd.DataFrame:
+def state_totals(inner_hourly, outer_hourly, W, mask) -> np.ndarray:
+    """t CO2-equivalent-units totals over the masked hours for every row of W (n_rows × n_cells) of an
+    hourly field on the (nested) state: inner (n_hours, ny, nx), outer (n_hours, n_outer) or None
+    (zero when the state is nested)."""
+    m = np.asarray(mask, bool)
+    f = np.asarray(inner_hourly, float)
+    s = f[m].sum(axis=0).ravel()
+    if W.shape[1] > s.size:
+        o = np.zeros(W.shape[1] - s.size) if outer_hourly is None else np.asarray(outer_hourly, float)[m].sum(axis=0)
+        s = np.concatenate([s, o])
+    return np.asarray(sp.csr_matrix(W) @ s).ravel() * agg.SECONDS_PER_HOUR * agg.T_CO2_PER_UMOL
+
+
+def _quantity_columns(out: pd.DataFrame, run: JointRun, res: JointResult, rows: slice, quantities) -> pd.DataFrame:
+    for q in quantities:
+        scale = tonnes_co_per_row if q == "co" else np.asarray  # CO rows: t CO
+        out[f"{q}_prior_t"] = run.prior_t[q][rows]
+        out[f"{q}_posterior_t"] = run.prior_t[q][rows] + scale(res.mean(q))[rows]
+        out[f"{q}_prior_sigma_t"] = scale(res.sigma(q, prior=True))[rows]
+        out[f"{q}_posterior_sigma_t"] = scale(res.sigma(q))[rows]
+    out["posterior_correlation"] = res.correlation("fossil", "bio")[rows]
+    return out
+
+
+def _main_rows(run: JointRun) -> slice:
+    kinds = run.kinds or ["district"] * len(run.names)
+    return slice(0, sum(k in ("district", "city") for k in kinds))
+
+
+def fossil_bio_table(run: JointRun, res: JointResult, truth_sectors: dict | None = None,
+                     truth_outer: dict | None = None) -> pd.DataFrame:
     """Per district and the city: prior, posterior and σ of fossil and biogenic CO2 (t), their
-    posterior correlation, and (demo) the truth: fossil = every non-``bio`` sector of the truth."""
-    out = pd.DataFrame({"district": run.names})
-    for q in ("fossil", "bio"):
-        out[f"{q}_prior_t"] = run.prior_t[q]
-        out[f"{q}_posterior_t"] = run.prior_t[q] + res.mean(q)
-        out[f"{q}_prior_sigma_t"] = res.sigma(q, prior=True)
-        out[f"{q}_posterior_sigma_t"] = res.sigma(q)
-    out["posterior_correlation"] = res.correlation("fossil", "bio")
+    posterior correlation, and (demo) the truth: fossil = every non-``bio`` sector of the truth
+    (nested state: ``truth_outer`` {"fossil", "bio"} of the outer cells, zero in the districts)."""
+    rows = _main_rows(run)
+    out = _quantity_columns(pd.DataFrame({"district": run.names[rows]}), run, res, rows, ("fossil", "bio"))
     if truth_sectors is not None:
-        out["fossil_truth_t"] = agg.totals_tonnes(sum(v for k, v in truth_sectors.items() if k != BIO), run.Wall,
-                                                  run.mask)
-        out["bio_truth_t"] = agg.totals_tonnes(truth_sectors[BIO], run.Wall, run.mask)
+        for q, t in _truth_totals(run, truth_sectors, truth_outer).items():
+            out[f"{q}_truth_t"] = t[rows]
+    return out
+
+
+def _truth_totals(run: JointRun, truth_sectors: dict, truth_outer: dict | None) -> dict:
+    to = truth_outer or {}
+    return {"fossil": state_totals(sum(v for k, v in truth_sectors.items() if k != BIO), to.get("fossil"), run.Wall,
+                                   run.mask),
+            "bio": state_totals(truth_sectors[BIO], to.get("bio"), run.Wall, run.mask)}
+
+
+def outer_joint_table(run: JointRun, res: JointResult, truth_sectors: dict | None = None,
+                      truth_outer: dict | None = None) -> pd.DataFrame:
+    """joint/outer.csv of a nested state: the outer ring and each neighbour (`inversion.outer.outer_weights`:
+    ring = the outer cells, a neighbour = its cells inner and outer), fossil and biogenic CO2 (t CO2)
+    and CO (t CO): prior, posterior, σ, the fossil/biogenic posterior correlation, and the demo's
+    truth of fossil and biogenic CO2."""
+    rows = slice(_main_rows(run).stop, len(run.names))
+    out = pd.DataFrame({"name": run.names[rows], "kind": (run.kinds or [])[rows]})
+    out = _quantity_columns(out, run, res, rows, ("fossil", "bio", "co"))
+    if truth_sectors is not None:
+        for q, t in _truth_totals(run, truth_sectors, truth_outer).items():
+            out[f"{q}_truth_t"] = t[rows]
     return out
 
 
@@ -210,7 +324,8 @@ def read_sector_fields(path, hours) -> dict:
 
 def run_joint_inversion(jacobian_path, selected_path, prior_path, districts_path, co_selected_path, ratios_path,
                         out_districts, out_diagnostics, *, inversion_cfg=None, co_cfg=None, period_start, period_end,
-                        utc_offset_hours: float = 0.0, truth_path=None) -> pd.DataFrame:
+                        utc_offset_hours: float = 0.0, truth_path=None, co_prior_path=None, neighbours_path=None,
+                        truth_outer_path=None, out_outer=None) -> pd.DataFrame:
     """The pipeline's joint fossil-CO2/CO inversion of a month (rule ``joint``; docs/gases.md).
 
     Reads the CO2 inversion's files (Jacobian, ``selected.csv``, ``prior.nc`` with its sectors,
@@ -219,7 +334,12 @@ def run_joint_inversion(jacobian_path, selected_path, prior_path, districts_path
     (`fossil_bio_table`: per district and the city the prior, posterior and σ of fossil and biogenic
     CO2 in t, their posterior correlation, and in the demo the truth from ``truth_path``) and
     ``out_diagnostics`` (observations, DOFS, χ²_r, settings, timings, peak memory), atomically.
-    ``inversion_cfg``: the ``inversion`` section (with ``joint_co``); ``co_cfg``: ``gases.co``."""
+    ``inversion_cfg``: the ``inversion`` section (with ``joint_co``); ``co_cfg``: ``gases.co``.
+
+    Nested state (a Jacobian with outer columns, config ``outer_grid``): the CO prior of the outer
+    cells from ``co_prior_path`` (the CO prior.nc's ``flux_outer``), the neighbours of
+    ``neighbours_path``, (demo) the outer truth of ``truth_outer_path`` (truth_outer.nc); writes
+    ``out_outer`` (`outer_joint_table`: the ring and each neighbour, fossil/biogenic CO2 and CO)."""
     from gzcarbon.atomic import atomic_write, write_text
     from gzcarbon.config import GasConfig
 
@@ -229,20 +349,37 @@ def run_joint_inversion(jacobian_path, selected_path, prior_path, districts_path
     t0 = time.perf_counter()
     inv = inversion_config(inversion_cfg)
     co = co_cfg if isinstance(co_cfg, GasConfig) else GasConfig(**dict(co_cfg or {}))
-    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, None, inv)
-    if getattr(inputs, "outer", None) is not None:
-        raise ValueError(f"{jacobian_path}: the Jacobian has outer columns (config outer_grid); the joint "
-                         "fossil-CO2/CO inversion is built on the single grid only: run it with "
-                         "outer_grid.enabled: false (docs/gases.md)")
+    inputs = load_inputs(jacobian_path, selected_path, prior_path, districts_path, None, inv,
+                         neighbours_path=neighbours_path)
+    nested = getattr(inputs, "outer", None) is not None
+    co_outer = None
+    if nested:
+        from .outer import read_outer_flux
+
+        if not co_prior_path:
+            raise ValueError(f"{jacobian_path}: the Jacobian has outer columns (config outer_grid) but the joint "
+                             "inversion got no CO prior of the outer cells; give the CO prior.nc (rule prior_gas)")
+        co_outer = read_outer_flux(co_prior_path, "prior_gas", inputs.hours, inputs.outer.nested)
     prior = read_sector_fields(prior_path, inputs.hours)
     table = read_ratio_file(ratios_path, [k for k in prior if k != BIO])
     run = build_joint_run(inputs, read_selected(co_selected_path), prior, table, inv, co, inv.joint_co,
-                          period_start, period_end, float(utc_offset_hours), str(ratios_path))
+                          period_start, period_end, float(utc_offset_hours), str(ratios_path), co_outer)
     t1 = time.perf_counter()
-    res = solve_joint(run.problem, run.A, ("fossil", "bio"), extra_agg=run.extra_agg)
+    res = solve_joint(run.problem, run.A, ("fossil", "bio", "co") if nested else ("fossil", "bio"),
+                      extra_agg=run.extra_agg)
     t2 = time.perf_counter()
     truth = read_sector_fields(truth_path, inputs.hours) if truth_path else None
-    table_out = fossil_bio_table(run, res, truth)
+    truth_outer = None
+    if nested and truth_path and truth_outer_path:
+        from .outer import read_outer_flux
+
+        tf = read_outer_flux(truth_outer_path, "demo_delta", inputs.hours, inputs.outer.nested)
+        tb = read_outer_flux(truth_outer_path, "demo_delta", inputs.hours, inputs.outer.nested, var="flux_outer_bio")
+        truth_outer = {"fossil": tf - tb, "bio": tb}
+    table_out = fossil_bio_table(run, res, truth, truth_outer)
+    if nested and out_outer:
+        outer_out = outer_joint_table(run, res, truth, truth_outer)
+        atomic_write(out_outer, lambda p: outer_out.to_csv(p, index=False, float_format="%.6g"))
     jp = run.problem
     diag = {"n_obs_co2": int(jp.n_co2), "n_obs_co": int(jp.n_co), "n_latent_blocks": len(jp.blocks),
             "dofs": float(res.dofs), "chi2_reduced": float(res.chi2_reduced),
@@ -251,8 +388,11 @@ def run_joint_inversion(jacobian_path, selected_path, prior_path, districts_path
             "seconds": {"read_and_build": round(t1 - t0, 2), "solve_joint": round(t2 - t1, 2),
                         **{f"solve_joint_{k}": round(float(v), 2) for k, v in res.timings.items()}},
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+            "n_outer_cells": int(inputs.outer.n_outer) if nested else 0,
             "inputs": [str(p) for p in (jacobian_path, selected_path, prior_path, districts_path, co_selected_path,
-                                        ratios_path, truth_path) if p]}
+                                        ratios_path, truth_path, co_prior_path if nested else None,
+                                        neighbours_path if nested else None, truth_outer_path if nested else None)
+                       if p]}
     atomic_write(out_districts, lambda p: table_out.to_csv(p, index=False, float_format="%.6g"))
     write_text(out_diagnostics, json.dumps(diag, indent=2, default=float))
     city = table_out.iloc[-1]

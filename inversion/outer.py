@@ -52,10 +52,16 @@ OUTER_BIO_VAR = "flux_outer_bio"
 MIN_COVERAGE = 0.999
 
 
-def check_outer_coverage(path, outer: Grid, mask: np.ndarray, year: int = 2001, month: int = 1) -> None:
+def check_outer_coverage(path, outer: Grid, mask: np.ndarray, year: int = 2001, month: int = 1,
+                         species: str = "co2", key: str = "inputs.outer_inventory") -> None:
     """InventoryError when the inventory at ``path`` leaves an outer state cell (``mask``) uncovered."""
     bounds = (outer.lon_min, outer.lon_max, outer.lat_min, outer.lat_max)
-    inv = read_inventory(path, bounds=bounds, year=year, month=month)
+    inv = read_inventory(path, bounds=bounds, year=year, month=month, species=species)
+    return _check_cover(inv, path, outer, mask, species, key)
+
+
+def _check_cover(inv, path, outer: Grid, mask: np.ndarray, species: str = "co2",
+                 key: str = "inputs.outer_inventory") -> None:
     if not hasattr(inv, "lon_edges"):  # the pipeline's own inventory.nc: checked on the grid by its reader
         return
     ones = np.ones((inv.lat_edges.size - 1, inv.lon_edges.size - 1))
@@ -67,8 +73,8 @@ def check_outer_coverage(path, outer: Grid, mask: np.ndarray, year: int = 2001, 
             f"outer inventory {path}: covers lon {inv.lon_edges.min():.4g}..{inv.lon_edges.max():.4g}, lat "
             f"{inv.lat_edges.min():.4g}..{inv.lat_edges.max():.4g}, which leaves {int(bad.sum())} of the "
             f"{int(mask.sum())} outer cells (partly) uncovered, e.g. the cell centred at "
-            f"({outer.lon[ix[0]]:.3f}, {outer.lat[iy[0]]:.3f}); give config inputs.outer_inventory a file "
-            f"covering the outer grid {outer.describe()} (e.g. EDGAR's global 0.1-degree emi_co2) or shrink "
+            f"({outer.lon[ix[0]]:.3f}, {outer.lat[iy[0]]:.3f}); give config {key} a file "
+            f"covering the outer grid {outer.describe()} (e.g. EDGAR's global 0.1-degree emi_{species}) or shrink "
             "config outer_grid")
 
 
@@ -165,7 +171,7 @@ def outer_prior_flux(path, nested: NestedGrid, times: pd.DatetimeIndex, utc_offs
 
 
 def add_outer_prior(ds: xr.Dataset, nested: NestedGrid, flux_outer: np.ndarray, attrs: dict,
-                    units: str = "umol m-2 s-1", bio_outer: np.ndarray | None = None) -> xr.Dataset:
+                    units: str = "umol m-2 s-1", bio_outer: np.ndarray | None = None, gas: str = "co2") -> xr.Dataset:
     """``ds`` (prior.nc) with ``flux_outer(time, olat, olon)`` (and its biosphere part
     ``flux_outer_bio`` when given), ``outer_cell_area(olat, olon)``, the coordinates
     ``olat``/``olon`` (outer cell centres) and the nesting attributes."""
@@ -176,8 +182,9 @@ def add_outer_prior(ds: xr.Dataset, nested: NestedGrid, flux_outer: np.ndarray, 
         olon=("olon", outer.lon, {"units": "degrees_east", "standard_name": "longitude",
                                   "long_name": "outer cell centre longitude"}))
     ds[OUTER_VAR] = (("time", "olat", "olon"), np.asarray(flux_outer, np.float64),
-                     {"units": units, "long_name": "CO2 surface flux of the outer cells (zero under the inner "
-                      "box, whose flux is `flux`), all sectors of the outer inventory + the biosphere"})
+                     {"units": units, "long_name": f"{gas.upper()} surface flux of the outer cells (zero under the "
+                      "inner box, whose flux is `flux`), all sectors of the outer inventory"
+                      + (" + the biosphere" if gas == "co2" else "")})
     if bio_outer is not None:
         ds[OUTER_BIO_VAR] = (("time", "olat", "olon"), np.asarray(bio_outer, np.float64),
                              {"units": units, "long_name": "biosphere NEE part of flux_outer (outer biosphere prior)"})
@@ -257,6 +264,88 @@ def with_outer_prior(prior: xr.Dataset, nested: NestedGrid, outer_inventory, utc
     log.info("outer prior: %d outer cells (%s), %.4g t CO2 over %d hours, of which biosphere %.4g t", nested.n_outer,
              nested.outer.describe(), float((flux.sum(axis=0) * area).sum() * t), len(times),
              float((bio.sum(axis=0) * area).sum() * t))
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# CH4 and CO of the outer cells (docs/gases.md, "CH4 and CO of the delta's neighbours")
+# --------------------------------------------------------------------------------------------------
+#: config key of each gas's coarse outer inventory
+GAS_OUTER_KEY = {"ch4": "inputs.outer_inventory_ch4", "co": "inputs.outer_inventory_co"}
+
+
+def _check_gas_variables(path, gas: str, key: str) -> None:
+    """InventoryError when the file holds EDGAR fields of another species only (``emi_co2`` given
+    for CH4, ...): one message naming the file, the field and the fix."""
+    try:
+        ds = xr.open_dataset(path)
+    except Exception as exc:  # noqa: BLE001
+        raise InventoryError(f"outer {gas.upper()} inventory {path} (config {key}): cannot be opened as NetCDF "
+                             f"({exc})") from exc
+    with ds:
+        emi = [str(v) for v in ds.data_vars if str(v).startswith("emi_")]
+    if emi and not any(v == f"emi_{gas}" or v.startswith(f"emi_{gas}_") for v in emi):
+        raise InventoryError(f"outer {gas.upper()} inventory {path} (config {key}): field(s) {emi} hold another "
+                             f"species; give a {gas.upper()} file with `emi_{gas}` (kg m-2 s-1), e.g. EDGAR's "
+                             f"global 0.1-degree {gas.upper()} TOTALS")
+
+
+def outer_gas_prior_flux(path, gas: str, nested: NestedGrid, times: pd.DatetimeIndex,
+                         key: str | None = None) -> tuple[np.ndarray, dict]:
+    """(flux_outer (n_hours, ny_o, nx_o) nmol m-2 s-1 with zeros in the hole, attrs) of CH4 or CO from
+    a coarse inventory (EDGAR ``emi_ch4`` / ``emi_co`` of the TOTALS files, annual or monthly, or a CF
+    field with mass or molar flux units; `inversion.inventories.read_inventory`) regridded
+    conservatively onto the outer grid (mass kept), flat in time (EDGAR's annual or monthly mean:
+    the coarse prior has no diurnal cycle). A file that leaves an outer cell uncovered, holds another
+    species or has units that are not a flux stops naming the file and the field."""
+    from gzcarbon.names import GASES
+
+    key = key or GAS_OUTER_KEY.get(gas, f"inputs.outer_inventory_{gas}")
+    if not nested.enabled:
+        raise GridError("outer_gas_prior_flux: config outer_grid is disabled; there are no outer cells")
+    times = pd.DatetimeIndex(times)
+    outer, mask = nested.outer, nested.outer_mask
+    _check_gas_variables(path, gas, key)
+    try:
+        inv = read_inventory(path, species=gas, year=int(times[-1].year), month=int(times[-1].month))
+    except InventoryError as exc:
+        raise InventoryError(f"outer {gas.upper()} inventory (config {key}): {exc}") from None
+    if not hasattr(inv, "lon_edges"):
+        raise InventoryError(f"outer {gas.upper()} inventory {path} (config {key}): is in the pipeline's own "
+                             f"inventory.nc layout; the outer cells need a coarse field (EDGAR `emi_{gas}` or a CF "
+                             "flux variable with units such as 'kg m-2 s-1')")
+    _check_cover(inv, path, outer, mask, gas, key)
+    kg = sum(regrid_conservative(v, inv.lon_edges, inv.lat_edges, outer) for v in inv.sectors.values())
+    nmol = np.asarray(kg, np.float64) * 1e12 / float(GASES[gas]["molar_mass"])
+    nmol[~mask] = 0.0
+    flux = np.broadcast_to(nmol, (len(times),) + outer.shape).copy()
+    attrs = {"outer_inventory": str(path), "outer_inventory_format": inv.kind,
+             "outer_sectors": ",".join(inv.sectors), "outer_units": GASES[gas]["flux_units"]}
+    return flux, attrs
+
+
+def with_outer_gas_prior(prior: xr.Dataset, nested: NestedGrid, path, gas: str) -> xr.Dataset:
+    """A gas prior.nc (`inversion.prior.build_ch4_prior` / `build_co_prior`) plus ``flux_outer`` of the
+    outer cells from the coarse inventory ``path`` (`outer_gas_prior_flux`); unchanged on the single
+    grid. No file on a nested grid: zeros, warned (σ is the gas's outer floor)."""
+    from gzcarbon.names import GASES, tonnes_per_flux_unit
+
+    if not nested.enabled:
+        return prior
+    times = pd.DatetimeIndex(prior["time"].values)
+    units = GASES[gas]["flux_units"]
+    if not path:
+        log.warning("no config %s: the %s prior of the %d outer cells is ZERO; their sigma is "
+                    "gases.%s.outer_floor_sigma (docs/gases.md)", GAS_OUTER_KEY.get(gas), gas.upper(), nested.n_outer,
+                    gas)
+        flux, attrs = np.zeros((len(times),) + nested.outer.shape), {"outer_inventory": "none (zeros)"}
+    else:
+        flux, attrs = outer_gas_prior_flux(path, gas, nested, times)
+    out = add_outer_prior(prior, nested, flux, attrs, units=units, gas=gas)
+    t = 3600.0 * tonnes_per_flux_unit(gas)
+    log.info("outer %s prior: %d outer cells (%s), %.4g t %s over %d hours", gas.upper(), nested.n_outer,
+             nested.outer.describe(), float((flux.sum(axis=0) * nested.outer.cell_area_m2()).sum() * t),
+             gas.upper(), len(times))
     return out
 
 

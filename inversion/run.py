@@ -930,7 +930,7 @@ def load_outer_inputs(jac, grid: Grid, prior_path, truth_outer_path=None, neighb
 
     hours = pd.DatetimeIndex(jac.hours)
     with xr.open_dataset(prior_path) as ds:
-        has_outer = "flux_outer" in ds and ds.attrs.get("gas", "co2") == "co2"
+        has_outer = "flux_outer" in ds and ds.attrs.get("gas", "co2") == gas  # CH4/CO: docs/gases.md
     if not has_outer and gas != "co2":  # the gas priors have no outer cells yet: inner columns only
         log.warning("prior %s (%s) has no `flux_outer`: the %s inversion uses the Jacobian's %d inner cells only; "
                     "the outer cells' signal is left unmodelled (docs/inversion.md, 'Nested outer domain')",

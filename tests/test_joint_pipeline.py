@@ -3,8 +3,8 @@ results/<month>/joint/districts.csv with fossil and biogenic CO2 per district ±
 posterior correlation (docs/gases.md).
 
 Dry runs: off by default (no `joint` job), on (with the single grid) it plans the `joint` job of the
-month, and without `co` in species or with the outer grid the run stops before any job naming the
-key. Tiny run (single grid, slow): the table's fossil + biogenic
+month, on the nested grid (the default) it plans `joint` with joint/outer.csv and the CO prior's
+outer cells as input, and without `co` in species the run stops before any job naming the key. Tiny run (single grid, slow): the table's fossil + biogenic
 prior equals the CO2 inversion's own prior total of every district to 1e-5 (the prior's sectors
 read independently by the two rules), its truth columns add up to the CO2 inversion's demo truth,
 the city row is the sum of the districts, every posterior σ is at most its prior σ, and the CO
@@ -50,14 +50,16 @@ def test_joint_rule_is_off_by_default_and_planned_when_enabled(tmp_path):
     assert _jobs(on, "joint") == 1 and "joint/districts.csv" in on.stdout
 
 
-def test_joint_without_co_or_with_the_outer_grid_stops_before_any_job(tmp_path):
+def test_joint_without_co_stops_before_any_job_and_runs_on_the_nested_grid(tmp_path):
     proc = _dry(tmp_path / "w", "--config", ON, SINGLE)
     assert proc.returncode != 0
     assert "config key 'inversion.joint_co.enabled' is true but 'species' has no co" in proc.stderr
-    proc = _dry(tmp_path / "w", "--config", "species=[co2,co]", ON)   # outer_grid enabled by default
-    assert proc.returncode != 0
-    assert "the joint fossil-CO2/CO inversion is built on the single grid only" in proc.stderr
     assert not (tmp_path / "w" / "results").exists()
+    nested = _dry(tmp_path / "n", "--config", "species=[co2,co]", ON)   # outer_grid enabled by default
+    assert nested.returncode == 0, nested.stderr[-2000:]
+    assert _jobs(nested, "joint") == 1
+    block = nested.stdout[nested.stdout.index("rule joint:"):].split("\n\n")[0]
+    assert "joint/outer.csv" in block and "co/prior.nc" in block and "truth_outer.nc" in block
 
 
 @pytest.mark.slow

@@ -363,3 +363,260 @@ def make_outer_bio_prior(nested: NestedGrid, neighbours: list[Neighbour], neighb
 
 __all__ = ["DELTA_SOURCES", "coarse_grid", "make_outer_inventory", "make_outer_truth", "feature_fields",
            "block_sum", "aggregate", "truth_profile", "GPP_PEAK_UMOL", "RESP_UMOL", "make_outer_bio_prior"]
+
+
+# --------------------------------------------------------------------------------------------------
+# CH4 and CO of the neighbours (issue 19 with issue 20; docs/gases.md, "CH4 and CO of the delta's
+# neighbours"): EDGAR-format coarse inventories (what a user downloads: ``emi_ch4`` / ``emi_co``,
+# annual mean, kg m-2 s-1, 0.1°) and the truths of the outer cells with the errors pre-registered
+# in docs/gases.md before any nested CH4/CO number existed.
+# --------------------------------------------------------------------------------------------------
+#: t CH4 per t CO2 of a neighbour, approx.: Guangdong's CH4 (of order 1.5-2 Mt/yr in EDGAR-type
+#: inventories: landfills, wastewater, double-crop rice, fish ponds, gas network) against its
+#: fossil CO2 (of order 550-650 Mt/yr), ≈ 0.003; the city's own demo CH4 (200 kt) against its
+#: CO2 (~70 Mt) is 0.0029. Demo value, approx.
+CH4_PER_CO2_T = 0.003
+#: the neighbours' CH4 sector shares (the city's demo shares, `gzcarbon.demo.gases.CH4_TOTALS_KT`);
+#: rice and aquaculture lie on the polygon's rural (uniform) part, the rest on its urban spread
+_RURAL_CH4 = ("rice", "aquaculture")
+#: t CO per t CO2 of the same moles
+_T_CO_PER_T_CO2 = 28.0101 / 44.0095
+
+
+def _ch4_shares() -> dict:
+    from gzcarbon.demo.gases import CH4_TOTALS_KT
+
+    tot = sum(CH4_TOTALS_KT.values())
+    return {s: v / tot for s, v in CH4_TOTALS_KT.items()}
+
+
+def _neighbour_ch4_fields(g: Grid, neighbours: list[Neighbour], frac) -> dict:
+    """{neighbour: {sector: kg CH4 m-2 s-1 annual mean on ``g``}}: the neighbour's total CO2
+    (`DELTA_SOURCES`, points included) × `CH4_PER_CO2_T` split by `_ch4_shares`; rural sectors
+    uniform over the polygon, the others with the polygon's urban spread of CO2."""
+    spread, points = feature_fields(g, neighbours, frac)
+    area = g.cell_area_m2()
+    shares = _ch4_shares()
+    out = {}
+    for i, n in enumerate(neighbours):
+        tot_kg_s = float(((spread[n.name_en] + points[n.name_en]) * area).sum()) * CH4_PER_CO2_T
+        urb = spread[n.name_en] / max(float((spread[n.name_en] * area).sum()), 1e-30)
+        uni = np.asarray(frac[i].todense()).reshape(g.shape)
+        uni = uni / max(float((uni * area).sum()), 1e-30)
+        out[n.name_en] = {s: (uni if s in _RURAL_CH4 else urb) * sh * tot_kg_s for s, sh in shares.items()}
+    return out
+
+
+def _co_t_per_t(ratios: dict, sector: str, error: dict | None = None) -> float:
+    r = float(ratios[sector][0] if isinstance(ratios[sector], tuple) else ratios[sector])
+    return r * (1.0 + float((error or {}).get(sector, 0.0))) * _T_CO_PER_T_CO2
+
+
+def _mix_ratio(ratios: dict, error: dict | None = None) -> float:
+    """t CO / t CO2 of the neighbours' non-point emissions: the city's sector mix (industry 25, road
+    16, residential 12 Mt/yr, as `truth_profile`) at the given ratios."""
+    w = {"industry": 25.0, "road": 16.0, "residential": 12.0}
+    return sum(v * _co_t_per_t(ratios, k, error) for k, v in w.items()) / sum(w.values())
+
+
+def _point_kind(name: str) -> str:
+    return "power" if "power" in name.lower() else "industry"
+
+
+def _neighbour_co_fields(g: Grid, neighbours: list[Neighbour], frac, ratios: dict) -> np.ndarray:
+    """kg CO m-2 s-1 annual mean on ``g``: the non-point CO2 × the mix ratio, each large source × the
+    ratio of its kind (power plants: power; works: industry)."""
+    spread, _ = feature_fields(g, neighbours, frac)
+    area = g.cell_area_m2()
+    lon2d, lat2d = _centres_2d(g)
+    out = sum(spread.values()) * _mix_ratio(ratios)
+    for n in neighbours:
+        for name, lon0, lat0, mt_p in DELTA_SOURCES[n.name_en][2]:
+            b = _blob(lon2d, lat2d, lon0, lat0, POINT_SIGMA_KM)
+            out = out + b * (mt_p * 1e9 / SECONDS_PER_YEAR) / (b * area).sum() * _co_t_per_t(ratios, _point_kind(name))
+    return out
+
+
+def _edgar_dataset(g: Grid, field: np.ndarray, gas: str, label: str, source: str) -> xr.Dataset:
+    area = g.cell_area_m2()
+    lat = xr.DataArray(g.lat.astype(np.float32), dims="lat", attrs={
+        "standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "comment": "center_of_cell"})
+    lon = xr.DataArray(g.lon.astype(np.float32), dims="lon", attrs={
+        "standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "comment": "center_of_cell"})
+    std = {"ch4": "methane", "co": "carbon_monoxide"}[gas]
+    emi = xr.DataArray(np.asarray(field, np.float32), dims=("lat", "lon"), coords={"lat": lat, "lon": lon}, attrs={
+        "standard_name": f"tendency_of_atmosphere_mass_content_of_{std}_due_to_emission",
+        "long_name": f"Emissions of {label} - all sectors (demo)", "units": "kg m-2 s-1",
+        "cell_method": "time: mean (interval: 1 year, 365 days)",
+        f"total_emi_{gas}": f"{float((np.asarray(field, float) * area).sum() * SECONDS_PER_YEAR):.5e} kg/year"})
+    return xr.Dataset({f"emi_{gas}": emi}, attrs={
+        "Conventions": "CF-1.0",
+        "title": f"Pearl River Delta demo {label} inventory (EDGAR TOTALS layout), 0.1 deg, annual mean",
+        "institution": "gzcarbon demo world (synthetic)", "source": source})
+
+
+def make_outer_gas_inventory(nested: NestedGrid, neighbours: list[Neighbour], neighbours_path, gas: str,
+                             ratios: dict | None = None) -> xr.Dataset:
+    """The neighbours' coarse CH4 or CO inventory in EDGAR's TOTALS layout (``emi_ch4`` / ``emi_co``
+    (lat, lon) kg m-2 s-1, annual mean, 0.1° over the outer box; zero inside the inner box, which the
+    gas prior takes from the city's own inventory). CH4: `_neighbour_ch4_fields`; CO: the neighbours'
+    CO2 × the CO/CO2 ratio table ``ratios`` ({sector: (mol/mol, σ_rel)}) by kind of source."""
+    g = coarse_grid(nested)
+    _, frac = neighbour_matrix(neighbours_path, NestedGrid(g, None), neighbours)
+    if gas == "ch4":
+        field = sum(sum(d.values()) for d in _neighbour_ch4_fields(g, neighbours, frac).values())
+        src = (f"gzcarbon.demo.delta.make_outer_gas_inventory: each neighbour's CO2 total x {CH4_PER_CO2_T} t CH4/t "
+               "CO2 (approx.), the city's CH4 sector shares; docs/gases.md")
+    elif gas == "co":
+        if ratios is None:
+            raise ValueError("make_outer_gas_inventory: CO needs the CO/CO2 ratio table")
+        field = _neighbour_co_fields(g, neighbours, frac, ratios)
+        src = ("gzcarbon.demo.delta.make_outer_gas_inventory: the neighbours' CO2 x the shipped CO/CO2 ratio table "
+               "(non-point: the city's sector mix; power plants: power; works: industry); docs/gases.md")
+    else:
+        raise ValueError(f"make_outer_gas_inventory: gas {gas!r} is not ch4 or co")
+    ys, xs, _ = _block(nested.inner, g)
+    field = np.array(field, float)
+    field[ys, xs] = 0.0
+    return _edgar_dataset(g, field, gas, gas.upper(), src)
+
+
+def _to_outer_grid(f_hourly: np.ndarray, g: Grid, nested: NestedGrid) -> np.ndarray:
+    """Mass-conserving 0.1° → outer-grid blocks of an hourly flux density, zero in the hole."""
+    ko = int(round(nested.outer.res / g.res))
+    agg = block_sum(np.asarray(f_hourly, float) * g.cell_area_m2(), ko) / nested.outer.cell_area_m2()
+    agg[:, ~nested.outer_mask] = 0.0
+    return agg
+
+
+def _gas_truth_dataset(nested: NestedGrid, times, flux_nmol: np.ndarray, gas: str, names, truth_t, prior_t,
+                       changes: dict) -> xr.Dataset:
+    ds = xr.Dataset(coords={"time": times, "olat": nested.outer.lat, "olon": nested.outer.lon,
+                            "neighbour": list(names)})
+    ds["flux_outer"] = (("time", "olat", "olon"), flux_nmol,
+                        {"units": "nmol m-2 s-1", "long_name": f"true {gas.upper()} flux of the outer cells",
+                         "grid": "outer grid (config outer_grid); zero in the hole under the inner box"})
+    ds["outer_truth_t"] = (("neighbour",), np.asarray(truth_t, float).ravel(),
+                           {"units": "t", "long_name": f"true {gas.upper()} over the hour axis, part outside the inner box"})
+    ds["outer_prior_t"] = (("neighbour",), np.asarray(prior_t, float).ravel(),
+                           {"units": "t", "long_name": f"the coarse inventory's {gas.upper()} over the hour axis, part "
+                            "outside the inner box"})
+    ds.attrs.update({"gas": gas, "delta_truth_changes": json.dumps(changes)})
+    ds.attrs.update(nested.attrs())
+    return ds
+
+
+def _ch4_truth(g: Grid, neighbours, frac, e, ge, textured, lh, local_month) -> tuple[np.ndarray, np.ndarray]:
+    """(true hourly CH4 kg m-2 s-1 on ``g`` incl. the unreported landfill, the inventory's annual mean)."""
+    from gzcarbon.demo.gases import CH4_MONTH_PROFILES, CH4_PROFILES
+
+    nh = len(lh)
+    area = g.cell_area_m2()
+    ch4 = np.zeros((nh,) + g.shape)
+    ch4_prior = np.zeros(g.shape)
+    fields = _neighbour_ch4_fields(g, neighbours, frac)
+    for n in neighbours:
+        b = 1.0 + float(e.city_bias.get(n.name_en, 0.0))
+        for s, f in fields[n.name_en].items():
+            ch4_prior += f
+            diurnal = _norm_profile(CH4_PROFILES[s])[lh]
+            month = np.ones(nh)
+            if s in CH4_MONTH_PROFILES:
+                mp = np.asarray(CH4_MONTH_PROFILES[s], float)
+                mp = np.roll(mp / mp.mean(), int(ge.ch4_month_shift.get(s, 0)))
+                month = mp[local_month]
+            fac = float(ge.ch4_sector_factor.get(s, 1.0)) * b
+            ch4 += (fac * diurnal * month)[:, None, None] * textured(f)[None]
+    u = DELTA_CH4_UNREPORTED_LANDFILL
+    lon2d, lat2d = _centres_2d(g)
+    blob = _blob(lon2d, lat2d, u["lon"], u["lat"], u["sigma_km"])
+    blob = blob / (blob * area).sum()
+    known_kg = float((ch4.sum(axis=0) * area).sum()) * 3600.0
+    share = float(u["share_of_neighbours"])
+    ch4 += (blob * share / (1.0 - share) * known_kg / (3600.0 * nh))[None]
+    return ch4, ch4_prior
+
+
+def make_outer_gas_truths(nested: NestedGrid, neighbours: list[Neighbour], neighbours_path, hours, seed: int,
+                          ratios: dict, errors=None, gas_errors=None) -> dict[str, xr.Dataset]:
+    """{"ch4", "co"}: the true hourly CH4 and CO (nmol m-2 s-1) of the outer cells with the errors
+    pre-registered in docs/gases.md ("CH4 and CO of the delta's neighbours"):
+
+    * CH4: landfill × 1.3, wastewater × 0.8 (``ch4_sector_factor``), rice and aquaculture with their
+      month profile one month late (``ch4_month_shift``; the coarse prior is the annual mean), the
+      sectors' diurnal profiles, each neighbour × (1 + ``city_bias``) and the CO2 truth's texture
+      (the same draw); an unreported landfill (Dongguan, 113.86° E 22.93° N, σ 0.5 km) worth 10 % of
+      the neighbours' true CH4 over the hours, flat.
+    * CO: the CO2 truth's non-point part × the mix ratio at the true ratios (table × (1 +
+      ``co_ratio_error``)), each large source × the true ratio of its kind, the unreported Daya Bay
+      unit (``missing_source``) at the true industry ratio; diurnal cycles those of the CO2 truth.
+    """
+    from gzcarbon.demo.gases import KG_TO_NMOL
+    from gzcarbon.demo.truth_errors import GAS_TRUTH_ERRORS
+
+    e, ge = errors or DELTA_TRUTH_ERRORS, gas_errors or GAS_TRUTH_ERRORS
+    rng = np.random.default_rng([int(seed), zlib.crc32(b"delta")])
+    g = coarse_grid(nested)
+    times = hourly_times(*hours)
+    names, frac = neighbour_matrix(neighbours_path, NestedGrid(g, None), neighbours)
+    spread, points = feature_fields(g, neighbours, frac)
+    tex = _texture(rng, g.shape, e.texture_sigma, e.texture_length_cells)  # the CO2 truth's first draw
+    area = g.cell_area_m2()
+    lh = local_hours(times, UTC_OFFSET)
+    local_month = (times + pd.Timedelta(hours=UTC_OFFSET)).month.to_numpy() - 1
+    lon2d, lat2d = _centres_2d(g)
+    ys, xs, _ = _block(nested.inner, g)
+    outside = np.ones(g.shape)
+    outside[ys, xs] = 0.0
+    w = frac.multiply(sp.csr_matrix((outside * area).ravel()))
+    nh = len(times)
+
+    def textured(f):
+        t = f * tex
+        return t * (f * area).sum() / max(float((t * area).sum()), 1e-30)
+
+    ch4, ch4_prior = _ch4_truth(g, neighbours, frac, e, ge, textured, lh, local_month)
+    u = DELTA_CH4_UNREPORTED_LANDFILL
+    # CO
+    err = dict(ge.co_ratio_error)
+    prof_s = truth_profile()[lh]
+    prof_p = _norm_profile(PROFILES["industry"])[lh]
+    co = np.zeros((nh,) + g.shape)
+    mix_true = _mix_ratio(ratios, err)
+    for n in neighbours:
+        b = 1.0 + float(e.city_bias.get(n.name_en, 0.0))
+        co += b * mix_true * prof_s[:, None, None] * textured(spread[n.name_en])[None]
+        for name, lon0, lat0, mt_p in DELTA_SOURCES[n.name_en][2]:
+            pb = _blob(lon2d, lat2d, lon0, lat0, POINT_SIGMA_KM)
+            pf = pb * (mt_p * 1e9 / SECONDS_PER_YEAR) / (pb * area).sum()
+            co += b * _co_t_per_t(ratios, _point_kind(name), err) * prof_p[:, None, None] * pf[None]
+    ms = e.missing_source
+    mb = _blob(lon2d, lat2d, ms["lon"], ms["lat"], ms["sigma_km"])
+    unrep = mb * (ms["mt_per_year"] * 1e9 / SECONDS_PER_YEAR) / (mb * area).sum()
+    co += _co_t_per_t(ratios, ge.co_unreported_sector, err) * prof_p[:, None, None] * unrep[None]
+    co_prior = _neighbour_co_fields(g, neighbours, frac, ratios)
+    out = {}
+    for gas, f, prior in (("ch4", ch4, ch4_prior), ("co", co, co_prior)):
+        truth_t = w @ (f.sum(axis=0).ravel() * 3600.0 / 1e3)
+        prior_t = w @ (prior.ravel() * 3600.0 * nh / 1e3)
+        changes = {"city_bias": dict(e.city_bias), "texture": [e.texture_sigma, e.texture_length_cells]}
+        if gas == "ch4":
+            changes.update(ch4_sector_factor=dict(ge.ch4_sector_factor), ch4_month_shift=dict(ge.ch4_month_shift),
+                           unreported_landfill=dict(u))
+        else:
+            changes.update(co_ratio_error=err, unreported=f"{ms.get('name', 'missing source')} at the true "
+                           f"{ge.co_unreported_sector} ratio")
+        out[gas] = _gas_truth_dataset(nested, times, _to_outer_grid(f, g, nested) * KG_TO_NMOL[gas], gas,
+                                      [n.name_en for n in names],
+                                      truth_t, prior_t, changes)
+        log.info("delta %s truth: neighbours %.0f t over %d h outside the inner box (their inventory %.0f t)",
+                 gas.upper(), float(np.sum(truth_t)), nh, float(np.sum(prior_t)))
+    return out
+
+
+#: the neighbours' unreported landfill (pre-registered in docs/gases.md): a position chosen for the
+#: demo, not a known site; its share of the neighbours' true CH4 over the run's hours
+DELTA_CH4_UNREPORTED_LANDFILL = {"name": "unreported landfill (Dongguan)", "lon": 113.86, "lat": 22.93,
+                                 "sigma_km": 0.5, "share_of_neighbours": 0.10}
+
+__all__ += ["make_outer_gas_inventory", "make_outer_gas_truths", "CH4_PER_CO2_T", "DELTA_CH4_UNREPORTED_LANDFILL"]

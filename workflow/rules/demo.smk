@@ -200,12 +200,19 @@ rule demo_gases:
         districts=DISTRICTS_FILE,
         truth=demo("truth.nc"),
         ratios=EMISSION_RATIOS_CO,
+        # nested state: the neighbours' CH4 and CO (docs/gases.md, "CH4 and CO of the delta's neighbours")
+        **({"neighbours": NEIGHBOURS_FILE} if OUTER_ENABLED else {}),
     output:
         inventory_ch4=demo("inventory_ch4.nc"),
         truth_ch4=demo("truth_ch4.nc"),
         truth_co=demo("truth_co.nc"),
+        **({"inventory_outer_ch4": demo("inventory_outer_ch4.nc"), "inventory_outer_co": demo("inventory_outer_co.nc"),
+            "truth_outer_ch4": demo("truth_outer_ch4.nc"), "truth_outer_co": demo("truth_outer_co.nc")}
+           if OUTER_ENABLED else {}),
     params:
         grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
         seed=config["demo"]["seed"],
         hours=lambda wildcards: hour_axis(wildcards.month),
     resources:
@@ -227,6 +234,9 @@ rule demo_gas_signals:
         truth_jacobian=demo("truth_transport/jacobian_hourly.npz"),
         co2_signal=demo("truth_signal.csv"),
         stations=STATIONS_FILE,
+        # nested state: the neighbours' CH4 and CO truths (rule demo_gases)
+        **({"truth_outer_ch4": demo("truth_outer_ch4.nc"), "truth_outer_co": demo("truth_outer_co.nc")}
+           if OUTER_ENABLED else {}),
     output:
         ch4=demo("truth_signal_ch4.csv"),
         co=demo("truth_signal_co.csv"),

@@ -272,18 +272,28 @@ def gas_inversion_config(wildcards):
     g = config["gases"][wildcards.gas]
     cfg = dict(config["inversion"])
     cfg.update(prior_rel_sigma=g["prior_rel_sigma"], prior_floor_sigma=g["prior_floor_sigma"],
-               obs_sigma_ppm=g["obs_sigma_ppb"], bg_sigma_ppm=g["bg_sigma_ppb"])
+               obs_sigma_ppm=g["obs_sigma_ppb"], bg_sigma_ppm=g["bg_sigma_ppb"],
+               # the nested state's outer cells: the gas's coarse-inventory σ, no biosphere term
+               outer_rel_sigma=g["outer_rel_sigma"], outer_floor_sigma=g["outer_floor_sigma"],
+               outer_bio_rel_sigma=0.0)
     return cfg
 
 
 def gas_prior_inputs(wildcards):
     """CH4: its inventory (demo inventory_ch4.nc or inputs.inventory_ch4); CO: the CO2 prior and the
     CO/CO2 emission-ratio table (inputs.emission_ratios_co)."""
-    if wildcards.gas == "ch4":
-        return {"inventory": demo("inventory_ch4.nc").format(month=wildcards.month) if DEMO
-                else config["inputs"]["inventory_ch4"]}
-    return {"co2_prior": res("prior.nc").format(month=wildcards.month),
-            "ratios": config["inputs"]["emission_ratios_co"]}
+    m, g = wildcards.month, wildcards.gas
+    # nested state: the gas's coarse outer inventory (demo inventory_outer_<gas>.nc or
+    # inputs.outer_inventory_<gas>; none: zero outer prior, warned)
+    outer = {}
+    if OUTER_ENABLED:
+        path = demo(f"inventory_outer_{g}.nc").format(month=m) if DEMO else config["inputs"][f"outer_inventory_{g}"]
+        outer = {"outer_inventory": path} if path else {}
+    if g == "ch4":
+        return {"inventory": demo("inventory_ch4.nc").format(month=m) if DEMO
+                else config["inputs"]["inventory_ch4"], **outer}
+    return {"co2_prior": res("prior.nc").format(month=m),
+            "ratios": config["inputs"]["emission_ratios_co"], **outer}
 
 
 def gas_inversion_inputs(wildcards):
@@ -297,6 +307,11 @@ def gas_inversion_inputs(wildcards):
     }
     if DEMO:
         files["truth"] = demo(f"truth_{g}.nc").format(month=m)
+    if OUTER_ENABLED:  # the nested state: the neighbours' geometry and (demo) the outer cells' truth
+        if config["neighbours_file"]:
+            files["neighbours"] = config["neighbours_file"]
+        if DEMO:
+            files["truth_outer"] = demo(f"truth_outer_{g}.nc").format(month=m)
     return files
 
 
@@ -305,6 +320,12 @@ def joint_inputs(wildcards):
     files = _inversion_inputs(wildcards)
     files["co_selected"] = res("co/obs/selected.csv").format(month=wildcards.month)
     files["ratios"] = config["inputs"]["emission_ratios_co"]
+    if OUTER_ENABLED:  # the nested state: the CO prior's outer cells, the neighbours, (demo) the outer truth
+        files["co_prior"] = res("co/prior.nc").format(month=wildcards.month)
+        if config["neighbours_file"]:
+            files["neighbours"] = config["neighbours_file"]
+        if DEMO:
+            files["truth_outer"] = demo("truth_outer.nc").format(month=wildcards.month)
     return files
 
 

@@ -51,6 +51,7 @@ rule inversion_gas:
         districts=res("{gas}/districts.csv"),
         modelled=res("{gas}/modelled.csv"),
         diagnostics=res("{gas}/diagnostics.json"),
+        **({"outer": res("{gas}/outer.csv")} if OUTER_ENABLED else {}),
     params:
         inversion=gas_inversion_config,
         period_start=lambda wc: period_days(wc.month)[0],
@@ -77,6 +78,7 @@ rule joint:
     output:
         districts=res("joint/districts.csv"),
         diagnostics=res("joint/diagnostics.json"),
+        **({"outer": res("joint/outer.csv")} if OUTER_ENABLED else {}),
     params:
         inversion=config["inversion"],
         co=config["gases"]["co"],

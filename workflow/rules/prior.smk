@@ -42,6 +42,8 @@ rule prior_gas:
         prior=res("{gas}/prior.nc"),
     params:
         grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
         utc_offset=config["stations"]["utc_offset_hours"],
         hours=lambda wildcards: hour_axis(wildcards.month),
         temporal_profiles_ch4=config["inputs"]["temporal_profiles_ch4"],

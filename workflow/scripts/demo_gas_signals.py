@@ -20,12 +20,13 @@ log = logging.getLogger("demo_gas_signals")
 jac = load_jacobian(snakemake.input.truth_jacobian)
 hours_j = pd.DatetimeIndex(jac.hours)
 has_fp = np.diff(jac.H.indptr) > 0
-if jac.nested.enabled:  # the CH4 and CO truths cover the inner grid only: its columns of the nested Jacobian
+nested = jac.nested.enabled and all(snakemake.input.get(f"truth_outer_{g}") for g in ("ch4", "co"))
+if jac.nested.enabled and not nested:  # no outer CH4/CO truths: the nested Jacobian's inner columns only
     from inversion.outer import split_columns
 
     jac.H = split_columns(jac.H, jac.nested.n_inner, jac.nested.n_cells, len(hours_j))[0]
-    log.warning("nested truth Jacobian: the CH4 and CO truths have no outer cells; their signals come from the "
-                "%d inner cells only (the neighbours' CH4 and CO are not in the demo)", jac.nested.n_inner)
+    log.warning("nested truth Jacobian without outer CH4/CO truths: the signals come from the %d inner cells only",
+                jac.nested.n_inner)
 co2_signal = pd.read_csv(snakemake.input.co2_signal)
 days = pd.to_datetime(snakemake.params.period, format="%Y%m%d")
 hours = pd.date_range(days[0], days[-1] + pd.Timedelta(hours=23), freq="h")
@@ -37,7 +38,16 @@ for gas in ("ch4", "co"):
     if not hours_j.equals(hours_t):
         raise ValueError(f"{path}: time axis {hours_t[0]}..{hours_t[-1]} ({len(hours_t)} h) differs from the "
                          f"truth's Jacobian {hours_j[0]}..{hours_j[-1]} ({len(hours_j)} h); rebuild both")
-    enh = receptor_enhancements(jac.H, truth["flux"].values)
+    if nested:  # the neighbours' CH4/CO (rule demo_gases, truth_outer_<gas>.nc) through the outer columns
+        from inversion.outer import hourly_state, read_outer_flux
+
+        outer = read_outer_flux(snakemake.input[f"truth_outer_{gas}"], "demo_gases", hours_j, jac.nested)
+        x = hourly_state(truth["flux"].values, outer)
+        enh = np.asarray(jac.H @ x).ravel()
+        enh_outer = np.asarray(jac.H @ (x * (np.arange(x.size) % jac.nested.n_cells >= jac.nested.n_inner))).ravel()
+        log.info("%s: the outer cells give %.1f %% of the true enhancement", gas, 100 * enh_outer.sum() / enh.sum())
+    else:
+        enh = receptor_enhancements(jac.H, truth["flux"].values)
     background = truth["background"].to_series()
     background.index = pd.DatetimeIndex(background.index)
     noise = GAS_TRUTH_ERRORS.noise(gas)

@@ -17,4 +17,7 @@ run_joint_inversion(
     inversion_cfg=dict(sm.params.inversion), co_cfg=dict(sm.params.co),
     period_start=sm.params.period_start, period_end=sm.params.period_end,
     utc_offset_hours=sm.params.utc_offset_hours, truth_path=inp.get("truth"),
+    # the nested state (config outer_grid): the CO prior's outer cells, the neighbours, the demo's outer truth
+    co_prior_path=inp.get("co_prior"), neighbours_path=inp.get("neighbours") or None,
+    truth_outer_path=inp.get("truth_outer") or None, out_outer=sm.output.get("outer"),
 )
