@@ -48,14 +48,14 @@ MONTH = re.compile(r"_wildcards_.*?(20\d\d)-?(\d\d)")
 
 
 # ---- run ------------------------------------------------------------------------------------------
-def profile_args(real_memory_mb: int, cpus: int) -> list[str]:
+def profile_args(real_memory_mb: int, cpus: int, profile: Path = PROFILE) -> list[str]:
     """The SLURM profile fitted to the one small node (as tests/test_slurm.py does): memory
     requests capped at the node's memory, threads at the local run's 2 cores (same thread count,
     same floating-point sums). --set-resources replaces the profile's entry: all of it is repeated."""
-    prof = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    prof = yaml.safe_load((profile / "config.yaml").read_text())
     sets = [f"{rule}:{k}={min(int(v), real_memory_mb) if k == 'mem_mb' else v}"
             for rule, res in prof["set-resources"].items() for k, v in res.items()]
-    return ["--profile", str(PROFILE), "--max-threads", str(min(LOCAL_CORES, cpus)), "--set-resources", *sets]
+    return ["--profile", str(profile), "--max-threads", str(min(LOCAL_CORES, cpus)), "--set-resources", *sets]
 
 
 def slurm_flags(jobs: int) -> list[str]:
@@ -89,6 +89,8 @@ def run(args) -> int:
 
     d = Path(args.directory).resolve()
     d.mkdir(parents=True, exist_ok=True)
+    # the profile of the code that runs (the Snakefile's checkout)
+    profile = Path(args.snakefile).resolve().parent / "workflow" / "profiles" / "slurm"
     stop_at = None
     if args.stop_at:
         hh, mm = (int(x) for x in args.stop_at.split(":"))
@@ -100,7 +102,7 @@ def run(args) -> int:
         print(f"cluster up: {cluster.cpus} CPUs, {cluster.real_memory_mb} MB, daemons {cluster.pids}", flush=True)
         cmd = [sys.executable, "-m", "snakemake", "-s", str(Path(args.snakefile).resolve()), "--directory", str(d),
                "--configfile", str(Path(args.configfile).resolve()),
-               *profile_args(cluster.real_memory_mb, cluster.cpus), *slurm_flags(args.jobs)]
+               *profile_args(cluster.real_memory_mb, cluster.cpus, profile), *slurm_flags(args.jobs)]
         (d / "slurm_command.txt").write_text(" ".join(cmd) + "\n")
         with open(out, "w") as fo, open(err, "w") as fe:
             proc = subprocess.Popen(cmd, stdout=fo, stderr=fe, cwd=d, start_new_session=True)
