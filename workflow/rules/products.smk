@@ -134,6 +134,8 @@ rule flux_product_gas:
         districts=res("{gas}/districts.csv"),
         geojson=DISTRICTS_FILE,
         template=FLUX_TEMPLATE,
+        # the nested state: the gas's outer ring and neighbours (docs/gases.md)
+        **({"outer": res("{gas}/outer.csv"), "outer_template": FLUX_TEMPLATE_OUTER} if OUTER_ENABLED else {}),
     output:
         res("{gas}/flux_{month}.nc"),
     params:
