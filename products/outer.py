@@ -118,9 +118,23 @@ def outer_product_variables(post: xr.Dataset, outer_csv, tsel, to_units: float, 
 def nested_template(template):
     """The product template of a nested run: ``template`` (a `products.cdl_template.Template`) with
     the dimensions, variables and global attributes of flux_product_outer.cdl added."""
-    from .cdl_template import read_template
+    from pathlib import Path
 
-    outer = read_template(OUTER_TEMPLATE)
+    from gzcarbon.names import GASES
+
+    from .cdl_template import parse_cdl
+
+    text = Path(OUTER_TEMPLATE).read_text(encoding="utf-8")
+    # a CH4 or CO product (`flux_netcdf.gas_template`): the outer part in the gas's names and units
+    from .flux_netcdf import FLUX_STD, FLUX_UNITS, GAS_CF
+
+    pf = template.variables.get("prior_flux")
+    std = pf.attrs["standard_name"].value if pf is not None and "standard_name" in pf.attrs else FLUX_STD
+    gas = next((g for g, v in GAS_CF.items() if v[0] == std), "co2")
+    if gas != "co2":
+        text = (text.replace(FLUX_STD, GAS_CF[gas][0]).replace(f'"{FLUX_UNITS}"', f'"{GAS_CF[gas][1]}"')
+                .replace("CO2", GASES[gas]["label"]))
+    outer = parse_cdl(text)
     template.dims.update(outer.dims)
     template.variables.update(outer.variables)
     template.attrs.update(outer.attrs)

@@ -614,9 +614,12 @@ def make_outer_gas_truths(nested: NestedGrid, neighbours: list[Neighbour], neigh
     return out
 
 
-#: the neighbours' unreported landfill (pre-registered in docs/gases.md): a position chosen for the
-#: demo, not a known site; its share of the neighbours' true CH4 over the run's hours
-DELTA_CH4_UNREPORTED_LANDFILL = {"name": "unreported landfill (Dongguan)", "lon": 113.86, "lat": 22.93,
+#: the neighbours' unreported landfill (pre-registered in docs/gases.md "outside the inner box" in
+#: Dongguan): a position chosen for the demo, not a known site; its share of the neighbours' true CH4
+#: over the run's hours. The pre-registered 113.86° E lies INSIDE the default inner box (to 114.1° E),
+#: where the outer truth is zero: it is placed at 114.16° E, Dongguan's nearest 0.1° column outside
+#: the box, same latitude and share (docs/gases.md says so).
+DELTA_CH4_UNREPORTED_LANDFILL = {"name": "unreported landfill (Dongguan)", "lon": 114.16, "lat": 22.93,
                                  "sigma_km": 0.5, "share_of_neighbours": 0.10}
 
 __all__ += ["make_outer_gas_inventory", "make_outer_gas_truths", "CH4_PER_CO2_T", "DELTA_CH4_UNREPORTED_LANDFILL"]
