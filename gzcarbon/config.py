@@ -762,8 +762,15 @@ class NetworkDesignConfig(Section):
         an idle core for the default demo run's site-days; docs/network.md, "Cost")""", default=12)
     corr_length_km: Annotated[float, Field(ge=0)] = _doc("""correlation length (km) of the
         model-data mismatch between candidate sites in the same hour: exp(−d / L); 0 = independent.
-        Nearby candidates then share their transport error, so the greedy choice does not cluster""",
+        Nearby candidates then share their transport error, so the greedy choice does not cluster;
+        with `station_correlation` also between an in-situ candidate and the nearest existing
+        station""",
         default=10.0)
+    station_correlation: bool = _doc("""correlate an in-situ candidate's mismatch with the nearest
+        existing station's (same hour, exp(−d / `corr_length_km`)): a site next to a station
+        repeats its transport error and gains little (docs/network.md, "Correlation with the
+        stations"); `false`: independent of the stations, as the inversion treats its sites""",
+        default=True)
     insitu: InsituCandidateConfig = _doc("errors of in-situ candidates",
                                          default_factory=InsituCandidateConfig)
     column: ColumnCandidateConfig = _doc("column candidates (their mismatch: `observations.column`)",

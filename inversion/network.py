@@ -74,6 +74,48 @@ def candidate_error_covariance(lon, lat, times, value_std_dev, mismatch_sigma, c
     return np.diag(np.asarray(value_std_dev, float) ** 2) + m[:, None] * m[None, :] * rho_s * rho_t
 
 
+def station_correlated_errors(Rc, value_std_dev, cand_mismatch, cand_lon, cand_lat, cand_times, M1, st_mismatch,
+                              st_sites, st_lon, st_lat, st_times, corr_length_km: float):
+    """(R_c, R_c1): the candidates' error covariance and its covariance with the existing network's
+    errors when a candidate's model-data mismatch is correlated with the nearest existing station's.
+
+    The existing network's R (``M1``: its mismatch part, per site as the inversion has it; existing
+    sites stay uncorrelated with each other) is not changed. The mismatch of candidate observation
+    i is μ_i = β_i μ_j + ν_i, with j the nearest existing station's observation of the same hour,
+    β_i = ρ_i m_i / m_j, ρ_i = exp(−d_ij / L), and ν the candidates' own part: covariance
+    g (R_c − S) g, g = diag(√(1 − ρ²)), S = diag(``value_std_dev``²). So μ_i keeps its variance m_i²,
+    its correlation with station j's observation of the same hour is ρ_i (with the station's other
+    hours: ρ_i times the station's own time correlation), and the joint covariance of all errors is
+    positive definite by construction (a linear map of independent parts). Returns
+    R_c = S + g (R_c − S) g + B M1 Bᵀ and R_c1 = B M1 (n_c × n_1). A candidate with no station
+    observation in its hour, or ``corr_length_km`` 0, keeps R_c's row."""
+    n_c, n_1 = len(cand_mismatch), len(st_mismatch)
+    B = np.zeros((n_c, n_1))
+    rho = np.zeros(n_c)
+    if corr_length_km > 0 and n_1:
+        st_sites = np.asarray(st_sites).astype(str)
+        names, first = np.unique(st_sites, return_index=True)
+        d = distance_km(np.asarray(cand_lon, float)[:, None], np.asarray(cand_lat, float)[:, None],
+                        np.asarray(st_lon, float)[first][None, :], np.asarray(st_lat, float)[first][None, :])
+        nearest = d.argmin(axis=1)
+        st_hour = pd.DatetimeIndex(st_times).floor("h")
+        c_hour = pd.DatetimeIndex(cand_times).floor("h")
+        key = {(s, h): j for j, (s, h) in enumerate(zip(st_sites, st_hour))}
+        m_c, m_1 = np.asarray(cand_mismatch, float), np.asarray(st_mismatch, float)
+        for i in range(n_c):
+            j = key.get((names[nearest[i]], c_hour[i]))
+            if j is None or m_1[j] <= 0:
+                continue
+            rho[i] = float(np.exp(-d[i, nearest[i]] / float(corr_length_km)))
+            B[i, j] = rho[i] * m_c[i] / m_1[j]
+    S = np.diag(np.asarray(value_std_dev, float) ** 2)
+    g = np.sqrt(1.0 - rho**2)
+    M1 = np.asarray(M1, float)
+    R_c1 = B @ M1
+    R = S + g[:, None] * (np.asarray(Rc, float) - S) * g[None, :] + R_c1 @ B.T
+    return 0.5 * (R + R.T), R_c1
+
+
 # --------------------------------------------------------------------------------------------------
 # the algebra
 # --------------------------------------------------------------------------------------------------
@@ -141,11 +183,13 @@ class Design:
 
 
 def design_covariance(Q, H1, R1, A, Hc, Rc, blocks: dict, names: list, scale_Q: float = 1.0,
-                      scale_R: float = 1.0, budget_bytes: float = 1.5e9) -> Design:
+                      scale_R: float = 1.0, budget_bytes: float = 1.5e9, Rc1=None) -> Design:
     """The `Design` of the current network (rows ``H1``, errors ``R1``: σ vector or covariance) and the
     candidates (rows ``Hc``, error covariance ``Rc``), aggregates ``A``. ``Q``: a
     `inversion.covariance.KroneckerCovariance` (or its nested variant) or a dense matrix. ``scale_Q``,
-    ``scale_R``: the inversion's tuned hyperparameters (1 without tuning; they scale Q and every R)."""
+    ``scale_R``: the inversion's tuned hyperparameters (1 without tuning; they scale Q and every R).
+    ``Rc1``: covariance of the candidates' errors with the existing observations' (n_c × n_1,
+    `station_correlated_errors`); None: independent."""
     from .kernels import SparseOperator
     from .solve import build_hqht
 
@@ -162,7 +206,8 @@ def design_covariance(Q, H1, R1, A, Hc, Rc, blocks: dict, names: list, scale_Q: 
     K11 = K[:n1, :n1] + (np.diag(R1**2) if R1.ndim == 1 else R1) * scale_R
     # z = [A x ; y_c]: prior covariance and covariance with y_1
     Czz = np.block([[AQA, AQH[:, n1:]], [AQH[:, n1:].T, K[n1:, n1:] + np.asarray(Rc, float) * scale_R]])
-    Cz1 = np.vstack([AQH[:, :n1], K[n1:, :n1]])
+    Kc1 = K[n1:, :n1] if Rc1 is None else K[n1:, :n1] + np.asarray(Rc1, float) * scale_R
+    Cz1 = np.vstack([AQH[:, :n1], Kc1])
     try:
         L = sla.cholesky(K11, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
@@ -505,12 +550,36 @@ def _aggregate_columns(names, sigma) -> dict:
     return {("city_sigma" if n == names[-1] else f"sigma_{n}"): float(s) for n, s in zip(names, sigma)}
 
 
+def existing_mismatch(inputs, cfg, prob, used) -> dict:
+    """The existing network's used observations for `station_correlated_errors`: their mismatch σ
+    (the inversion's rule: √(transport² + background σ²)), its covariance M1 as the inversion's R has
+    it (time-correlated within a site), their sites, positions (receptors) and hours."""
+    from .state import obs_error_covariance
+
+    obs = prob.obs.loc[np.asarray(used, bool)]
+    enh = np.asarray(prob.prior_enhancement, float)[np.asarray(used, bool)]
+    transport = np.sqrt(float(cfg.obs_sigma_ppm) ** 2 + (float(cfg.obs_rel_sigma) * np.abs(enh)) ** 2)
+    bgs = np.nan_to_num(obs["background_sigma"].to_numpy(float))
+    m = np.sqrt(transport**2 + bgs**2)
+    times = pd.DatetimeIndex(pd.to_datetime(obs["time"]))
+    if float(cfg.obs_corr_hours) > 0:
+        M1 = obs_error_covariance(obs["site"].to_numpy(), times, np.zeros(len(m)), m, float(cfg.obs_corr_hours))
+    else:
+        M1 = np.diag(m**2)
+    rec = inputs.receptors.iloc[obs["row"].to_numpy()]
+    return {"M1": M1, "mismatch": m, "sites": obs["site"].astype(str).to_numpy(), "lon": rec["lon"].to_numpy(float),
+            "lat": rec["lat"].to_numpy(float), "times": times}
+
+
 def candidate_problem(inputs, cfg, prob, nd, table: pd.DataFrame, cand_H_hourly, cand_receptors, days, *,
-                      cand_missing=None, shares=None):
+                      cand_missing=None, shares=None, stations: dict | None = None):
     """(the candidates' `inversion.state.Problem` on the inversion's state ``prob`` — the same cells,
-    steps, background terms and scaling factors —, their error covariance R_c, {id: rows}).
+    steps, background terms and scaling factors —, their error covariance R_c, {id: rows}, R_c1).
     R_c: the type's measurement σ, the inversion's mismatch rule (``obs_sigma_ppm``, ``obs_rel_sigma``
-    · |H x_a|) and the type's background σ, correlated by `candidate_error_covariance`."""
+    · |H x_a|) and the type's background σ, correlated by `candidate_error_covariance`. ``stations``
+    (`existing_mismatch`): the mismatch is also correlated with the nearest existing station's
+    (`station_correlated_errors`, length ``corr_length_km``); R_c1 is then the candidates' error
+    covariance with the existing observations, else None."""
     from .state import build_problem
 
     types = {"insitu": dict(nd["insitu"])}
@@ -533,9 +602,15 @@ def candidate_problem(inputs, cfg, prob, nd, table: pd.DataFrame, cand_H_hourly,
     Rc = candidate_error_covariance(info["lon"].to_numpy(float), info["lat"].to_numpy(float), obs["time"], vsd,
                                     np.sqrt(transport**2 + bgs**2), float(nd["corr_length_km"]),
                                     float(cfg.obs_corr_hours))
+    Rc1 = None
+    if stations is not None:
+        Rc, Rc1 = station_correlated_errors(
+            Rc, vsd, np.sqrt(transport**2 + bgs**2), info["lon"].to_numpy(float), info["lat"].to_numpy(float),
+            obs["time"], stations["M1"], stations["mismatch"], stations["sites"], stations["lon"], stations["lat"],
+            stations["times"], float(nd["corr_length_km"]))
     site_of = obs["site"].astype(str).to_numpy()
     blocks = {c: np.flatnonzero(site_of == c) for c in table["id"] if (site_of == c).any()}
-    return cp, Rc, blocks
+    return cp, Rc, blocks, Rc1
 
 
 def extra_candidate_rows(inputs, cfg, days, utc_offset_hours, prob, extra, owner) -> tuple:
@@ -590,9 +665,11 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
     used = scr.used
     R1 = prob.obs_cov[np.ix_(used, used)] if prob.obs_cov is not None else prob.obs_sigma[used]
     ins = table[table["type"] == "insitu"]
+    stations = existing_mismatch(inputs, cfg, prob, used) if nd.get("station_correlation", True) else None
+    Rc1 = None
     if len(ins):
-        cp, Rc, blocks = candidate_problem(inputs, cfg, prob, nd, ins, cand_H_hourly, cand_receptors, days,
-                                           cand_missing=cand_missing, shares=shares)
+        cp, Rc, blocks, Rc1 = candidate_problem(inputs, cfg, prob, nd, ins, cand_H_hourly, cand_receptors, days,
+                                                cand_missing=cand_missing, shares=shares, stations=stations)
         Hc, obs = cp.H, cp.obs
     else:
         Hc, Rc, blocks, obs = sp.csr_matrix((0, prob.H.shape[1])), np.zeros((0, 0)), {}, pd.DataFrame({"time": []})
@@ -605,6 +682,8 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
         n0 = Hc.shape[0]
         blocks.update({c: v + n0 for c, v in bx.items()})
         Hc, Rc = sp.vstack([sp.csr_matrix(Hc), Hx], format="csr"), sla.block_diag(Rc, Rx)
+        if Rc1 is not None:  # column and mobile rows: independent of the existing stations' errors
+            Rc1 = np.vstack([Rc1, np.zeros((Hx.shape[0], Rc1.shape[1]))])
         obs = pd.concat([obs[["time"]], pd.DataFrame({"time": pd.to_datetime(extra.selected["time"])})])
     lost = [c for c in table["id"] if c not in blocks]
     if lost:
@@ -617,7 +696,7 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
         raise ValueError("network design: inversion.tune_hyperparameters is on; pass the run's diagnostics.json "
                          "(its `hyperparameters` scale Q and R)")
     names = list(agg.names)
-    design = design_covariance(prob.Q, prob.H[used], R1, agg.A, Hc, Rc, blocks, names, sQ, sR)
+    design = design_covariance(prob.Q, prob.H[used], R1, agg.A, Hc, Rc, blocks, names, sQ, sR, Rc1=Rc1)
     obj = _objective_row(nd["objective"], names)
     base = design.sigma
     sig = candidate_sigmas(design)
@@ -638,6 +717,7 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
     summary = {
         "aggregates": names, "prior_sigma_t": design.prior_sigma.tolist(), "current_sigma_t": base.tolist(),
         "objective": names[obj], "k": int(nd["k"]), "corr_length_km": float(nd["corr_length_km"]),
+        "station_correlation": bool(nd.get("station_correlation", True)),
         "n_existing_obs": int(used.sum()), "n_candidate_obs": int(Hc.shape[0]),
         "candidate_days": sorted({pd.Timestamp(t).strftime("%Y-%m-%d") for t in obs["time"]}),
         "hyperparameters": {"scale_Q": sQ, "scale_R": sR}, "left_out": lost,

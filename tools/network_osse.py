@@ -99,7 +99,7 @@ def main(argv=None) -> int:
         o = inputs.outer.nested.outer
         fps = sorted((N / "footprints").glob("*/*[0-9].nc"))
         shares = exit_shares(fps, jac_c.receptors, (o.lon_min, o.lon_max, o.lat_min, o.lat_max))
-    cp, Rc, blocks = candidate_problem(inputs, inv, prob, nd, table, jac_c.H, jac_c.receptors, days,
+    cp, Rc, blocks, _ = candidate_problem(inputs, inv, prob, nd, table, jac_c.H, jac_c.receptors, days,
                                        cand_missing=getattr(jac_c, "missing", None), shares=shares)
     b = blocks[cid]
     Ht1, Htc = truth_rows(args, D, inputs, prob, cp, jac_c, used, b)

@@ -32,8 +32,10 @@ def test_a_candidate_at_an_existing_station_gives_that_inversions_sigma(tmp_path
     rec_b = w["rec"][w["rec"].site == "BBB"]
     table = pd.DataFrame([{"id": "BBB", "type": "insitu", "lon": rec_b["lon"].iloc[0],
                            "lat": rec_b["lat"].iloc[0], "height": 100.0}])
-    res = network_design(inputs, CFG, _nd(), table, w["H"][rec_b.index.to_numpy()], rec_b.reset_index(drop=True),
-                         "2025-01-02", "2025-01-04")
+    # the inversion treats its sites' errors as independent: so does this candidate (no correlation with
+    # station AAA 7.5 km away; tests/inversion/test_network_stations.py checks the correlated case)
+    res = network_design(inputs, CFG, _nd(station_correlation=False), table, w["H"][rec_b.index.to_numpy()],
+                         rec_b.reset_index(drop=True), "2025-01-02", "2025-01-04")
     np.testing.assert_allclose(res.summary["current_sigma_t"], only_a.districts["posterior_sigma_t"], rtol=1e-9)
     row = res.candidates.iloc[0]
     got = [row["sigma_West"], row["sigma_East"], row["city_sigma"]]
