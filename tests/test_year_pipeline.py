@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import xarray as xr
 import yaml
 
 from inversion.sequential import read_month_joint, year_estimate
@@ -51,7 +52,10 @@ def test_flash_of_the_whole_period_equals_the_month_and_the_report_shows_revisio
     fl = run / "results" / "2025-01" / "flash" / "2025-01-01"
     status = json.loads((fl / "flash.json").read_text())
     assert status["status"] == "preliminary" and status["coverage"] == 1.0 and status["cutoff"] == "2025-01-01"
-    assert "Preliminary" in (fl / "report.html").read_text()
+    assert "Preliminary" in (fl / "report.html").read_text() and "初步结果" in (fl / "report.html").read_text()
+    with xr.open_dataset(fl / "flux_2025-01.nc") as ds:   # the flux product says it too
+        assert ds.attrs["product_status"] == "preliminary" and ds.attrs["data_cutoff"] == "2025-01-01"
+        assert ds.attrs["data_coverage"] == 1.0 and ds.attrs["title"].startswith("PRELIMINARY")
     # the tiny month has one day: the flash over it is the month's inversion (same data, same prior)
     a = pd.read_csv(fl / "districts.csv")
     b = pd.read_csv(run / "results" / "2025-01" / "districts.csv")
