@@ -10,12 +10,19 @@ Progress (issue 22.6): a log record whose message starts with ``[i/n]`` is also 
 job's stderr, which Snakemake shows on the terminal (local runs; on SLURM it goes to the job's
 SLURM log). The HYSPLIT driver logs one such line per receptor; long loops use :class:`Progress`
 (at most one line every ``GZCARBON_PROGRESS_SECONDS`` seconds, default 10, and the last).
+
+Cost (issue 19.5): when the script ends without an error, its last log line is
+``job cost: cpu <s> s (user <u> s, system <y> s; children <c> s), wall <w> s, peak rss <r> MB``
+(:func:`job_cost`): the CPU of the job's own process *and* of the child processes it waited for
+(HYSPLIT), which Snakemake's benchmark ``cpu_time`` misses. ``benchmarks/default_run.py`` reads it.
 """
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import re
+import resource
 import sys
 import time
 import traceback
@@ -55,6 +62,7 @@ def script_logging(log_path: str | os.PathLike, level: int = logging.INFO) -> lo
     previous = sys.excepthook
 
     def _hook(exc_type, exc, tb):
+        _COST["failed"] = True
         if not issubclass(exc_type, KeyboardInterrupt):
             try:
                 with open(log_path, "a") as fh:
@@ -65,7 +73,63 @@ def script_logging(log_path: str | os.PathLike, level: int = logging.INFO) -> lo
         previous(exc_type, exc, tb)
 
     sys.excepthook = _hook
+    if not _COST["registered"]:
+        _COST["registered"] = True
+        atexit.register(_log_job_cost)
     return logging.getLogger()
+
+
+#: ``job cost:`` line of a log (:func:`job_cost`); read back by :func:`parse_job_cost`
+COST_LINE = re.compile(r"job cost: cpu (?P<cpu>[0-9.]+) s \(user (?P<user>[0-9.]+) s, system "
+                       r"(?P<sys>[0-9.]+) s; children (?P<children>[0-9.]+) s\), wall "
+                       r"(?P<wall>[0-9.]+) s, peak rss (?P<rss>[0-9.]+) MB")
+_COST = {"registered": False, "failed": False}
+
+
+def _process_start() -> float:
+    """Epoch seconds at which this process started (Linux /proc; else now)."""
+    try:
+        with open("/proc/self/stat") as fh:
+            ticks = float(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as fh:
+            uptime = float(fh.read().split()[0])
+        return time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return time.time()
+
+
+_START = _process_start()
+
+
+def job_cost() -> dict:
+    """CPU seconds of this process and of the children it waited for (``resource.getrusage``),
+    wall seconds since the process started and the peak resident memory (MB) of the process."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+    user, system = me.ru_utime + ch.ru_utime, me.ru_stime + ch.ru_stime
+    return {"cpu": user + system, "user": user, "sys": system,
+            "children": ch.ru_utime + ch.ru_stime, "wall": time.time() - _START,
+            "rss": max(me.ru_maxrss, ch.ru_maxrss) / 1024.0}
+
+
+def format_job_cost(c: dict) -> str:
+    return (f"job cost: cpu {c['cpu']:.2f} s (user {c['user']:.2f} s, system {c['sys']:.2f} s; "
+            f"children {c['children']:.2f} s), wall {c['wall']:.2f} s, peak rss {c['rss']:.1f} MB")
+
+
+def parse_job_cost(text: str) -> dict | None:
+    """The last ``job cost:`` line of a log's text as floats, or None."""
+    found = list(COST_LINE.finditer(text))
+    return {k: float(v) for k, v in found[-1].groupdict().items()} if found else None
+
+
+def _log_job_cost() -> None:
+    if _COST["failed"] or getattr(sys, "last_type", None) is not None:
+        return  # the job failed: its last line stays the error
+    try:
+        logging.getLogger("gzcarbon.logs").info(format_job_cost(job_cost()))
+    except Exception:  # noqa: BLE001 - a cost line must never fail a finished job
+        pass
 
 
 def _default_interval() -> float:
