@@ -1,7 +1,8 @@
 """The report's section of each gas inverted besides CO2 (config ``species``: CH4, CO).
 
 Per gas: the district table ± σ in tonnes of the gas (`{R}/<gas>/districts.csv`, exact posterior σ),
-a sentence on the fit (`{R}/<gas>/diagnostics.json`), and the posterior flux map and the district bar
+a sentence on the fit (`{R}/<gas>/diagnostics.json`) and, on the nested grid, on the outer ring
+(`{R}/<gas>/outer.csv`, written by the same inversion job beside districts.csv), and the posterior flux map and the district bar
 chart of `{R}/<gas>/maps/` (products.maps.make_gas_figures). Texts are ``{"en", "zh"}`` messages
 (the gas's formula is the same in both languages), so every language of ``report.language`` works.
 """
@@ -67,6 +68,33 @@ def fit_sentence(diag: dict, city: pd.Series, gas: str) -> dict:
     return out
 
 
+def ring_sentence(outer_csv, gas: str) -> dict | None:
+    """The outer ring of a nested run (``outer.csv`` written with districts.csv by the gas's
+    inversion): prior ± σ, posterior ± σ and the demo truth, t of the gas; None without the file."""
+    p = Path(outer_csv)
+    if not p.is_file():
+        return None
+    t = pd.read_csv(p)
+    ring = t[t["kind"] == "ring"]
+    if ring.empty:
+        return None
+    r = ring.iloc[0]
+    f = GAS_FORMULA[gas]
+    out = fill({"en": "Outer ring (the delta's coarse cells outside the inner box): prior {prior} ± {ps} t, "
+                      "posterior {post} ± {qs} t {gas}.",
+                "zh": "外圈（内域之外的三角洲粗网格）：先验 {prior} ± {ps} 吨，后验 {post} ± {qs} 吨 {gas}。"},
+               prior=fmt_t(r["prior_t"]), ps=fmt_t(r["prior_sigma_t"]), post=fmt_t(r["posterior_t"]),
+               qs=fmt_t(r["posterior_sigma_t"]), gas=f)
+    if pd.notna(r.get("truth_t")):
+        truth = fill({"en": " Demo truth: {truth} t.", "zh": "演示真值：{truth} 吨。"}, truth=fmt_t(r["truth_t"]))
+        out = {k: out[k] + truth[k] for k in ("en", "zh")}
+    return out
+
+
+def _with_ring(sentence: dict, ring: dict | None) -> dict:
+    return sentence if ring is None else {k: sentence[k] + " " + ring[k] for k in sentence}
+
+
 def gas_section(gas: str, districts_csv, diagnostics_json, maps_dir, month: str, names_zh=None,
                 missing: list | None = None) -> dict:
     """One gas's section: ``title``, ``note``, ``sentence``, ``table``, ``download``, ``figures``."""
@@ -93,7 +121,8 @@ def gas_section(gas: str, districts_csv, diagnostics_json, maps_dir, month: str,
                        f"(results/{month}/{gas}/).",
                  "zh": f"本时段 {f} 排放（吨）；σ 为 1-σ 的区总量后验不确定性（精确）。与 CO₂ 相同的足迹，"
                        f"{f} 的先验与误差（results/{month}/{gas}/）。"},
-        "sentence": fit_sentence(diag, table_.loc[CITY], gas),
+        "sentence": _with_ring(fit_sentence(diag, table_.loc[CITY], gas),
+                               ring_sentence(Path(districts_csv).parent / "outer.csv", gas)),
         "table": gas_table(table_, names_zh),
         "download": csv_download(district_csv_table(table_), f"districts_{label}_{month}.csv",
                                  {"en": f"Download the {f} district table (CSV, kt {f})",
