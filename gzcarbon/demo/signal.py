@@ -187,6 +187,18 @@ def truth_state(inner_flux: np.ndarray, outer_flux: np.ndarray | None, nested) -
     return nested.state_vector(np.asarray(inner_flux, float), np.asarray(outer_flux, float))
 
 
+def state_for_jacobian(inner_flux: np.ndarray, outer_flux: np.ndarray | None, nested,
+                       n_columns: int):
+    """``(state, nested, inner_only)``: the true state (:func:`truth_state`) for a Jacobian of
+    ``n_columns`` columns. A Jacobian built without the outer grid (columns for the inner cells
+    only) gets the inner state and ``NestedGrid(inner, None)``, with ``inner_only`` True (the
+    caller warns: the outer truth then does not reach the signal)."""
+    inner_only = bool(nested.enabled and n_columns == len(inner_flux) * nested.n_inner)
+    if inner_only:
+        nested = type(nested)(nested.inner, None)
+    return truth_state(inner_flux, outer_flux, nested), nested, inner_only
+
+
 def split_enhancement(H, state: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """{part: H @ (state restricted to the part's cells)} per Jacobian row (ppm). ``state`` is
     (time, n_cells) on the Jacobian's hourly axis; each mask is (n_cells,) weights in [0, 1]

@@ -206,3 +206,12 @@ def final_products(wildcards=None):
         if config["inversion"]["joint_co"]["enabled"]:
             out.append(f"{base}/joint/districts.csv")  # fossil/biogenic CO2 (docs/gases.md)
     return out
+
+
+# Job priorities on few cores (issue 19.5; docs/performance.md, "The default run"). The demo's truth
+# chain is the longest one of a demo run: its own footprints, then its Jacobian, the true signals,
+# the raw analyser files, the hourly data and the selection, all before the inversion. Its jobs
+# start first, so that chain runs beside the inversion's footprints instead of after them; the
+# rules that feed it (power dispatch and point sources, inventory, truth) come with it. Real runs
+# are unaffected but for hourly_obs/select_obs running before the footprints.
+PRIORITY_TRUTH_CHAIN = 10

@@ -19,19 +19,18 @@ EMISSION_RATIOS_CO = config["inputs"].get("emission_ratios_co") or os.path.join(
 
 rule demo_truth_signal:
     """The true hourly signal through the truth's own transport (H_truth @ x_truth + noise; with
-    outer_grid the nested truth: the city's and the delta's), its sidecar truth_transport.json
-    (settings, identical-twin flag, measured difference to the inversion's transport) and the signal
-    budget per site (signal_budget.csv: city, inner box outside the city, outer cells; docs/demo.md)."""
+    outer_grid the nested truth: the city's and the delta's) and the signal budget per site
+    (signal_budget.csv: city, inner box outside the city, outer cells; docs/demo.md). It reads the
+    truth's Jacobian only, so the demo's observations need not wait for the inversion's footprints
+    (the comparison with the inversion's transport: rule demo_truth_transport)."""
     input:
         truth=demo("truth.nc"),
         truth_jacobian=demo("truth_transport/jacobian_hourly.npz"),
-        jacobian=res("jacobian_hourly.npz"),
         stations=STATIONS_FILE,
         districts=DISTRICTS_FILE,
         truth_outer=demo("truth_outer.nc") if OUTER_ENABLED else [],
     output:
         signal=demo("truth_signal.csv"),
-        sidecar=demo("truth_transport.json"),
         budget=demo("signal_budget.csv"),
     params:
         grid=config["grid"],
@@ -41,14 +40,39 @@ rule demo_truth_signal:
         period=lambda wc: period_days(wc.month),
         utc_offset=config["stations"]["utc_offset_hours"],
         seed=config["demo"]["seed"],
-        transport=config["transport"],
-        truth_transport=TRUTH_TRANSPORT,
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_truth_signal.log",
     benchmark:
         "benchmarks/runs/{month}/demo_truth_signal.tsv"
     script:
         "../scripts/demo_truth_signal.py"
+
+
+rule demo_truth_transport:
+    """The sidecar truth_transport.json of the truth signal: the truth's transport settings, the
+    identical-twin flag and the measured difference H_truth x - H_inv x per site (the inversion
+    copies it into diagnostics.json; docs/demo.md)."""
+    input:
+        truth=demo("truth.nc"),
+        truth_jacobian=demo("truth_transport/jacobian_hourly.npz"),
+        jacobian=res("jacobian_hourly.npz"),
+        budget=demo("signal_budget.csv"),
+        truth_outer=demo("truth_outer.nc") if OUTER_ENABLED else [],
+    output:
+        sidecar=demo("truth_transport.json"),
+    params:
+        grid=config["grid"],
+        outer_grid=config["outer_grid"],
+        met=config["met"],
+        transport=config["transport"],
+        truth_transport=TRUTH_TRANSPORT,
+    log:
+        "logs/{month}/demo_truth_transport.log",
+    benchmark:
+        "benchmarks/runs/{month}/demo_truth_transport.tsv"
+    script:
+        "../scripts/demo_truth_transport.py"
 
 
 rule demo_truth_footprints:
@@ -74,6 +98,7 @@ rule demo_truth_footprints:
     resources:
         mem_mb=1500,
         runtime=120,
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_truth_footprints_{site}_{day}.log",
     benchmark:
@@ -97,6 +122,7 @@ rule demo_truth_jacobian:
         hours=lambda wc: hour_axis(wc.month),
     resources:
         mem_mb=4000,
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_truth_jacobian.log",
     benchmark:
@@ -112,6 +138,7 @@ rule demo_met:
     params:
         bounds=config["met"],
         seed=config["demo"]["seed"],
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_met_{metday}.log",
     benchmark:
@@ -135,6 +162,7 @@ rule demo_raw_obs:
     params:
         seed=config["demo"]["seed"],
         record_seconds=5.0,
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_raw_obs_{site}.log",
     benchmark:
@@ -155,6 +183,7 @@ rule demo_inventory:
         grid=config["grid"],
         seed=config["demo"]["seed"],
         hours=lambda wildcards: hour_axis(wildcards.month),
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_inventory.log",
     benchmark:
@@ -185,6 +214,7 @@ rule demo_delta:
         hours=lambda wildcards: hour_axis(wildcards.month),
     resources:
         mem_mb=1500,
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_delta.log",
     benchmark:
@@ -217,6 +247,7 @@ rule demo_gases:
         hours=lambda wildcards: hour_axis(wildcards.month),
     resources:
         mem_mb=3000,
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_gases.log",
     benchmark:
@@ -245,6 +276,7 @@ rule demo_gas_signals:
         period=lambda wc: period_days(wc.month),
         utc_offset=config["stations"]["utc_offset_hours"],
         seed=config["demo"]["seed"],
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_gas_signals.log",
     benchmark:
@@ -265,6 +297,7 @@ rule demo_power:
         axis=lambda wc: hour_axis(wc.month),
         seed=config["demo"]["seed"],
         external_factor=config["power"]["external_factor"],
+    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_power.log",
     benchmark:

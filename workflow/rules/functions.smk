@@ -56,6 +56,8 @@ def _inversion_inputs(wildcards):
     }
     if DEMO:
         files["truth"] = demo("truth.nc").format(month=wildcards.month)
+        # the truth's transport vs the inversion's (rule demo_truth_transport) -> diagnostics.json
+        files["truth_transport"] = demo("truth_transport.json").format(month=wildcards.month)
     return files
 
 
@@ -307,6 +309,7 @@ def gas_inversion_inputs(wildcards):
     }
     if DEMO:
         files["truth"] = demo(f"truth_{g}.nc").format(month=m)
+        files["truth_transport"] = demo("truth_transport.json").format(month=m)
     if OUTER_ENABLED:  # the nested state: the neighbours' geometry and (demo) the outer cells' truth
         if config["neighbours_file"]:
             files["neighbours"] = config["neighbours_file"]
@@ -559,7 +562,7 @@ def network_station_position(wildcards):
 def network_design_inputs(wildcards):
     """The inversion's inputs and outputs (districts.csv, diagnostics.json: the current network) and
     the candidates' receptors, footprints and Jacobian."""
-    f = {k: v for k, v in _inversion_inputs(wildcards).items() if k != "truth"}
+    f = {k: v for k, v in _inversion_inputs(wildcards).items() if k not in ("truth", "truth_transport")}
     m = wildcards.month
     f.update({
         "cand_table": res("network/candidate_sites.csv").format(month=m),

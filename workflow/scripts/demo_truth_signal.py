@@ -1,9 +1,10 @@
 """Demo world: hourly true signal (background + truth-transport enhancement + noise) per site/inlet.
 
-The enhancement is ``H_truth @ x_truth`` with the truth's own Jacobian (rule demo_truth_jacobian);
-the inversion's Jacobian is read only to measure how far the two transports differ. Writes
-truth_signal.csv and its sidecar truth_transport.json (the truth's transport settings, the
-identical-twin flag and the measured difference; docs/demo.md, docs/formats.md).
+The enhancement is ``H_truth @ x_truth`` with the truth's own Jacobian (rule demo_truth_jacobian).
+Writes truth_signal.csv. The sidecar truth_transport.json (the truth's transport settings, the
+identical-twin flag and the measured difference to the inversion's transport) is written by rule
+demo_truth_transport, which reads the inversion's Jacobian: this job does not wait for the
+inversion's footprints (docs/demo.md, docs/performance.md "The default run").
 
 With a nested state (config outer_grid) the true flux is the inner truth.nc and the outer cells of
 truth_outer.nc (rule demo_delta) in the Jacobian's cell order; signal_budget.csv says per site how
@@ -11,18 +12,15 @@ much of the true enhancement comes from the city, from the inner box outside it 
 cells, and the share of particles that left the met domain (docs/demo.md, "Signal budget").
 """
 
-import json
 import logging
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from gzcarbon.atomic import write_csv, write_text
-from gzcarbon.demo.signal import (TRANSPORT_NOISE_PPM, TRANSPORT_NOISE_REL, receptor_enhancements,
-                                  signal_budget_table, split_enhancement, transport_difference,
-                                  truth_signal, truth_state)
-from gzcarbon.demo.truth_errors import TruthTransport, warn_if_identical_twin
+from gzcarbon.atomic import write_csv
+from gzcarbon.demo.signal import (receptor_enhancements, signal_budget_table, split_enhancement,
+                                  state_for_jacobian, truth_signal, truth_state)
 from gzcarbon.districts import district_matrix
 from gzcarbon.grid import NestedGrid
 from gzcarbon.logs import script_logging
@@ -32,20 +30,14 @@ script_logging(snakemake.log[0])  # noqa: F821
 log = logging.getLogger("demo_truth_signal")
 
 jac = load_jacobian(snakemake.input.truth_jacobian)
-jac_inv = load_jacobian(snakemake.input.jacobian)
 with xr.open_dataset(snakemake.input.truth) as truth:
     truth = truth.load()
 hours_j = pd.DatetimeIndex(jac.hours)
 hours_t = pd.DatetimeIndex(truth["time"].values)
-for name, other in (("the truth's Jacobian", hours_j), ("the inversion's Jacobian", pd.DatetimeIndex(jac_inv.hours))):
-    if not other.equals(hours_t):
-        raise ValueError(
-            f"{snakemake.input.truth}: time axis {hours_t[0]}..{hours_t[-1]} ({len(hours_t)} h) differs "
-            f"from {name} {other[0]}..{other[-1]} ({len(other)} h); rebuild both")
-ids, ids_inv = jac.receptors["receptor_id"].astype(str), jac_inv.receptors["receptor_id"].astype(str)
-if not ids.reset_index(drop=True).equals(ids_inv.reset_index(drop=True)):
-    raise ValueError(f"{snakemake.input.truth_jacobian} and {snakemake.input.jacobian} hold other "
-                     "receptors: both must be built from the same receptors.csv; rebuild both")
+if not hours_j.equals(hours_t):
+    raise ValueError(
+        f"{snakemake.input.truth}: time axis {hours_t[0]}..{hours_t[-1]} ({len(hours_t)} h) differs "
+        f"from the truth's Jacobian {hours_j[0]}..{hours_j[-1]} ({len(hours_j)} h); rebuild both")
 nested = NestedGrid.from_config({"grid": snakemake.params.grid, "outer_grid": snakemake.params.outer_grid,
                                  "met": snakemake.params.met})
 outer_flux = outer_bio = None
@@ -53,15 +45,12 @@ if snakemake.input.get("truth_outer"):
     with xr.open_dataset(snakemake.input.truth_outer) as to:
         outer_flux = to["flux_outer"].sel(time=truth["time"].values).values
         outer_bio = to["flux_outer_bio"].sel(time=truth["time"].values).values.astype(float)
-n_hours = len(hours_t)
-if nested.enabled and jac.H.shape[1] == n_hours * nested.n_inner:
+state, nested, inner_only = state_for_jacobian(truth["flux"].values, outer_flux, nested, jac.H.shape[1])
+if inner_only:
     log.warning("outer_grid is enabled but %s has columns for the inner cells only: the outer truth "
                 "does not reach the signal (rebuild the Jacobians with the nested grid)",
                 snakemake.input.truth_jacobian)
-    nested = NestedGrid(nested.inner, None)
-state = truth_state(truth["flux"].values, outer_flux, nested)
 enh = receptor_enhancements(jac.H, state)
-enh_inv = receptor_enhancements(jac_inv.H, state)
 city = np.clip(np.asarray(district_matrix(snakemake.input.districts, nested.inner.lon_edges,
                                           nested.inner.lat_edges)[1].sum(axis=0)).ravel(), 0.0, 1.0)
 zeros_outer = np.zeros(nested.n_outer)
@@ -73,7 +62,6 @@ if nested.enabled:
     parts["outer_bio"] = receptor_enhancements(jac.H, bio_state)
     parts["outer_anthropogenic"] = enh - parts["city"] - parts["inner_not_city"] - parts["outer_bio"]
 has_fp = np.diff(jac.H.indptr) > 0
-has_inv = np.diff(jac_inv.H.indptr) > 0
 days = pd.to_datetime(snakemake.params.period, format="%Y%m%d")
 hours = pd.date_range(days[0], days[-1] + pd.Timedelta(hours=23), freq="h")
 background = truth["background"].to_series()
@@ -81,29 +69,10 @@ background.index = pd.DatetimeIndex(background.index)
 out = truth_signal(jac.receptors, enh, has_fp, snakemake.params.sites, hours, background,
                    snakemake.params.utc_offset, snakemake.params.seed)
 
-transport = dict(snakemake.params.transport)
-tt = TruthTransport.from_mapping(snakemake.params.truth_transport)
-warn_if_identical_twin(tt, transport, log)
-diff = transport_difference(jac.receptors, enh, enh_inv, has_fp, has_inv)
-if diff["without_truth_footprint"]:
-    log.warning("%d receptor(s) have an inversion footprint but no truth footprint (HYSPLIT failed "
-                "on the truth's run): their hours get the proxy signal: %s",
-                len(diff["without_truth_footprint"]), diff["without_truth_footprint"][:20])
-a = diff["all"]
-if a.get("n"):
-    log.info("truth vs inversion transport at %d receptors: H_truth x - H_inv x mean %+.3f ppm, RMS "
-             "%.3f ppm = %.0f %% of the RMS enhancement %.3f ppm", a["n"], a["mean_difference_ppm"],
-             a["rms_difference_ppm"], 100 * a["relative_rms_difference"], a["rms_enhancement_ppm"])
-record = {"truth_transport": {**tt.record(transport), "difference": diff},
-          "noise": {"ppm": TRANSPORT_NOISE_PPM, "relative": TRANSPORT_NOISE_REL},
-          "files": {"truth_jacobian": str(snakemake.input.truth_jacobian),
-                    "inversion_jacobian": str(snakemake.input.jacobian)}}
 budget = signal_budget_table(jac.receptors, parts, has_fp, jac.left_domain_fraction)
 for site, r in budget.iterrows():
     log.info("signal budget %s: %.2f ppm true enhancement, %.0f %% from outside the city, %.0f %% from "
              "the outer cells, %.0f %% of particles left the met domain", site, r["total_ppm"],
              100 * r["outside_city_share"], 100 * r["outer_share"], 100 * r.get("left_domain", np.nan))
-record["signal_budget"] = {"file": str(snakemake.output.budget), "n_outer_cells": int(nested.n_outer)}
 write_csv(budget.reset_index(), snakemake.output.budget, float_format="%.6g")
 write_csv(out, snakemake.output.signal, float_format="%.5f")
-write_text(snakemake.output.sidecar, json.dumps(record, indent=2, sort_keys=True) + "\n")

@@ -30,10 +30,10 @@ out = run_inversion(
     extra_paths=[p for p in (inp.get("extra_column"), inp.get("extra_mobile")) if p],
 )
 
-# demo runs: the truth's transport (sidecar of rule demo_truth_signal, docs/demo.md) as
-# diagnostics.json `truth_transport` (with `identical_twin`)
-_sidecar = os.path.join(os.path.dirname(inp.truth), "truth_transport.json") if inp.get("truth") else ""
-if _sidecar and os.path.exists(_sidecar):
+# demo runs: the truth's transport (sidecar of rule demo_truth_transport, a declared input;
+# docs/demo.md) as diagnostics.json `truth_transport` (with `identical_twin`)
+_sidecar = inp.get("truth_transport") or ""
+if _sidecar:
     import json
 
     from gzcarbon.atomic import write_text
