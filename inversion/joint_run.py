@@ -213,7 +213,7 @@ def build_joint_run(inputs: InversionInputs, co_selected: pd.DataFrame, prior_se
     area = np.asarray(inputs.cell_area, float).ravel()
     Wd = sp.csr_matrix(inputs.district_fractions) @ sp.diags(area)
     Wall = sp.vstack([Wd, sp.csr_matrix(np.asarray(Wd.sum(axis=0)))], format="csr")
-    names, kinds = list(inputs.district_names) + [CITY], ["district"] * len(inputs.district_names) + ["city"]
+    names, kinds = list(inputs.district_names) + [CITY], ["district"] * len(inputs.district_names) + [MAIN_CITY]
     n_in = Wall.shape[1]
     if outer is not None:  # the outer table's rows (ring, neighbours) over the nested state, m²
         from .outer import outer_weights
@@ -270,9 +270,14 @@ def _quantity_columns(out: pd.DataFrame, run: JointRun, res: JointResult, rows: 
     return out
 
 
+#: kind of the city-total row (the outer rows' kinds are ring, city (a neighbouring city) and region)
+MAIN_CITY = "city total"
+
+
 def _main_rows(run: JointRun) -> slice:
+    """The districts and the city total (the rows before the outer ring's and the neighbours')."""
     kinds = run.kinds or ["district"] * len(run.names)
-    return slice(0, sum(k in ("district", "city") for k in kinds))
+    return slice(0, sum(k in ("district", MAIN_CITY) for k in kinds))
 
 
 def fossil_bio_table(run: JointRun, res: JointResult, truth_sectors: dict | None = None,

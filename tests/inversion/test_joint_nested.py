@@ -198,3 +198,16 @@ def test_outer_blocks_need_a_nested_shape_and_vice_versa():
         latent_blocks(f, bio, RATIOS, flat, SETTINGS, outer=op)
     with pytest.raises(ValueError, match="outer prior exactly when"):
         latent_blocks(f, bio, RATIOS, SHAPE, SETTINGS)
+
+
+def test_district_table_stops_before_the_outer_rows_even_when_a_neighbour_is_a_city():
+    """joint/districts.csv holds the districts and the city total only: the outer rows' kind 'city' (a
+    neighbouring city, e.g. Hong Kong) used to be counted as the city total's row (bug: the nested
+    run's districts.csv ended with Yunfu and Hong Kong)."""
+    from types import SimpleNamespace
+
+    from inversion.joint_run import MAIN_CITY, _main_rows
+
+    run = SimpleNamespace(names=["Liwan", "Yuexiu", "Guangzhou", "outer ring", "Foshan", "Hong Kong", "Guangxi"],
+                          kinds=["district", "district", MAIN_CITY, "ring", "city", "city", "region"])
+    assert _main_rows(run) == slice(0, 3)
