@@ -19,6 +19,10 @@ The main Snakemake process's own CPU is the whole run's CPU (``--time-v``: the o
 
     python benchmarks/default_run.py RUN_DIR [--cores 2] [--snakefile Snakefile]
     python benchmarks/default_run.py BEFORE_DIR AFTER_DIR [--cores 2]
+    python benchmarks/default_run.py RUN_DIR --dag-snakefile Snakefile [--cost JOB=SECONDS ...]
+
+The last form replays RUN_DIR's measured jobs on the DAG, threads and priorities of another
+Snakefile (a change of rules measured before a whole run of it exists) and prints the ratios.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Job:
     started: float = float("nan")  # epoch seconds the run started it (benchmark mtime - s)
     wall: float = float("nan")     # the run's measured wall seconds
     from_log: bool = True          # CPU from the job-cost line (False: benchmark cpu_time)
+    priority: int = 0              # the rule's Snakemake priority
 
 
 def bottom_levels(children: dict[str, list[str]], dur: dict[str, float]) -> dict[str, float]:
@@ -72,6 +77,8 @@ def bottom_levels(children: dict[str, list[str]], dur: dict[str, float]) -> dict
 def _order_key(jobs: dict[str, Job], level: dict[str, float], order: str):
     if order == "critical":
         return lambda n: (-level[n], n)
+    if order == "priority":  # Snakemake's choice: highest priority first; ties: critical path
+        return lambda n: (-jobs[n].priority, -level[n], n)
     if order == "observed":
         def key(n):
             s = jobs[n].started
@@ -83,8 +90,9 @@ def _order_key(jobs: dict[str, Job], level: dict[str, float], order: str):
 def list_schedule(jobs: dict[str, Job], cores: int, order: str = "critical") -> dict:
     """Replay ``jobs`` on ``cores`` cores; returns ``{"makespan", "start", "end", "idle"}``.
 
-    ``order``: ``"critical"`` (ready job with the longest CPU path to the end first) or
-    ``"observed"`` (ready job the run started first). A job of ``t`` threads waits until
+    ``order``: ``"critical"`` (ready job with the longest CPU path to the end first),
+    ``"priority"`` (highest rule priority first, ties by the critical path) or ``"observed"``
+    (ready job the run started first). A job of ``t`` threads waits until
     ``min(t, cores)`` cores are free and lasts ``cpu / min(t, cores)``. Greedy, non-delay: whenever
     cores are free the best ready job that fits starts (as Snakemake's scheduler does)."""
     if cores < 1:
@@ -162,35 +170,71 @@ def summary_jobs(run_dir: str, snakefile: str) -> tuple[dict[str, str], dict[str
     return rule_of, deps
 
 
+def parse_job_blocks(text: str) -> dict[str, dict]:
+    """``{job: {"threads", "priority"}}`` from Snakemake's job blocks (its log of a run, or the
+    output of a dry run): ``threads: N`` and ``priority: N`` of a block (1 and 0 without)."""
+    out = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        log = re.search(r"^\s+log: (\S+?)(?:,|\n|$)", block, re.M)
+        if not log:
+            continue
+        n = re.search(r"^\s+threads: (\d+)", block, re.M)
+        p = re.search(r"^\s+priority: (-?\d+)", block, re.M)
+        out[os.path.splitext(os.path.basename(log.group(1)))[0]] = {
+            "threads": int(n.group(1)) if n else 1, "priority": int(p.group(1)) if p else 0}
+    return out
+
+
 def job_threads(run_dir: str) -> dict[str, int]:
     """``{job: threads}`` from the run's Snakemake logs (``threads: N`` of a job block; 1 when the
     block has none)."""
-    threads = {}
+    return {k: v["threads"] for k, v in run_blocks(run_dir).items()}
+
+
+def run_blocks(run_dir: str) -> dict[str, dict]:
+    blocks = {}
     for f in sorted(glob.glob(os.path.join(run_dir, ".snakemake", "log", "*.snakemake.log"))):
         with open(f, errors="replace") as fh:
-            text = fh.read()
-        for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
-            log = re.search(r"^\s+log: (\S+?)(?:,|\n|$)", block, re.M)
-            if not log:
-                continue
-            n = re.search(r"^\s+threads: (\d+)", block, re.M)
-            threads[os.path.splitext(os.path.basename(log.group(1)))[0]] = int(n.group(1)) if n else 1
-    return threads
+            blocks.update(parse_job_blocks(fh.read()))
+    return blocks
 
 
-def load_run(run_dir: str, snakefile: str | None = None, month: str = "2025-01") -> dict[str, Job]:
+def dry_run_blocks(run_dir: str, snakefile: str) -> dict[str, dict]:
+    """Job blocks of ``snakemake -n --forceall`` of ``snakefile`` on ``run_dir`` (its threads and
+    priorities: a DAG replayed with another checkout's rules)."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--directory", run_dir,
+           "-n", "--forceall", "--cores", "2"]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
+    return parse_job_blocks(out.stdout + out.stderr)
+
+
+def load_run(run_dir: str, snakefile: str | None = None, month: str = "2025-01",
+             dag_snakefile: str | None = None, costs: dict | None = None) -> dict[str, Job]:
+    """The jobs of a finished run with their measured CPU. ``dag_snakefile``: the jobs, their
+    dependencies, threads and priorities from that Snakefile instead (a replay of this run's
+    measured jobs on another checkout's DAG); a job the run did not have takes its CPU from
+    ``costs`` ({job: seconds})."""
     if snakefile is None:
         own = os.path.join(run_dir, "Snakefile")
         snakefile = own if os.path.exists(own) else os.path.join(ROOT, "Snakefile")
-    rule_of, deps = summary_jobs(run_dir, snakefile)
-    threads = job_threads(run_dir)
+    rule_of, deps = summary_jobs(run_dir, dag_snakefile or snakefile)
+    blocks = dry_run_blocks(run_dir, dag_snakefile) if dag_snakefile else run_blocks(run_dir)
+    costs = costs or {}
     jobs = {}
     missing = []
     for name, rule in rule_of.items():
         bench = os.path.join(run_dir, "benchmarks", "runs", month, f"{name}.tsv")
         log = os.path.join(run_dir, "logs", month, f"{name}.log")
+        b = blocks.get(name, {"threads": 1, "priority": 0})
         if not os.path.exists(bench):
-            missing.append(name)
+            if name in costs:
+                jobs[name] = Job(name, rule, float(costs[name]), b["threads"],
+                                 set(deps.get(name, ())), float("nan"), float("nan"), False,
+                                 b["priority"])
+            else:
+                missing.append(name)
             continue
         last = pd.read_csv(bench, sep="\t").iloc[-1]
         wall = float(last["s"])
@@ -199,11 +243,12 @@ def load_run(run_dir: str, snakefile: str | None = None, month: str = "2025-01")
             with open(log, errors="replace") as fh:
                 cost = parse_job_cost(fh.read())
         jobs[name] = Job(name, rule, cost["cpu"] if cost else float(last["cpu_time"]),
-                         threads.get(name, 1), set(deps.get(name, ())),
-                         os.path.getmtime(bench) - wall, wall, cost is not None)
+                         b["threads"], set(deps.get(name, ())),
+                         os.path.getmtime(bench) - wall, wall, cost is not None, b["priority"])
     if missing:
         raise SystemExit(f"{run_dir}: no benchmark file for {len(missing)} job(s) of the DAG "
-                         f"({', '.join(sorted(missing)[:5])}…): is the run finished?")
+                         f"({', '.join(sorted(missing)[:5])}): is the run finished? (a replay on "
+                         "another DAG: give their CPU with --cost JOB=SECONDS)")
     for j in jobs.values():
         j.deps &= jobs.keys()
     return jobs
@@ -220,7 +265,8 @@ def whole_run_cpu(run_dir: str, time_v: str | None) -> float | None:
     return float(u.group(1)) + float(s.group(1)) if u and s else None
 
 
-def report(run_dir: str, jobs: dict[str, Job], cores: int, time_v: str | None) -> dict:
+def report(run_dir: str, jobs: dict[str, Job], cores: int, time_v: str | None,
+           replay: bool = False) -> dict:
     df = pd.DataFrame([{"rule": j.rule, "cpu_s": j.cpu, "wall_s": j.wall, "threads": j.threads,
                         "from_log": j.from_log} for j in jobs.values()])
     by_rule = (df.groupby("rule").agg(jobs=("cpu_s", "size"), cpu_s=("cpu_s", "sum"),
@@ -239,17 +285,19 @@ def report(run_dir: str, jobs: dict[str, Job], cores: int, time_v: str | None) -
         res["whole"] = whole
         print(f"whole run CPU (/usr/bin/time -v) {whole:.0f} s, of which the Snakemake process and "
               f"everything outside the jobs {whole - total:.0f} s")
-    for order in ("observed", "critical"):
+    orders = ("priority", "critical") if replay else ("observed", "priority", "critical")
+    for order in orders:
         s = list_schedule(jobs, cores, order)
         res[order] = s["makespan"]
         print(f"{cores}-core list schedule, {order} order: {s['makespan']:.0f} s "
               f"({s['makespan'] / 60:.1f} min), idle core time {s['idle']:.0f} s")
     res["critical_path"] = s["critical_path"]
     print(f"critical path (CPU along the longest chain): {s['critical_path']:.0f} s")
-    first = min(j.started for j in jobs.values())
-    last = max(j.started + j.wall for j in jobs.values())
-    print(f"measured wall of the run (first job start to last job end, machine load included): "
-          f"{last - first:.0f} s")
+    if not replay:
+        first = min(j.started for j in jobs.values())
+        last = max(j.started + j.wall for j in jobs.values())
+        print(f"measured wall of the run (first job start to last job end, machine load "
+              f"included): {last - first:.0f} s")
     res["by_rule"] = by_rule
     return res
 
@@ -263,19 +311,33 @@ def main(argv=None) -> int:
                     help="default: RUN_DIR/Snakefile when there is one, else this checkout's")
     ap.add_argument("--time-v", default=None, help="/usr/bin/time -v output of a single run "
                     "(default RUN_DIR/time_v.txt when present)")
+    ap.add_argument("--dag-snakefile", default=None,
+                    help="replay the (last) run's measured jobs on this Snakefile's DAG, threads "
+                         "and priorities (e.g. a change of rules before a run of it exists)")
+    ap.add_argument("--cost", action="append", default=[], metavar="JOB=SECONDS",
+                    help="CPU of a job of --dag-snakefile's DAG that the run did not have")
     args = ap.parse_args(argv)
     if len(args.run_dirs) > 2:
         ap.error("one or two run directories")
+    costs = {k: float(v) for k, v in (c.split("=", 1) for c in args.cost)}
     results = []
     for d in args.run_dirs:
         jobs = load_run(d, args.snakefile, args.month)
         results.append(report(d, jobs, args.cores, args.time_v if len(args.run_dirs) == 1 else None))
+        print()
+    if args.dag_snakefile:
+        d = args.run_dirs[-1]
+        jobs = load_run(d, args.snakefile, args.month, args.dag_snakefile, costs)
+        print(f"replayed on the DAG of {args.dag_snakefile}:")
+        results.append(report(d, jobs, args.cores, None, replay=True))
+        results = results[-2:]
         print()
     if len(results) == 2:
         b, a = results
         print("after / before:")
         for k, what in (("cpu", "job CPU"), ("whole", "whole-run CPU"),
                         ("observed", f"{args.cores}-core estimate, the runs' own order"),
+                        ("priority", f"{args.cores}-core estimate, rule priorities"),
                         ("critical", f"{args.cores}-core estimate, critical-path order"),
                         ("critical_path", "critical path")):
             if k in a and k in b and b[k]:

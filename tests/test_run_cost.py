@@ -155,6 +155,7 @@ def test_threads_are_read_from_the_snakemake_log(tmp_path):
             output: data/demo/2025-01/met/20241231_gz.arl
             log: logs/2025-01/demo_met_20241231.log
             jobid: 5
+            priority: 10
         [Wed Dec  2 08:30:14 2026]
         rule inversion:
             input: results/2025-01/jacobian_hourly.npz
@@ -163,3 +164,19 @@ def test_threads_are_read_from_the_snakemake_log(tmp_path):
             threads: 2
         """))
     assert bench.job_threads(str(tmp_path)) == {"demo_met_20241231": 1, "inversion": 2}
+    assert bench.run_blocks(str(tmp_path)) == {"demo_met_20241231": {"threads": 1, "priority": 10},
+                                               "inversion": {"threads": 2, "priority": 0}}
+
+
+def test_priority_order_runs_the_prioritised_chain_first():
+    # two chains of equal length behind two short heads; the rule priority of chain b wins the
+    # first free core, although the critical-path order alone would start chain a first (name)
+    bench = _bench()
+    spec = {"a1": (4, 1, []), "a2": (4, 1, ["a1"]), "b1": (4, 1, []), "b2": (4, 1, ["b1"]),
+            "c": (4, 1, [])}
+    jobs = _jobs(spec, bench)
+    jobs["b1"].priority = jobs["b2"].priority = 10
+    s = bench.list_schedule(jobs, 1, "priority")
+    assert s["start"]["b1"] == 0.0 and s["start"]["b2"] == 4.0 and s["makespan"] == 20.0
+    s = bench.list_schedule(jobs, 1, "critical")
+    assert s["start"]["a1"] == 0.0
