@@ -44,6 +44,8 @@ sys.path.insert(0, str(HERE))
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 LOCAL_CORES = 2
 TIMESTAMP_ATTRS = {"history", "date_created", "date_modified", "date_issued"}
+#: provenance attributes that name the run's own directories (data_dir, results_dir differ)
+PATH_ATTRS = {"config_sha256", "config_yaml", "input_files"}
 MONTH = re.compile(r"_wildcards_.*?(20\d\d)-?(\d\d)")
 
 
@@ -154,7 +156,8 @@ def max_rel_diff(a: Path, b: Path) -> tuple[float, int]:
 
 def netcdf_identical(a: Path, b: Path) -> list[str]:
     """Differences between two netCDF files: every variable and coordinate bit for bit (NaN equal),
-    attributes but the time stamps; an empty list when identical."""
+    attributes but the time stamps and the provenance that names the run's directories
+    (`PATH_ATTRS`); an empty list when identical."""
     import xarray as xr
 
     out = []
@@ -168,10 +171,51 @@ def netcdf_identical(a: Path, b: Path) -> list[str]:
                                                and np.array_equal(x, y, equal_nan=True)))
             if not same:
                 out.append(f"variable {v} differs")
-        ka = {k: str(v) for k, v in da.attrs.items() if k not in TIMESTAMP_ATTRS}
-        kb = {k: str(v) for k, v in db.attrs.items() if k not in TIMESTAMP_ATTRS}
+        ka = {k: str(v) for k, v in da.attrs.items() if k not in TIMESTAMP_ATTRS | PATH_ATTRS}
+        kb = {k: str(v) for k, v in db.attrs.items() if k not in TIMESTAMP_ATTRS | PATH_ATTRS}
         out += [f"attribute {k}" for k in sorted(set(ka) | set(kb)) if ka.get(k) != kb.get(k)]
     return out
+
+
+SKIP_SUFFIXES = {".html", ".pdf", ".png", ".json", ".log", ".txt", ".lock"}   # time stamps, timings, renderings
+
+
+def npz_identical(a: Path, b: Path) -> bool:
+    with np.load(a, allow_pickle=False) as x, np.load(b, allow_pickle=False) as y:
+        return sorted(x.files) == sorted(y.files) and all(
+            x[k].shape == y[k].shape and x[k].tobytes() == y[k].tobytes() for k in x.files)
+
+
+def compare_tree(local: Path, remote: Path, sub: str) -> tuple[dict, list]:
+    """Every file the SLURM run wrote under ``sub`` (results/, data/) against the local run's file of
+    the same path: CSV to 1e-9 (relative), netCDF and npz bit for bit (netCDF: attributes but time
+    stamps), other files byte for byte; reports, figures, JSON and logs skipped. Returns (counts
+    per kind, the files that differ)."""
+    counts: dict[str, int] = {}
+    bad = []
+    for f in sorted((remote / sub).rglob("*")):
+        if not f.is_file() or f.suffix in SKIP_SUFFIXES:
+            continue
+        g = local / f.relative_to(remote)
+        if not g.is_file():
+            bad.append(f"{f.relative_to(remote)}: not in the local run")
+            continue
+        if f.suffix == ".csv":
+            try:
+                same = max_rel_diff(g, f)[0] <= 1e-9
+            except SystemExit:
+                same = False
+        elif f.suffix == ".nc":
+            same = not netcdf_identical(g, f)
+        elif f.suffix == ".npz":
+            same = npz_identical(g, f)
+        else:
+            same = g.read_bytes() == f.read_bytes()
+        key = f.suffix or "(none)"
+        counts[key] = counts.get(key, 0) + 1
+        if not same:
+            bad.append(str(f.relative_to(remote)))
+    return counts, bad
 
 
 def overlaps(jobs: pd.DataFrame) -> dict:
@@ -194,9 +238,28 @@ def overlaps(jobs: pd.DataFrame) -> dict:
             "cluster_span_s": float(j["t1"].max() - j["t0"].min())}
 
 
-def compare(args) -> int:
-    from year_run import per_rule
+def rule_costs(local: Path, remote: Path, year: int) -> pd.DataFrame:
+    """Per rule: the jobs with a benchmark file in the SLURM run (its months and the annual report)
+    and the summed CPU and wall seconds of those same jobs in both runs."""
+    from year_run import rule_of
 
+    rows = []
+    for f in sorted((remote / "benchmarks" / "runs").glob(f"{year}*/*.tsv")):
+        g = local / f.relative_to(remote)
+        if not g.is_file():
+            continue
+        r, q = pd.read_csv(f, sep="\t").iloc[-1], pd.read_csv(g, sep="\t").iloc[-1]
+        rows.append({"rule": rule_of(f), "local_cpu_s": float(q["cpu_time"]), "slurm_cpu_s": float(r["cpu_time"]),
+                     "local_wall_s": float(q["s"]), "slurm_wall_s": float(r["s"])})
+    if not rows:
+        raise SystemExit(f"{remote}/benchmarks/runs/: no benchmark file of {year}")
+    df = pd.DataFrame(rows)
+    g = df.groupby("rule")
+    return pd.concat([g.size().rename("jobs"), g[["local_cpu_s", "slurm_cpu_s", "local_wall_s", "slurm_wall_s"]].sum()],
+                     axis=1).sort_values("local_cpu_s", ascending=False).astype(float)
+
+
+def compare(args) -> int:
     local, remote, year = Path(args.local), Path(args.slurm), int(args.year)
     months = sorted(p.name for p in (remote / "results").glob(f"{year}-??") if (p / "districts.csv").exists())
     print(f"months with districts.csv on SLURM: {len(months)} ({', '.join(months)})")
@@ -216,20 +279,24 @@ def compare(args) -> int:
     else:
         diffs = ["no annual products on SLURM"]
         print(f"  {year}/districts.csv: not written on SLURM (run not finished)")
+    for sub in ("data", "results"):
+        counts, bad = compare_tree(local, remote, sub)
+        print(f"every file of {sub}/ written on SLURM against the local run's: {sum(counts.values())} compared "
+              f"({', '.join(f'{n} {k}' for k, n in sorted(counts.items()))}), {len(bad)} differ"
+              + (f": {bad[:10]}" if bad else ""))
+        diffs = diffs + bad
     jobs_csv = remote / "slurm_jobs.csv"
     if jobs_csv.exists():
         jobs = pd.read_csv(jobs_csv)
         print("SLURM jobs:", jobs["state"].value_counts().to_dict())
         for k, v in overlaps(jobs).items():
             print(f"  {k}: {v:g}" if isinstance(v, float) else f"  {k}: {v}")
-    lr = per_rule(local, year, months)
-    rr = per_rule(remote, year, months)
-    t = pd.DataFrame({"jobs": rr["jobs"], "local_cpu_s": lr["cpu_s_sum"], "slurm_cpu_s": rr["cpu_s_sum"],
-                      "local_wall_s": lr["wall_s_sum"], "slurm_wall_s": rr["wall_s_sum"]}).fillna(0)
+    t = rule_costs(local, remote, year)
     t.loc["total"] = t.sum()
     t["cpu_slurm/local"] = t["slurm_cpu_s"] / t["local_cpu_s"]
     t["wall_slurm/local"] = t["slurm_wall_s"] / t["local_wall_s"]
-    print(f"per rule over the {len(months)} month(s) and the annual report (benchmark files; CPU s, job wall s):")
+    print("per rule, the jobs finished on SLURM against the same jobs of the local run (benchmark files: CPU s "
+          "of the job's process tree as Snakemake samples it, job wall s):")
     print(t.round(2).to_string())
     ok = worst <= 1e-9 and not diffs
     print(f"equal to 1e-9 and flux_{year}.nc identical: {ok}")
