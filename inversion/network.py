@@ -544,6 +544,11 @@ class NetworkDesignResult:
     greedy: pd.DataFrame  # greedy.csv
     summary: dict  # design.json
     design: Design
+    #: the problem behind it (tools/network_osse.py): ``prob``, ``used`` (the existing rows kept), ``R1``,
+    #: ``H`` (candidate rows on the state), ``R`` (their error covariance), ``R1c`` (with the existing
+    #: observations' errors, or None), ``blocks`` ({id: rows}), ``cp`` (the in-situ candidates' Problem),
+    #: ``days``, ``agg``
+    parts: dict = field(default_factory=dict)
 
 
 def _aggregate_columns(names, sigma) -> dict:
@@ -672,6 +677,7 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
                                                 cand_missing=cand_missing, shares=shares, stations=stations)
         Hc, obs = cp.H, cp.obs
     else:
+        cp = None
         Hc, Rc, blocks, obs = sp.csr_matrix((0, prob.H.shape[1])), np.zeros((0, 0)), {}, pd.DataFrame({"time": []})
     others = table[table["type"] != "insitu"]
     if len(others):
@@ -724,7 +730,9 @@ def network_design(inputs, config, nd, table: pd.DataFrame, cand_H_hourly, cand_
         "insitu": types["insitu"], "column": dict(nd.get("column") or {}), "mobile": dict(nd.get("mobile") or {}),
         "types": {k: int((table["type"] == k).sum()) for k in CANDIDATE_TYPES}, "cost": cost or {},
     }
-    return NetworkDesignResult(cand.reset_index(drop=True), pd.DataFrame(g), summary, design)
+    parts = {"prob": prob, "used": used, "R1": R1, "H": sp.csr_matrix(Hc), "R": Rc, "R1c": Rc1, "blocks": blocks,
+             "cp": cp, "days": days, "agg": agg, "cfg": cfg}
+    return NetworkDesignResult(cand.reset_index(drop=True), pd.DataFrame(g), summary, design, parts)
 
 
 def _objective_row(objective: str, names: list) -> int:
