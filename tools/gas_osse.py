@@ -116,6 +116,18 @@ def data_draws(n_draws: int, enh2, prior2, bg2, enh1, prior1, bg1, pair, rng):
     return np.column_stack([np.r_[d2, d1], noisy])
 
 
+NESTED_MSG = ("{run}: a nested run (config outer_grid: outer cells in the state); tools/gas_osse.py draws its "
+              "noise ensembles on the single grid only. Run it on a run with --config 'outer_grid={{\"enabled\": "
+              "false}}', or read one realisation of a nested run with tools/nested_gases.py (docs/gases.md)")
+
+
+def _single_grid(loaded: tuple, run_dir) -> tuple:
+    """``loaded`` (`gzcarbon.cli.osse.load_run`), or exit naming the run when its state is nested."""
+    if getattr(loaded[0], "outer", None) is not None:
+        sys.exit(NESTED_MSG.format(run=run_dir))
+    return loaded
+
+
 def truth_jacobian(D: Path, inputs, which: str):
     """The hourly Jacobian of every receptor in the truth's transport (``which`` = truth) or the
     inversion's (identical twin)."""
@@ -199,6 +211,8 @@ def gas_only_osse(args, gas: str) -> int:
     inputs = load_inputs(R / "jacobian_hourly.npz", R / gas / "obs" / "selected.csv", R / gas / "prior.nc",
                          districts if districts.is_absolute() else ROOT / districts, D / f"truth_{gas}.nc", inv_gas,
                          gas=gas)
+    if getattr(inputs, "outer", None) is not None:
+        sys.exit(NESTED_MSG.format(run=args.run_dir))
     hours = inputs.hours
     start = hours[0] + pd.Timedelta("1D")
     end = start + pd.Timedelta(days=int((hours[-1] + pd.Timedelta("1h") - hours[0]) / pd.Timedelta("1D")) - 1)
@@ -274,7 +288,8 @@ def main(argv=None) -> int:
         inv.joint_co.transport_error_correlation = args.rho
     if args.ratio_corr_km is not None:
         inv.joint_co.ratio_corr_length_km = args.ratio_corr_km
-    inputs, R, truth_path, start, end, bg_truth = load_run(args.run_dir, args.month, cfg, inv)
+    inputs, R, truth_path, start, end, bg_truth = _single_grid(load_run(args.run_dir, args.month, cfg, inv),
+                                                               args.run_dir)
     D = truth_path.parent
     prior = read_fields(R / "prior.nc", inputs.hours, "prior")
     ratio_path = Path(cfg.inputs.emission_ratios_co or "config/emission_ratios_co.csv")
