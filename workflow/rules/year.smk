@@ -76,11 +76,15 @@ use rule jacobian as flash_jacobian with:
 use rule inversion as flash_inversion with:
     input:
         unpack(flash_inversion_inputs),
+        # the nested state (config outer_grid, the default): as rule inversion
+        **({**({"neighbours": config["neighbours_file"]} if config["neighbours_file"] else {}),
+            **({"truth_outer": demo("truth_outer.nc")} if DEMO else {})} if OUTER_ENABLED else {}),
     output:
         posterior=flash("posterior.nc"),
         districts=flash("districts.csv"),
         modelled=flash("modelled.csv"),
         diagnostics=flash("diagnostics.json"),
+        **({"outer": flash("outer.csv")} if OUTER_ENABLED else {}),
     params:
         period_end=lambda wc: flash_hour_axis(wc.month, wc.cutoff)[1],
     log:
@@ -100,6 +104,8 @@ rule flash_flux_product:
         geojson=DISTRICTS_FILE,
         template=FLUX_TEMPLATE,
         flash_template=FLASH_TEMPLATE,
+        # the nested state (config outer_grid): the outer ring's and the neighbours' totals
+        **({"outer": flash("outer.csv"), "outer_template": FLUX_TEMPLATE_OUTER} if OUTER_ENABLED else {}),
     output:
         flash("flux_{month}.nc"),
     params:

@@ -12,7 +12,9 @@ sm = snakemake  # noqa: F821
 settings = load_config({"products": {k: sm.params[k] for k in ("institution", "contact", "references")}}).products
 status = flash_status(sm.wildcards.month, sm.wildcards.cutoff, sm.params.month_days, sm.params.flash_days,
                       load_diagnostics(sm.input.diagnostics))
+outer = sm.input.get("outer")  # a nested run (config outer_grid): the flash's outer.csv
 write_flux_product(sm.input.posterior, sm.input.districts, sm.output[0], sm.input.geojson, month=sm.wildcards.month,
-                   config=dict(sm.config), inputs=[sm.input.posterior, sm.input.districts, sm.input.geojson],
-                   demo=sm.params.demo, template=sm.input.template, institution=settings.institution,
-                   contact=settings.contact, references=settings.references, flash=status)
+                   config=dict(sm.config), inputs=[sm.input.posterior, sm.input.districts, sm.input.geojson]
+                   + ([outer] if outer else []), demo=sm.params.demo, template=sm.input.template,
+                   institution=settings.institution, contact=settings.contact, references=settings.references,
+                   outer_csv=outer, flash=status)
