@@ -758,8 +758,11 @@ class NetworkDesignConfig(Section):
         the first N days of the period only (HYSPLIT time ∝ candidates × days × selected hours); the
         existing network keeps every day""", default=2)
     max_candidates: Annotated[int, Field(ge=1)] = _doc("""more candidates than this (list + grid)
-        stop with an error: each costs one HYSPLIT site-day of footprints per day (34 s of job time on
-        an idle core for the default demo run's site-days; docs/network.md, "Cost")""", default=12)
+        stop with an error stating their cost: an in-situ candidate costs one HYSPLIT site-day of
+        footprints per day (34 s of job time on an idle core for the default demo run's
+        site-days), a column one a column receptor per selected hour (about 14 CPU s each), a
+        mobile one 60 / `mobile.every_minutes` point receptors per hour (5–6 CPU s each;
+        docs/network.md, "Cost")""", default=12)
     corr_length_km: Annotated[float, Field(ge=0)] = _doc("""correlation length (km) of the
         model-data mismatch between candidate sites in the same hour: exp(−d / L); 0 = independent.
         Nearby candidates then share their transport error, so the greedy choice does not cluster;

@@ -327,8 +327,8 @@ def candidate_table(nd, districts_path, state_box, met_box, station_ids) -> pd.D
         raise ValueError(f"config network_design: {len(rows)} candidates > max_candidates = {nd['max_candidates']}; "
                          f"they need {per.sum():g} HYSPLIT receptor runs per selected hour, x the selected hours x "
                          f"max_candidate_days = {nd['max_candidate_days']} days (an in-situ or column candidate one "
-                         "per hour, a mobile one 60 / mobile.every_minutes; about 9 s of job time each on an idle "
-                         "core, a column receptor 27 CPU s; docs/network.md, 'Cost'): widen grid.spacing_km, "
+                         "per hour, a mobile one 60 / mobile.every_minutes; a point receptor about 9 s of job time on "
+                         "an idle core, a column receptor about 14 CPU s; docs/network.md, 'Cost'): widen grid.spacing_km, "
                          "shorten the list, or raise max_candidates knowing the cost")
     return pd.DataFrame(rows).reindex(columns=CANDIDATE_COLUMNS)
 
