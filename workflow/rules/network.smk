@@ -96,7 +96,8 @@ rule network_extra_rows:
         rows=res("network/extra/{site}.npz"),
     params:
         candidate=network_candidate_row,
-        network=config["network_design"],
+        # only what the rows depend on: adding a candidate does not re-run the others' transport
+        network={k: config["network_design"][k] for k in ("column", "mobile")},
         observations=config["observations"],
         days=lambda wc: network_days(wc.month),
         hours=lambda wc: hour_axis(wc.month),
@@ -224,7 +225,7 @@ if DEMO:
             rows=demo("truth_transport/network/extra/{site}.npz"),
         params:
             candidate=network_candidate_row,
-            network=config["network_design"],
+            network={k: config["network_design"][k] for k in ("column", "mobile")},
             observations=config["observations"],
             days=lambda wc: network_days(wc.month),
             hours=lambda wc: hour_axis(wc.month),
