@@ -5,9 +5,9 @@ and after/before as ratios.
 Per job the CPU is the ``job cost:`` line every rule script writes last in its log
 (``gzcarbon.logs.job_cost``: the script's process *and* the children it waited for, so HYSPLIT is
 included); a job without one falls back to Snakemake's benchmark ``cpu_time`` (which misses most
-of the short-lived HYSPLIT processes) and is flagged. The jobs and their dependencies come from
-``snakemake --detailed-summary`` of the run directory (every output with its rule, log file and
-inputs; a job is its log file), the threads of each job from the run's own Snakemake log.
+of the short-lived HYSPLIT processes) and is flagged. The jobs, their dependencies, threads and
+priorities come from a dry run (``snakemake -n --forceall``) of the run directory's Snakefile (a
+job is named by its log file, as its benchmark file).
 
 The wall-time estimate replays the jobs on ``--cores`` cores from their measured CPU alone (a job
 of ``t`` threads holds ``min(t, cores)`` cores for ``cpu / min(t, cores)`` seconds), so a loaded
@@ -28,10 +28,8 @@ Snakefile (a change of rules measured before a whole run of it exists) and print
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
 import heapq
-import io
 import os
 import re
 import subprocess
@@ -146,43 +144,36 @@ def list_schedule(jobs: dict[str, Job], cores: int, order: str = "critical") -> 
             "idle": makespan * cores - busy, "critical_path": max(level.values(), default=0.0)}
 
 
-def summary_jobs(run_dir: str, snakefile: str) -> tuple[dict[str, str], dict[str, set]]:
-    """``({job: rule}, {job: set of jobs it needs})`` from ``snakemake --detailed-summary``."""
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--directory", run_dir,
-           "--detailed-summary", "--quiet", "all"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0 or "output_file" not in out.stdout:
-        raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
-    text = out.stdout[out.stdout.index("output_file"):]
-    rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-    producer, rule_of, inputs = {}, {}, {}
-    for r in rows:
-        logs = (r.get("log-file(s)") or "-").split(",")[0]
-        if logs in ("-", "") or r["rule"] in ("all", "-"):
-            continue
-        job = os.path.splitext(os.path.basename(logs))[0]
-        producer[r["output_file"]] = job
-        rule_of[job] = r["rule"]
-        ins = r.get("input-file(s)") or "-"
-        inputs.setdefault(job, set()).update(i for i in ins.split(",") if i and i != "-")
-    deps = {j: {producer[i] for i in ins if i in producer and producer[i] != j}
-            for j, ins in inputs.items()}
-    return rule_of, deps
-
-
 def parse_job_blocks(text: str) -> dict[str, dict]:
-    """``{job: {"threads", "priority"}}`` from Snakemake's job blocks (its log of a run, or the
-    output of a dry run): ``threads: N`` and ``priority: N`` of a block (1 and 0 without)."""
+    """``{job: {"rule", "threads", "priority", "input", "output"}}`` from Snakemake's job blocks
+    (its log of a run, or the output of a dry run): a job is named by its log file; ``threads: N``
+    and ``priority: N`` of a block (1 and 0 without), its input and output files."""
     out = {}
     for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        head = re.match(r"(?:local)?rule (\w+):", block)
         log = re.search(r"^\s+log: (\S+?)(?:,|\n|$)", block, re.M)
-        if not log:
+        if not head or not log:
             continue
         n = re.search(r"^\s+threads: (\d+)", block, re.M)
         p = re.search(r"^\s+priority: (-?\d+)", block, re.M)
+
+        def files(key, block=block):
+            m = re.search(rf"^\s+{key}: (.*)$", block, re.M)
+            return [f.strip() for f in m.group(1).split(",") if f.strip()] if m else []
+
         out[os.path.splitext(os.path.basename(log.group(1)))[0]] = {
-            "threads": int(n.group(1)) if n else 1, "priority": int(p.group(1)) if p else 0}
+            "rule": head.group(1), "threads": int(n.group(1)) if n else 1,
+            "priority": int(p.group(1)) if p else 0, "input": files("input"),
+            "output": files("output")}
     return out
+
+
+def block_dag(blocks: dict[str, dict]) -> tuple[dict[str, str], dict[str, set]]:
+    """``({job: rule}, {job: jobs it needs})`` from parsed job blocks (outputs to producers)."""
+    producer = {f: job for job, b in blocks.items() for f in b["output"]}
+    deps = {job: {producer[f] for f in b["input"] if f in producer and producer[f] != job}
+            for job, b in blocks.items()}
+    return {job: b["rule"] for job, b in blocks.items()}, deps
 
 
 def job_threads(run_dir: str) -> dict[str, int]:
@@ -200,8 +191,8 @@ def run_blocks(run_dir: str) -> dict[str, dict]:
 
 
 def dry_run_blocks(run_dir: str, snakefile: str) -> dict[str, dict]:
-    """Job blocks of ``snakemake -n --forceall`` of ``snakefile`` on ``run_dir`` (its threads and
-    priorities: a DAG replayed with another checkout's rules)."""
+    """Job blocks of ``snakemake -n --forceall`` of ``snakefile`` on ``run_dir``: the whole DAG
+    (every job with its inputs, outputs, threads and priority) as that Snakefile plans it."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", snakefile, "--directory", run_dir,
            "-n", "--forceall", "--cores", "2"]
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -219,8 +210,8 @@ def load_run(run_dir: str, snakefile: str | None = None, month: str = "2025-01",
     if snakefile is None:
         own = os.path.join(run_dir, "Snakefile")
         snakefile = own if os.path.exists(own) else os.path.join(ROOT, "Snakefile")
-    rule_of, deps = summary_jobs(run_dir, dag_snakefile or snakefile)
-    blocks = dry_run_blocks(run_dir, dag_snakefile) if dag_snakefile else run_blocks(run_dir)
+    blocks = dry_run_blocks(run_dir, dag_snakefile or snakefile)
+    rule_of, deps = block_dag(blocks)
     costs = costs or {}
     jobs = {}
     missing = []

@@ -164,8 +164,14 @@ def test_threads_are_read_from_the_snakemake_log(tmp_path):
             threads: 2
         """))
     assert bench.job_threads(str(tmp_path)) == {"demo_met_20241231": 1, "inversion": 2}
-    assert bench.run_blocks(str(tmp_path)) == {"demo_met_20241231": {"threads": 1, "priority": 10},
-                                               "inversion": {"threads": 2, "priority": 0}}
+    blocks = bench.run_blocks(str(tmp_path))
+    assert {k: (b["rule"], b["threads"], b["priority"]) for k, b in blocks.items()} == {
+        "demo_met_20241231": ("demo_met", 1, 10), "inversion": ("inversion", 2, 0)}
+    # the DAG from the blocks: inversion reads what demo_met writes
+    blocks["inversion"]["input"].append("data/demo/2025-01/met/20241231_gz.arl")
+    rules, deps = bench.block_dag(blocks)
+    assert rules == {"demo_met_20241231": "demo_met", "inversion": "inversion"}
+    assert deps == {"demo_met_20241231": set(), "inversion": {"demo_met_20241231"}}
 
 
 def test_priority_order_runs_the_prioritised_chain_first():

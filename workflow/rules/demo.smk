@@ -40,7 +40,6 @@ rule demo_truth_signal:
         period=lambda wc: period_days(wc.month),
         utc_offset=config["stations"]["utc_offset_hours"],
         seed=config["demo"]["seed"],
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_truth_signal.log",
     benchmark:
@@ -98,7 +97,7 @@ rule demo_truth_footprints:
     resources:
         mem_mb=1500,
         runtime=120,
-    priority: PRIORITY_TRUTH_CHAIN
+    priority: PRIORITY_TRUTH_FOOTPRINTS
     log:
         "logs/{month}/demo_truth_footprints_{site}_{day}.log",
     benchmark:
@@ -122,7 +121,6 @@ rule demo_truth_jacobian:
         hours=lambda wc: hour_axis(wc.month),
     resources:
         mem_mb=4000,
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_truth_jacobian.log",
     benchmark:
@@ -138,7 +136,6 @@ rule demo_met:
     params:
         bounds=config["met"],
         seed=config["demo"]["seed"],
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_met_{metday}.log",
     benchmark:
@@ -162,7 +159,6 @@ rule demo_raw_obs:
     params:
         seed=config["demo"]["seed"],
         record_seconds=5.0,
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_raw_obs_{site}.log",
     benchmark:
@@ -183,7 +179,6 @@ rule demo_inventory:
         grid=config["grid"],
         seed=config["demo"]["seed"],
         hours=lambda wildcards: hour_axis(wildcards.month),
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_inventory.log",
     benchmark:
@@ -214,7 +209,6 @@ rule demo_delta:
         hours=lambda wildcards: hour_axis(wildcards.month),
     resources:
         mem_mb=1500,
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_delta.log",
     benchmark:
@@ -247,7 +241,6 @@ rule demo_gases:
         hours=lambda wildcards: hour_axis(wildcards.month),
     resources:
         mem_mb=3000,
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_gases.log",
     benchmark:
@@ -276,7 +269,6 @@ rule demo_gas_signals:
         period=lambda wc: period_days(wc.month),
         utc_offset=config["stations"]["utc_offset_hours"],
         seed=config["demo"]["seed"],
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_gas_signals.log",
     benchmark:
@@ -297,7 +289,6 @@ rule demo_power:
         axis=lambda wc: hour_axis(wc.month),
         seed=config["demo"]["seed"],
         external_factor=config["power"]["external_factor"],
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/demo_power.log",
     benchmark:

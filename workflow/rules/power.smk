@@ -27,7 +27,6 @@ rule power_factors:
         external_factor=config["power"]["external_factor"],
         utc_offset=config["stations"]["utc_offset_hours"],
         flows=lambda wc: "" if DEMO else config["inputs"].get("power_flows", ""),
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/power_factors.log",
     benchmark:

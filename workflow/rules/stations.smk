@@ -19,7 +19,6 @@ rule hourly_obs:
         target_tank=config["stations"]["target_tank"],
         allow_wet_correction=config["stations"]["allow_wet_correction"],
         time_reference=config["stations"].get("time_reference"),
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/hourly_obs_{site}.log",
     benchmark:
@@ -47,7 +46,6 @@ rule select_obs:
         night_tower=config["stations"]["night_tower"],
         tower_ids=[s["id"] for s in SITES if s.get("role") == "tower"],
         plausibility=config["stations"]["plausibility"],
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/select_obs.log",
     benchmark:

@@ -27,7 +27,6 @@ rule receptors:
         hours_local=config["stations"]["select_hours_local"],
         utc_offset=config["stations"]["utc_offset_hours"],
         night_tower=config["stations"].get("night_tower", {}),
-    priority: PRIORITY_TRUTH_CHAIN
     log:
         "logs/{month}/receptors.log",
     benchmark:
