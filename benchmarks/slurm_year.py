@@ -156,7 +156,7 @@ def max_rel_diff(a: Path, b: Path) -> tuple[float, int]:
     return worst, n
 
 
-def netcdf_identical(a: Path, b: Path) -> list[str]:
+def netcdf_identical(a: Path, b: Path, roots: tuple[str, str] = ("", "")) -> list[str]:
     """Differences between two netCDF files: every variable and coordinate bit for bit (NaN equal),
     attributes but the time stamps and the provenance that names the run's directories
     (`PATH_ATTRS`); an empty list when identical."""
@@ -175,6 +175,9 @@ def netcdf_identical(a: Path, b: Path) -> list[str]:
                 out.append(f"variable {v} differs")
         ka = {k: str(v) for k, v in da.attrs.items() if k not in TIMESTAMP_ATTRS | PATH_ATTRS}
         kb = {k: str(v) for k, v in db.attrs.items() if k not in TIMESTAMP_ATTRS | PATH_ATTRS}
+        if roots[0] and roots[1]:   # paths inside the run's directory name it: compare them relative to it
+            ka = {k: v.replace(roots[0] + "/", "<run>/") for k, v in ka.items()}
+            kb = {k: v.replace(roots[1] + "/", "<run>/") for k, v in kb.items()}
         out += [f"attribute {k}" for k in sorted(set(ka) | set(kb)) if ka.get(k) != kb.get(k)]
     return out
 
@@ -208,7 +211,7 @@ def compare_tree(local: Path, remote: Path, sub: str) -> tuple[dict, list]:
             except SystemExit:
                 same = False
         elif f.suffix == ".nc":
-            same = not netcdf_identical(g, f)
+            same = not netcdf_identical(g, f, (str(local), str(remote)))
         elif f.suffix == ".npz":
             same = npz_identical(g, f)
         else:
@@ -223,8 +226,9 @@ def compare_tree(local: Path, remote: Path, sub: str) -> tuple[dict, list]:
 def overlaps(jobs: pd.DataFrame) -> dict:
     """How the months' jobs overlapped in time on the cluster."""
     j = jobs[(jobs["month"] != "") & (jobs["state"] == "COMPLETED")].copy()
-    j["t0"] = pd.to_datetime(j["start"]).astype("int64") / 1e9
-    j["t1"] = pd.to_datetime(j["end"]).astype("int64") / 1e9
+    epoch = pd.Timestamp("1970-01-01")
+    j["t0"] = (pd.to_datetime(j["start"]) - epoch).dt.total_seconds()
+    j["t1"] = (pd.to_datetime(j["end"]) - epoch).dt.total_seconds()
     a = j[["month", "t0", "t1"]].to_numpy()
     pairs = sum(1 for x in range(len(a)) for y in range(x + 1, len(a))
                 if a[x][0] != a[y][0] and a[x][1] < a[y][2] and a[y][1] < a[x][2])
