@@ -60,12 +60,12 @@ def bottom_levels(children: dict[str, list[str]], dur: dict[str, float]) -> dict
     """Per job the longest sum of durations from it to the end of the DAG (itself included)."""
     level: dict[str, float] = {}
     for n in children:
-        stack = [n]
-        while stack:  # iterative depth-first: children first
+        stack = [] if n in level else [n]
+        while stack:  # iterative depth-first: a job's level once all its children have theirs
             m = stack[-1]
-            todo = [c for c in children[m] if c not in level]
-            if todo:
-                stack.extend(todo)
+            unlevelled = [c for c in children[m] if c not in level]
+            if unlevelled:
+                stack.extend(unlevelled)
                 continue
             stack.pop()
             level[m] = dur[m] + max((level[c] for c in children[m]), default=0.0)
